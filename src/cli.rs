@@ -1,0 +1,266 @@
+//! The command line: `serve` (default), `migrate`, `admin create`, `backup`.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::auth;
+use crate::config::{DatabaseUrl, Settings};
+use crate::db::Database;
+use crate::db::types::Role;
+use crate::domain::{DisplayName, EmailAddress, Password};
+use crate::startup::Application;
+use crate::store::{self, Actor, agents::NewAgent};
+use crate::telemetry;
+
+/// Switchboard: a self-hosted support hub.
+///
+/// Settings come from config/default.toml, config/local.toml and SWITCHBOARD_*
+/// environment variables (see config/default.toml).
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the hub (the default): applies migrations, then serves HTTP.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage admins.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Write a consistent copy of the SQLite database to FILE.
+    Backup {
+        /// Where to write the copy; must not exist yet.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create an admin. Prompts for the password on a terminal (empty: generate one);
+    /// otherwise generates one. The generated password is printed once.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// A failed command: the message for the operator and the exit code.
+struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl Failure {
+    fn new(message: impl std::fmt::Display) -> Self {
+        Self {
+            message: message.to_string(),
+            code: 1,
+        }
+    }
+
+    fn usage(message: impl std::fmt::Display) -> Self {
+        Self {
+            message: message.to_string(),
+            code: 2,
+        }
+    }
+}
+
+/// Parses the command line and runs the command; the exit code says how it went.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings.log);
+    let outcome = actix_web::rt::System::new().block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(settings).await,
+            Command::Migrate => migrate(settings).await,
+            Command::Admin(AdminCommand::Create {
+                email,
+                name,
+                password_stdin,
+            }) => create_admin(settings, &email, &name, password_stdin).await,
+            Command::Backup { file } => backup(settings, file).await,
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> Result<(), Failure> {
+    let app = Application::build(settings).await.map_err(Failure::new)?;
+    let handle = app.handle();
+    actix_web::rt::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing requests in flight");
+        handle.stop(true).await;
+    });
+    app.run_until_stopped().await.map_err(Failure::new)?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = int.recv() => {},
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn open_database(settings: &Settings) -> Result<Database, Failure> {
+    if let DatabaseUrl::Sqlite(_) = settings.database.url {
+        std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+            Failure::new(format!(
+                "cannot create {}: {e}",
+                settings.data_dir.display()
+            ))
+        })?;
+    }
+    Database::connect(&settings.database)
+        .await
+        .map_err(|e| Failure::new(format!("database {}: {e}", settings.database.url)))
+}
+
+async fn migrate(settings: Settings) -> Result<(), Failure> {
+    let db = open_database(&settings).await?;
+    let applied = db.migrate().await.map_err(Failure::new)?;
+    if applied.is_empty() {
+        println!("{} database is up to date", db.backend_name());
+    } else {
+        println!(
+            "applied {} migration(s): {}",
+            applied.len(),
+            applied.join(", ")
+        );
+    }
+    Ok(())
+}
+
+async fn create_admin(
+    settings: Settings,
+    email: &str,
+    name: &str,
+    password_stdin: bool,
+) -> Result<(), Failure> {
+    let email = EmailAddress::parse(email).map_err(|r| Failure::usage(format!("--email: {r}")))?;
+    let name = DisplayName::parse(name).map_err(|r| Failure::usage(format!("--name: {r}")))?;
+    let (password, generated) = read_password(password_stdin)?;
+    let db = open_database(&settings).await?;
+    db.migrate().await.map_err(Failure::new)?;
+    let to_hash = password.clone();
+    let password_hash = actix_web::rt::task::spawn_blocking(move || auth::hash_password(&to_hash))
+        .await
+        .map_err(Failure::new)?
+        .map_err(Failure::new)?;
+    let new = NewAgent {
+        email: email.clone(),
+        name,
+        role: Role::Admin,
+        password_hash,
+        capacity: None,
+    };
+    let conn = &mut db.writer().await.map_err(Failure::new)?;
+    let agent = store::agents::create(conn, &new, &Actor::cli())
+        .await
+        .map_err(|e| {
+            if e.is_conflict() {
+                Failure::new(format!("an agent with email {email} already exists"))
+            } else {
+                Failure::new(e)
+            }
+        })?;
+    println!("Created admin {} (id {}).", agent.email, agent.id);
+    if generated {
+        println!("Password (shown once): {}", password.expose());
+    }
+    Ok(())
+}
+
+/// The password from stdin (`--password-stdin`), a terminal prompt, or a generated one.
+fn read_password(from_stdin: bool) -> Result<(Password, bool), Failure> {
+    let parse = |p: &str| Password::parse(p).map_err(Failure::usage);
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(Failure::new)?;
+        return Ok((parse(line.trim_end_matches(['\r', '\n']))?, false));
+    }
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password (empty to generate one): ")
+            .map_err(Failure::new)?;
+        if !first.is_empty() {
+            let password = parse(&first)?;
+            let again =
+                rpassword::prompt_password("Repeat the password: ").map_err(Failure::new)?;
+            if again != first {
+                return Err(Failure::usage("the passwords differ"));
+            }
+            return Ok((password, false));
+        }
+    }
+    Ok((parse(&auth::new_secret(""))?, true))
+}
+
+async fn backup(settings: Settings, file: PathBuf) -> Result<(), Failure> {
+    if let DatabaseUrl::Postgres(_) = settings.database.url {
+        return Err(Failure::usage(
+            "this hub runs on PostgreSQL: back it up with pg_dump (e.g. `pg_dump -Fc -f switchboard.dump DBNAME`)",
+        ));
+    }
+    if file.exists() {
+        return Err(Failure::usage(format!(
+            "{} exists already; choose a new file",
+            file.display()
+        )));
+    }
+    let db = open_database(&settings).await?;
+    db.backup_sqlite(&file).await.map_err(Failure::new)?;
+    let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+    println!("Backup written to {} ({size} bytes).", file.display());
+    Ok(())
+}

@@ -1,0 +1,778 @@
+//! Typed, layered configuration.
+//!
+//! Layers, later ones win: `config/default.toml` (compiled in, so the binary runs from any
+//! directory), `config/local.toml` when present, then `SWITCHBOARD_*` environment variables.
+//! Everything is parsed into typed values at start-up; a bad value stops the hub with a
+//! message that names the setting and its environment variable, never later at first use.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::domain::{DisplayName, EmailAddress, Password};
+
+/// The defaults, documented setting by setting; kept in the repository as the reference.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Environment variable naming the folder that holds `local.toml`.
+pub const CONFIG_DIR_ENV: &str = "SWITCHBOARD_CONFIG_DIR";
+
+/// All settings of the hub, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Folder for the SQLite database, the generated secret key and later attachments.
+    pub data_dir: PathBuf,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub log: LogSettings,
+    pub auth: AuthSettings,
+    /// The first admin to create while no agent exists (both variables given).
+    pub admin: Option<FirstAdmin>,
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    pub public_url: Url,
+    /// 0 means one worker per core.
+    pub workers: usize,
+    pub shutdown_timeout: Duration,
+    pub trust_proxy_headers: bool,
+    pub max_json_bytes: usize,
+}
+
+impl ServerSettings {
+    /// Session cookies must be `Secure` exactly when users reach the hub over https.
+    pub fn cookies_secure(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+}
+
+/// Database settings.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: DatabaseUrl,
+    pub max_connections: usize,
+    pub acquire_timeout: Duration,
+    pub busy_timeout: Duration,
+}
+
+/// Which backend to use and where it is; parsed once so the rest of the code matches on it.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// Path of the SQLite file (created when missing).
+    Sqlite(PathBuf),
+    /// A `postgres://` connection URL.
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// Parses `sqlite://PATH` or `postgres://...`/`postgresql://...`.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let value = value.trim();
+        if let Some(path) = value.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(
+                    "sqlite:// needs a file path, e.g. sqlite://data/switchboard.db".into(),
+                );
+            }
+            if path.contains(":memory:") || path.starts_with("file:") {
+                return Err(
+                    "in-memory SQLite is not supported: the hub needs a durable file".into(),
+                );
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            let url = Url::parse(value).map_err(|e| format!("not a valid URL: {e}"))?;
+            if url.host_str().is_none_or(str::is_empty) {
+                return Err("the PostgreSQL URL needs a host".into());
+            }
+            return Ok(Self::Postgres(value.to_owned()));
+        }
+        Err("must start with sqlite:// or postgres://".into())
+    }
+
+    /// Short backend name for logs, metrics and `/ready`.
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// Never prints a PostgreSQL password into logs or error messages.
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            Self::Postgres(raw) => match Url::parse(raw) {
+                Ok(mut url) => {
+                    if url.password().is_some() {
+                        let _ = url.set_password(Some("***"));
+                    }
+                    write!(f, "{url}")
+                }
+                Err(_) => f.write_str("postgres://(unparsable)"),
+            },
+        }
+    }
+}
+
+/// Logging settings.
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    /// A `tracing` filter directive, already checked to parse.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+/// Output format of the logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Authentication settings.
+#[derive(Clone)]
+pub struct AuthSettings {
+    /// Configured signing key; `None` means generate and keep one in the data directory.
+    pub secret_key: Option<String>,
+    pub session_ttl: Duration,
+    pub login_attempts_per_ip: NonZeroU32,
+    pub login_attempts_per_account: NonZeroU32,
+}
+
+impl fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "***"))
+            .field("session_ttl", &self.session_ttl)
+            .field("login_attempts_per_ip", &self.login_attempts_per_ip)
+            .field(
+                "login_attempts_per_account",
+                &self.login_attempts_per_account,
+            )
+            .finish()
+    }
+}
+
+/// The admin created on first start from `SWITCHBOARD_ADMIN_EMAIL`/`_PASSWORD`.
+#[derive(Debug, Clone)]
+pub struct FirstAdmin {
+    pub email: EmailAddress,
+    pub password: Password,
+    pub name: DisplayName,
+}
+
+/// Why configuration could not be loaded; the message names the setting to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin} is not valid TOML: {message}")]
+    Syntax { origin: String, message: String },
+    #[error("configuration: {0}")]
+    Shape(String),
+    #[error("invalid setting `{setting}` (env {env}): {reason}")]
+    Invalid {
+        setting: &'static str,
+        env: &'static str,
+        reason: String,
+    },
+}
+
+/// How an environment variable's text becomes a TOML value.
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Integer,
+    Boolean,
+}
+
+/// Every environment variable the hub reads, and the setting it overrides.
+/// These names are a contract with operators' scripts: rename none of them.
+const ENV_OVERRIDES: &[(&str, &str, Kind)] = &[
+    ("SWITCHBOARD_DATA_DIR", "data_dir", Kind::Text),
+    ("SWITCHBOARD_LISTEN", "server.listen", Kind::Text),
+    ("SWITCHBOARD_PUBLIC_URL", "server.public_url", Kind::Text),
+    ("SWITCHBOARD_WORKERS", "server.workers", Kind::Integer),
+    (
+        "SWITCHBOARD_SHUTDOWN_TIMEOUT_SECS",
+        "server.shutdown_timeout_secs",
+        Kind::Integer,
+    ),
+    (
+        "SWITCHBOARD_TRUST_PROXY_HEADERS",
+        "server.trust_proxy_headers",
+        Kind::Boolean,
+    ),
+    (
+        "SWITCHBOARD_MAX_JSON_BYTES",
+        "server.max_json_bytes",
+        Kind::Integer,
+    ),
+    ("SWITCHBOARD_DATABASE_URL", "database.url", Kind::Text),
+    (
+        "SWITCHBOARD_DATABASE_MAX_CONNECTIONS",
+        "database.max_connections",
+        Kind::Integer,
+    ),
+    (
+        "SWITCHBOARD_DATABASE_ACQUIRE_TIMEOUT_SECS",
+        "database.acquire_timeout_secs",
+        Kind::Integer,
+    ),
+    (
+        "SWITCHBOARD_DATABASE_BUSY_TIMEOUT_MS",
+        "database.busy_timeout_ms",
+        Kind::Integer,
+    ),
+    ("SWITCHBOARD_LOG_LEVEL", "log.level", Kind::Text),
+    ("SWITCHBOARD_LOG_FORMAT", "log.format", Kind::Text),
+    ("SWITCHBOARD_SECRET_KEY", "auth.secret_key", Kind::Text),
+    (
+        "SWITCHBOARD_SESSION_TTL_HOURS",
+        "auth.session_ttl_hours",
+        Kind::Integer,
+    ),
+    (
+        "SWITCHBOARD_LOGIN_ATTEMPTS_PER_IP",
+        "auth.login_attempts_per_ip",
+        Kind::Integer,
+    ),
+    (
+        "SWITCHBOARD_LOGIN_ATTEMPTS_PER_ACCOUNT",
+        "auth.login_attempts_per_account",
+        Kind::Integer,
+    ),
+    ("SWITCHBOARD_ADMIN_EMAIL", "admin.email", Kind::Text),
+    ("SWITCHBOARD_ADMIN_PASSWORD", "admin.password", Kind::Text),
+    ("SWITCHBOARD_ADMIN_NAME", "admin.name", Kind::Text),
+];
+
+/// The environment variable of a setting, for error messages.
+fn env_of(setting: &str) -> &'static str {
+    ENV_OVERRIDES
+        .iter()
+        .find(|(_, path, _)| *path == setting)
+        .map_or("-", |(env, _, _)| env)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    data_dir: String,
+    server: RawServer,
+    database: RawDatabase,
+    log: RawLog,
+    auth: RawAuth,
+    admin: RawAdmin,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: String,
+    public_url: String,
+    workers: i64,
+    shutdown_timeout_secs: i64,
+    trust_proxy_headers: bool,
+    max_json_bytes: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    url: String,
+    max_connections: i64,
+    acquire_timeout_secs: i64,
+    busy_timeout_ms: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    level: String,
+    format: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    secret_key: String,
+    session_ttl_hours: i64,
+    login_attempts_per_ip: i64,
+    login_attempts_per_account: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    email: String,
+    password: String,
+    name: String,
+}
+
+impl Settings {
+    /// Loads the settings the way the binary does: defaults, `config/local.toml` (or
+    /// `$SWITCHBOARD_CONFIG_DIR/local.toml`), then the process environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        let dir = env
+            .get(CONFIG_DIR_ENV)
+            .map_or_else(|| PathBuf::from("config"), PathBuf::from);
+        Self::load_from(&dir, &env)
+    }
+
+    /// Loads from an explicit config folder and environment, so tests need not touch the
+    /// process environment.
+    pub fn load_from(
+        config_dir: &Path,
+        env: &HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let local_path = config_dir.join("local.toml");
+        let local = match std::fs::read_to_string(&local_path) {
+            Ok(text) => Some((local_path, text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: local_path,
+                    source,
+                });
+            }
+        };
+        let local = local.as_ref().map(|(p, t)| (p.as_path(), t.as_str()));
+        Self::from_layers(local, env)
+    }
+
+    /// Builds settings from the compiled-in defaults, an optional local file's text and
+    /// an environment.
+    pub fn from_layers(
+        local: Option<(&Path, &str)>,
+        env: &HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = parse_table("config/default.toml", DEFAULT_TOML)?;
+        if let Some((path, text)) = local {
+            let overlay = parse_table(&path.display().to_string(), text)?;
+            merge(&mut table, overlay);
+        }
+        for (var, setting, kind) in ENV_OVERRIDES {
+            if let Some(text) = env.get(*var) {
+                let value = env_value(text, *kind).map_err(|reason| ConfigError::Invalid {
+                    setting,
+                    env: var,
+                    reason,
+                })?;
+                set_path(&mut table, setting, value);
+            }
+        }
+        let raw: RawSettings = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| {
+                let setting = e.path().to_string();
+                let reason = e.into_inner().message().trim().to_owned();
+                ConfigError::Shape(format!("`{setting}`: {reason}"))
+            })?;
+        raw.validate()
+    }
+}
+
+fn parse_table(origin: &str, text: &str) -> Result<toml::Table, ConfigError> {
+    text.parse::<toml::Table>()
+        .map_err(|e| ConfigError::Syntax {
+            origin: origin.to_owned(),
+            message: e.to_string(),
+        })
+}
+
+/// Deep-merges `overlay` into `base`: tables merge key by key, other values replace.
+fn merge(base: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &str, value: toml::Value) {
+    match path.split_once('.') {
+        Some((section, key)) => {
+            let entry = table
+                .entry(section)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(inner) = entry {
+                inner.insert(key.to_owned(), value);
+            }
+        }
+        None => {
+            table.insert(path.to_owned(), value);
+        }
+    }
+}
+
+fn env_value(text: &str, kind: Kind) -> Result<toml::Value, String> {
+    match kind {
+        Kind::Text => Ok(toml::Value::String(text.to_owned())),
+        Kind::Integer => text
+            .trim()
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .map_err(|_| format!("{text:?} is not a whole number")),
+        Kind::Boolean => match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(toml::Value::Boolean(true)),
+            "false" | "0" | "no" | "off" => Ok(toml::Value::Boolean(false)),
+            _ => Err(format!("{text:?} is not true or false")),
+        },
+    }
+}
+
+fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting,
+        env: env_of(setting),
+        reason: reason.into(),
+    }
+}
+
+fn in_range(setting: &'static str, value: i64, min: i64, max: i64) -> Result<i64, ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(invalid(
+            setting,
+            format!("{value} is outside the allowed range {min}..={max}"),
+        ))
+    }
+}
+
+fn non_zero(setting: &'static str, value: i64) -> Result<NonZeroU32, ConfigError> {
+    let value = in_range(setting, value, 1, 1_000_000)?;
+    u32::try_from(value)
+        .ok()
+        .and_then(NonZeroU32::new)
+        .ok_or_else(|| invalid(setting, "must be at least 1"))
+}
+
+impl RawSettings {
+    fn validate(self) -> Result<Settings, ConfigError> {
+        let data_dir = self.data_dir.trim();
+        if data_dir.is_empty() {
+            return Err(invalid("data_dir", "must not be empty"));
+        }
+        let data_dir = PathBuf::from(data_dir);
+
+        let listen: SocketAddr = self.server.listen.trim().parse().map_err(|_| {
+            invalid(
+                "server.listen",
+                format!(
+                    "{:?} is not an address like 127.0.0.1:8080",
+                    self.server.listen
+                ),
+            )
+        })?;
+        let public_url = match self.server.public_url.trim() {
+            "" => Url::parse(&format!("http://{listen}")).map_err(|e| {
+                invalid(
+                    "server.public_url",
+                    format!("cannot derive from listen: {e}"),
+                )
+            })?,
+            text => Url::parse(text)
+                .map_err(|e| invalid("server.public_url", format!("{text:?} is not a URL: {e}")))?,
+        };
+        if !matches!(public_url.scheme(), "http" | "https") || public_url.host_str().is_none() {
+            return Err(invalid(
+                "server.public_url",
+                "must be an http:// or https:// URL with a host",
+            ));
+        }
+        let server = ServerSettings {
+            listen,
+            public_url,
+            workers: in_range("server.workers", self.server.workers, 0, 1024)? as usize,
+            shutdown_timeout: Duration::from_secs(in_range(
+                "server.shutdown_timeout_secs",
+                self.server.shutdown_timeout_secs,
+                0,
+                3600,
+            )? as u64),
+            trust_proxy_headers: self.server.trust_proxy_headers,
+            max_json_bytes: in_range(
+                "server.max_json_bytes",
+                self.server.max_json_bytes,
+                1024,
+                1 << 30,
+            )? as usize,
+        };
+
+        let url = if self.database.url.trim().is_empty() {
+            DatabaseUrl::Sqlite(data_dir.join("switchboard.db"))
+        } else {
+            DatabaseUrl::parse(&self.database.url).map_err(|r| invalid("database.url", r))?
+        };
+        let database = DatabaseSettings {
+            url,
+            max_connections: in_range(
+                "database.max_connections",
+                self.database.max_connections,
+                1,
+                1000,
+            )? as usize,
+            acquire_timeout: Duration::from_secs(in_range(
+                "database.acquire_timeout_secs",
+                self.database.acquire_timeout_secs,
+                1,
+                600,
+            )? as u64),
+            busy_timeout: Duration::from_millis(in_range(
+                "database.busy_timeout_ms",
+                self.database.busy_timeout_ms,
+                0,
+                600_000,
+            )? as u64),
+        };
+
+        let level = self.log.level.trim().to_owned();
+        tracing_subscriber::EnvFilter::try_new(&level)
+            .map_err(|e| invalid("log.level", format!("{level:?}: {e}")))?;
+        let format = match self.log.format.trim() {
+            "pretty" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(invalid(
+                    "log.format",
+                    format!("{other:?} is not \"pretty\" or \"json\""),
+                ));
+            }
+        };
+
+        let secret_key = match self.auth.secret_key.trim() {
+            "" => None,
+            key if key.chars().count() < 32 => {
+                return Err(invalid(
+                    "auth.secret_key",
+                    "must be at least 32 characters (or empty to generate one)",
+                ));
+            }
+            key => Some(key.to_owned()),
+        };
+        let auth = AuthSettings {
+            secret_key,
+            session_ttl: Duration::from_secs(
+                in_range(
+                    "auth.session_ttl_hours",
+                    self.auth.session_ttl_hours,
+                    1,
+                    24 * 365,
+                )? as u64
+                    * 3600,
+            ),
+            login_attempts_per_ip: non_zero(
+                "auth.login_attempts_per_ip",
+                self.auth.login_attempts_per_ip,
+            )?,
+            login_attempts_per_account: non_zero(
+                "auth.login_attempts_per_account",
+                self.auth.login_attempts_per_account,
+            )?,
+        };
+
+        let admin = match (self.admin.email.trim(), self.admin.password.as_str()) {
+            ("", "") => None,
+            ("", _) => {
+                return Err(invalid(
+                    "admin.email",
+                    "is required when the admin password is set",
+                ));
+            }
+            (_, "") => {
+                return Err(invalid(
+                    "admin.password",
+                    "is required when the admin email is set",
+                ));
+            }
+            (email, password) => Some(FirstAdmin {
+                email: EmailAddress::parse(email).map_err(|r| invalid("admin.email", r))?,
+                password: Password::parse(password).map_err(|r| invalid("admin.password", r))?,
+                name: DisplayName::parse(&self.admin.name).map_err(|r| invalid("admin.name", r))?,
+            }),
+        };
+
+        Ok(Settings {
+            data_dir,
+            server,
+            database,
+            log: LogSettings { level, format },
+            auth,
+            admin,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_parse_into_the_embedded_sqlite_setup() {
+        let s = Settings::from_layers(None, &env(&[])).expect("defaults are valid");
+        assert_eq!(s.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            s.database.url,
+            DatabaseUrl::Sqlite(PathBuf::from("data/switchboard.db"))
+        );
+        assert!(s.admin.is_none());
+        assert!(!s.server.cookies_secure());
+        assert_eq!(s.server.public_url.as_str(), "http://127.0.0.1:8080/");
+    }
+
+    #[test]
+    fn local_file_overrides_defaults_and_env_overrides_both() {
+        let local = "[server]\nlisten = \"0.0.0.0:9000\"\nworkers = 3\n";
+        let s = Settings::from_layers(
+            Some((Path::new("local.toml"), local)),
+            &env(&[
+                ("SWITCHBOARD_WORKERS", "5"),
+                ("SWITCHBOARD_DATA_DIR", "/srv/sb"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(s.server.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(s.server.workers, 5);
+        assert_eq!(
+            s.database.url,
+            DatabaseUrl::Sqlite(PathBuf::from("/srv/sb/switchboard.db"))
+        );
+    }
+
+    #[test]
+    fn every_documented_variable_is_applied() {
+        let s = Settings::from_layers(
+            None,
+            &env(&[
+                ("SWITCHBOARD_LISTEN", "127.0.0.1:0"),
+                ("SWITCHBOARD_PUBLIC_URL", "https://support.example.com"),
+                ("SWITCHBOARD_DATABASE_URL", "postgres://u:pw@db:5432/sb"),
+                ("SWITCHBOARD_ADMIN_EMAIL", "Boss@Example.com"),
+                ("SWITCHBOARD_ADMIN_PASSWORD", "correct horse battery"),
+                ("SWITCHBOARD_LOG_FORMAT", "json"),
+                ("SWITCHBOARD_TRUST_PROXY_HEADERS", "yes"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(s.server.listen.port(), 0);
+        assert!(s.server.cookies_secure());
+        assert!(s.server.trust_proxy_headers);
+        assert_eq!(s.log.format, LogFormat::Json);
+        assert_eq!(s.database.url.backend_name(), "postgres");
+        assert_eq!(s.database.url.to_string(), "postgres://u:***@db:5432/sb");
+        let admin = s.admin.expect("admin configured");
+        assert_eq!(admin.email.as_str(), "boss@example.com");
+    }
+
+    #[test]
+    fn bad_values_name_the_setting_and_variable() {
+        let cases = [
+            ("SWITCHBOARD_LISTEN", "not-an-address", "server.listen"),
+            ("SWITCHBOARD_PUBLIC_URL", "ftp://x", "server.public_url"),
+            ("SWITCHBOARD_WORKERS", "many", "server.workers"),
+            ("SWITCHBOARD_DATABASE_URL", "mysql://x", "database.url"),
+            (
+                "SWITCHBOARD_DATABASE_URL",
+                "sqlite://:memory:",
+                "database.url",
+            ),
+            ("SWITCHBOARD_LOG_FORMAT", "xml", "log.format"),
+            ("SWITCHBOARD_SECRET_KEY", "short", "auth.secret_key"),
+            (
+                "SWITCHBOARD_LOGIN_ATTEMPTS_PER_IP",
+                "0",
+                "auth.login_attempts_per_ip",
+            ),
+            (
+                "SWITCHBOARD_ADMIN_EMAIL",
+                "root@example.com",
+                "admin.password",
+            ),
+            (
+                "SWITCHBOARD_ADMIN_PASSWORD",
+                "long enough pw",
+                "admin.email",
+            ),
+        ];
+        for (var, value, setting) in cases {
+            let err = Settings::from_layers(None, &env(&[(var, value)]))
+                .expect_err("must be refused")
+                .to_string();
+            assert!(err.contains(setting), "{var}={value}: {err}");
+            assert!(err.contains("SWITCHBOARD_"), "{var}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn typos_and_broken_files_are_refused() {
+        let err = Settings::from_layers(
+            Some((Path::new("local.toml"), "[server]\nlisten_addr = \"x\"\n")),
+            &env(&[]),
+        )
+        .expect_err("unknown key")
+        .to_string();
+        assert!(err.contains("listen_addr"), "{err}");
+        let err = Settings::from_layers(
+            Some((
+                Path::new("local.toml"),
+                "[database]\nmax_connections = \"eight\"\n",
+            )),
+            &env(&[]),
+        )
+        .expect_err("wrong type")
+        .to_string();
+        assert!(err.contains("database.max_connections"), "{err}");
+        let err = Settings::from_layers(Some((Path::new("local.toml"), "[server")), &env(&[]))
+            .expect_err("bad toml")
+            .to_string();
+        assert!(err.contains("local.toml"), "{err}");
+    }
+
+    #[test]
+    fn weak_admin_password_is_refused_at_start() {
+        let err = Settings::from_layers(
+            None,
+            &env(&[
+                ("SWITCHBOARD_ADMIN_EMAIL", "a@example.com"),
+                ("SWITCHBOARD_ADMIN_PASSWORD", "admin"),
+            ]),
+        )
+        .expect_err("too short")
+        .to_string();
+        assert!(err.contains("SWITCHBOARD_ADMIN_PASSWORD"), "{err}");
+    }
+}

@@ -1,0 +1,387 @@
+//! Storage: one schema, two backends, query code written once.
+//!
+//! # Approach
+//! A connection is the enum [`DbConn`] over diesel-async's `AsyncPgConnection` and
+//! `SyncConnectionWrapper<SqliteConnection>` (each from its own deadpool pool), and the
+//! [`db_run!`](crate::db_run) macro expands one block of query code once per variant. Each
+//! expansion is type-checked and compiled against its own backend, so a query is written
+//! once yet runs natively on both: PostgreSQL stays truly async, SQLite runs on tokio's
+//! blocking pool.
+//!
+//! Why not diesel's `MultiConnection`: it is sync-only, so PostgreSQL would lose its async
+//! driver and every query would need `spawn_blocking`; and its `MultiBackend` restricts the
+//! SQL types and query forms we may use. The enum keeps each backend's full feature set
+//! (`RETURNING`, upserts, `FOR UPDATE SKIP LOCKED` on PostgreSQL later) at the cost of a
+//! macro at each call site.
+//!
+//! # SQLite specifics
+//! WAL, `synchronous=FULL` (a commit is durable before we acknowledge anything), foreign
+//! keys on and a busy timeout, set on every connection. SQLite has one writer at a time and
+//! a deferred transaction that first reads and then writes fails with `SQLITE_BUSY` instead
+//! of waiting, so writes go through a separate pool of exactly one connection
+//! ([`Database::writer`]) and the reader pool is opened `query_only`. On PostgreSQL both
+//! names hand out connections from the same pool.
+//!
+//! # Never cut a SQLite query off
+//! diesel-async runs each SQLite query on tokio's blocking pool; if the query's future is
+//! dropped before it finishes, the wrapper blocks the current thread until it does, which
+//! panics on actix's single-threaded workers. So request handling is never cancelled
+//! mid-query: requests run to completion in their own task
+//! ([`run_to_completion`](crate::routes::run_to_completion)), and extractors that query
+//! the database do it in a spawned task. Do not put a timeout or `select!` around a store
+//! call; bound the work inside it instead.
+
+pub mod schema;
+pub mod types;
+
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, QueryDsl};
+use diesel_async::AsyncPgConnection;
+use diesel_async::SimpleAsyncConnection;
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use futures_util::FutureExt;
+
+use crate::config::{DatabaseSettings, DatabaseUrl};
+
+/// The async SQLite connection type.
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no database connection available: {0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Query(diesel::result::Error),
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match error {
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                Self::Conflict(info.message().to_owned())
+            }
+            other => Self::Query(other),
+        }
+    }
+}
+
+impl StoreError {
+    /// True when a unique constraint refused the write (duplicate email, name, ...).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Conflict(_))
+    }
+}
+
+/// A pooled connection of either backend. Use it through [`db_run!`](crate::db_run).
+// One lives briefly on the stack per request; boxing the larger variant would only add an
+// allocation per checkout.
+#[allow(clippy::large_enum_variant)]
+pub enum DbConn {
+    Sqlite(Object<SqliteConn>),
+    Postgres(Object<AsyncPgConnection>),
+}
+
+/// Runs one block of query code against whichever backend `$conn` holds.
+///
+/// `db_run!(conn, c => users::table.load::<User>(c).await)` with `conn: &mut DbConn`: inside the block `c` is a
+/// `&mut` concrete connection (`SqliteConn` or `AsyncPgConnection`), so all of diesel's and
+/// diesel-async's API is available; the block is compiled once per backend.
+#[macro_export]
+macro_rules! db_run {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match &mut *$conn {
+            $crate::db::DbConn::Sqlite(pooled) => {
+                let $c: &mut $crate::db::SqliteConn = &mut **pooled;
+                $body
+            }
+            $crate::db::DbConn::Postgres(pooled) => {
+                let $c: &mut ::diesel_async::AsyncPgConnection = &mut **pooled;
+                $body
+            }
+        }
+    };
+}
+
+#[derive(Clone)]
+enum Pools {
+    Sqlite {
+        readers: Pool<SqliteConn>,
+        writer: Pool<SqliteConn>,
+    },
+    Postgres(Pool<AsyncPgConnection>),
+}
+
+/// The hub's database: cheap to clone, shared by every request and actor.
+#[derive(Clone)]
+pub struct Database {
+    pools: Pools,
+    url: DatabaseUrl,
+}
+
+impl Database {
+    /// Opens the pools (connections are made lazily, except one checked now) and, for
+    /// SQLite, creates the file and its folder when missing.
+    pub async fn connect(settings: &DatabaseSettings) -> Result<Self, StoreError> {
+        let pools = match &settings.url {
+            DatabaseUrl::Sqlite(path) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
+                    })?;
+                }
+                let path = path.to_str().ok_or_else(|| {
+                    StoreError::Unavailable("the SQLite path is not UTF-8".into())
+                })?;
+                Pools::Sqlite {
+                    readers: sqlite_pool(path, settings, true)?,
+                    writer: sqlite_pool(path, settings, false)?,
+                }
+            }
+            DatabaseUrl::Postgres(url) => {
+                let mut config = ManagerConfig::default();
+                config.recycling_method = RecyclingMethod::Verified;
+                let manager = AsyncDieselConnectionManager::new_with_config(url, config);
+                Pools::Postgres(build_pool(manager, settings, settings.max_connections)?)
+            }
+        };
+        let db = Self {
+            pools,
+            url: settings.url.clone(),
+        };
+        // Fail at start-up, not at the first request, when the database is unreachable.
+        db.ping().await?;
+        Ok(db)
+    }
+
+    /// Which backend this is ("sqlite" or "postgres").
+    pub fn backend_name(&self) -> &'static str {
+        self.url.backend_name()
+    }
+
+    /// A connection for reads. On SQLite it cannot write (`query_only`).
+    pub async fn reader(&self) -> Result<DbConn, StoreError> {
+        match &self.pools {
+            Pools::Sqlite { readers, .. } => readers.get().await.map(DbConn::Sqlite),
+            Pools::Postgres(pool) => pool.get().await.map(DbConn::Postgres),
+        }
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// A connection for writes. On SQLite there is exactly one, so writers queue here
+    /// instead of failing with `SQLITE_BUSY`.
+    pub async fn writer(&self) -> Result<DbConn, StoreError> {
+        match &self.pools {
+            Pools::Sqlite { writer, .. } => writer.get().await.map(DbConn::Sqlite),
+            Pools::Postgres(pool) => pool.get().await.map(DbConn::Postgres),
+        }
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        use diesel_async::RunQueryDsl;
+        let conn = &mut self.reader().await?;
+        db_run!(conn, c => diesel::sql_query("SELECT 1").execute(c).await)?;
+        Ok(())
+    }
+
+    /// Versions of the embedded migrations that are not applied yet (empty when ready).
+    pub async fn pending_migrations(&self) -> Result<Vec<String>, StoreError> {
+        use diesel_async::RunQueryDsl;
+        use schema::__diesel_schema_migrations::dsl as m;
+        let conn = &mut self.reader().await?;
+        let applied: Vec<String> = db_run!(conn, c => m::__diesel_schema_migrations
+            .select(m::version)
+            .load(c)
+            .await)
+        .or_else(|e| match e {
+            // No bookkeeping table yet: nothing is applied.
+            diesel::result::Error::DatabaseError(..) => Ok(Vec::new()),
+            other => Err(other),
+        })?;
+        Ok(embedded_versions(self.migrations())
+            .into_iter()
+            .filter(|v| !applied.contains(v))
+            .collect())
+    }
+
+    fn migrations(&self) -> EmbeddedMigrations {
+        match self.pools {
+            Pools::Sqlite { .. } => SQLITE_MIGRATIONS,
+            Pools::Postgres(_) => POSTGRES_MIGRATIONS,
+        }
+    }
+
+    /// Applies pending migrations and returns the versions applied.
+    pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        self.with_sync_connection(Harness::run_pending).await
+    }
+
+    /// Reverts every migration (used by tests to prove the down migrations work).
+    pub async fn revert_all_migrations(&self) -> Result<Vec<String>, StoreError> {
+        self.with_sync_connection(Harness::revert_all).await
+    }
+
+    /// Copies a consistent snapshot of a SQLite database to `target` (`VACUUM INTO`).
+    pub async fn backup_sqlite(&self, target: &Path) -> Result<(), StoreError> {
+        use diesel_async::RunQueryDsl;
+        let target = target
+            .to_str()
+            .ok_or_else(|| StoreError::Unavailable("the backup path is not UTF-8".into()))?
+            .to_owned();
+        let mut conn = self.writer().await?;
+        match &mut conn {
+            DbConn::Sqlite(c) => {
+                diesel::sql_query("VACUUM INTO ?")
+                    .bind::<diesel::sql_types::Text, _>(target)
+                    .execute(&mut **c)
+                    .await?;
+                Ok(())
+            }
+            DbConn::Postgres(_) => Err(StoreError::Unavailable(
+                "backups of PostgreSQL are made with pg_dump".into(),
+            )),
+        }
+    }
+
+    /// Migrations need diesel's sync `MigrationHarness`: run it on a blocking thread with
+    /// a dedicated connection (plain SQLite, or the async PostgreSQL driver wrapped as
+    /// sync), never on the async workers.
+    async fn with_sync_connection<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Harness) -> diesel::migration::Result<T> + Send + 'static,
+    {
+        let url = self.url.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut harness = match &url {
+                DatabaseUrl::Sqlite(path) => {
+                    let path = path.to_string_lossy();
+                    let mut conn = SqliteConnection::establish(&path)
+                        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                    diesel::connection::SimpleConnection::batch_execute(
+                        &mut conn,
+                        "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000;",
+                    )?;
+                    Harness::Sqlite(conn)
+                }
+                DatabaseUrl::Postgres(url) => Harness::Postgres(
+                    AsyncConnectionWrapper::<AsyncPgConnection>::establish(url)
+                        .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+                ),
+            };
+            work(&mut harness).map_err(|e| StoreError::Migration(e.to_string()))
+        })
+        .await
+        .map_err(|e| StoreError::Migration(format!("migration task failed: {e}")))?
+    }
+}
+
+/// A sync connection that diesel's migration harness can drive (made once per migrate).
+#[allow(clippy::large_enum_variant)]
+enum Harness {
+    Sqlite(SqliteConnection),
+    Postgres(AsyncConnectionWrapper<AsyncPgConnection>),
+}
+
+impl Harness {
+    fn run_pending(&mut self) -> diesel::migration::Result<Vec<String>> {
+        let done = match self {
+            Self::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS)?,
+            Self::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS)?,
+        };
+        Ok(done.iter().map(ToString::to_string).collect())
+    }
+
+    fn revert_all(&mut self) -> diesel::migration::Result<Vec<String>> {
+        let done = match self {
+            Self::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS)?,
+            Self::Postgres(c) => c.revert_all_migrations(POSTGRES_MIGRATIONS)?,
+        };
+        Ok(done.iter().map(ToString::to_string).collect())
+    }
+}
+
+fn embedded_versions(migrations: EmbeddedMigrations) -> Vec<String> {
+    use diesel::migration::MigrationSource;
+    MigrationSource::<diesel::sqlite::Sqlite>::migrations(&migrations)
+        .map(|list| {
+            list.iter()
+                .map(|m| m.name().version().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn sqlite_pool(
+    path: &str,
+    settings: &DatabaseSettings,
+    read_only: bool,
+) -> Result<Pool<SqliteConn>, StoreError> {
+    let busy_ms = settings.busy_timeout.as_millis();
+    let mut config = ManagerConfig::<SqliteConn>::default();
+    config.recycling_method = RecyclingMethod::Fast;
+    config.custom_setup = Box::new(move |url| {
+        let url = url.to_owned();
+        async move {
+            use diesel_async::AsyncConnection;
+            let mut conn = SqliteConn::establish(&url).await?;
+            let pragmas = format!(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {busy_ms}; \
+                 PRAGMA query_only = {};",
+                if read_only { "ON" } else { "OFF" }
+            );
+            conn.batch_execute(&pragmas)
+                .await
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            Ok(conn)
+        }
+        .boxed()
+    });
+    let manager = AsyncDieselConnectionManager::new_with_config(path, config);
+    let size = if read_only {
+        settings.max_connections
+    } else {
+        1
+    };
+    build_pool(manager, settings, size)
+}
+
+fn build_pool<C>(
+    manager: AsyncDieselConnectionManager<C>,
+    settings: &DatabaseSettings,
+    size: usize,
+) -> Result<Pool<C>, StoreError>
+where
+    C: diesel_async::pooled_connection::PoolableConnection + 'static,
+    AsyncDieselConnectionManager<C>: deadpool::managed::Manager,
+{
+    let timeout = Some(settings.acquire_timeout);
+    Pool::builder(manager)
+        .max_size(size)
+        .wait_timeout(timeout)
+        .create_timeout(timeout)
+        .recycle_timeout(Some(Duration::from_secs(5)))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
+}

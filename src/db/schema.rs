@@ -1,0 +1,306 @@
+//! Diesel's description of the schema, shared by both backends.
+//!
+//! Written by hand (not `diesel print-schema`) because it must describe the SQLite and the
+//! PostgreSQL migrations at once: every integer is `BigInt`, times are `Timestamp` (UTC),
+//! JSON documents are `Text`. A test checks both migrations against it.
+
+diesel::table! {
+    agents (id) {
+        id -> BigInt,
+        email -> Text,
+        name -> Text,
+        password_hash -> Text,
+        role -> Text,
+        availability -> Text,
+        capacity -> Nullable<BigInt>,
+        active -> Bool,
+        last_login_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> BigInt,
+        agent_id -> BigInt,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> BigInt,
+        agent_id -> BigInt,
+        name -> Text,
+        token_prefix -> Text,
+        token_hash -> Text,
+        last_used_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    teams (id) {
+        id -> BigInt,
+        name -> Text,
+        description -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    team_members (team_id, agent_id) {
+        team_id -> BigInt,
+        agent_id -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    inboxes (id) {
+        id -> BigInt,
+        name -> Text,
+        channel_type -> Text,
+        settings -> Text,
+        secrets -> Text,
+        enabled -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    inbox_members (inbox_id, agent_id) {
+        inbox_id -> BigInt,
+        agent_id -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    contacts (id) {
+        id -> BigInt,
+        name -> Nullable<Text>,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        language -> Nullable<Text>,
+        avatar_url -> Nullable<Text>,
+        attributes -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    contact_identities (id) {
+        id -> BigInt,
+        contact_id -> BigInt,
+        inbox_id -> BigInt,
+        channel_type -> Text,
+        identifier -> Text,
+        verification -> Text,
+        profile -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    conversations (id) {
+        id -> BigInt,
+        kind -> Text,
+        inbox_id -> Nullable<BigInt>,
+        contact_id -> Nullable<BigInt>,
+        subject -> Nullable<Text>,
+        status -> Text,
+        priority -> Text,
+        assignee_id -> Nullable<BigInt>,
+        team_id -> Nullable<BigInt>,
+        snoozed_until -> Nullable<Timestamp>,
+        first_response_at -> Nullable<Timestamp>,
+        resolved_at -> Nullable<Timestamp>,
+        ticket_number -> Nullable<BigInt>,
+        linked_conversation_id -> Nullable<BigInt>,
+        last_seq -> BigInt,
+        last_activity_at -> Timestamp,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    labels (id) {
+        id -> BigInt,
+        name -> Text,
+        color -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    conversation_labels (conversation_id, label_id) {
+        conversation_id -> BigInt,
+        label_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> BigInt,
+        conversation_id -> BigInt,
+        inbox_id -> Nullable<BigInt>,
+        seq -> BigInt,
+        direction -> Text,
+        sender_type -> Text,
+        sender_id -> Nullable<BigInt>,
+        content -> Text,
+        content_type -> Text,
+        private -> Bool,
+        reply_to_id -> Nullable<BigInt>,
+        idempotency_key -> Nullable<Text>,
+        external_id -> Nullable<Text>,
+        delivery_status -> Nullable<Text>,
+        error_code -> Nullable<Text>,
+        error_reason -> Nullable<Text>,
+        provider_at -> Nullable<Timestamp>,
+        edited_at -> Nullable<Timestamp>,
+        deleted_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    message_edits (id) {
+        id -> BigInt,
+        message_id -> BigInt,
+        previous_content -> Text,
+        edited_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    attachments (id) {
+        id -> BigInt,
+        conversation_id -> BigInt,
+        message_id -> Nullable<BigInt>,
+        file_name -> Text,
+        content_type -> Text,
+        byte_size -> BigInt,
+        sha256 -> Text,
+        storage_key -> Text,
+        width -> Nullable<BigInt>,
+        height -> Nullable<BigInt>,
+        thumb_small_key -> Nullable<Text>,
+        thumb_large_key -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    conversation_participants (conversation_id, agent_id) {
+        conversation_id -> BigInt,
+        agent_id -> BigInt,
+        last_read_seq -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> BigInt,
+        message_id -> BigInt,
+        inbox_id -> BigInt,
+        state -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> Timestamp,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    provider_status_events (id) {
+        id -> BigInt,
+        inbox_id -> BigInt,
+        message_id -> Nullable<BigInt>,
+        external_id -> Text,
+        status -> Text,
+        payload -> Text,
+        received_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        actor_type -> Text,
+        actor_id -> Nullable<BigInt>,
+        action -> Text,
+        target_type -> Nullable<Text>,
+        target_id -> Nullable<BigInt>,
+        details -> Text,
+        ip -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+diesel::joinable!(sessions -> agents (agent_id));
+diesel::joinable!(api_tokens -> agents (agent_id));
+diesel::joinable!(team_members -> teams (team_id));
+diesel::joinable!(team_members -> agents (agent_id));
+diesel::joinable!(inbox_members -> inboxes (inbox_id));
+diesel::joinable!(inbox_members -> agents (agent_id));
+diesel::joinable!(contact_identities -> contacts (contact_id));
+diesel::joinable!(contact_identities -> inboxes (inbox_id));
+diesel::joinable!(conversations -> inboxes (inbox_id));
+diesel::joinable!(conversations -> contacts (contact_id));
+diesel::joinable!(conversations -> agents (assignee_id));
+diesel::joinable!(conversations -> teams (team_id));
+diesel::joinable!(conversation_labels -> conversations (conversation_id));
+diesel::joinable!(conversation_labels -> labels (label_id));
+diesel::joinable!(messages -> conversations (conversation_id));
+diesel::joinable!(messages -> inboxes (inbox_id));
+diesel::joinable!(message_edits -> messages (message_id));
+diesel::joinable!(attachments -> conversations (conversation_id));
+diesel::joinable!(attachments -> messages (message_id));
+diesel::joinable!(conversation_participants -> conversations (conversation_id));
+diesel::joinable!(conversation_participants -> agents (agent_id));
+diesel::joinable!(outbox -> messages (message_id));
+diesel::joinable!(outbox -> inboxes (inbox_id));
+diesel::joinable!(provider_status_events -> inboxes (inbox_id));
+diesel::joinable!(provider_status_events -> messages (message_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    agents,
+    sessions,
+    api_tokens,
+    teams,
+    team_members,
+    inboxes,
+    inbox_members,
+    contacts,
+    contact_identities,
+    conversations,
+    labels,
+    conversation_labels,
+    messages,
+    message_edits,
+    attachments,
+    conversation_participants,
+    outbox,
+    provider_status_events,
+    audit_log,
+);
+
+diesel::table! {
+    /// Diesel's own bookkeeping table, read by `/ready` to check migrations.
+    __diesel_schema_migrations (version) {
+        version -> Text,
+        run_on -> Timestamp,
+    }
+}

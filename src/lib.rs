@@ -1,0 +1,14 @@
+//! Switchboard: a self-hosted support hub. The binary in `main.rs` only calls [`cli::run`].
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod metrics;
+pub mod routes;
+pub mod secrets;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,118 @@
+//! Login and logout.
+
+use actix_web::cookie::{Cookie, SameSite, time};
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::TimeDelta;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{AgentView, utc};
+use crate::auth::{self, Auth, AuthMethod, SESSION_COOKIE};
+use crate::domain::{EmailAddress, Password};
+use crate::error::ApiError;
+use crate::metrics::LoginOutcome;
+use crate::startup::AppState;
+use crate::store::{self, Actor};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/auth/login", web::post().to(login))
+        .route("/auth/logout", web::post().to(logout));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+fn invalid_credentials(state: &AppState) -> ApiError {
+    state.metrics.login(LoginOutcome::Failure);
+    ApiError::unauthorized("invalid_credentials", "wrong email or password")
+}
+
+/// Email + password → session cookie and the CSRF token for later mutations.
+async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let ip = auth::client_ip(&req, state.settings.server.trust_proxy_headers);
+    // Parsed first so only well-formed, bounded emails become rate-limiter keys.
+    let email = EmailAddress::parse(&body.email).map_err(|r| ApiError::invalid("email", r))?;
+    if let Err(wait) = state.login_limiter.check(ip, email.as_str()) {
+        state.metrics.login(LoginOutcome::RateLimited);
+        tracing::warn!(?ip, email = %email, "login rate limited");
+        return Err(ApiError::rate_limited(wait.as_secs_f64().ceil() as u64));
+    }
+    if body.password.is_empty() {
+        return Err(ApiError::invalid("password", "is required"));
+    }
+    if body.password.chars().count() > Password::MAX_CHARS {
+        return Err(invalid_credentials(&state));
+    }
+
+    let agent = store::agents::find_by_email(&mut state.db.reader().await?, &email).await?;
+    let stored = agent.as_ref().map_or_else(
+        || auth::decoy_hash().to_owned(),
+        |a| a.password_hash.clone(),
+    );
+    let candidate = body.into_inner().password;
+    let matches = auth::blocking(move || auth::verify_password(&stored, &candidate)).await?;
+    let agent = match agent {
+        Some(agent) if matches => agent,
+        _ => {
+            tracing::warn!(?ip, email = %email, "failed login");
+            return Err(invalid_credentials(&state));
+        }
+    };
+    if !agent.active {
+        return Err(ApiError::forbidden(
+            "account_disabled",
+            "this account is deactivated",
+        ));
+    }
+
+    let token = auth::new_secret("");
+    let ttl = state.settings.auth.session_ttl;
+    let expires_at = store::now() + TimeDelta::from_std(ttl).map_err(ApiError::internal)?;
+    let actor = Actor::agent(agent.id, ip.map(|ip| ip.to_string()));
+    store::agents::start_session(
+        &mut state.db.writer().await?,
+        agent.id,
+        &auth::token_hash(&token),
+        expires_at,
+        &actor,
+    )
+    .await?;
+    state.metrics.login(LoginOutcome::Success);
+
+    let cookie = Cookie::build(SESSION_COOKIE, token.clone())
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.settings.server.cookies_secure())
+        .max_age(time::Duration::seconds(
+            i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
+        ))
+        .finish();
+    Ok(HttpResponse::Ok().cookie(cookie).json(json!({
+        "agent": AgentView::from(&agent),
+        "csrf_token": auth::csrf_token(&state, &token),
+        "expires_at": utc(expires_at),
+    })))
+}
+
+/// Ends the cookie session. API tokens are revoked with `DELETE /api/v1/me/tokens/{id}`.
+async fn logout(state: web::Data<AppState>, caller: Auth) -> Result<HttpResponse, ApiError> {
+    let AuthMethod::Session { session_id, .. } = caller.method else {
+        return Err(ApiError::bad_request(
+            "not_a_session",
+            "this request used an API token; revoke it with DELETE /api/v1/me/tokens/{id}",
+        ));
+    };
+    store::agents::end_session(&mut state.db.writer().await?, session_id, &caller.actor()).await?;
+    let mut removal = Cookie::build(SESSION_COOKIE, "").path("/").finish();
+    removal.make_removal();
+    Ok(HttpResponse::NoContent().cookie(removal).finish())
+}

@@ -1,0 +1,153 @@
+//! The caller's own account: profile, password and personal API tokens.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{AgentView, PublicId, id_string, no_content, utc};
+use crate::auth::{self, Auth, AuthMethod, TOKEN_PREFIX};
+use crate::domain::{DisplayName, Password};
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::{self, agents::ApiToken};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/me", web::get().to(me))
+        .route("/me/password", web::put().to(change_password))
+        .route("/me/tokens", web::get().to(list_tokens))
+        .route("/me/tokens", web::post().to(create_token))
+        .route("/me/tokens/{id}", web::delete().to(delete_token));
+}
+
+/// The caller, and for a browser session the CSRF token its mutations must send.
+async fn me(state: web::Data<AppState>, caller: Auth) -> HttpResponse {
+    let csrf = match &caller.method {
+        AuthMethod::Session { token, .. } => Some(auth::csrf_token(&state, token)),
+        AuthMethod::Token { .. } => None,
+    };
+    HttpResponse::Ok().json(json!({"agent": AgentView::from(&caller.agent), "csrf_token": csrf}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// Changes the caller's password and ends its other sessions.
+async fn change_password(
+    state: web::Data<AppState>,
+    caller: Auth,
+    body: web::Json<PasswordChange>,
+) -> Result<HttpResponse, ApiError> {
+    // Guessing the current password through a stolen session counts as login attempts.
+    if let Err(wait) = state.login_limiter.check(caller.ip, &caller.agent.email) {
+        return Err(ApiError::rate_limited(wait.as_secs_f64().ceil() as u64));
+    }
+    let new_password =
+        Password::parse(&body.new_password).map_err(|r| ApiError::invalid("new_password", r))?;
+    let stored = caller.agent.password_hash.clone();
+    let current = body.into_inner().current_password;
+    let hash = auth::blocking(move || {
+        if auth::verify_password(&stored, &current) {
+            auth::hash_password(&new_password).map(Some)
+        } else {
+            Ok(None)
+        }
+    })
+    .await??
+    .ok_or_else(|| ApiError::invalid("current_password", "does not match"))?;
+    let keep = match caller.method {
+        AuthMethod::Session { session_id, .. } => Some(session_id),
+        AuthMethod::Token { .. } => None,
+    };
+    store::agents::set_password(
+        &mut state.db.writer().await?,
+        caller.agent.id,
+        &hash,
+        keep,
+        &caller.actor(),
+    )
+    .await?;
+    Ok(no_content())
+}
+
+#[derive(Serialize)]
+struct TokenView {
+    #[serde(serialize_with = "id_string")]
+    id: i64,
+    name: String,
+    /// The first characters of the token, to recognise it in a list.
+    prefix: String,
+    last_used_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<&ApiToken> for TokenView {
+    fn from(t: &ApiToken) -> Self {
+        Self {
+            id: t.id,
+            name: t.name.clone(),
+            prefix: t.token_prefix.clone(),
+            last_used_at: t.last_used_at.map(utc),
+            created_at: utc(t.created_at),
+        }
+    }
+}
+
+async fn list_tokens(state: web::Data<AppState>, caller: Auth) -> Result<HttpResponse, ApiError> {
+    let tokens = store::agents::list_tokens(&mut state.db.reader().await?, caller.agent.id).await?;
+    let data: Vec<TokenView> = tokens.iter().map(TokenView::from).collect();
+    Ok(HttpResponse::Ok().json(json!({"data": data, "next_cursor": null})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    name: String,
+}
+
+/// Creates a personal API token; the secret is in this response only.
+async fn create_token(
+    state: web::Data<AppState>,
+    caller: Auth,
+    body: web::Json<NewToken>,
+) -> Result<HttpResponse, ApiError> {
+    let name = DisplayName::parse(&body.name).map_err(|r| ApiError::invalid("name", r))?;
+    let secret = auth::new_secret(TOKEN_PREFIX);
+    let prefix: String = secret.chars().take(TOKEN_PREFIX.len() + 6).collect();
+    let token = store::agents::create_token(
+        &mut state.db.writer().await?,
+        caller.agent.id,
+        &name,
+        &prefix,
+        &auth::token_hash(&secret),
+        &caller.actor(),
+    )
+    .await?;
+    let mut body = serde_json::to_value(TokenView::from(&token)).map_err(ApiError::internal)?;
+    body["token"] = json!(secret);
+    Ok(HttpResponse::Created().json(body))
+}
+
+/// Revokes one of the caller's tokens at once (the next request with it gets 401).
+async fn delete_token(
+    state: web::Data<AppState>,
+    caller: Auth,
+    id: web::Path<PublicId>,
+) -> Result<HttpResponse, ApiError> {
+    let removed = store::agents::delete_token(
+        &mut state.db.writer().await?,
+        caller.agent.id,
+        id.0,
+        &caller.actor(),
+    )
+    .await?;
+    if removed {
+        Ok(no_content())
+    } else {
+        Err(ApiError::not_found("you have no token with that id"))
+    }
+}

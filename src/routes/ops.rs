@@ -1,0 +1,59 @@
+//! Operations endpoints and the landing page.
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(index))
+        .route("/health", web::get().to(health))
+        .route("/ready", web::get().to(ready))
+        .route("/metrics", web::get().to(metrics));
+}
+
+/// The landing page: a sign-in form and the signed-in agent (the inbox comes later).
+async fn index() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'",
+        ))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .insert_header(("X-Frame-Options", "DENY"))
+        .body(include_str!("../../templates/index.html"))
+}
+
+/// Liveness: the process answers.
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// Readiness: the database answers and every embedded migration is applied.
+async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let backend = state.db.backend_name();
+    if let Err(error) = state.db.ping().await {
+        tracing::warn!(%error, "not ready: database unreachable");
+        return Err(ApiError::unavailable(format!(
+            "{backend} database unreachable"
+        )));
+    }
+    let pending = state.db.pending_migrations().await?;
+    if !pending.is_empty() {
+        return Err(ApiError::unavailable(format!(
+            "migrations not applied: {}; run `switchboard migrate`",
+            pending.join(", ")
+        )));
+    }
+    Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": backend})))
+}
+
+/// Prometheus text exposition.
+async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let body = state.metrics.encode().map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(body))
+}

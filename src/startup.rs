@@ -1,0 +1,218 @@
+//! Builds and runs the hub: data directory, secret key, database and migrations, the
+//! first admin, then the HTTP server. Tests start the same [`Application`] on port 0.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use tracing_actix_web::TracingLogger;
+
+use crate::auth::{self, LoginLimiter};
+use crate::config::Settings;
+use crate::db::{Database, StoreError};
+use crate::metrics::Metrics;
+use crate::routes;
+use crate::secrets::{SecretError, SecretKey};
+use crate::store::{self, Actor, agents::NewAgent};
+
+/// Everything a request handler may need, shared by all workers.
+pub struct AppState {
+    pub db: Database,
+    pub settings: Arc<Settings>,
+    pub secret: SecretKey,
+    pub login_limiter: LoginLimiter,
+    pub metrics: Metrics,
+}
+
+/// Why the hub could not start; each message says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("database {url}: {source}")]
+    Database { url: String, source: StoreError },
+    #[error("cannot listen on {addr}: {source} (change SWITCHBOARD_LISTEN)")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot create the first admin: {0}")]
+    FirstAdmin(String),
+}
+
+/// A built hub, bound to its port, ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Prepares storage and binds the listener; nothing is served until
+    /// [`Application::run_until_stopped`].
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        std::fs::create_dir_all(&settings.data_dir).map_err(|source| StartupError::DataDir {
+            path: settings.data_dir.clone(),
+            source,
+        })?;
+        let secret =
+            SecretKey::load_or_generate(&settings.data_dir, settings.auth.secret_key.as_deref())?;
+        let db_error = |source| StartupError::Database {
+            url: settings.database.url.to_string(),
+            source,
+        };
+        let db = Database::connect(&settings.database)
+            .await
+            .map_err(db_error)?;
+        let applied = db.migrate().await.map_err(db_error)?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, "applied database migrations");
+        }
+        ensure_first_admin(&db, &settings).await?;
+
+        let addr = settings.server.listen;
+        let listener =
+            TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, source })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { addr, source })?
+            .port();
+
+        let state = web::Data::new(AppState {
+            login_limiter: LoginLimiter::new(
+                settings.auth.login_attempts_per_ip,
+                settings.auth.login_attempts_per_account,
+            ),
+            metrics: Metrics::new(db.backend_name()),
+            db,
+            secret,
+            settings: Arc::new(settings),
+        });
+        let server_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(routes::run_to_completion))
+                .wrap(from_fn(crate::metrics::observe))
+                .wrap(TracingLogger::default())
+                .app_data(server_state.clone())
+                .configure(|cfg| routes::configure(cfg, &server_state.settings))
+        })
+        .listen(listener)
+        .map_err(|source| StartupError::Bind { addr, source })?
+        .workers(match state.settings.server.workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        })
+        .shutdown_timeout(state.settings.server.shutdown_timeout.as_secs())
+        // Signals are handled by `serve` (graceful on SIGTERM and SIGINT alike); tests
+        // start many hubs in one process and must not install handlers.
+        .disable_signals()
+        .run();
+
+        tracing::info!(
+            url = %format!("http://{}:{port}", addr.ip()),
+            public_url = %state.settings.server.public_url,
+            database = %state.settings.database.url,
+            "switchboard is listening"
+        );
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    /// The bound port (the real one when the configured port was 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Shared state, for tests and background tasks.
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// A handle to stop the server gracefully.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped through [`Application::handle`].
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let state = self.state.clone();
+        // Keep the login limiter's memory bounded however many addresses try, and clear
+        // expired sessions away.
+        let housekeeping = actix_web::rt::spawn(async move {
+            let mut tick = actix_web::rt::time::interval(Duration::from_secs(60));
+            for round in 0u64.. {
+                tick.tick().await;
+                state.login_limiter.shrink();
+                if round % 10 == 0 {
+                    match state.db.writer().await {
+                        Ok(mut conn) => {
+                            match store::agents::delete_expired_sessions(&mut conn).await {
+                                Ok(0) => {}
+                                Ok(n) => tracing::debug!(n, "deleted expired sessions"),
+                                Err(error) => tracing::warn!(%error, "session clean-up failed"),
+                            }
+                        }
+                        Err(error) => tracing::warn!(%error, "session clean-up: no connection"),
+                    }
+                }
+            }
+        });
+        let result = self.server.await;
+        housekeeping.abort();
+        result
+    }
+}
+
+/// Creates the configured first admin while no agent exists; otherwise, on an empty hub,
+/// tells the operator in one line how to create one.
+async fn ensure_first_admin(db: &Database, settings: &Settings) -> Result<(), StartupError> {
+    let fail = |e: &dyn std::fmt::Display| StartupError::FirstAdmin(e.to_string());
+    match &settings.admin {
+        Some(admin) => {
+            let password = admin.password.clone();
+            let password_hash =
+                actix_web::rt::task::spawn_blocking(move || auth::hash_password(&password))
+                    .await
+                    .map_err(|e| fail(&e))?
+                    .map_err(|e| fail(&e))?;
+            let new = NewAgent {
+                email: admin.email.clone(),
+                name: admin.name.clone(),
+                role: crate::db::types::Role::Admin,
+                password_hash,
+                capacity: None,
+            };
+            let conn = &mut db.writer().await.map_err(|e| fail(&e))?;
+            match store::agents::create_first_admin(conn, &new, &Actor::system())
+                .await
+                .map_err(|e| fail(&e))?
+            {
+                Some(agent) => tracing::info!(email = %agent.email, "created the first admin"),
+                None => tracing::debug!("agents exist; SWITCHBOARD_ADMIN_* ignored"),
+            }
+        }
+        None => {
+            let conn = &mut db.reader().await.map_err(|e| fail(&e))?;
+            if store::agents::count(conn).await.map_err(|e| fail(&e))? == 0 {
+                eprintln!(
+                    "No agent exists yet. Create the first admin with \
+                     `switchboard admin create --email you@example.com --name \"Your Name\"`, \
+                     or start with SWITCHBOARD_ADMIN_EMAIL and SWITCHBOARD_ADMIN_PASSWORD set."
+                );
+            }
+        }
+    }
+    Ok(())
+}

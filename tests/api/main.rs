@@ -1,0 +1,12 @@
+//! Black-box tests of the hub through its HTTP API, its binary and its storage, grouped in
+//! one test binary to keep link time down. They run on SQLite, or on PostgreSQL when
+//! `SWITCHBOARD_TEST_DATABASE_URL` is set (see helpers.rs).
+
+mod agents;
+mod auth;
+mod cli;
+mod helpers;
+mod ops;
+mod storage;
+mod teams;
+mod tokens;

@@ -1,0 +1,162 @@
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{assert_error, spawn_app};
+
+#[actix_web::test]
+async fn health_answers_ok() {
+    let app = spawn_app().await;
+    let response = app.get("/health").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+}
+
+#[actix_web::test]
+async fn ready_reports_the_backend_once_migrations_are_applied() {
+    let app = spawn_app().await;
+    let response = app.get("/ready").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ready");
+    let expected = if app.db.is_postgres() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    assert_eq!(body["database"], expected);
+}
+
+#[actix_web::test]
+async fn ready_fails_with_503_when_migrations_are_missing() {
+    let app = spawn_app().await;
+    app.state.db.revert_all_migrations().await.expect("revert");
+    let body = assert_error(
+        app.get("/ready").await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+    )
+    .await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("switchboard migrate")
+    );
+    app.state.db.migrate().await.expect("migrate again");
+    assert_eq!(app.get("/ready").await.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn metrics_count_requests_by_route_pattern() {
+    let app = spawn_app().await;
+    app.get("/health").await;
+    app.get("/api/v1/agents/12345").await;
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains(
+            r#"switchboard_http_requests_total{method="GET",route="/health",status="200"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="/api/v1/agents/{id}",status="401""#),
+        "{text}"
+    );
+    assert!(text.contains("switchboard_build_info"), "{text}");
+    assert!(text.trim_end().ends_with("# EOF"), "{text}");
+}
+
+#[actix_web::test]
+async fn landing_page_offers_sign_in() {
+    let app = spawn_app().await;
+    let response = app.get("/").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = response.text().await.unwrap();
+    assert!(html.contains(r#"id="login-form""#));
+    assert!(html.contains("/api/v1/auth/login"));
+}
+
+#[actix_web::test]
+async fn unknown_paths_get_a_json_404() {
+    let app = spawn_app().await;
+    assert_error(
+        app.get("/api/v1/nothing-here").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_error(
+        app.get("/no/such/page").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn a_request_whose_client_hangs_up_mid_query_still_completes() {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+
+    let app = spawn_app().await;
+    if app.db.is_postgres() {
+        return; // The hazard is specific to SQLite's blocking wrapper.
+    }
+    let token = app.admin_token().await;
+    // Hold SQLite's write lock so the next write is stuck inside its query.
+    let path = app.data_dir.path().join("switchboard.db");
+    let mut blocker = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    blocker.batch_execute("BEGIN IMMEDIATE").unwrap();
+
+    // Send a write by hand, wait until the hub is stuck in it, then reset the connection
+    // (SO_LINGER 0 sends RST), which makes actix drop the request's future.
+    let body = r#"{"name": "Abandoned"}"#;
+    let request = format!(
+        "POST /api/v1/teams HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let stream = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream.writable().await.unwrap();
+    stream.try_write(request.as_bytes()).unwrap();
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(std::time::Duration::ZERO))
+        .unwrap();
+    drop(stream);
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    blocker.batch_execute("ROLLBACK").unwrap();
+
+    // The single worker survived, and the abandoned request ran to completion.
+    let mut names = Vec::new();
+    for _ in 0..50 {
+        let teams: Value = app
+            .api(&token, reqwest::Method::GET, "/api/v1/teams", None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        names = teams["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].clone())
+            .collect();
+        if !names.is_empty() {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(names, ["Abandoned"]);
+}
