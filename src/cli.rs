@@ -55,6 +55,15 @@ enum AdminCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Set a new password for any agent (e.g. a locked-out admin) and end its sessions.
+    /// Password input works as for `create`.
+    ResetPassword {
+        #[arg(long)]
+        email: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 /// A failed command: the message for the operator and the exit code.
@@ -99,6 +108,10 @@ pub fn run() -> ExitCode {
                 name,
                 password_stdin,
             }) => create_admin(settings, &email, &name, password_stdin).await,
+            Command::Admin(AdminCommand::ResetPassword {
+                email,
+                password_stdin,
+            }) => reset_password(settings, &email, password_stdin).await,
             Command::Backup { file } => backup(settings, file).await,
         }
     });
@@ -190,11 +203,7 @@ async fn create_admin(
     let (password, generated) = read_password(password_stdin)?;
     let db = open_database(&settings).await?;
     db.migrate().await.map_err(Failure::new)?;
-    let to_hash = password.clone();
-    let password_hash = actix_web::rt::task::spawn_blocking(move || auth::hash_password(&to_hash))
-        .await
-        .map_err(Failure::new)?
-        .map_err(Failure::new)?;
+    let password_hash = hash(&password).await?;
     let new = NewAgent {
         email: email.clone(),
         name,
@@ -217,6 +226,43 @@ async fn create_admin(
         println!("Password (shown once): {}", password.expose());
     }
     Ok(())
+}
+
+async fn reset_password(
+    settings: Settings,
+    email: &str,
+    password_stdin: bool,
+) -> Result<(), Failure> {
+    let email = EmailAddress::parse(email).map_err(|r| Failure::usage(format!("--email: {r}")))?;
+    let (password, generated) = read_password(password_stdin)?;
+    let db = open_database(&settings).await?;
+    db.migrate().await.map_err(Failure::new)?;
+    let agent = store::agents::find_by_email(&mut db.reader().await.map_err(Failure::new)?, &email)
+        .await
+        .map_err(Failure::new)?
+        .ok_or_else(|| Failure::new(format!("no agent with email {email}")))?;
+    let password_hash = hash(&password).await?;
+    let conn = &mut db.writer().await.map_err(Failure::new)?;
+    store::agents::set_password(conn, agent.id, &password_hash, None, &Actor::cli())
+        .await
+        .map_err(Failure::new)?;
+    println!(
+        "New password set for {}; their sessions have ended.",
+        agent.email
+    );
+    if generated {
+        println!("Password (shown once): {}", password.expose());
+    }
+    Ok(())
+}
+
+/// argon2id off the async thread.
+async fn hash(password: &Password) -> Result<String, Failure> {
+    let password = password.clone();
+    actix_web::rt::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(Failure::new)?
+        .map_err(Failure::new)
 }
 
 /// The password from stdin (`--password-stdin`), a terminal prompt, or a generated one.

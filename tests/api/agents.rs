@@ -25,17 +25,8 @@ async fn admin_creates_an_agent_who_can_log_in() {
         .expect("a generated password is returned once");
     let login = app.login_with(&client(), "bob@example.com", password).await;
     assert_eq!(login.status(), StatusCode::OK);
-    let shown: Value = app
-        .api(
-            &admin,
-            Method::GET,
-            &format!("/api/v1/agents/{}", bob["id"].as_str().unwrap()),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let bob_path = format!("/api/v1/agents/{}", bob["id"].as_str().unwrap());
+    let shown = app.get_json(&admin, &bob_path).await;
     assert!(shown.get("password").is_none());
 }
 
@@ -69,12 +60,7 @@ async fn an_agent_calling_admin_endpoints_gets_403() {
         let response = app.api(&ann, method.clone(), path, body).await;
         assert_error(response, StatusCode::FORBIDDEN, "admin_required").await;
     }
-    let agents: Value = app
-        .api(&admin, Method::GET, "/api/v1/agents", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let agents: Value = app.get_json(&admin, "/api/v1/agents").await;
     assert_eq!(
         agents["data"].as_array().unwrap().len(),
         2,
@@ -214,12 +200,7 @@ async fn deactivation_revokes_sessions_and_tokens_and_blocks_login() {
         .login_with(&client(), "ann@example.com", &password)
         .await;
     assert_error(login, StatusCode::FORBIDDEN, "account_disabled").await;
-    let shown: Value = app
-        .api(&admin, Method::GET, &format!("/api/v1/agents/{id}"), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let shown: Value = app.get_json(&admin, &format!("/api/v1/agents/{id}")).await;
     assert_eq!(shown["active"], false);
 }
 
@@ -227,12 +208,7 @@ async fn deactivation_revokes_sessions_and_tokens_and_blocks_login() {
 async fn the_last_admin_cannot_be_demoted_or_deactivated() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    let me: Value = app
-        .api(&admin, Method::GET, "/api/v1/me", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_json(&admin, "/api/v1/me").await;
     let path = format!("/api/v1/agents/{}", me["agent"]["id"].as_str().unwrap());
     let response = app
         .api(&admin, Method::PATCH, &path, Some(json!({"role": "agent"})))
@@ -284,12 +260,7 @@ async fn agent_lists_page_with_cursors() {
     let mut seen = Vec::new();
     let mut path = "/api/v1/agents?limit=2".to_owned();
     loop {
-        let page: Value = app
-            .api(&admin, Method::GET, &path, None)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let page: Value = app.get_json(&admin, &path).await;
         for agent in page["data"].as_array().unwrap() {
             seen.push(agent["email"].as_str().unwrap().to_owned());
         }
@@ -323,12 +294,7 @@ async fn every_mutation_is_in_the_audit_log() {
         Some(json!({"capacity": 3})),
     )
     .await;
-    let log: Value = app
-        .api(&admin, Method::GET, "/api/v1/audit?limit=200", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let log: Value = app.get_json(&admin, "/api/v1/audit?limit=200").await;
     let actions: Vec<&str> = log["data"]
         .as_array()
         .unwrap()

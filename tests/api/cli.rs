@@ -269,6 +269,41 @@ async fn admin_create_takes_a_password_or_generates_one() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr.contains("--email"), "{stderr}");
 
+    let mut reset = switchboard(dir.path(), &db);
+    reset
+        .args([
+            "admin",
+            "reset-password",
+            "--email",
+            "ops@example.com",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = reset.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"reset on the command line\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let mut unknown = switchboard(dir.path(), &db);
+    unknown.args(["admin", "reset-password", "--email", "ghost@example.com"]);
+    let (output, _, stderr) = run(unknown);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.contains("no agent with email ghost@example.com"),
+        "{stderr}"
+    );
+
     // Both admins exist with working passwords.
     let settings = Settings::from_layers(None, &test_env(&dir, &db)).unwrap();
     let mut settings = settings;
@@ -278,7 +313,7 @@ async fn admin_create_takes_a_password_or_generates_one() {
     };
     let database = Database::connect(&settings.database).await.unwrap();
     for (email, pw) in [
-        ("ops@example.com", "typed in on stdin"),
+        ("ops@example.com", "reset on the command line"),
         ("second@example.com", password.as_str()),
     ] {
         let email = switchboard::domain::EmailAddress::parse(email).unwrap();
@@ -291,6 +326,10 @@ async fn admin_create_takes_a_password_or_generates_one() {
         .expect("created");
         assert_eq!(agent.role, switchboard::db::types::Role::Admin);
         assert!(switchboard::auth::verify_password(&agent.password_hash, pw));
+        assert!(
+            !switchboard::auth::verify_password(&agent.password_hash, "typed in on stdin"),
+            "the reset replaced the first password"
+        );
     }
 }
 

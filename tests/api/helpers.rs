@@ -234,6 +234,13 @@ impl TestApp {
         request.send().await.expect("api request")
     }
 
+    /// GETs `path` with a Bearer token, asserting 200, and returns the JSON body.
+    pub async fn get_json(&self, token: &str, path: &str) -> Value {
+        let response = self.api(token, reqwest::Method::GET, path, None).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.expect("JSON body")
+    }
+
     /// Creates an agent (as admin) and returns its id and password.
     pub async fn create_agent(
         &self,

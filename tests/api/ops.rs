@@ -141,12 +141,7 @@ async fn a_request_whose_client_hangs_up_mid_query_still_completes() {
     // The single worker survived, and the abandoned request ran to completion.
     let mut names = Vec::new();
     for _ in 0..50 {
-        let teams: Value = app
-            .api(&token, reqwest::Method::GET, "/api/v1/teams", None)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let teams: Value = app.get_json(&token, "/api/v1/teams").await;
         names = teams["data"]
             .as_array()
             .unwrap()

@@ -38,12 +38,7 @@ async fn admin_manages_teams_and_members() {
         )
         .await;
     assert_eq!(again.status(), StatusCode::OK, "adding twice is harmless");
-    let members: Value = app
-        .api(&admin, Method::GET, &format!("{team_path}/members"), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let members: Value = app.get_json(&admin, &format!("{team_path}/members")).await;
     assert_eq!(members["data"].as_array().unwrap().len(), 1);
     assert_eq!(members["data"][0]["email"], "ann@example.com");
 
@@ -147,12 +142,7 @@ async fn agents_read_teams_but_cannot_change_them() {
     .await;
     app.create_agent(&admin, "ann@example.com", "agent").await;
     let ann = app.token_for("ann@example.com", "agent password 123").await;
-    let teams: Value = app
-        .api(&ann, Method::GET, "/api/v1/teams", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let teams: Value = app.get_json(&ann, "/api/v1/teams").await;
     assert_eq!(teams["data"][0]["name"], "Support");
     let id = teams["data"][0]["id"].as_str().unwrap();
     let response = app

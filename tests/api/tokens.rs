@@ -8,12 +8,7 @@ async fn token_authenticates_without_csrf_and_is_listed_without_its_secret() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
     assert!(token.starts_with("sb_pat_"));
-    let me: Value = app
-        .api(&token, Method::GET, "/api/v1/me", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_json(&token, "/api/v1/me").await;
     assert_eq!(me["agent"]["email"], ADMIN_EMAIL);
     assert_eq!(me["csrf_token"], Value::Null);
     // A mutation with a token needs no CSRF header.
@@ -27,12 +22,7 @@ async fn token_authenticates_without_csrf_and_is_listed_without_its_secret() {
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
 
-    let list: Value = app
-        .api(&token, Method::GET, "/api/v1/me/tokens", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json(&token, "/api/v1/me/tokens").await;
     let listed = &list["data"][0];
     assert_eq!(listed["name"], "tests");
     assert!(token.starts_with(listed["prefix"].as_str().unwrap()));
@@ -51,12 +41,7 @@ async fn token_authenticates_without_csrf_and_is_listed_without_its_secret() {
 async fn revoked_token_stops_working_at_once() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
-    let list: Value = app
-        .api(&token, Method::GET, "/api/v1/me/tokens", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json(&token, "/api/v1/me/tokens").await;
     let id = list["data"][0]["id"].as_str().unwrap().to_owned();
     let response = app
         .api(
@@ -77,12 +62,7 @@ async fn an_agent_cannot_revoke_someone_elses_token() {
     let admin = app.admin_token().await;
     app.create_agent(&admin, "ann@example.com", "agent").await;
     let ann = app.token_for("ann@example.com", "agent password 123").await;
-    let list: Value = app
-        .api(&admin, Method::GET, "/api/v1/me/tokens", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json(&admin, "/api/v1/me/tokens").await;
     let admin_token_id = list["data"][0]["id"].as_str().unwrap().to_owned();
     let response = app
         .api(
