@@ -29,8 +29,19 @@ use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::store::{self, Actor, agents::Agent};
 
-/// Name of the session cookie.
+/// Name of the session cookie over plain http.
 pub const SESSION_COOKIE: &str = "sb_session";
+/// Name over https: the `__Host-` prefix makes browsers refuse it from sibling subdomains.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-sb_session";
+
+/// The session cookie's name for this hub.
+pub fn session_cookie_name(state: &AppState) -> &'static str {
+    if state.settings.server.cookies_secure() {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
 /// Header carrying the CSRF token on cookie-authenticated mutations.
 pub const CSRF_HEADER: &str = "X-CSRF-Token";
 /// Prefix of personal API tokens, so leaked ones are recognisable by secret scanners.
@@ -76,7 +87,8 @@ pub fn verify_password(stored_hash: &str, candidate: &str) -> bool {
 }
 
 /// A hash of a random password, verified against when the email is unknown so a failed
-/// login takes as long whether or not the account exists.
+/// login takes as long whether or not the account exists. Made once, at start-up
+/// ([`crate::startup::Application::build`]), on a blocking thread.
 pub fn decoy_hash() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DECOY.get_or_init(|| {
@@ -93,6 +105,44 @@ pub async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
     web::block(work).await.map_err(ApiError::internal)
+}
+
+/// At most this many argon2 computations at once per core: each takes ~19 MiB and real
+/// CPU, so a flood of logins must queue, not exhaust memory.
+const HASHES_PER_CORE: usize = 2;
+
+/// Bounds concurrent password hashing; a request that waits too long gets 503 + Retry-After.
+pub struct HashGate {
+    permits: tokio::sync::Semaphore,
+    wait: Duration,
+}
+
+impl Default for HashGate {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self::new(cores * HASHES_PER_CORE, Duration::from_secs(5))
+    }
+}
+
+impl HashGate {
+    pub fn new(permits: usize, wait: Duration) -> Self {
+        Self {
+            permits: tokio::sync::Semaphore::new(permits),
+            wait,
+        }
+    }
+
+    /// Runs argon2 work on the blocking pool once a slot is free.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let _permit = tokio::time::timeout(self.wait, self.permits.acquire())
+            .await
+            .map_err(|_| ApiError::busy("too many sign-ins at once; try again in a moment"))?
+            .map_err(ApiError::internal)?;
+        blocking(work).await
+    }
 }
 
 /// Login attempt limits, per client address and per account.
@@ -115,7 +165,7 @@ impl LoginLimiter {
         let clock = DefaultClock::default();
         if let Some(ip) = ip {
             self.per_ip
-                .check_key(&ip)
+                .check_key(&limiter_key(ip))
                 .map_err(|not_until| not_until.wait_time_from(clock.now()))?;
         }
         self.per_account
@@ -130,17 +180,31 @@ impl LoginLimiter {
     }
 }
 
-/// The client's address: the peer, or the proxy's `X-Forwarded-For` when configured.
+/// One IPv6 user usually holds a whole /64, so addresses are limited per /64.
+fn limiter_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
+/// The client's address: the TCP peer, or, behind one trusted reverse proxy, the last
+/// `X-Forwarded-For` entry (the one that proxy appended). Entries further left and the
+/// `Forwarded` header are written by the client and never trusted.
 pub fn client_ip(req: &HttpRequest, trust_proxy_headers: bool) -> Option<IpAddr> {
     if trust_proxy_headers {
-        let info = req.connection_info();
-        if let Some(addr) = info.realip_remote_addr() {
-            if let Ok(ip) = addr.parse::<IpAddr>() {
-                return Some(ip);
-            }
-            if let Ok(sock) = addr.parse::<std::net::SocketAddr>() {
-                return Some(sock.ip());
-            }
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .last()
+            .and_then(|last| last.trim().parse::<IpAddr>().ok());
+        if forwarded.is_some() {
+            return forwarded;
         }
     }
     req.peer_addr().map(|a| a.ip())
@@ -284,7 +348,7 @@ async fn authenticate(
         ));
     }
 
-    let Some(cookie) = req.cookie(SESSION_COOKIE) else {
+    let Some(cookie) = req.cookie(session_cookie_name(state)) else {
         return Err(ApiError::unauthorized(
             "unauthenticated",
             "log in first, or send an API token as `Authorization: Bearer <token>`",
@@ -320,4 +384,39 @@ async fn authenticate(
             token,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_limited_per_64_and_ipv4_per_address() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(limiter_key(a), limiter_key(b));
+        assert_ne!(limiter_key(a), limiter_key(other));
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(limiter_key(v4), v4);
+    }
+
+    #[actix_web::test]
+    async fn the_hash_gate_turns_a_flood_into_503s_not_memory() {
+        let gate = std::sync::Arc::new(HashGate::new(1, Duration::from_millis(50)));
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let busy = gate.clone();
+        let holder = actix_web::rt::spawn(async move {
+            busy.run(move || {
+                let _ = hold.recv();
+            })
+            .await
+        });
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        let refused = gate.run(|| ()).await.expect_err("the only slot is taken");
+        assert_eq!(refused.code(), "busy");
+        release.send(()).unwrap();
+        holder.await.unwrap().unwrap();
+        assert!(gate.run(|| ()).await.is_ok(), "free again");
+    }
 }

@@ -304,6 +304,15 @@ async fn backup(settings: Settings, file: PathBuf) -> Result<(), Failure> {
             file.display()
         )));
     }
+    if let DatabaseUrl::Sqlite(path) = &settings.database.url {
+        // Connecting would create an empty database and "back it up" successfully.
+        if !path.exists() {
+            return Err(Failure::new(format!(
+                "no database at {}; check SWITCHBOARD_DATA_DIR / SWITCHBOARD_DATABASE_URL",
+                path.display()
+            )));
+        }
+    }
     let db = open_database(&settings).await?;
     db.backup_sqlite(&file).await.map_err(Failure::new)?;
     let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);

@@ -40,12 +40,27 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
     pub listen: SocketAddr,
+    /// Always ends with `/`.
     pub public_url: Url,
+    /// True when not configured: derived from the bound address at start-up.
+    pub public_url_derived: bool,
     /// 0 means one worker per core.
     pub workers: usize,
     pub shutdown_timeout: Duration,
     pub trust_proxy_headers: bool,
     pub max_json_bytes: usize,
+}
+
+/// `http://<address>/` for a listen address; a wildcard address becomes 127.0.0.1 (the
+/// caller warns that the real public URL should be configured).
+pub fn derived_public_url(addr: SocketAddr) -> Url {
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    Url::parse(&format!("http://{host}:{}/", addr.port()))
+        .unwrap_or_else(|_| unreachable!("an IP and a port always make a valid URL"))
 }
 
 impl ServerSettings {
@@ -124,6 +139,20 @@ impl fmt::Display for DatabaseUrl {
                 Ok(mut url) => {
                     if url.password().is_some() {
                         let _ = url.set_password(Some("***"));
+                    }
+                    if url.query_pairs().any(|(k, _)| k == "password") {
+                        let pairs: Vec<(String, String)> = url
+                            .query_pairs()
+                            .map(|(k, v)| {
+                                let v = if k == "password" {
+                                    "***".into()
+                                } else {
+                                    v.into_owned()
+                                };
+                                (k.into_owned(), v)
+                            })
+                            .collect();
+                        url.query_pairs_mut().clear().extend_pairs(pairs);
                     }
                     write!(f, "{url}")
                 }
@@ -334,25 +363,36 @@ struct RawAdmin {
 
 impl Settings {
     /// Loads the settings the way the binary does: defaults, `config/local.toml` (or
-    /// `$SWITCHBOARD_CONFIG_DIR/local.toml`), then the process environment.
+    /// `$SWITCHBOARD_CONFIG_DIR/local.toml`, which must then exist), then the environment.
     pub fn load() -> Result<Self, ConfigError> {
-        let env: HashMap<String, String> = std::env::vars().collect();
-        let dir = env
-            .get(CONFIG_DIR_ENV)
-            .map_or_else(|| PathBuf::from("config"), PathBuf::from);
-        Self::load_from(&dir, &env)
+        let mut env = HashMap::new();
+        for (key, value) in std::env::vars_os() {
+            let Some(key) = key.to_str().filter(|k| k.starts_with("SWITCHBOARD_")) else {
+                continue;
+            };
+            let value = value
+                .into_string()
+                .map_err(|_| ConfigError::Shape(format!("{key} is not valid UTF-8")))?;
+            env.insert(key.to_owned(), value);
+        }
+        match env.get(CONFIG_DIR_ENV) {
+            Some(dir) => Self::load_from(Path::new(dir), true, &env),
+            None => Self::load_from(Path::new("config"), false, &env),
+        }
     }
 
-    /// Loads from an explicit config folder and environment, so tests need not touch the
-    /// process environment.
+    /// Loads from a config folder and an environment, so tests need not touch the process
+    /// environment. With `required`, a missing `local.toml` is an error: a folder named on
+    /// purpose without its file is a mistake, not a reason to run on defaults.
     pub fn load_from(
         config_dir: &Path,
+        required: bool,
         env: &HashMap<String, String>,
     ) -> Result<Self, ConfigError> {
         let local_path = config_dir.join("local.toml");
         let local = match std::fs::read_to_string(&local_path) {
             Ok(text) => Some((local_path, text)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => None,
             Err(source) => {
                 return Err(ConfigError::Read {
                     path: local_path,
@@ -377,6 +417,15 @@ impl Settings {
         }
         for (var, setting, kind) in ENV_OVERRIDES {
             if let Some(text) = env.get(*var) {
+                if text.trim().is_empty() {
+                    // e.g. `${DATABASE_URL}` of an unset variable in a compose file: running
+                    // on a fresh default database instead would be a silent disaster.
+                    return Err(ConfigError::Invalid {
+                        setting,
+                        env: var,
+                        reason: "is set but empty; unset it to use the default".into(),
+                    });
+                }
                 let value = env_value(text, *kind).map_err(|reason| ConfigError::Invalid {
                     setting,
                     env: var,
@@ -491,16 +540,17 @@ impl RawSettings {
                 ),
             )
         })?;
-        let public_url = match self.server.public_url.trim() {
-            "" => Url::parse(&format!("http://{listen}")).map_err(|e| {
-                invalid(
-                    "server.public_url",
-                    format!("cannot derive from listen: {e}"),
-                )
-            })?,
+        let public_url_derived = self.server.public_url.trim().is_empty();
+        let mut public_url = match self.server.public_url.trim() {
+            "" => derived_public_url(listen),
             text => Url::parse(text)
                 .map_err(|e| invalid("server.public_url", format!("{text:?} is not a URL: {e}")))?,
         };
+        // A base URL without the trailing slash would lose its last segment in joins.
+        if !public_url.path().ends_with('/') {
+            let path = format!("{}/", public_url.path());
+            public_url.set_path(&path);
+        }
         if !matches!(public_url.scheme(), "http" | "https") || public_url.host_str().is_none() {
             return Err(invalid(
                 "server.public_url",
@@ -510,6 +560,7 @@ impl RawSettings {
         let server = ServerSettings {
             listen,
             public_url,
+            public_url_derived,
             workers: in_range("server.workers", self.server.workers, 0, 1024)? as usize,
             shutdown_timeout: Duration::from_secs(in_range(
                 "server.shutdown_timeout_secs",
@@ -652,6 +703,7 @@ mod tests {
         assert!(s.admin.is_none());
         assert!(!s.server.cookies_secure());
         assert_eq!(s.server.public_url.as_str(), "http://127.0.0.1:8080/");
+        assert!(s.server.public_url_derived);
     }
 
     #[test]
@@ -694,6 +746,10 @@ mod tests {
         assert_eq!(s.log.format, LogFormat::Json);
         assert_eq!(s.database.url.backend_name(), "postgres");
         assert_eq!(s.database.url.to_string(), "postgres://u:***@db:5432/sb");
+        assert_eq!(s.server.public_url.as_str(), "https://support.example.com/");
+        assert!(!s.server.public_url_derived);
+        let with_query = DatabaseUrl::parse("postgres://db/sb?user=u&password=hunter2").unwrap();
+        assert!(!with_query.to_string().contains("hunter2"), "{with_query}");
         let admin = s.admin.expect("admin configured");
         assert_eq!(admin.email.as_str(), "boss@example.com");
     }
@@ -727,6 +783,8 @@ mod tests {
                 "long enough pw",
                 "admin.email",
             ),
+            ("SWITCHBOARD_DATABASE_URL", "", "database.url"),
+            ("SWITCHBOARD_DATA_DIR", "  ", "data_dir"),
         ];
         for (var, value, setting) in cases {
             let err = Settings::from_layers(None, &env(&[(var, value)]))
@@ -760,6 +818,28 @@ mod tests {
             .expect_err("bad toml")
             .to_string();
         assert!(err.contains("local.toml"), "{err}");
+    }
+
+    #[test]
+    fn public_url_keeps_its_path_and_wildcards_are_not_published() {
+        let s = Settings::from_layers(
+            None,
+            &env(&[("SWITCHBOARD_PUBLIC_URL", "https://example.com/support")]),
+        )
+        .expect("valid");
+        assert_eq!(s.server.public_url.as_str(), "https://example.com/support/");
+        let wildcard = derived_public_url("0.0.0.0:9000".parse().unwrap());
+        assert_eq!(wildcard.as_str(), "http://127.0.0.1:9000/");
+        let v6 = derived_public_url("[::1]:9000".parse().unwrap());
+        assert_eq!(v6.as_str(), "http://[::1]:9000/");
+    }
+
+    #[test]
+    fn an_explicit_config_dir_must_hold_local_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Settings::load_from(dir.path(), true, &env(&[])).expect_err("missing file");
+        assert!(err.to_string().contains("local.toml"), "{err}");
+        assert!(Settings::load_from(dir.path(), false, &env(&[])).is_ok());
     }
 
     #[test]

@@ -51,6 +51,16 @@ impl SecretKey {
         };
         match std::fs::read_to_string(&path) {
             Ok(text) => {
+                #[cfg(unix)]
+                if let Ok(meta) = std::fs::metadata(&path) {
+                    use std::os::unix::fs::PermissionsExt;
+                    if meta.permissions().mode() & 0o077 != 0 {
+                        tracing::warn!(
+                            path = %path.display(),
+                            "the secret key is readable by other users; run chmod 600 on it"
+                        );
+                    }
+                }
                 let bytes =
                     hex::decode(text.trim()).map_err(|_| SecretError::Damaged(path.clone()))?;
                 if bytes.len() < 32 {

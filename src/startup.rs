@@ -10,7 +10,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
-use crate::auth::{self, LoginLimiter};
+use crate::auth::{self, HashGate, LoginLimiter};
 use crate::config::Settings;
 use crate::db::{Database, StoreError};
 use crate::metrics::Metrics;
@@ -24,6 +24,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub secret: SecretKey,
     pub login_limiter: LoginLimiter,
+    /// Bounds concurrent argon2 work.
+    pub hash_gate: HashGate,
     pub metrics: Metrics,
 }
 
@@ -59,7 +61,7 @@ impl Application {
     /// Prepares storage and binds the listener; nothing is served until
     /// [`Application::run_until_stopped`].
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        std::fs::create_dir_all(&settings.data_dir).map_err(|source| StartupError::DataDir {
+        create_private_dir(&settings.data_dir).map_err(|source| StartupError::DataDir {
             path: settings.data_dir.clone(),
             source,
         })?;
@@ -77,20 +79,36 @@ impl Application {
             tracing::info!(?applied, "applied database migrations");
         }
         ensure_first_admin(&db, &settings).await?;
+        // Made now, off the async thread, so the first unknown-email login is not slower.
+        actix_web::rt::task::spawn_blocking(auth::decoy_hash)
+            .await
+            .map_err(|e| StartupError::FirstAdmin(e.to_string()))?;
 
         let addr = settings.server.listen;
         let listener =
             TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, source })?;
-        let port = listener
+        let bound = listener
             .local_addr()
-            .map_err(|source| StartupError::Bind { addr, source })?
-            .port();
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        let port = bound.port();
+        let mut settings = settings;
+        if settings.server.public_url_derived {
+            settings.server.public_url = crate::config::derived_public_url(bound);
+            if bound.ip().is_unspecified() {
+                tracing::warn!(
+                    public_url = %settings.server.public_url,
+                    "SWITCHBOARD_PUBLIC_URL is not set; links and webhook URLs will use this \
+                     address, which others cannot reach"
+                );
+            }
+        }
 
         let state = web::Data::new(AppState {
             login_limiter: LoginLimiter::new(
                 settings.auth.login_attempts_per_ip,
                 settings.auth.login_attempts_per_account,
             ),
+            hash_gate: HashGate::default(),
             metrics: Metrics::new(db.backend_name()),
             db,
             secret,
@@ -121,6 +139,9 @@ impl Application {
             url = %format!("http://{}:{port}", addr.ip()),
             public_url = %state.settings.server.public_url,
             database = %state.settings.database.url,
+            data_dir = %std::path::absolute(&state.settings.data_dir)
+                .unwrap_or_else(|_| state.settings.data_dir.clone())
+                .display(),
             "switchboard is listening"
         );
         Ok(Self {
@@ -173,6 +194,16 @@ impl Application {
         housekeeping.abort();
         result
     }
+}
+
+/// Creates the data directory (and parents) readable by the hub's user only; an existing
+/// directory keeps its permissions.
+fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)
 }
 
 /// Creates the configured first admin while no agent exists; otherwise, on an empty hub,

@@ -279,7 +279,7 @@ impl Database {
                         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
                     diesel::connection::SimpleConnection::batch_execute(
                         &mut conn,
-                        "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000;",
+                        "PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = OFF;",
                     )?;
                     Harness::Sqlite(conn)
                 }
@@ -302,22 +302,68 @@ enum Harness {
     Postgres(AsyncConnectionWrapper<AsyncPgConnection>),
 }
 
+/// Key of the PostgreSQL advisory lock that keeps two nodes from migrating at once.
+const MIGRATION_LOCK_KEY: i64 = 0x5357_4954_4348; // "SWITCH"
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
 impl Harness {
     fn run_pending(&mut self) -> diesel::migration::Result<Vec<String>> {
-        let done = match self {
-            Self::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS)?,
-            Self::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS)?,
-        };
-        Ok(done.iter().map(ToString::to_string).collect())
+        self.guarded(|h| match h {
+            Self::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(names),
+            Self::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(names),
+        })
     }
 
     fn revert_all(&mut self) -> diesel::migration::Result<Vec<String>> {
-        let done = match self {
-            Self::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS)?,
-            Self::Postgres(c) => c.revert_all_migrations(POSTGRES_MIGRATIONS)?,
-        };
-        Ok(done.iter().map(ToString::to_string).collect())
+        self.guarded(|h| match h {
+            Self::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map(names),
+            Self::Postgres(c) => c.revert_all_migrations(POSTGRES_MIGRATIONS).map(names),
+        })
     }
+
+    /// PostgreSQL: one node migrates at a time (session advisory lock).
+    /// SQLite: migrations run with foreign keys off (set when connecting), because a table
+    /// rebuild (the SQLite way to change a CHECK) would otherwise cascade-delete the rows
+    /// that reference it; afterwards every reference must still resolve.
+    fn guarded(
+        &mut self,
+        work: impl FnOnce(&mut Self) -> diesel::migration::Result<Vec<String>>,
+    ) -> diesel::migration::Result<Vec<String>> {
+        use diesel::RunQueryDsl;
+        if let Self::Postgres(c) = self {
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+                .execute(c)?;
+        }
+        let outcome = work(self);
+        match self {
+            Self::Postgres(c) => {
+                diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
+                    .execute(c)?;
+            }
+            Self::Sqlite(c) => {
+                let broken =
+                    diesel::sql_query("SELECT COUNT(*) AS n FROM pragma_foreign_key_check")
+                        .get_result::<Count>(c)?
+                        .n;
+                if broken > 0 {
+                    return Err(format!(
+                        "migrations left {broken} rows with dangling foreign keys"
+                    )
+                    .into());
+                }
+            }
+        }
+        outcome
+    }
+}
+
+fn names(done: Vec<diesel::migration::MigrationVersion<'_>>) -> Vec<String> {
+    done.iter().map(ToString::to_string).collect()
 }
 
 fn embedded_versions(migrations: EmbeddedMigrations) -> Vec<String> {
@@ -344,9 +390,10 @@ fn sqlite_pool(
         async move {
             use diesel_async::AsyncConnection;
             let mut conn = SqliteConn::establish(&url).await?;
+            // busy_timeout first, so even switching to WAL waits for other processes.
             let pragmas = format!(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {busy_ms}; \
+                "PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL; \
+                 PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
                  PRAGMA query_only = {};",
                 if read_only { "ON" } else { "OFF" }
             );
@@ -375,13 +422,19 @@ where
     C: diesel_async::pooled_connection::PoolableConnection + 'static,
     AsyncDieselConnectionManager<C>: deadpool::managed::Manager,
 {
-    let timeout = Some(settings.acquire_timeout);
-    Pool::builder(manager)
+    let cancel_safe = matches!(settings.url, DatabaseUrl::Postgres(_));
+    let mut builder = Pool::builder(manager)
         .max_size(size)
-        .wait_timeout(timeout)
-        .create_timeout(timeout)
-        .recycle_timeout(Some(Duration::from_secs(5)))
-        .runtime(deadpool::Runtime::Tokio1)
+        .wait_timeout(Some(settings.acquire_timeout))
+        .runtime(deadpool::Runtime::Tokio1);
+    // Creating or recycling a SQLite connection runs blocking work that must not be cut
+    // off (see the module docs); only PostgreSQL's may time out.
+    if cancel_safe {
+        builder = builder
+            .create_timeout(Some(settings.acquire_timeout))
+            .recycle_timeout(Some(Duration::from_secs(5)));
+    }
+    builder
         .build()
         .map_err(|e| StoreError::Unavailable(e.to_string()))
 }

@@ -80,7 +80,10 @@ async fn create(
         ),
     };
     let to_hash = password.clone();
-    let password_hash = auth::blocking(move || auth::hash_password(&to_hash)).await??;
+    let password_hash = state
+        .hash_gate
+        .run(move || auth::hash_password(&to_hash))
+        .await??;
     let new = NewAgent {
         email,
         name,

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{AgentView, utc};
-use crate::auth::{self, Auth, AuthMethod, SESSION_COOKIE};
+use crate::auth::{self, Auth, AuthMethod};
 use crate::domain::{EmailAddress, Password};
 use crate::error::ApiError;
 use crate::metrics::LoginOutcome;
@@ -24,6 +24,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 struct LoginRequest {
     email: String,
     password: String,
+}
+
+/// The session cookie with all its attributes (the removal cookie must match them).
+fn session_cookie(state: &AppState, value: String) -> actix_web::cookie::CookieBuilder<'static> {
+    Cookie::build(auth::session_cookie_name(state), value)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.settings.server.cookies_secure())
 }
 
 fn invalid_credentials(state: &AppState) -> ApiError {
@@ -58,20 +67,19 @@ async fn login(
         |a| a.password_hash.clone(),
     );
     let candidate = body.into_inner().password;
-    let matches = auth::blocking(move || auth::verify_password(&stored, &candidate)).await?;
+    let matches = state
+        .hash_gate
+        .run(move || auth::verify_password(&stored, &candidate))
+        .await?;
+    // A deactivated account answers like a wrong password: the response must not confirm
+    // a former colleague's password.
     let agent = match agent {
-        Some(agent) if matches => agent,
+        Some(agent) if matches && agent.active => agent,
         _ => {
             tracing::warn!(?ip, email = %email, "failed login");
             return Err(invalid_credentials(&state));
         }
     };
-    if !agent.active {
-        return Err(ApiError::forbidden(
-            "account_disabled",
-            "this account is deactivated",
-        ));
-    }
 
     let token = auth::new_secret("");
     let ttl = state.settings.auth.session_ttl;
@@ -87,11 +95,7 @@ async fn login(
     .await?;
     state.metrics.login(LoginOutcome::Success);
 
-    let cookie = Cookie::build(SESSION_COOKIE, token.clone())
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(state.settings.server.cookies_secure())
+    let cookie = session_cookie(&state, token.clone())
         .max_age(time::Duration::seconds(
             i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
         ))
@@ -112,7 +116,7 @@ async fn logout(state: web::Data<AppState>, caller: Auth) -> Result<HttpResponse
         ));
     };
     store::agents::end_session(&mut state.db.writer().await?, session_id, &caller.actor()).await?;
-    let mut removal = Cookie::build(SESSION_COOKIE, "").path("/").finish();
+    let mut removal = session_cookie(&state, String::new()).finish();
     removal.make_removal();
     Ok(HttpResponse::NoContent().cookie(removal).finish())
 }

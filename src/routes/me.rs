@@ -36,7 +36,8 @@ struct PasswordChange {
     new_password: String,
 }
 
-/// Changes the caller's password and ends its other sessions.
+/// Changes the caller's password, ends its other sessions and revokes its API tokens
+/// (a changed password means "sign out everywhere": a thief may have minted tokens).
 async fn change_password(
     state: web::Data<AppState>,
     caller: Auth,
@@ -50,15 +51,17 @@ async fn change_password(
         Password::parse(&body.new_password).map_err(|r| ApiError::invalid("new_password", r))?;
     let stored = caller.agent.password_hash.clone();
     let current = body.into_inner().current_password;
-    let hash = auth::blocking(move || {
-        if auth::verify_password(&stored, &current) {
-            auth::hash_password(&new_password).map(Some)
-        } else {
-            Ok(None)
-        }
-    })
-    .await??
-    .ok_or_else(|| ApiError::invalid("current_password", "does not match"))?;
+    let hash = state
+        .hash_gate
+        .run(move || {
+            if auth::verify_password(&stored, &current) {
+                auth::hash_password(&new_password).map(Some)
+            } else {
+                Ok(None)
+            }
+        })
+        .await??
+        .ok_or_else(|| ApiError::invalid("current_password", "does not match"))?;
     let keep = match caller.method {
         AuthMethod::Session { session_id, .. } => Some(session_id),
         AuthMethod::Token { .. } => None,
@@ -109,12 +112,30 @@ struct NewToken {
     name: String,
 }
 
-/// Creates a personal API token; the secret is in this response only.
+/// Tokens one agent may hold.
+const MAX_TOKENS: usize = 50;
+
+/// Creates a personal API token; the secret is in this response only. Only a signed-in
+/// browser session may create one, so a leaked token cannot mint more tokens.
 async fn create_token(
     state: web::Data<AppState>,
     caller: Auth,
     body: web::Json<NewToken>,
 ) -> Result<HttpResponse, ApiError> {
+    if let AuthMethod::Token { .. } = caller.method {
+        return Err(ApiError::forbidden(
+            "session_required",
+            "API tokens are created from a signed-in session, not with another token",
+        ));
+    }
+    let existing =
+        store::agents::list_tokens(&mut state.db.reader().await?, caller.agent.id).await?;
+    if existing.len() >= MAX_TOKENS {
+        return Err(ApiError::conflict(
+            "too_many_tokens",
+            format!("you have {MAX_TOKENS} tokens; revoke one first"),
+        ));
+    }
     let name = DisplayName::parse(&body.name).map_err(|r| ApiError::invalid("name", r))?;
     let secret = auth::new_secret(TOKEN_PREFIX);
     let prefix: String = secret.chars().take(TOKEN_PREFIX.len() + 6).collect();

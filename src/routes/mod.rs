@@ -30,13 +30,22 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
         web::JsonConfig::default()
             .limit(settings.server.max_json_bytes)
             .error_handler(|err, _req| {
-                let message = match &err {
-                    actix_web::error::JsonPayloadError::ContentType => {
-                        "the body must be JSON with Content-Type: application/json".to_owned()
+                use actix_web::error::JsonPayloadError as E;
+                match &err {
+                    E::ContentType => ApiError::unsupported_media_type(
+                        "the body must be JSON with Content-Type: application/json",
+                    ),
+                    E::Overflow { limit } | E::OverflowKnownLength { limit, .. } => {
+                        ApiError::payload_too_large(format!(
+                            "the body is larger than {limit} bytes"
+                        ))
                     }
-                    other => format!("malformed JSON body: {other}"),
-                };
-                ApiError::bad_request("malformed_json", message).into()
+                    other => ApiError::bad_request(
+                        "malformed_json",
+                        format!("malformed JSON body: {other}"),
+                    ),
+                }
+                .into()
             }),
     )
     .app_data(web::PathConfig::default().error_handler(|_err, req| {
@@ -48,6 +57,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
     .configure(ops::configure)
     .service(
         web::scope("/api/v1")
+            // Responses carry CSRF tokens, API tokens and generated passwords.
+            .wrap(
+                actix_web::middleware::DefaultHeaders::new()
+                    .add((actix_web::http::header::CACHE_CONTROL, "no-store")),
+            )
             .configure(auth::configure)
             .configure(me::configure)
             .configure(agents::configure)
@@ -74,12 +88,16 @@ pub async fn run_to_completion(
         .map_err(|e| ApiError::internal(format!("request task failed: {e}")))?
 }
 
+/// 405 when the path exists with other methods, else 404; JSON either way.
 async fn api_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::not_found(format!(
-        "no endpoint {} {}",
-        req.method(),
-        req.path()
-    )))
+    let what = format!("{} {}", req.method(), req.path());
+    if req.resource_map().has_resource(req.path()) {
+        Err(ApiError::method_not_allowed(format!(
+            "{what}: method not allowed here"
+        )))
+    } else {
+        Err(ApiError::not_found(format!("no endpoint {what}")))
+    }
 }
 
 /// An id as clients see it: a string (`"42"`); integers are accepted on input too.

@@ -159,8 +159,20 @@ pub async fn create(conn: &mut DbConn, new: &NewAgent, actor: &Actor) -> Result<
 }
 
 /// Creates the first admin only while no agent exists; `None` when one already does.
-/// Counting and inserting share one write transaction, so two starts cannot both win.
+/// Two nodes starting at once on PostgreSQL may both count zero: the loser's insert hits
+/// the unique email and is treated as "already exists", not as a failed start.
 pub async fn create_first_admin(
+    conn: &mut DbConn,
+    new: &NewAgent,
+    actor: &Actor,
+) -> Result<Option<Agent>, StoreError> {
+    match insert_first_admin(conn, new, actor).await {
+        Err(StoreError::Conflict(_)) => Ok(None),
+        other => other,
+    }
+}
+
+async fn insert_first_admin(
     conn: &mut DbConn,
     new: &NewAgent,
     actor: &Actor,
@@ -213,6 +225,17 @@ pub async fn update(
         let stays_admin = changes.role.unwrap_or(before.role) == Role::Admin
             && changes.active.unwrap_or(before.active);
         if before.role == Role::Admin && before.active && !stays_admin {
+            // Lock every active admin row first (a no-op update): on PostgreSQL two admins
+            // demoting each other at once would otherwise each count the other and both
+            // commit. SQLite's single writer serialises this anyway.
+            diesel::update(
+                agents::table
+                    .filter(agents::role.eq(Role::Admin))
+                    .filter(agents::active.eq(true)),
+            )
+            .set(agents::updated_at.eq(agents::updated_at))
+            .execute(c)
+            .await?;
             let other_admins: i64 = agents::table
                 .filter(agents::role.eq(Role::Admin))
                 .filter(agents::active.eq(true))
@@ -247,7 +270,8 @@ pub async fn update(
     }).await)
 }
 
-/// Stores a new password hash and ends every session but `keep_session`.
+/// Stores a new password hash, ends every session but `keep_session` and revokes every
+/// API token of the agent.
 pub async fn set_password(
     conn: &mut DbConn,
     agent_id: i64,
@@ -268,6 +292,9 @@ pub async fn set_password(
         )
         .execute(c)
         .await?;
+        diesel::delete(api_tokens::table.filter(api_tokens::agent_id.eq(agent_id)))
+            .execute(c)
+            .await?;
         audit!(c, actor, AuditEvent::new("agent.password_change", "agent", agent_id)).await?;
         Ok(())
     }).await)

@@ -199,7 +199,8 @@ async fn deactivation_revokes_sessions_and_tokens_and_blocks_login() {
     let login = app
         .login_with(&client(), "ann@example.com", &password)
         .await;
-    assert_error(login, StatusCode::FORBIDDEN, "account_disabled").await;
+    // Answered like a wrong password, so it does not confirm the old password.
+    assert_error(login, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
     let shown: Value = app.get_json(&admin, &format!("/api/v1/agents/{id}")).await;
     assert_eq!(shown["active"], false);
 }
@@ -318,4 +319,54 @@ async fn every_mutation_is_in_the_audit_log() {
     assert_eq!(update["details"]["capacity"], 3);
     assert_eq!(update["ip"], "127.0.0.1");
     assert_eq!(log["data"][4]["actor_type"], "system");
+}
+
+#[actix_web::test]
+async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
+    let app = spawn_app().await;
+    let first = app.admin_token().await;
+    let (second_id, second_pw) = app
+        .create_agent(&first, "second@example.com", "admin")
+        .await;
+    let second = app.token_for("second@example.com", &second_pw).await;
+    let first_id = app.get_json(&first, "/api/v1/me").await["agent"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for round in 0..10 {
+        let (path_a, path_b) = (
+            format!("/api/v1/agents/{second_id}"),
+            format!("/api/v1/agents/{first_id}"),
+        );
+        let body = || Some(json!({"role": "agent"}));
+        let (a, b) = tokio::join!(
+            app.api(&first, Method::PATCH, &path_a, body()),
+            app.api(&second, Method::PATCH, &path_b, body())
+        );
+        let statuses = [a.status(), b.status()];
+        let conn = &mut app.state.db.reader().await.unwrap();
+        let agents = switchboard::store::agents::list(conn, None, 10)
+            .await
+            .unwrap();
+        let admins = agents
+            .iter()
+            .filter(|a| a.active && a.role == switchboard::db::types::Role::Admin)
+            .count();
+        assert_eq!(admins, 1, "round {round}: statuses {statuses:?}");
+        // Whoever is still admin promotes the other back for the next round.
+        let (token, id) = if a.status() == StatusCode::OK {
+            (&first, &second_id)
+        } else {
+            (&second, &first_id)
+        };
+        let promoted = app
+            .api(
+                token,
+                Method::PATCH,
+                &format!("/api/v1/agents/{id}"),
+                Some(json!({"role": "admin"})),
+            )
+            .await;
+        assert_eq!(promoted.status(), StatusCode::OK);
+    }
 }

@@ -35,7 +35,7 @@ async fn first_admin_from_env_logs_in_and_reads_me() {
 }
 
 #[actix_web::test]
-async fn https_public_url_makes_the_cookie_secure() {
+async fn https_public_url_makes_the_cookie_secure_and_host_only() {
     let app = spawn_app_with(|env| {
         env.insert(
             "SWITCHBOARD_PUBLIC_URL".into(),
@@ -50,7 +50,12 @@ async fn https_public_url_makes_the_cookie_secure() {
         .to_str()
         .unwrap()
         .to_owned();
-    assert!(cookie.contains("Secure"), "{cookie}");
+    assert!(cookie.starts_with("__Host-sb_session="), "{cookie}");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Domain"), "{cookie}");
 }
 
 #[actix_web::test]
@@ -82,10 +87,6 @@ async fn malformed_and_mistyped_bodies_get_400_with_an_error_body() {
         (
             "application/json",
             r#"{"email": "a@example.com", "password": "x", "extra": 1}"#,
-        ),
-        (
-            "text/plain",
-            r#"{"email": "a@example.com", "password": "x"}"#,
         ),
     ];
     for (content_type, body) in cases {
@@ -363,4 +364,109 @@ async fn browser_agent_id(app: &crate::helpers::TestApp, browser: &crate::helper
         .await
         .unwrap();
     me["agent"]["id"].as_str().unwrap().parse().unwrap()
+}
+
+#[actix_web::test]
+async fn wrong_content_type_gets_415_and_oversize_bodies_413() {
+    let app = spawn_app_with(|env| {
+        env.insert("SWITCHBOARD_MAX_JSON_BYTES".into(), "2048".into());
+    })
+    .await;
+    let url = app.url("/api/v1/auth/login");
+    let response = app
+        .client
+        .post(&url)
+        .header("content-type", "text/plain")
+        .body(r#"{"email": "a@example.com", "password": "x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        response,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+    let big = json!({"email": "a@example.com", "password": "x".repeat(5000)});
+    let response = app.client.post(&url).json(&big).send().await.unwrap();
+    assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+}
+
+#[actix_web::test]
+async fn api_answers_carry_the_right_headers_and_statuses() {
+    let app = spawn_app().await;
+    let response = app.get("/api/v1/me").await;
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Bearer realm=\"switchboard\""
+    );
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_error(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    let response = app
+        .client
+        .delete(app.url("/api/v1/me"))
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        response,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn behind_a_trusted_proxy_only_its_own_forwarded_entry_counts() {
+    let app = spawn_app_with(|env| {
+        env.insert("SWITCHBOARD_TRUST_PROXY_HEADERS".into(), "true".into());
+        env.insert("SWITCHBOARD_LOGIN_ATTEMPTS_PER_IP".into(), "2".into());
+    })
+    .await;
+    let attempt = |forwarded_for: &'static str, forwarded: &'static str| {
+        app.client
+            .post(app.url("/api/v1/auth/login"))
+            .header("x-forwarded-for", forwarded_for)
+            .header("forwarded", forwarded)
+            .json(&json!({"email": "someone@example.com", "password": "wrong password"}))
+            .send()
+    };
+    // The client forges the left part and the Forwarded header; the proxy appends 203.0.113.7.
+    let first = attempt("1.1.1.1, 203.0.113.7", "for=9.9.9.1")
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::UNAUTHORIZED);
+    let second = attempt("2.2.2.2, 203.0.113.7", "for=9.9.9.2")
+        .await
+        .unwrap();
+    assert_eq!(second.status(), StatusCode::UNAUTHORIZED);
+    let third = attempt("3.3.3.3, 203.0.113.7", "for=9.9.9.3")
+        .await
+        .unwrap();
+    assert_error(third, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // Another real client behind the same proxy has its own budget.
+    let other = attempt("203.0.113.8", "for=9.9.9.4").await.unwrap();
+    assert_eq!(other.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[actix_web::test]
+async fn a_password_change_revokes_api_tokens() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let browser = app.browser(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let response = browser
+        .client
+        .put(app.url("/api/v1/me/password"))
+        .header("X-CSRF-Token", &browser.csrf)
+        .json(
+            &json!({"current_password": ADMIN_PASSWORD, "new_password": "another long passphrase"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let response = app
+        .api(&token, reqwest::Method::GET, "/api/v1/me", None)
+        .await;
+    assert_error(response, StatusCode::UNAUTHORIZED, "invalid_token").await;
 }

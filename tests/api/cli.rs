@@ -15,6 +15,11 @@ use crate::helpers::{TestDatabase, test_env};
 
 /// The binary with a clean, test-owned configuration (no developer local.toml).
 fn switchboard(dir: &Path, db: &TestDatabase) -> Command {
+    // SWITCHBOARD_CONFIG_DIR below requires a local.toml; tests may write their own.
+    let local = dir.join("local.toml");
+    if !local.exists() {
+        std::fs::write(&local, "# test overrides\n").unwrap();
+    }
     let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("SWITCHBOARD_")) {
         command.env_remove(key);
@@ -354,6 +359,15 @@ async fn backup_copies_sqlite_and_points_postgres_to_pg_dump() {
     let db = TestDatabase::create().await;
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("backup.db");
+    if !db.is_postgres() {
+        // No database yet: refuse rather than back up a freshly created empty one.
+        let mut early = switchboard(dir.path(), &db);
+        early.arg("backup").arg(&target);
+        let (output, _, stderr) = run(early);
+        assert_eq!(output.status.code(), Some(1));
+        assert!(stderr.contains("no database at"), "{stderr}");
+        assert!(!target.exists() && !dir.path().join("data/switchboard.db").exists());
+    }
     let mut migrate = switchboard(dir.path(), &db);
     migrate.arg("migrate");
     assert!(run(migrate).0.status.success());

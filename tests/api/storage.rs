@@ -209,3 +209,63 @@ async fn sqlite_is_durable_and_enforces_foreign_keys() {
         .await;
     assert!(write.is_err(), "reader connections are query_only");
 }
+
+#[actix_web::test]
+async fn two_hubs_migrating_one_postgres_database_at_once_both_start() {
+    let (database, db, _dir) = open().await;
+    if !db.is_postgres() {
+        return; // One SQLite file belongs to one hub; the advisory lock is for PostgreSQL nodes.
+    }
+    let (second, ..) = {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings::from_layers(None, &test_env(&dir, &db)).unwrap();
+        (Database::connect(&settings.database).await.unwrap(), dir)
+    };
+    let (a, b) = tokio::join!(database.migrate(), second.migrate());
+    let applied = a.expect("first node migrates").len() + b.expect("second node migrates").len();
+    assert_eq!(applied, 1, "each migration ran once");
+}
+
+#[actix_web::test]
+async fn two_starts_racing_for_the_first_admin_create_exactly_one() {
+    use switchboard::store::{Actor, agents};
+    let (database, db, _dir) = open().await;
+    database.migrate().await.unwrap();
+    let new = |email: &str| agents::NewAgent {
+        email: switchboard::domain::EmailAddress::parse(email).unwrap(),
+        name: switchboard::domain::DisplayName::parse("Admin").unwrap(),
+        role: switchboard::db::types::Role::Admin,
+        password_hash: "not-a-real-hash".into(),
+        capacity: None,
+    };
+    let (one, two) = (new("boss@example.com"), new("boss@example.com"));
+    let actor = Actor::system();
+    let (first, second) = match db.is_postgres() {
+        // Two nodes: both transactions count zero agents before either commits.
+        true => {
+            let (mut c1, mut c2) = (
+                database.writer().await.unwrap(),
+                database.writer().await.unwrap(),
+            );
+            tokio::join!(
+                agents::create_first_admin(&mut c1, &one, &actor),
+                agents::create_first_admin(&mut c2, &two, &actor)
+            )
+        }
+        // SQLite has one writer connection: the starts serialise.
+        false => {
+            let mut c = database.writer().await.unwrap();
+            let first = agents::create_first_admin(&mut c, &one, &actor).await;
+            (
+                first,
+                agents::create_first_admin(&mut c, &two, &actor).await,
+            )
+        }
+    };
+    let created = [first.expect("no error"), second.expect("no error")];
+    assert_eq!(
+        created.iter().filter(|a| a.is_some()).count(),
+        1,
+        "exactly one admin"
+    );
+}

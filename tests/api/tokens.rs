@@ -110,3 +110,20 @@ async fn token_names_are_validated() {
         .unwrap();
     assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input").await;
 }
+
+#[actix_web::test]
+async fn a_token_cannot_mint_more_tokens() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let response = app
+        .api(
+            &token,
+            Method::POST,
+            "/api/v1/me/tokens",
+            Some(json!({"name": "sneaky"})),
+        )
+        .await;
+    assert_error(response, StatusCode::FORBIDDEN, "session_required").await;
+    let list = app.get_json(&token, "/api/v1/me/tokens").await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+}

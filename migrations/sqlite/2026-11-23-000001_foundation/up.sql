@@ -24,6 +24,7 @@ CREATE TABLE sessions (
     expires_at    TEXT    NOT NULL
 );
 CREATE INDEX sessions_agent ON sessions (agent_id);
+CREATE INDEX sessions_expires ON sessions (expires_at);
 
 CREATE TABLE api_tokens (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -53,6 +54,7 @@ CREATE TABLE team_members (
 CREATE INDEX team_members_agent ON team_members (agent_id);
 
 -- One configured channel instance: a WhatsApp number, a Telegram bot, a mailbox, a website.
+-- Inboxes are disabled, not deleted: tables holding their history refuse the delete.
 CREATE TABLE inboxes (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
     name          TEXT    NOT NULL,
@@ -90,7 +92,7 @@ CREATE INDEX contacts_phone ON contacts (phone);
 CREATE TABLE contact_identities (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
     contact_id    INTEGER NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
-    inbox_id      INTEGER NOT NULL REFERENCES inboxes (id) ON DELETE CASCADE,
+    inbox_id      INTEGER NOT NULL REFERENCES inboxes (id) ON DELETE RESTRICT,
     channel_type  TEXT    NOT NULL CHECK (channel_type IN ('api', 'widget', 'telegram', 'whatsapp', 'email')),
     identifier    TEXT    NOT NULL,
     verification  TEXT    NOT NULL DEFAULT 'unverified' CHECK (verification IN ('unverified', 'provider', 'hmac')),
@@ -104,7 +106,7 @@ CREATE INDEX contact_identities_contact ON contact_identities (contact_id);
 CREATE TABLE conversations (
     id                      INTEGER PRIMARY KEY AUTOINCREMENT,
     kind                    TEXT    NOT NULL DEFAULT 'support' CHECK (kind IN ('support', 'internal_ticket', 'team_channel', 'direct_message')),
-    inbox_id                INTEGER REFERENCES inboxes (id) ON DELETE CASCADE,
+    inbox_id                INTEGER REFERENCES inboxes (id) ON DELETE RESTRICT,
     contact_id              INTEGER REFERENCES contacts (id) ON DELETE SET NULL,
     subject                 TEXT,
     status                  TEXT    NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'pending', 'snoozed', 'resolved', 'closed')),
@@ -127,6 +129,7 @@ CREATE INDEX conversations_assignee_status ON conversations (assignee_id, status
 CREATE INDEX conversations_contact ON conversations (contact_id);
 CREATE INDEX conversations_team_status ON conversations (team_id, status);
 CREATE INDEX conversations_activity ON conversations (last_activity_at);
+CREATE INDEX conversations_linked ON conversations (linked_conversation_id);
 
 CREATE TABLE labels (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -145,7 +148,7 @@ CREATE INDEX conversation_labels_label ON conversation_labels (label_id);
 CREATE TABLE messages (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,
     conversation_id  INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
-    inbox_id         INTEGER REFERENCES inboxes (id) ON DELETE CASCADE,
+    inbox_id         INTEGER REFERENCES inboxes (id) ON DELETE RESTRICT,
     seq              INTEGER NOT NULL,
     direction        TEXT    NOT NULL CHECK (direction IN ('inbound', 'outbound', 'internal')),
     sender_type      TEXT    NOT NULL CHECK (sender_type IN ('contact', 'agent', 'bot', 'system')),
@@ -167,6 +170,8 @@ CREATE TABLE messages (
     UNIQUE (inbox_id, external_id),
     UNIQUE (conversation_id, idempotency_key)
 );
+
+CREATE INDEX messages_reply_to ON messages (reply_to_id);
 
 CREATE TABLE message_edits (
     id                INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -209,7 +214,7 @@ CREATE INDEX conversation_participants_agent ON conversation_participants (agent
 CREATE TABLE outbox (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,
     message_id       INTEGER NOT NULL UNIQUE REFERENCES messages (id) ON DELETE CASCADE,
-    inbox_id         INTEGER NOT NULL REFERENCES inboxes (id) ON DELETE CASCADE,
+    inbox_id         INTEGER NOT NULL REFERENCES inboxes (id) ON DELETE RESTRICT,
     state            TEXT    NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'in_flight', 'done', 'failed')),
     attempts         INTEGER NOT NULL DEFAULT 0,
     next_attempt_at  TEXT    NOT NULL,
@@ -223,7 +228,7 @@ CREATE INDEX outbox_inbox_due ON outbox (inbox_id, state, next_attempt_at);
 -- Every delivery status a provider reported, raw, kept for support and audits.
 CREATE TABLE provider_status_events (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
-    inbox_id     INTEGER NOT NULL REFERENCES inboxes (id) ON DELETE CASCADE,
+    inbox_id     INTEGER NOT NULL REFERENCES inboxes (id) ON DELETE RESTRICT,
     message_id   INTEGER REFERENCES messages (id) ON DELETE SET NULL,
     external_id  TEXT    NOT NULL,
     status       TEXT    NOT NULL,
