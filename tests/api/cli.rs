@@ -46,6 +46,22 @@ fn run(mut command: Command) -> (Output, String, String) {
     (output, stdout, stderr)
 }
 
+/// Runs the command with `input` on its standard input.
+fn run_with_stdin(mut command: Command, input: &str) -> (Output, String, String) {
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("run switchboard");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes()).expect("write stdin");
+    }
+    let output = child.wait_with_output().expect("wait for switchboard");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output, stdout, stderr)
+}
+
 /// Starts `serve`; once it listens, returns the child, its base URL, the output lines so
 /// far and the receiver of the lines still to come.
 // The child is handed to the caller, who waits for it.
@@ -208,33 +224,17 @@ async fn admin_create_takes_a_password_or_generates_one() {
     let dir = tempfile::tempdir().unwrap();
 
     let mut command = switchboard(dir.path(), &db);
-    command
-        .args([
-            "admin",
-            "create",
-            "--email",
-            "ops@example.com",
-            "--name",
-            "Ops",
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"typed in on stdin\n")
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    command.args([
+        "admin",
+        "create",
+        "--email",
+        "ops@example.com",
+        "--name",
+        "Ops",
+        "--password-stdin",
+    ]);
+    let (output, stdout, stderr) = run_with_stdin(command, "typed in on stdin\n");
+    assert!(output.status.success(), "{stdout} {stderr}");
     assert!(stdout.contains("Created admin ops@example.com"), "{stdout}");
     assert!(!stdout.contains("typed in on stdin"));
 
@@ -275,30 +275,15 @@ async fn admin_create_takes_a_password_or_generates_one() {
     assert!(stderr.contains("--email"), "{stderr}");
 
     let mut reset = switchboard(dir.path(), &db);
-    reset
-        .args([
-            "admin",
-            "reset-password",
-            "--email",
-            "ops@example.com",
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = reset.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"reset on the command line\n")
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    reset.args([
+        "admin",
+        "reset-password",
+        "--email",
+        "ops@example.com",
+        "--password-stdin",
+    ]);
+    let (output, _, stderr) = run_with_stdin(reset, "reset on the command line\n");
+    assert!(output.status.success(), "{stderr}");
 
     let mut unknown = switchboard(dir.path(), &db);
     unknown.args(["admin", "reset-password", "--email", "ghost@example.com"]);

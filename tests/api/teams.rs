@@ -87,6 +87,26 @@ async fn admin_manages_teams_and_members() {
         "not_found",
     )
     .await;
+
+    // Every change above is in the audit log, once; the refused second removal is not.
+    let log = app.get_json(&admin, "/api/v1/audit?limit=6").await;
+    let actions: Vec<&str> = log["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "team.delete",
+            "team.member_remove",
+            "team.update",
+            "team.member_add",
+            "team.create",
+            "agent.create"
+        ]
+    );
 }
 
 #[actix_web::test]
