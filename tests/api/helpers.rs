@@ -241,6 +241,19 @@ impl TestApp {
         response.json().await.expect("JSON body")
     }
 
+    /// The actions of the newest `limit` audit entries, newest first.
+    pub async fn audit_actions(&self, admin_token: &str, limit: u32) -> Vec<String> {
+        let log = self
+            .get_json(admin_token, &format!("/api/v1/audit?limit={limit}"))
+            .await;
+        log["data"]
+            .as_array()
+            .expect("audit data")
+            .iter()
+            .map(|e| e["action"].as_str().expect("action").to_owned())
+            .collect()
+    }
+
     /// Creates an agent (as admin) and returns its id and password.
     pub async fn create_agent(
         &self,

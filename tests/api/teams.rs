@@ -89,15 +89,8 @@ async fn admin_manages_teams_and_members() {
     .await;
 
     // Every change above is in the audit log, once; the refused second removal is not.
-    let log = app.get_json(&admin, "/api/v1/audit?limit=6").await;
-    let actions: Vec<&str> = log["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        actions,
+        app.audit_actions(&admin, 6).await,
         [
             "team.delete",
             "team.member_remove",
