@@ -34,6 +34,44 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// The first admin to create while no agent exists (both variables given).
     pub admin: Option<FirstAdmin>,
+    pub inbound: InboundSettings,
+    pub outbound: OutboundSettings,
+    pub realtime: RealtimeSettings,
+}
+
+/// The inbound batching writer (group commit, see DESIGN.md).
+#[derive(Debug, Clone)]
+pub struct InboundSettings {
+    /// Most events written in one transaction.
+    pub batch_max_events: usize,
+    /// How long the writer waits for more events after the first of a batch.
+    pub batch_wait: Duration,
+}
+
+/// Sending replies through channels.
+#[derive(Debug, Clone)]
+pub struct OutboundSettings {
+    /// Attempts before a reply that keeps failing transiently is marked failed.
+    pub max_attempts: u32,
+    pub send_timeout: Duration,
+    /// First retry delay; doubled per attempt (with jitter) up to `retry_max`.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// Sends in flight per channel.
+    pub concurrency: usize,
+    /// Sends per second per channel (the provider's limit).
+    pub rate_per_second: NonZeroU32,
+}
+
+/// The agents' realtime stream.
+#[derive(Debug, Clone)]
+pub struct RealtimeSettings {
+    /// Events kept for clients that reconnect.
+    pub replay_events: usize,
+    /// Events buffered per connection before a slow client is told to resync.
+    pub client_buffer: usize,
+    /// A conversation actor stops after this long without work.
+    pub conversation_idle: Duration,
 }
 
 /// HTTP server settings.
@@ -296,6 +334,61 @@ const ENV_OVERRIDES: &[(&str, &str, Kind)] = &[
     ("SWITCHBOARD_ADMIN_EMAIL", "admin.email", Kind::Text),
     ("SWITCHBOARD_ADMIN_PASSWORD", "admin.password", Kind::Text),
     ("SWITCHBOARD_ADMIN_NAME", "admin.name", Kind::Text),
+    (
+        "SWITCHBOARD_INBOUND_BATCH_MAX_EVENTS",
+        "inbound.batch_max_events",
+        Kind::Integer,
+    ),
+    (
+        "SWITCHBOARD_INBOUND_BATCH_WAIT_MS",
+        "inbound.batch_wait_ms",
+        Kind::Integer,
+    ),
+    (
+        "SWITCHBOARD_OUTBOUND_MAX_ATTEMPTS",
+        "outbound.max_attempts",
+        Kind::Integer,
+    ),
+    (
+        "SWITCHBOARD_OUTBOUND_SEND_TIMEOUT_SECS",
+        "outbound.send_timeout_secs",
+        Kind::Integer,
+    ),
+    (
+        "SWITCHBOARD_OUTBOUND_RETRY_BASE_MS",
+        "outbound.retry_base_ms",
+        Kind::Integer,
+    ),
+    (
+        "SWITCHBOARD_OUTBOUND_RETRY_MAX_SECS",
+        "outbound.retry_max_secs",
+        Kind::Integer,
+    ),
+    (
+        "SWITCHBOARD_OUTBOUND_CONCURRENCY",
+        "outbound.concurrency",
+        Kind::Integer,
+    ),
+    (
+        "SWITCHBOARD_OUTBOUND_RATE_PER_SECOND",
+        "outbound.rate_per_second",
+        Kind::Integer,
+    ),
+    (
+        "SWITCHBOARD_REALTIME_REPLAY_EVENTS",
+        "realtime.replay_events",
+        Kind::Integer,
+    ),
+    (
+        "SWITCHBOARD_REALTIME_CLIENT_BUFFER",
+        "realtime.client_buffer",
+        Kind::Integer,
+    ),
+    (
+        "SWITCHBOARD_REALTIME_CONVERSATION_IDLE_SECS",
+        "realtime.conversation_idle_secs",
+        Kind::Integer,
+    ),
 ];
 
 /// The environment variable of a setting, for error messages.
@@ -315,6 +408,35 @@ struct RawSettings {
     log: RawLog,
     auth: RawAuth,
     admin: RawAdmin,
+    inbound: RawInbound,
+    outbound: RawOutbound,
+    realtime: RawRealtime,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInbound {
+    batch_max_events: i64,
+    batch_wait_ms: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutbound {
+    max_attempts: i64,
+    send_timeout_secs: i64,
+    retry_base_ms: i64,
+    retry_max_secs: i64,
+    concurrency: i64,
+    rate_per_second: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRealtime {
+    replay_events: i64,
+    client_buffer: i64,
+    conversation_idle_secs: i64,
 }
 
 #[derive(Deserialize)]
@@ -670,6 +792,57 @@ impl RawSettings {
             }),
         };
 
+        let inbound = InboundSettings {
+            batch_max_events: in_range(
+                "inbound.batch_max_events",
+                self.inbound.batch_max_events,
+                1,
+                10_000,
+            )? as usize,
+            batch_wait: Duration::from_millis(in_range(
+                "inbound.batch_wait_ms",
+                self.inbound.batch_wait_ms,
+                0,
+                1000,
+            )? as u64),
+        };
+        let o = &self.outbound;
+        let outbound = OutboundSettings {
+            max_attempts: in_range("outbound.max_attempts", o.max_attempts, 1, 1000)? as u32,
+            send_timeout: Duration::from_secs(in_range(
+                "outbound.send_timeout_secs",
+                o.send_timeout_secs,
+                1,
+                600,
+            )? as u64),
+            retry_base: Duration::from_millis(in_range(
+                "outbound.retry_base_ms",
+                o.retry_base_ms,
+                1,
+                3_600_000,
+            )? as u64),
+            retry_max: Duration::from_secs(in_range(
+                "outbound.retry_max_secs",
+                o.retry_max_secs,
+                1,
+                86_400,
+            )? as u64),
+            concurrency: in_range("outbound.concurrency", o.concurrency, 1, 256)? as usize,
+            rate_per_second: non_zero("outbound.rate_per_second", o.rate_per_second)?,
+        };
+        let r = &self.realtime;
+        let realtime = RealtimeSettings {
+            replay_events: in_range("realtime.replay_events", r.replay_events, 1, 10_000_000)?
+                as usize,
+            client_buffer: in_range("realtime.client_buffer", r.client_buffer, 1, 1_000_000)?
+                as usize,
+            conversation_idle: Duration::from_secs(in_range(
+                "realtime.conversation_idle_secs",
+                r.conversation_idle_secs,
+                1,
+                86_400,
+            )? as u64),
+        };
         Ok(Settings {
             data_dir,
             server,
@@ -677,6 +850,9 @@ impl RawSettings {
             log: LogSettings { level, format },
             auth,
             admin,
+            inbound,
+            outbound,
+            realtime,
         })
     }
 }

@@ -1,5 +1,6 @@
 //! Switchboard: a self-hosted support hub. The binary in `main.rs` only calls [`cli::run`].
 
+pub mod actors;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -7,8 +8,10 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod metrics;
+pub mod realtime;
 pub mod routes;
 pub mod secrets;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod views;

@@ -36,6 +36,11 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelLabels {
+    channel_type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
     backend: &'static str,
@@ -49,6 +54,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     durations: HistogramFamily<RouteLabels>,
     logins: Family<OutcomeLabels, Counter>,
+    inbound: Family<ChannelLabels, Counter>,
 }
 
 /// Result of a login attempt, as counted by `switchboard_login_attempts_total`.
@@ -89,11 +95,18 @@ impl Metrics {
             "Version and storage backend of this hub",
             build,
         );
+        let inbound = Family::<ChannelLabels, Counter>::default();
+        registry.register(
+            "inbound_events",
+            "Inbound channel events accepted (stored, deduplicated or applied)",
+            inbound.clone(),
+        );
         Self {
             registry,
             requests,
             durations,
             logins,
+            inbound,
         }
     }
 
@@ -104,6 +117,15 @@ impl Metrics {
             LoginOutcome::RateLimited => "rate_limited",
         };
         self.logins.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    /// Counts events of an accepted webhook.
+    pub fn inbound_events(&self, channel_type: &str, count: usize) {
+        self.inbound
+            .get_or_create(&ChannelLabels {
+                channel_type: channel_type.to_owned(),
+            })
+            .inc_by(count as u64);
     }
 
     /// The registry in Prometheus text format.

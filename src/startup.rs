@@ -27,6 +27,8 @@ pub struct AppState {
     /// Bounds concurrent argon2 work.
     pub hash_gate: HashGate,
     pub metrics: Metrics,
+    /// The running actors (channels, conversations, routing, delivery, realtime).
+    pub hub: crate::actors::Hub,
 }
 
 /// Why the hub could not start; each message says what to fix.
@@ -103,7 +105,15 @@ impl Application {
             }
         }
 
+        let settings = Arc::new(settings);
+        let hub = crate::actors::Hub::start(db.clone(), settings.clone())
+            .await
+            .map_err(|source| StartupError::Database {
+                url: settings.database.url.to_string(),
+                source,
+            })?;
         let state = web::Data::new(AppState {
+            hub,
             login_limiter: LoginLimiter::new(
                 settings.auth.login_attempts_per_ip,
                 settings.auth.login_attempts_per_account,
@@ -112,7 +122,7 @@ impl Application {
             metrics: Metrics::new(db.backend_name()),
             db,
             secret,
-            settings: Arc::new(settings),
+            settings,
         });
         let server_state = state.clone();
         let server = HttpServer::new(move || {
@@ -133,6 +143,9 @@ impl Application {
         // Signals are handled by `serve` (graceful on SIGTERM and SIGINT alike); tests
         // start many hubs in one process and must not install handlers.
         .disable_signals()
+        // Without it Nagle holds back small writes (websocket events) until the client's
+        // delayed ACK, up to 40 ms per frame; actix-web leaves the OS default otherwise.
+        .tcp_nodelay(true)
         .run();
 
         tracing::info!(
@@ -192,6 +205,7 @@ impl Application {
         });
         let result = self.server.await;
         housekeeping.abort();
+        self.state.hub.shutdown().await;
         result
     }
 }

@@ -7,9 +7,14 @@
 mod agents;
 mod audit;
 mod auth;
+mod contacts;
+mod conversations;
+mod inboxes;
 mod me;
 mod ops;
 mod teams;
+mod webhooks;
+mod ws;
 
 use std::fmt;
 
@@ -55,6 +60,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
         ApiError::bad_request("invalid_query", format!("bad query string: {err}")).into()
     }))
     .configure(ops::configure)
+    .configure(webhooks::configure)
     .service(
         web::scope("/api/v1")
             // Responses carry CSRF tokens, API tokens and generated passwords.
@@ -67,6 +73,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
             .configure(agents::configure)
             .configure(teams::configure)
             .configure(audit::configure)
+            .configure(inboxes::configure)
+            .configure(conversations::configure)
+            .configure(contacts::configure)
+            .configure(ws::configure)
             .default_service(web::to(api_not_found)),
     )
     .default_service(web::to(api_not_found));

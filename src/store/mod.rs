@@ -6,6 +6,12 @@
 
 pub mod agents;
 pub mod audit;
+pub mod contacts;
+pub mod conversations;
+pub mod delivery;
+pub mod inbound;
+pub mod inboxes;
+pub mod outbox;
 pub mod teams;
 
 use chrono::{NaiveDateTime, Timelike, Utc};

@@ -104,6 +104,9 @@ pub fn test_env(data_dir: &TempDir, db: &TestDatabase) -> HashMap<String, String
 /// A running hub and a cookie-keeping client for it.
 pub struct TestApp {
     pub address: String,
+    /// The environment it was started with (a restart reuses it).
+    pub env: HashMap<String, String>,
+    pub handle: actix_web::dev::ServerHandle,
     pub client: reqwest::Client,
     pub state: actix_web::web::Data<AppState>,
     /// The hub's data directory (SQLite file, secret key), removed after the test.
@@ -127,17 +130,37 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut HashMap<String, String>)) -
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut env = test_env(&data_dir, &db);
     adjust(&mut env);
+    start(env, data_dir, db).await
+}
+
+async fn start(env: HashMap<String, String>, data_dir: TempDir, db: TestDatabase) -> TestApp {
     let settings = Settings::from_layers(None, &env).expect("valid test settings");
     let app = Application::build(settings).await.expect("hub starts");
     let port = app.port();
     let state = app.state();
+    let handle = app.handle();
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
+        env,
+        handle,
         client: client(),
         state,
         data_dir,
         db,
+    }
+}
+
+impl TestApp {
+    /// Stops this hub (server and actors) and starts a new one on the same data
+    /// directory and database, as after a restart of the process.
+    pub async fn restart(self) -> TestApp {
+        self.handle.stop(true).await;
+        self.state.hub.shutdown().await;
+        let TestApp {
+            env, data_dir, db, ..
+        } = self;
+        start(env, data_dir, db).await
     }
 }
 
@@ -295,4 +318,342 @@ pub async fn assert_error(response: Response, status: StatusCode, code: &str) ->
         "error message in {body}"
     );
     body
+}
+
+/// An API-channel inbox as its creator saw it.
+#[derive(Debug, Clone)]
+pub struct ApiInbox {
+    pub id: String,
+    pub secret: String,
+    pub webhook_url: String,
+}
+
+impl TestApp {
+    /// Creates an API-channel inbox (as admin) with an optional callback URL.
+    pub async fn create_api_inbox(
+        &self,
+        admin_token: &str,
+        callback_url: Option<&str>,
+    ) -> ApiInbox {
+        let mut settings = json!({});
+        if let Some(url) = callback_url {
+            settings["callback_url"] = json!(url);
+        }
+        let response = self
+            .api(
+                admin_token,
+                reqwest::Method::POST,
+                "/api/v1/inboxes",
+                Some(json!({"name": "API inbox", "channel_type": "api", "settings": settings})),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED, "create inbox");
+        let body: Value = response.json().await.expect("inbox body");
+        ApiInbox {
+            id: body["id"].as_str().expect("id").to_owned(),
+            secret: body["secret"].as_str().expect("secret").to_owned(),
+            webhook_url: body["webhook_url"]
+                .as_str()
+                .expect("webhook_url")
+                .to_owned(),
+        }
+    }
+
+    /// Posts a body to an inbox's webhook (`route` "" or "status"), signed with `secret`.
+    pub async fn post_signed(&self, inbox: &ApiInbox, route: &str, body: &Value) -> Response {
+        let raw = serde_json::to_vec(body).expect("json");
+        let signature = switchboard_api_channel::sign(inbox.secret.as_bytes(), &raw);
+        let url = if route.is_empty() {
+            inbox.webhook_url.clone()
+        } else {
+            format!("{}/{route}", inbox.webhook_url)
+        };
+        self.client
+            .post(url)
+            .header("Content-Type", "application/json")
+            .header(switchboard_api_channel::SIGNATURE_HEADER, signature)
+            .body(raw)
+            .send()
+            .await
+            .expect("webhook request")
+    }
+
+    /// Posts one inbound message event and asserts 200; returns the stored entries.
+    pub async fn inbound(
+        &self,
+        inbox: &ApiInbox,
+        external_id: &str,
+        identifier: &str,
+        content: &str,
+    ) -> Value {
+        let response = self
+            .post_signed(inbox, "", &message_event(external_id, identifier, content))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "webhook accepted");
+        response.json().await.expect("webhook answer")
+    }
+
+    /// Adds an agent to an inbox (as admin).
+    pub async fn add_member(&self, admin_token: &str, inbox_id: &str, agent_id: &str) {
+        let response = self
+            .api(
+                admin_token,
+                reqwest::Method::POST,
+                &format!("/api/v1/inboxes/{inbox_id}/members"),
+                Some(json!({"agent_id": agent_id})),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT, "add member");
+    }
+
+    /// Opens the agent websocket with a token, optionally resuming after `(epoch, seq)`.
+    pub async fn websocket(&self, token: &str, resume: Option<(&str, u64)>) -> AgentSocket {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut url = format!("{}/api/v1/ws", self.address.replacen("http", "ws", 1));
+        if let Some((epoch, seq)) = resume {
+            url.push_str(&format!("?epoch={epoch}&since={seq}"));
+        }
+        let mut request = url.into_client_request().expect("ws request");
+        request.headers_mut().insert(
+            "Authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+        let (stream, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("websocket connects");
+        let mut socket = AgentSocket {
+            stream,
+            hello: Value::Null,
+        };
+        socket.hello = socket.next().await;
+        assert_eq!(socket.hello["type"], "hello", "first frame is hello");
+        socket
+    }
+}
+
+/// A message event as an integration posts it.
+pub fn message_event(external_id: &str, identifier: &str, content: &str) -> Value {
+    json!({
+        "type": "message",
+        "external_id": external_id,
+        "contact": {"identifier": identifier, "name": "Ann", "email": "ann@example.com"},
+        "content": content,
+        "timestamp": "2026-11-23T10:00:00Z",
+    })
+}
+
+/// An agent's realtime connection.
+pub struct AgentSocket {
+    stream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    /// The first frame: `{"type":"hello","data":{"epoch","seq","start"}}`.
+    pub hello: Value,
+}
+
+impl AgentSocket {
+    /// The next JSON frame, failing the test after 10 s.
+    pub async fn next(&mut self) -> Value {
+        self.next_within(std::time::Duration::from_secs(10))
+            .await
+            .expect("a websocket frame within 10 s")
+    }
+
+    /// The next JSON frame, or `None` if none comes within `wait`.
+    pub async fn next_within(&mut self, wait: std::time::Duration) -> Option<Value> {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .ok()??;
+            match frame.expect("websocket frame") {
+                Message::Text(text) => {
+                    return Some(serde_json::from_str(&text).expect("JSON frame"));
+                }
+                Message::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// Skips frames until one of type `kind` (e.g. `message.created`) arrives.
+    pub async fn next_of(&mut self, kind: &str) -> Value {
+        loop {
+            let frame = self.next().await;
+            if frame["type"] == kind {
+                return frame;
+            }
+        }
+    }
+
+    /// The epoch of this connection's stream.
+    pub fn epoch(&self) -> String {
+        self.hello["data"]["epoch"]
+            .as_str()
+            .expect("epoch")
+            .to_owned()
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
+}
+
+/// What the callback server received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub body: Value,
+    pub signature_valid: bool,
+    pub at: std::time::Instant,
+}
+
+/// A scripted answer of the callback server.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn ok(external_id: &str) -> Self {
+        Self {
+            status: 200,
+            headers: vec![],
+            body: json!({"external_id": external_id}).to_string(),
+        }
+    }
+    pub fn status(status: u16, body: &str) -> Self {
+        Self {
+            status,
+            headers: vec![],
+            body: body.to_owned(),
+        }
+    }
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+/// A local integration endpoint the hub posts replies to: it checks each request's
+/// signature, records it, and answers from a script (then `200 {"external_id":"ext-<id>"}`).
+pub struct CallbackServer {
+    pub url: String,
+    pub received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+    script: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<Answer>>>,
+    secret: std::sync::Arc<std::sync::Mutex<String>>,
+    pub handle: actix_web::dev::ServerHandle,
+}
+
+impl CallbackServer {
+    pub async fn start() -> Self {
+        use std::sync::{Arc, Mutex};
+        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let script: Arc<Mutex<std::collections::VecDeque<Answer>>> = Arc::default();
+        let secret: Arc<Mutex<String>> = Arc::default();
+        let (r, sc, se) = (received.clone(), script.clone(), secret.clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind callback");
+        let port = listener.local_addr().expect("addr").port();
+        let server = actix_web::HttpServer::new(move || {
+            let (r, sc, se) = (r.clone(), sc.clone(), se.clone());
+            actix_web::App::new().default_service(actix_web::web::to(
+                move |req: actix_web::HttpRequest, body: actix_web::web::Bytes| {
+                    let (r, sc, se) = (r.clone(), sc.clone(), se.clone());
+                    async move {
+                        let header = req
+                            .headers()
+                            .get(switchboard_api_channel::SIGNATURE_HEADER)
+                            .and_then(|v| v.to_str().ok());
+                        let secret = se.lock().unwrap().clone();
+                        let signature_valid =
+                            switchboard_api_channel::verify(secret.as_bytes(), &body, header)
+                                .is_ok();
+                        let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                        let id = json["message"]["id"].as_str().unwrap_or("?").to_owned();
+                        r.lock().unwrap().push(Received {
+                            body: json,
+                            signature_valid,
+                            at: std::time::Instant::now(),
+                        });
+                        let answer = sc
+                            .lock()
+                            .unwrap()
+                            .pop_front()
+                            .unwrap_or_else(|| Answer::ok(&format!("ext-{id}")));
+                        let mut response = actix_web::HttpResponse::build(
+                            actix_web::http::StatusCode::from_u16(answer.status).expect("status"),
+                        );
+                        for (name, value) in &answer.headers {
+                            response.insert_header((name.as_str(), value.as_str()));
+                        }
+                        response.content_type("application/json").body(answer.body)
+                    }
+                },
+            ))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .expect("listen")
+        .run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        Self {
+            url: format!("http://127.0.0.1:{port}/callback"),
+            received,
+            script,
+            secret,
+            handle,
+        }
+    }
+
+    /// The inbox secret requests must be signed with.
+    pub fn expect_secret(&self, secret: &str) {
+        *self.secret.lock().unwrap() = secret.to_owned();
+    }
+
+    /// Queues answers for the next requests.
+    pub fn script(&self, answers: impl IntoIterator<Item = Answer>) {
+        self.script.lock().unwrap().extend(answers);
+    }
+
+    pub fn requests(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits up to 15 s until at least `n` requests arrived.
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        for _ in 0..300 {
+            let seen = self.requests();
+            if seen.len() >= n {
+                return seen;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "callback got {} requests, expected {n}",
+            self.requests().len()
+        );
+    }
+}
+
+/// Polls `GET path` (Bearer) until `check` accepts the JSON, up to 15 s.
+pub async fn eventually(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..300 {
+        last = app.get_json(token, path).await;
+        if check(&last) {
+            return last;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("GET {path} never matched; last answer {last}");
 }

@@ -4,7 +4,9 @@
 
 mod agents;
 mod auth;
+mod channels;
 mod cli;
+mod conversations;
 mod helpers;
 mod ops;
 mod storage;

@@ -1,0 +1,551 @@
+//! The contract every Switchboard channel adapter implements.
+//!
+//! Adapters speak one provider's protocol (WhatsApp, Telegram, email, the signed API channel…) and
+//! nothing else: they turn inbound webhook requests into normalized [`InboundEvent`]s and send
+//! [`OutboundMessage`]s, classifying failures as [`ChannelError::Transient`] (retry) or
+//! [`ChannelError::Permanent`] (show to the agent). Keeping this crate free of actors, storage and
+//! HTTP clients lets every adapter be tested alone against recorded provider payloads.
+
+#![warn(missing_docs)]
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Longest wait the hub will honour from a provider's `Retry-After`, so a buggy or hostile value
+/// cannot park an outbox entry for days.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60 * 60);
+
+/// Who sent an inbound event, as the channel knows them; the hub matches or creates its contact
+/// from this, so only `identifier` is guaranteed.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ContactProfile {
+    /// The channel's stable id for the person (phone number, chat id, address, integrator id).
+    pub identifier: String,
+    /// Display name, when the channel shares one.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Email address, when known.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Phone number, when known.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Preferred language tag (e.g. `de`), used to pick reply templates.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// Avatar image URL, shown in the inbox.
+    #[serde(default)]
+    pub avatar_url: Option<String>,
+}
+
+impl ContactProfile {
+    /// A profile with only the identifier, for channels that know nothing else about the sender.
+    pub fn new(identifier: impl Into<String>) -> Self {
+        Self {
+            identifier: identifier.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// A file attached to an inbound message, not yet downloaded: the hub fetches and checks it
+/// (size, type) separately so parsing stays pure and fast.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentRef {
+    /// Provider file id or URL from which the hub can fetch the content.
+    pub source: String,
+    /// Original file name, when the provider gives one.
+    #[serde(default)]
+    pub file_name: Option<String>,
+    /// MIME type as claimed by the provider (the hub re-checks it).
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// Size as claimed by the provider, so oversized files can be refused before downloading.
+    #[serde(default)]
+    pub byte_size: Option<u64>,
+}
+
+/// A new message from a customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundMessage {
+    /// The provider's id for the message; unique per channel, it is what makes redelivered
+    /// webhooks idempotent.
+    pub external_id: String,
+    /// Who wrote it.
+    pub sender: ContactProfile,
+    /// Text content; may be empty when the message only carries attachments.
+    pub content: String,
+    /// Files sent with the message.
+    #[serde(default)]
+    pub attachments: Vec<AttachmentRef>,
+    /// External id of the message this one answers, so the inbox can show the quote.
+    #[serde(default)]
+    pub reply_to_external_id: Option<String>,
+    /// When the provider says the message was sent; the hub keeps its own receive time too.
+    #[serde(default)]
+    pub provider_at: Option<DateTime<Utc>>,
+}
+
+/// A customer changed the text of a message they sent earlier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageEdit {
+    /// External id of the edited message.
+    pub external_id: String,
+    /// Who edited it (must match the original sender; the hub checks).
+    pub sender: ContactProfile,
+    /// The new text.
+    pub content: String,
+    /// When the provider says the edit happened.
+    #[serde(default)]
+    pub edited_at: Option<DateTime<Utc>>,
+}
+
+/// How far an outbound message got at the provider. Statuses only move forward in the hub
+/// (sent → delivered → read; failed is terminal), whatever order providers report them in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    /// Accepted by the provider.
+    Sent,
+    /// Arrived on the customer's device.
+    Delivered,
+    /// Seen by the customer.
+    Read,
+    /// The provider gave up; see [`StatusUpdate::error`].
+    Failed,
+}
+
+impl DeliveryState {
+    /// The lowercase wire and database spelling, identical to the serde form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Delivered => "delivered",
+            Self::Read => "read",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for DeliveryState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why the provider failed a message, in its own words, so the agent sees the real reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderError {
+    /// Provider-specific error code, when it gives one.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// Human-readable reason.
+    pub reason: String,
+}
+
+/// A delivery status for a message the hub sent earlier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusUpdate {
+    /// The provider's id of the outbound message (from its [`SendReceipt`]).
+    pub external_id: String,
+    /// The new state.
+    pub status: DeliveryState,
+    /// Failure details; set when `status` is [`DeliveryState::Failed`].
+    #[serde(default)]
+    pub error: Option<ProviderError>,
+    /// When the provider says the state changed.
+    #[serde(default)]
+    pub at: Option<DateTime<Utc>>,
+    /// The provider's raw status object, kept by the hub for audits.
+    pub raw: serde_json::Value,
+}
+
+/// A customer started or stopped typing, relayed live to the agents watching the conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Typing {
+    /// Who is typing.
+    pub sender: ContactProfile,
+    /// `true` when typing started, `false` when it stopped.
+    pub on: bool,
+}
+
+/// Everything a channel can report inbound, normalized across providers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum InboundEvent {
+    /// A new customer message.
+    Message(InboundMessage),
+    /// A customer edited a message.
+    Edit(MessageEdit),
+    /// A delivery status for an outbound message.
+    Status(StatusUpdate),
+    /// A typing indicator.
+    Typing(Typing),
+}
+
+/// A file the hub has stored and offers to the provider by URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboundAttachment {
+    /// The hub's opaque attachment id.
+    pub id: String,
+    /// File name to show the customer.
+    pub file_name: String,
+    /// MIME type of the content.
+    pub content_type: String,
+    /// Size in bytes, for providers with upload limits.
+    pub byte_size: u64,
+    /// Where the provider (or integrator) can download the content.
+    pub url: String,
+}
+
+/// An agent's reply (or note) to deliver through a channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboundMessage {
+    /// The hub's opaque message id, so receivers can dedupe retried deliveries.
+    pub message_id: String,
+    /// The hub's opaque conversation id.
+    pub conversation_id: String,
+    /// Text content.
+    pub content: String,
+    /// Internal note not meant for the customer; only channels that mirror notes see these.
+    pub private: bool,
+    /// Files to send with the message.
+    pub attachments: Vec<OutboundAttachment>,
+    /// The customer to deliver to.
+    pub recipient: ContactProfile,
+    /// External id of the customer message being answered, for threaded replies.
+    pub reply_to_external_id: Option<String>,
+}
+
+/// What the provider told us about a message it accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SendReceipt {
+    /// The provider's id for the sent message when it gives one; later status updates refer to it.
+    pub external_id: Option<String>,
+}
+
+/// Why a send failed, classified so the outbox knows whether to retry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChannelError {
+    /// Network error, timeout, 429 or 5xx: retry with backoff, waiting at least `retry_after`
+    /// when the provider asked for it.
+    #[error("{reason}")]
+    Transient {
+        /// What went wrong, safe to log and show (never contains secrets).
+        reason: String,
+        /// How long the provider asked us to wait before trying again.
+        retry_after: Option<Duration>,
+    },
+    /// The provider refused for good (blocked, bad address, window closed): mark the message
+    /// failed and show the reason to the agent.
+    #[error("{reason}")]
+    Permanent {
+        /// Provider-specific error code, when known.
+        code: Option<String>,
+        /// What went wrong, meant for the agent.
+        reason: String,
+    },
+}
+
+impl ChannelError {
+    /// Whether the outbox should try again later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Transient { .. })
+    }
+
+    /// The provider's requested wait, if any; always `None` for permanent errors.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Transient { retry_after, .. } => *retry_after,
+            Self::Permanent { .. } => None,
+        }
+    }
+}
+
+/// Why an inbound webhook was refused; the message is precise enough to show to the integrator.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InboundError {
+    /// Missing or wrong signature/secret; answer HTTP 401.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The payload does not follow the channel's format; answer HTTP 400. The message names
+    /// the location, e.g. `events[2].contact.identifier: must not be empty`.
+    #[error("{0}")]
+    Malformed(String),
+}
+
+/// What a channel supports, so the inbox only offers what will actually work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// Reports delivery/read statuses.
+    pub receipts: bool,
+    /// Reports typing indicators.
+    pub typing: bool,
+    /// Reports message edits.
+    pub edits: bool,
+    /// Carries attachments.
+    pub media: bool,
+}
+
+/// An inbound webhook request, stripped to what an adapter needs to verify and parse it, so
+/// adapters stay independent of the hub's web framework.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundRequest<'a> {
+    /// What follows `/webhooks/{type}/{id}` in the path, without the leading slash: `""` or
+    /// e.g. `"status"`.
+    pub route: &'a str,
+    /// Request headers in arrival order.
+    pub headers: Vec<(&'a str, &'a str)>,
+    /// The raw body, exactly as received: signatures are computed over these bytes.
+    pub body: &'a [u8],
+}
+
+impl<'a> InboundRequest<'a> {
+    /// The first value of header `name`, compared case-insensitively as HTTP requires.
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|&(_, value)| value)
+    }
+}
+
+/// A boxed, sendable future, so [`Channel`] stays dyn-compatible while `send` is async.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One configured channel instance (a WhatsApp number, a bot, a mailbox…). The hub holds these
+/// as `Arc<dyn Channel>`, one per channel actor.
+pub trait Channel: Send + Sync {
+    /// What this channel supports.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Verifies the request's signature or secret, then parses it into normalized events.
+    /// Pure and synchronous so the hub can refuse bad requests before touching storage.
+    fn parse_inbound(
+        &self,
+        request: &InboundRequest<'_>,
+    ) -> Result<Vec<InboundEvent>, InboundError>;
+
+    /// Delivers one message to the provider.
+    fn send<'a>(
+        &'a self,
+        message: &'a OutboundMessage,
+    ) -> BoxFuture<'a, Result<SendReceipt, ChannelError>>;
+}
+
+/// Reads an HTTP `Retry-After` value (delta-seconds or an HTTP-date such as
+/// `Wed, 21 Oct 2015 07:28:00 GMT`) as a wait from `now`, so every adapter honours provider
+/// back-off the same way. Waits are capped at [`MAX_RETRY_AFTER`]; dates in the past mean "retry
+/// now" ([`Duration::ZERO`]); anything unreadable gives `None`.
+pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if value.is_empty() {
+        return None;
+    }
+    if value.bytes().all(|b| b.is_ascii_digit()) {
+        // All digits but too large for u64 is still "a very long time": cap it.
+        let seconds = value.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER));
+    }
+    let at = DateTime::parse_from_rfc2822(value)
+        .ok()?
+        .with_timezone(&Utc);
+    // A negative delta (date in the past) fails to convert: retry now.
+    let wait = (at - now).to_std().unwrap_or(Duration::ZERO);
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2015, 10, 21, 7, 28, 0)
+            .single()
+            .expect("valid fixed date")
+    }
+
+    #[test]
+    fn retry_after_delta_seconds() {
+        assert_eq!(parse_retry_after("3", now()), Some(Duration::from_secs(3)));
+        assert_eq!(
+            parse_retry_after(" 120 ", now()),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(parse_retry_after("0", now()), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn retry_after_delta_seconds_is_capped() {
+        assert_eq!(parse_retry_after("7200", now()), Some(MAX_RETRY_AFTER));
+        assert_eq!(parse_retry_after("3600", now()), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", now()),
+            Some(MAX_RETRY_AFTER)
+        );
+    }
+
+    #[test]
+    fn retry_after_http_date() {
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now()),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now()),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn retry_after_past_date_means_now() {
+        assert_eq!(
+            parse_retry_after("Tue, 20 Oct 2015 07:28:00 GMT", now()),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn retry_after_far_future_date_is_capped() {
+        assert_eq!(
+            parse_retry_after("Fri, 21 Oct 2016 07:28:00 GMT", now()),
+            Some(MAX_RETRY_AFTER)
+        );
+    }
+
+    #[test]
+    fn retry_after_rejects_garbage() {
+        for value in [
+            "",
+            "   ",
+            "-1",
+            "+5",
+            "1.5",
+            "soon",
+            "3 seconds",
+            "2015-10-21T07:28:10Z",
+        ] {
+            assert_eq!(parse_retry_after(value, now()), None, "value {value:?}");
+        }
+    }
+
+    #[test]
+    fn delivery_state_strings_match_serde() {
+        for state in [
+            DeliveryState::Sent,
+            DeliveryState::Delivered,
+            DeliveryState::Read,
+            DeliveryState::Failed,
+        ] {
+            let json = serde_json::to_value(state).expect("serializes");
+            assert_eq!(json, serde_json::Value::String(state.as_str().to_owned()));
+            assert_eq!(state.to_string(), state.as_str());
+            let back: DeliveryState = serde_json::from_value(json).expect("deserializes");
+            assert_eq!(back, state);
+        }
+    }
+
+    #[test]
+    fn channel_error_helpers() {
+        let transient = ChannelError::Transient {
+            reason: "timeout".into(),
+            retry_after: Some(Duration::from_secs(2)),
+        };
+        assert!(transient.is_transient());
+        assert_eq!(transient.retry_after(), Some(Duration::from_secs(2)));
+        assert_eq!(transient.to_string(), "timeout");
+
+        let permanent = ChannelError::Permanent {
+            code: Some("blocked".into()),
+            reason: "user blocked the bot".into(),
+        };
+        assert!(!permanent.is_transient());
+        assert_eq!(permanent.retry_after(), None);
+        assert_eq!(permanent.to_string(), "user blocked the bot");
+    }
+
+    #[test]
+    fn header_lookup_is_case_insensitive_and_takes_the_first() {
+        let request = InboundRequest {
+            route: "",
+            headers: vec![
+                ("content-type", "application/json"),
+                ("X-Signature", "first"),
+                ("x-signature", "second"),
+            ],
+            body: b"{}",
+        };
+        assert_eq!(request.header("Content-Type"), Some("application/json"));
+        assert_eq!(request.header("X-SIGNATURE"), Some("first"));
+        assert_eq!(request.header("x-missing"), None);
+    }
+
+    #[test]
+    fn inbound_events_round_trip_through_serde() {
+        let event = InboundEvent::Typing(Typing {
+            sender: ContactProfile::new("cust-42"),
+            on: true,
+        });
+        let json = serde_json::to_value(&event).expect("serializes");
+        assert_eq!(json["type"], "typing");
+        assert_eq!(json["sender"]["identifier"], "cust-42");
+        let back: InboundEvent = serde_json::from_value(json).expect("deserializes");
+        assert_eq!(back, event);
+    }
+
+    struct Dummy;
+
+    impl Channel for Dummy {
+        fn capabilities(&self) -> Capabilities {
+            Capabilities {
+                receipts: true,
+                ..Capabilities::default()
+            }
+        }
+
+        fn parse_inbound(
+            &self,
+            request: &InboundRequest<'_>,
+        ) -> Result<Vec<InboundEvent>, InboundError> {
+            Err(InboundError::Malformed(format!(
+                "route {:?}",
+                request.route
+            )))
+        }
+
+        fn send<'a>(
+            &'a self,
+            message: &'a OutboundMessage,
+        ) -> BoxFuture<'a, Result<SendReceipt, ChannelError>> {
+            Box::pin(async move {
+                Ok(SendReceipt {
+                    external_id: Some(message.message_id.clone()),
+                })
+            })
+        }
+    }
+
+    #[test]
+    fn channel_is_dyn_compatible() {
+        let channel: Arc<dyn Channel> = Arc::new(Dummy);
+        assert!(channel.capabilities().receipts);
+        let request = InboundRequest {
+            route: "status",
+            headers: Vec::new(),
+            body: b"",
+        };
+        assert_eq!(
+            channel.parse_inbound(&request),
+            Err(InboundError::Malformed("route \"status\"".into()))
+        );
+    }
+}

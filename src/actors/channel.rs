@@ -1,0 +1,476 @@
+//! ChannelSupervisor and ChannelActor: one actor per enabled inbox owns the channel's
+//! adapter, its send rate limit (governor) and the draining of its outbox.
+//!
+//! The supervisor starts an actor per enabled inbox at boot, and reconfigures, starts or
+//! stops it when an admin changes the inbox. An inbox whose adapter cannot be built, or
+//! whose actor fails repeatedly, is restarted with exponential backoff. Webhook handlers
+//! parse through the same adapter via [`Channels`], a shared read-mostly map, so inbound
+//! traffic never queues behind a channel's outbound work.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures_util::StreamExt;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use switchboard_api_channel::{ApiChannel, ApiChannelSettings};
+use switchboard_channel::{Channel, ContactProfile, OutboundMessage};
+
+use super::delivery::{DeliveryTracker, SendOutcome};
+use crate::config::Settings;
+use crate::db::types::{ChannelType, Verification};
+use crate::db::{Database, StoreError};
+use crate::store::inbound::Source;
+use crate::store::inboxes::{self, Inbox};
+use crate::store::outbox;
+
+/// How often an idle channel looks for due retries.
+const TICK: Duration = Duration::from_secs(1);
+/// Jobs claimed per round of a drain.
+const CLAIM: i64 = 64;
+/// Consecutive failed drains before the actor is restarted by its supervisor.
+const FAILURES_BEFORE_RESTART: u32 = 5;
+/// Longest wait between restarts of a failing channel.
+const MAX_RESTART_DELAY: Duration = Duration::from_secs(300);
+
+/// A running channel as webhook handlers see it.
+pub struct ChannelEntry {
+    pub inbox_id: i64,
+    pub channel_type: ChannelType,
+    pub adapter: Arc<dyn Channel>,
+    pub source: Source,
+}
+
+/// The channels of all running inboxes, by inbox id.
+#[derive(Clone, Default)]
+pub struct Channels(Arc<RwLock<HashMap<i64, Arc<ChannelEntry>>>>);
+
+impl Channels {
+    /// The running channel of an inbox, if it is enabled and configured.
+    pub fn get(&self, inbox_id: i64) -> Option<Arc<ChannelEntry>> {
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&inbox_id)
+            .cloned()
+    }
+
+    fn set(&self, entry: Arc<ChannelEntry>) {
+        self.0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(entry.inbox_id, entry);
+    }
+
+    fn remove(&self, inbox_id: i64) {
+        self.0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&inbox_id);
+    }
+}
+
+/// Builds the adapter for an inbox from its stored settings and secrets.
+pub fn build_entry(inbox: &Inbox, settings: &Settings) -> Result<ChannelEntry, String> {
+    let (adapter, verification): (Arc<dyn Channel>, _) = match inbox.channel_type {
+        ChannelType::Api => {
+            let config = inbox.settings_json();
+            let callback_url = match config.get("callback_url").and_then(|v| v.as_str()) {
+                None | Some("") => None,
+                Some(text) => {
+                    Some(url::Url::parse(text).map_err(|e| format!("callback_url: {e}"))?)
+                }
+            };
+            let secret = inbox.secret("secret").ok_or("the inbox has no secret")?;
+            let adapter = ApiChannel::new(ApiChannelSettings {
+                secret,
+                callback_url,
+                timeout: settings.outbound.send_timeout,
+            })
+            .map_err(|e| e.to_string())?;
+            // The integrator signs every request, so it vouches for who the contact is.
+            (Arc::new(adapter), Verification::Provider)
+        }
+        other => {
+            return Err(format!(
+                "channel type {other} has no adapter in this version"
+            ));
+        }
+    };
+    Ok(ChannelEntry {
+        inbox_id: inbox.id,
+        channel_type: inbox.channel_type,
+        adapter,
+        source: Source {
+            inbox_id: inbox.id,
+            channel_type: inbox.channel_type,
+            verification,
+            reopen_resolved: inbox.reopens_resolved(),
+        },
+    })
+}
+
+/// Starts, reconfigures, restarts and stops channel actors.
+pub struct ChannelSupervisor {
+    db: Database,
+    settings: Arc<Settings>,
+    channels: Channels,
+    delivery: Addr<DeliveryTracker>,
+    actors: HashMap<i64, Addr<ChannelActor>>,
+    /// Consecutive failures per inbox, for the restart backoff.
+    failures: HashMap<i64, u32>,
+}
+
+impl ChannelSupervisor {
+    pub fn new(
+        db: Database,
+        settings: Arc<Settings>,
+        channels: Channels,
+        delivery: Addr<DeliveryTracker>,
+    ) -> Self {
+        Self {
+            db,
+            settings,
+            channels,
+            delivery,
+            actors: HashMap::new(),
+            failures: HashMap::new(),
+        }
+    }
+
+    fn stop(&mut self, inbox_id: i64) {
+        self.channels.remove(inbox_id);
+        if let Some(addr) = self.actors.remove(&inbox_id) {
+            addr.do_send(StopChannel);
+        }
+    }
+
+    /// Schedules a fresh start of an inbox's channel from the stored inbox.
+    fn restart_later(&mut self, inbox_id: i64, ctx: &mut Context<Self>) {
+        let failures = self.failures.entry(inbox_id).or_insert(0);
+        *failures += 1;
+        let delay = Duration::from_secs(1u64 << (*failures).min(9)).min(MAX_RESTART_DELAY);
+        tracing::warn!(
+            inbox_id,
+            failures = *failures,
+            delay_secs = delay.as_secs(),
+            "channel will restart"
+        );
+        let db = self.db.clone();
+        ctx.run_later(delay, move |_, ctx| {
+            let addr = ctx.address();
+            actix_web::rt::spawn(async move {
+                let inbox = async {
+                    let conn = &mut db.reader().await?;
+                    inboxes::find(conn, inbox_id).await
+                };
+                match inbox.await {
+                    Ok(Some(inbox)) => addr.do_send(Configure(inbox)),
+                    Ok(None) => addr.do_send(Remove(inbox_id)),
+                    Err(error) => {
+                        tracing::warn!(%error, inbox_id, "cannot reload the inbox");
+                        addr.do_send(Failed { inbox_id });
+                    }
+                }
+            });
+        });
+    }
+}
+
+impl Actor for ChannelSupervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(4096);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        for (inbox_id, addr) in self.actors.drain() {
+            self.channels.remove(inbox_id);
+            addr.do_send(StopChannel);
+        }
+    }
+}
+
+/// Start, reconfigure or stop (when disabled) the channel of this inbox.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Configure(pub Inbox);
+
+/// Stops every channel (the hub is shutting down).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+impl Handler<Shutdown> for ChannelSupervisor {
+    type Result = ();
+    fn handle(&mut self, _: Shutdown, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+/// The inbox was deleted.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Remove(pub i64);
+
+/// An outbox entry of this inbox may be due now.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Wake {
+    pub inbox_id: i64,
+}
+
+/// A channel actor gave up; restart it with backoff.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Failed {
+    inbox_id: i64,
+}
+
+impl Handler<Configure> for ChannelSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, Configure(inbox): Configure, ctx: &mut Self::Context) {
+        let _span = tracing::info_span!("configure_channel", inbox_id = inbox.id).entered();
+        if !inbox.enabled {
+            tracing::info!("inbox disabled; channel stopped");
+            self.failures.remove(&inbox.id);
+            self.stop(inbox.id);
+            return;
+        }
+        match build_entry(&inbox, &self.settings) {
+            Ok(entry) => {
+                let entry = Arc::new(entry);
+                self.channels.set(entry.clone());
+                match self.actors.get(&inbox.id).filter(|a| a.connected()) {
+                    Some(addr) => addr.do_send(Reconfigure(entry)),
+                    None => {
+                        let actor = ChannelActor {
+                            entry,
+                            db: self.db.clone(),
+                            delivery: self.delivery.clone(),
+                            supervisor: ctx.address(),
+                            policy: self.settings.outbound.clone(),
+                            limiter: Arc::new(RateLimiter::direct(Quota::per_second(
+                                self.settings.outbound.rate_per_second,
+                            ))),
+                            draining: false,
+                            again: false,
+                            failures: 0,
+                            stopping: false,
+                        };
+                        self.actors.insert(inbox.id, actor.start());
+                    }
+                }
+                tracing::info!(channel_type = %inbox.channel_type, "channel running");
+            }
+            Err(reason) => {
+                tracing::warn!(%reason, "channel cannot start");
+                self.stop(inbox.id);
+                self.restart_later(inbox.id, ctx);
+            }
+        }
+    }
+}
+
+impl Handler<Remove> for ChannelSupervisor {
+    type Result = ();
+    fn handle(&mut self, Remove(inbox_id): Remove, _: &mut Self::Context) {
+        self.failures.remove(&inbox_id);
+        self.stop(inbox_id);
+    }
+}
+
+impl Handler<Wake> for ChannelSupervisor {
+    type Result = ();
+    fn handle(&mut self, msg: Wake, _: &mut Self::Context) {
+        if let Some(addr) = self.actors.get(&msg.inbox_id) {
+            // A full mailbox already holds a wake-up; the timer covers the rest.
+            let _ = addr.try_send(Drain);
+        }
+    }
+}
+
+impl Handler<Failed> for ChannelSupervisor {
+    type Result = ();
+    fn handle(&mut self, msg: Failed, ctx: &mut Self::Context) {
+        self.stop(msg.inbox_id);
+        self.restart_later(msg.inbox_id, ctx);
+    }
+}
+
+/// One enabled inbox's channel.
+pub struct ChannelActor {
+    entry: Arc<ChannelEntry>,
+    db: Database,
+    delivery: Addr<DeliveryTracker>,
+    supervisor: Addr<ChannelSupervisor>,
+    policy: crate::config::OutboundSettings,
+    limiter: Arc<DefaultDirectRateLimiter>,
+    draining: bool,
+    again: bool,
+    failures: u32,
+    stopping: bool,
+}
+
+impl Actor for ChannelActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(64);
+        ctx.notify(Drain);
+        ctx.run_interval(TICK, |_, ctx| ctx.notify(Drain));
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        // A drain still running finishes in its own task; its jobs are recorded normally.
+        tracing::info!(inbox_id = self.entry.inbox_id, "channel actor stopped");
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Drain;
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Reconfigure(Arc<ChannelEntry>);
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct StopChannel;
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Drained(Result<usize, StoreError>);
+
+impl Handler<Reconfigure> for ChannelActor {
+    type Result = ();
+    fn handle(&mut self, msg: Reconfigure, _: &mut Self::Context) {
+        self.entry = msg.0;
+    }
+}
+
+impl Handler<StopChannel> for ChannelActor {
+    type Result = ();
+    fn handle(&mut self, _: StopChannel, ctx: &mut Self::Context) {
+        self.stopping = true;
+        ctx.stop();
+    }
+}
+
+impl Handler<Drain> for ChannelActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Drain, ctx: &mut Self::Context) {
+        if self.stopping {
+            return;
+        }
+        if self.draining {
+            self.again = true;
+            return;
+        }
+        self.draining = true;
+        let span = tracing::debug_span!("drain_outbox", inbox_id = self.entry.inbox_id);
+        let work = drain(
+            self.entry.clone(),
+            self.db.clone(),
+            self.delivery.clone(),
+            self.limiter.clone(),
+            self.policy.clone(),
+        );
+        let addr = ctx.address();
+        // Its own task: stopping the actor must not cut a store call off half-way.
+        actix_web::rt::spawn(async move {
+            let result = tracing::Instrument::instrument(work, span).await;
+            addr.do_send(Drained(result));
+        });
+    }
+}
+
+impl Handler<Drained> for ChannelActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Drained, ctx: &mut Self::Context) {
+        self.draining = false;
+        match msg.0 {
+            Ok(sent) => {
+                self.failures = 0;
+                if sent > 0 || std::mem::take(&mut self.again) {
+                    ctx.notify(Drain);
+                }
+            }
+            Err(error) => {
+                self.failures += 1;
+                tracing::warn!(%error, failures = self.failures, inbox_id = self.entry.inbox_id, "outbox drain failed");
+                if self.failures >= FAILURES_BEFORE_RESTART {
+                    self.stopping = true;
+                    self.supervisor.do_send(Failed {
+                        inbox_id: self.entry.inbox_id,
+                    });
+                    ctx.stop();
+                }
+            }
+        }
+    }
+}
+
+/// Claims due jobs and sends them, `concurrency` at a time, within the rate limit.
+async fn drain(
+    entry: Arc<ChannelEntry>,
+    db: Database,
+    delivery: Addr<DeliveryTracker>,
+    limiter: Arc<DefaultDirectRateLimiter>,
+    policy: crate::config::OutboundSettings,
+) -> Result<usize, StoreError> {
+    let stale_after =
+        chrono::Duration::from_std(policy.send_timeout * 4).unwrap_or(chrono::Duration::minutes(5));
+    let jobs = {
+        let conn = &mut db.writer().await?;
+        outbox::claim_due(conn, entry.inbox_id, CLAIM, stale_after).await?
+    };
+    let count = jobs.len();
+    futures_util::stream::iter(jobs)
+        .for_each_concurrent(policy.concurrency, |job| {
+            let entry = entry.clone();
+            let delivery = delivery.clone();
+            let limiter = limiter.clone();
+            let policy = policy.clone();
+            async move {
+                limiter.until_ready().await;
+                let message = OutboundMessage {
+                    message_id: job.message.id.to_string(),
+                    conversation_id: job.message.conversation_id.to_string(),
+                    content: job.message.content.clone(),
+                    private: job.message.private,
+                    attachments: Vec::new(),
+                    recipient: ContactProfile {
+                        identifier: job.recipient.identifier.clone(),
+                        name: job.recipient.name.clone(),
+                        email: job.recipient.email.clone(),
+                        phone: job.recipient.phone.clone(),
+                        language: None,
+                        avatar_url: None,
+                    },
+                    reply_to_external_id: job.reply_to_external_id.clone(),
+                };
+                let result = entry.adapter.send(&message).await;
+                let outcome = SendOutcome {
+                    inbox_id: entry.inbox_id,
+                    job,
+                    result,
+                    policy,
+                };
+                match delivery.send(outcome).await {
+                    Ok(Ok(())) => {}
+                    // The job stays in flight and is handed out again after `stale_after`.
+                    Ok(Err(error)) => tracing::warn!(%error, "cannot record a send outcome"),
+                    Err(error) => tracing::warn!(%error, "delivery tracker unavailable"),
+                }
+            }
+        })
+        .await;
+    Ok(count)
+}

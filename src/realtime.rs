@@ -1,0 +1,393 @@
+//! Realtime events for agents: one numbered stream per hub node, kept in a replay log so
+//! a client that reconnects with its last sequence number gets exactly what it missed.
+//!
+//! Every event gets the next sequence number under one lock, is appended to a bounded log
+//! and handed to each subscriber that may see it (its inboxes, or every inbox for
+//! admins). Subscribing with a resume point copies the logged events after it and
+//! registers the subscriber under the same lock, so nothing falls between the replay and
+//! the live stream and nothing comes twice. The stream is per node and per process run:
+//! its `epoch` changes on restart, and a client resuming from another epoch, or from a
+//! point older than the log, is told to resync (reload through the REST API).
+//!
+//! Delivery never waits: each subscriber has a bounded buffer, and one that falls too far
+//! behind is dropped from the stream and told to resync instead of slowing the others.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::db::types::ConversationStatus;
+use crate::views::{ConversationView, MessageView};
+
+/// One event of the stream, serialized once for every subscriber.
+#[derive(Debug)]
+pub struct Envelope {
+    pub seq: u64,
+    scope: Scope,
+    /// `{"seq":N,"type":"...","data":{...}}`
+    pub json: String,
+}
+
+/// Who may see an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Members of the inbox (and admins).
+    Inbox(i64),
+    /// Every agent (presence).
+    Everyone,
+}
+
+/// The events agents receive.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", content = "data")]
+pub enum Event {
+    #[serde(rename = "message.created")]
+    MessageCreated { message: MessageView },
+    #[serde(rename = "message.updated")]
+    MessageUpdated { message: MessageView },
+    #[serde(rename = "conversation.created")]
+    ConversationCreated { conversation: ConversationView },
+    #[serde(rename = "conversation.updated")]
+    ConversationUpdated { conversation: ConversationView },
+    #[serde(rename = "typing")]
+    Typing {
+        #[serde(serialize_with = "crate::routes::id_string")]
+        conversation_id: i64,
+        sender_type: &'static str,
+        #[serde(serialize_with = "crate::routes::id_string")]
+        sender_id: i64,
+        on: bool,
+    },
+    #[serde(rename = "presence")]
+    Presence {
+        #[serde(serialize_with = "crate::routes::id_string")]
+        agent_id: i64,
+        status: &'static str,
+    },
+}
+
+/// Where a subscriber starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// Resumed: the backlog holds exactly the events after the client's point.
+    Resumed,
+    /// New client: live from now on.
+    Fresh,
+    /// The client's point cannot be served (other epoch, or older than the log); it must
+    /// reload its state; live events follow from now on.
+    Resync(&'static str),
+}
+
+/// A registered subscriber.
+pub struct Subscription {
+    pub id: u64,
+    pub start: Start,
+    /// The sequence number of the last event before live delivery begins.
+    pub seq: u64,
+    pub backlog: Vec<Arc<Envelope>>,
+    pub events: mpsc::Receiver<Arc<Envelope>>,
+    /// Set when the hub dropped this subscriber for being too slow.
+    pub lagged: Arc<AtomicBool>,
+}
+
+struct Subscriber {
+    agent_id: i64,
+    admin: bool,
+    inboxes: HashSet<i64>,
+    tx: mpsc::Sender<Arc<Envelope>>,
+    lagged: Arc<AtomicBool>,
+}
+
+impl Subscriber {
+    fn sees(&self, scope: Scope) -> bool {
+        match scope {
+            Scope::Everyone => true,
+            Scope::Inbox(id) => self.admin || self.inboxes.contains(&id),
+        }
+    }
+}
+
+struct Inner {
+    last_seq: u64,
+    log: VecDeque<Arc<Envelope>>,
+    subscribers: HashMap<u64, Subscriber>,
+    next_subscriber: u64,
+}
+
+/// The node's event stream (shared by all workers and actors).
+pub struct EventHub {
+    epoch: String,
+    log_capacity: usize,
+    buffer: usize,
+    inner: Mutex<Inner>,
+}
+
+impl EventHub {
+    /// `log_capacity` events are kept for resume; each subscriber buffers `buffer`.
+    pub fn new(log_capacity: usize, buffer: usize) -> Self {
+        let epoch = hex::encode(crate::auth::random_bytes::<8>());
+        Self {
+            epoch,
+            log_capacity: log_capacity.max(1),
+            buffer: buffer.max(1),
+            inner: Mutex::new(Inner {
+                last_seq: 0,
+                log: VecDeque::new(),
+                subscribers: HashMap::new(),
+                next_subscriber: 1,
+            }),
+        }
+    }
+
+    /// Identifies this run of the stream; sequence numbers are only comparable within it.
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the log half-written (every update
+        // is a push or a remove), so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Numbers, logs and delivers one event. Never waits for a subscriber.
+    pub fn publish(&self, scope: Scope, event: &Event) {
+        let body = match serde_json::to_string(event) {
+            Ok(body) => body,
+            Err(error) => {
+                tracing::error!(%error, "cannot serialize an event");
+                return;
+            }
+        };
+        // `{"type":..,"data":..}` → `{"seq":N,"type":..,"data":..}`
+        let rest = body.strip_prefix('{').unwrap_or(&body);
+        let mut inner = self.lock();
+        inner.last_seq += 1;
+        let seq = inner.last_seq;
+        let envelope = Arc::new(Envelope {
+            seq,
+            scope,
+            json: format!("{{\"seq\":{seq},{rest}"),
+        });
+        inner.log.push_back(envelope.clone());
+        while inner.log.len() > self.log_capacity {
+            inner.log.pop_front();
+        }
+        inner.subscribers.retain(|_, s| {
+            if !s.sees(scope) {
+                return true;
+            }
+            match s.tx.try_send(envelope.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    s.lagged.store(true, Ordering::Release);
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        });
+    }
+
+    /// Registers an agent's connection, resuming after `(epoch, seq)` when given.
+    pub fn subscribe(
+        &self,
+        agent_id: i64,
+        admin: bool,
+        inboxes: HashSet<i64>,
+        resume: Option<(&str, u64)>,
+    ) -> Subscription {
+        let (tx, events) = mpsc::channel(self.buffer);
+        let lagged = Arc::new(AtomicBool::new(false));
+        let subscriber = Subscriber {
+            agent_id,
+            admin,
+            inboxes,
+            tx,
+            lagged: lagged.clone(),
+        };
+        let mut inner = self.lock();
+        let oldest = inner.log.front().map_or(inner.last_seq + 1, |e| e.seq);
+        let (start, backlog) = match resume {
+            None => (Start::Fresh, Vec::new()),
+            Some((epoch, _)) if epoch != self.epoch => (
+                Start::Resync("the hub restarted since this sequence number"),
+                Vec::new(),
+            ),
+            Some((_, seq)) if seq > inner.last_seq => (
+                Start::Resync("this sequence number was never sent"),
+                Vec::new(),
+            ),
+            Some((_, seq)) if seq + 1 < oldest => (
+                Start::Resync("too many events were missed to replay them"),
+                Vec::new(),
+            ),
+            Some((_, seq)) => {
+                let backlog = inner
+                    .log
+                    .iter()
+                    .filter(|e| e.seq > seq && subscriber.sees(e.scope))
+                    .cloned()
+                    .collect();
+                (Start::Resumed, backlog)
+            }
+        };
+        let id = inner.next_subscriber;
+        inner.next_subscriber += 1;
+        inner.subscribers.insert(id, subscriber);
+        Subscription {
+            id,
+            start,
+            seq: inner.last_seq,
+            backlog,
+            events,
+            lagged,
+        }
+    }
+
+    /// Removes a subscriber (its connection closed).
+    pub fn unsubscribe(&self, id: u64) {
+        self.lock().subscribers.remove(&id);
+    }
+
+    /// Updates which inboxes an agent's connections see (membership changed).
+    pub fn set_inboxes(&self, agent_id: i64, inboxes: &HashSet<i64>) {
+        for s in self.lock().subscribers.values_mut() {
+            if s.agent_id == agent_id {
+                s.inboxes = inboxes.clone();
+            }
+        }
+    }
+
+    /// Connected subscribers (metrics, tests).
+    pub fn subscriber_count(&self) -> usize {
+        self.lock().subscribers.len()
+    }
+
+    /// Publishes a conversation change to the conversation's inbox.
+    pub fn conversation(
+        &self,
+        conversation: &crate::store::conversations::Conversation,
+        created: bool,
+    ) {
+        let Some(inbox_id) = conversation.inbox_id else {
+            return;
+        };
+        let view = ConversationView::from(conversation);
+        let event = if created {
+            Event::ConversationCreated { conversation: view }
+        } else {
+            Event::ConversationUpdated { conversation: view }
+        };
+        self.publish(Scope::Inbox(inbox_id), &event);
+    }
+
+    /// Publishes a new or changed message to its conversation's inbox.
+    pub fn message(&self, message: &crate::store::conversations::Message, created: bool) {
+        let Some(inbox_id) = message.inbox_id else {
+            return;
+        };
+        let view = MessageView::from(message);
+        let event = if created {
+            Event::MessageCreated { message: view }
+        } else {
+            Event::MessageUpdated { message: view }
+        };
+        self.publish(Scope::Inbox(inbox_id), &event);
+    }
+}
+
+/// Whether a status change frees the assignee for another conversation.
+pub fn frees_agent(status: ConversationStatus) -> bool {
+    matches!(
+        status,
+        ConversationStatus::Resolved | ConversationStatus::Closed
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn presence(hub: &EventHub, agent_id: i64) {
+        hub.publish(
+            Scope::Everyone,
+            &Event::Presence {
+                agent_id,
+                status: "online",
+            },
+        );
+    }
+
+    #[test]
+    fn resume_replays_exactly_the_missed_events() {
+        let hub = EventHub::new(100, 100);
+        for i in 1..=5 {
+            presence(&hub, i);
+        }
+        let epoch = hub.epoch().to_owned();
+        let mut sub = hub.subscribe(1, false, HashSet::new(), Some((&epoch, 3)));
+        assert_eq!(sub.start, Start::Resumed);
+        let seqs: Vec<u64> = sub.backlog.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![4, 5]);
+        presence(&hub, 6);
+        assert_eq!(sub.events.try_recv().map(|e| e.seq).ok(), Some(6));
+        assert!(
+            sub.backlog[0]
+                .json
+                .starts_with("{\"seq\":4,\"type\":\"presence\"")
+        );
+    }
+
+    #[test]
+    fn resume_from_an_evicted_point_or_another_epoch_asks_for_resync() {
+        let hub = EventHub::new(3, 100);
+        for i in 1..=10 {
+            presence(&hub, i);
+        }
+        let epoch = hub.epoch().to_owned();
+        assert!(matches!(
+            hub.subscribe(1, true, HashSet::new(), Some((&epoch, 2)))
+                .start,
+            Start::Resync(_)
+        ));
+        assert_eq!(
+            hub.subscribe(1, true, HashSet::new(), Some((&epoch, 7)))
+                .start,
+            Start::Resumed
+        );
+        assert!(matches!(
+            hub.subscribe(1, true, HashSet::new(), Some(("other", 9)))
+                .start,
+            Start::Resync(_)
+        ));
+        assert!(matches!(
+            hub.subscribe(1, true, HashSet::new(), Some((&epoch, 11)))
+                .start,
+            Start::Resync(_)
+        ));
+    }
+
+    #[test]
+    fn agents_only_see_their_inboxes_and_slow_ones_are_dropped() {
+        let hub = EventHub::new(100, 2);
+        let mut member = hub.subscribe(1, false, HashSet::from([7]), None);
+        let mut other = hub.subscribe(2, false, HashSet::from([8]), None);
+        let typing = Event::Typing {
+            conversation_id: 1,
+            sender_type: "contact",
+            sender_id: 1,
+            on: true,
+        };
+        hub.publish(Scope::Inbox(7), &typing);
+        assert!(member.events.try_recv().is_ok());
+        assert!(other.events.try_recv().is_err());
+        for _ in 0..3 {
+            hub.publish(Scope::Inbox(8), &typing);
+        }
+        assert!(other.lagged.load(Ordering::Acquire));
+        assert_eq!(hub.subscriber_count(), 1);
+    }
+}

@@ -1,0 +1,409 @@
+//! Inboxes: admins create and configure channels; agents see the inboxes they belong to.
+//! A secret is shown once, when created or rotated; every later read masks it.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::{AgentView, Page, PageQuery, PublicId, id_string, no_content, utc};
+use crate::actors::channel::{Configure, Remove, build_entry};
+use crate::auth::{Admin, Auth};
+use crate::db::types::{ChannelType, Role};
+use crate::domain::DisplayName;
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::inboxes::{self, DeleteInboxError, Inbox, InboxChanges, NewInbox};
+use crate::store::{self, agents};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/inboxes", web::get().to(list))
+        .route("/inboxes", web::post().to(create))
+        .route("/inboxes/{id}", web::get().to(show))
+        .route("/inboxes/{id}", web::patch().to(update))
+        .route("/inboxes/{id}", web::delete().to(delete))
+        .route("/inboxes/{id}/rotate-secret", web::post().to(rotate_secret))
+        .route("/inboxes/{id}/members", web::get().to(members))
+        .route("/inboxes/{id}/members", web::post().to(add_member))
+        .route(
+            "/inboxes/{id}/members/{agent_id}",
+            web::delete().to(remove_member),
+        );
+}
+
+/// Prefix of generated inbox secrets, so leaked ones are recognisable.
+const SECRET_PREFIX: &str = "sbwh_";
+
+#[derive(Serialize)]
+struct InboxView {
+    #[serde(serialize_with = "id_string")]
+    id: i64,
+    name: String,
+    channel_type: ChannelType,
+    enabled: bool,
+    settings: Value,
+    /// Where the provider (or integration) posts events.
+    webhook_url: String,
+    /// The signing secret: in full only in the create/rotate answer.
+    secret: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+fn view(state: &AppState, inbox: &Inbox, reveal: bool) -> InboxView {
+    let secret = inbox.secret("secret").map(|s| {
+        if reveal {
+            s
+        } else {
+            let tail: String = s
+                .chars()
+                .rev()
+                .take(4)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            format!("{SECRET_PREFIX}…{tail}")
+        }
+    });
+    InboxView {
+        id: inbox.id,
+        name: inbox.name.clone(),
+        channel_type: inbox.channel_type,
+        enabled: inbox.enabled,
+        settings: inbox.settings_json(),
+        webhook_url: webhook_url(state, inbox),
+        secret,
+        created_at: utc(inbox.created_at),
+        updated_at: utc(inbox.updated_at),
+    }
+}
+
+/// The URL a channel's provider posts to: `<public_url>webhooks/<type>/<id>`.
+pub fn webhook_url(state: &AppState, inbox: &Inbox) -> String {
+    format!(
+        "{}webhooks/{}/{}",
+        state.settings.server.public_url, inbox.channel_type, inbox.id
+    )
+}
+
+/// Checks a settings object for a channel type; unknown keys are refused so typos do
+/// not pass silently.
+fn check_settings(channel_type: ChannelType, settings: &Value) -> Result<Value, ApiError> {
+    let Value::Object(map) = settings else {
+        return Err(ApiError::invalid("settings", "must be an object"));
+    };
+    let mut clean = Map::new();
+    for (key, value) in map {
+        match (channel_type, key.as_str()) {
+            (_, "reopen_resolved") => {
+                if !value.is_boolean() {
+                    return Err(ApiError::invalid(
+                        "settings.reopen_resolved",
+                        "must be true or false",
+                    ));
+                }
+            }
+            (ChannelType::Api, "callback_url") => match value {
+                Value::Null => {}
+                Value::String(text) => {
+                    let url = url::Url::parse(text).map_err(|e| {
+                        ApiError::invalid(
+                            "settings.callback_url",
+                            format!("{text:?} is not a URL: {e}"),
+                        )
+                    })?;
+                    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                        return Err(ApiError::invalid(
+                            "settings.callback_url",
+                            "must be an http:// or https:// URL with a host",
+                        ));
+                    }
+                }
+                _ => {
+                    return Err(ApiError::invalid(
+                        "settings.callback_url",
+                        "must be a URL string",
+                    ));
+                }
+            },
+            (_, other) => {
+                return Err(ApiError::invalid(
+                    &format!("settings.{other}"),
+                    format!("is not a setting of {channel_type} inboxes"),
+                ));
+            }
+        }
+        clean.insert(key.clone(), value.clone());
+    }
+    Ok(Value::Object(clean))
+}
+
+async fn find_visible(state: &AppState, caller: &Auth, id: i64) -> Result<Inbox, ApiError> {
+    let conn = &mut state.db.reader().await?;
+    let inbox = inboxes::find(conn, id).await?;
+    match inbox {
+        Some(inbox)
+            if caller.agent.role == Role::Admin
+                || inboxes::is_member(conn, id, caller.agent.id).await? =>
+        {
+            Ok(inbox)
+        }
+        _ => Err(ApiError::not_found("no inbox with that id")),
+    }
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    caller: Auth,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (limit, after) = query.parse()?;
+    let member = (caller.agent.role != Role::Admin).then_some(caller.agent.id);
+    let rows = inboxes::list(&mut state.db.reader().await?, member, after, limit).await?;
+    let views = rows.iter().map(|i| view(&state, i, false)).collect();
+    Ok(HttpResponse::Ok().json(Page::new(views, limit, |v: &InboxView| v.id)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateInbox {
+    name: String,
+    channel_type: String,
+    #[serde(default)]
+    settings: Option<Value>,
+    #[serde(default)]
+    enabled: Option<bool>,
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    admin: Admin,
+    body: web::Json<CreateInbox>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let name = DisplayName::parse(&body.name).map_err(|r| ApiError::invalid("name", r))?;
+    let channel_type: ChannelType = body
+        .channel_type
+        .parse()
+        .map_err(|e| ApiError::invalid("channel_type", e))?;
+    if channel_type != ChannelType::Api {
+        return Err(ApiError::invalid(
+            "channel_type",
+            format!("{channel_type} inboxes are not available in this version (available: api)"),
+        ));
+    }
+    let settings = check_settings(channel_type, &body.settings.unwrap_or_else(|| json!({})))?;
+    let secret = crate::auth::new_secret(SECRET_PREFIX);
+    let new = NewInbox {
+        name: name.as_str().to_owned(),
+        channel_type,
+        settings,
+        secrets: json!({ "secret": secret }),
+        enabled: body.enabled.unwrap_or(true),
+    };
+    let inbox = inboxes::create(&mut state.db.writer().await?, &new, &admin.actor()).await?;
+    // Answer once the channel runs, so the webhook URL works as soon as it is shown.
+    configure_channel(&state, &inbox).await;
+    Ok(HttpResponse::Created().json(view(&state, &inbox, true)))
+}
+
+async fn configure_channel(state: &AppState, inbox: &Inbox) {
+    if let Err(error) = state.hub.supervisor.send(Configure(inbox.clone())).await {
+        tracing::warn!(%error, inbox_id = inbox.id, "channel supervisor unavailable");
+    }
+}
+
+async fn show(
+    state: web::Data<AppState>,
+    caller: Auth,
+    id: web::Path<PublicId>,
+) -> Result<HttpResponse, ApiError> {
+    let inbox = find_visible(&state, &caller, id.0).await?;
+    Ok(HttpResponse::Ok().json(view(&state, &inbox, false)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateInbox {
+    name: Option<String>,
+    settings: Option<Value>,
+    enabled: Option<bool>,
+}
+
+async fn update(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<PublicId>,
+    body: web::Json<UpdateInbox>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let current = inboxes::find(&mut state.db.reader().await?, id.0)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no inbox with that id"))?;
+    let name = body
+        .name
+        .map(|n| DisplayName::parse(&n).map_err(|r| ApiError::invalid("name", r)))
+        .transpose()?;
+    // Settings are merged key by key: `{"callback_url": null}` clears one setting.
+    let settings = match body.settings {
+        None => None,
+        Some(patch) => {
+            let patch = check_settings(current.channel_type, &patch)?;
+            let mut merged = current.settings_json();
+            if let (Some(target), Value::Object(patch)) = (merged.as_object_mut(), patch) {
+                for (key, value) in patch {
+                    if value.is_null() {
+                        target.remove(&key);
+                    } else {
+                        target.insert(key, value);
+                    }
+                }
+            }
+            Some(merged)
+        }
+    };
+    if let Some(settings) = &settings {
+        let probe = Inbox {
+            settings: settings.to_string(),
+            ..current.clone()
+        };
+        build_entry(&probe, &state.settings).map_err(|r| ApiError::invalid("settings", r))?;
+    }
+    let changes = InboxChanges {
+        name: name.map(|n| n.as_str().to_owned()),
+        settings,
+        enabled: body.enabled,
+    };
+    let inbox = inboxes::update(
+        &mut state.db.writer().await?,
+        id.0,
+        &changes,
+        &admin.actor(),
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found("no inbox with that id"))?;
+    configure_channel(&state, &inbox).await;
+    Ok(HttpResponse::Ok().json(view(&state, &inbox, false)))
+}
+
+async fn rotate_secret(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<PublicId>,
+) -> Result<HttpResponse, ApiError> {
+    let secret = crate::auth::new_secret(SECRET_PREFIX);
+    let inbox = inboxes::replace_secrets(
+        &mut state.db.writer().await?,
+        id.0,
+        &json!({ "secret": secret }),
+        &admin.actor(),
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found("no inbox with that id"))?;
+    configure_channel(&state, &inbox).await;
+    Ok(HttpResponse::Ok().json(view(&state, &inbox, true)))
+}
+
+async fn delete(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<PublicId>,
+) -> Result<HttpResponse, ApiError> {
+    match inboxes::delete(&mut state.db.writer().await?, id.0, &admin.actor()).await {
+        Ok(()) => {
+            let _ = state.hub.supervisor.send(Remove(id.0)).await;
+            Ok(no_content())
+        }
+        Err(DeleteInboxError::NotFound) => Err(ApiError::not_found("no inbox with that id")),
+        Err(e @ DeleteInboxError::HasHistory) => {
+            Err(ApiError::conflict("inbox_has_history", e.to_string()))
+        }
+        Err(DeleteInboxError::Store(e)) => Err(e.into()),
+    }
+}
+
+async fn members(
+    state: web::Data<AppState>,
+    caller: Auth,
+    id: web::Path<PublicId>,
+) -> Result<HttpResponse, ApiError> {
+    let inbox = find_visible(&state, &caller, id.0).await?;
+    let conn = &mut state.db.reader().await?;
+    let mut views = Vec::new();
+    for agent_id in inboxes::member_ids(conn, inbox.id).await? {
+        if let Some(agent) = agents::find(conn, agent_id).await? {
+            views.push(AgentView::from(&agent));
+        }
+    }
+    Ok(HttpResponse::Ok().json(json!({ "data": views })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddMember {
+    agent_id: PublicId,
+}
+
+async fn add_member(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<PublicId>,
+    body: web::Json<AddMember>,
+) -> Result<HttpResponse, ApiError> {
+    let agent_id = body.agent_id.0;
+    {
+        let conn = &mut state.db.reader().await?;
+        inboxes::find(conn, id.0)
+            .await?
+            .ok_or_else(|| ApiError::not_found("no inbox with that id"))?;
+        store::agents::find(conn, agent_id)
+            .await?
+            .ok_or_else(|| ApiError::invalid("agent_id", "no agent with that id"))?;
+    }
+    inboxes::add_member(
+        &mut state.db.writer().await?,
+        id.0,
+        agent_id,
+        &admin.actor(),
+    )
+    .await?;
+    refresh_visibility(&state, agent_id).await?;
+    Ok(no_content())
+}
+
+async fn remove_member(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<(PublicId, PublicId)>,
+) -> Result<HttpResponse, ApiError> {
+    let (inbox, agent) = path.into_inner();
+    let removed = inboxes::remove_member(
+        &mut state.db.writer().await?,
+        inbox.0,
+        agent.0,
+        &admin.actor(),
+    )
+    .await?;
+    if !removed {
+        return Err(ApiError::not_found(
+            "that agent is not a member of that inbox",
+        ));
+    }
+    refresh_visibility(&state, agent.0).await?;
+    Ok(no_content())
+}
+
+/// Open realtime connections of the agent see exactly their inboxes from now on.
+async fn refresh_visibility(state: &AppState, agent_id: i64) -> Result<(), ApiError> {
+    let ids = inboxes::ids_of_member(&mut state.db.reader().await?, agent_id).await?;
+    state
+        .hub
+        .events
+        .set_inboxes(agent_id, &ids.into_iter().collect());
+    let _ = state
+        .hub
+        .router
+        .try_send(crate::actors::router::AgentAvailable { agent_id });
+    Ok(())
+}

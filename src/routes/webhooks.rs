@@ -1,0 +1,182 @@
+//! Channel webhooks: `POST /webhooks/{channel_type}/{inbox_id}[/{route}]`.
+//!
+//! The inbox's channel adapter verifies the signature and parses the body; nothing is
+//! stored unless all of it is valid. The answer (200) comes only after every event of the
+//! body is durably stored, so a provider that gets no 200 retries, and the dedupe on
+//! (inbox, external id) makes the retry harmless.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+use serde_json::json;
+use switchboard_channel::{InboundError, InboundEvent, InboundRequest};
+
+use crate::actors::delivery::ApplyStatuses;
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::delivery::StatusApplied;
+use crate::store::inbound::Outcome;
+
+/// Largest webhook body accepted.
+const MAX_BODY: usize = 2 * 1024 * 1024;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/webhooks")
+            .route("/{channel_type}/{inbox_id}", web::post().to(receive))
+            .route(
+                "/{channel_type}/{inbox_id}/{route}",
+                web::post().to(receive),
+            ),
+    );
+}
+
+#[derive(Serialize)]
+struct Stored {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conversation_id: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    duplicate: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'static str>,
+}
+
+async fn receive(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let channel_type = req.match_info().get("channel_type").unwrap_or_default();
+    let route = req.match_info().get("route").unwrap_or_default();
+    let inbox_id = req
+        .match_info()
+        .get("inbox_id")
+        .and_then(|id| id.parse::<i64>().ok())
+        .filter(|id| *id > 0);
+    let entry = inbox_id
+        .and_then(|id| state.hub.channels.get(id))
+        .filter(|e| e.channel_type.as_str() == channel_type)
+        .ok_or_else(|| ApiError::not_found("no enabled inbox of that channel type with that id"))?;
+    let body = read_body(payload).await?;
+    let headers: Vec<(&str, &str)> = req
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+        .collect();
+    let request = InboundRequest {
+        route,
+        headers,
+        body: &body,
+    };
+    let events = entry.adapter.parse_inbound(&request).map_err(|e| match e {
+        InboundError::Unauthorized(reason) => {
+            tracing::info!(inbox_id = entry.inbox_id, %reason, "webhook refused");
+            ApiError::unauthorized("invalid_signature", reason)
+        }
+        InboundError::Malformed(reason) => {
+            tracing::info!(inbox_id = entry.inbox_id, %reason, "malformed webhook");
+            ApiError::bad_request("malformed_payload", reason)
+        }
+    })?;
+    let count = events.len();
+    let stored: Vec<Stored> = if route == "status" {
+        let updates = events
+            .into_iter()
+            .filter_map(|e| match e {
+                InboundEvent::Status(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        let applied = state
+            .hub
+            .delivery
+            .send(ApplyStatuses {
+                inbox_id: entry.inbox_id,
+                updates,
+            })
+            .await
+            .map_err(|e| ApiError::unavailable(format!("delivery tracker: {e}")))??;
+        applied.iter().map(status_view).collect()
+    } else {
+        let outcomes = state.hub.inbound.store(entry.source, events).await?;
+        outcomes.iter().map(outcome_view).collect()
+    };
+    state
+        .metrics
+        .inbound_events(entry.channel_type.as_str(), count);
+    Ok(HttpResponse::Ok().json(json!({ "stored": stored })))
+}
+
+fn status_view(applied: &StatusApplied) -> Stored {
+    let (message_id, status) = match applied {
+        StatusApplied::Advanced(m) => (Some(m.id.to_string()), "applied"),
+        StatusApplied::Stale { message_id } => {
+            (Some(message_id.to_string()), "ignored_not_forward")
+        }
+        StatusApplied::Unmatched => (None, "kept_unmatched"),
+    };
+    Stored {
+        kind: "status",
+        message_id,
+        conversation_id: None,
+        duplicate: false,
+        status: Some(status),
+    }
+}
+
+fn outcome_view(outcome: &Outcome) -> Stored {
+    let blank = |kind| Stored {
+        kind,
+        message_id: None,
+        conversation_id: None,
+        duplicate: false,
+        status: None,
+    };
+    match outcome {
+        Outcome::Created { message, .. } => Stored {
+            message_id: Some(message.id.to_string()),
+            conversation_id: Some(message.conversation_id.to_string()),
+            ..blank("message")
+        },
+        Outcome::Duplicate { message_id } => Stored {
+            message_id: Some(message_id.to_string()),
+            duplicate: true,
+            ..blank("message")
+        },
+        Outcome::Edited { message } => Stored {
+            message_id: Some(message.id.to_string()),
+            conversation_id: Some(message.conversation_id.to_string()),
+            ..blank("edit")
+        },
+        Outcome::Ignored { .. } => Stored {
+            status: Some("ignored"),
+            ..blank("ignored")
+        },
+        Outcome::Status(applied) => status_view(applied),
+        Outcome::Typing {
+            conversation_id, ..
+        } => Stored {
+            conversation_id: Some(conversation_id.to_string()),
+            ..blank("typing")
+        },
+    }
+}
+
+/// Reads the body up to [`MAX_BODY`], answering 413 (as JSON) beyond it.
+async fn read_body(mut payload: web::Payload) -> Result<Vec<u8>, ApiError> {
+    use futures_util::StreamExt;
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request("unreadable_body", e.to_string()))?;
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(ApiError::payload_too_large(format!(
+                "the body is larger than {MAX_BODY} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}

@@ -1,0 +1,261 @@
+//! `GET /api/v1/ws`: the agents' realtime socket (one session actor per connection).
+//!
+//! Query: `?epoch=<epoch>&since=<seq>` to resume. The first frame is
+//! `{"type":"hello","data":{"epoch","seq","start"}}`; `start` is `resumed` (the missed
+//! events follow, then live ones), `fresh`, or `resync` (reload through the REST API; a
+//! `reason` says why). Every event frame is `{"seq":N,"type":...,"data":...}`. A client
+//! that falls too far behind gets `{"type":"resync",...}` and continues live from there.
+//! The server pings every 15 s and closes a connection silent for 45 s.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web_actors::ws;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::actors::Hub;
+use crate::actors::router::AgentAvailable;
+use crate::auth::{Auth, AuthMethod};
+use crate::db::types::{Availability, Role};
+use crate::error::ApiError;
+use crate::realtime::{Envelope, Start, Subscription};
+use crate::startup::AppState;
+use crate::store::inboxes;
+
+const HEARTBEAT: Duration = Duration::from_secs(15);
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(45);
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/ws", web::get().to(connect));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResumeQuery {
+    epoch: Option<String>,
+    since: Option<u64>,
+}
+
+async fn connect(
+    state: web::Data<AppState>,
+    caller: Auth,
+    req: HttpRequest,
+    query: web::Query<ResumeQuery>,
+    stream: web::Payload,
+) -> Result<HttpResponse, actix_web::Error> {
+    // Browsers send cookies with cross-site WebSocket handshakes; with cookie auth the
+    // page must come from the hub itself.
+    if let AuthMethod::Session { .. } = caller.method
+        && let Some(origin) = req.headers().get("Origin").and_then(|o| o.to_str().ok())
+    {
+        {
+            let host = req.connection_info().host().to_owned();
+            let public = state
+                .settings
+                .server
+                .public_url
+                .origin()
+                .ascii_serialization();
+            let same = origin == public
+                || url::Url::parse(origin).is_ok_and(|u| {
+                    u.host_str().map(|h| match u.port() {
+                        Some(p) => format!("{h}:{p}"),
+                        None => h.to_owned(),
+                    }) == Some(host.clone())
+                });
+            if !same {
+                return Err(ApiError::forbidden(
+                    "origin_refused",
+                    "this page's origin may not open the agent socket",
+                )
+                .into());
+            }
+        }
+    }
+    let resume = match (&query.epoch, query.since) {
+        (Some(epoch), Some(since)) => Some((epoch.clone(), since)),
+        (None, None) => None,
+        _ => {
+            return Err(
+                ApiError::bad_request("invalid_query", "give epoch and since together").into(),
+            );
+        }
+    };
+    let admin = caller.agent.role == Role::Admin;
+    let inbox_ids: HashSet<i64> = inboxes::ids_of_member(
+        &mut state.db.reader().await.map_err(ApiError::from)?,
+        caller.agent.id,
+    )
+    .await
+    .map_err(ApiError::from)?
+    .into_iter()
+    .collect();
+    let hub = state.hub.clone();
+    let subscription = hub.events.subscribe(
+        caller.agent.id,
+        admin,
+        inbox_ids.clone(),
+        resume.as_ref().map(|(e, s)| (e.as_str(), *s)),
+    );
+    let session = AgentSession {
+        hub,
+        agent_id: caller.agent.id,
+        admin,
+        inbox_ids,
+        availability: caller.agent.availability,
+        subscription: Some(subscription),
+        current: 0,
+        last_heard: Instant::now(),
+    };
+    ws::start(session, &req, stream)
+}
+
+/// One agent connection.
+struct AgentSession {
+    hub: Hub,
+    agent_id: i64,
+    admin: bool,
+    inbox_ids: HashSet<i64>,
+    availability: Availability,
+    subscription: Option<Subscription>,
+    /// Subscriber id of the live stream.
+    current: u64,
+    last_heard: Instant,
+}
+
+impl AgentSession {
+    /// Sends the start frame and backlog, then follows the subscription's live stream.
+    fn follow(&mut self, sub: Subscription, ctx: &mut ws::WebsocketContext<Self>) {
+        let (start, reason) = match sub.start {
+            Start::Resumed => ("resumed", None),
+            Start::Fresh => ("fresh", None),
+            Start::Resync(reason) => ("resync", Some(reason)),
+        };
+        ctx.text(
+            json!({"type": "hello", "data": {
+                "epoch": self.hub.events.epoch(), "seq": sub.seq, "start": start, "reason": reason,
+            }})
+            .to_string(),
+        );
+        for envelope in &sub.backlog {
+            ctx.text(envelope.json.clone());
+        }
+        self.current = sub.id;
+        let lagged = sub.lagged.clone();
+        let events = futures_util::stream::unfold(sub.events, |mut rx| async move {
+            rx.recv().await.map(|e| (Live(e), rx))
+        });
+        let end =
+            futures_util::stream::once(async move { LiveEnded(lagged.load(Ordering::Acquire)) });
+        ctx.add_stream(futures_util::StreamExt::chain(
+            futures_util::StreamExt::map(events, Item::Event),
+            futures_util::StreamExt::map(end, Item::End),
+        ));
+    }
+}
+
+struct Live(Arc<Envelope>);
+struct LiveEnded(bool);
+
+enum Item {
+    Event(Live),
+    End(LiveEnded),
+}
+
+impl Actor for AgentSession {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        if let Some(sub) = self.subscription.take() {
+            self.follow(sub, ctx);
+        }
+        if self
+            .hub
+            .presence
+            .connected(self.agent_id, self.availability)
+            == Some(Availability::Online)
+        {
+            let _ = self.hub.router.try_send(AgentAvailable {
+                agent_id: self.agent_id,
+            });
+        }
+        ctx.run_interval(HEARTBEAT, |this, ctx| {
+            if this.last_heard.elapsed() > CLIENT_TIMEOUT {
+                tracing::debug!(agent_id = this.agent_id, "agent socket timed out");
+                ctx.stop();
+            } else {
+                ctx.ping(b"");
+            }
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.hub.events.unsubscribe(self.current);
+        self.hub.presence.disconnected(self.agent_id);
+    }
+}
+
+impl StreamHandler<Item> for AgentSession {
+    fn handle(&mut self, item: Item, ctx: &mut Self::Context) {
+        match item {
+            Item::Event(Live(envelope)) => ctx.text(envelope.json.clone()),
+            Item::End(LiveEnded(true)) => {
+                // Too slow: dropped from the stream. Start again live, told to reload.
+                tracing::info!(agent_id = self.agent_id, "agent socket fell behind; resync");
+                let mut sub = self.hub.events.subscribe(
+                    self.agent_id,
+                    self.admin,
+                    self.inbox_ids.clone(),
+                    None,
+                );
+                sub.start = Start::Resync("this connection fell too far behind");
+                self.follow(sub, ctx);
+            }
+            Item::End(LiveEnded(false)) => ctx.stop(),
+        }
+    }
+
+    fn finished(&mut self, _: &mut Self::Context) {
+        // The live stream ends through `Item::End`; nothing else to do.
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for AgentSession {
+    fn handle(&mut self, msg: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        self.last_heard = Instant::now();
+        match msg {
+            Ok(ws::Message::Ping(bytes)) => ctx.pong(&bytes),
+            Ok(ws::Message::Pong(_)) => {}
+            Ok(ws::Message::Text(text)) => {
+                // Clients may send {"type":"ping"} as an application-level keepalive.
+                if text.trim() != r#"{"type":"ping"}"# {
+                    ctx.text(json!({"type": "error", "data": {
+                        "message": "this socket only accepts {\"type\":\"ping\"}; use the REST API for actions"
+                    }}).to_string());
+                }
+            }
+            Ok(ws::Message::Binary(_)) => ctx.text(
+                json!({"type": "error", "data": {"message": "binary frames are not supported"}})
+                    .to_string(),
+            ),
+            Ok(ws::Message::Close(reason)) => {
+                ctx.close(reason);
+                ctx.stop();
+            }
+            Ok(ws::Message::Continuation(_)) | Ok(ws::Message::Nop) => {}
+            Err(error) => {
+                tracing::debug!(%error, "agent socket protocol error");
+                ctx.stop();
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}

@@ -1,0 +1,670 @@
+//! Conversations and their messages: queries, agent-side changes and unread counts.
+//!
+//! Sequence numbers: every append does `UPDATE conversations SET last_seq = last_seq + 1
+//! ... RETURNING` and inserts the message with that seq in the same transaction, so the
+//! row lock (PostgreSQL) or the single writer (SQLite) makes seqs strictly increasing
+//! whoever appends: the inbound batch writer or a conversation actor.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use serde_json::json;
+
+use super::{Actor, AuditEvent, now};
+use crate::db::schema::{
+    contact_identities, contacts, conversation_labels, conversation_participants, conversations,
+    labels, messages, outbox,
+};
+use crate::db::types::{
+    ConversationKind, ConversationStatus, DeliveryStatus, Direction, OutboxState, Priority,
+    SenderType,
+};
+use crate::db::{DbConn, StoreError};
+use crate::{audit, db_run};
+
+diesel::define_sql_function! {
+    /// Lower-case text, for case-insensitive search on both backends.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// A stored conversation.
+#[derive(Debug, Clone, Queryable, Selectable, PartialEq)]
+#[diesel(table_name = conversations)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct Conversation {
+    pub id: i64,
+    pub kind: ConversationKind,
+    pub inbox_id: Option<i64>,
+    pub contact_id: Option<i64>,
+    pub subject: Option<String>,
+    pub status: ConversationStatus,
+    pub priority: Priority,
+    pub assignee_id: Option<i64>,
+    pub team_id: Option<i64>,
+    pub snoozed_until: Option<NaiveDateTime>,
+    pub first_response_at: Option<NaiveDateTime>,
+    pub resolved_at: Option<NaiveDateTime>,
+    pub ticket_number: Option<i64>,
+    pub linked_conversation_id: Option<i64>,
+    pub last_seq: i64,
+    pub last_activity_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl Conversation {
+    /// Open, pending and snoozed conversations still need an agent; resolved and closed not.
+    pub fn is_active(&self) -> bool {
+        matches!(
+            self.status,
+            ConversationStatus::Open | ConversationStatus::Pending | ConversationStatus::Snoozed
+        )
+    }
+}
+
+/// A stored message.
+#[derive(Debug, Clone, Queryable, Selectable, PartialEq)]
+#[diesel(table_name = messages)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct Message {
+    pub id: i64,
+    pub conversation_id: i64,
+    pub inbox_id: Option<i64>,
+    pub seq: i64,
+    pub direction: Direction,
+    pub sender_type: SenderType,
+    pub sender_id: Option<i64>,
+    pub content: String,
+    pub content_type: String,
+    pub private: bool,
+    pub reply_to_id: Option<i64>,
+    pub idempotency_key: Option<String>,
+    pub external_id: Option<String>,
+    pub delivery_status: Option<DeliveryStatus>,
+    pub error_code: Option<String>,
+    pub error_reason: Option<String>,
+    pub provider_at: Option<NaiveDateTime>,
+    pub edited_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+/// Who a conversation list is for and what it is filtered by.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    /// `None` for admins (every inbox); else the inboxes the agent belongs to.
+    pub visible_inboxes: Option<Vec<i64>>,
+    pub inbox_id: Option<i64>,
+    pub statuses: Vec<ConversationStatus>,
+    pub assignee: Option<AssigneeFilter>,
+    pub team_id: Option<i64>,
+    pub label: Option<String>,
+    pub priority: Option<Priority>,
+    /// Case-insensitive match on the contact's name, email or phone, or a message's text.
+    pub text: Option<String>,
+    pub contact_id: Option<i64>,
+    /// Keyset cursor: (last_activity_at, id) of the previous page's last item.
+    pub before: Option<(NaiveDateTime, i64)>,
+    pub limit: i64,
+}
+
+/// `assignee=` of the conversation list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssigneeFilter {
+    Unassigned,
+    Agent(i64),
+}
+
+/// Newest activity first, by keyset cursor.
+pub async fn list(
+    conn: &mut DbConn,
+    filter: &ConversationFilter,
+) -> Result<Vec<Conversation>, StoreError> {
+    let pattern = filter
+        .text
+        .as_ref()
+        .map(|t| format!("%{}%", escape_like(&t.to_lowercase())));
+    Ok(db_run!(conn, c => {
+        let mut q = conversations::table
+            .select(Conversation::as_select())
+            .order((conversations::last_activity_at.desc(), conversations::id.desc()))
+            .limit(filter.limit)
+            .into_boxed();
+        if let Some(visible) = &filter.visible_inboxes {
+            q = q.filter(conversations::inbox_id.eq_any(visible.clone()));
+        }
+        if let Some(inbox_id) = filter.inbox_id {
+            q = q.filter(conversations::inbox_id.eq(inbox_id));
+        }
+        if !filter.statuses.is_empty() {
+            q = q.filter(conversations::status.eq_any(filter.statuses.clone()));
+        }
+        match filter.assignee {
+            Some(AssigneeFilter::Unassigned) => q = q.filter(conversations::assignee_id.is_null()),
+            Some(AssigneeFilter::Agent(id)) => q = q.filter(conversations::assignee_id.eq(id)),
+            None => {}
+        }
+        if let Some(team_id) = filter.team_id {
+            q = q.filter(conversations::team_id.eq(team_id));
+        }
+        if let Some(priority) = filter.priority {
+            q = q.filter(conversations::priority.eq(priority));
+        }
+        if let Some(contact_id) = filter.contact_id {
+            q = q.filter(conversations::contact_id.eq(contact_id));
+        }
+        if let Some(label) = &filter.label {
+            q = q.filter(
+                conversations::id.eq_any(
+                    conversation_labels::table
+                        .inner_join(labels::table)
+                        .filter(labels::name.eq(label.clone()))
+                        .select(conversation_labels::conversation_id),
+                ),
+            );
+        }
+        if let Some(pattern) = &pattern {
+            let by_contact = contacts::table
+                .filter(
+                    lower(contacts::name.assume_not_null()).like(pattern.clone()).escape('\\')
+                        .or(lower(contacts::email.assume_not_null()).like(pattern.clone()).escape('\\'))
+                        .or(lower(contacts::phone.assume_not_null()).like(pattern.clone()).escape('\\')),
+                )
+                .select(contacts::id.nullable());
+            let by_message = messages::table
+                .filter(lower(messages::content).like(pattern.clone()).escape('\\'))
+                .select(messages::conversation_id);
+            q = q.filter(
+                conversations::contact_id
+                    .eq_any(by_contact)
+                    .or(conversations::id.eq_any(by_message)),
+            );
+        }
+        if let Some((at, id)) = filter.before {
+            q = q.filter(
+                conversations::last_activity_at
+                    .lt(at)
+                    .or(conversations::last_activity_at.eq(at).and(conversations::id.lt(id))),
+            );
+        }
+        q.load(c).await
+    })?)
+}
+
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+pub async fn find(conn: &mut DbConn, id: i64) -> Result<Option<Conversation>, StoreError> {
+    Ok(db_run!(conn, c => conversations::table
+        .find(id)
+        .select(Conversation::as_select())
+        .first(c)
+        .await
+        .optional())?)
+}
+
+/// Label names per conversation.
+pub async fn labels_of(
+    conn: &mut DbConn,
+    ids: &[i64],
+) -> Result<HashMap<i64, Vec<String>>, StoreError> {
+    let rows: Vec<(i64, String)> = db_run!(conn, c => conversation_labels::table
+        .inner_join(labels::table)
+        .filter(conversation_labels::conversation_id.eq_any(ids))
+        .order(labels::name)
+        .select((conversation_labels::conversation_id, labels::name))
+        .load(c)
+        .await)?;
+    let mut map: HashMap<i64, Vec<String>> = HashMap::new();
+    for (id, name) in rows {
+        map.entry(id).or_default().push(name);
+    }
+    Ok(map)
+}
+
+/// Inbound messages an agent has not read yet, per conversation.
+pub async fn unread_counts(
+    conn: &mut DbConn,
+    agent_id: i64,
+    ids: &[i64],
+) -> Result<HashMap<i64, i64>, StoreError> {
+    let read: Vec<(i64, i64)> = db_run!(conn, c => conversation_participants::table
+        .filter(conversation_participants::agent_id.eq(agent_id))
+        .filter(conversation_participants::conversation_id.eq_any(ids))
+        .select((conversation_participants::conversation_id, conversation_participants::last_read_seq))
+        .load(c)
+        .await)?;
+    let read: HashMap<i64, i64> = read.into_iter().collect();
+    let mut counts = HashMap::new();
+    // One small query per listed conversation keeps it simple and index-only
+    // (messages are unique on (conversation_id, seq)); pages are at most 200 long.
+    for &id in ids {
+        let after = read.get(&id).copied().unwrap_or(0);
+        let n: i64 = db_run!(conn, c => messages::table
+            .filter(messages::conversation_id.eq(id))
+            .filter(messages::seq.gt(after))
+            .filter(messages::direction.eq(Direction::Inbound))
+            .count()
+            .get_result(c)
+            .await)?;
+        counts.insert(id, n);
+    }
+    Ok(counts)
+}
+
+/// Records how far an agent has read; never moves backwards.
+pub async fn mark_read(
+    conn: &mut DbConn,
+    conversation_id: i64,
+    agent_id: i64,
+    seq: i64,
+) -> Result<i64, StoreError> {
+    let at = now();
+    db_run!(conn, c => c.transaction::<_, StoreError, _>(async |c| {
+        let current: Option<i64> = conversation_participants::table
+            .find((conversation_id, agent_id))
+            .select(conversation_participants::last_read_seq)
+            .first(c)
+            .await
+            .optional()?;
+        match current {
+            Some(old) if old >= seq => Ok(old),
+            Some(_) => {
+                diesel::update(conversation_participants::table.find((conversation_id, agent_id)))
+                    .set((
+                        conversation_participants::last_read_seq.eq(seq),
+                        conversation_participants::updated_at.eq(at),
+                    ))
+                    .execute(c)
+                    .await?;
+                Ok(seq)
+            }
+            None => {
+                diesel::insert_into(conversation_participants::table)
+                    .values((
+                        conversation_participants::conversation_id.eq(conversation_id),
+                        conversation_participants::agent_id.eq(agent_id),
+                        conversation_participants::last_read_seq.eq(seq),
+                        conversation_participants::created_at.eq(at),
+                        conversation_participants::updated_at.eq(at),
+                    ))
+                    .execute(c)
+                    .await?;
+                Ok(seq)
+            }
+        }
+    }).await)
+}
+
+/// Messages of a conversation by seq: `after` gives the next ones (ascending), `before`
+/// the earlier ones (still returned ascending); neither gives the latest page.
+pub async fn messages(
+    conn: &mut DbConn,
+    conversation_id: i64,
+    after: Option<i64>,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<Message>, StoreError> {
+    let mut rows = db_run!(conn, c => {
+        let mut q = messages::table
+            .filter(messages::conversation_id.eq(conversation_id))
+            .select(Message::as_select())
+            .limit(limit)
+            .into_boxed();
+        if let Some(after) = after {
+            q = q.filter(messages::seq.gt(after)).order(messages::seq.asc());
+        } else {
+            if let Some(before) = before {
+                q = q.filter(messages::seq.lt(before));
+            }
+            q = q.order(messages::seq.desc());
+        }
+        q.load(c).await
+    })?;
+    if after.is_none() {
+        rows.reverse();
+    }
+    Ok(rows)
+}
+
+pub async fn find_message(conn: &mut DbConn, id: i64) -> Result<Option<Message>, StoreError> {
+    Ok(db_run!(conn, c => messages::table
+        .find(id)
+        .select(Message::as_select())
+        .first(c)
+        .await
+        .optional())?)
+}
+
+/// The contact's identifier in the conversation's inbox (where replies go).
+pub async fn recipient_identifier(
+    conn: &mut DbConn,
+    inbox_id: i64,
+    contact_id: i64,
+) -> Result<Option<String>, StoreError> {
+    Ok(db_run!(conn, c => contact_identities::table
+        .filter(contact_identities::inbox_id.eq(inbox_id))
+        .filter(contact_identities::contact_id.eq(contact_id))
+        .order(contact_identities::id)
+        .select(contact_identities::identifier)
+        .first(c)
+        .await
+        .optional())?)
+}
+
+/// An agent's reply or private note, before it is stored.
+#[derive(Debug, Clone)]
+pub struct NewReply {
+    pub conversation_id: i64,
+    pub agent_id: i64,
+    pub content: String,
+    pub private: bool,
+    pub idempotency_key: Option<String>,
+    pub reply_to_id: Option<i64>,
+}
+
+/// What storing a reply did.
+// Short-lived results moved once; boxing the large variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum ReplyOutcome {
+    /// Stored now (with its outbox entry unless private).
+    Created {
+        message: Message,
+        conversation: Conversation,
+    },
+    /// The idempotency key was used before: this is the earlier message, nothing new stored.
+    Replayed(Message),
+}
+
+/// Why a reply was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplyError {
+    #[error("no conversation with that id")]
+    NotFound,
+    #[error("the message replied to is not in this conversation")]
+    BadReplyTo,
+    #[error("this conversation has no channel to reply through")]
+    NoChannel,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<diesel::result::Error> for ReplyError {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Store(error.into())
+    }
+}
+
+/// Stores a reply (queued, with its outbox entry) or a private note in one transaction.
+pub async fn store_reply(
+    conn: &mut DbConn,
+    reply: &NewReply,
+    actor: &Actor,
+) -> Result<ReplyOutcome, ReplyError> {
+    let at = now();
+    db_run!(conn, c => c.transaction::<_, ReplyError, _>(async |c| {
+        if let Some(key) = &reply.idempotency_key {
+            let earlier = messages::table
+                .filter(messages::conversation_id.eq(reply.conversation_id))
+                .filter(messages::idempotency_key.eq(key))
+                .select(Message::as_select())
+                .first(c)
+                .await
+                .optional()
+                .map_err(StoreError::from)?;
+            if let Some(earlier) = earlier {
+                return Ok(ReplyOutcome::Replayed(earlier));
+            }
+        }
+        if let Some(reply_to) = reply.reply_to_id {
+            let same: i64 = messages::table
+                .filter(messages::id.eq(reply_to))
+                .filter(messages::conversation_id.eq(reply.conversation_id))
+                .count()
+                .get_result(c)
+                .await
+                .map_err(StoreError::from)?;
+            if same == 0 {
+                return Err(ReplyError::BadReplyTo);
+            }
+        }
+        let public = !reply.private;
+        let conversation = diesel::update(conversations::table.find(reply.conversation_id))
+            .set((
+                conversations::last_seq.eq(conversations::last_seq + 1),
+                conversations::last_activity_at.eq(at),
+                conversations::updated_at.eq(at),
+            ))
+            .returning(Conversation::as_returning())
+            .get_result(c)
+            .await
+            .optional()
+            .map_err(StoreError::from)?
+            .ok_or(ReplyError::NotFound)?;
+        let inbox_id = match (public, conversation.inbox_id) {
+            (true, None) => return Err(ReplyError::NoChannel),
+            (_, inbox_id) => inbox_id,
+        };
+        let conversation = if public && conversation.first_response_at.is_none() {
+            diesel::update(conversations::table.find(conversation.id))
+                .set(conversations::first_response_at.eq(at))
+                .returning(Conversation::as_returning())
+                .get_result(c)
+                .await
+                .map_err(StoreError::from)?
+        } else {
+            conversation
+        };
+        let message = diesel::insert_into(messages::table)
+            .values((
+                messages::conversation_id.eq(conversation.id),
+                messages::inbox_id.eq(inbox_id),
+                messages::seq.eq(conversation.last_seq),
+                messages::direction.eq(if public { Direction::Outbound } else { Direction::Internal }),
+                messages::sender_type.eq(SenderType::Agent),
+                messages::sender_id.eq(reply.agent_id),
+                messages::content.eq(&reply.content),
+                messages::private.eq(reply.private),
+                messages::reply_to_id.eq(reply.reply_to_id),
+                messages::idempotency_key.eq(&reply.idempotency_key),
+                messages::delivery_status.eq(public.then_some(DeliveryStatus::Queued)),
+                messages::created_at.eq(at),
+            ))
+            .returning(Message::as_returning())
+            .get_result(c)
+            .await
+            .map_err(StoreError::from)?;
+        if let (true, Some(inbox_id)) = (public, inbox_id) {
+            diesel::insert_into(outbox::table)
+                .values((
+                    outbox::message_id.eq(message.id),
+                    outbox::inbox_id.eq(inbox_id),
+                    outbox::state.eq(OutboxState::Pending),
+                    outbox::attempts.eq(0),
+                    outbox::next_attempt_at.eq(at),
+                    outbox::created_at.eq(at),
+                    outbox::updated_at.eq(at),
+                ))
+                .execute(c)
+                .await
+                .map_err(StoreError::from)?;
+        }
+        let action = if public { "message.reply" } else { "message.note" };
+        let event = AuditEvent::new(action, "message", message.id)
+            .with_details(json!({"conversation_id": conversation.id.to_string()}));
+        audit!(c, actor, event).await.map_err(StoreError::from)?;
+        Ok(ReplyOutcome::Created { message, conversation })
+    }).await)
+}
+
+/// A change an agent (or the router) makes to a conversation's state.
+#[derive(Debug, Clone)]
+pub enum ConversationChange {
+    /// Assign to an agent (`None` unassigns); `only_if_unassigned` makes it a claim that
+    /// loses quietly against a concurrent assignment (used by the router).
+    Assign {
+        agent_id: Option<i64>,
+        only_if_unassigned: bool,
+    },
+    Team(Option<i64>),
+    Status {
+        status: ConversationStatus,
+        snoozed_until: Option<NaiveDateTime>,
+    },
+    Priority(Priority),
+    /// Replaces the labels; unknown label names are created.
+    Labels(Vec<String>),
+}
+
+/// Applies a change in one audited transaction; `Ok(None)` when the conversation does not
+/// exist or a conditional assignment lost.
+pub async fn change(
+    conn: &mut DbConn,
+    conversation_id: i64,
+    change: &ConversationChange,
+    actor: &Actor,
+) -> Result<Option<Conversation>, StoreError> {
+    let at = now();
+    db_run!(conn, c => c.transaction::<_, StoreError, _>(async |c| {
+        let target = conversations::table.find(conversation_id);
+        let (updated, action, details) = match change {
+            ConversationChange::Assign { agent_id, only_if_unassigned } => {
+                let updated = if *only_if_unassigned {
+                    diesel::update(target.filter(conversations::assignee_id.is_null()))
+                        .set((conversations::assignee_id.eq(agent_id), conversations::updated_at.eq(at)))
+                        .returning(Conversation::as_returning())
+                        .get_result(c)
+                        .await
+                        .optional()?
+                } else {
+                    diesel::update(target)
+                        .set((conversations::assignee_id.eq(agent_id), conversations::updated_at.eq(at)))
+                        .returning(Conversation::as_returning())
+                        .get_result(c)
+                        .await
+                        .optional()?
+                };
+                (updated, "conversation.assign", json!({"assignee_id": agent_id.map(|a| a.to_string())}))
+            }
+            ConversationChange::Team(team_id) => {
+                let updated = diesel::update(target)
+                    .set((conversations::team_id.eq(team_id), conversations::updated_at.eq(at)))
+                    .returning(Conversation::as_returning())
+                    .get_result(c)
+                    .await
+                    .optional()?;
+                (updated, "conversation.team", json!({"team_id": team_id.map(|t| t.to_string())}))
+            }
+            ConversationChange::Status { status, snoozed_until } => {
+                let resolved_at = matches!(status, ConversationStatus::Resolved | ConversationStatus::Closed)
+                    .then_some(at);
+                let updated = diesel::update(target)
+                    .set((
+                        conversations::status.eq(status),
+                        conversations::snoozed_until.eq(snoozed_until),
+                        conversations::resolved_at.eq(resolved_at),
+                        conversations::updated_at.eq(at),
+                    ))
+                    .returning(Conversation::as_returning())
+                    .get_result(c)
+                    .await
+                    .optional()?;
+                (updated, "conversation.status", json!({"status": status, "snoozed_until": snoozed_until}))
+            }
+            ConversationChange::Priority(priority) => {
+                let updated = diesel::update(target)
+                    .set((conversations::priority.eq(priority), conversations::updated_at.eq(at)))
+                    .returning(Conversation::as_returning())
+                    .get_result(c)
+                    .await
+                    .optional()?;
+                (updated, "conversation.priority", json!({"priority": priority}))
+            }
+            ConversationChange::Labels(names) => {
+                let updated = diesel::update(target)
+                    .set(conversations::updated_at.eq(at))
+                    .returning(Conversation::as_returning())
+                    .get_result(c)
+                    .await
+                    .optional()?;
+                if updated.is_some() {
+                    diesel::delete(conversation_labels::table.filter(conversation_labels::conversation_id.eq(conversation_id)))
+                        .execute(c)
+                        .await?;
+                    for name in names {
+                        diesel::insert_into(labels::table)
+                            .values((labels::name.eq(name), labels::created_at.eq(at)))
+                            .on_conflict(labels::name)
+                            .do_nothing()
+                            .execute(c)
+                            .await?;
+                        let label_id: i64 = labels::table
+                            .filter(labels::name.eq(name))
+                            .select(labels::id)
+                            .first(c)
+                            .await?;
+                        diesel::insert_into(conversation_labels::table)
+                            .values((
+                                conversation_labels::conversation_id.eq(conversation_id),
+                                conversation_labels::label_id.eq(label_id),
+                            ))
+                            .on_conflict_do_nothing()
+                            .execute(c)
+                            .await?;
+                    }
+                }
+                (updated, "conversation.labels", json!({"labels": names}))
+            }
+        };
+        if updated.is_some() {
+            let event = AuditEvent::new(action, "conversation", conversation_id).with_details(details);
+            audit!(c, actor, event).await?;
+        }
+        Ok(updated)
+    }).await)
+}
+
+/// Unassigned, active support conversations of the given inboxes, oldest activity first
+/// (the router's waiting queue).
+pub async fn waiting(
+    conn: &mut DbConn,
+    inbox_ids: &[i64],
+    limit: i64,
+) -> Result<Vec<Conversation>, StoreError> {
+    Ok(db_run!(conn, c => conversations::table
+        .filter(conversations::inbox_id.eq_any(inbox_ids))
+        .filter(conversations::assignee_id.is_null())
+        .filter(conversations::kind.eq(ConversationKind::Support))
+        .filter(conversations::status.eq_any([ConversationStatus::Open, ConversationStatus::Pending]))
+        .order(conversations::last_activity_at.asc())
+        .limit(limit)
+        .select(Conversation::as_select())
+        .load(c)
+        .await)?)
+}
+
+/// Active conversations assigned to each of the given agents (capacity checks).
+pub async fn open_load(
+    conn: &mut DbConn,
+    agent_ids: &[i64],
+) -> Result<HashMap<i64, i64>, StoreError> {
+    let rows: Vec<(Option<i64>, i64)> = db_run!(conn, c => conversations::table
+        .filter(conversations::assignee_id.eq_any(agent_ids))
+        .filter(conversations::status.eq_any([
+            ConversationStatus::Open, ConversationStatus::Pending, ConversationStatus::Snoozed,
+        ]))
+        .group_by(conversations::assignee_id)
+        .select((conversations::assignee_id, diesel::dsl::count_star()))
+        .load(c)
+        .await)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, n)| id.map(|id| (id, n)))
+        .collect())
+}

@@ -1,0 +1,383 @@
+//! Storing normalized inbound events: dedupe, contact, conversation, append, in one
+//! transaction per batch (the batching writer in [`crate::actors::ingest`] gathers them).
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use switchboard_channel::{ContactProfile, InboundEvent, InboundMessage, MessageEdit};
+
+use super::conversations::{Conversation, Message};
+use super::delivery::{self, StatusApplied};
+use super::now;
+use crate::db::schema::{contact_identities, contacts, conversations, message_edits, messages};
+use crate::db::types::{
+    ChannelType, ConversationKind, ConversationStatus, Direction, Priority, SenderType,
+    Verification,
+};
+use crate::db::{SqliteConn, StoreError};
+
+/// Where events came from and how far the channel vouches for the sender's identity.
+#[derive(Debug, Clone, Copy)]
+pub struct Source {
+    pub inbox_id: i64,
+    pub channel_type: ChannelType,
+    pub verification: Verification,
+    /// The inbox's policy for a message on a resolved conversation.
+    pub reopen_resolved: bool,
+}
+
+/// What storing one event did; the caller fans these out after the commit.
+// Short-lived results moved once; boxing the large variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// A new message was appended.
+    Created {
+        message: Message,
+        conversation: Conversation,
+        /// The conversation was created (`Created`) or reopened by this message.
+        conversation_change: Option<ConversationStart>,
+    },
+    /// The external id was stored before: nothing new (a provider retry).
+    Duplicate { message_id: i64 },
+    /// An edit changed a message (its earlier text is kept in `message_edits`).
+    Edited { message: Message },
+    /// An edit or typing event about something the hub does not know; logged, skipped.
+    Ignored { reason: &'static str },
+    /// A delivery status (applied only if it moves the message forward).
+    Status(StatusApplied),
+    /// The contact is typing in this conversation.
+    Typing {
+        conversation_id: i64,
+        contact_id: i64,
+        on: bool,
+    },
+}
+
+/// Why a conversation became active with this message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConversationStart {
+    Created,
+    Reopened,
+}
+
+/// The body of one inbound transaction, written once per backend connection type.
+macro_rules! ingest_body {
+    ($c:expr, $source:expr, $events:expr) => {{
+        let c = $c;
+        let source: &Source = $source;
+        let mut outcomes = Vec::with_capacity($events.len());
+        for event in $events {
+            let outcome = match event {
+                InboundEvent::Message(m) => ingest_message!(c, source, m),
+                InboundEvent::Edit(e) => ingest_edit!(c, source, e),
+                InboundEvent::Status(s) => Outcome::Status(delivery_apply!(c, source.inbox_id, s)),
+                InboundEvent::Typing(t) => {
+                    let found: Option<(i64, i64)> = contact_identities::table
+                        .inner_join(
+                            conversations::table.on(conversations::contact_id
+                                .eq(contact_identities::contact_id.nullable())
+                                .and(
+                                    conversations::inbox_id
+                                        .eq(contact_identities::inbox_id.nullable()),
+                                )),
+                        )
+                        .filter(contact_identities::inbox_id.eq(source.inbox_id))
+                        .filter(contact_identities::identifier.eq(&t.sender.identifier))
+                        .filter(conversations::status.eq_any(ACTIVE))
+                        .order(conversations::id.desc())
+                        .select((conversations::id, contact_identities::contact_id))
+                        .first(c)
+                        .await
+                        .optional()?;
+                    match found {
+                        Some((conversation_id, contact_id)) => Outcome::Typing {
+                            conversation_id,
+                            contact_id,
+                            on: t.on,
+                        },
+                        None => Outcome::Ignored {
+                            reason: "typing from a contact without an open conversation",
+                        },
+                    }
+                }
+            };
+            outcomes.push(outcome);
+        }
+        Ok::<_, StoreError>(outcomes)
+    }};
+}
+
+const ACTIVE: [ConversationStatus; 3] = [
+    ConversationStatus::Open,
+    ConversationStatus::Pending,
+    ConversationStatus::Snoozed,
+];
+
+macro_rules! ingest_message {
+    ($c:expr, $source:expr, $m:expr) => {{
+        let c = &mut *$c;
+        let source: &Source = $source;
+        let m: &InboundMessage = $m;
+        let at = now();
+        let earlier: Option<i64> = messages::table
+            .filter(messages::inbox_id.eq(source.inbox_id))
+            .filter(messages::external_id.eq(&m.external_id))
+            .select(messages::id)
+            .first(c)
+            .await
+            .optional()?;
+        if let Some(message_id) = earlier {
+            Outcome::Duplicate { message_id }
+        } else {
+            let contact_id = resolve_contact!(c, source, &m.sender, at);
+            // The contact's active conversation here, else (policy) the last resolved one.
+            let mut candidates = conversations::table
+                .filter(conversations::inbox_id.eq(source.inbox_id))
+                .filter(conversations::contact_id.eq(contact_id))
+                .filter(conversations::kind.eq(ConversationKind::Support))
+                .order(conversations::id.desc())
+                .select((conversations::id, conversations::status))
+                .limit(1)
+                .into_boxed();
+            candidates = if source.reopen_resolved {
+                candidates.filter(conversations::status.ne(ConversationStatus::Closed))
+            } else {
+                candidates.filter(conversations::status.eq_any(ACTIVE))
+            };
+            let existing: Option<(i64, ConversationStatus)> =
+                candidates.first(c).await.optional()?;
+            let status = match existing {
+                Some((_, ConversationStatus::Pending)) => ConversationStatus::Pending,
+                _ => ConversationStatus::Open,
+            };
+            let (conversation_id, start) = match existing {
+                Some((id, ConversationStatus::Resolved)) => (id, Some(ConversationStart::Reopened)),
+                Some((id, _)) => (id, None),
+                None => {
+                    let id: i64 = diesel::insert_into(conversations::table)
+                        .values((
+                            conversations::kind.eq(ConversationKind::Support),
+                            conversations::inbox_id.eq(source.inbox_id),
+                            conversations::contact_id.eq(contact_id),
+                            conversations::status.eq(ConversationStatus::Open),
+                            conversations::priority.eq(Priority::None),
+                            conversations::last_seq.eq(0),
+                            conversations::last_activity_at.eq(at),
+                            conversations::created_at.eq(at),
+                            conversations::updated_at.eq(at),
+                        ))
+                        .returning(conversations::id)
+                        .get_result(c)
+                        .await?;
+                    (id, Some(ConversationStart::Created))
+                }
+            };
+            // A customer writing wakes a snoozed conversation and reopens a resolved one.
+            let conversation: Conversation =
+                diesel::update(conversations::table.find(conversation_id))
+                    .set((
+                        conversations::last_seq.eq(conversations::last_seq + 1),
+                        conversations::last_activity_at.eq(at),
+                        conversations::updated_at.eq(at),
+                        conversations::status.eq(status),
+                        conversations::snoozed_until.eq(None::<chrono::NaiveDateTime>),
+                        conversations::resolved_at.eq(None::<chrono::NaiveDateTime>),
+                    ))
+                    .returning(Conversation::as_returning())
+                    .get_result(c)
+                    .await?;
+            let reply_to_id: Option<i64> = match &m.reply_to_external_id {
+                Some(ext) => messages::table
+                    .filter(messages::inbox_id.eq(source.inbox_id))
+                    .filter(messages::external_id.eq(ext))
+                    .filter(messages::conversation_id.eq(conversation_id))
+                    .select(messages::id)
+                    .first(c)
+                    .await
+                    .optional()?,
+                None => None,
+            };
+            let message: Message = diesel::insert_into(messages::table)
+                .values((
+                    messages::conversation_id.eq(conversation_id),
+                    messages::inbox_id.eq(source.inbox_id),
+                    messages::seq.eq(conversation.last_seq),
+                    messages::direction.eq(Direction::Inbound),
+                    messages::sender_type.eq(SenderType::Contact),
+                    messages::sender_id.eq(contact_id),
+                    messages::content.eq(&m.content),
+                    messages::private.eq(false),
+                    messages::reply_to_id.eq(reply_to_id),
+                    messages::external_id.eq(&m.external_id),
+                    messages::provider_at.eq(m.provider_at.map(naive)),
+                    messages::created_at.eq(at),
+                ))
+                .returning(Message::as_returning())
+                .get_result(c)
+                .await?;
+            Outcome::Created {
+                message,
+                conversation,
+                conversation_change: start,
+            }
+        }
+    }};
+}
+
+macro_rules! resolve_contact {
+    ($c:expr, $source:expr, $profile:expr, $at:expr) => {{
+        let c = &mut *$c;
+        let source: &Source = $source;
+        let p: &ContactProfile = $profile;
+        let at = $at;
+        type Current = (
+            i64,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let known: Option<Current> = contact_identities::table
+            .inner_join(contacts::table)
+            .filter(contact_identities::inbox_id.eq(source.inbox_id))
+            .filter(contact_identities::identifier.eq(&p.identifier))
+            .select((
+                contacts::id,
+                contacts::name,
+                contacts::email,
+                contacts::phone,
+                contacts::language,
+                contacts::avatar_url,
+            ))
+            .first(c)
+            .await
+            .optional()?;
+        match known {
+            Some((id, name, email, phone, language, avatar_url)) => {
+                // Only fields the channel sent are updated, and only when they changed.
+                let differs =
+                    |new: &Option<String>, old: &Option<String>| new.is_some() && new != old;
+                if differs(&p.name, &name)
+                    || differs(&p.email, &email)
+                    || differs(&p.phone, &phone)
+                    || differs(&p.language, &language)
+                    || differs(&p.avatar_url, &avatar_url)
+                {
+                    diesel::update(contacts::table.find(id))
+                        .set((
+                            contacts::name.eq(p.name.clone().or(name)),
+                            contacts::email.eq(p.email.clone().or(email)),
+                            contacts::phone.eq(p.phone.clone().or(phone)),
+                            contacts::language.eq(p.language.clone().or(language)),
+                            contacts::avatar_url.eq(p.avatar_url.clone().or(avatar_url)),
+                            contacts::updated_at.eq(at),
+                        ))
+                        .execute(c)
+                        .await?;
+                }
+                id
+            }
+            None => {
+                let id: i64 = diesel::insert_into(contacts::table)
+                    .values((
+                        contacts::name.eq(&p.name),
+                        contacts::email.eq(&p.email),
+                        contacts::phone.eq(&p.phone),
+                        contacts::language.eq(&p.language),
+                        contacts::avatar_url.eq(&p.avatar_url),
+                        contacts::attributes.eq("{}"),
+                        contacts::created_at.eq(at),
+                        contacts::updated_at.eq(at),
+                    ))
+                    .returning(contacts::id)
+                    .get_result(c)
+                    .await?;
+                diesel::insert_into(contact_identities::table)
+                    .values((
+                        contact_identities::contact_id.eq(id),
+                        contact_identities::inbox_id.eq(source.inbox_id),
+                        contact_identities::channel_type.eq(source.channel_type),
+                        contact_identities::identifier.eq(&p.identifier),
+                        contact_identities::verification.eq(source.verification),
+                        contact_identities::profile.eq("{}"),
+                        contact_identities::created_at.eq(at),
+                        contact_identities::updated_at.eq(at),
+                    ))
+                    .execute(c)
+                    .await?;
+                id
+            }
+        }
+    }};
+}
+
+macro_rules! ingest_edit {
+    ($c:expr, $source:expr, $e:expr) => {{
+        let c = &mut *$c;
+        let source: &Source = $source;
+        let e: &MessageEdit = $e;
+        let found: Option<Message> = messages::table
+            .filter(messages::inbox_id.eq(source.inbox_id))
+            .filter(messages::external_id.eq(&e.external_id))
+            .filter(messages::direction.eq(Direction::Inbound))
+            .select(Message::as_select())
+            .first(c)
+            .await
+            .optional()?;
+        match found {
+            None => Outcome::Ignored {
+                reason: "edit of a message the hub never received",
+            },
+            Some(message) if message.content == e.content => Outcome::Ignored {
+                reason: "edit repeats the current text",
+            },
+            Some(message) => {
+                let at = now();
+                let edited_at = e.edited_at.map(naive).unwrap_or(at);
+                diesel::insert_into(message_edits::table)
+                    .values((
+                        message_edits::message_id.eq(message.id),
+                        message_edits::previous_content.eq(&message.content),
+                        message_edits::edited_at.eq(edited_at),
+                    ))
+                    .execute(c)
+                    .await?;
+                let message: Message = diesel::update(messages::table.find(message.id))
+                    .set((
+                        messages::content.eq(&e.content),
+                        messages::edited_at.eq(edited_at),
+                    ))
+                    .returning(Message::as_returning())
+                    .get_result(c)
+                    .await?;
+                Outcome::Edited { message }
+            }
+        }
+    }};
+}
+
+use delivery::delivery_apply;
+
+/// Stores a batch of events in the caller's transaction on SQLite.
+pub async fn ingest_sqlite(
+    c: &mut SqliteConn,
+    source: &Source,
+    events: &[InboundEvent],
+) -> Result<Vec<Outcome>, StoreError> {
+    ingest_body!(c, source, events)
+}
+
+/// Stores a batch of events in the caller's transaction on PostgreSQL.
+pub async fn ingest_pg(
+    c: &mut diesel_async::AsyncPgConnection,
+    source: &Source,
+    events: &[InboundEvent],
+) -> Result<Vec<Outcome>, StoreError> {
+    ingest_body!(c, source, events)
+}
+
+fn naive(at: DateTime<Utc>) -> chrono::NaiveDateTime {
+    at.naive_utc()
+}

@@ -1,0 +1,192 @@
+//! How stored records look in the API and in realtime events: one representation for
+//! both, so a client can apply an event exactly like a fresh REST read.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Serialize;
+
+use crate::db::types::{
+    ChannelType, ConversationKind, ConversationStatus, DeliveryStatus, Direction, Priority,
+    SenderType, Verification,
+};
+use crate::routes::{id_string, opt_id_string, utc};
+use crate::store::contacts::{Contact, Identity};
+use crate::store::conversations::{Conversation, Message};
+
+fn opt_utc(at: Option<NaiveDateTime>) -> Option<DateTime<Utc>> {
+    at.map(utc)
+}
+
+/// A message as agents see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageView {
+    #[serde(serialize_with = "id_string")]
+    pub id: i64,
+    #[serde(serialize_with = "id_string")]
+    pub conversation_id: i64,
+    #[serde(serialize_with = "opt_id_string")]
+    pub inbox_id: Option<i64>,
+    pub seq: i64,
+    pub direction: Direction,
+    pub sender_type: SenderType,
+    #[serde(serialize_with = "opt_id_string")]
+    pub sender_id: Option<i64>,
+    pub content: String,
+    pub content_type: String,
+    pub private: bool,
+    #[serde(serialize_with = "opt_id_string")]
+    pub reply_to_id: Option<i64>,
+    pub external_id: Option<String>,
+    /// Delivery progress of a reply (`null` for inbound messages and notes).
+    pub status: Option<DeliveryStatus>,
+    /// Why a reply failed, or why it is waiting for a retry.
+    pub error: Option<ErrorView>,
+    pub attachments: Vec<serde_json::Value>,
+    pub provider_at: Option<DateTime<Utc>>,
+    pub edited_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorView {
+    pub code: Option<String>,
+    pub reason: String,
+}
+
+impl From<&Message> for MessageView {
+    fn from(m: &Message) -> Self {
+        Self {
+            id: m.id,
+            conversation_id: m.conversation_id,
+            inbox_id: m.inbox_id,
+            seq: m.seq,
+            direction: m.direction,
+            sender_type: m.sender_type,
+            sender_id: m.sender_id,
+            content: m.content.clone(),
+            content_type: m.content_type.clone(),
+            private: m.private,
+            reply_to_id: m.reply_to_id,
+            external_id: m.external_id.clone(),
+            status: m.delivery_status,
+            error: m.error_reason.clone().map(|reason| ErrorView {
+                code: m.error_code.clone(),
+                reason,
+            }),
+            attachments: Vec::new(),
+            provider_at: opt_utc(m.provider_at),
+            edited_at: opt_utc(m.edited_at),
+            created_at: utc(m.created_at),
+        }
+    }
+}
+
+/// A conversation as agents see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConversationView {
+    #[serde(serialize_with = "id_string")]
+    pub id: i64,
+    pub kind: ConversationKind,
+    #[serde(serialize_with = "opt_id_string")]
+    pub inbox_id: Option<i64>,
+    #[serde(serialize_with = "opt_id_string")]
+    pub contact_id: Option<i64>,
+    pub subject: Option<String>,
+    pub status: ConversationStatus,
+    pub priority: Priority,
+    #[serde(serialize_with = "opt_id_string")]
+    pub assignee_id: Option<i64>,
+    #[serde(serialize_with = "opt_id_string")]
+    pub team_id: Option<i64>,
+    pub snoozed_until: Option<DateTime<Utc>>,
+    pub first_response_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Seq of the newest message.
+    pub last_seq: i64,
+    pub last_activity_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Present in REST answers; events leave them out (`null`) as they are per agent.
+    pub labels: Option<Vec<String>>,
+    pub unread_count: Option<i64>,
+}
+
+impl From<&Conversation> for ConversationView {
+    fn from(c: &Conversation) -> Self {
+        Self {
+            id: c.id,
+            kind: c.kind,
+            inbox_id: c.inbox_id,
+            contact_id: c.contact_id,
+            subject: c.subject.clone(),
+            status: c.status,
+            priority: c.priority,
+            assignee_id: c.assignee_id,
+            team_id: c.team_id,
+            snoozed_until: opt_utc(c.snoozed_until),
+            first_response_at: opt_utc(c.first_response_at),
+            resolved_at: opt_utc(c.resolved_at),
+            last_seq: c.last_seq,
+            last_activity_at: utc(c.last_activity_at),
+            created_at: utc(c.created_at),
+            updated_at: utc(c.updated_at),
+            labels: None,
+            unread_count: None,
+        }
+    }
+}
+
+/// A contact with its identities.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContactView {
+    #[serde(serialize_with = "id_string")]
+    pub id: i64,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub language: Option<String>,
+    pub avatar_url: Option<String>,
+    pub attributes: serde_json::Value,
+    pub identities: Option<Vec<IdentityView>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Contact> for ContactView {
+    fn from(c: &Contact) -> Self {
+        Self {
+            id: c.id,
+            name: c.name.clone(),
+            email: c.email.clone(),
+            phone: c.phone.clone(),
+            language: c.language.clone(),
+            avatar_url: c.avatar_url.clone(),
+            attributes: serde_json::from_str(&c.attributes)
+                .unwrap_or_else(|_| serde_json::json!({})),
+            identities: None,
+            created_at: utc(c.created_at),
+            updated_at: utc(c.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IdentityView {
+    #[serde(serialize_with = "id_string")]
+    pub inbox_id: i64,
+    pub channel_type: ChannelType,
+    pub identifier: String,
+    pub verification: Verification,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Identity> for IdentityView {
+    fn from(i: &Identity) -> Self {
+        Self {
+            inbox_id: i.inbox_id,
+            channel_type: i.channel_type,
+            identifier: i.identifier.clone(),
+            verification: i.verification,
+            created_at: utc(i.created_at),
+        }
+    }
+}
