@@ -46,6 +46,9 @@ pub struct InboundSettings {
     pub batch_max_events: usize,
     /// How long the writer waits for more events after the first of a batch.
     pub batch_wait: Duration,
+    /// Writers committing in parallel on PostgreSQL (SQLite has one writer connection, so
+    /// one writer). Events of one contact always go to the same writer, keeping their order.
+    pub writers: usize,
 }
 
 /// Sending replies through channels.
@@ -345,6 +348,11 @@ const ENV_OVERRIDES: &[(&str, &str, Kind)] = &[
         Kind::Integer,
     ),
     (
+        "SWITCHBOARD_INBOUND_WRITERS",
+        "inbound.writers",
+        Kind::Integer,
+    ),
+    (
         "SWITCHBOARD_OUTBOUND_MAX_ATTEMPTS",
         "outbound.max_attempts",
         Kind::Integer,
@@ -418,6 +426,7 @@ struct RawSettings {
 struct RawInbound {
     batch_max_events: i64,
     batch_wait_ms: i64,
+    writers: i64,
 }
 
 #[derive(Deserialize)]
@@ -805,6 +814,7 @@ impl RawSettings {
                 0,
                 1000,
             )? as u64),
+            writers: in_range("inbound.writers", self.inbound.writers, 1, 64)? as usize,
         };
         let o = &self.outbound;
         let outbound = OutboundSettings {

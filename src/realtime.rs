@@ -97,7 +97,9 @@ struct Subscriber {
     agent_id: i64,
     admin: bool,
     inboxes: HashSet<i64>,
-    tx: mpsc::Sender<Arc<Envelope>>,
+    /// `None` while the subscriber is dropped from the stream for being too slow: the entry
+    /// stays (with its inboxes kept current) until the connection resubscribes or closes.
+    tx: Option<mpsc::Sender<Arc<Envelope>>>,
     lagged: Arc<AtomicBool>,
 }
 
@@ -177,14 +179,16 @@ impl EventHub {
             inner.log.pop_front();
         }
         inner.subscribers.retain(|_, s| {
-            if !s.sees(scope) {
+            let Some(tx) = s.tx.as_ref().filter(|_| s.sees(scope)) else {
                 return true;
-            }
-            match s.tx.try_send(envelope.clone()) {
+            };
+            match tx.try_send(envelope.clone()) {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
+                    // Dropping the sender ends the connection's stream after what it holds.
                     s.lagged.store(true, Ordering::Release);
-                    false
+                    s.tx = None;
+                    true
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
             }
@@ -205,7 +209,7 @@ impl EventHub {
             agent_id,
             admin,
             inboxes,
-            tx,
+            tx: Some(tx),
             lagged: lagged.clone(),
         };
         let mut inner = self.lock();
@@ -247,6 +251,27 @@ impl EventHub {
         }
     }
 
+    /// Puts a subscriber that was dropped for being too slow back on the live stream, told
+    /// to resync, with the inboxes it sees now (membership may have changed meanwhile).
+    /// `None` if it has unsubscribed.
+    pub fn resubscribe(&self, id: u64) -> Option<Subscription> {
+        let (tx, events) = mpsc::channel(self.buffer);
+        let lagged = Arc::new(AtomicBool::new(false));
+        let mut inner = self.lock();
+        let seq = inner.last_seq;
+        let subscriber = inner.subscribers.get_mut(&id)?;
+        subscriber.tx = Some(tx);
+        subscriber.lagged = lagged.clone();
+        Some(Subscription {
+            id,
+            start: Start::Resync("this connection fell too far behind"),
+            seq,
+            backlog: Vec::new(),
+            events,
+            lagged,
+        })
+    }
+
     /// Removes a subscriber (its connection closed).
     pub fn unsubscribe(&self, id: u64) {
         self.lock().subscribers.remove(&id);
@@ -261,9 +286,14 @@ impl EventHub {
         }
     }
 
-    /// Connected subscribers (metrics, tests).
+    /// Subscribers on the live stream, not counting those dropped for being too slow until
+    /// they resubscribe (metrics, tests).
     pub fn subscriber_count(&self) -> usize {
-        self.lock().subscribers.len()
+        self.lock()
+            .subscribers
+            .values()
+            .filter(|s| s.tx.is_some())
+            .count()
     }
 
     /// Publishes a conversation change to the conversation's inbox.
@@ -388,6 +418,22 @@ mod tests {
             hub.publish(Scope::Inbox(8), &typing);
         }
         assert!(other.lagged.load(Ordering::Acquire));
-        assert_eq!(hub.subscriber_count(), 1);
+        // Its stream ends after what it holds; nothing more is queued for it.
+        while other.events.try_recv().is_ok() {}
+        assert!(matches!(
+            other.events.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        ));
+
+        // Meanwhile agent 2 joins inbox 7; when it comes back it sees inbox 7.
+        hub.set_inboxes(2, &HashSet::from([7, 8]));
+        let mut back = hub.resubscribe(other.id).expect("still registered");
+        assert!(matches!(back.start, Start::Resync(_)));
+        hub.publish(Scope::Inbox(7), &typing);
+        assert!(back.events.try_recv().is_ok());
+        assert_eq!(hub.subscriber_count(), 2);
+
+        hub.unsubscribe(other.id);
+        assert!(hub.resubscribe(other.id).is_none());
     }
 }

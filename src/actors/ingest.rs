@@ -28,28 +28,68 @@ const QUEUE: usize = 16_384;
 
 struct Job {
     source: Source,
-    events: Vec<InboundEvent>,
+    /// Shared so a SQLite batch can move it into its blocking call without copying.
+    events: Arc<Vec<InboundEvent>>,
     done: oneshot::Sender<Result<Vec<Outcome>, StoreError>>,
     queued_at: Instant,
 }
 
-/// Handle to the writer task.
+/// Handle to the writer tasks.
 #[derive(Clone)]
 pub struct InboundWriter {
-    jobs: mpsc::Sender<Job>,
+    /// One queue per writer. A job goes to the writer its contact hashes to, so one
+    /// contact's events are stored in arrival order and never race each other.
+    writers: Arc<[mpsc::Sender<Job>]>,
 }
 
 impl InboundWriter {
-    /// Starts the writer on the current actix arbiter.
+    /// Starts the writers on the current actix arbiter: `settings.writers` on PostgreSQL,
+    /// one on SQLite (it has a single writer connection).
     pub fn start(
         db: Database,
         events: Arc<EventHub>,
         router: Addr<Router>,
         settings: InboundSettings,
     ) -> Self {
-        let (jobs, queue) = mpsc::channel(QUEUE);
-        actix_web::rt::spawn(run(db, events, router, settings, queue));
-        Self { jobs }
+        let count = if db.concurrent_writers() {
+            settings.writers.max(1)
+        } else {
+            1
+        };
+        let writers = (0..count)
+            .map(|_| {
+                let (jobs, queue) = mpsc::channel(QUEUE / count);
+                actix_web::rt::spawn(run(
+                    db.clone(),
+                    Arc::clone(&events),
+                    router.clone(),
+                    settings.clone(),
+                    queue,
+                ));
+                jobs
+            })
+            .collect();
+        Self { writers }
+    }
+
+    /// The writer for a job: by the inbox and the first event's contact (or, for a status
+    /// report, the message's external id).
+    fn writer_for(&self, source: &Source, events: &[InboundEvent]) -> &mpsc::Sender<Job> {
+        let index = if self.writers.len() == 1 {
+            0
+        } else {
+            let key = match events.first() {
+                Some(InboundEvent::Message(m)) => m.sender.identifier.as_str(),
+                Some(InboundEvent::Edit(e)) => e.sender.identifier.as_str(),
+                Some(InboundEvent::Typing(t)) => t.sender.identifier.as_str(),
+                Some(InboundEvent::Status(s)) => s.external_id.as_str(),
+                None => "",
+            };
+            let mut hasher = std::hash::DefaultHasher::new();
+            std::hash::Hash::hash(&(source.inbox_id, key), &mut hasher);
+            (std::hash::Hasher::finish(&hasher) % self.writers.len() as u64) as usize
+        };
+        &self.writers[index]
     }
 
     /// Stores events and returns what each did, once they are durably committed.
@@ -59,13 +99,14 @@ impl InboundWriter {
         events: Vec<InboundEvent>,
     ) -> Result<Vec<Outcome>, StoreError> {
         let (done, answer) = oneshot::channel();
+        let writer = self.writer_for(&source, &events).clone();
         let job = Job {
             source,
-            events,
+            events: Arc::new(events),
             done,
             queued_at: Instant::now(),
         };
-        self.jobs
+        writer
             .send(job)
             .await
             .map_err(|_| StoreError::Unavailable("the inbound writer has stopped".into()))?;
@@ -140,9 +181,9 @@ async fn write(db: &Database, batch: &[Job]) -> Vec<Result<Vec<Outcome>, StoreEr
     match together {
         Ok(all) => all.into_iter().map(Ok).collect(),
         Err(error) if batch.len() == 1 => {
-            // A lone job that conflicted with another node's write is retried once: the
-            // second time its dedupe check sees the other write.
-            if matches!(error, StoreError::Conflict(_)) {
+            // A lone job that conflicted with another writer's (or node's) write is retried
+            // once: the second time its dedupe check sees the other write.
+            if worth_retrying(&error) {
                 vec![transaction(&mut conn, &all).await.map(|mut v| v.remove(0))]
             } else {
                 vec![Err(error)]
@@ -153,7 +194,7 @@ async fn write(db: &Database, batch: &[Job]) -> Vec<Result<Vec<Outcome>, StoreEr
             let mut results = Vec::with_capacity(batch.len());
             for job in batch {
                 let mut one = transaction(&mut conn, &[job]).await;
-                if matches!(one, Err(StoreError::Conflict(_))) {
+                if one.as_ref().is_err_and(worth_retrying) {
                     one = transaction(&mut conn, &[job]).await;
                 }
                 results.push(one.map(|mut v| v.remove(0)));
@@ -163,20 +204,46 @@ async fn write(db: &Database, batch: &[Job]) -> Vec<Result<Vec<Outcome>, StoreEr
     }
 }
 
+/// Errors after which the same transaction may well succeed: a unique index refused a row
+/// another writer stored first (the retry sees it and reports a duplicate), a serialization
+/// failure, or a deadlock PostgreSQL broke by aborting us (diesel reports it as an unknown
+/// database error). Retrying is safe: the transaction rolled back and ingest is idempotent.
+fn worth_retrying(error: &StoreError) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        StoreError::Conflict(_) => true,
+        StoreError::Query(Error::DatabaseError(kind, _)) => matches!(
+            kind,
+            DatabaseErrorKind::SerializationFailure | DatabaseErrorKind::Unknown
+        ),
+        _ => false,
+    }
+}
+
 async fn transaction(conn: &mut DbConn, jobs: &[&Job]) -> Result<Vec<Vec<Outcome>>, StoreError> {
     match conn {
         DbConn::Sqlite(c) => {
-            c.transaction::<_, StoreError, _>(async |c| {
-                let mut all = Vec::new();
-                for job in jobs {
-                    all.push(inbound::ingest_sqlite(c, &job.source, &job.events).await?);
-                }
-                Ok(all)
+            // The whole batch in one blocking call on the connection (see ingest_sqlite).
+            let work: Vec<(Source, Arc<Vec<InboundEvent>>)> = jobs
+                .iter()
+                .map(|job| (job.source, Arc::clone(&job.events)))
+                .collect();
+            c.spawn_blocking(move |c| {
+                Ok(c.immediate_transaction::<_, StoreError, _>(|c| {
+                    work.iter()
+                        .map(|(source, events)| inbound::ingest_sqlite(c, source, events))
+                        .collect()
+                }))
             })
-            .await
+            .await?
         }
         DbConn::Postgres(c) => {
             c.transaction::<_, StoreError, _>(async |c| {
+                inbound::lock_contacts_pg(
+                    c,
+                    jobs.iter().map(|job| (&job.source, job.events.as_slice())),
+                )
+                .await?;
                 let mut all = Vec::new();
                 for job in jobs {
                     all.push(inbound::ingest_pg(c, &job.source, &job.events).await?);

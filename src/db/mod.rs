@@ -176,6 +176,11 @@ impl Database {
         self.url.backend_name()
     }
 
+    /// True when several connections may write at once (PostgreSQL); SQLite has one writer.
+    pub fn concurrent_writers(&self) -> bool {
+        matches!(self.pools, Pools::Postgres(_))
+    }
+
     /// A connection for reads. On SQLite it cannot write (`query_only`).
     pub async fn reader(&self) -> Result<DbConn, StoreError> {
         match &self.pools {

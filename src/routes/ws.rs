@@ -99,14 +99,12 @@ async fn connect(
     let subscription = hub.events.subscribe(
         caller.agent.id,
         admin,
-        inbox_ids.clone(),
+        inbox_ids,
         resume.as_ref().map(|(e, s)| (e.as_str(), *s)),
     );
     let session = AgentSession {
         hub,
         agent_id: caller.agent.id,
-        admin,
-        inbox_ids,
         availability: caller.agent.availability,
         subscription: Some(subscription),
         current: 0,
@@ -119,8 +117,6 @@ async fn connect(
 struct AgentSession {
     hub: Hub,
     agent_id: i64,
-    admin: bool,
-    inbox_ids: HashSet<i64>,
     availability: Availability,
     subscription: Option<Subscription>,
     /// Subscriber id of the live stream.
@@ -207,14 +203,10 @@ impl StreamHandler<Item> for AgentSession {
             Item::End(LiveEnded(true)) => {
                 // Too slow: dropped from the stream. Start again live, told to reload.
                 tracing::info!(agent_id = self.agent_id, "agent socket fell behind; resync");
-                let mut sub = self.hub.events.subscribe(
-                    self.agent_id,
-                    self.admin,
-                    self.inbox_ids.clone(),
-                    None,
-                );
-                sub.start = Start::Resync("this connection fell too far behind");
-                self.follow(sub, ctx);
+                match self.hub.events.resubscribe(self.current) {
+                    Some(sub) => self.follow(sub, ctx),
+                    None => ctx.stop(),
+                }
             }
             Item::End(LiveEnded(false)) => ctx.stop(),
         }

@@ -51,7 +51,7 @@ pub fn from_channel(state: DeliveryState) -> DeliveryStatus {
 
 /// Applies one report on a concrete connection inside the caller's transaction.
 macro_rules! delivery_apply {
-    ($c:expr, $inbox_id:expr, $update:expr) => {{
+    ([$($aw:tt)*] $c:expr, $inbox_id:expr, $update:expr) => {{
         let c = &mut *$c;
         let inbox_id: i64 = $inbox_id;
         let update: &::switchboard_channel::StatusUpdate = $update;
@@ -64,7 +64,7 @@ macro_rules! delivery_apply {
             )
             .select($crate::db::schema::messages::id)
             .first(c)
-            .await
+            $($aw)*
             .optional()?;
         diesel::insert_into($crate::db::schema::provider_status_events::table)
             .values((
@@ -76,7 +76,7 @@ macro_rules! delivery_apply {
                 $crate::db::schema::provider_status_events::received_at.eq($crate::store::now()),
             ))
             .execute(c)
-            .await?;
+            $($aw)*?;
         match message_id {
             None => $crate::store::delivery::StatusApplied::Unmatched,
             Some(id) => {
@@ -99,7 +99,7 @@ macro_rules! delivery_apply {
                 ))
                 .returning($crate::store::conversations::Message::as_returning())
                 .get_result(c)
-                .await
+                $($aw)*
                 .optional()?;
                 match advanced {
                     Some(message) => $crate::store::delivery::StatusApplied::Advanced(message),
@@ -120,7 +120,7 @@ pub async fn apply(
     db_run!(conn, c => c.transaction::<_, StoreError, _>(async |c| {
         let mut applied = Vec::with_capacity(updates.len());
         for update in updates {
-            applied.push(delivery_apply!(c, inbox_id, update));
+            applied.push(delivery_apply!([.await] c, inbox_id, update));
         }
         Ok(applied)
     }).await)

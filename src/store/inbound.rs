@@ -9,12 +9,12 @@ use switchboard_channel::{ContactProfile, InboundEvent, InboundMessage, MessageE
 use super::conversations::{Conversation, Message};
 use super::delivery::{self, StatusApplied};
 use super::now;
+use crate::db::StoreError;
 use crate::db::schema::{contact_identities, contacts, conversations, message_edits, messages};
 use crate::db::types::{
     ChannelType, ConversationKind, ConversationStatus, Direction, Priority, SenderType,
     Verification,
 };
-use crate::db::{SqliteConn, StoreError};
 
 /// Where events came from and how far the channel vouches for the sender's identity.
 #[derive(Debug, Clone, Copy)]
@@ -63,15 +63,15 @@ pub enum ConversationStart {
 
 /// The body of one inbound transaction, written once per backend connection type.
 macro_rules! ingest_body {
-    ($c:expr, $source:expr, $events:expr) => {{
+    ([$($aw:tt)*] $c:expr, $source:expr, $events:expr) => {{
         let c = $c;
         let source: &Source = $source;
         let mut outcomes = Vec::with_capacity($events.len());
         for event in $events {
             let outcome = match event {
-                InboundEvent::Message(m) => ingest_message!(c, source, m),
-                InboundEvent::Edit(e) => ingest_edit!(c, source, e),
-                InboundEvent::Status(s) => Outcome::Status(delivery_apply!(c, source.inbox_id, s)),
+                InboundEvent::Message(m) => ingest_message!([$($aw)*] c, source, m),
+                InboundEvent::Edit(e) => ingest_edit!([$($aw)*] c, source, e),
+                InboundEvent::Status(s) => Outcome::Status(delivery_apply!([$($aw)*] c, source.inbox_id, s)),
                 InboundEvent::Typing(t) => {
                     let found: Option<(i64, i64)> = contact_identities::table
                         .inner_join(
@@ -84,11 +84,12 @@ macro_rules! ingest_body {
                         )
                         .filter(contact_identities::inbox_id.eq(source.inbox_id))
                         .filter(contact_identities::identifier.eq(&t.sender.identifier))
-                        .filter(conversations::status.eq_any(ACTIVE))
+                        .filter(conversations::status.ne(ConversationStatus::Resolved))
+                        .filter(conversations::status.ne(ConversationStatus::Closed))
                         .order(conversations::id.desc())
                         .select((conversations::id, contact_identities::contact_id))
                         .first(c)
-                        .await
+                        $($aw)*
                         .optional()?;
                     match found {
                         Some((conversation_id, contact_id)) => Outcome::Typing {
@@ -108,14 +109,11 @@ macro_rules! ingest_body {
     }};
 }
 
-const ACTIVE: [ConversationStatus; 3] = [
-    ConversationStatus::Open,
-    ConversationStatus::Pending,
-    ConversationStatus::Snoozed,
-];
+// "Active" (open, pending or snoozed) is written as "neither resolved nor closed": a fixed
+// SQL text that SQLite's prepared-statement cache keeps, unlike an `IN (...)` list.
 
 macro_rules! ingest_message {
-    ($c:expr, $source:expr, $m:expr) => {{
+    ([$($aw:tt)*] $c:expr, $source:expr, $m:expr) => {{
         let c = &mut *$c;
         let source: &Source = $source;
         let m: &InboundMessage = $m;
@@ -125,12 +123,12 @@ macro_rules! ingest_message {
             .filter(messages::external_id.eq(&m.external_id))
             .select(messages::id)
             .first(c)
-            .await
+            $($aw)*
             .optional()?;
         if let Some(message_id) = earlier {
             Outcome::Duplicate { message_id }
         } else {
-            let contact_id = resolve_contact!(c, source, &m.sender, at);
+            let contact_id = resolve_contact!([$($aw)*] c, source, &m.sender, at);
             // The contact's active conversation here, else (policy) the last resolved one.
             let mut candidates = conversations::table
                 .filter(conversations::inbox_id.eq(source.inbox_id))
@@ -143,10 +141,11 @@ macro_rules! ingest_message {
             candidates = if source.reopen_resolved {
                 candidates.filter(conversations::status.ne(ConversationStatus::Closed))
             } else {
-                candidates.filter(conversations::status.eq_any(ACTIVE))
+                candidates.filter(conversations::status.ne(ConversationStatus::Resolved))
+                        .filter(conversations::status.ne(ConversationStatus::Closed))
             };
             let existing: Option<(i64, ConversationStatus)> =
-                candidates.first(c).await.optional()?;
+                candidates.first(c)$($aw)*.optional()?;
             let status = match existing {
                 Some((_, ConversationStatus::Pending)) => ConversationStatus::Pending,
                 _ => ConversationStatus::Open,
@@ -169,7 +168,7 @@ macro_rules! ingest_message {
                         ))
                         .returning(conversations::id)
                         .get_result(c)
-                        .await?;
+                        $($aw)*?;
                     (id, Some(ConversationStart::Created))
                 }
             };
@@ -186,7 +185,7 @@ macro_rules! ingest_message {
                     ))
                     .returning(Conversation::as_returning())
                     .get_result(c)
-                    .await?;
+                    $($aw)*?;
             let reply_to_id: Option<i64> = match &m.reply_to_external_id {
                 Some(ext) => messages::table
                     .filter(messages::inbox_id.eq(source.inbox_id))
@@ -194,7 +193,7 @@ macro_rules! ingest_message {
                     .filter(messages::conversation_id.eq(conversation_id))
                     .select(messages::id)
                     .first(c)
-                    .await
+                    $($aw)*
                     .optional()?,
                 None => None,
             };
@@ -215,7 +214,7 @@ macro_rules! ingest_message {
                 ))
                 .returning(Message::as_returning())
                 .get_result(c)
-                .await?;
+                $($aw)*?;
             Outcome::Created {
                 message,
                 conversation,
@@ -226,7 +225,7 @@ macro_rules! ingest_message {
 }
 
 macro_rules! resolve_contact {
-    ($c:expr, $source:expr, $profile:expr, $at:expr) => {{
+    ([$($aw:tt)*] $c:expr, $source:expr, $profile:expr, $at:expr) => {{
         let c = &mut *$c;
         let source: &Source = $source;
         let p: &ContactProfile = $profile;
@@ -252,7 +251,7 @@ macro_rules! resolve_contact {
                 contacts::avatar_url,
             ))
             .first(c)
-            .await
+            $($aw)*
             .optional()?;
         match known {
             Some((id, name, email, phone, language, avatar_url)) => {
@@ -275,7 +274,7 @@ macro_rules! resolve_contact {
                             contacts::updated_at.eq(at),
                         ))
                         .execute(c)
-                        .await?;
+                        $($aw)*?;
                 }
                 id
             }
@@ -293,7 +292,7 @@ macro_rules! resolve_contact {
                     ))
                     .returning(contacts::id)
                     .get_result(c)
-                    .await?;
+                    $($aw)*?;
                 diesel::insert_into(contact_identities::table)
                     .values((
                         contact_identities::contact_id.eq(id),
@@ -306,7 +305,7 @@ macro_rules! resolve_contact {
                         contact_identities::updated_at.eq(at),
                     ))
                     .execute(c)
-                    .await?;
+                    $($aw)*?;
                 id
             }
         }
@@ -314,7 +313,7 @@ macro_rules! resolve_contact {
 }
 
 macro_rules! ingest_edit {
-    ($c:expr, $source:expr, $e:expr) => {{
+    ([$($aw:tt)*] $c:expr, $source:expr, $e:expr) => {{
         let c = &mut *$c;
         let source: &Source = $source;
         let e: &MessageEdit = $e;
@@ -324,7 +323,7 @@ macro_rules! ingest_edit {
             .filter(messages::direction.eq(Direction::Inbound))
             .select(Message::as_select())
             .first(c)
-            .await
+            $($aw)*
             .optional()?;
         match found {
             None => Outcome::Ignored {
@@ -343,7 +342,7 @@ macro_rules! ingest_edit {
                         message_edits::edited_at.eq(edited_at),
                     ))
                     .execute(c)
-                    .await?;
+                    $($aw)*?;
                 let message: Message = diesel::update(messages::table.find(message.id))
                     .set((
                         messages::content.eq(&e.content),
@@ -351,7 +350,7 @@ macro_rules! ingest_edit {
                     ))
                     .returning(Message::as_returning())
                     .get_result(c)
-                    .await?;
+                    $($aw)*?;
                 Outcome::Edited { message }
             }
         }
@@ -360,22 +359,83 @@ macro_rules! ingest_edit {
 
 use delivery::delivery_apply;
 
-/// Stores a batch of events in the caller's transaction on SQLite.
-pub async fn ingest_sqlite(
-    c: &mut SqliteConn,
+/// Stores a batch of events in the caller's transaction on SQLite, synchronously: the writer
+/// runs a whole batch in one blocking call on the connection's thread instead of hopping to
+/// a blocking thread for every statement (about five per message).
+pub fn ingest_sqlite(
+    c: &mut diesel::SqliteConnection,
     source: &Source,
     events: &[InboundEvent],
 ) -> Result<Vec<Outcome>, StoreError> {
-    ingest_body!(c, source, events)
+    blocking::ingest(c, source, events)
 }
 
-/// Stores a batch of events in the caller's transaction on PostgreSQL.
+/// The same statements with diesel's synchronous `RunQueryDsl` in scope (the async one is
+/// in scope above, and both cannot be).
+mod blocking {
+    use diesel::prelude::*;
+    use switchboard_channel::{ContactProfile, InboundEvent, InboundMessage, MessageEdit};
+
+    use super::super::conversations::{Conversation, Message};
+    use super::super::now;
+    use super::{ConversationStart, Outcome, Source, delivery_apply, naive};
+    use crate::db::StoreError;
+    use crate::db::schema::{contact_identities, contacts, conversations, message_edits, messages};
+    use crate::db::types::{ConversationKind, ConversationStatus, Direction, Priority, SenderType};
+
+    pub(super) fn ingest(
+        c: &mut SqliteConnection,
+        source: &Source,
+        events: &[InboundEvent],
+    ) -> Result<Vec<Outcome>, StoreError> {
+        ingest_body!([] c, source, events)
+    }
+}
+
+/// PostgreSQL: takes, at the start of a transaction, a transaction-scoped advisory lock per
+/// contact identity whose messages it will store, in one global order (by lock key).
+///
+/// Several writers (and several nodes) commit in parallel on PostgreSQL. Without this, two
+/// transactions storing messages of one new contact could both create a contact or a
+/// conversation; with row locks taken as events come, batches naming several contacts in
+/// different orders deadlock. Locking every identity up front, sorted, serializes exactly
+/// the transactions that share a contact and cannot form a cycle.
+pub async fn lock_contacts_pg<'a>(
+    c: &mut diesel_async::AsyncPgConnection,
+    batches: impl IntoIterator<Item = (&'a Source, &'a [InboundEvent])>,
+) -> Result<(), StoreError> {
+    let keys: Vec<String> = batches
+        .into_iter()
+        .flat_map(|(source, events)| {
+            events.iter().filter_map(move |event| match event {
+                InboundEvent::Message(m) => {
+                    Some(format!("{}:{}", source.inbox_id, m.sender.identifier))
+                }
+                _ => None,
+            })
+        })
+        .collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    diesel::sql_query(
+        "SELECT pg_advisory_xact_lock(h) FROM \
+         (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k ORDER BY h) AS s",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(keys)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Stores a batch of events in the caller's transaction on PostgreSQL (after
+/// [`lock_contacts_pg`]).
 pub async fn ingest_pg(
     c: &mut diesel_async::AsyncPgConnection,
     source: &Source,
     events: &[InboundEvent],
 ) -> Result<Vec<Outcome>, StoreError> {
-    ingest_body!(c, source, events)
+    ingest_body!([.await] c, source, events)
 }
 
 fn naive(at: DateTime<Utc>) -> chrono::NaiveDateTime {

@@ -364,6 +364,72 @@ async fn the_same_external_id_posted_20_times_at_once_is_stored_once() {
     assert_eq!(messages(&app, &admin, conversation_id).await.len(), 1);
 }
 
+/// On PostgreSQL several writers commit in parallel (one contact always maps to the same
+/// one); batch bodies naming several contacts cross writers. Every contact must still end
+/// up with exactly one conversation whose messages have gap-free sequence numbers.
+#[actix_web::test]
+async fn concurrent_messages_of_each_contact_share_one_conversation_with_gap_free_seq() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let inbox = app.create_api_inbox(&admin, None).await;
+    const CONTACTS: usize = 6;
+    const SINGLES: usize = 8;
+    let mut bodies = Vec::new();
+    for contact in 0..CONTACTS {
+        for n in 0..SINGLES {
+            bodies.push(message_event(
+                &format!("c{contact}-m{n}"),
+                &format!("cust-{contact}"),
+                "single",
+            ));
+        }
+    }
+    // Each batch names every contact, starting at a different one (so different writers).
+    for batch in 0..CONTACTS {
+        let events: Vec<Value> = (0..CONTACTS)
+            .map(|i| {
+                let contact = (batch + i) % CONTACTS;
+                message_event(
+                    &format!("b{batch}-c{contact}"),
+                    &format!("cust-{contact}"),
+                    "batch",
+                )
+            })
+            .collect();
+        bodies.push(json!({ "events": events }));
+    }
+
+    let responses =
+        futures_util::future::join_all(bodies.iter().map(|body| app.post_signed(&inbox, "", body)))
+            .await;
+    for response in responses {
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    let listed = conversations(&app, &admin).await;
+    assert_eq!(
+        listed.len(),
+        CONTACTS,
+        "one conversation per contact: {listed:?}"
+    );
+    for conversation in &listed {
+        let id = conversation["id"].as_str().expect("conversation id");
+        let stored = messages(&app, &admin, id).await;
+        let mut seqs: Vec<i64> = stored
+            .iter()
+            .map(|m| m["seq"].as_i64().expect("seq"))
+            .collect();
+        seqs.sort_unstable();
+        let expected: Vec<i64> = (1..=(SINGLES + CONTACTS) as i64).collect();
+        assert_eq!(seqs, expected, "conversation {id}: {stored:?}");
+        let senders: std::collections::HashSet<&Value> =
+            stored.iter().map(|m| &m["sender_id"]).collect();
+        assert_eq!(senders.len(), 1, "one contact per conversation: {stored:?}");
+    }
+}
+
 #[actix_web::test]
 async fn a_batch_stores_every_event_and_separates_contacts() {
     let app = spawn_app().await;
