@@ -239,7 +239,7 @@ async fn transaction(conn: &mut DbConn, jobs: &[&Job]) -> Result<Vec<Vec<Outcome
         }
         DbConn::Postgres(c) => {
             c.transaction::<_, StoreError, _>(async |c| {
-                inbound::lock_contacts_pg(
+                inbound::lock_pg(
                     c,
                     jobs.iter().map(|job| (&job.source, job.events.as_slice())),
                 )

@@ -233,6 +233,8 @@ diesel::table! {
         status -> Text,
         payload -> Text,
         received_at -> Timestamp,
+        error_code -> Nullable<Text>,
+        error_reason -> Nullable<Text>,
     }
 }
 

@@ -7,7 +7,9 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use switchboard_channel::{DeliveryState, StatusUpdate};
 
+use super::WriterLocks;
 use super::conversations::Message;
+use super::inbound::status_lock_key;
 use crate::db::schema::{messages, provider_status_events};
 use crate::db::types::{DeliveryStatus, Direction};
 use crate::db::{DbConn, StoreError};
@@ -56,6 +58,10 @@ macro_rules! delivery_apply {
         let inbox_id: i64 = $inbox_id;
         let update: &::switchboard_channel::StatusUpdate = $update;
         let status = $crate::store::delivery::from_channel(update.status);
+        let error = update
+            .error
+            .as_ref()
+            .filter(|_| status == $crate::db::types::DeliveryStatus::Failed);
         let message_id: Option<i64> = $crate::db::schema::messages::table
             .filter($crate::db::schema::messages::inbox_id.eq(inbox_id))
             .filter($crate::db::schema::messages::external_id.eq(&update.external_id))
@@ -74,16 +80,16 @@ macro_rules! delivery_apply {
                 $crate::db::schema::provider_status_events::status.eq(status.as_str()),
                 $crate::db::schema::provider_status_events::payload.eq(update.raw.to_string()),
                 $crate::db::schema::provider_status_events::received_at.eq($crate::store::now()),
+                $crate::db::schema::provider_status_events::error_code
+                    .eq(error.and_then(|e| e.code.clone())),
+                $crate::db::schema::provider_status_events::error_reason
+                    .eq(error.map(|e| e.reason.clone())),
             ))
             .execute(c)
             $($aw)*?;
         match message_id {
             None => $crate::store::delivery::StatusApplied::Unmatched,
             Some(id) => {
-                let error = update
-                    .error
-                    .as_ref()
-                    .filter(|_| status == $crate::db::types::DeliveryStatus::Failed);
                 let advanced: Option<$crate::store::conversations::Message> = diesel::update(
                     $crate::db::schema::messages::table
                         .filter($crate::db::schema::messages::id.eq(id))
@@ -118,6 +124,13 @@ pub async fn apply(
     updates: &[StatusUpdate],
 ) -> Result<Vec<StatusApplied>, StoreError> {
     db_run!(conn, c => c.transaction::<_, StoreError, _>(async |c| {
+        c.lock_keys(
+            updates
+                .iter()
+                .map(|u| status_lock_key(inbox_id, &u.external_id))
+                .collect(),
+        )
+        .await?;
         let mut applied = Vec::with_capacity(updates.len());
         for update in updates {
             applied.push(delivery_apply!([.await] c, inbox_id, update));
@@ -135,28 +148,41 @@ pub async fn apply_early_reports(
     external_id: &str,
 ) -> Result<Option<Message>, StoreError> {
     db_run!(conn, c => c.transaction::<_, StoreError, _>(async |c| {
-        let early: Vec<(i64, String)> = provider_status_events::table
+        // A report being stored right now, unmatched, is waited for (PostgreSQL).
+        c.lock_keys(vec![status_lock_key(inbox_id, external_id)]).await?;
+        type Early = (i64, String, Option<String>, Option<String>);
+        let early: Vec<Early> = provider_status_events::table
             .filter(provider_status_events::inbox_id.eq(inbox_id))
             .filter(provider_status_events::external_id.eq(external_id))
             .filter(provider_status_events::message_id.is_null())
             .order(provider_status_events::id)
-            .select((provider_status_events::id, provider_status_events::status))
+            .select((
+                provider_status_events::id,
+                provider_status_events::status,
+                provider_status_events::error_code,
+                provider_status_events::error_reason,
+            ))
             .load(c)
             .await?;
         let mut last = None;
-        for (event_id, status) in early {
+        for (event_id, status, error_code, error_reason) in early {
             diesel::update(provider_status_events::table.find(event_id))
                 .set(provider_status_events::message_id.eq(message_id))
                 .execute(c)
                 .await?;
             let Ok(status) = status.parse::<DeliveryStatus>() else { continue };
+            let failed = status == DeliveryStatus::Failed;
             let advanced = diesel::update(
                 messages::table
                     .filter(messages::id.eq(message_id))
                     .filter(messages::direction.eq(Direction::Outbound))
                     .filter(messages::delivery_status.eq_any(predecessors(status))),
             )
-            .set(messages::delivery_status.eq(status))
+            .set((
+                messages::delivery_status.eq(status),
+                messages::error_code.eq(error_code.filter(|_| failed)),
+                messages::error_reason.eq(error_reason.filter(|_| failed)),
+            ))
             .returning(Message::as_returning())
             .get_result(c)
             .await

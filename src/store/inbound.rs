@@ -393,14 +393,17 @@ mod blocking {
 }
 
 /// PostgreSQL: takes, at the start of a transaction, a transaction-scoped advisory lock per
-/// contact identity whose messages it will store, in one global order (by lock key).
+/// contact identity whose messages it will store and per external id whose status it will
+/// apply, all in one statement and in one global order (by lock key).
 ///
 /// Several writers (and several nodes) commit in parallel on PostgreSQL. Without this, two
 /// transactions storing messages of one new contact could both create a contact or a
-/// conversation; with row locks taken as events come, batches naming several contacts in
-/// different orders deadlock. Locking every identity up front, sorted, serializes exactly
-/// the transactions that share a contact and cannot form a cycle.
-pub async fn lock_contacts_pg<'a>(
+/// conversation, and a status report racing the send that records its external id could
+/// be stored unmatched after the send looked for early reports (see
+/// [`super::delivery::apply_early_reports`]). With row locks taken as events come, batches
+/// naming several contacts in different orders deadlock; locking every key up front,
+/// sorted, serializes exactly the transactions that share a key and cannot form a cycle.
+pub async fn lock_pg<'a>(
     c: &mut diesel_async::AsyncPgConnection,
     batches: impl IntoIterator<Item = (&'a Source, &'a [InboundEvent])>,
 ) -> Result<(), StoreError> {
@@ -409,12 +412,31 @@ pub async fn lock_contacts_pg<'a>(
         .flat_map(|(source, events)| {
             events.iter().filter_map(move |event| match event {
                 InboundEvent::Message(m) => {
-                    Some(format!("{}:{}", source.inbox_id, m.sender.identifier))
+                    Some(contact_lock_key(source.inbox_id, &m.sender.identifier))
                 }
+                InboundEvent::Status(s) => Some(status_lock_key(source.inbox_id, &s.external_id)),
                 _ => None,
             })
         })
         .collect();
+    advisory_locks_pg(c, keys).await
+}
+
+/// The advisory lock key of a contact identity (see [`lock_pg`]).
+pub fn contact_lock_key(inbox_id: i64, identifier: &str) -> String {
+    format!("contact:{inbox_id}:{identifier}")
+}
+
+/// The advisory lock key of an outbound message's external id (see [`lock_pg`]).
+pub fn status_lock_key(inbox_id: i64, external_id: &str) -> String {
+    format!("status:{inbox_id}:{external_id}")
+}
+
+/// Takes transaction-scoped advisory locks on `keys`, sorted by their hash, in one round trip.
+pub async fn advisory_locks_pg(
+    c: &mut diesel_async::AsyncPgConnection,
+    keys: Vec<String>,
+) -> Result<(), StoreError> {
     if keys.is_empty() {
         return Ok(());
     }
@@ -429,7 +451,7 @@ pub async fn lock_contacts_pg<'a>(
 }
 
 /// Stores a batch of events in the caller's transaction on PostgreSQL (after
-/// [`lock_contacts_pg`]).
+/// [`lock_pg`]).
 pub async fn ingest_pg(
     c: &mut diesel_async::AsyncPgConnection,
     source: &Source,

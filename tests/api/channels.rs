@@ -771,6 +771,29 @@ async fn a_late_delivered_after_read_never_moves_the_message_back() {
         [Some(early_id), Some(early_id)],
         "both reports are kept and tied to the message"
     );
+
+    // An early `failed` keeps its reason until the send is recorded, then shows it.
+    callback.script([Answer::ok("early-fail")]);
+    let response = app
+        .post_signed(
+            &inbox,
+            "status",
+            &json!({"external_id": "early-fail", "status": "failed",
+                    "error": {"code": "blocked", "reason": "the customer blocked this number"}}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.expect("status answer");
+    assert_eq!(answer["stored"][0]["status"], "kept_unmatched", "{answer}");
+    let doomed = id_of(&reply(&app, &admin, &conversation_id, "Third").await);
+    updates_until(&mut socket, &doomed, "failed").await;
+    let now = message_now(&app, &admin, &conversation_id, &doomed).await;
+    assert_eq!(now["status"], "failed", "{now}");
+    assert_eq!(
+        now["error"],
+        json!({"code": "blocked", "reason": "the customer blocked this number"}),
+        "{now}"
+    );
 }
 
 #[actix_web::test]

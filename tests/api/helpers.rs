@@ -58,6 +58,22 @@ impl TestDatabase {
     pub fn is_postgres(&self) -> bool {
         self.pg.is_some()
     }
+
+    /// How many migrations the hub embeds for this backend (one folder each).
+    pub fn migration_count(&self) -> usize {
+        let backend = if self.is_postgres() {
+            "postgres"
+        } else {
+            "sqlite"
+        };
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(backend);
+        std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .filter(|entry| entry.as_ref().is_ok_and(|e| e.path().is_dir()))
+            .count()
+    }
 }
 
 impl Drop for TestDatabase {

@@ -1,0 +1,2 @@
+ALTER TABLE provider_status_events DROP COLUMN error_reason;
+ALTER TABLE provider_status_events DROP COLUMN error_code;
