@@ -2,11 +2,13 @@
 
 pub mod actors;
 pub mod auth;
+pub mod blobs;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod media;
 pub mod metrics;
 pub mod realtime;
 pub mod routes;

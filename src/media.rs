@@ -1,0 +1,1 @@
+//! Checking and transforming uploaded media: type sniffing, name sanitizing, image limits, thumbnails. Written by issue #4.
