@@ -37,6 +37,86 @@ pub struct Settings {
     pub inbound: InboundSettings,
     pub outbound: OutboundSettings,
     pub realtime: RealtimeSettings,
+    pub storage: StorageSettings,
+    pub attachments: AttachmentSettings,
+}
+
+/// Where attachment bytes are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageSettings {
+    pub backend: StorageBackend,
+}
+
+/// The blob store behind attachments and thumbnails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageBackend {
+    /// Files under `root` (`<data_dir>/attachments`).
+    Filesystem { root: PathBuf },
+    /// An S3-compatible object store (AWS S3, MinIO, Ceph, R2, ...).
+    S3(S3Settings),
+}
+
+impl StorageBackend {
+    /// "filesystem" or "s3", for logs and `/ready`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Filesystem { .. } => "filesystem",
+            Self::S3(_) => "s3",
+        }
+    }
+}
+
+/// Connection to an S3-compatible bucket. `Debug` never prints the secret key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Settings {
+    /// Base URL of the S3 API without the bucket (`http://127.0.0.1:9000`); `None` means
+    /// AWS itself for `region`.
+    pub endpoint: Option<String>,
+    pub bucket: String,
+    pub region: String,
+    /// Static credentials; both empty means the standard AWS credential chain (AWS_*
+    /// variables, web identity, container or instance role).
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// `http://host/bucket/key` instead of `http://bucket.host/key`.
+    pub path_style: bool,
+    /// Downloads answer with a redirect to a presigned URL instead of streaming the bytes
+    /// through the hub.
+    pub redirect_downloads: bool,
+}
+
+impl fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secret = if self.secret_access_key.is_empty() {
+            ""
+        } else {
+            "***"
+        };
+        f.debug_struct("S3Settings")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &secret)
+            .field("path_style", &self.path_style)
+            .field("redirect_downloads", &self.redirect_downloads)
+            .finish()
+    }
+}
+
+/// Limits on uploaded attachments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentSettings {
+    /// Largest single file.
+    pub max_file_bytes: u64,
+    /// Largest single image (images are decoded for thumbnails, so they get a lower limit).
+    pub max_image_bytes: u64,
+    /// Largest total of all attachments of one message.
+    pub max_message_bytes: u64,
+    /// Largest width or height of an image, in pixels (decompression bombs).
+    pub max_image_dimension: u32,
+    /// Lifetime of signed download URLs.
+    pub url_ttl: Duration,
 }
 
 /// The inbound batching writer (group commit, see DESIGN.md).
@@ -397,6 +477,67 @@ const ENV_OVERRIDES: &[(&str, &str, Kind)] = &[
         "realtime.conversation_idle_secs",
         Kind::Integer,
     ),
+    ("SWITCHBOARD_STORAGE_BACKEND", "storage.backend", Kind::Text),
+    (
+        "SWITCHBOARD_STORAGE_S3_ENDPOINT",
+        "storage.s3_endpoint",
+        Kind::Text,
+    ),
+    (
+        "SWITCHBOARD_STORAGE_S3_BUCKET",
+        "storage.s3_bucket",
+        Kind::Text,
+    ),
+    (
+        "SWITCHBOARD_STORAGE_S3_REGION",
+        "storage.s3_region",
+        Kind::Text,
+    ),
+    (
+        "SWITCHBOARD_STORAGE_S3_ACCESS_KEY_ID",
+        "storage.s3_access_key_id",
+        Kind::Text,
+    ),
+    (
+        "SWITCHBOARD_STORAGE_S3_SECRET_ACCESS_KEY",
+        "storage.s3_secret_access_key",
+        Kind::Text,
+    ),
+    (
+        "SWITCHBOARD_STORAGE_S3_PATH_STYLE",
+        "storage.s3_path_style",
+        Kind::Boolean,
+    ),
+    (
+        "SWITCHBOARD_STORAGE_S3_REDIRECT_DOWNLOADS",
+        "storage.s3_redirect_downloads",
+        Kind::Boolean,
+    ),
+    (
+        "SWITCHBOARD_ATTACHMENTS_MAX_FILE_MB",
+        "attachments.max_file_mb",
+        Kind::Integer,
+    ),
+    (
+        "SWITCHBOARD_ATTACHMENTS_MAX_IMAGE_MB",
+        "attachments.max_image_mb",
+        Kind::Integer,
+    ),
+    (
+        "SWITCHBOARD_ATTACHMENTS_MAX_MESSAGE_MB",
+        "attachments.max_message_mb",
+        Kind::Integer,
+    ),
+    (
+        "SWITCHBOARD_ATTACHMENTS_MAX_IMAGE_DIMENSION",
+        "attachments.max_image_dimension",
+        Kind::Integer,
+    ),
+    (
+        "SWITCHBOARD_ATTACHMENTS_URL_TTL_SECS",
+        "attachments.url_ttl_secs",
+        Kind::Integer,
+    ),
 ];
 
 /// The environment variable of a setting, for error messages.
@@ -419,6 +560,31 @@ struct RawSettings {
     inbound: RawInbound,
     outbound: RawOutbound,
     realtime: RawRealtime,
+    storage: RawStorage,
+    attachments: RawAttachments,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    backend: String,
+    s3_endpoint: String,
+    s3_bucket: String,
+    s3_region: String,
+    s3_access_key_id: String,
+    s3_secret_access_key: String,
+    s3_path_style: bool,
+    s3_redirect_downloads: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAttachments {
+    max_file_mb: i64,
+    max_image_mb: i64,
+    max_message_mb: i64,
+    max_image_dimension: i64,
+    url_ttl_secs: i64,
 }
 
 #[derive(Deserialize)]
@@ -853,6 +1019,8 @@ impl RawSettings {
                 86_400,
             )? as u64),
         };
+        let storage = self.storage.validate(&data_dir)?;
+        let attachments = self.attachments.validate()?;
         Ok(Settings {
             data_dir,
             server,
@@ -863,6 +1031,140 @@ impl RawSettings {
             inbound,
             outbound,
             realtime,
+            storage,
+            attachments,
+        })
+    }
+}
+
+impl RawStorage {
+    fn validate(self, data_dir: &Path) -> Result<StorageSettings, ConfigError> {
+        let backend = match self.backend.trim() {
+            "filesystem" => StorageBackend::Filesystem {
+                root: data_dir.join("attachments"),
+            },
+            "s3" => StorageBackend::S3(self.s3()?),
+            other => {
+                return Err(invalid(
+                    "storage.backend",
+                    format!("{other:?} is not \"filesystem\" or \"s3\""),
+                ));
+            }
+        };
+        Ok(StorageSettings { backend })
+    }
+
+    /// The `s3_*` settings, checked only when the S3 backend is chosen.
+    fn s3(self) -> Result<S3Settings, ConfigError> {
+        let endpoint = match self.s3_endpoint.trim() {
+            "" => None,
+            text => {
+                let url = Url::parse(text).map_err(|e| {
+                    invalid("storage.s3_endpoint", format!("{text:?} is not a URL: {e}"))
+                })?;
+                if !matches!(url.scheme(), "http" | "https")
+                    || url.host_str().is_none_or(str::is_empty)
+                {
+                    return Err(invalid(
+                        "storage.s3_endpoint",
+                        "must be an http:// or https:// URL with a host",
+                    ));
+                }
+                if url.query().is_some() || url.fragment().is_some() {
+                    return Err(invalid(
+                        "storage.s3_endpoint",
+                        "must not have a query or fragment",
+                    ));
+                }
+                Some(text.trim_end_matches('/').to_owned())
+            }
+        };
+        let bucket = self.s3_bucket.trim();
+        if bucket.is_empty() {
+            return Err(invalid(
+                "storage.s3_bucket",
+                "is required when storage.backend is \"s3\"",
+            ));
+        }
+        if bucket.len() > 255
+            || !bucket
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        {
+            return Err(invalid(
+                "storage.s3_bucket",
+                format!("{bucket:?} is not a bucket name (letters, digits, '.', '-', '_')"),
+            ));
+        }
+        let region = self.s3_region.trim();
+        if region.is_empty() {
+            return Err(invalid("storage.s3_region", "must not be empty"));
+        }
+        let access_key_id = self.s3_access_key_id.trim().to_owned();
+        let secret_access_key = self.s3_secret_access_key.trim().to_owned();
+        match (access_key_id.is_empty(), secret_access_key.is_empty()) {
+            (true, false) => {
+                return Err(invalid(
+                    "storage.s3_access_key_id",
+                    "is required when the secret access key is set",
+                ));
+            }
+            (false, true) => {
+                return Err(invalid(
+                    "storage.s3_secret_access_key",
+                    "is required when the access key id is set",
+                ));
+            }
+            _ => {}
+        }
+        Ok(S3Settings {
+            endpoint,
+            bucket: bucket.to_owned(),
+            region: region.to_owned(),
+            access_key_id,
+            secret_access_key,
+            path_style: self.s3_path_style,
+            redirect_downloads: self.s3_redirect_downloads,
+        })
+    }
+}
+
+const MIB: u64 = 1024 * 1024;
+
+impl RawAttachments {
+    fn validate(self) -> Result<AttachmentSettings, ConfigError> {
+        let file = in_range("attachments.max_file_mb", self.max_file_mb, 1, 2048)?;
+        let image = in_range("attachments.max_image_mb", self.max_image_mb, 1, 2048)?;
+        let message = in_range("attachments.max_message_mb", self.max_message_mb, 1, 8192)?;
+        if image > file {
+            return Err(invalid(
+                "attachments.max_image_mb",
+                format!("{image} is more than attachments.max_file_mb ({file})"),
+            ));
+        }
+        if file > message {
+            return Err(invalid(
+                "attachments.max_file_mb",
+                format!("{file} is more than attachments.max_message_mb ({message})"),
+            ));
+        }
+        Ok(AttachmentSettings {
+            max_file_bytes: file as u64 * MIB,
+            max_image_bytes: image as u64 * MIB,
+            max_message_bytes: message as u64 * MIB,
+            max_image_dimension: in_range(
+                "attachments.max_image_dimension",
+                self.max_image_dimension,
+                16,
+                65_535,
+            )? as u32,
+            // Seven days is the longest an S3 (SigV4) presigned URL may live.
+            url_ttl: Duration::from_secs(in_range(
+                "attachments.url_ttl_secs",
+                self.url_ttl_secs,
+                10,
+                604_800,
+            )? as u64),
         })
     }
 }
@@ -1026,6 +1328,219 @@ mod tests {
         let err = Settings::load_from(dir.path(), true, &env(&[])).expect_err("missing file");
         assert!(err.to_string().contains("local.toml"), "{err}");
         assert!(Settings::load_from(dir.path(), false, &env(&[])).is_ok());
+    }
+
+    #[test]
+    fn storage_and_attachments_default_to_the_data_dir_and_documented_limits() {
+        let s = Settings::from_layers(None, &env(&[("SWITCHBOARD_DATA_DIR", "/srv/sb")]))
+            .expect("defaults are valid");
+        assert_eq!(
+            s.storage.backend,
+            StorageBackend::Filesystem {
+                root: PathBuf::from("/srv/sb/attachments")
+            }
+        );
+        assert_eq!(s.storage.backend.name(), "filesystem");
+        let a = &s.attachments;
+        assert_eq!(a.max_file_bytes, 25 * 1024 * 1024);
+        assert_eq!(a.max_image_bytes, 10 * 1024 * 1024);
+        assert_eq!(a.max_message_bytes, 50 * 1024 * 1024);
+        assert_eq!(a.max_image_dimension, 10_000);
+        assert_eq!(a.url_ttl, Duration::from_secs(900));
+        // The S3 settings are only read with the S3 backend.
+        let s = Settings::from_layers(
+            None,
+            &env(&[("SWITCHBOARD_STORAGE_S3_ENDPOINT", "not a url")]),
+        )
+        .expect("ignored on the filesystem backend");
+        assert_eq!(s.storage.backend.name(), "filesystem");
+    }
+
+    #[test]
+    fn s3_storage_is_configured_from_the_environment_and_hides_its_secret() {
+        let s = Settings::from_layers(
+            None,
+            &env(&[
+                ("SWITCHBOARD_STORAGE_BACKEND", "s3"),
+                ("SWITCHBOARD_STORAGE_S3_ENDPOINT", "http://127.0.0.1:9000/"),
+                ("SWITCHBOARD_STORAGE_S3_BUCKET", "sb-attachments"),
+                ("SWITCHBOARD_STORAGE_S3_REGION", "eu-central-1"),
+                ("SWITCHBOARD_STORAGE_S3_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+                (
+                    "SWITCHBOARD_STORAGE_S3_SECRET_ACCESS_KEY",
+                    "wJalrXUtnFEMI/K7MDENG",
+                ),
+                ("SWITCHBOARD_STORAGE_S3_PATH_STYLE", "false"),
+                ("SWITCHBOARD_STORAGE_S3_REDIRECT_DOWNLOADS", "no"),
+                ("SWITCHBOARD_ATTACHMENTS_MAX_FILE_MB", "100"),
+                ("SWITCHBOARD_ATTACHMENTS_MAX_IMAGE_MB", "20"),
+                ("SWITCHBOARD_ATTACHMENTS_MAX_MESSAGE_MB", "200"),
+                ("SWITCHBOARD_ATTACHMENTS_MAX_IMAGE_DIMENSION", "4096"),
+                ("SWITCHBOARD_ATTACHMENTS_URL_TTL_SECS", "60"),
+            ]),
+        )
+        .expect("valid");
+        let StorageBackend::S3(s3) = &s.storage.backend else {
+            panic!("expected S3: {:?}", s.storage);
+        };
+        assert_eq!(
+            *s3,
+            S3Settings {
+                endpoint: Some("http://127.0.0.1:9000".into()),
+                bucket: "sb-attachments".into(),
+                region: "eu-central-1".into(),
+                access_key_id: "AKIDEXAMPLE".into(),
+                secret_access_key: "wJalrXUtnFEMI/K7MDENG".into(),
+                path_style: false,
+                redirect_downloads: false,
+            }
+        );
+        assert_eq!(s.storage.backend.name(), "s3");
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("wJalrXUtnFEMI"), "{debug}");
+        assert!(debug.contains("AKIDEXAMPLE"), "{debug}");
+        assert_eq!(s.attachments.max_file_bytes, 100 * 1024 * 1024);
+        assert_eq!(s.attachments.max_image_bytes, 20 * 1024 * 1024);
+        assert_eq!(s.attachments.max_message_bytes, 200 * 1024 * 1024);
+        assert_eq!(s.attachments.max_image_dimension, 4096);
+        assert_eq!(s.attachments.url_ttl, Duration::from_secs(60));
+
+        // No endpoint: AWS itself; no keys: the AWS credential chain.
+        let s = Settings::from_layers(
+            None,
+            &env(&[
+                ("SWITCHBOARD_STORAGE_BACKEND", "s3"),
+                ("SWITCHBOARD_STORAGE_S3_BUCKET", "b"),
+            ]),
+        )
+        .expect("valid");
+        let StorageBackend::S3(s3) = s.storage.backend else {
+            panic!("expected S3");
+        };
+        assert_eq!(s3.endpoint, None);
+        assert_eq!(s3.region, "us-east-1");
+        assert!(s3.access_key_id.is_empty() && s3.secret_access_key.is_empty());
+        assert!(s3.path_style && s3.redirect_downloads);
+    }
+
+    #[test]
+    fn bad_storage_and_attachment_settings_name_the_setting_and_variable() {
+        let s3 = ("SWITCHBOARD_STORAGE_BACKEND", "s3");
+        let bucket = ("SWITCHBOARD_STORAGE_S3_BUCKET", "b");
+        // (environment, setting named in the error, variable named in the error)
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+        let cases: &[Case] = &[
+            (
+                &[("SWITCHBOARD_STORAGE_BACKEND", "gcs")],
+                "storage.backend",
+                "SWITCHBOARD_STORAGE_BACKEND",
+            ),
+            (&[s3], "storage.s3_bucket", "SWITCHBOARD_STORAGE_S3_BUCKET"),
+            (
+                &[s3, ("SWITCHBOARD_STORAGE_S3_BUCKET", "a/b")],
+                "storage.s3_bucket",
+                "SWITCHBOARD_STORAGE_S3_BUCKET",
+            ),
+            (
+                &[
+                    s3,
+                    bucket,
+                    ("SWITCHBOARD_STORAGE_S3_ENDPOINT", "minio:9000"),
+                ],
+                "storage.s3_endpoint",
+                "SWITCHBOARD_STORAGE_S3_ENDPOINT",
+            ),
+            (
+                &[
+                    s3,
+                    bucket,
+                    ("SWITCHBOARD_STORAGE_S3_ENDPOINT", "ftp://minio"),
+                ],
+                "storage.s3_endpoint",
+                "SWITCHBOARD_STORAGE_S3_ENDPOINT",
+            ),
+            (
+                &[s3, bucket, ("SWITCHBOARD_STORAGE_S3_ENDPOINT", "not a url")],
+                "storage.s3_endpoint",
+                "SWITCHBOARD_STORAGE_S3_ENDPOINT",
+            ),
+            (
+                &[s3, bucket, ("SWITCHBOARD_STORAGE_S3_REGION", " ")],
+                "storage.s3_region",
+                "SWITCHBOARD_STORAGE_S3_REGION",
+            ),
+            (
+                &[s3, bucket, ("SWITCHBOARD_STORAGE_S3_ACCESS_KEY_ID", "AKID")],
+                "storage.s3_secret_access_key",
+                "SWITCHBOARD_STORAGE_S3_SECRET_ACCESS_KEY",
+            ),
+            (
+                &[
+                    s3,
+                    bucket,
+                    ("SWITCHBOARD_STORAGE_S3_SECRET_ACCESS_KEY", "x"),
+                ],
+                "storage.s3_access_key_id",
+                "SWITCHBOARD_STORAGE_S3_ACCESS_KEY_ID",
+            ),
+            (
+                &[("SWITCHBOARD_STORAGE_S3_PATH_STYLE", "maybe")],
+                "storage.s3_path_style",
+                "SWITCHBOARD_STORAGE_S3_PATH_STYLE",
+            ),
+            (
+                &[("SWITCHBOARD_ATTACHMENTS_MAX_FILE_MB", "0")],
+                "attachments.max_file_mb",
+                "SWITCHBOARD_ATTACHMENTS_MAX_FILE_MB",
+            ),
+            (
+                &[("SWITCHBOARD_ATTACHMENTS_MAX_FILE_MB", "4096")],
+                "attachments.max_file_mb",
+                "SWITCHBOARD_ATTACHMENTS_MAX_FILE_MB",
+            ),
+            (
+                &[("SWITCHBOARD_ATTACHMENTS_MAX_IMAGE_MB", "30")],
+                "attachments.max_image_mb",
+                "SWITCHBOARD_ATTACHMENTS_MAX_IMAGE_MB",
+            ),
+            (
+                &[("SWITCHBOARD_ATTACHMENTS_MAX_MESSAGE_MB", "20")],
+                "attachments.max_file_mb",
+                "SWITCHBOARD_ATTACHMENTS_MAX_FILE_MB",
+            ),
+            (
+                &[("SWITCHBOARD_ATTACHMENTS_MAX_IMAGE_DIMENSION", "100000")],
+                "attachments.max_image_dimension",
+                "SWITCHBOARD_ATTACHMENTS_MAX_IMAGE_DIMENSION",
+            ),
+            (
+                &[("SWITCHBOARD_ATTACHMENTS_URL_TTL_SECS", "604801")],
+                "attachments.url_ttl_secs",
+                "SWITCHBOARD_ATTACHMENTS_URL_TTL_SECS",
+            ),
+            (
+                &[("SWITCHBOARD_ATTACHMENTS_URL_TTL_SECS", "")],
+                "attachments.url_ttl_secs",
+                "SWITCHBOARD_ATTACHMENTS_URL_TTL_SECS",
+            ),
+        ];
+        for (pairs, setting, var) in cases {
+            let err = Settings::from_layers(None, &env(pairs))
+                .expect_err("must be refused")
+                .to_string();
+            assert!(err.contains(setting), "{pairs:?}: {err}");
+            assert!(err.contains(var), "{pairs:?}: {err}");
+        }
+        let err = Settings::from_layers(
+            Some((
+                Path::new("local.toml"),
+                "[storage]\ns3_bucket_name = \"b\"\n",
+            )),
+            &env(&[]),
+        )
+        .expect_err("unknown key")
+        .to_string();
+        assert!(err.contains("s3_bucket_name"), "{err}");
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub enum StartupError {
     },
     #[error("cannot create the first admin: {0}")]
     FirstAdmin(String),
+    #[error("attachment storage: {0} (check the [storage] settings)")]
+    Storage(String),
 }
 
 /// A built hub, bound to its port, ready to run.
@@ -106,7 +108,10 @@ impl Application {
         }
 
         let settings = Arc::new(settings);
-        let hub = crate::actors::Hub::start(db.clone(), settings.clone())
+        let files = crate::files::Files::open(&settings, secret.clone())
+            .await
+            .map_err(|e| StartupError::Storage(e.to_string()))?;
+        let hub = crate::actors::Hub::start(db.clone(), settings.clone(), Arc::new(files))
             .await
             .map_err(|source| StartupError::Database {
                 url: settings.database.url.to_string(),

@@ -40,7 +40,7 @@ pub struct MessageView {
     pub status: Option<DeliveryStatus>,
     /// Why a reply failed, or why it is waiting for a retry.
     pub error: Option<ErrorView>,
-    pub attachments: Vec<serde_json::Value>,
+    pub attachments: Vec<AttachmentView>,
     pub provider_at: Option<DateTime<Utc>>,
     pub edited_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -72,10 +72,48 @@ impl From<&Message> for MessageView {
                 code: m.error_code.clone(),
                 reason,
             }),
-            attachments: Vec::new(),
+            attachments: crate::store::attachments::parse_meta(&m.attachments)
+                .iter()
+                .map(AttachmentView::from)
+                .collect(),
             provider_at: opt_utc(m.provider_at),
             edited_at: opt_utc(m.edited_at),
             created_at: utc(m.created_at),
+        }
+    }
+}
+
+/// A file on a message. The URLs are the hub's stable, authenticated addresses (paths
+/// under the hub's public URL): each answers with a redirect to a short-lived signed
+/// download URL, so events kept for replay never carry an expired link.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttachmentView {
+    #[serde(serialize_with = "id_string")]
+    pub id: i64,
+    pub file_name: String,
+    pub content_type: String,
+    pub byte_size: i64,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    pub url: String,
+    /// Thumbnails (200 px and 800 px boxes) once made; images only.
+    pub thumbnail_url: Option<String>,
+    pub thumbnail_large_url: Option<String>,
+}
+
+impl From<&crate::store::attachments::AttachmentMeta> for AttachmentView {
+    fn from(a: &crate::store::attachments::AttachmentMeta) -> Self {
+        let base = format!("/api/v1/attachments/{}", a.id);
+        Self {
+            id: a.id,
+            file_name: a.file_name.clone(),
+            content_type: a.content_type.clone(),
+            byte_size: a.byte_size,
+            width: a.width,
+            height: a.height,
+            url: format!("{base}/download"),
+            thumbnail_url: a.thumbnail.then(|| format!("{base}/thumbnail?size=small")),
+            thumbnail_large_url: a.thumbnail.then(|| format!("{base}/thumbnail?size=large")),
         }
     }
 }

@@ -21,6 +21,7 @@ use super::delivery::{DeliveryTracker, SendOutcome};
 use crate::config::Settings;
 use crate::db::types::{ChannelType, Verification};
 use crate::db::{Database, StoreError};
+use crate::files::{Files, Variant};
 use crate::store::inbound::Source;
 use crate::store::inboxes::{self, Inbox};
 use crate::store::outbox;
@@ -117,6 +118,7 @@ pub struct ChannelSupervisor {
     settings: Arc<Settings>,
     channels: Channels,
     delivery: Addr<DeliveryTracker>,
+    files: Arc<Files>,
     actors: HashMap<i64, Addr<ChannelActor>>,
     /// Consecutive failures per inbox, for the restart backoff.
     failures: HashMap<i64, u32>,
@@ -128,12 +130,14 @@ impl ChannelSupervisor {
         settings: Arc<Settings>,
         channels: Channels,
         delivery: Addr<DeliveryTracker>,
+        files: Arc<Files>,
     ) -> Self {
         Self {
             db,
             settings,
             channels,
             delivery,
+            files,
             actors: HashMap::new(),
             failures: HashMap::new(),
         }
@@ -251,6 +255,7 @@ impl Handler<Configure> for ChannelSupervisor {
                             entry,
                             db: self.db.clone(),
                             delivery: self.delivery.clone(),
+                            files: self.files.clone(),
                             supervisor: ctx.address(),
                             policy: self.settings.outbound.clone(),
                             limiter: Arc::new(RateLimiter::direct(Quota::per_second(
@@ -306,6 +311,8 @@ pub struct ChannelActor {
     entry: Arc<ChannelEntry>,
     db: Database,
     delivery: Addr<DeliveryTracker>,
+    /// Signs the download URLs of a reply's files for the provider or integration.
+    files: Arc<Files>,
     supervisor: Addr<ChannelSupervisor>,
     policy: crate::config::OutboundSettings,
     limiter: Arc<DefaultDirectRateLimiter>,
@@ -378,6 +385,7 @@ impl Handler<Drain> for ChannelActor {
             self.entry.clone(),
             self.db.clone(),
             self.delivery.clone(),
+            self.files.clone(),
             self.limiter.clone(),
             self.policy.clone(),
         );
@@ -417,11 +425,38 @@ impl Handler<Drained> for ChannelActor {
     }
 }
 
+/// How long a provider or integration may take to fetch a reply's file: sends are retried
+/// for a while, and each attempt signs fresh URLs, so an hour is plenty.
+const OUTBOUND_URL_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// A reply's files as the channel offers them: absolute, signed download URLs.
+fn outbound_attachments(
+    files: &Files,
+    message: &crate::store::conversations::Message,
+) -> Vec<switchboard_channel::OutboundAttachment> {
+    crate::store::attachments::parse_meta(&message.attachments)
+        .into_iter()
+        .map(|a| switchboard_channel::OutboundAttachment {
+            id: a.id.to_string(),
+            url: files.signed_url(a.id, Variant::Original, OUTBOUND_URL_TTL),
+            width: a.width.and_then(|w| u32::try_from(w).ok()),
+            height: a.height.and_then(|h| u32::try_from(h).ok()),
+            thumbnail_url: a
+                .thumbnail
+                .then(|| files.signed_url(a.id, Variant::Small, OUTBOUND_URL_TTL)),
+            file_name: a.file_name,
+            content_type: a.content_type,
+            byte_size: u64::try_from(a.byte_size).unwrap_or(0),
+        })
+        .collect()
+}
+
 /// Claims due jobs and sends them, `concurrency` at a time, within the rate limit.
 async fn drain(
     entry: Arc<ChannelEntry>,
     db: Database,
     delivery: Addr<DeliveryTracker>,
+    files: Arc<Files>,
     limiter: Arc<DefaultDirectRateLimiter>,
     policy: crate::config::OutboundSettings,
 ) -> Result<usize, StoreError> {
@@ -438,6 +473,7 @@ async fn drain(
             let delivery = delivery.clone();
             let limiter = limiter.clone();
             let policy = policy.clone();
+            let files = files.clone();
             async move {
                 limiter.until_ready().await;
                 let message = OutboundMessage {
@@ -445,7 +481,7 @@ async fn drain(
                     conversation_id: job.message.conversation_id.to_string(),
                     content: job.message.content.clone(),
                     private: job.message.private,
-                    attachments: Vec::new(),
+                    attachments: outbound_attachments(&files, &job.message),
                     recipient: ContactProfile {
                         identifier: job.recipient.identifier.clone(),
                         name: job.recipient.name.clone(),

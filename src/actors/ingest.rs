@@ -17,9 +17,11 @@ use switchboard_channel::InboundEvent;
 use tokio::sync::{mpsc, oneshot};
 
 use super::router::{Route, Router};
+use super::thumbnails::{ThumbnailJob, Thumbnailer};
 use crate::config::InboundSettings;
 use crate::db::{Database, DbConn, StoreError};
 use crate::realtime::{Event, EventHub, Scope};
+use crate::store::attachments::NewAttachment;
 use crate::store::delivery::StatusApplied;
 use crate::store::inbound::{self, ConversationStart, Outcome, Source};
 
@@ -30,6 +32,8 @@ struct Job {
     source: Source,
     /// Shared so a SQLite batch can move it into its blocking call without copying.
     events: Arc<Vec<InboundEvent>>,
+    /// Files fetched for each event (aligned with `events`; empty for most).
+    media: Arc<Vec<Vec<NewAttachment>>>,
     done: oneshot::Sender<Result<Vec<Outcome>, StoreError>>,
     queued_at: Instant,
 }
@@ -49,8 +53,14 @@ impl InboundWriter {
         db: Database,
         events: Arc<EventHub>,
         router: Addr<Router>,
+        thumbnails: Thumbnailer,
         settings: InboundSettings,
     ) -> Self {
+        let after = AfterCommit {
+            events,
+            router,
+            thumbnails,
+        };
         let count = if db.concurrent_writers() {
             settings.writers.max(1)
         } else {
@@ -59,13 +69,7 @@ impl InboundWriter {
         let writers = (0..count)
             .map(|_| {
                 let (jobs, queue) = mpsc::channel(QUEUE / count);
-                actix_web::rt::spawn(run(
-                    db.clone(),
-                    Arc::clone(&events),
-                    router.clone(),
-                    settings.clone(),
-                    queue,
-                ));
+                actix_web::rt::spawn(run(db.clone(), after.clone(), settings.clone(), queue));
                 jobs
             })
             .collect();
@@ -97,12 +101,14 @@ impl InboundWriter {
         &self,
         source: Source,
         events: Vec<InboundEvent>,
+        media: Vec<Vec<NewAttachment>>,
     ) -> Result<Vec<Outcome>, StoreError> {
         let (done, answer) = oneshot::channel();
         let writer = self.writer_for(&source, &events).clone();
         let job = Job {
             source,
             events: Arc::new(events),
+            media: Arc::new(media),
             done,
             queued_at: Instant::now(),
         };
@@ -116,10 +122,17 @@ impl InboundWriter {
     }
 }
 
-async fn run(
-    db: Database,
+/// Who hears about stored events, once they are committed.
+#[derive(Clone)]
+struct AfterCommit {
     events: Arc<EventHub>,
     router: Addr<Router>,
+    thumbnails: Thumbnailer,
+}
+
+async fn run(
+    db: Database,
+    after: AfterCommit,
     settings: InboundSettings,
     mut queue: mpsc::Receiver<Job>,
 ) {
@@ -153,7 +166,7 @@ async fn run(
         let results = write(&db, &batch).await;
         for (job, result) in batch.into_iter().zip(results) {
             if let Ok(outcomes) = &result {
-                fan_out(&events, &router, job.source.inbox_id, outcomes);
+                fan_out(&after, job.source.inbox_id, outcomes);
             }
             tracing::trace!(
                 wait_us = job.queued_at.elapsed().as_micros() as u64,
@@ -224,14 +237,17 @@ async fn transaction(conn: &mut DbConn, jobs: &[&Job]) -> Result<Vec<Vec<Outcome
     match conn {
         DbConn::Sqlite(c) => {
             // The whole batch in one blocking call on the connection (see ingest_sqlite).
-            let work: Vec<(Source, Arc<Vec<InboundEvent>>)> = jobs
+            type Work = (Source, Arc<Vec<InboundEvent>>, Arc<Vec<Vec<NewAttachment>>>);
+            let work: Vec<Work> = jobs
                 .iter()
-                .map(|job| (job.source, Arc::clone(&job.events)))
+                .map(|job| (job.source, Arc::clone(&job.events), Arc::clone(&job.media)))
                 .collect();
             c.spawn_blocking(move |c| {
                 Ok(c.immediate_transaction::<_, StoreError, _>(|c| {
                     work.iter()
-                        .map(|(source, events)| inbound::ingest_sqlite(c, source, events))
+                        .map(|(source, events, media)| {
+                            inbound::ingest_sqlite(c, source, events, media)
+                        })
                         .collect()
                 }))
             })
@@ -246,7 +262,7 @@ async fn transaction(conn: &mut DbConn, jobs: &[&Job]) -> Result<Vec<Vec<Outcome
                 .await?;
                 let mut all = Vec::new();
                 for job in jobs {
-                    all.push(inbound::ingest_pg(c, &job.source, &job.events).await?);
+                    all.push(inbound::ingest_pg(c, &job.source, &job.events, &job.media).await?);
                 }
                 Ok(all)
             })
@@ -256,14 +272,22 @@ async fn transaction(conn: &mut DbConn, jobs: &[&Job]) -> Result<Vec<Vec<Outcome
 }
 
 /// After the commit: realtime events and routing.
-fn fan_out(events: &EventHub, router: &Addr<Router>, inbox_id: i64, outcomes: &[Outcome]) {
+fn fan_out(after: &AfterCommit, inbox_id: i64, outcomes: &[Outcome]) {
+    let (events, router) = (&after.events, &after.router);
     for outcome in outcomes {
         match outcome {
             Outcome::Created {
                 message,
                 conversation,
                 conversation_change,
+                images,
             } => {
+                for (attachment_id, storage_key) in images {
+                    after.thumbnails.queue(ThumbnailJob {
+                        attachment_id: *attachment_id,
+                        storage_key: storage_key.clone(),
+                    });
+                }
                 events.conversation(
                     conversation,
                     *conversation_change == Some(ConversationStart::Created),

@@ -22,6 +22,7 @@ pub mod delivery;
 pub mod ingest;
 pub mod presence;
 pub mod router;
+pub mod thumbnails;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -43,6 +44,9 @@ pub struct Hub {
     pub supervisor: Addr<channel::ChannelSupervisor>,
     pub router: Addr<router::Router>,
     pub delivery: Addr<delivery::DeliveryTracker>,
+    /// Attachment files: limits, blob store, signed URLs.
+    pub files: Arc<crate::files::Files>,
+    pub thumbnails: thumbnails::Thumbnailer,
 }
 
 impl Hub {
@@ -51,6 +55,7 @@ impl Hub {
     pub async fn start(
         db: Database,
         settings: Arc<Settings>,
+        files: Arc<crate::files::Files>,
     ) -> Result<Self, crate::db::StoreError> {
         let events = Arc::new(EventHub::new(
             settings.realtime.replay_events,
@@ -65,6 +70,7 @@ impl Hub {
             settings.clone(),
             channels.clone(),
             delivery.clone(),
+            files.clone(),
         )
         .start();
         let conversations = conversation::ConversationRegistry::new(
@@ -79,10 +85,12 @@ impl Hub {
         router.do_send(router::Attach {
             conversations: conversations.clone(),
         });
+        let thumbnails = thumbnails::Thumbnailer::start(db.clone(), events.clone(), files.clone());
         let inbound = ingest::InboundWriter::start(
             db.clone(),
             events.clone(),
             router.clone(),
+            thumbnails.clone(),
             settings.inbound.clone(),
         );
         let conn = &mut db.reader().await?;
@@ -98,6 +106,8 @@ impl Hub {
             supervisor,
             router,
             delivery,
+            files,
+            thumbnails,
         })
     }
 }

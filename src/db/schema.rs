@@ -170,6 +170,7 @@ diesel::table! {
         edited_at -> Nullable<Timestamp>,
         deleted_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        attachments -> Text,
     }
 }
 

@@ -293,10 +293,14 @@ fn conversation_answer(output: Output) -> Result<HttpResponse, ApiError> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReplyBody {
+    #[serde(default)]
     content: String,
     #[serde(default)]
     private: bool,
     reply_to_id: Option<PublicId>,
+    /// Uploads of this conversation (`POST .../attachments`) to send with the message.
+    #[serde(default)]
+    attachment_ids: Vec<PublicId>,
 }
 
 async fn reply(
@@ -309,9 +313,24 @@ async fn reply(
     let conversation = visible_conversation(&state, &caller, id.0).await?;
     let body = body.into_inner();
     let content = body.content.trim_end().to_owned();
-    if content.trim().is_empty() {
-        return Err(ApiError::invalid("content", "must not be empty"));
+    let mut attachment_ids: Vec<i64> = body.attachment_ids.iter().map(|a| a.0).collect();
+    attachment_ids.dedup();
+    if content.trim().is_empty() && attachment_ids.is_empty() {
+        return Err(ApiError::invalid(
+            "content",
+            "must not be empty unless the message has attachments",
+        ));
     }
+    if attachment_ids.len() > super::attachments::MAX_FILES {
+        return Err(ApiError::invalid(
+            "attachment_ids",
+            format!(
+                "at most {} files per message",
+                super::attachments::MAX_FILES
+            ),
+        ));
+    }
+    check_attachments(&state, conversation.id, &attachment_ids).await?;
     if content.len() > MAX_CONTENT_BYTES {
         return Err(ApiError::invalid(
             "content",
@@ -343,6 +362,7 @@ async fn reply(
             private: body.private,
             idempotency_key,
             reply_to_id: body.reply_to_id.map(|r| r.0),
+            attachment_ids,
         },
         actor: caller.actor(),
     };
@@ -356,6 +376,50 @@ async fn reply(
             .json(MessageView::from(&message))),
         _ => Err(ApiError::internal("unexpected command output")),
     }
+}
+
+/// Refuses attachments that are not unsent uploads of this conversation, or that together
+/// exceed the per-message limit, with a message naming the problem (the store checks the
+/// first part again atomically when the message is stored).
+async fn check_attachments(
+    state: &AppState,
+    conversation_id: i64,
+    ids: &[i64],
+) -> Result<(), ApiError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let conn = &mut state.db.reader().await?;
+    let mut total: u64 = 0;
+    for id in ids {
+        match crate::store::attachments::find(conn, *id).await? {
+            Some((a, _)) if a.conversation_id == conversation_id && a.message_id.is_none() => {
+                total += u64::try_from(a.byte_size).unwrap_or(u64::MAX);
+            }
+            Some((a, _)) if a.conversation_id == conversation_id => {
+                return Err(ApiError::invalid(
+                    "attachment_ids",
+                    format!(
+                        "attachment {id} was already sent with message {}",
+                        a.message_id.unwrap_or_default()
+                    ),
+                ));
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    "attachment_ids",
+                    format!("no upload {id} in this conversation"),
+                ));
+            }
+        }
+    }
+    let limit = state.hub.files.limits().max_message_bytes;
+    if total > limit {
+        return Err(ApiError::payload_too_large(format!(
+            "the attachments total {total} bytes, over the limit of {limit} bytes per message"
+        )));
+    }
+    Ok(())
 }
 
 async fn retry(

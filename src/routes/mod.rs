@@ -5,6 +5,7 @@
 //! error is `{"error": {"code", "message"}}` (see [`crate::error`]).
 
 mod agents;
+pub mod attachments;
 mod audit;
 mod auth;
 mod contacts;
@@ -61,6 +62,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
     }))
     .configure(ops::configure)
     .configure(webhooks::configure)
+    .configure(attachments::configure_downloads)
     .service(
         web::scope("/api/v1")
             // Responses carry CSRF tokens, API tokens and generated passwords.
@@ -75,6 +77,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
             .configure(audit::configure)
             .configure(inboxes::configure)
             .configure(conversations::configure)
+            .configure(attachments::configure)
             .configure(contacts::configure)
             .configure(ws::configure)
             .default_service(web::to(api_not_found)),

@@ -101,7 +101,8 @@ async fn receive(
             .map_err(|e| ApiError::unavailable(format!("delivery tracker: {e}")))??;
         applied.iter().map(status_view).collect()
     } else {
-        let outcomes = state.hub.inbound.store(entry.source, events).await?;
+        let media = fetch_media(&state, &events).await?;
+        let outcomes = state.hub.inbound.store(entry.source, events, media).await?;
         outcomes.iter().map(outcome_view).collect()
     };
     state
@@ -163,6 +164,51 @@ fn outcome_view(outcome: &Outcome) -> Stored {
             ..blank("typing")
         },
     }
+}
+
+/// Fetches the files of every message event before anything is stored, so a message
+/// appears with its files or (a file refused, or unreachable) the webhook is refused
+/// whole and the provider can retry.
+async fn fetch_media(
+    state: &AppState,
+    events: &[InboundEvent],
+) -> Result<Vec<Vec<crate::store::attachments::NewAttachment>>, ApiError> {
+    let files = &state.hub.files;
+    let mut media = Vec::with_capacity(events.len());
+    let mut fetched_all = Vec::new();
+    for event in events {
+        let mut fetched = Vec::new();
+        if let InboundEvent::Message(m) = event {
+            if m.attachments.len() > super::attachments::MAX_FILES {
+                return Err(ApiError::invalid(
+                    "attachments",
+                    format!(
+                        "at most {} files per message",
+                        super::attachments::MAX_FILES
+                    ),
+                ));
+            }
+            let mut budget = files.limits().max_message_bytes;
+            for reference in &m.attachments {
+                match files.fetch(files.http(), reference, budget).await {
+                    Ok(file) => {
+                        budget = budget
+                            .saturating_sub(u64::try_from(file.byte_size).unwrap_or(u64::MAX));
+                        fetched.push(file);
+                    }
+                    Err(error) => {
+                        files.discard(&fetched).await;
+                        files.discard(&fetched_all).await;
+                        tracing::info!(%error, external_id = %m.external_id, "inbound file refused");
+                        return Err(super::attachments::file_error(error));
+                    }
+                }
+            }
+        }
+        fetched_all.extend(fetched.iter().cloned());
+        media.push(fetched);
+    }
+    Ok(media)
 }
 
 /// Reads the body up to [`MAX_BODY`], answering 413 (as JSON) beyond it.

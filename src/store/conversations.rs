@@ -89,6 +89,9 @@ pub struct Message {
     pub edited_at: Option<NaiveDateTime>,
     pub deleted_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
+    /// JSON array of [`crate::store::attachments::AttachmentMeta`]: what the message shows
+    /// of its files, kept on the row so every read and event carries it.
+    pub attachments: String,
 }
 
 /// Who a conversation list is for and what it is filtered by.
@@ -366,6 +369,8 @@ pub struct NewReply {
     pub private: bool,
     pub idempotency_key: Option<String>,
     pub reply_to_id: Option<i64>,
+    /// Pending uploads of this conversation to send with the message.
+    pub attachment_ids: Vec<i64>,
 }
 
 /// What storing a reply did.
@@ -391,6 +396,8 @@ pub enum ReplyError {
     BadReplyTo,
     #[error("this conversation has no channel to reply through")]
     NoChannel,
+    #[error(transparent)]
+    Attachment(#[from] crate::store::attachments::ClaimError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -480,6 +487,22 @@ pub async fn store_reply(
             .get_result(c)
             .await
             .map_err(StoreError::from)?;
+        let message = if reply.attachment_ids.is_empty() {
+            message
+        } else {
+            let files = crate::store::attachments::claim_for_message!(
+                c,
+                conversation.id,
+                message.id,
+                &reply.attachment_ids
+            );
+            diesel::update(messages::table.find(message.id))
+                .set(messages::attachments.eq(crate::store::attachments::meta_json(&files)))
+                .returning(Message::as_returning())
+                .get_result(c)
+                .await
+                .map_err(StoreError::from)?
+        };
         if let (true, Some(inbox_id)) = (public, inbox_id) {
             diesel::insert_into(outbox::table)
                 .values((

@@ -6,11 +6,14 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use switchboard_channel::{ContactProfile, InboundEvent, InboundMessage, MessageEdit};
 
+use super::attachments::{Attachment, NewAttachment, meta_json, row as attachment_row};
 use super::conversations::{Conversation, Message};
 use super::delivery::{self, StatusApplied};
 use super::now;
 use crate::db::StoreError;
-use crate::db::schema::{contact_identities, contacts, conversations, message_edits, messages};
+use crate::db::schema::{
+    attachments, contact_identities, contacts, conversations, message_edits, messages,
+};
 use crate::db::types::{
     ChannelType, ConversationKind, ConversationStatus, Direction, Priority, SenderType,
     Verification,
@@ -37,6 +40,8 @@ pub enum Outcome {
         conversation: Conversation,
         /// The conversation was created (`Created`) or reopened by this message.
         conversation_change: Option<ConversationStart>,
+        /// The message's images (attachment id, storage key), to make thumbnails of.
+        images: Vec<(i64, String)>,
     },
     /// The external id was stored before: nothing new (a provider retry).
     Duplicate { message_id: i64 },
@@ -63,13 +68,15 @@ pub enum ConversationStart {
 
 /// The body of one inbound transaction, written once per backend connection type.
 macro_rules! ingest_body {
-    ([$($aw:tt)*] $c:expr, $source:expr, $events:expr) => {{
+    ([$($aw:tt)*] $c:expr, $source:expr, $events:expr, $media:expr) => {{
         let c = $c;
         let source: &Source = $source;
         let mut outcomes = Vec::with_capacity($events.len());
-        for event in $events {
+        let media: &[Vec<NewAttachment>] = $media;
+        for (index, event) in $events.iter().enumerate() {
+            let files: &[NewAttachment] = media.get(index).map(Vec::as_slice).unwrap_or(&[]);
             let outcome = match event {
-                InboundEvent::Message(m) => ingest_message!([$($aw)*] c, source, m),
+                InboundEvent::Message(m) => ingest_message!([$($aw)*] c, source, m, files),
                 InboundEvent::Edit(e) => ingest_edit!([$($aw)*] c, source, e),
                 InboundEvent::Status(s) => Outcome::Status(delivery_apply!([$($aw)*] c, source.inbox_id, s)),
                 InboundEvent::Typing(t) => {
@@ -113,7 +120,7 @@ macro_rules! ingest_body {
 // SQL text that SQLite's prepared-statement cache keeps, unlike an `IN (...)` list.
 
 macro_rules! ingest_message {
-    ([$($aw:tt)*] $c:expr, $source:expr, $m:expr) => {{
+    ([$($aw:tt)*] $c:expr, $source:expr, $m:expr, $files:expr) => {{
         let c = &mut *$c;
         let source: &Source = $source;
         let m: &InboundMessage = $m;
@@ -215,10 +222,35 @@ macro_rules! ingest_message {
                 .returning(Message::as_returning())
                 .get_result(c)
                 $($aw)*?;
+            // Files fetched before the transaction (see routes::webhooks) join the message.
+            let files: &[NewAttachment] = $files;
+            let mut images = Vec::new();
+            let message = if files.is_empty() {
+                message
+            } else {
+                let mut stored: Vec<Attachment> = Vec::with_capacity(files.len());
+                for file in files {
+                    let row: Attachment = diesel::insert_into(attachments::table)
+                        .values(attachment_row(conversation_id, Some(message.id), file, at))
+                        .returning(Attachment::as_returning())
+                        .get_result(c)
+                        $($aw)*?;
+                    if row.content_type.starts_with("image/") {
+                        images.push((row.id, row.storage_key.clone()));
+                    }
+                    stored.push(row);
+                }
+                diesel::update(messages::table.find(message.id))
+                    .set(messages::attachments.eq(meta_json(&stored)))
+                    .returning(Message::as_returning())
+                    .get_result(c)
+                    $($aw)*?
+            };
             Outcome::Created {
                 message,
                 conversation,
                 conversation_change: start,
+                images,
             }
         }
     }};
@@ -366,8 +398,9 @@ pub fn ingest_sqlite(
     c: &mut diesel::SqliteConnection,
     source: &Source,
     events: &[InboundEvent],
+    media: &[Vec<NewAttachment>],
 ) -> Result<Vec<Outcome>, StoreError> {
-    blocking::ingest(c, source, events)
+    blocking::ingest(c, source, events, media)
 }
 
 /// The same statements with diesel's synchronous `RunQueryDsl` in scope (the async one is
@@ -380,15 +413,18 @@ mod blocking {
     use super::super::now;
     use super::{ConversationStart, Outcome, Source, delivery_apply, naive};
     use crate::db::StoreError;
+    use crate::db::schema::attachments;
     use crate::db::schema::{contact_identities, contacts, conversations, message_edits, messages};
     use crate::db::types::{ConversationKind, ConversationStatus, Direction, Priority, SenderType};
+    use crate::store::attachments::{Attachment, NewAttachment, meta_json, row as attachment_row};
 
     pub(super) fn ingest(
         c: &mut SqliteConnection,
         source: &Source,
         events: &[InboundEvent],
+        media: &[Vec<NewAttachment>],
     ) -> Result<Vec<Outcome>, StoreError> {
-        ingest_body!([] c, source, events)
+        ingest_body!([] c, source, events, media)
     }
 }
 
@@ -456,8 +492,9 @@ pub async fn ingest_pg(
     c: &mut diesel_async::AsyncPgConnection,
     source: &Source,
     events: &[InboundEvent],
+    media: &[Vec<NewAttachment>],
 ) -> Result<Vec<Outcome>, StoreError> {
-    ingest_body!([.await] c, source, events)
+    ingest_body!([.await] c, source, events, media)
 }
 
 fn naive(at: DateTime<Utc>) -> chrono::NaiveDateTime {

@@ -5,6 +5,7 @@
 //! the log can never miss a change that happened or show one that did not.
 
 pub mod agents;
+pub mod attachments;
 pub mod audit;
 pub mod contacts;
 pub mod conversations;

@@ -3,12 +3,14 @@
 //! `SWITCHBOARD_TEST_DATABASE_URL` is set (see helpers.rs).
 
 mod agents;
+mod attachments;
 mod auth;
 mod channels;
 mod cli;
 mod conversations;
 mod helpers;
 mod ops;
+mod s3;
 mod storage;
 mod teams;
 mod tokens;

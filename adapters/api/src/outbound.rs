@@ -28,6 +28,9 @@ pub fn render_outbound(message: &OutboundMessage) -> Vec<u8> {
                 "content_type": attachment.content_type,
                 "byte_size": attachment.byte_size,
                 "url": attachment.url,
+                "width": attachment.width,
+                "height": attachment.height,
+                "thumbnail_url": attachment.thumbnail_url,
             })
         })
         .collect();
@@ -366,6 +369,9 @@ mod tests {
                 content_type: "application/pdf".into(),
                 byte_size: 2048,
                 url: "https://hub.example.com/files/att-1".into(),
+                width: None,
+                height: None,
+                thumbnail_url: None,
             }],
             recipient: ContactProfile {
                 identifier: "cust-42".into(),
@@ -391,7 +397,10 @@ mod tests {
                     "file_name": "label.pdf",
                     "content_type": "application/pdf",
                     "byte_size": 2048,
-                    "url": "https://hub.example.com/files/att-1"
+                    "url": "https://hub.example.com/files/att-1",
+                    "width": null,
+                    "height": null,
+                    "thumbnail_url": null
                 }],
                 "contact": {"identifier": "cust-42", "name": "Ann", "email": "ann@example.com", "phone": null},
                 "reply_to": "m-1"

@@ -125,6 +125,9 @@ fn message() -> OutboundMessage {
             content_type: "application/pdf".into(),
             byte_size: 2048,
             url: "https://hub.example.com/files/att-1".into(),
+            width: None,
+            height: None,
+            thumbnail_url: None,
         }],
         recipient: ContactProfile {
             identifier: "cust-42".into(),
@@ -201,7 +204,10 @@ async fn signed_json_callback_and_receipt() {
                 "file_name": "label.pdf",
                 "content_type": "application/pdf",
                 "byte_size": 2048,
-                "url": "https://hub.example.com/files/att-1"
+                "url": "https://hub.example.com/files/att-1",
+                "width": null,
+                "height": null,
+                "thumbnail_url": null
             }],
             "contact": {"identifier": "cust-42", "name": "Ann", "email": "ann@example.com", "phone": "+4366..."},
             "reply_to": "m-1"

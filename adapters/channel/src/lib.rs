@@ -201,6 +201,15 @@ pub struct OutboundAttachment {
     pub byte_size: u64,
     /// Where the provider (or integrator) can download the content.
     pub url: String,
+    /// Pixel width of an image, for previews.
+    #[serde(default)]
+    pub width: Option<u32>,
+    /// Pixel height of an image.
+    #[serde(default)]
+    pub height: Option<u32>,
+    /// A small preview of an image (fits 200×200), when one was made in time.
+    #[serde(default)]
+    pub thumbnail_url: Option<String>,
 }
 
 /// An agent's reply (or note) to deliver through a channel.

@@ -1,0 +1,4 @@
+-- What a message shows of its files (id, name, type, size, dimensions, thumbnail ready),
+-- kept on the message so every read and every realtime event carries it without a join;
+-- the attachments table stays the source for downloads and permissions.
+ALTER TABLE messages ADD COLUMN attachments TEXT NOT NULL DEFAULT '[]';

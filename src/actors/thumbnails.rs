@@ -1,0 +1,135 @@
+//! Thumbnails, made off the request path: a message with an image appears at once; its
+//! thumbnails follow as a `message.updated` event. One worker task per node decodes one
+//! image at a time on a blocking thread (decoding is CPU-heavy and bounded by the image
+//! limits), so a burst of uploads cannot starve the request handlers.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::db::Database;
+use crate::files::{self, Files, Variant};
+use crate::media;
+use crate::realtime::EventHub;
+use crate::store::attachments;
+
+/// Images waiting for thumbnails before new ones are only picked up by the start-up sweep.
+const QUEUE: usize = 4096;
+
+/// An image to make thumbnails of.
+#[derive(Debug, Clone)]
+pub struct ThumbnailJob {
+    pub attachment_id: i64,
+    pub storage_key: String,
+}
+
+/// Handle to the worker.
+#[derive(Clone)]
+pub struct Thumbnailer {
+    jobs: mpsc::Sender<ThumbnailJob>,
+}
+
+impl Thumbnailer {
+    /// Starts the worker and queues the images a previous run left without thumbnails.
+    pub fn start(db: Database, events: Arc<EventHub>, files: Arc<Files>) -> Self {
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        let this = Self { jobs };
+        actix_web::rt::spawn(run(db.clone(), events, files, queue));
+        let sweep = this.clone();
+        actix_web::rt::spawn(async move {
+            let missing = match db.reader().await {
+                Ok(mut conn) => attachments::images_without_thumbnails(&mut conn, 1000).await,
+                Err(error) => Err(error),
+            };
+            match missing {
+                Ok(list) => {
+                    for (attachment_id, storage_key) in list {
+                        sweep.queue(ThumbnailJob {
+                            attachment_id,
+                            storage_key,
+                        });
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "cannot look for images without thumbnails"),
+            }
+        });
+        this
+    }
+
+    /// Queues an image; when the queue is full it is logged and made at the next start.
+    pub fn queue(&self, job: ThumbnailJob) {
+        if let Err(error) = self.jobs.try_send(job) {
+            tracing::warn!(%error, "thumbnail queue full; the thumbnail is made at the next start");
+        }
+    }
+}
+
+async fn run(
+    db: Database,
+    events: Arc<EventHub>,
+    files: Arc<Files>,
+    mut queue: mpsc::Receiver<ThumbnailJob>,
+) {
+    while let Some(job) = queue.recv().await {
+        let span = tracing::info_span!("thumbnails", attachment_id = job.attachment_id);
+        let _guard = span.enter();
+        if let Err(error) = make(&db, &events, &files, &job).await {
+            // The original stays downloadable; the message simply shows no preview.
+            tracing::warn!(%error, "no thumbnails for this image");
+        }
+    }
+}
+
+async fn make(
+    db: &Database,
+    events: &EventHub,
+    files: &Files,
+    job: &ThumbnailJob,
+) -> Result<(), String> {
+    let (size, mut stream) = files
+        .blobs()
+        .get(&job.storage_key)
+        .await
+        .map_err(|e| e.to_string())?;
+    if size > files.limits().max_image_bytes {
+        return Err(format!("{size} bytes is over the image limit"));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    while let Some(chunk) = stream.next().await {
+        bytes.extend_from_slice(&chunk.map_err(|e| e.to_string())?);
+    }
+    let limits = files.image_limits();
+    let thumbs = tokio::task::spawn_blocking(move || media::thumbnails(&bytes, limits))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let small_key = files::thumbnail_key(&job.storage_key, Variant::Small);
+    let large_key = files::thumbnail_key(&job.storage_key, Variant::Large);
+    files
+        .blobs()
+        .put_bytes(&small_key, Bytes::from(thumbs.small), media::THUMB_MIME)
+        .await
+        .map_err(|e| e.to_string())?;
+    files
+        .blobs()
+        .put_bytes(&large_key, Bytes::from(thumbs.large), media::THUMB_MIME)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut conn = db.writer().await.map_err(|e| e.to_string())?;
+    let message = attachments::set_thumbnails(
+        &mut conn,
+        job.attachment_id,
+        &small_key,
+        &large_key,
+        i64::from(thumbs.width),
+        i64::from(thumbs.height),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    if let Some(message) = message {
+        events.message(&message, false);
+    }
+    Ok(())
+}

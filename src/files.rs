@@ -1,0 +1,457 @@
+//! Receiving and handing out attachment files: one path for agents' uploads and channels'
+//! inbound media. Bytes are streamed to a temporary file (never held whole in memory),
+//! counted against the limits as they arrive, typed by sniffing the first bytes (never by
+//! name or declared type), checked (image dimensions: decompression bombs), then moved into
+//! the blob store. Downloads go through short-lived signed URLs.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use sha2::{Digest, Sha256};
+
+use crate::blobs::{BlobError, BlobStore};
+use crate::config::{AttachmentSettings, Settings};
+use crate::media::{self, ImageLimits, MediaError, MediaKind};
+use crate::secrets::SecretKey;
+use crate::store::attachments::NewAttachment;
+
+/// Which bytes of an attachment a signed URL serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    Original,
+    Small,
+    Large,
+}
+
+impl Variant {
+    /// Its name in URLs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Original => "original",
+            Self::Small => "small",
+            Self::Large => "large",
+        }
+    }
+
+    /// Parses a URL segment.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "original" => Some(Self::Original),
+            "small" => Some(Self::Small),
+            "large" => Some(Self::Large),
+            _ => None,
+        }
+    }
+}
+
+/// Why a file was refused or could not be stored. The messages are shown to API users.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    #[error("the file is larger than the limit of {} ({limit} bytes){what}", mebibytes(*limit))]
+    TooLarge { limit: u64, what: &'static str },
+    #[error("the upload was interrupted: {0}")]
+    Upload(String),
+    #[error("cannot fetch the file: {0}")]
+    Fetch(String),
+    #[error("storage error: {0}")]
+    Storage(#[from] BlobError),
+    #[error("temporary file error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl FileError {
+    /// True when the file itself is at fault (the caller answers 4xx, not 5xx).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            Self::Media(_) | Self::TooLarge { .. } | Self::Upload(_)
+        )
+    }
+}
+
+/// Why a signed URL is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("this download link has expired; ask for a new one")]
+    Expired,
+    #[error("this download link is not valid")]
+    Forged,
+}
+
+const URL_PURPOSE: &str = "attachment-url";
+
+/// Attachment files: limits, temporary files, the blob store and URL signing.
+pub struct Files {
+    blobs: BlobStore,
+    limits: AttachmentSettings,
+    tmp_dir: PathBuf,
+    secret: SecretKey,
+    /// The hub's public URL without a trailing slash, for absolute links (callbacks).
+    public_base: String,
+    /// For fetching channels' media.
+    http: reqwest::Client,
+}
+
+impl Files {
+    /// Opens the blob store and prepares the temporary folder under the data directory.
+    pub async fn open(settings: &Settings, secret: SecretKey) -> Result<Self, FileError> {
+        let blobs = BlobStore::open(&settings.storage).await?;
+        let tmp_dir = settings.data_dir.join("tmp");
+        std::fs::create_dir_all(&tmp_dir)?;
+        Ok(Self {
+            blobs,
+            limits: settings.attachments.clone(),
+            tmp_dir,
+            secret,
+            public_base: settings
+                .server
+                .public_url
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned(),
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::limited(3))
+                .build()
+                .map_err(|e| FileError::Fetch(format!("cannot build the HTTP client: {e}")))?,
+        })
+    }
+
+    /// The HTTP client that fetches channels' media.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The blob store (downloads, thumbnails).
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    /// The configured limits.
+    pub fn limits(&self) -> &AttachmentSettings {
+        &self.limits
+    }
+
+    /// Limits for decoding untrusted images.
+    pub fn image_limits(&self) -> ImageLimits {
+        ImageLimits {
+            max_dimension: self.limits.max_image_dimension,
+            ..ImageLimits::default()
+        }
+    }
+
+    /// Streams one file in, checks it and stores it. `budget` is what is left of the
+    /// per-message limit. Nothing stays behind when it is refused.
+    pub async fn receive<S, E>(
+        &self,
+        file_name: Option<&str>,
+        mut body: S,
+        budget: u64,
+    ) -> Result<NewAttachment, FileError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let temp = TempFile::new(&self.tmp_dir);
+        let mut hasher = Sha256::new();
+        let mut head: Vec<u8> = Vec::new();
+        let mut sniffed = None;
+        let mut limit = self.limits.max_file_bytes.min(budget);
+        let mut size: u64 = 0;
+        let mut pending: Vec<u8> = Vec::new();
+        let mut file = None;
+        loop {
+            let chunk = match body.next().await {
+                Some(Ok(chunk)) => Some(chunk),
+                Some(Err(error)) => return Err(FileError::Upload(error.to_string())),
+                None => None,
+            };
+            if let Some(chunk) = &chunk {
+                size += chunk.len() as u64;
+                hasher.update(chunk);
+                if sniffed.is_none() {
+                    head.extend_from_slice(chunk);
+                }
+            }
+            if sniffed.is_none() && (head.len() >= media::SNIFF_BYTES || chunk.is_none()) {
+                let found = media::sniff(&head)?;
+                if found.kind == MediaKind::Image {
+                    limit = limit.min(self.limits.max_image_bytes);
+                }
+                sniffed = Some(found);
+                pending = std::mem::take(&mut head);
+            } else if let (Some(_), Some(chunk)) = (&sniffed, &chunk) {
+                pending.extend_from_slice(chunk);
+            }
+            if size > limit {
+                return Err(self.too_large(limit, sniffed.map(|s| s.kind)));
+            }
+            if pending.len() >= 1 << 20 || (chunk.is_none() && !pending.is_empty()) {
+                let data = std::mem::take(&mut pending);
+                file = Some(temp.append(file.take(), data).await?);
+            }
+            if chunk.is_none() {
+                break;
+            }
+        }
+        let Some(sniffed) = sniffed else {
+            return Err(MediaError::Empty.into());
+        };
+        if let Some(file) = file.take() {
+            TempFile::finish(file).await?;
+        }
+        let (width, height) = if sniffed.kind == MediaKind::Image {
+            let path = temp.path.clone();
+            let limits = self.image_limits();
+            let dimensions = tokio::task::spawn_blocking(move || {
+                let bytes = std::fs::read(&path).map_err(FileError::Io)?;
+                media::image_dimensions(&bytes, limits).map_err(FileError::Media)
+            })
+            .await
+            .map_err(|e| FileError::Upload(format!("image check failed: {e}")))??;
+            (Some(i64::from(dimensions.0)), Some(i64::from(dimensions.1)))
+        } else {
+            (None, None)
+        };
+        let storage_key = new_key();
+        self.blobs
+            .put_file(&storage_key, &temp.path, sniffed.mime)
+            .await?;
+        Ok(NewAttachment {
+            file_name: media::sanitize_file_name(file_name, &sniffed),
+            content_type: sniffed.mime.to_owned(),
+            byte_size: i64::try_from(size).unwrap_or(i64::MAX),
+            sha256: hex::encode(hasher.finalize()),
+            storage_key,
+            width,
+            height,
+        })
+    }
+
+    /// Downloads a channel's media (the API channel gives URLs) through the same checks.
+    pub async fn fetch(
+        &self,
+        client: &reqwest::Client,
+        reference: &switchboard_channel::AttachmentRef,
+        budget: u64,
+    ) -> Result<NewAttachment, FileError> {
+        let url = url::Url::parse(&reference.source)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| {
+                FileError::Fetch(format!("{:?} is not an http(s) URL", reference.source))
+            })?;
+        let limit = self.limits.max_file_bytes.min(budget);
+        if let Some(claimed) = reference.byte_size
+            && claimed > limit
+        {
+            return Err(self.too_large(limit, None));
+        }
+        let response = client
+            .get(url.clone())
+            .timeout(Duration::from_secs(60))
+            .send()
+            .await
+            .map_err(|e| FileError::Fetch(format!("{url}: {}", root_cause(&e))))?;
+        if !response.status().is_success() {
+            return Err(FileError::Fetch(format!(
+                "{url} answered {}",
+                response.status()
+            )));
+        }
+        if let Some(length) = response.content_length()
+            && length > limit
+        {
+            return Err(self.too_large(limit, None));
+        }
+        let name = reference.file_name.clone().or_else(|| {
+            url.path_segments()
+                .and_then(|mut s| s.next_back())
+                .map(str::to_owned)
+        });
+        let stream = response
+            .bytes_stream()
+            .map(|r| r.map_err(|e| root_cause(&e)));
+        self.receive(name.as_deref(), Box::pin(stream), budget)
+            .await
+            .map_err(|e| match e {
+                FileError::Upload(reason) => FileError::Fetch(format!("{url}: {reason}")),
+                other => other,
+            })
+    }
+
+    fn too_large(&self, limit: u64, kind: Option<MediaKind>) -> FileError {
+        let what = if limit == self.limits.max_image_bytes && kind == Some(MediaKind::Image) {
+            " for images"
+        } else if limit < self.limits.max_file_bytes.min(self.limits.max_image_bytes) {
+            " left for this message"
+        } else {
+            ""
+        };
+        FileError::TooLarge { limit, what }
+    }
+
+    /// Removes stored files again (a later file of the same request was refused).
+    pub async fn discard(&self, files: &[NewAttachment]) {
+        for file in files {
+            if let Err(error) = self.blobs.delete(&file.storage_key).await {
+                tracing::warn!(%error, key = %file.storage_key, "cannot remove a refused upload");
+            }
+        }
+    }
+
+    /// A signed download path (`/files/...`), valid for the configured lifetime.
+    pub fn signed_path(&self, attachment_id: i64, variant: Variant) -> (String, u64) {
+        let expires = unix_now() + self.limits.url_ttl.as_secs().max(1);
+        self.signed_path_until(attachment_id, variant, expires)
+    }
+
+    /// The same, absolute (for integrations that download from outside).
+    pub fn signed_url(&self, attachment_id: i64, variant: Variant, ttl: Duration) -> String {
+        let expires = unix_now() + ttl.as_secs().max(1);
+        let (path, _) = self.signed_path_until(attachment_id, variant, expires);
+        format!("{}{path}", self.public_base)
+    }
+
+    /// A signed download path valid until `expires` (Unix seconds).
+    pub fn signed_path_until(&self, id: i64, variant: Variant, expires: u64) -> (String, u64) {
+        let signature = hex::encode(
+            self.secret
+                .sign(URL_PURPOSE, &payload(id, variant, expires)),
+        );
+        (
+            format!(
+                "/files/{id}/{}?expires={expires}&signature={signature}",
+                variant.as_str()
+            ),
+            expires,
+        )
+    }
+
+    /// Checks a signed URL's parts.
+    pub fn verify(
+        &self,
+        attachment_id: i64,
+        variant: Variant,
+        expires: u64,
+        signature: &str,
+    ) -> Result<(), SignatureError> {
+        let signature = hex::decode(signature).map_err(|_| SignatureError::Forged)?;
+        if !self.secret.verify(
+            URL_PURPOSE,
+            &payload(attachment_id, variant, expires),
+            &signature,
+        ) {
+            return Err(SignatureError::Forged);
+        }
+        if expires < unix_now() {
+            return Err(SignatureError::Expired);
+        }
+        Ok(())
+    }
+}
+
+/// `25 MB`, `1.5 MB`: limits as people configure them (MiB).
+fn mebibytes(bytes: u64) -> String {
+    let mb = bytes as f64 / (1024.0 * 1024.0);
+    if (mb - mb.round()).abs() < 0.05 {
+        format!("{} MB", mb.round())
+    } else {
+        format!("{mb:.1} MB")
+    }
+}
+
+fn payload(id: i64, variant: Variant, expires: u64) -> Vec<u8> {
+    format!("{id}:{}:{expires}", variant.as_str()).into_bytes()
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A fresh, unguessable storage key; files are never overwritten or shared between rows.
+fn new_key() -> String {
+    let now = chrono::Utc::now();
+    format!(
+        "files/{}/{}",
+        now.format("%Y/%m"),
+        hex::encode(crate::auth::random_bytes::<16>())
+    )
+}
+
+/// The key of a thumbnail of the file stored under `key`.
+pub fn thumbnail_key(key: &str, variant: Variant) -> String {
+    format!("thumbs/{key}-{}.jpg", variant.as_str())
+}
+
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}
+
+/// A temporary upload file, removed when dropped (after the blob store moved it, the
+/// removal finds nothing).
+struct TempFile {
+    path: PathBuf,
+}
+
+impl TempFile {
+    fn new(dir: &Path) -> Self {
+        let name = format!("upload-{}", hex::encode(crate::auth::random_bytes::<12>()));
+        Self {
+            path: dir.join(name),
+        }
+    }
+
+    /// Appends `data` off the async threads; opens the file on first use.
+    async fn append(
+        &self,
+        file: Option<std::fs::File>,
+        data: Vec<u8>,
+    ) -> Result<std::fs::File, FileError> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let mut file = match file {
+                Some(file) => file,
+                None => std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)?,
+            };
+            file.write_all(&data)?;
+            Ok::<_, std::io::Error>(file)
+        })
+        .await
+        .map_err(|e| FileError::Upload(format!("writing the upload failed: {e}")))?
+        .map_err(FileError::Io)
+    }
+
+    async fn finish(file: std::fs::File) -> Result<(), FileError> {
+        tokio::task::spawn_blocking(move || file.sync_all())
+            .await
+            .map_err(|e| FileError::Upload(format!("writing the upload failed: {e}")))?
+            .map_err(FileError::Io)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                tracing::warn!(%error, path = %self.path.display(), "cannot remove a temporary upload")
+            }
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! Attachments: files of a conversation, uploaded by agents (pending until sent with a
+//! message) or fetched from a channel with an inbound message. The bytes live in the blob
+//! store ([`crate::blobs`]); a row holds where, what type (sniffed from the bytes), and the
+//! thumbnails once they are made. Each message also keeps a JSON summary of its files
+//! ([`AttachmentMeta`]) so reads and realtime events carry them without a join.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use serde::{Deserialize, Serialize};
+
+use super::WriterLocks;
+use super::conversations::Message;
+use super::now;
+use crate::db::schema::{attachments, conversations, messages};
+use crate::db::{DbConn, StoreError};
+use crate::db_run;
+
+/// A stored file.
+#[derive(Debug, Clone, Queryable, Selectable, PartialEq)]
+#[diesel(table_name = attachments)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct Attachment {
+    pub id: i64,
+    pub conversation_id: i64,
+    pub message_id: Option<i64>,
+    pub file_name: String,
+    pub content_type: String,
+    pub byte_size: i64,
+    pub sha256: String,
+    pub storage_key: String,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    pub thumb_small_key: Option<String>,
+    pub thumb_large_key: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+/// A file already in the blob store, to be recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAttachment {
+    pub file_name: String,
+    pub content_type: String,
+    pub byte_size: i64,
+    pub sha256: String,
+    pub storage_key: String,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+}
+
+/// What a message shows of one of its files (kept as JSON on the message row).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentMeta {
+    pub id: i64,
+    pub file_name: String,
+    pub content_type: String,
+    pub byte_size: i64,
+    #[serde(default)]
+    pub width: Option<i64>,
+    #[serde(default)]
+    pub height: Option<i64>,
+    /// Thumbnails are ready (images only; they are made after the message is stored).
+    #[serde(default)]
+    pub thumbnail: bool,
+}
+
+impl From<&Attachment> for AttachmentMeta {
+    fn from(a: &Attachment) -> Self {
+        Self {
+            id: a.id,
+            file_name: a.file_name.clone(),
+            content_type: a.content_type.clone(),
+            byte_size: a.byte_size,
+            width: a.width,
+            height: a.height,
+            thumbnail: a.thumb_small_key.is_some() && a.thumb_large_key.is_some(),
+        }
+    }
+}
+
+/// The JSON summary kept on a message.
+pub fn meta_json(files: &[Attachment]) -> String {
+    let metas: Vec<AttachmentMeta> = files.iter().map(AttachmentMeta::from).collect();
+    serde_json::to_string(&metas).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Reads a message's summary back; a damaged value shows as no files (and is logged).
+pub fn parse_meta(json: &str) -> Vec<AttachmentMeta> {
+    match serde_json::from_str(json) {
+        Ok(metas) => metas,
+        Err(error) => {
+            tracing::warn!(%error, "unreadable attachment summary on a message");
+            Vec::new()
+        }
+    }
+}
+
+/// Why attachments could not be put on a message.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    #[error(
+        "attachment {0} is not an unsent upload of this conversation (upload it to this conversation first; each upload goes with one message)"
+    )]
+    NotClaimable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Records an agent's upload; it waits (no message) until a message claims it.
+pub async fn insert_pending(
+    conn: &mut DbConn,
+    conversation_id: i64,
+    file: &NewAttachment,
+) -> Result<Attachment, StoreError> {
+    let at = now();
+    Ok(db_run!(conn, c => diesel::insert_into(attachments::table)
+        .values(row(conversation_id, None, file, at))
+        .returning(Attachment::as_returning())
+        .get_result(c)
+        .await)?)
+}
+
+type Row<'a> = (
+    diesel::dsl::Eq<attachments::conversation_id, i64>,
+    diesel::dsl::Eq<attachments::message_id, Option<i64>>,
+    diesel::dsl::Eq<attachments::file_name, &'a str>,
+    diesel::dsl::Eq<attachments::content_type, &'a str>,
+    diesel::dsl::Eq<attachments::byte_size, i64>,
+    diesel::dsl::Eq<attachments::sha256, &'a str>,
+    diesel::dsl::Eq<attachments::storage_key, &'a str>,
+    diesel::dsl::Eq<attachments::width, Option<i64>>,
+    diesel::dsl::Eq<attachments::height, Option<i64>>,
+    diesel::dsl::Eq<attachments::created_at, NaiveDateTime>,
+);
+
+/// The insertable values of one file (shared by uploads and inbound messages).
+pub fn row(
+    conversation_id: i64,
+    message_id: Option<i64>,
+    file: &NewAttachment,
+    at: NaiveDateTime,
+) -> Row<'_> {
+    (
+        attachments::conversation_id.eq(conversation_id),
+        attachments::message_id.eq(message_id),
+        attachments::file_name.eq(file.file_name.as_str()),
+        attachments::content_type.eq(file.content_type.as_str()),
+        attachments::byte_size.eq(file.byte_size),
+        attachments::sha256.eq(file.sha256.as_str()),
+        attachments::storage_key.eq(file.storage_key.as_str()),
+        attachments::width.eq(file.width),
+        attachments::height.eq(file.height),
+        attachments::created_at.eq(at),
+    )
+}
+
+/// Puts pending uploads on a new message inside the caller's transaction (a reply): each must
+/// belong to the conversation and not be on a message yet. Returns them in the given order.
+macro_rules! claim_for_message {
+    ($c:expr, $conversation_id:expr, $message_id:expr, $ids:expr) => {{
+        let c = &mut *$c;
+        let ids: &[i64] = $ids;
+        let mut claimed = Vec::with_capacity(ids.len());
+        for id in ids {
+            let one: Option<$crate::store::attachments::Attachment> = diesel::update(
+                $crate::db::schema::attachments::table
+                    .filter($crate::db::schema::attachments::id.eq(*id))
+                    .filter($crate::db::schema::attachments::conversation_id.eq($conversation_id))
+                    .filter($crate::db::schema::attachments::message_id.is_null()),
+            )
+            .set($crate::db::schema::attachments::message_id.eq($message_id))
+            .returning($crate::store::attachments::Attachment::as_returning())
+            .get_result(c)
+            .await
+            .optional()
+            .map_err($crate::db::StoreError::from)?;
+            match one {
+                Some(attachment) => claimed.push(attachment),
+                None => {
+                    return Err($crate::store::attachments::ClaimError::NotClaimable(
+                        id.to_string(),
+                    )
+                    .into());
+                }
+            }
+        }
+        claimed
+    }};
+}
+pub(crate) use claim_for_message;
+
+/// An attachment with the inbox of its conversation (for permission checks).
+pub async fn find(
+    conn: &mut DbConn,
+    id: i64,
+) -> Result<Option<(Attachment, Option<i64>)>, StoreError> {
+    Ok(db_run!(conn, c => attachments::table
+        .inner_join(conversations::table)
+        .filter(attachments::id.eq(id))
+        .select((Attachment::as_select(), conversations::inbox_id))
+        .first(c)
+        .await
+        .optional())?)
+}
+
+/// The files of a message, in upload order.
+pub async fn of_message(conn: &mut DbConn, message_id: i64) -> Result<Vec<Attachment>, StoreError> {
+    Ok(db_run!(conn, c => attachments::table
+        .filter(attachments::message_id.eq(message_id))
+        .order(attachments::id)
+        .select(Attachment::as_select())
+        .load(c)
+        .await)?)
+}
+
+/// Images that have no thumbnails yet (a restart interrupted the worker), oldest first.
+pub async fn images_without_thumbnails(
+    conn: &mut DbConn,
+    limit: i64,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    Ok(db_run!(conn, c => attachments::table
+        .filter(attachments::content_type.like("image/%"))
+        .filter(attachments::thumb_small_key.is_null())
+        .order(attachments::id)
+        .limit(limit)
+        .select((attachments::id, attachments::storage_key))
+        .load(c)
+        .await)?)
+}
+
+/// Records an image's thumbnails and refreshes its message's summary. Returns the message
+/// (to publish as updated) when the attachment is on one.
+pub async fn set_thumbnails(
+    conn: &mut DbConn,
+    id: i64,
+    small_key: &str,
+    large_key: &str,
+    width: i64,
+    height: i64,
+) -> Result<Option<Message>, StoreError> {
+    db_run!(conn, c => c.transaction::<_, StoreError, _>(async |c| {
+        let attachment: Option<Attachment> = diesel::update(attachments::table.find(id))
+            .set((
+                attachments::thumb_small_key.eq(small_key),
+                attachments::thumb_large_key.eq(large_key),
+                attachments::width.eq(width),
+                attachments::height.eq(height),
+            ))
+            .returning(Attachment::as_returning())
+            .get_result(c)
+            .await
+            .optional()?;
+        let Some(message_id) = attachment.and_then(|a| a.message_id) else {
+            return Ok(None);
+        };
+        // Two thumbnails of one message finishing at once on two nodes must not each write
+        // a summary missing the other's (PostgreSQL; SQLite has one writer).
+        c.lock_keys(vec![format!("message-attachments:{message_id}")]).await?;
+        let files: Vec<Attachment> = attachments::table
+            .filter(attachments::message_id.eq(message_id))
+            .order(attachments::id)
+            .select(Attachment::as_select())
+            .load(c)
+            .await?;
+        let message = diesel::update(messages::table.find(message_id))
+            .set(messages::attachments.eq(meta_json(&files)))
+            .returning(Message::as_returning())
+            .get_result(c)
+            .await
+            .optional()?;
+        Ok(message)
+    }).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_round_trip_and_damage_shows_no_files() {
+        let file = Attachment {
+            id: 7,
+            conversation_id: 1,
+            message_id: Some(2),
+            file_name: "a.png".into(),
+            content_type: "image/png".into(),
+            byte_size: 10,
+            sha256: "00".into(),
+            storage_key: "k".into(),
+            width: Some(4),
+            height: Some(3),
+            thumb_small_key: Some("s".into()),
+            thumb_large_key: None,
+            created_at: now(),
+        };
+        let json = meta_json(std::slice::from_ref(&file));
+        let back = parse_meta(&json);
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].id, 7);
+        assert!(!back[0].thumbnail, "both thumbnails are needed");
+        assert!(parse_meta("{not json").is_empty());
+    }
+}
