@@ -31,6 +31,32 @@ pub struct AppState {
     pub hub: crate::actors::Hub,
 }
 
+/// How long an upload may wait for a message before housekeeping removes it.
+pub const ABANDONED_UPLOAD_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// Removes uploads never sent with a message once older than `older_than` (rows and
+/// files), a batch per call; housekeeping calls it every hour.
+pub async fn remove_abandoned_uploads(state: &AppState, older_than: Duration) {
+    let age = chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::hours(24));
+    let keys = match state.db.writer().await {
+        Ok(mut conn) => store::attachments::delete_abandoned(&mut conn, age, 500).await,
+        Err(error) => Err(error),
+    };
+    match keys {
+        Ok(keys) => {
+            for key in &keys {
+                if let Err(error) = state.hub.files.blobs().delete(key).await {
+                    tracing::warn!(%error, key, "cannot remove an abandoned upload");
+                }
+            }
+            if !keys.is_empty() {
+                tracing::info!(files = keys.len(), "removed uploads that were never sent");
+            }
+        }
+        Err(error) => tracing::warn!(%error, "abandoned-upload clean-up failed"),
+    }
+}
+
 /// Why the hub could not start; each message says what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -205,6 +231,9 @@ impl Application {
                         }
                         Err(error) => tracing::warn!(%error, "session clean-up: no connection"),
                     }
+                }
+                if round % 60 == 30 {
+                    remove_abandoned_uploads(&state, ABANDONED_UPLOAD_AGE).await;
                 }
             }
         });

@@ -111,19 +111,19 @@ async fn upload(
             "no file in the body (send multipart/form-data with a file part)",
         ));
     }
-    let mut rows: Vec<Attachment> = Vec::with_capacity(stored.len());
-    {
-        let conn = &mut state.db.writer().await?;
-        for file in &stored {
-            match attachments::insert_pending(conn, conversation.id, file).await {
-                Ok(row) => rows.push(row),
-                Err(error) => {
-                    files.discard(&stored).await;
-                    return Err(error.into());
-                }
-            }
+    let inserted = match state.db.writer().await {
+        Ok(mut conn) => {
+            attachments::insert_pending(&mut conn, conversation.id, &stored, &caller.actor()).await
         }
-    }
+        Err(error) => Err(error),
+    };
+    let rows: Vec<Attachment> = match inserted {
+        Ok(rows) => rows,
+        Err(error) => {
+            files.discard(&stored).await;
+            return Err(error.into());
+        }
+    };
     for row in &rows {
         if row.content_type.starts_with("image/") {
             state

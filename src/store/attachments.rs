@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::WriterLocks;
 use super::conversations::Message;
 use super::now;
+use super::{Actor, AuditEvent};
+use crate::audit;
 use crate::db::schema::{attachments, conversations, messages};
 use crate::db::{DbConn, StoreError};
 use crate::db_run;
@@ -106,18 +108,76 @@ pub enum ClaimError {
     Store(#[from] StoreError),
 }
 
-/// Records an agent's upload; it waits (no message) until a message claims it.
+/// Records an agent's uploads (with their audit entries) in one transaction; they wait
+/// (no message) until a message claims them.
 pub async fn insert_pending(
     conn: &mut DbConn,
     conversation_id: i64,
-    file: &NewAttachment,
-) -> Result<Attachment, StoreError> {
+    files: &[NewAttachment],
+    actor: &Actor,
+) -> Result<Vec<Attachment>, StoreError> {
     let at = now();
-    Ok(db_run!(conn, c => diesel::insert_into(attachments::table)
-        .values(row(conversation_id, None, file, at))
-        .returning(Attachment::as_returning())
-        .get_result(c)
-        .await)?)
+    db_run!(conn, c => c.transaction::<_, StoreError, _>(async |c| {
+        let mut rows = Vec::with_capacity(files.len());
+        for file in files {
+            let attachment: Attachment = diesel::insert_into(attachments::table)
+                .values(row(conversation_id, None, file, at))
+                .returning(Attachment::as_returning())
+                .get_result(c)
+                .await?;
+            let event = AuditEvent::new("attachment.upload", "attachment", attachment.id)
+                .with_details(serde_json::json!({
+                    "conversation_id": conversation_id.to_string(),
+                    "file_name": attachment.file_name,
+                    "content_type": attachment.content_type,
+                    "byte_size": attachment.byte_size,
+                    "sha256": attachment.sha256,
+                }));
+            audit!(c, actor, event).await?;
+            rows.push(attachment);
+        }
+        Ok(rows)
+    }).await)
+}
+
+/// Uploads no message claimed within `older_than` (an agent attached a file and never
+/// sent): their rows are deleted and their storage keys (file and thumbnails) returned so
+/// the caller removes the blobs.
+pub async fn delete_abandoned(
+    conn: &mut DbConn,
+    older_than: chrono::Duration,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    let cutoff = now() - older_than;
+    db_run!(conn, c => c.transaction::<_, StoreError, _>(async |c| {
+        let old: Vec<Attachment> = attachments::table
+            .filter(attachments::message_id.is_null())
+            .filter(attachments::created_at.lt(cutoff))
+            .order(attachments::id)
+            .limit(limit)
+            .select(Attachment::as_select())
+            .load(c)
+            .await?;
+        let ids: Vec<i64> = old.iter().map(|a| a.id).collect();
+        // Only those still unclaimed: a message may have claimed one meanwhile.
+        let deleted: Vec<i64> = diesel::delete(
+            attachments::table
+                .filter(attachments::id.eq_any(&ids))
+                .filter(attachments::message_id.is_null()),
+        )
+        .returning(attachments::id)
+        .get_results(c)
+        .await?;
+        Ok(old
+            .into_iter()
+            .filter(|a| deleted.contains(&a.id))
+            .flat_map(|a| {
+                [Some(a.storage_key), a.thumb_small_key, a.thumb_large_key]
+                    .into_iter()
+                    .flatten()
+            })
+            .collect())
+    }).await)
 }
 
 type Row<'a> = (

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::io::Cursor;
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -881,6 +882,61 @@ async fn inbound_files_from_the_api_channel_are_fetched_checked_and_thumbnailed(
         .await;
     assert_eq!(list["data"].as_array().map(Vec::len), Some(1));
     assert_eq!(stored_files(&app).await.0, rows_before);
+}
+
+#[actix_web::test]
+async fn uploads_are_audited_and_those_never_sent_are_cleaned_up() {
+    let app = hub_on(Storage::Disk, |_| {}).await;
+    let (admin, _inbox, conversation_id) = hub_with_conversation(&app, None).await;
+    let sent = upload_one(&app, &admin, &conversation_id, "sent.png", png(300, 200)).await;
+    let unsent = upload_one(&app, &admin, &conversation_id, "unsent.png", png(300, 200)).await;
+    let response = app
+        .api(
+            &admin,
+            Method::POST,
+            &format!("/api/v1/conversations/{conversation_id}/messages"),
+            Some(json!({"attachment_ids": [sent["id"]]})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let actions = app.audit_actions(&admin, 5).await;
+    assert_eq!(
+        actions.iter().filter(|a| *a == "attachment.upload").count(),
+        2,
+        "{actions:?}"
+    );
+    // Wait for both thumbnails, so the clean-up has them to remove too.
+    for file in [&sent, &unsent] {
+        let path = format!("/api/v1/attachments/{}", file["id"].as_str().unwrap());
+        eventually(&app, &admin, &path, |a| a["thumbnail_urls"].is_object()).await;
+    }
+    assert_eq!(stored_files(&app).await, (2, 6));
+
+    // Too young to be removed...
+    switchboard::startup::remove_abandoned_uploads(&app.state, Duration::from_secs(3600)).await;
+    assert_eq!(stored_files(&app).await, (2, 6));
+    // ...then old enough: the unsent upload and its thumbnails go, the sent one stays.
+    switchboard::startup::remove_abandoned_uploads(&app.state, Duration::ZERO).await;
+    assert_eq!(stored_files(&app).await, (1, 3));
+    let response = app
+        .api(
+            &admin,
+            Method::GET,
+            &format!("/api/v1/attachments/{}", unsent["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
+    let (status, _, _) = fetch(
+        &app,
+        Some(&admin),
+        &format!(
+            "/api/v1/attachments/{}/download",
+            sent["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 /// The same round trip with the files in S3-compatible storage (a real moto server):
