@@ -117,6 +117,9 @@ pub struct AttachmentSettings {
     pub max_image_dimension: u32,
     /// Lifetime of signed download URLs.
     pub url_ttl: Duration,
+    /// Whether channels' media may be fetched from loopback, private and link-local
+    /// addresses (off: a webhook must not make the hub probe its own network).
+    pub fetch_private_addresses: bool,
 }
 
 /// The inbound batching writer (group commit, see DESIGN.md).
@@ -538,6 +541,11 @@ const ENV_OVERRIDES: &[(&str, &str, Kind)] = &[
         "attachments.url_ttl_secs",
         Kind::Integer,
     ),
+    (
+        "SWITCHBOARD_ATTACHMENTS_FETCH_PRIVATE_ADDRESSES",
+        "attachments.fetch_private_addresses",
+        Kind::Boolean,
+    ),
 ];
 
 /// The environment variable of a setting, for error messages.
@@ -585,6 +593,7 @@ struct RawAttachments {
     max_message_mb: i64,
     max_image_dimension: i64,
     url_ttl_secs: i64,
+    fetch_private_addresses: bool,
 }
 
 #[derive(Deserialize)]
@@ -1165,6 +1174,7 @@ impl RawAttachments {
                 10,
                 604_800,
             )? as u64),
+            fetch_private_addresses: self.fetch_private_addresses,
         })
     }
 }

@@ -55,8 +55,12 @@ pub enum FileError {
     TooLarge { limit: u64, what: &'static str },
     #[error("the upload was interrupted: {0}")]
     Upload(String),
+    /// The file cannot be had from there (bad URL, 4xx, a private address): 422.
     #[error("cannot fetch the file: {0}")]
     Fetch(String),
+    /// The file host is down or slow (timeout, connection, 5xx, 429): worth retrying later.
+    #[error("cannot fetch the file right now: {0}")]
+    FetchUnavailable(String),
     #[error("storage error: {0}")]
     Storage(#[from] BlobError),
     #[error("temporary file error: {0}")]
@@ -101,6 +105,10 @@ impl Files {
     pub async fn open(settings: &Settings, secret: SecretKey) -> Result<Self, FileError> {
         let blobs = BlobStore::open(&settings.storage).await?;
         let tmp_dir = settings.data_dir.join("tmp");
+        // Uploads a crash interrupted (a dropped TempFile removes its own otherwise).
+        if tmp_dir.exists() {
+            std::fs::remove_dir_all(&tmp_dir)?;
+        }
         std::fs::create_dir_all(&tmp_dir)?;
         Ok(Self {
             blobs,
@@ -113,11 +121,7 @@ impl Files {
                 .as_str()
                 .trim_end_matches('/')
                 .to_owned(),
-            http: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(10))
-                .redirect(reqwest::redirect::Policy::limited(3))
-                .build()
-                .map_err(|e| FileError::Fetch(format!("cannot build the HTTP client: {e}")))?,
+            http: fetch_client(settings.attachments.fetch_private_addresses)?,
         })
     }
 
@@ -212,7 +216,7 @@ impl Files {
                 media::image_dimensions(&bytes, limits).map_err(FileError::Media)
             })
             .await
-            .map_err(|e| FileError::Upload(format!("image check failed: {e}")))??;
+            .map_err(|e| FileError::Io(std::io::Error::other(format!("image check: {e}"))))??;
             (Some(i64::from(dimensions.0)), Some(i64::from(dimensions.1)))
         } else {
             (None, None)
@@ -245,6 +249,12 @@ impl Files {
             .ok_or_else(|| {
                 FileError::Fetch(format!("{:?} is not an http(s) URL", reference.source))
             })?;
+        // Host names are checked by the client's resolver; literal addresses here.
+        if !self.limits.fetch_private_addresses && !allowed_literal_host(&url) {
+            return Err(FileError::Fetch(format!(
+                "{url}: private, loopback and link-local addresses are not fetched"
+            )));
+        }
         let limit = self.limits.max_file_bytes.min(budget);
         if let Some(claimed) = reference.byte_size
             && claimed > limit
@@ -256,12 +266,22 @@ impl Files {
             .timeout(Duration::from_secs(60))
             .send()
             .await
-            .map_err(|e| FileError::Fetch(format!("{url}: {}", root_cause(&e))))?;
-        if !response.status().is_success() {
-            return Err(FileError::Fetch(format!(
-                "{url} answered {}",
-                response.status()
+            .map_err(|e| {
+                let reason = format!("{url}: {}", root_cause(&e));
+                if e.is_redirect() || e.is_builder() || root_cause(&e).contains(PRIVATE_ONLY) {
+                    FileError::Fetch(reason)
+                } else {
+                    FileError::FetchUnavailable(reason)
+                }
+            })?;
+        let status = response.status();
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(FileError::FetchUnavailable(format!(
+                "{url} answered {status}"
             )));
+        }
+        if !status.is_success() {
+            return Err(FileError::Fetch(format!("{url} answered {status}")));
         }
         if let Some(length) = response.content_length()
             && length > limit
@@ -279,7 +299,9 @@ impl Files {
         self.receive(name.as_deref(), Box::pin(stream), budget)
             .await
             .map_err(|e| match e {
-                FileError::Upload(reason) => FileError::Fetch(format!("{url}: {reason}")),
+                FileError::Upload(reason) => {
+                    FileError::FetchUnavailable(format!("{url}: {reason}"))
+                }
                 other => other,
             })
     }
@@ -390,6 +412,95 @@ pub fn thumbnail_key(key: &str, variant: Variant) -> String {
     format!("thumbs/{key}-{}.jpg", variant.as_str())
 }
 
+/// Part of the resolver's error, so a refused host is told apart from an unreachable one.
+const PRIVATE_ONLY: &str = "resolves only to private, loopback or link-local addresses";
+
+/// The client that fetches channels' media: bounded redirects, and unless private addresses
+/// are allowed, a resolver and a redirect policy that never connect to the hub's own network.
+fn fetch_client(private_allowed: bool) -> Result<reqwest::Client, FileError> {
+    let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(10));
+    if private_allowed {
+        builder = builder.redirect(reqwest::redirect::Policy::limited(3));
+    } else {
+        builder = builder
+            .dns_resolver(std::sync::Arc::new(PublicOnly))
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                if attempt.previous().len() >= 3 {
+                    attempt.error("too many redirects")
+                } else if !allowed_literal_host(attempt.url()) {
+                    attempt.error("redirect to a private, loopback or link-local address")
+                } else {
+                    attempt.follow()
+                }
+            }));
+    }
+    builder
+        .build()
+        .map_err(|e| FileError::Io(std::io::Error::other(format!("HTTP client: {e}"))))
+}
+
+/// False for a URL whose host is a literal non-public address (names go to [`PublicOnly`]).
+fn allowed_literal_host(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => is_public(std::net::IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => is_public(std::net::IpAddr::V6(ip)),
+        Some(url::Host::Domain(_)) => true,
+        None => false,
+    }
+}
+
+/// Addresses a webhook may make the hub connect to.
+fn is_public(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                // 100.64.0.0/10, carrier-grade NAT; 0.0.0.0/8
+                || (a == 100 && (64..128).contains(&b))
+                || a == 0)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
+                || (first & 0xffc0) == 0xfe80) // link local fe80::/10
+        }
+    }
+}
+
+/// A resolver that drops non-public addresses, so neither a host name pointing inside nor a
+/// redirect to one reaches the hub's network (checked at connect time: no DNS rebinding).
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public: Vec<std::net::SocketAddr> =
+                found.into_iter().filter(|a| is_public(a.ip())).collect();
+            if public.is_empty() {
+                return Err(format!("{host} {PRIVATE_ONLY}").into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(public.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
 fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = error;
     while let Some(source) = cause.source() {
@@ -432,14 +543,14 @@ impl TempFile {
             Ok::<_, std::io::Error>(file)
         })
         .await
-        .map_err(|e| FileError::Upload(format!("writing the upload failed: {e}")))?
+        .map_err(|e| FileError::Io(std::io::Error::other(format!("writing the upload: {e}"))))?
         .map_err(FileError::Io)
     }
 
     async fn finish(file: std::fs::File) -> Result<(), FileError> {
         tokio::task::spawn_blocking(move || file.sync_all())
             .await
-            .map_err(|e| FileError::Upload(format!("writing the upload failed: {e}")))?
+            .map_err(|e| FileError::Io(std::io::Error::other(format!("writing the upload: {e}"))))?
             .map_err(FileError::Io)
     }
 }

@@ -162,8 +162,7 @@ async fn run(
             }
         }
         let span = tracing::debug_span!("inbound_batch", jobs = batch.len(), events = size);
-        let _guard = span.enter();
-        let results = write(&db, &batch).await;
+        let results = tracing::Instrument::instrument(write(&db, &batch), span).await;
         for (job, result) in batch.into_iter().zip(results) {
             if let Ok(outcomes) = &result {
                 fan_out(&after, job.source.inbox_id, outcomes);

@@ -74,8 +74,8 @@ async fn run(
 ) {
     while let Some(job) = queue.recv().await {
         let span = tracing::info_span!("thumbnails", attachment_id = job.attachment_id);
-        let _guard = span.enter();
-        if let Err(error) = make(&db, &events, &files, &job).await {
+        let made = tracing::Instrument::instrument(make(&db, &events, &files, &job), span).await;
+        if let Err(error) = made {
             // The original stays downloadable; the message simply shows no preview.
             tracing::warn!(%error, "no thumbnails for this image");
         }
@@ -118,7 +118,7 @@ async fn make(
         .await
         .map_err(|e| e.to_string())?;
     let mut conn = db.writer().await.map_err(|e| e.to_string())?;
-    let message = attachments::set_thumbnails(
+    let recorded = attachments::set_thumbnails(
         &mut conn,
         job.attachment_id,
         &small_key,
@@ -128,8 +128,17 @@ async fn make(
     )
     .await
     .map_err(|e| e.to_string())?;
-    if let Some(message) = message {
-        events.message(&message, false);
+    match recorded {
+        attachments::Thumbnailed::OnMessage(message) => events.message(&message, false),
+        attachments::Thumbnailed::Pending => {}
+        attachments::Thumbnailed::Gone => {
+            // Removed while we worked (an abandoned upload): leave nothing behind.
+            for key in [&small_key, &large_key] {
+                if let Err(error) = files.blobs().delete(key).await {
+                    tracing::warn!(%error, key, "cannot remove a thumbnail of a removed upload");
+                }
+            }
+        }
     }
     Ok(())
 }

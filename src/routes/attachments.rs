@@ -53,6 +53,7 @@ pub fn file_error(error: FileError) -> ApiError {
         FileError::TooLarge { .. } => ApiError::payload_too_large(error.to_string()),
         FileError::Upload(_) => ApiError::bad_request("upload_failed", error.to_string()),
         FileError::Fetch(_) => ApiError::invalid("attachments", error),
+        FileError::FetchUnavailable(_) => ApiError::unavailable(error.to_string()),
         FileError::Storage(_) | FileError::Io(_) => ApiError::internal(error),
     }
 }
@@ -157,7 +158,10 @@ async fn visible_attachment(
     };
     visible_conversation(state, caller, attachment.conversation_id)
         .await
-        .map_err(|_| ApiError::not_found("no attachment with that id"))?;
+        .map_err(|e| match e.code() {
+            "not_found" => ApiError::not_found("no attachment with that id"),
+            _ => e,
+        })?;
     Ok(attachment)
 }
 

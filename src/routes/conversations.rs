@@ -313,8 +313,13 @@ async fn reply(
     let conversation = visible_conversation(&state, &caller, id.0).await?;
     let body = body.into_inner();
     let content = body.content.trim_end().to_owned();
-    let mut attachment_ids: Vec<i64> = body.attachment_ids.iter().map(|a| a.0).collect();
-    attachment_ids.dedup();
+    let mut seen = std::collections::HashSet::new();
+    let attachment_ids: Vec<i64> = body
+        .attachment_ids
+        .iter()
+        .map(|a| a.0)
+        .filter(|id| seen.insert(*id))
+        .collect();
     if content.trim().is_empty() && attachment_ids.is_empty() {
         return Err(ApiError::invalid(
             "content",
@@ -330,7 +335,7 @@ async fn reply(
             ),
         ));
     }
-    check_attachments(&state, conversation.id, &attachment_ids).await?;
+
     if content.len() > MAX_CONTENT_BYTES {
         return Err(ApiError::invalid(
             "content",
@@ -354,6 +359,18 @@ async fn reply(
             Some(key.to_owned())
         }
     };
+    // A repeated request (same Idempotency-Key) is answered with the first message, which
+    // took these files; only a new message has its files checked.
+    let replay = match &idempotency_key {
+        Some(key) => {
+            let conn = &mut state.db.reader().await?;
+            conv::idempotency_key_used(conn, conversation.id, key).await?
+        }
+        None => false,
+    };
+    if !replay {
+        check_attachments(&state, conversation.id, &attachment_ids).await?;
+    }
     let command = Command::Reply {
         reply: NewReply {
             conversation_id: conversation.id,

@@ -150,27 +150,26 @@ pub async fn delete_abandoned(
 ) -> Result<Vec<String>, StoreError> {
     let cutoff = now() - older_than;
     db_run!(conn, c => c.transaction::<_, StoreError, _>(async |c| {
-        let old: Vec<Attachment> = attachments::table
+        let ids: Vec<i64> = attachments::table
             .filter(attachments::message_id.is_null())
             .filter(attachments::created_at.lt(cutoff))
             .order(attachments::id)
             .limit(limit)
-            .select(Attachment::as_select())
+            .select(attachments::id)
             .load(c)
             .await?;
-        let ids: Vec<i64> = old.iter().map(|a| a.id).collect();
-        // Only those still unclaimed: a message may have claimed one meanwhile.
-        let deleted: Vec<i64> = diesel::delete(
+        // Only those still unclaimed (a message may have claimed one meanwhile), with the
+        // keys as they are at the delete (a thumbnail may have been added meanwhile).
+        let deleted: Vec<Attachment> = diesel::delete(
             attachments::table
                 .filter(attachments::id.eq_any(&ids))
                 .filter(attachments::message_id.is_null()),
         )
-        .returning(attachments::id)
+        .returning(Attachment::as_returning())
         .get_results(c)
         .await?;
-        Ok(old
+        Ok(deleted
             .into_iter()
-            .filter(|a| deleted.contains(&a.id))
             .flat_map(|a| {
                 [Some(a.storage_key), a.thumb_small_key, a.thumb_large_key]
                     .into_iter()
@@ -288,8 +287,21 @@ pub async fn images_without_thumbnails(
         .await)?)
 }
 
-/// Records an image's thumbnails and refreshes its message's summary. Returns the message
-/// (to publish as updated) when the attachment is on one.
+/// What recording thumbnails found.
+// Returned once per thumbnail job and matched at once; boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Thumbnailed {
+    /// The attachment is gone (an abandoned upload was removed): the caller deletes the
+    /// thumbnails it stored.
+    Gone,
+    /// Recorded on an upload no message has claimed yet.
+    Pending,
+    /// Recorded; the message as it is now, to publish as updated.
+    OnMessage(Message),
+}
+
+/// Records an image's thumbnails and refreshes its message's summary.
 pub async fn set_thumbnails(
     conn: &mut DbConn,
     id: i64,
@@ -297,7 +309,7 @@ pub async fn set_thumbnails(
     large_key: &str,
     width: i64,
     height: i64,
-) -> Result<Option<Message>, StoreError> {
+) -> Result<Thumbnailed, StoreError> {
     db_run!(conn, c => c.transaction::<_, StoreError, _>(async |c| {
         let attachment: Option<Attachment> = diesel::update(attachments::table.find(id))
             .set((
@@ -310,8 +322,11 @@ pub async fn set_thumbnails(
             .get_result(c)
             .await
             .optional()?;
-        let Some(message_id) = attachment.and_then(|a| a.message_id) else {
-            return Ok(None);
+        let Some(attachment) = attachment else {
+            return Ok(Thumbnailed::Gone);
+        };
+        let Some(message_id) = attachment.message_id else {
+            return Ok(Thumbnailed::Pending);
         };
         // Two thumbnails of one message finishing at once on two nodes must not each write
         // a summary missing the other's (PostgreSQL; SQLite has one writer).
@@ -326,9 +341,8 @@ pub async fn set_thumbnails(
             .set(messages::attachments.eq(meta_json(&files)))
             .returning(Message::as_returning())
             .get_result(c)
-            .await
-            .optional()?;
-        Ok(message)
+            .await?;
+        Ok(Thumbnailed::OnMessage(message))
     }).await)
 }
 

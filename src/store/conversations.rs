@@ -408,6 +408,21 @@ impl From<diesel::result::Error> for ReplyError {
     }
 }
 
+/// Whether a reply with this idempotency key is already stored in the conversation.
+pub async fn idempotency_key_used(
+    conn: &mut DbConn,
+    conversation_id: i64,
+    key: &str,
+) -> Result<bool, StoreError> {
+    let count: i64 = db_run!(conn, c => messages::table
+        .filter(messages::conversation_id.eq(conversation_id))
+        .filter(messages::idempotency_key.eq(key))
+        .count()
+        .get_result(c)
+        .await)?;
+    Ok(count > 0)
+}
+
 /// Stores a reply (queued, with its outbox entry) or a private note in one transaction.
 pub async fn store_reply(
     conn: &mut DbConn,

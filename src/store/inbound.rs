@@ -428,6 +428,22 @@ mod blocking {
     }
 }
 
+/// Which of these external ids this inbox already stored (a retried webhook), so their
+/// files are not fetched again.
+pub async fn known_external_ids(
+    conn: &mut crate::db::DbConn,
+    inbox_id: i64,
+    external_ids: &[&str],
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    let found: Vec<Option<String>> = crate::db_run!(conn, c => messages::table
+        .filter(messages::inbox_id.eq(inbox_id))
+        .filter(messages::external_id.eq_any(external_ids))
+        .select(messages::external_id)
+        .load(c)
+        .await)?;
+    Ok(found.into_iter().flatten().collect())
+}
+
 /// PostgreSQL: takes, at the start of a transaction, a transaction-scoped advisory lock per
 /// contact identity whose messages it will store and per external id whose status it will
 /// apply, all in one statement and in one global order (by lock key).

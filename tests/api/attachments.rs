@@ -822,7 +822,14 @@ async fn inbound_files_from_the_api_channel_are_fetched_checked_and_thumbnailed(
         ("setup.png", exe()),
     ])
     .await;
-    let app = hub_on(storage, |_| {}).await;
+    // The file host is on 127.0.0.1, which the hub only fetches from when allowed.
+    let app = hub_on(storage, |env| {
+        env.insert(
+            "SWITCHBOARD_ATTACHMENTS_FETCH_PRIVATE_ADDRESSES".into(),
+            "true".into(),
+        );
+    })
+    .await;
     let admin = app.admin_token().await;
     let inbox = app.create_api_inbox(&admin, None).await;
     let mut event = message_event("in-1", "cust-9", "my photo and the terms");
@@ -882,6 +889,67 @@ async fn inbound_files_from_the_api_channel_are_fetched_checked_and_thumbnailed(
         .await;
     assert_eq!(list["data"].as_array().map(Vec::len), Some(1));
     assert_eq!(stored_files(&app).await.0, rows_before);
+}
+
+#[actix_web::test]
+async fn by_default_files_on_private_addresses_are_not_fetched() {
+    let host = FileHost::start(vec![("photo.png", png(10, 10))]).await;
+    let port = host.url.rsplit(':').next().unwrap().to_owned();
+    let app = hub_on(Storage::Disk, |_| {}).await;
+    let admin = app.admin_token().await;
+    let inbox = app.create_api_inbox(&admin, None).await;
+    for (n, url) in [
+        format!("http://127.0.0.1:{port}/photo.png"),
+        format!("http://localhost:{port}/photo.png"),
+        format!("http://[::1]:{port}/photo.png"),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://10.0.0.1/photo.png".to_owned(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut event = message_event(&format!("p-{n}"), "cust-1", "look");
+        event["attachments"] = json!([{ "url": url }]);
+        let response = app.post_signed(&inbox, "", &event).await;
+        let body = assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input").await;
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("private"),
+            "{url} refused as private: {message}"
+        );
+    }
+    assert_eq!(stored_files(&app).await, (0, 0));
+    let list = app.get_json(&admin, "/api/v1/conversations").await;
+    assert_eq!(
+        list["data"].as_array().map(Vec::len),
+        Some(0),
+        "no message stored"
+    );
+}
+
+#[actix_web::test]
+async fn a_retried_send_with_files_and_an_idempotency_key_replays_the_first_message() {
+    let app = hub_on(Storage::Disk, |_| {}).await;
+    let (admin, _inbox, conversation_id) = hub_with_conversation(&app, None).await;
+    let file = upload_one(&app, &admin, &conversation_id, "a.pdf", pdf(100)).await;
+    let send = || {
+        app.client
+            .post(app.url(&format!("/api/v1/conversations/{conversation_id}/messages")))
+            .bearer_auth(&admin)
+            .header("Idempotency-Key", "send-files-1")
+            // The same id twice in one request counts once.
+            .json(&json!({"content": "file", "attachment_ids": [file["id"], file["id"]]}))
+            .send()
+    };
+    let first = send().await.expect("send");
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.expect("message");
+    assert_eq!(first["attachments"].as_array().map(Vec::len), Some(1));
+    let again = send().await.expect("send again");
+    assert_eq!(again.status(), StatusCode::OK, "replayed, not refused");
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().await.expect("message");
+    assert_eq!(again["id"], first["id"]);
 }
 
 #[actix_web::test]
