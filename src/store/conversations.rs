@@ -29,6 +29,14 @@ diesel::define_sql_function! {
     fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }
 
+diesel::define_sql_function! {
+    /// The first value that is not NULL (here: how far an agent read, else 0).
+    fn coalesce(
+        x: diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+        y: diesel::sql_types::BigInt,
+    ) -> diesel::sql_types::BigInt;
+}
+
 /// A stored conversation.
 #[derive(Debug, Clone, Queryable, Selectable, PartialEq)]
 #[diesel(table_name = conversations)]
@@ -236,27 +244,27 @@ pub async fn unread_counts(
     agent_id: i64,
     ids: &[i64],
 ) -> Result<HashMap<i64, i64>, StoreError> {
-    let read: Vec<(i64, i64)> = db_run!(conn, c => conversation_participants::table
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    // One grouped query for the page: inbound messages after the agent's read mark (a
+    // correlated lookup on the participants' primary key; messages are unique on
+    // (conversation_id, seq), so the range is an index scan).
+    let read_mark = conversation_participants::table
+        .filter(conversation_participants::conversation_id.eq(messages::conversation_id))
         .filter(conversation_participants::agent_id.eq(agent_id))
-        .filter(conversation_participants::conversation_id.eq_any(ids))
-        .select((conversation_participants::conversation_id, conversation_participants::last_read_seq))
+        .select(conversation_participants::last_read_seq)
+        .single_value();
+    let counted: Vec<(i64, i64)> = db_run!(conn, c => messages::table
+        .filter(messages::conversation_id.eq_any(ids))
+        .filter(messages::direction.eq(Direction::Inbound))
+        .filter(messages::seq.gt(coalesce(read_mark, 0i64)))
+        .group_by(messages::conversation_id)
+        .select((messages::conversation_id, diesel::dsl::count_star()))
         .load(c)
         .await)?;
-    let read: HashMap<i64, i64> = read.into_iter().collect();
-    let mut counts = HashMap::new();
-    // One small query per listed conversation keeps it simple and index-only
-    // (messages are unique on (conversation_id, seq)); pages are at most 200 long.
-    for &id in ids {
-        let after = read.get(&id).copied().unwrap_or(0);
-        let n: i64 = db_run!(conn, c => messages::table
-            .filter(messages::conversation_id.eq(id))
-            .filter(messages::seq.gt(after))
-            .filter(messages::direction.eq(Direction::Inbound))
-            .count()
-            .get_result(c)
-            .await)?;
-        counts.insert(id, n);
-    }
+    let mut counts: HashMap<i64, i64> = ids.iter().map(|id| (*id, 0)).collect();
+    counts.extend(counted);
     Ok(counts)
 }
 

@@ -1566,6 +1566,7 @@ async fn unread_counts_follow_inbound_messages_and_read_marks_never_go_back() {
     )
     .await;
     assert_eq!(read, json!({"last_read_seq": 4, "unread_count": 0}));
+
     for seq in [-1, 6, 100] {
         let response = app
             .api(
@@ -1578,6 +1579,24 @@ async fn unread_counts_follow_inbound_messages_and_read_marks_never_go_back() {
         assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input").await;
     }
     assert_eq!(unread(&ada_token).await, (0, 5));
+
+    // Counted per conversation in one list: another customer's two messages.
+    let other = post_message(&app, &inbox, &message_event("o-1", "cust-2", "hi")).await;
+    app.inbound(&inbox, "o-2", "cust-2", "again").await;
+    let listed = app.get_json(&ada_token, "/api/v1/conversations").await;
+    let counts: std::collections::HashMap<String, i64> = listed["data"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap_or_default().to_owned(),
+                c["unread_count"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(counts.get(&other), Some(&2), "{listed}");
+    assert_eq!(counts.get(&id), Some(&0), "{listed}");
 }
 
 // ---------------------------------------------------------------------------------------
