@@ -74,11 +74,42 @@ async fn run(
 ) {
     while let Some(job) = queue.recv().await {
         let span = tracing::info_span!("thumbnails", attachment_id = job.attachment_id);
-        let made = tracing::Instrument::instrument(make(&db, &events, &files, &job), span).await;
-        if let Err(error) = made {
-            // The original stays downloadable; the message simply shows no preview.
-            tracing::warn!(%error, "no thumbnails for this image");
-        }
+        let handled = async {
+            match make(&db, &events, &files, &job).await {
+                Ok(()) => {}
+                // The original stays downloadable; the message simply shows no preview.
+                Err(Failure::Image(reason)) => {
+                    tracing::warn!(%reason, "this image cannot be thumbnailed");
+                    let recorded = match db.writer().await {
+                        Ok(mut conn) => {
+                            attachments::set_thumbnail_error(&mut conn, job.attachment_id, &reason)
+                                .await
+                        }
+                        Err(error) => Err(error),
+                    };
+                    if let Err(error) = recorded {
+                        tracing::warn!(%error, "cannot record the thumbnail failure");
+                    }
+                }
+                // Storage or database trouble: tried again at the next start.
+                Err(Failure::Other(reason)) => tracing::warn!(%reason, "no thumbnails for now"),
+            }
+        };
+        tracing::Instrument::instrument(handled, span).await;
+    }
+}
+
+/// Why a job made no thumbnails.
+enum Failure {
+    /// The image itself: permanent.
+    Image(String),
+    /// Storage or database: may work later.
+    Other(String),
+}
+
+impl From<String> for Failure {
+    fn from(reason: String) -> Self {
+        Self::Other(reason)
     }
 }
 
@@ -87,14 +118,16 @@ async fn make(
     events: &EventHub,
     files: &Files,
     job: &ThumbnailJob,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let (size, mut stream) = files
         .blobs()
         .get(&job.storage_key)
         .await
         .map_err(|e| e.to_string())?;
     if size > files.limits().max_image_bytes {
-        return Err(format!("{size} bytes is over the image limit"));
+        return Err(Failure::Image(format!(
+            "{size} bytes is over the image limit"
+        )));
     }
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     while let Some(chunk) = stream.next().await {
@@ -104,7 +137,7 @@ async fn make(
     let thumbs = tokio::task::spawn_blocking(move || media::thumbnails(&bytes, limits))
         .await
         .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure::Image(e.to_string()))?;
     let small_key = files::thumbnail_key(&job.storage_key, Variant::Small);
     let large_key = files::thumbnail_key(&job.storage_key, Variant::Large);
     files

@@ -198,6 +198,7 @@ diesel::table! {
         thumb_small_key -> Nullable<Text>,
         thumb_large_key -> Nullable<Text>,
         created_at -> Timestamp,
+        thumbnail_error -> Nullable<Text>,
     }
 }
 

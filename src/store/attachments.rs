@@ -36,6 +36,8 @@ pub struct Attachment {
     pub thumb_small_key: Option<String>,
     pub thumb_large_key: Option<String>,
     pub created_at: NaiveDateTime,
+    /// Why no thumbnails could be made (the image does not decode); not tried again.
+    pub thumbnail_error: Option<String>,
 }
 
 /// A file already in the blob store, to be recorded.
@@ -280,11 +282,25 @@ pub async fn images_without_thumbnails(
     Ok(db_run!(conn, c => attachments::table
         .filter(attachments::content_type.like("image/%"))
         .filter(attachments::thumb_small_key.is_null())
+        .filter(attachments::thumbnail_error.is_null())
         .order(attachments::id)
         .limit(limit)
         .select((attachments::id, attachments::storage_key))
         .load(c)
         .await)?)
+}
+
+/// Records that an image cannot be thumbnailed, so the start-up sweep skips it.
+pub async fn set_thumbnail_error(
+    conn: &mut DbConn,
+    id: i64,
+    reason: &str,
+) -> Result<(), StoreError> {
+    db_run!(conn, c => diesel::update(attachments::table.find(id))
+        .set(attachments::thumbnail_error.eq(reason))
+        .execute(c)
+        .await)?;
+    Ok(())
 }
 
 /// What recording thumbnails found.
@@ -366,6 +382,7 @@ mod tests {
             thumb_small_key: Some("s".into()),
             thumb_large_key: None,
             created_at: now(),
+            thumbnail_error: None,
         };
         let json = meta_json(std::slice::from_ref(&file));
         let back = parse_meta(&json);

@@ -63,6 +63,11 @@ fn pdf(size: usize) -> Vec<u8> {
 
 /// A PNG header claiming 20000×20000 pixels (a decompression bomb), with a tiny IDAT.
 fn png_bomb() -> Vec<u8> {
+    png_without_pixels(20_000, 20_000)
+}
+
+/// A PNG whose header is valid but whose pixel data is missing (an empty zlib stream).
+fn png_without_pixels(width: u32, height: u32) -> Vec<u8> {
     fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
         let mut out = (data.len() as u32).to_be_bytes().to_vec();
         out.extend_from_slice(kind);
@@ -72,8 +77,8 @@ fn png_bomb() -> Vec<u8> {
         out.extend_from_slice(&crc32(&crc_input).to_be_bytes());
         out
     }
-    let mut ihdr = 20_000u32.to_be_bytes().to_vec();
-    ihdr.extend_from_slice(&20_000u32.to_be_bytes());
+    let mut ihdr = width.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&height.to_be_bytes());
     ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
     let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
     bytes.extend(chunk(b"IHDR", &ihdr));
@@ -950,6 +955,43 @@ async fn a_retried_send_with_files_and_an_idempotency_key_replays_the_first_mess
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     let again: Value = again.json().await.expect("message");
     assert_eq!(again["id"], first["id"]);
+}
+
+#[actix_web::test]
+async fn an_image_that_does_not_decode_is_kept_without_thumbnails_and_not_retried() {
+    let app = hub_on(Storage::Disk, |_| {}).await;
+    let (admin, _inbox, conversation_id) = hub_with_conversation(&app, None).await;
+    // The header passes the upload check; the pixels are missing.
+    let broken = upload_one(
+        &app,
+        &admin,
+        &conversation_id,
+        "half.png",
+        png_without_pixels(50, 40),
+    )
+    .await;
+    let fine = upload_one(&app, &admin, &conversation_id, "fine.png", png(50, 40)).await;
+    let path = format!("/api/v1/attachments/{}", fine["id"].as_str().unwrap());
+    eventually(&app, &admin, &path, |a| a["thumbnail_urls"].is_object()).await;
+    // The worker takes jobs in order, so the broken one was tried first.
+    let details = app
+        .get_json(
+            &admin,
+            &format!("/api/v1/attachments/{}", broken["id"].as_str().unwrap()),
+        )
+        .await;
+    assert!(details["thumbnail_urls"].is_null(), "{details}");
+    let (status, bytes, _) = fetch(&app, Some(&admin), broken["url"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "the original stays downloadable");
+    assert_eq!(bytes, png_without_pixels(50, 40));
+    let mut conn = app.state.db.reader().await.expect("db");
+    let pending = switchboard::store::attachments::images_without_thumbnails(&mut conn, 100)
+        .await
+        .expect("sweep query");
+    assert!(
+        pending.is_empty(),
+        "not tried again at the next start: {pending:?}"
+    );
 }
 
 #[actix_web::test]
