@@ -221,12 +221,13 @@ impl Files {
         } else {
             (None, None)
         };
-        let storage_key = new_key();
+        let file_name = media::sanitize_file_name(file_name, &sniffed);
+        let storage_key = new_key(&file_name);
         self.blobs
             .put_file(&storage_key, &temp.path, sniffed.mime)
             .await?;
         Ok(NewAttachment {
-            file_name: media::sanitize_file_name(file_name, &sniffed),
+            file_name,
             content_type: sniffed.mime.to_owned(),
             byte_size: i64::try_from(size).unwrap_or(i64::MAX),
             sha256: hex::encode(hasher.finalize()),
@@ -398,13 +399,96 @@ fn unix_now() -> u64 {
 }
 
 /// A fresh, unguessable storage key; files are never overwritten or shared between rows.
-fn new_key() -> String {
+/// It ends in the file's name (reduced to safe characters), so a download redirected to
+/// S3, which cannot carry our Content-Disposition, still saves under a sensible name.
+fn new_key(file_name: &str) -> String {
     let now = chrono::Utc::now();
     format!(
-        "files/{}/{}",
+        "files/{}/{}/{}",
         now.format("%Y/%m"),
-        hex::encode(crate::auth::random_bytes::<16>())
+        hex::encode(crate::auth::random_bytes::<16>()),
+        key_segment(file_name)
     )
+}
+
+/// `Screen shot (2).png` → `Screen_shot_2.png`: only characters every blob store and URL
+/// take, at most 100 bytes, keeping the extension, never starting with a dot.
+fn key_segment(file_name: &str) -> String {
+    let slug = |text: &str| {
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            let c = if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            };
+            if !(c == '_' && out.ends_with('_')) {
+                out.push(c);
+            }
+        }
+        out.trim_matches(['.', '_']).to_owned()
+    };
+    let (stem, extension) = match file_name.rsplit_once('.') {
+        Some((stem, extension)) if !stem.is_empty() => (slug(stem), slug(extension)),
+        _ => (slug(file_name), String::new()),
+    };
+    let mut stem = if stem.is_empty() {
+        "file".to_owned()
+    } else {
+        stem
+    };
+    // ASCII only by now, so any byte index is a character boundary.
+    stem.truncate(100usize.saturating_sub(extension.len() + 1).max(1));
+    if extension.is_empty() {
+        stem
+    } else {
+        format!("{stem}.{extension}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_segments_are_safe_and_keep_the_extension() {
+        assert_eq!(key_segment("Screen shot (2).png"), "Screen_shot_2.png");
+        assert_eq!(key_segment("Привет.pdf"), "file.pdf");
+        assert_eq!(key_segment("report"), "report");
+        assert_eq!(key_segment(""), "file");
+        let long = format!("{}.docx", "a".repeat(300));
+        let segment = key_segment(&long);
+        assert!(
+            segment.len() <= 100 && segment.ends_with(".docx"),
+            "{segment}"
+        );
+        for name in ["a/b.png", "..png", "x y.jpg", "naïve.txt"] {
+            let key = new_key(name);
+            assert!(crate::blobs::is_valid_key(&key), "{key}");
+        }
+    }
+
+    #[test]
+    fn only_public_addresses_are_fetched() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.216.34", "2606:4700::1111", "1.1.1.1"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
 }
 
 /// The key of a thumbnail of the file stored under `key`.
