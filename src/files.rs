@@ -446,51 +446,6 @@ fn key_segment(file_name: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn key_segments_are_safe_and_keep_the_extension() {
-        assert_eq!(key_segment("Screen shot (2).png"), "Screen_shot_2.png");
-        assert_eq!(key_segment("Привет.pdf"), "file.pdf");
-        assert_eq!(key_segment("report"), "report");
-        assert_eq!(key_segment(""), "file");
-        let long = format!("{}.docx", "a".repeat(300));
-        let segment = key_segment(&long);
-        assert!(
-            segment.len() <= 100 && segment.ends_with(".docx"),
-            "{segment}"
-        );
-        for name in ["a/b.png", "..png", "x y.jpg", "naïve.txt"] {
-            let key = new_key(name);
-            assert!(crate::blobs::is_valid_key(&key), "{key}");
-        }
-    }
-
-    #[test]
-    fn only_public_addresses_are_fetched() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "::1",
-            "fe80::1",
-            "fd00::1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(!is_public(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["93.184.216.34", "2606:4700::1111", "1.1.1.1"] {
-            assert!(is_public(ip.parse().unwrap()), "{ip}");
-        }
-    }
-}
-
 /// The key of a thumbnail of the file stored under `key`.
 pub fn thumbnail_key(key: &str, variant: Variant) -> String {
     format!("thumbs/{key}-{}.jpg", variant.as_str())
@@ -647,6 +602,51 @@ impl Drop for TempFile {
             Err(error) => {
                 tracing::warn!(%error, path = %self.path.display(), "cannot remove a temporary upload")
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_segments_are_safe_and_keep_the_extension() {
+        assert_eq!(key_segment("Screen shot (2).png"), "Screen_shot_2.png");
+        assert_eq!(key_segment("Привет.pdf"), "file.pdf");
+        assert_eq!(key_segment("report"), "report");
+        assert_eq!(key_segment(""), "file");
+        let long = format!("{}.docx", "a".repeat(300));
+        let segment = key_segment(&long);
+        assert!(
+            segment.len() <= 100 && segment.ends_with(".docx"),
+            "{segment}"
+        );
+        for name in ["a/b.png", "..png", "x y.jpg", "naïve.txt"] {
+            let key = new_key(name);
+            assert!(crate::blobs::is_valid_key(&key), "{key}");
+        }
+    }
+
+    #[test]
+    fn only_public_addresses_are_fetched() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.216.34", "2606:4700::1111", "1.1.1.1"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
     }
 }

@@ -1097,7 +1097,11 @@ async fn on_s3_files_round_trip_with_thumbnails_and_presigned_redirects() {
     );
     // S3 cannot send our Content-Disposition; the key ends in the file's name instead.
     assert!(
-        location.split('?').next().unwrap_or_default().ends_with("/chart.png"),
+        location
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .ends_with("/chart.png"),
         "{location}"
     );
     let (status, bytes, _) = fetch(&app, None, &url).await;
