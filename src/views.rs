@@ -66,7 +66,11 @@ impl From<&Message> for MessageView {
             content_type: m.content_type.clone(),
             private: m.private,
             reply_to_id: m.reply_to_id,
-            external_id: m.external_id.clone(),
+            // One field for clients: the customer's message id, or our reply's provider id.
+            external_id: m
+                .external_id
+                .clone()
+                .or_else(|| m.provider_message_id.clone()),
             status: m.delivery_status,
             error: m.error_reason.clone().map(|reason| ErrorView {
                 code: m.error_code.clone(),

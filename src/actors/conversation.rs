@@ -55,6 +55,9 @@ pub enum CommandError {
     /// Refused for a reason the agent can act on.
     #[error("{0}")]
     Refused(String),
+    /// A field of the request is wrong (the message says which).
+    #[error("{0}")]
+    Invalid(String),
     #[error("the conversation changed meanwhile")]
     Lost,
     #[error(transparent)]
@@ -244,6 +247,9 @@ async fn execute(db: Database, id: i64, command: Command) -> Result<Output, Comm
             match conv::store_reply(conn, &reply, &actor).await {
                 Ok(outcome) => Ok(Output::Reply(outcome)),
                 Err(ReplyError::NotFound) => Err(CommandError::NotFound),
+                Err(error @ (ReplyError::BadReplyTo | ReplyError::Attachment(_))) => {
+                    Err(CommandError::Invalid(error.to_string()))
+                }
                 Err(ReplyError::Store(e)) => Err(e.into()),
                 Err(other) => Err(CommandError::Refused(other.to_string())),
             }

@@ -171,6 +171,7 @@ diesel::table! {
         deleted_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         attachments -> Text,
+        provider_message_id -> Nullable<Text>,
     }
 }
 

@@ -68,6 +68,12 @@ async fn list(
     if text.is_some_and(|t| t.chars().count() > 200) {
         return Err(ApiError::invalid("q", "is longer than 200 characters"));
     }
+    if text.is_some_and(|t| t.chars().any(char::is_control)) {
+        return Err(ApiError::invalid(
+            "q",
+            "must not contain control characters",
+        ));
+    }
     let visible = visible_inboxes(&state, &caller).await?;
     let rows = contacts::list(
         &mut state.db.reader().await?,

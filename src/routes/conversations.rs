@@ -182,6 +182,16 @@ async fn list(
     if text.as_ref().is_some_and(|t| t.chars().count() > 200) {
         return Err(ApiError::invalid("q", "is longer than 200 characters"));
     }
+    if text
+        .as_ref()
+        .is_some_and(|t| t.chars().any(char::is_control))
+        || q.label.as_ref().is_some_and(|l| l.contains('\0'))
+    {
+        return Err(ApiError::invalid(
+            "q",
+            "must not contain control characters",
+        ));
+    }
     let filter = ConversationFilter {
         visible_inboxes: visible_inboxes(&state, &caller).await?,
         inbox_id: q.inbox_id.map(|i| i.0),
@@ -275,6 +285,7 @@ async fn run(state: &AppState, conversation_id: i64, command: Command) -> Result
         .map_err(|e| match e {
             CommandError::NotFound => not_found(),
             CommandError::Refused(reason) => ApiError::conflict("not_allowed", reason),
+            CommandError::Invalid(reason) => ApiError::invalid("message", reason),
             CommandError::Lost => {
                 ApiError::conflict("conflict", "the conversation changed meanwhile; reload it")
             }
@@ -336,6 +347,13 @@ async fn reply(
         ));
     }
 
+    // Newlines and tabs are text; NUL is not (and PostgreSQL cannot store it).
+    if content.contains('\0') {
+        return Err(ApiError::invalid(
+            "content",
+            "must not contain NUL characters",
+        ));
+    }
     if content.len() > MAX_CONTENT_BYTES {
         return Err(ApiError::invalid(
             "content",
@@ -480,41 +498,46 @@ async fn assign(
             "give assignee_id and/or team_id",
         ));
     }
+    // Everything is checked before anything changes: a bad assignee must not leave the
+    // team change applied.
+    if let Some(Some(team)) = &body.team_id {
+        teams::find(&mut state.db.reader().await?, team.0)
+            .await?
+            .ok_or_else(|| ApiError::invalid("team_id", "no team with that id"))?;
+    }
+    let assignee = match &body.assignee_id {
+        None => None,
+        Some(assignee) => Some(match assignee.as_deref() {
+            None => None,
+            Some("me") => Some(caller.agent.id),
+            Some(text) => Some(text.parse::<i64>().ok().filter(|i| *i > 0).ok_or_else(|| {
+                ApiError::invalid("assignee_id", "must be an agent id, \"me\" or null")
+            })?),
+        }),
+    };
+    if let (Some(Some(agent_id)), Some(inbox_id)) = (assignee, conversation.inbox_id) {
+        // Only someone who can see the conversation can be given it.
+        let conn = &mut state.db.reader().await?;
+        let agent = crate::store::agents::find(conn, agent_id)
+            .await?
+            .filter(|a| a.active)
+            .ok_or_else(|| ApiError::invalid("assignee_id", "no active agent with that id"))?;
+        if agent.role != Role::Admin && !inboxes::is_member(conn, inbox_id, agent_id).await? {
+            return Err(ApiError::invalid(
+                "assignee_id",
+                "that agent is not a member of this inbox",
+            ));
+        }
+    }
     let mut last = None;
     if let Some(team) = body.team_id {
-        if let Some(team) = team {
-            teams::find(&mut state.db.reader().await?, team.0)
-                .await?
-                .ok_or_else(|| ApiError::invalid("team_id", "no team with that id"))?;
-        }
         let command = Command::Change {
             change: ConversationChange::Team(team.map(|t| t.0)),
             actor: caller.actor(),
         };
         last = Some(run(&state, conversation.id, command).await?);
     }
-    if let Some(assignee) = body.assignee_id {
-        let agent_id = match assignee.as_deref() {
-            None => None,
-            Some("me") => Some(caller.agent.id),
-            Some(text) => Some(text.parse::<i64>().ok().filter(|i| *i > 0).ok_or_else(|| {
-                ApiError::invalid("assignee_id", "must be an agent id, \"me\" or null")
-            })?),
-        };
-        if let (Some(agent_id), Some(inbox_id)) = (agent_id, conversation.inbox_id) {
-            // Only someone who can see the conversation can be given it.
-            let conn = &mut state.db.reader().await?;
-            let agent = crate::store::agents::find(conn, agent_id)
-                .await?
-                .filter(|a| a.active)
-                .ok_or_else(|| ApiError::invalid("assignee_id", "no active agent with that id"))?;
-            if agent.role != Role::Admin && !inboxes::is_member(conn, inbox_id, agent_id).await? {
-                return Err(ApiError::invalid(
-                    "assignee_id",
-                    "that agent is not a member of this inbox",
-                ));
-            }
-        }
+    if let Some(agent_id) = assignee {
         let command = Command::Change {
             change: ConversationChange::Assign {
                 agent_id,
@@ -650,10 +673,19 @@ async fn read(
     state: web::Data<AppState>,
     caller: Auth,
     id: web::Path<PublicId>,
-    body: Option<web::Json<ReadBody>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let conversation = visible_conversation(&state, &caller, id.0).await?;
-    let seq = body.and_then(|b| b.seq).unwrap_or(conversation.last_seq);
+    // No body reads everything; a body must be a valid `{"seq": N}`.
+    let requested = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let parsed: ReadBody = serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request("malformed_json", format!("malformed JSON body: {e}"))
+        })?;
+        parsed.seq
+    };
+    let seq = requested.unwrap_or(conversation.last_seq);
     if !(0..=conversation.last_seq).contains(&seq) {
         return Err(ApiError::invalid(
             "seq",

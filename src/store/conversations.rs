@@ -100,6 +100,9 @@ pub struct Message {
     /// JSON array of [`crate::store::attachments::AttachmentMeta`]: what the message shows
     /// of its files, kept on the row so every read and event carries it.
     pub attachments: String,
+    /// The provider's id of an outbound message (its send receipt); statuses refer to it.
+    /// Kept apart from `external_id` (inbound), which dedupes customer messages.
+    pub provider_message_id: Option<String>,
 }
 
 /// Who a conversation list is for and what it is filtered by.

@@ -64,7 +64,7 @@ macro_rules! delivery_apply {
             .filter(|_| status == $crate::db::types::DeliveryStatus::Failed);
         let message_id: Option<i64> = $crate::db::schema::messages::table
             .filter($crate::db::schema::messages::inbox_id.eq(inbox_id))
-            .filter($crate::db::schema::messages::external_id.eq(&update.external_id))
+            .filter($crate::db::schema::messages::provider_message_id.eq(&update.external_id))
             .filter(
                 $crate::db::schema::messages::direction.eq($crate::db::types::Direction::Outbound),
             )

@@ -196,7 +196,12 @@ macro_rules! ingest_message {
             let reply_to_id: Option<i64> = match &m.reply_to_external_id {
                 Some(ext) => messages::table
                     .filter(messages::inbox_id.eq(source.inbox_id))
-                    .filter(messages::external_id.eq(ext))
+                    // A quote of the customer's own message, or of one of our replies.
+                    .filter(
+                        messages::external_id
+                            .eq(ext)
+                            .or(messages::provider_message_id.eq(ext)),
+                    )
                     .filter(messages::conversation_id.eq(conversation_id))
                     .select(messages::id)
                     .first(c)

@@ -137,13 +137,14 @@ pub async fn claim_due(
             }
         }
         let reply_to_external_id = match message.reply_to_id {
+            // The customer's message id, or the provider's id of one of ours.
             Some(id) => db_run!(conn, c => messages::table
                 .find(id)
-                .select(messages::external_id)
-                .first::<Option<String>>(c)
+                .select((messages::external_id, messages::provider_message_id))
+                .first::<(Option<String>, Option<String>)>(c)
                 .await
                 .optional())?
-            .flatten(),
+            .and_then(|(external, provider)| external.or(provider)),
             None => None,
         };
         jobs.push(Job {
@@ -179,7 +180,7 @@ pub async fn record_sent(
                 .await?;
             if with_id {
                 diesel::update(messages::table.find(job.message.id))
-                    .set(messages::external_id.eq(external_id))
+                    .set(messages::provider_message_id.eq(external_id))
                     .execute(c)
                     .await?;
             }

@@ -796,6 +796,43 @@ async fn a_late_delivered_after_read_never_moves_the_message_back() {
     );
 }
 
+/// An integrator may number its receipts and its customers' messages from separate
+/// sequences: our reply's id "42" must never make the customer's message "42" a "duplicate"
+/// (it would be lost), nor the other way round leave the reply's statuses unmatched.
+#[actix_web::test]
+async fn reply_ids_and_customer_message_ids_never_collide() {
+    let callback = CallbackServer::start().await;
+    let (app, admin, inbox) = hub_with_callback(&callback).await;
+    let conversation_id = customer_writes(&app, &inbox, "1").await;
+
+    // Reply first: the integrator calls it 42...
+    callback.script([Answer::ok("42")]);
+    let ours = id_of(&reply(&app, &admin, &conversation_id, "Hi").await);
+    let sent = wait_for_status(&app, &admin, &conversation_id, &ours, "sent").await;
+    assert_eq!(sent["external_id"], "42");
+    // ...then the customer's message 42 arrives: a new message, not a retry.
+    let answer = app.inbound(&inbox, "42", "cust-42", "a new question").await;
+    assert!(answer["stored"][0].get("duplicate").is_none(), "{answer}");
+    // A status for 42 is about our reply.
+    assert_eq!(report(&app, &inbox, "42", "delivered").await, "applied");
+
+    // Customer's message 77 first, then a reply the integrator also calls 77.
+    app.inbound(&inbox, "77", "cust-42", "another").await;
+    callback.script([Answer::ok("77")]);
+    let second = id_of(&reply(&app, &admin, &conversation_id, "Again").await);
+    wait_for_status(&app, &admin, &conversation_id, &second, "sent").await;
+    assert_eq!(report(&app, &inbox, "77", "read").await, "applied");
+    let now = message_now(&app, &admin, &conversation_id, &second).await;
+    assert_eq!(now["status"], "read", "{now}");
+    assert_eq!(now["external_id"], "77");
+    let stored = messages(&app, &admin, &conversation_id).await;
+    assert_eq!(
+        stored.len(),
+        5,
+        "three customer messages and two replies: {stored:?}"
+    );
+}
+
 #[actix_web::test]
 async fn a_callback_500_then_200_delivers_exactly_once() {
     let callback = CallbackServer::start().await;

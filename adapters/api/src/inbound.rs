@@ -448,6 +448,11 @@ fn optional_str<'v>(
 ) -> Result<Option<&'v str>, InboundError> {
     match field(object, key) {
         None => Ok(None),
+        // NUL is never text (and PostgreSQL cannot store it): refused in every field.
+        Some(Value::String(value)) if value.contains('\0') => Err(malformed(
+            &join(path, key),
+            "must not contain NUL characters",
+        )),
         Some(Value::String(value)) => Ok(Some(value)),
         Some(_) => Err(malformed(&join(path, key), "must be a string")),
     }
@@ -747,7 +752,8 @@ mod tests {
                 "events[2].contact.identifier: must not be empty".into(),
             ),
             (r#"{"type":"message","external_id":"m","contact":{"name":"Ann"},"content":"x"}"#.into(), "contact.identifier: is required".into()),
-            (r#"{"type":"message","external_id":"m","contact":{"identifier":"c\u0000"},"content":"x"}"#.into(), "contact.identifier: must not contain control characters".into()),
+            (r#"{"type":"message","external_id":"m","contact":{"identifier":"c\u0000"},"content":"x"}"#.into(), "contact.identifier: must not contain NUL characters".into()),
+            (r#"{"type":"message","external_id":"m","contact":{"identifier":"c\u0007"},"content":"x"}"#.into(), "contact.identifier: must not contain control characters".into()),
             (r#"{"type":"message","external_id":"m","contact":{"identifier":"c","email":"ann.example.com"},"content":"x"}"#.into(), "contact.email: must be an email address like name@example.com".into()),
             (r#"{"type":"message","external_id":"m","contact":{"identifier":"c","email":"a@b@c"},"content":"x"}"#.into(), "contact.email: must be an email address like name@example.com".into()),
             (r#"{"type":"message","external_id":"m","contact":{"identifier":"c","email":"@example.com"},"content":"x"}"#.into(), "contact.email: must be an email address like name@example.com".into()),
@@ -756,6 +762,8 @@ mod tests {
             (r#"{"type":"message","external_id":"m","contact":{"identifier":"c","avatar_url":"javascript:alert(1)"},"content":"x"}"#.into(), "contact.avatar_url: must be an absolute http or https URL".into()),
             (r#"{"type":"message","external_id":"m","contact":{"identifier":"c"}}"#.into(), "content: must not be empty unless the message has attachments".into()),
             (r#"{"type":"message","external_id":"m","contact":{"identifier":"c"},"content":"  ","attachments":[]}"#.into(), "content: must not be empty unless the message has attachments".into()),
+            (r#"{"type":"message","external_id":"m","contact":{"identifier":"c"},"content":"a\u0000b"}"#.into(), "content: must not contain NUL characters".into()),
+            (r#"{"type":"edit","external_id":"m","contact":{"identifier":"c"},"content":"\u0000"}"#.into(), "content: must not contain NUL characters".into()),
             (r#"{"type":"message","external_id":"m","contact":{"identifier":"c"},"content":["x"]}"#.into(), "content: must be a string".into()),
             (format!(r#"{{"type":"message","external_id":"m","contact":{{"identifier":"c"}},"content":"{big}"}}"#), "content: must be at most 65536 bytes (got 65537)".into()),
             (r#"{"type":"message","external_id":"m","contact":{"identifier":"c"},"content":"x","timestamp":"yesterday"}"#.into(), "timestamp: must be an RFC 3339 date-time like 2026-11-23T10:00:00Z".into()),
