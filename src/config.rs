@@ -158,6 +158,9 @@ pub struct RealtimeSettings {
     pub client_buffer: usize,
     /// A conversation actor stops after this long without work.
     pub conversation_idle: Duration,
+    /// How often an open agent socket re-checks its sign-in (logout, revoked token,
+    /// deactivation and role changes reach open sockets within this time).
+    pub recheck: Duration,
 }
 
 /// HTTP server settings.
@@ -480,6 +483,11 @@ const ENV_OVERRIDES: &[(&str, &str, Kind)] = &[
         "realtime.conversation_idle_secs",
         Kind::Integer,
     ),
+    (
+        "SWITCHBOARD_REALTIME_RECHECK_SECS",
+        "realtime.recheck_secs",
+        Kind::Integer,
+    ),
     ("SWITCHBOARD_STORAGE_BACKEND", "storage.backend", Kind::Text),
     (
         "SWITCHBOARD_STORAGE_S3_ENDPOINT",
@@ -621,6 +629,7 @@ struct RawRealtime {
     replay_events: i64,
     client_buffer: i64,
     conversation_idle_secs: i64,
+    recheck_secs: i64,
 }
 
 #[derive(Deserialize)]
@@ -1027,6 +1036,9 @@ impl RawSettings {
                 1,
                 86_400,
             )? as u64),
+            recheck: Duration::from_secs(
+                in_range("realtime.recheck_secs", r.recheck_secs, 1, 3600)? as u64,
+            ),
         };
         let storage = self.storage.validate(&data_dir)?;
         let attachments = self.attachments.validate()?;

@@ -286,6 +286,14 @@ impl EventHub {
         }
     }
 
+    /// Changes whether a subscriber sees every inbox (its agent became or stopped being an
+    /// admin).
+    pub fn set_admin(&self, id: u64, admin: bool) {
+        if let Some(s) = self.lock().subscribers.get_mut(&id) {
+            s.admin = admin;
+        }
+    }
+
     /// Subscribers on the live stream, not counting those dropped for being too slow until
     /// they resubscribe (metrics, tests).
     pub fn subscriber_count(&self) -> usize {

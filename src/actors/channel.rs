@@ -464,7 +464,12 @@ async fn drain(
         chrono::Duration::from_std(policy.send_timeout * 4).unwrap_or(chrono::Duration::minutes(5));
     let jobs = {
         let conn = &mut db.writer().await?;
-        outbox::claim_due(conn, entry.inbox_id, CLAIM, stale_after).await?
+        // No more than can be in flight at once: a claimed job must start at once, so it
+        // finishes (send_timeout) long before another drain may take it as stale.
+        let claim = i64::try_from(policy.concurrency)
+            .unwrap_or(CLAIM)
+            .clamp(1, CLAIM);
+        outbox::claim_due(conn, entry.inbox_id, claim, stale_after).await?
     };
     let count = jobs.len();
     futures_util::stream::iter(jobs)

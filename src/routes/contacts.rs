@@ -256,11 +256,14 @@ async fn merge(
             state.hub.events.conversation(&c, false);
         }
     }
+    // As in `show`: identities in inboxes the caller does not belong to stay hidden.
+    let visible = visible_inboxes(&state, &caller).await?;
     let mut view = ContactView::from(&contact);
     view.identities = Some(
         contacts::identities(conn, contact.id)
             .await?
             .iter()
+            .filter(|i| visible.as_ref().is_none_or(|v| v.contains(&i.inbox_id)))
             .map(IdentityView::from)
             .collect(),
     );

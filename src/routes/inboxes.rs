@@ -50,6 +50,16 @@ struct InboxView {
     updated_at: DateTime<Utc>,
 }
 
+/// Agents see which inboxes they work in, not how they are wired: settings (a callback
+/// URL may carry credentials) and the masked secret are for admins.
+fn for_caller(mut view: InboxView, caller: &Auth) -> InboxView {
+    if caller.agent.role != Role::Admin {
+        view.settings = Value::Object(serde_json::Map::new());
+        view.secret = None;
+    }
+    view
+}
+
 fn view(state: &AppState, inbox: &Inbox, reveal: bool) -> InboxView {
     let secret = inbox.secret("secret").map(|s| {
         if reveal {
@@ -161,7 +171,10 @@ async fn list(
     let (limit, after) = query.parse()?;
     let member = (caller.agent.role != Role::Admin).then_some(caller.agent.id);
     let rows = inboxes::list(&mut state.db.reader().await?, member, after, limit).await?;
-    let views = rows.iter().map(|i| view(&state, i, false)).collect();
+    let views = rows
+        .iter()
+        .map(|i| for_caller(view(&state, i, false), &caller))
+        .collect();
     Ok(HttpResponse::Ok().json(Page::new(views, limit, |v: &InboxView| v.id)))
 }
 
@@ -220,7 +233,7 @@ async fn show(
     id: web::Path<PublicId>,
 ) -> Result<HttpResponse, ApiError> {
     let inbox = find_visible(&state, &caller, id.0).await?;
-    Ok(HttpResponse::Ok().json(view(&state, &inbox, false)))
+    Ok(HttpResponse::Ok().json(for_caller(view(&state, &inbox, false), &caller)))
 }
 
 #[derive(Deserialize)]

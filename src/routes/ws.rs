@@ -86,6 +86,10 @@ async fn connect(
             );
         }
     };
+    // A request that is no websocket handshake is refused before anything is registered.
+    ws::handshake(&req).map_err(|e| {
+        ApiError::bad_request("not_a_websocket", format!("websocket handshake: {e}"))
+    })?;
     let admin = caller.agent.role == Role::Admin;
     let inbox_ids: HashSet<i64> = inboxes::ids_of_member(
         &mut state.db.reader().await.map_err(ApiError::from)?,
@@ -102,8 +106,16 @@ async fn connect(
         inbox_ids,
         resume.as_ref().map(|(e, s)| (e.as_str(), *s)),
     );
+    let credential = match caller.method {
+        AuthMethod::Session { session_id, .. } => (Some(session_id), None),
+        AuthMethod::Token { token_id } => (None, Some(token_id)),
+    };
     let session = AgentSession {
         hub,
+        db: state.db.clone(),
+        credential,
+        recheck: state.settings.realtime.recheck,
+        admin,
         agent_id: caller.agent.id,
         availability: caller.agent.availability,
         subscription: Some(subscription),
@@ -116,6 +128,11 @@ async fn connect(
 /// One agent connection.
 struct AgentSession {
     hub: Hub,
+    db: crate::db::Database,
+    /// The session or token id it signed in with, re-checked every `realtime.recheck_secs`.
+    credential: (Option<i64>, Option<i64>),
+    recheck: Duration,
+    admin: bool,
     agent_id: i64,
     availability: Availability,
     subscription: Option<Subscription>,
@@ -125,6 +142,40 @@ struct AgentSession {
 }
 
 impl AgentSession {
+    /// Closes the socket when its sign-in no longer holds; follows a role change.
+    fn check_credential(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        let db = self.db.clone();
+        let (session_id, token_id) = self.credential;
+        let lookup = crate::actors::detached(async move {
+            let conn = &mut db.reader().await?;
+            crate::store::agents::still_signed_in(conn, session_id, token_id).await
+        });
+        ctx.spawn(lookup.into_actor(self).map(|result, this, ctx| {
+            match result.and_then(|r| r) {
+                Ok(Some(agent)) => {
+                    let admin = agent.role == Role::Admin;
+                    if admin != this.admin {
+                        this.admin = admin;
+                        this.hub.events.set_admin(this.current, admin);
+                    }
+                }
+                Ok(None) => {
+                    tracing::info!(
+                        agent_id = this.agent_id,
+                        "signed out; closing the agent socket"
+                    );
+                    ctx.close(Some(ws::CloseReason {
+                        code: ws::CloseCode::Policy,
+                        description: Some("signed out".into()),
+                    }));
+                    ctx.stop();
+                }
+                // The database is busy or away: keep the socket, check again later.
+                Err(error) => tracing::warn!(%error, "cannot re-check an agent socket's sign-in"),
+            }
+        }));
+    }
+
     /// Sends the start frame and backlog, then follows the subscription's live stream.
     fn follow(&mut self, sub: Subscription, ctx: &mut ws::WebsocketContext<Self>) {
         let (start, reason) = match sub.start {
@@ -188,6 +239,7 @@ impl Actor for AgentSession {
                 ctx.ping(b"");
             }
         });
+        ctx.run_interval(self.recheck, |this, ctx| this.check_credential(ctx));
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {

@@ -479,6 +479,37 @@ pub async fn find_token(
         .optional())?)
 }
 
+/// The agent behind a credential an open connection was authenticated with, if the
+/// credential still holds (session not ended or expired, token not revoked, agent active).
+/// Long-lived connections (the agent websocket) re-check with this.
+pub async fn still_signed_in(
+    conn: &mut DbConn,
+    session_id: Option<i64>,
+    token_id: Option<i64>,
+) -> Result<Option<Agent>, StoreError> {
+    let at = now();
+    Ok(match (session_id, token_id) {
+        (Some(id), _) => db_run!(conn, c => sessions::table
+            .inner_join(agents::table)
+            .filter(sessions::id.eq(id))
+            .filter(sessions::expires_at.gt(at))
+            .filter(agents::active.eq(true))
+            .select(Agent::as_select())
+            .first(c)
+            .await
+            .optional())?,
+        (None, Some(id)) => db_run!(conn, c => api_tokens::table
+            .inner_join(agents::table)
+            .filter(api_tokens::id.eq(id))
+            .filter(agents::active.eq(true))
+            .select(Agent::as_select())
+            .first(c)
+            .await
+            .optional())?,
+        (None, None) => None,
+    })
+}
+
 /// Notes that a token was used (callers throttle this to avoid a write per request).
 pub async fn touch_token(conn: &mut DbConn, token_id: i64) -> Result<(), StoreError> {
     let at = now();

@@ -340,6 +340,11 @@ async fn resuming_from_a_point_the_hub_cannot_serve_asks_for_resync() {
         .api(&admin, Method::GET, "/api/v1/ws?epoch=abc", None)
         .await;
     assert_error(response, StatusCode::BAD_REQUEST, "invalid_query").await;
+    // A plain GET (no websocket handshake) is refused and registers no subscriber.
+    let before = app.state.hub.events.subscriber_count();
+    let response = app.api(&admin, Method::GET, "/api/v1/ws", None).await;
+    assert_error(response, StatusCode::BAD_REQUEST, "not_a_websocket").await;
+    assert_eq!(app.state.hub.events.subscriber_count(), before);
 }
 
 #[actix_web::test]
@@ -385,6 +390,65 @@ async fn resuming_after_more_events_than_the_replay_log_holds_asks_for_resync() 
 // ---------------------------------------------------------------------------------------
 // 2. Slow clients
 // ---------------------------------------------------------------------------------------
+
+/// Open sockets re-check their sign-in: a demoted admin stops seeing inboxes it is not a
+/// member of, and a deactivated agent's socket is closed.
+#[actix_web::test]
+async fn open_sockets_follow_role_changes_and_deactivation() {
+    let app = spawn_app_with(|env| {
+        env.insert("SWITCHBOARD_REALTIME_RECHECK_SECS".into(), "1".into());
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let inbox = app.create_api_inbox(&admin, None).await;
+    let (second_id, password) = app
+        .create_agent(&admin, "second@example.com", "admin")
+        .await;
+    let second = app.token_for("second@example.com", &password).await;
+    let mut socket = app.websocket(&second, None).await;
+    app.inbound(&inbox, "m-1", "cust-1", "seen as admin").await;
+    socket.next_of("message.created").await;
+
+    let response = app
+        .api(
+            &admin,
+            Method::PATCH,
+            &format!("/api/v1/agents/{second_id}"),
+            Some(json!({"role": "agent"})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    app.inbound(&inbox, "m-2", "cust-1", "not for agents outside the inbox")
+        .await;
+    let mut leaked = Vec::new();
+    while let Some(frame) = socket.next_within(Duration::from_millis(700)).await {
+        if frame["type"] == "message.created" {
+            leaked.push(frame);
+        }
+    }
+    assert!(leaked.is_empty(), "a demoted admin still sees: {leaked:?}");
+
+    let response = app
+        .api(
+            &admin,
+            Method::DELETE,
+            &format!("/api/v1/agents/{second_id}"),
+            None,
+        )
+        .await;
+    assert!(response.status().is_success(), "{}", response.status());
+    let mut closed = false;
+    for _ in 0..50 {
+        if app.state.hub.events.subscriber_count() == 0 {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(closed, "the deactivated agent's socket is closed");
+    assert_eq!(socket.next_within(Duration::from_secs(2)).await, None);
+}
 
 #[actix_web::test]
 async fn a_slow_client_is_told_to_resync_and_never_holds_up_the_others() {
@@ -653,7 +717,10 @@ async fn only_admins_manage_inboxes_and_secrets_are_shown_once() {
         assert!(masked.chars().count() < 12, "masked secret {masked}");
     };
     check_masked(&app.get_json(&admin, &path).await);
-    check_masked(&app.get_json(&ada_token, &path).await);
+    // Members who are not admins see the inbox, not its wiring (secret, settings).
+    let as_member = app.get_json(&ada_token, &path).await;
+    assert!(as_member["secret"].is_null(), "{as_member}");
+    assert_eq!(as_member["settings"], json!({}), "{as_member}");
     let list = app.get_json(&admin, "/api/v1/inboxes").await;
     check_masked(&list["data"][0]);
     let renamed = call_ok(
