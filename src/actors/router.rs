@@ -161,6 +161,15 @@ impl Handler<Done> for Router {
     }
 }
 
+/// An active agent under their capacity (`None`: no limit).
+fn has_room(capacity: &HashMap<i64, Option<i64>>, load: &HashMap<i64, i64>, agent_id: i64) -> bool {
+    match capacity.get(&agent_id) {
+        None => false,
+        Some(None) => true,
+        Some(Some(limit)) => load.get(&agent_id).copied().unwrap_or(0) < *limit,
+    }
+}
+
 async fn assign_waiting(
     db: &Database,
     registry: &Addr<ConversationRegistry>,
@@ -178,11 +187,6 @@ async fn assign_waiting(
     if members.is_empty() {
         return Ok(());
     }
-    let inbox_ids: Vec<i64> = members.keys().copied().collect();
-    let waiting = conv::waiting(conn, &inbox_ids, 200).await?;
-    if waiting.is_empty() {
-        return Ok(());
-    }
     let mut load = conv::open_load(conn, online).await?;
     let mut capacity = HashMap::new();
     for &agent_id in online {
@@ -192,6 +196,17 @@ async fn assign_waiting(
             capacity.insert(agent_id, agent.capacity);
         }
     }
+    // Only inboxes where someone has room: a backlog in an inbox whose agents are all full
+    // must not fill the page and starve the others.
+    let inbox_ids: Vec<i64> = members
+        .iter()
+        .filter(|(_, candidates)| candidates.iter().any(|id| has_room(&capacity, &load, *id)))
+        .map(|(inbox_id, _)| *inbox_id)
+        .collect();
+    if inbox_ids.is_empty() {
+        return Ok(());
+    }
+    let waiting = conv::waiting(conn, &inbox_ids, 200).await?;
     for conversation in waiting {
         let Some(inbox_id) = conversation.inbox_id else {
             continue;
@@ -200,17 +215,12 @@ async fn assign_waiting(
             continue;
         };
         candidates.sort_unstable();
-        let has_room = |id: &i64| match capacity.get(id) {
-            None => false,
-            Some(None) => true,
-            Some(Some(limit)) => load.get(id).copied().unwrap_or(0) < *limit,
-        };
         let after = last_assigned.get(&inbox_id).copied().unwrap_or(0);
         let pick = candidates
             .iter()
             .filter(|id| **id > after)
             .chain(candidates.iter().filter(|id| **id <= after))
-            .find(|id| has_room(id))
+            .find(|id| has_room(&capacity, &load, **id))
             .copied();
         let Some(agent_id) = pick else { continue };
         let claim = ForConversation {

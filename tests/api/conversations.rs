@@ -2069,6 +2069,56 @@ async fn the_router_respects_capacity() {
     assert_eq!(assignee_of(&app, &admin, &next).await, ada);
 }
 
+/// A long backlog in an inbox whose agents are all at capacity must not keep another
+/// inbox's waiting conversation from an agent who comes online with room.
+#[actix_web::test]
+async fn a_full_inbox_backlog_does_not_starve_other_inboxes() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let busy = app.create_api_inbox(&admin, None).await;
+    let quiet = app.create_api_inbox(&admin, None).await;
+    let (ada, ada_token) = agent(&app, &admin, "ada@example.com").await;
+    let (bob, bob_token) = agent(&app, &admin, "bob@example.com").await;
+    app.add_member(&admin, &busy.id, &ada).await;
+    app.add_member(&admin, &quiet.id, &bob).await;
+    call_ok(
+        &app,
+        &admin,
+        Method::PATCH,
+        &format!("/api/v1/agents/{ada}"),
+        Some(json!({"capacity": 1})),
+        StatusCode::OK,
+    )
+    .await;
+    let _ada_socket = app.websocket(&ada_token, None).await;
+    let first = post_message(&app, &busy, &message_event("b-0", "busy-0", "first")).await;
+    assert_eq!(assignee_of(&app, &admin, &first).await, ada);
+    // 250 more in the busy inbox: ada is full, so they all wait.
+    for batch in 0..5 {
+        let events: Vec<Value> = (0..50)
+            .map(|i| {
+                let n = batch * 50 + i + 1;
+                message_event(&format!("b-{n}"), &format!("busy-{n}"), "waiting")
+            })
+            .collect();
+        let response = app
+            .post_signed(&busy, "", &json!({ "events": events }))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    // Then one in the quiet inbox while bob is away; it waits too.
+    let newer = post_message(&app, &quiet, &message_event("q-1", "quiet-1", "hello")).await;
+    let shown = app.get_json(&admin, &conversation_path(&newer)).await;
+    assert_eq!(shown["assignee_id"], Value::Null);
+
+    let _bob_socket = app.websocket(&bob_token, None).await;
+    assert_eq!(
+        assignee_of(&app, &admin, &newer).await,
+        bob,
+        "bob gets the quiet inbox's conversation despite the other backlog"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // 10. Deleting inboxes
 // ---------------------------------------------------------------------------------------
