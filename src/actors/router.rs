@@ -187,6 +187,12 @@ async fn assign_waiting(
     if members.is_empty() {
         return Ok(());
     }
+    // Most sweeps (one per new conversation) find nothing waiting: answer that with one
+    // cheap query before counting anybody's load.
+    let all_inboxes: Vec<i64> = members.keys().copied().collect();
+    if conv::waiting(conn, &all_inboxes, 1).await?.is_empty() {
+        return Ok(());
+    }
     let mut load = conv::open_load(conn, online).await?;
     let mut capacity = HashMap::new();
     for &agent_id in online {
