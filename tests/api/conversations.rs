@@ -1909,6 +1909,55 @@ async fn contacts_are_searched_shown_updated_and_merged() {
     );
 }
 
+/// The answer to a merge shows only identities in inboxes the caller belongs to, like
+/// the contact's own page.
+#[actix_web::test]
+async fn a_merge_answer_hides_identities_of_other_inboxes() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let web = app.create_api_inbox(&admin, None).await;
+    let chat = app.create_api_inbox(&admin, None).await;
+    let (ada, ada_token) = agent(&app, &admin, "ada@example.com").await;
+    app.add_member(&admin, &web.id, &ada).await;
+    let contact_of = async |inbox: &ApiInbox, event: Value| -> String {
+        let conversation = post_message(&app, inbox, &event).await;
+        app.get_json(&admin, &conversation_path(&conversation))
+            .await["contact_id"]
+            .as_str()
+            .expect("contact id")
+            .to_owned()
+    };
+    let ann = contact_of(&web, message_event("w-1", "ann-web", "hi")).await;
+    let ann_chat = contact_of(&chat, message_event("c-1", "ann-chat", "hi")).await;
+    let ann_again = contact_of(&web, message_event("w-2", "ann-web-2", "hi")).await;
+    // The admin joins Ann's chat identity to her contact; ada cannot see that inbox.
+    call_ok(
+        &app,
+        &admin,
+        Method::POST,
+        &format!("/api/v1/contacts/{ann}/merge"),
+        Some(json!({"contact_id": ann_chat})),
+        StatusCode::OK,
+    )
+    .await;
+    let merged = call_ok(
+        &app,
+        &ada_token,
+        Method::POST,
+        &format!("/api/v1/contacts/{ann}/merge"),
+        Some(json!({"contact_id": ann_again})),
+        StatusCode::OK,
+    )
+    .await;
+    let identifiers: Vec<&str> = merged["identities"]
+        .as_array()
+        .expect("identities")
+        .iter()
+        .map(|i| i["identifier"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(identifiers, ["ann-web", "ann-web-2"], "{merged}");
+}
+
 /// Percent-encodes a query value (only what these tests use needs it).
 fn urlencode(text: &str) -> String {
     text.replace('%', "%25")
