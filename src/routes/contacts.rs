@@ -91,6 +91,20 @@ async fn list(
     Ok(HttpResponse::Ok().json(json!({ "data": views, "next_cursor": next_cursor })))
 }
 
+/// The contact's identities in inboxes the caller belongs to (`None`: an admin, all).
+async fn visible_identities(
+    conn: &mut crate::db::DbConn,
+    contact_id: i64,
+    visible: Option<&[i64]>,
+) -> Result<Vec<IdentityView>, ApiError> {
+    Ok(contacts::identities(conn, contact_id)
+        .await?
+        .iter()
+        .filter(|i| visible.is_none_or(|v| v.contains(&i.inbox_id)))
+        .map(IdentityView::from)
+        .collect())
+}
+
 /// The contact, its identities and its conversations across every channel.
 async fn show(
     state: web::Data<AppState>,
@@ -101,14 +115,7 @@ async fn show(
     let visible = visible_inboxes(&state, &caller).await?;
     let conn = &mut state.db.reader().await?;
     let mut view = ContactView::from(&contact);
-    view.identities = Some(
-        contacts::identities(conn, contact.id)
-            .await?
-            .iter()
-            .filter(|i| visible.as_ref().is_none_or(|v| v.contains(&i.inbox_id)))
-            .map(IdentityView::from)
-            .collect(),
-    );
+    view.identities = Some(visible_identities(conn, contact.id, visible.as_deref()).await?);
     let filter = ConversationFilter {
         visible_inboxes: visible,
         contact_id: Some(contact.id),
@@ -256,16 +263,8 @@ async fn merge(
             state.hub.events.conversation(&c, false);
         }
     }
-    // As in `show`: identities in inboxes the caller does not belong to stay hidden.
     let visible = visible_inboxes(&state, &caller).await?;
     let mut view = ContactView::from(&contact);
-    view.identities = Some(
-        contacts::identities(conn, contact.id)
-            .await?
-            .iter()
-            .filter(|i| visible.as_ref().is_none_or(|v| v.contains(&i.inbox_id)))
-            .map(IdentityView::from)
-            .collect(),
-    );
+    view.identities = Some(visible_identities(conn, contact.id, visible.as_deref()).await?);
     Ok(HttpResponse::Ok().json(view))
 }

@@ -233,6 +233,17 @@ async fn upload(
         .expect("upload request")
 }
 
+/// Posts a reply (or note) to a conversation.
+async fn send(app: &TestApp, token: &str, conversation_id: &str, body: Value) -> reqwest::Response {
+    app.api(
+        token,
+        Method::POST,
+        &format!("/api/v1/conversations/{conversation_id}/messages"),
+        Some(body),
+    )
+    .await
+}
+
 /// Uploads one file and returns its attachment view.
 async fn upload_one(
     app: &TestApp,
@@ -420,16 +431,13 @@ async fn an_agent_sends_an_image_and_a_pdf_and_thumbnails_follow_live(storage: S
     assert_eq!(document["content_type"], "application/pdf");
     assert_eq!(document["file_name"], "invoice.pdf");
 
-    let response = app
-        .api(
-            &admin,
-            Method::POST,
-            &format!("/api/v1/conversations/{conversation_id}/messages"),
-            Some(
-                json!({"content": "Here you go", "attachment_ids": [image["id"], document["id"]]}),
-            ),
-        )
-        .await;
+    let response = send(
+        &app,
+        &admin,
+        &conversation_id,
+        json!({"content": "Here you go", "attachment_ids": [image["id"], document["id"]]}),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let message: Value = response.json().await.expect("message");
     let message_id = message["id"].as_str().expect("id").to_owned();
@@ -527,14 +535,13 @@ async fn exif_orientation_is_applied_and_small_images_are_not_upscaled(storage: 
         (Some(100), Some(300))
     );
     let tiny = upload_one(&app, &admin, &conversation_id, "icon.png", png(100, 50)).await;
-    let response = app
-        .api(
-            &admin,
-            Method::POST,
-            &format!("/api/v1/conversations/{conversation_id}/messages"),
-            Some(json!({"attachment_ids": [rotated["id"], tiny["id"]]})),
-        )
-        .await;
+    let response = send(
+        &app,
+        &admin,
+        &conversation_id,
+        json!({"attachment_ids": [rotated["id"], tiny["id"]]}),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::CREATED, "files without text");
     let message: Value = response.json().await.expect("message");
     let message_id = message["id"].as_str().unwrap().to_owned();
@@ -665,24 +672,22 @@ async fn every_bad_file_is_refused_clearly_and_stores_nothing(storage: Storage) 
     // Two files that together exceed the per-message limit.
     let first = upload_one(&app, &admin, &conversation_id, "a.pdf", pdf(1_900_000)).await;
     let second = upload_one(&app, &admin, &conversation_id, "b.pdf", pdf(1_900_000)).await;
-    let response = app
-        .api(
-            &admin,
-            Method::POST,
-            &format!("/api/v1/conversations/{conversation_id}/messages"),
-            Some(json!({"content": "both", "attachment_ids": [first["id"], second["id"]]})),
-        )
-        .await;
+    let response = send(
+        &app,
+        &admin,
+        &conversation_id,
+        json!({"content": "both", "attachment_ids": [first["id"], second["id"]]}),
+    )
+    .await;
     assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
     // An id that is not an upload of this conversation.
-    let response = app
-        .api(
-            &admin,
-            Method::POST,
-            &format!("/api/v1/conversations/{conversation_id}/messages"),
-            Some(json!({"content": "x", "attachment_ids": ["999999"]})),
-        )
-        .await;
+    let response = send(
+        &app,
+        &admin,
+        &conversation_id,
+        json!({"content": "x", "attachment_ids": ["999999"]}),
+    )
+    .await;
     assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input").await;
     // No message was stored by the refused sends.
     let list = app
@@ -801,14 +806,13 @@ async fn an_agent_of_another_inbox_cannot_see_upload_or_send_the_files(storage: 
     let response = upload(&app, &agent, &conversation_id, vec![("x.pdf", pdf(10))]).await;
     assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
     // Another conversation's upload cannot be sent from the agent's own conversation.
-    let response = app
-        .api(
-            &agent,
-            Method::POST,
-            &format!("/api/v1/conversations/{other_conversation}/messages"),
-            Some(json!({"content": "look", "attachment_ids": [file_id]})),
-        )
-        .await;
+    let response = send(
+        &app,
+        &agent,
+        &other_conversation,
+        json!({"content": "look", "attachment_ids": [file_id]}),
+    )
+    .await;
     assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input").await;
     // Nor without signing in.
     let response = app
@@ -1000,14 +1004,13 @@ async fn uploads_are_audited_and_those_never_sent_are_cleaned_up() {
     let (admin, _inbox, conversation_id) = hub_with_conversation(&app, None).await;
     let sent = upload_one(&app, &admin, &conversation_id, "sent.png", png(300, 200)).await;
     let unsent = upload_one(&app, &admin, &conversation_id, "unsent.png", png(300, 200)).await;
-    let response = app
-        .api(
-            &admin,
-            Method::POST,
-            &format!("/api/v1/conversations/{conversation_id}/messages"),
-            Some(json!({"attachment_ids": [sent["id"]]})),
-        )
-        .await;
+    let response = send(
+        &app,
+        &admin,
+        &conversation_id,
+        json!({"attachment_ids": [sent["id"]]}),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let actions = app.audit_actions(&admin, 5).await;
     assert_eq!(
@@ -1070,14 +1073,13 @@ async fn on_s3_files_round_trip_with_thumbnails_and_presigned_redirects() {
     )
     .await;
     let document = upload_one(&app, &admin, &conversation_id, "report.pdf", pdf(70_000)).await;
-    let response = app
-        .api(
-            &admin,
-            Method::POST,
-            &format!("/api/v1/conversations/{conversation_id}/messages"),
-            Some(json!({"content": "both", "attachment_ids": [image["id"], document["id"]]})),
-        )
-        .await;
+    let response = send(
+        &app,
+        &admin,
+        &conversation_id,
+        json!({"content": "both", "attachment_ids": [image["id"], document["id"]]}),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let message: Value = response.json().await.expect("message");
     let message_id = message["id"].as_str().unwrap().to_owned();
