@@ -54,6 +54,16 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     bytes
 }
 
+/// The last `n` characters of a secret, all a masked display shows of it.
+pub fn last_chars(secret: &str, n: usize) -> &str {
+    let start = secret
+        .char_indices()
+        .rev()
+        .nth(n.saturating_sub(1))
+        .map_or(0, |(at, _)| at);
+    if n == 0 { "" } else { &secret[start..] }
+}
+
 /// A random URL-safe secret of 32 bytes, with an optional recognisable prefix.
 pub fn new_secret(prefix: &str) -> String {
     format!("{prefix}{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()))

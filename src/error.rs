@@ -24,6 +24,12 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// The HTTP status this error answers with (callers outside a request, like the polling
+    /// loop, tell "retry later" from "refused for good" by it).
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,

@@ -307,6 +307,30 @@ impl Files {
             })
     }
 
+    /// Stores a file the channel downloads itself ([`switchboard_channel::Channel::open_media`])
+    /// through the same checks as [`Files::fetch`].
+    pub async fn receive_download(
+        &self,
+        reference: &switchboard_channel::AttachmentRef,
+        download: switchboard_channel::MediaDownload,
+        budget: u64,
+    ) -> Result<NewAttachment, FileError> {
+        let limit = self.limits.max_file_bytes.min(budget);
+        if let Some(claimed) = download.byte_size.or(reference.byte_size)
+            && claimed > limit
+        {
+            return Err(self.too_large(limit, None));
+        }
+        let name = reference.file_name.clone().or(download.file_name);
+        self.receive(name.as_deref(), download.body, budget)
+            .await
+            .map_err(|e| match e {
+                // A download broken off half-way is worth another try.
+                FileError::Upload(reason) => FileError::FetchUnavailable(reason),
+                other => other,
+            })
+    }
+
     fn too_large(&self, limit: u64, kind: Option<MediaKind>) -> FileError {
         let what = if limit == self.limits.max_image_bytes && kind == Some(MediaKind::Image) {
             " for images"

@@ -30,6 +30,9 @@ pub struct MessageView {
     pub sender_type: SenderType,
     #[serde(serialize_with = "opt_id_string")]
     pub sender_id: Option<i64>,
+    /// The person in a group conversation who wrote an inbound message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
     pub content: String,
     pub content_type: String,
     pub private: bool,
@@ -62,6 +65,7 @@ impl From<&Message> for MessageView {
             direction: m.direction,
             sender_type: m.sender_type,
             sender_id: m.sender_id,
+            author: m.author.clone(),
             content: m.content.clone(),
             content_type: m.content_type.clone(),
             private: m.private,
@@ -218,6 +222,8 @@ pub struct IdentityView {
     pub channel_type: ChannelType,
     pub identifier: String,
     pub verification: Verification,
+    /// What the channel tells about this identity (a Telegram username, first and last name).
+    pub profile: serde_json::Value,
     pub created_at: DateTime<Utc>,
 }
 
@@ -228,6 +234,8 @@ impl From<&Identity> for IdentityView {
             channel_type: i.channel_type,
             identifier: i.identifier.clone(),
             verification: i.verification,
+            profile: serde_json::from_str(&i.profile)
+                .unwrap_or_else(|_| serde_json::Value::Object(serde_json::Map::new())),
             created_at: utc(i.created_at),
         }
     }

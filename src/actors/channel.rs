@@ -15,9 +15,10 @@ use actix::prelude::*;
 use futures_util::StreamExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use switchboard_api_channel::{ApiChannel, ApiChannelSettings};
-use switchboard_channel::{Channel, ContactProfile, OutboundMessage};
+use switchboard_channel::{Channel, ContactProfile, OutboundMessage, Poller};
 
 use super::delivery::{DeliveryTracker, SendOutcome};
+use super::ingest::InboundWriter;
 use crate::config::Settings;
 use crate::db::types::{ChannelType, Verification};
 use crate::db::{Database, StoreError};
@@ -41,6 +42,9 @@ pub struct ChannelEntry {
     pub channel_type: ChannelType,
     pub adapter: Arc<dyn Channel>,
     pub source: Source,
+    /// Set for channels that pull their updates (a Telegram bot in polling mode): the
+    /// channel actor runs the polling loop.
+    pub poller: Option<Arc<dyn Poller>>,
 }
 
 /// The channels of all running inboxes, by inbox id.
@@ -74,6 +78,7 @@ impl Channels {
 
 /// Builds the adapter for an inbox from its stored settings and secrets.
 pub fn build_entry(inbox: &Inbox, settings: &Settings) -> Result<ChannelEntry, String> {
+    let mut poller: Option<Arc<dyn Poller>> = None;
     let (adapter, verification): (Arc<dyn Channel>, _) = match inbox.channel_type {
         ChannelType::Api => {
             let config = inbox.settings_json();
@@ -93,6 +98,14 @@ pub fn build_entry(inbox: &Inbox, settings: &Settings) -> Result<ChannelEntry, S
             // The integrator signs every request, so it vouches for who the contact is.
             (Arc::new(adapter), Verification::Provider)
         }
+        ChannelType::Telegram => {
+            let (channel, mode) = crate::telegram::build(inbox, settings)?;
+            if mode == crate::telegram::Mode::Polling {
+                poller = Some(channel.clone());
+            }
+            // Telegram vouches for its user ids.
+            (channel, Verification::Provider)
+        }
         other => {
             return Err(format!(
                 "channel type {other} has no adapter in this version"
@@ -109,6 +122,7 @@ pub fn build_entry(inbox: &Inbox, settings: &Settings) -> Result<ChannelEntry, S
             verification,
             reopen_resolved: inbox.reopens_resolved(),
         },
+        poller,
     })
 }
 
@@ -119,6 +133,7 @@ pub struct ChannelSupervisor {
     channels: Channels,
     delivery: Addr<DeliveryTracker>,
     files: Arc<Files>,
+    inbound: InboundWriter,
     actors: HashMap<i64, Addr<ChannelActor>>,
     /// Consecutive failures per inbox, for the restart backoff.
     failures: HashMap<i64, u32>,
@@ -131,6 +146,7 @@ impl ChannelSupervisor {
         channels: Channels,
         delivery: Addr<DeliveryTracker>,
         files: Arc<Files>,
+        inbound: InboundWriter,
     ) -> Self {
         Self {
             db,
@@ -138,6 +154,7 @@ impl ChannelSupervisor {
             channels,
             delivery,
             files,
+            inbound,
             actors: HashMap::new(),
             failures: HashMap::new(),
         }
@@ -256,6 +273,8 @@ impl Handler<Configure> for ChannelSupervisor {
                             db: self.db.clone(),
                             delivery: self.delivery.clone(),
                             files: self.files.clone(),
+                            inbound: self.inbound.clone(),
+                            polling: None,
                             supervisor: ctx.address(),
                             policy: self.settings.outbound.clone(),
                             limiter: Arc::new(RateLimiter::direct(Quota::per_second(
@@ -313,6 +332,10 @@ pub struct ChannelActor {
     delivery: Addr<DeliveryTracker>,
     /// Signs the download URLs of a reply's files for the provider or integration.
     files: Arc<Files>,
+    /// Where polled updates are stored.
+    inbound: InboundWriter,
+    /// The running polling loop, for channels that poll.
+    polling: Option<SpawnHandle>,
     supervisor: Addr<ChannelSupervisor>,
     policy: crate::config::OutboundSettings,
     limiter: Arc<DefaultDirectRateLimiter>,
@@ -329,6 +352,7 @@ impl Actor for ChannelActor {
         ctx.set_mailbox_capacity(64);
         ctx.notify(Drain);
         ctx.run_interval(TICK, |_, ctx| ctx.notify(Drain));
+        self.start_polling(ctx);
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -353,10 +377,33 @@ struct StopChannel;
 #[rtype(result = "()")]
 struct Drained(Result<usize, StoreError>);
 
+impl ChannelActor {
+    /// (Re)starts the polling loop when the channel polls; the loop ends with the actor.
+    fn start_polling(&mut self, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.polling.take() {
+            ctx.cancel_future(handle);
+        }
+        let Some(poller) = self.entry.poller.clone() else {
+            return;
+        };
+        let span = tracing::info_span!("poll_updates", inbox_id = self.entry.inbox_id);
+        let work = super::polling::run(
+            poller,
+            self.entry.clone(),
+            self.db.clone(),
+            self.files.clone(),
+            self.inbound.clone(),
+        );
+        let work = tracing::Instrument::instrument(work, span);
+        self.polling = Some(ctx.spawn(actix::fut::wrap_future(work)));
+    }
+}
+
 impl Handler<Reconfigure> for ChannelActor {
     type Result = ();
-    fn handle(&mut self, msg: Reconfigure, _: &mut Self::Context) {
+    fn handle(&mut self, msg: Reconfigure, ctx: &mut Self::Context) {
         self.entry = msg.0;
+        self.start_polling(ctx);
     }
 }
 
@@ -447,8 +494,52 @@ fn outbound_attachments(
             file_name: a.file_name,
             content_type: a.content_type,
             byte_size: u64::try_from(a.byte_size).unwrap_or(0),
+            data: None,
         })
         .collect()
+}
+
+/// Loads the content of a reply's files for channels that upload them (Telegram): a file
+/// that cannot be read now is a transient failure, retried like a provider outage.
+async fn attach_data(
+    db: &Database,
+    files: &Files,
+    message_id: i64,
+    attachments: &mut [switchboard_channel::OutboundAttachment],
+) -> Result<(), switchboard_channel::ChannelError> {
+    use futures_util::TryStreamExt;
+    let unavailable = |reason: String| switchboard_channel::ChannelError::Transient {
+        reason,
+        retry_after: None,
+    };
+    let stored = {
+        let conn = &mut db.reader().await.map_err(|e| unavailable(e.to_string()))?;
+        crate::store::attachments::of_message(conn, message_id)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?
+    };
+    for attachment in attachments.iter_mut() {
+        let key = stored
+            .iter()
+            .find(|a| a.id.to_string() == attachment.id)
+            .map(|a| a.storage_key.clone())
+            .ok_or_else(|| unavailable(format!("file {} is not stored", attachment.id)))?;
+        let (size, body) = files
+            .blobs()
+            .get(&key)
+            .await
+            .map_err(|e| unavailable(format!("cannot read file {}: {e}", attachment.id)))?;
+        let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        let chunks: Vec<bytes::Bytes> = body
+            .try_collect()
+            .await
+            .map_err(|e| unavailable(format!("cannot read file {}: {e}", attachment.id)))?;
+        for chunk in chunks {
+            data.extend_from_slice(&chunk);
+        }
+        attachment.data = Some(data.into());
+    }
+    Ok(())
 }
 
 /// Claims due jobs and sends them, `concurrency` at a time, within the rate limit.
@@ -479,6 +570,7 @@ async fn drain(
             let limiter = limiter.clone();
             let policy = policy.clone();
             let files = files.clone();
+            let db = db.clone();
             async move {
                 limiter.until_ready().await;
                 let message = OutboundMessage {
@@ -494,10 +586,22 @@ async fn drain(
                         phone: job.recipient.phone.clone(),
                         language: None,
                         avatar_url: None,
+                        details: serde_json::Map::new(),
                     },
                     reply_to_external_id: job.reply_to_external_id.clone(),
                 };
-                let result = entry.adapter.send(&message).await;
+                let mut message = message;
+                let loaded = if entry.adapter.capabilities().uploads_files
+                    && !message.attachments.is_empty()
+                {
+                    attach_data(&db, &files, job.message.id, &mut message.attachments).await
+                } else {
+                    Ok(())
+                };
+                let result = match loaded {
+                    Ok(()) => entry.adapter.send(&message).await,
+                    Err(error) => Err(error),
+                };
                 let outcome = SendOutcome {
                     inbox_id: entry.inbox_id,
                     job,

@@ -20,6 +20,7 @@ pub mod channel;
 pub mod conversation;
 pub mod delivery;
 pub mod ingest;
+pub mod polling;
 pub mod presence;
 pub mod router;
 pub mod thumbnails;
@@ -65,12 +66,21 @@ impl Hub {
         let channels = channel::Channels::default();
         let delivery = delivery::DeliveryTracker::new(db.clone(), events.clone()).start();
         let router = router::Router::new(db.clone(), presence.clone()).start();
+        let thumbnails = thumbnails::Thumbnailer::start(db.clone(), events.clone(), files.clone());
+        let inbound = ingest::InboundWriter::start(
+            db.clone(),
+            events.clone(),
+            router.clone(),
+            thumbnails.clone(),
+            settings.inbound.clone(),
+        );
         let supervisor = channel::ChannelSupervisor::new(
             db.clone(),
             settings.clone(),
             channels.clone(),
             delivery.clone(),
             files.clone(),
+            inbound.clone(),
         )
         .start();
         let conversations = conversation::ConversationRegistry::new(
@@ -85,14 +95,6 @@ impl Hub {
         router.do_send(router::Attach {
             conversations: conversations.clone(),
         });
-        let thumbnails = thumbnails::Thumbnailer::start(db.clone(), events.clone(), files.clone());
-        let inbound = ingest::InboundWriter::start(
-            db.clone(),
-            events.clone(),
-            router.clone(),
-            thumbnails.clone(),
-            settings.inbound.clone(),
-        );
         let conn = &mut db.reader().await?;
         for inbox in crate::store::inboxes::enabled(conn).await? {
             supervisor.do_send(channel::Configure(inbox));

@@ -172,6 +172,15 @@ diesel::table! {
         created_at -> Timestamp,
         attachments -> Text,
         provider_message_id -> Nullable<Text>,
+        author -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    channel_cursors (inbox_id) {
+        inbox_id -> BigInt,
+        position -> BigInt,
+        updated_at -> Timestamp,
     }
 }
 
@@ -271,6 +280,7 @@ diesel::joinable!(conversation_labels -> labels (label_id));
 diesel::joinable!(messages -> conversations (conversation_id));
 diesel::joinable!(messages -> inboxes (inbox_id));
 diesel::joinable!(message_edits -> messages (message_id));
+diesel::joinable!(channel_cursors -> inboxes (inbox_id));
 diesel::joinable!(attachments -> conversations (conversation_id));
 diesel::joinable!(attachments -> messages (message_id));
 diesel::joinable!(conversation_participants -> conversations (conversation_id));
@@ -300,6 +310,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox,
     provider_status_events,
     audit_log,
+    channel_cursors,
 );
 
 diesel::table! {

@@ -9,9 +9,9 @@ use std::collections::HashSet;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::PublicId;
+use super::{PublicId, utc};
 use crate::actors::conversation::{Command, CommandError, ForConversation, Output};
 use crate::auth::Auth;
 use crate::db::types::{ConversationStatus, Priority, Role};
@@ -34,6 +34,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/conversations/{id}/messages/{message_id}/retry",
             web::post().to(retry),
+        )
+        .route(
+            "/conversations/{id}/messages/{message_id}/edits",
+            web::get().to(edits),
         )
         .route("/conversations/{id}/assign", web::post().to(assign))
         .route("/conversations/{id}/status", web::post().to(status))
@@ -455,6 +459,30 @@ async fn check_attachments(
         )));
     }
     Ok(())
+}
+
+/// A message's edit history: each earlier text and when it was replaced.
+async fn edits(
+    state: web::Data<AppState>,
+    caller: Auth,
+    path: web::Path<(PublicId, PublicId)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, message_id) = path.into_inner();
+    let conversation = visible_conversation(&state, &caller, id.0).await?;
+    let conn = &mut state.db.reader().await?;
+    let message = conv::find_message(conn, message_id.0)
+        .await?
+        .filter(|m| m.conversation_id == conversation.id)
+        .ok_or_else(|| ApiError::not_found("no message with that id in this conversation"))?;
+    let history: Vec<Value> = conv::message_edits(conn, message.id)
+        .await?
+        .into_iter()
+        .map(|(content, replaced_at)| json!({"content": content, "replaced_at": utc(replaced_at)}))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "data": history,
+        "current": MessageView::from(&message),
+    })))
 }
 
 async fn retry(

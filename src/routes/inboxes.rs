@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use switchboard_channel::Capabilities;
 
 use super::{AgentView, Page, PageQuery, PublicId, id_string, no_content, utc};
 use crate::actors::channel::{Configure, Remove, build_entry};
@@ -46,6 +47,9 @@ struct InboxView {
     webhook_url: String,
     /// The signing secret: in full only in the create/rotate answer.
     secret: Option<String>,
+    /// What the channel can do: a Telegram bot, say, gets no delivered/read receipts, so
+    /// its replies stop at `sent` and the inbox shows no ticks it cannot know.
+    capabilities: Capabilities,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -65,27 +69,49 @@ fn view(state: &AppState, inbox: &Inbox, reveal: bool) -> InboxView {
         if reveal {
             s
         } else {
-            let tail: String = s
-                .chars()
-                .rev()
-                .take(4)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            format!("{SECRET_PREFIX}…{tail}")
+            format!("{SECRET_PREFIX}…{}", crate::auth::last_chars(&s, 4))
         }
     });
+    let mut settings = inbox.settings_json();
+    if let (Some(map), Some(token)) = (settings.as_object_mut(), inbox.secret("bot_token")) {
+        map.insert(
+            "bot_token".into(),
+            Value::String(crate::telegram::mask_token(&token)),
+        );
+    }
     InboxView {
         id: inbox.id,
         name: inbox.name.clone(),
         channel_type: inbox.channel_type,
         enabled: inbox.enabled,
-        settings: inbox.settings_json(),
+        settings,
         webhook_url: webhook_url(state, inbox),
         secret,
+        capabilities: capabilities(inbox.channel_type),
         created_at: utc(inbox.created_at),
         updated_at: utc(inbox.updated_at),
+    }
+}
+
+/// What each channel type can do (see [`Capabilities`]).
+fn capabilities(channel_type: ChannelType) -> Capabilities {
+    match channel_type {
+        ChannelType::Api => Capabilities {
+            receipts: true,
+            typing: true,
+            edits: true,
+            media: true,
+            ..Capabilities::default()
+        },
+        ChannelType::Telegram => Capabilities {
+            receipts: false,
+            typing: false,
+            edits: true,
+            media: true,
+            uploads_files: true,
+            notes_refused_files: true,
+        },
+        _ => Capabilities::default(),
     }
 }
 
@@ -137,6 +163,9 @@ fn check_settings(channel_type: ChannelType, settings: &Value) -> Result<Value, 
                     ));
                 }
             },
+            (ChannelType::Telegram, key) if crate::telegram::SETTING_KEYS.contains(&key) => {
+                crate::telegram::check_setting(key, value)?;
+            }
             (_, other) => {
                 return Err(ApiError::invalid(
                     &format!("settings.{other}"),
@@ -200,25 +229,92 @@ async fn create(
         .channel_type
         .parse()
         .map_err(|e| ApiError::invalid("channel_type", e))?;
-    if channel_type != ChannelType::Api {
+    if !matches!(channel_type, ChannelType::Api | ChannelType::Telegram) {
         return Err(ApiError::invalid(
             "channel_type",
-            format!("{channel_type} inboxes are not available in this version (available: api)"),
+            format!(
+                "{channel_type} inboxes are not available in this version (available: api, telegram)"
+            ),
         ));
     }
-    let settings = check_settings(channel_type, &body.settings.unwrap_or_else(|| json!({})))?;
+    let mut settings = check_settings(channel_type, &body.settings.unwrap_or_else(|| json!({})))?;
     let secret = crate::auth::new_secret(SECRET_PREFIX);
+    let mut secrets = json!({ "secret": secret });
+    let enabled = body.enabled.unwrap_or(true);
+    if channel_type == ChannelType::Telegram {
+        let map = settings
+            .as_object_mut()
+            .ok_or_else(|| ApiError::invalid("settings", "must be an object"))?;
+        // The token is a credential: it lives with the secrets, never in the settings.
+        let token = match map.remove("bot_token") {
+            Some(Value::String(token)) => token.trim().to_owned(),
+            _ => return Err(ApiError::invalid("settings.bot_token", "is required")),
+        };
+        secrets["bot_token"] = Value::String(token);
+        if !map.contains_key("mode") {
+            let mode = crate::telegram::Mode::default_for(&state.settings);
+            map.insert("mode".into(), Value::String(mode.as_str().into()));
+        }
+    }
     let new = NewInbox {
         name: name.as_str().to_owned(),
         channel_type,
         settings,
-        secrets: json!({ "secret": secret }),
-        enabled: body.enabled.unwrap_or(true),
+        secrets,
+        enabled,
     };
     let inbox = inboxes::create(&mut state.db.writer().await?, &new, &admin.actor()).await?;
+    let inbox = match connect_provider(&state, &inbox, &admin).await {
+        Ok(Some(inbox)) => inbox,
+        Ok(None) => inbox,
+        Err(error) => {
+            // Nothing can have arrived yet: the inbox goes again, so a retry starts clean.
+            if let Err(cleanup) =
+                inboxes::delete(&mut state.db.writer().await?, inbox.id, &admin.actor()).await
+            {
+                tracing::warn!(error = %cleanup, inbox_id = inbox.id, "cannot remove an inbox whose setup failed");
+            }
+            return Err(error);
+        }
+    };
     // Answer once the channel runs, so the webhook URL works as soon as it is shown.
     configure_channel(&state, &inbox).await;
     Ok(HttpResponse::Created().json(view(&state, &inbox, true)))
+}
+
+/// Connects the provider side of an inbox that has one (a Telegram bot: token check, then
+/// webhook or polling) and stores what the provider told about itself. `Ok(None)` when the
+/// channel type has nothing to connect or the inbox is disabled.
+async fn connect_provider(
+    state: &AppState,
+    inbox: &Inbox,
+    admin: &Admin,
+) -> Result<Option<Inbox>, ApiError> {
+    if inbox.channel_type != ChannelType::Telegram || !inbox.enabled {
+        return Ok(None);
+    }
+    let config = crate::telegram::TelegramConfig::from_inbox(inbox)
+        .map_err(|reason| ApiError::invalid("settings", reason))?;
+    let about =
+        crate::telegram::connect(&config, &state.settings, &webhook_url(state, inbox)).await?;
+    let mut settings = inbox.settings_json();
+    if let Some(map) = settings.as_object_mut() {
+        map.extend(about);
+    }
+    if settings == inbox.settings_json() {
+        return Ok(None);
+    }
+    let changes = InboxChanges {
+        settings: Some(settings),
+        ..InboxChanges::default()
+    };
+    Ok(inboxes::update(
+        &mut state.db.writer().await?,
+        inbox.id,
+        &changes,
+        &admin.actor(),
+    )
+    .await?)
 }
 
 async fn configure_channel(state: &AppState, inbox: &Inbox) {
@@ -276,16 +372,57 @@ async fn update(
             Some(merged)
         }
     };
-    if let Some(settings) = &settings {
-        let probe = Inbox {
-            settings: settings.to_string(),
-            ..current.clone()
-        };
+    // A new bot token goes to the secrets, never into the settings.
+    let mut settings = settings;
+    let mut secrets = None;
+    if let Some(token) = settings
+        .as_mut()
+        .and_then(Value::as_object_mut)
+        .and_then(|map| map.remove("bot_token"))
+    {
+        let mut merged: Value =
+            serde_json::from_str(&current.secrets).unwrap_or_else(|_| json!({}));
+        merged["bot_token"] = Value::String(token.as_str().unwrap_or_default().trim().to_owned());
+        secrets = Some(merged);
+    }
+    let probe = Inbox {
+        settings: settings
+            .as_ref()
+            .map_or_else(|| current.settings.clone(), Value::to_string),
+        secrets: secrets
+            .as_ref()
+            .map_or_else(|| current.secrets.clone(), Value::to_string),
+        enabled: body.enabled.unwrap_or(current.enabled),
+        ..current.clone()
+    };
+    if settings.is_some() || secrets.is_some() {
         build_entry(&probe, &state.settings).map_err(|r| ApiError::invalid("settings", r))?;
+    }
+    // A bot whose token, Bot API or mode changed (or that is switched on) is connected
+    // again before anything is saved, so a refused token leaves the inbox as it was.
+    let reconnect = probe.channel_type == ChannelType::Telegram
+        && probe.enabled
+        && (secrets.is_some()
+            || body.enabled == Some(true) && !current.enabled
+            || ["mode", "api_url"]
+                .iter()
+                .any(|key| probe.settings_json().get(*key) != current.settings_json().get(*key)));
+    if reconnect {
+        let config = crate::telegram::TelegramConfig::from_inbox(&probe)
+            .map_err(|reason| ApiError::invalid("settings", reason))?;
+        let about =
+            crate::telegram::connect(&config, &state.settings, &webhook_url(&state, &probe))
+                .await?;
+        let mut merged = probe.settings_json();
+        if let Some(map) = merged.as_object_mut() {
+            map.extend(about);
+        }
+        settings = Some(merged);
     }
     let changes = InboxChanges {
         name: name.map(|n| n.as_str().to_owned()),
         settings,
+        secrets,
         enabled: body.enabled,
     };
     let inbox = inboxes::update(
@@ -305,11 +442,27 @@ async fn rotate_secret(
     admin: Admin,
     id: web::Path<PublicId>,
 ) -> Result<HttpResponse, ApiError> {
+    let current = inboxes::find(&mut state.db.reader().await?, id.0)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no inbox with that id"))?;
     let secret = crate::auth::new_secret(SECRET_PREFIX);
+    // Other secrets (a bot token) stay as they are.
+    let mut secrets: Value = serde_json::from_str(&current.secrets).unwrap_or_else(|_| json!({}));
+    secrets["secret"] = Value::String(secret);
+    let rotated = Inbox {
+        secrets: secrets.to_string(),
+        ..current.clone()
+    };
+    // A bot in webhook mode learns the new secret first, so its next request carries it.
+    if rotated.channel_type == ChannelType::Telegram && rotated.enabled {
+        let config = crate::telegram::TelegramConfig::from_inbox(&rotated)
+            .map_err(|reason| ApiError::invalid("settings", reason))?;
+        crate::telegram::connect(&config, &state.settings, &webhook_url(&state, &rotated)).await?;
+    }
     let inbox = inboxes::replace_secrets(
         &mut state.db.writer().await?,
         id.0,
-        &json!({ "secret": secret }),
+        &secrets,
         &admin.actor(),
     )
     .await?

@@ -8,10 +8,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use serde_json::json;
-use switchboard_channel::{InboundError, InboundEvent, InboundMessage, InboundRequest};
-
-use super::attachments::{MAX_FILES, file_error};
-use crate::store::attachments::NewAttachment;
+use switchboard_channel::{InboundError, InboundEvent, InboundRequest};
 
 use crate::actors::delivery::ApplyStatuses;
 use crate::error::ApiError;
@@ -104,25 +101,9 @@ async fn receive(
             .map_err(|e| ApiError::unavailable(format!("delivery tracker: {e}")))??;
         applied.iter().map(status_view).collect()
     } else {
-        let media = fetch_media(&state, entry.inbox_id, &events).await?;
-        let stored = state
-            .hub
-            .inbound
-            .store(entry.source, events, media.clone())
-            .await;
-        let outcomes = match stored {
-            Ok(outcomes) => outcomes,
-            Err(error) => {
-                discard_all(&state, &media).await;
-                return Err(error.into());
-            }
-        };
-        // A duplicate (a concurrent retry, the same id twice in one body) took no files.
-        for (outcome, files) in outcomes.iter().zip(&media) {
-            if !files.is_empty() && !matches!(outcome, Outcome::Created { .. }) {
-                state.hub.files.discard(files).await;
-            }
-        }
+        let hub = &state.hub;
+        let outcomes =
+            crate::intake::take_in(&state.db, &hub.files, &hub.inbound, &entry, events).await?;
         outcomes.iter().map(outcome_view).collect()
     };
     state
@@ -183,75 +164,6 @@ fn outcome_view(outcome: &Outcome) -> Stored {
             conversation_id: Some(conversation_id.to_string()),
             ..blank("typing")
         },
-    }
-}
-
-/// Fetches the files of every message event before anything is stored, so a message
-/// appears with its files or (a file refused, or unreachable) the webhook is refused
-/// whole and the provider can retry. Messages already stored (a retried webhook) are not
-/// fetched again. Aligned with `events`.
-async fn fetch_media(
-    state: &AppState,
-    inbox_id: i64,
-    events: &[InboundEvent],
-) -> Result<Vec<Vec<NewAttachment>>, ApiError> {
-    let files = &state.hub.files;
-    let with_files: Vec<&InboundMessage> = events
-        .iter()
-        .filter_map(|e| match e {
-            InboundEvent::Message(m) if !m.attachments.is_empty() => Some(m),
-            _ => None,
-        })
-        .collect();
-    if with_files.is_empty() {
-        return Ok(vec![Vec::new(); events.len()]);
-    }
-    if let Some(m) = with_files.iter().find(|m| m.attachments.len() > MAX_FILES) {
-        return Err(ApiError::invalid(
-            "attachments",
-            format!(
-                "message {}: at most {MAX_FILES} files per message",
-                m.external_id
-            ),
-        ));
-    }
-    let known = {
-        let ids: Vec<&str> = with_files.iter().map(|m| m.external_id.as_str()).collect();
-        let conn = &mut state.db.reader().await?;
-        crate::store::inbound::known_external_ids(conn, inbox_id, &ids).await?
-    };
-    let mut media: Vec<Vec<NewAttachment>> = Vec::with_capacity(events.len());
-    for event in events {
-        let mut fetched = Vec::new();
-        if let InboundEvent::Message(m) = event
-            && !known.contains(&m.external_id)
-        {
-            let mut budget = files.limits().max_message_bytes;
-            for reference in &m.attachments {
-                match files.fetch(files.http(), reference, budget).await {
-                    Ok(file) => {
-                        budget = budget
-                            .saturating_sub(u64::try_from(file.byte_size).unwrap_or(u64::MAX));
-                        fetched.push(file);
-                    }
-                    Err(error) => {
-                        files.discard(&fetched).await;
-                        discard_all(state, &media).await;
-                        tracing::info!(%error, external_id = %m.external_id, "inbound file refused");
-                        return Err(file_error(error));
-                    }
-                }
-            }
-        }
-        media.push(fetched);
-    }
-    Ok(media)
-}
-
-/// Removes fetched files that no stored message took.
-async fn discard_all(state: &AppState, media: &[Vec<NewAttachment>]) {
-    for files in media {
-        state.hub.files.discard(files).await;
     }
 }
 

@@ -103,6 +103,8 @@ pub struct Message {
     /// The provider's id of an outbound message (its send receipt); statuses refer to it.
     /// Kept apart from `external_id` (inbound), which dedupes customer messages.
     pub provider_message_id: Option<String>,
+    /// Who in a group wrote an inbound message (the conversation's contact is the group).
+    pub author: Option<String>,
 }
 
 /// Who a conversation list is for and what it is filtered by.
@@ -344,6 +346,21 @@ pub async fn messages(
         rows.reverse();
     }
     Ok(rows)
+}
+
+/// The earlier texts of an edited message, oldest first: a customer's edit never erases
+/// what the agent may already have read.
+pub async fn message_edits(
+    conn: &mut DbConn,
+    message_id: i64,
+) -> Result<Vec<(String, NaiveDateTime)>, StoreError> {
+    use crate::db::schema::message_edits;
+    Ok(db_run!(conn, c => message_edits::table
+        .filter(message_edits::message_id.eq(message_id))
+        .order(message_edits::id)
+        .select((message_edits::previous_content, message_edits::edited_at))
+        .load(c)
+        .await)?)
 }
 
 pub async fn find_message(conn: &mut DbConn, id: i64) -> Result<Option<Message>, StoreError> {

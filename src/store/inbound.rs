@@ -222,6 +222,7 @@ macro_rules! ingest_message {
                     messages::reply_to_id.eq(reply_to_id),
                     messages::external_id.eq(&m.external_id),
                     messages::provider_at.eq(m.provider_at.map(naive)),
+                    messages::author.eq(&m.author),
                     messages::created_at.eq(at),
                 ))
                 .returning(Message::as_returning())
@@ -274,6 +275,8 @@ macro_rules! resolve_contact {
             Option<String>,
             Option<String>,
             Option<String>,
+            i64,
+            String,
         );
         let known: Option<Current> = contact_identities::table
             .inner_join(contacts::table)
@@ -286,12 +289,24 @@ macro_rules! resolve_contact {
                 contacts::phone,
                 contacts::language,
                 contacts::avatar_url,
+                contact_identities::id,
+                contact_identities::profile,
             ))
             .first(c)
             $($aw)*
             .optional()?;
         match known {
-            Some((id, name, email, phone, language, avatar_url)) => {
+            Some((id, name, email, phone, language, avatar_url, identity_id, profile)) => {
+                // The channel's details of the identity (a Telegram username) follow renames.
+                if let Some(details) = changed_details(&p.details, &profile) {
+                    diesel::update(contact_identities::table.find(identity_id))
+                        .set((
+                            contact_identities::profile.eq(details),
+                            contact_identities::updated_at.eq(at),
+                        ))
+                        .execute(c)
+                        $($aw)*?;
+                }
                 // Only fields the channel sent are updated, and only when they changed.
                 let differs =
                     |new: &Option<String>, old: &Option<String>| new.is_some() && new != old;
@@ -337,7 +352,7 @@ macro_rules! resolve_contact {
                         contact_identities::channel_type.eq(source.channel_type),
                         contact_identities::identifier.eq(&p.identifier),
                         contact_identities::verification.eq(source.verification),
-                        contact_identities::profile.eq("{}"),
+                        contact_identities::profile.eq(details_json(&p.details)),
                         contact_identities::created_at.eq(at),
                         contact_identities::updated_at.eq(at),
                     ))
@@ -416,7 +431,9 @@ mod blocking {
 
     use super::super::conversations::{Conversation, Message};
     use super::super::now;
-    use super::{ConversationStart, Outcome, Source, delivery_apply, naive};
+    use super::{
+        ConversationStart, Outcome, Source, changed_details, delivery_apply, details_json, naive,
+    };
     use crate::db::StoreError;
     use crate::db::schema::attachments;
     use crate::db::schema::{contact_identities, contacts, conversations, message_edits, messages};
@@ -516,6 +533,24 @@ pub async fn ingest_pg(
     media: &[Vec<NewAttachment>],
 ) -> Result<Vec<Outcome>, StoreError> {
     ingest_body!([.await] c, source, events, media)
+}
+
+/// The stored form of an identity's channel details.
+fn details_json(details: &serde_json::Map<String, serde_json::Value>) -> String {
+    serde_json::Value::Object(details.clone()).to_string()
+}
+
+/// The new profile text when the channel sent details that differ from the stored ones.
+fn changed_details(
+    details: &serde_json::Map<String, serde_json::Value>,
+    stored: &str,
+) -> Option<String> {
+    if details.is_empty() {
+        return None;
+    }
+    let current: Option<serde_json::Map<String, serde_json::Value>> =
+        serde_json::from_str(stored).ok();
+    (current.as_ref() != Some(details)).then(|| details_json(details))
 }
 
 fn naive(at: DateTime<Utc>) -> chrono::NaiveDateTime {

@@ -68,6 +68,8 @@ pub struct NewInbox {
 pub struct InboxChanges {
     pub name: Option<String>,
     pub settings: Option<Value>,
+    /// A new secrets document (a replaced bot token); never written to the audit log.
+    pub secrets: Option<Value>,
     pub enabled: Option<bool>,
 }
 
@@ -151,11 +153,13 @@ pub async fn update(
     actor: &Actor,
 ) -> Result<Option<Inbox>, StoreError> {
     let settings = changes.settings.as_ref().map(Value::to_string);
+    let secrets = changes.secrets.as_ref().map(Value::to_string);
     db_run!(conn, c => c.transaction::<_, StoreError, _>(async |c| {
         let inbox = diesel::update(inboxes::table.find(id))
             .set((
                 changes.name.as_ref().map(|n| inboxes::name.eq(n)),
                 settings.as_ref().map(|s| inboxes::settings.eq(s)),
+                secrets.as_ref().map(|s| inboxes::secrets.eq(s)),
                 changes.enabled.map(|e| inboxes::enabled.eq(e)),
                 inboxes::updated_at.eq(now()),
             ))
@@ -166,6 +170,7 @@ pub async fn update(
         if inbox.is_some() {
             let event = AuditEvent::new("inbox.update", "inbox", id).with_details(json!({
                 "name": changes.name, "settings": changes.settings, "enabled": changes.enabled,
+                "secrets_replaced": changes.secrets.is_some(),
             }));
             audit!(c, actor, event).await?;
         }

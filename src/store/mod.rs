@@ -9,6 +9,7 @@ pub mod attachments;
 pub mod audit;
 pub mod contacts;
 pub mod conversations;
+pub mod cursors;
 pub mod delivery;
 pub mod inbound;
 pub mod inboxes;

@@ -173,6 +173,7 @@ impl Channel for ApiChannel {
             typing: true,
             edits: true,
             media: true,
+            ..Capabilities::default()
         }
     }
 
@@ -304,7 +305,8 @@ mod tests {
                 receipts: true,
                 typing: true,
                 edits: true,
-                media: true
+                media: true,
+                ..Capabilities::default()
             }
         );
     }

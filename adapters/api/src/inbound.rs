@@ -154,6 +154,7 @@ fn parse_message(event: &Object, path: &str) -> Result<InboundMessage, InboundEr
         attachments,
         reply_to_external_id: optional_id(event, path, "reply_to")?,
         provider_at: timestamp(event, path)?,
+        author: None,
     })
 }
 
@@ -293,6 +294,7 @@ fn contact(event: &Object, path: &str) -> Result<ContactProfile, InboundError> {
         phone: optional_text(contact, &contact_path, "phone", MAX_TEXT_CHARS)?,
         language: optional_text(contact, &contact_path, "language", MAX_TEXT_CHARS)?,
         avatar_url: optional_url(contact, &contact_path, "avatar_url")?,
+        details: serde_json::Map::new(),
     })
 }
 
@@ -568,11 +570,13 @@ mod tests {
                     phone: Some("+4366...".into()),
                     language: None,
                     avatar_url: None,
+                    details: serde_json::Map::new(),
                 },
                 content: "Hello".into(),
                 attachments: Vec::new(),
                 reply_to_external_id: None,
                 provider_at: Some(at(10, 0)),
+                author: None,
             })]
         );
     }

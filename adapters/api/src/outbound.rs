@@ -372,6 +372,7 @@ mod tests {
                 width: None,
                 height: None,
                 thumbnail_url: None,
+                data: None,
             }],
             recipient: ContactProfile {
                 identifier: "cust-42".into(),
@@ -380,6 +381,7 @@ mod tests {
                 phone: None,
                 language: Some("de".into()),
                 avatar_url: None,
+                details: serde_json::Map::new(),
             },
             reply_to_external_id: Some("m-1".into()),
         };

@@ -128,6 +128,7 @@ fn message() -> OutboundMessage {
             width: None,
             height: None,
             thumbnail_url: None,
+            data: None,
         }],
         recipient: ContactProfile {
             identifier: "cust-42".into(),
@@ -136,6 +137,7 @@ fn message() -> OutboundMessage {
             phone: Some("+4366...".into()),
             language: None,
             avatar_url: None,
+            details: serde_json::Map::new(),
         },
         reply_to_external_id: Some("m-1".into()),
     }

@@ -41,6 +41,10 @@ pub struct ContactProfile {
     /// Avatar image URL, shown in the inbox.
     #[serde(default)]
     pub avatar_url: Option<String>,
+    /// Channel-specific details of this identity (a Telegram username, first and last name),
+    /// kept on the contact's identity and shown in the inbox.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub details: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ContactProfile {
@@ -89,6 +93,10 @@ pub struct InboundMessage {
     /// When the provider says the message was sent; the hub keeps its own receive time too.
     #[serde(default)]
     pub provider_at: Option<DateTime<Utc>>,
+    /// Who wrote it when `sender` is a group (a Telegram group chat is one conversation with
+    /// many people in it), so the agent sees each person's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
 }
 
 /// A customer changed the text of a message they sent earlier.
@@ -210,6 +218,11 @@ pub struct OutboundAttachment {
     /// A small preview of an image (fits 200×200), when one was made in time.
     #[serde(default)]
     pub thumbnail_url: Option<String>,
+    /// The content itself, loaded by the hub only for channels that upload files
+    /// ([`Capabilities::uploads_files`]): providers such as Telegram fail on URLs they cannot
+    /// reach, and a hub behind a firewall has no URL they can.
+    #[serde(skip)]
+    pub data: Option<bytes::Bytes>,
 }
 
 /// An agent's reply (or note) to deliver through a channel.
@@ -299,6 +312,12 @@ pub struct Capabilities {
     pub edits: bool,
     /// Carries attachments.
     pub media: bool,
+    /// Wants reply files as bytes ([`OutboundAttachment::data`]) to upload, not as URLs.
+    pub uploads_files: bool,
+    /// A file the hub refuses (too large, a disallowed type) becomes a note in the message
+    /// instead of refusing the whole webhook: the provider cannot change the file and would
+    /// only resend it, holding up everything behind it.
+    pub notes_refused_files: bool,
 }
 
 /// An inbound webhook request, stripped to what an adapter needs to verify and parse it, so
@@ -327,6 +346,27 @@ impl<'a> InboundRequest<'a> {
 /// A boxed, sendable future, so [`Channel`] stays dyn-compatible while `send` is async.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// An inbound file's content as the channel downloads it, for providers whose files need an
+/// API call and the bot's credentials (Telegram's getFile), which the hub's plain URL fetch
+/// cannot do. The hub checks size and type while it streams the body into storage.
+pub struct MediaDownload {
+    /// The file name the provider reports, when [`AttachmentRef::file_name`] had none.
+    pub file_name: Option<String>,
+    /// The size the provider reports, so an oversized file is refused before downloading.
+    pub byte_size: Option<u64>,
+    /// The content, chunk by chunk; an error item is a broken download.
+    pub body: Pin<Box<dyn futures_core::Stream<Item = Result<bytes::Bytes, String>> + Send>>,
+}
+
+impl fmt::Debug for MediaDownload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MediaDownload")
+            .field("file_name", &self.file_name)
+            .field("byte_size", &self.byte_size)
+            .finish_non_exhaustive()
+    }
+}
+
 /// One configured channel instance (a WhatsApp number, a bot, a mailbox…). The hub holds these
 /// as `Arc<dyn Channel>`, one per channel actor.
 pub trait Channel: Send + Sync {
@@ -345,6 +385,35 @@ pub trait Channel: Send + Sync {
         &'a self,
         message: &'a OutboundMessage,
     ) -> BoxFuture<'a, Result<SendReceipt, ChannelError>>;
+
+    /// Opens the download of an inbound file. `None` (the default) means `reference.source` is
+    /// a plain URL the hub fetches itself. Transient errors make the webhook ask for a retry;
+    /// permanent ones refuse the file.
+    fn open_media<'a>(
+        &'a self,
+        reference: &'a AttachmentRef,
+    ) -> BoxFuture<'a, Result<Option<MediaDownload>, ChannelError>> {
+        let _ = reference;
+        Box::pin(async { Ok(None) })
+    }
+}
+
+/// One update the provider handed out by polling, and where to continue after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolledUpdate {
+    /// The cursor to save once this update's events are stored: the next poll starts there,
+    /// so a restart neither loses nor repeats updates.
+    pub next_cursor: i64,
+    /// Its normalized events (none for kinds the hub skips).
+    pub events: Vec<InboundEvent>,
+}
+
+/// A channel that pulls its updates (Telegram's getUpdates) instead of receiving webhooks.
+/// The hub's channel actor drives the loop and keeps the cursor in the database.
+pub trait Poller: Send + Sync {
+    /// Waits (long polling) for the updates after `cursor` (`None`: from the provider's
+    /// oldest unconfirmed one). An empty list means the wait ended with nothing new.
+    fn poll(&self, cursor: Option<i64>) -> BoxFuture<'_, Result<Vec<PolledUpdate>, ChannelError>>;
 }
 
 /// Reads an HTTP `Retry-After` value (delta-seconds or an HTTP-date such as

@@ -1,0 +1,2 @@
+DROP TABLE channel_cursors;
+ALTER TABLE messages DROP COLUMN author;

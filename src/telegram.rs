@@ -1,0 +1,262 @@
+//! Telegram inboxes in the hub: their stored settings, the bot check when an admin connects
+//! one, and whether updates come by webhook or by long polling.
+//!
+//! Settings (`inboxes.settings`): `api_url` (the Bot API base, for a local Bot API server or
+//! a test double), `mode` (`webhook` | `polling`), `groups` (`ignore` | `conversation`), and
+//! what getMe told (`bot_id`, `bot_username`). Secrets (`inboxes.secrets`): `bot_token` and
+//! `secret`, the `secret_token` Telegram sends back with every webhook request.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use switchboard_channel::ChannelError;
+use switchboard_telegram::{GroupPolicy, SetupError, TelegramChannel, TelegramSettings};
+use url::Url;
+
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::store::inboxes::Inbox;
+
+/// How a bot's updates reach the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Telegram posts each update to `/webhooks/telegram/{inbox_id}` (needs a public https URL).
+    Webhook,
+    /// The hub asks with getUpdates; works behind a firewall and on a laptop.
+    Polling,
+}
+
+impl Mode {
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "webhook" => Some(Self::Webhook),
+            "polling" => Some(Self::Polling),
+            _ => None,
+        }
+    }
+
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Polling => "polling",
+        }
+    }
+
+    /// Webhooks need an https URL Telegram can reach; anything else polls.
+    pub fn default_for(settings: &Settings) -> Self {
+        if settings.server.public_url.scheme() == "https" {
+            Self::Webhook
+        } else {
+            Self::Polling
+        }
+    }
+}
+
+/// Settings keys of Telegram inboxes that admins may send (besides the common ones).
+pub const SETTING_KEYS: [&str; 4] = ["bot_token", "api_url", "mode", "groups"];
+
+/// Checks one Telegram setting as an admin sent it.
+pub fn check_setting(key: &str, value: &Value) -> Result<(), ApiError> {
+    let field = format!("settings.{key}");
+    let text = || {
+        value
+            .as_str()
+            .ok_or_else(|| ApiError::invalid(&field, "must be a string"))
+    };
+    match key {
+        "bot_token" => {
+            if text()?.trim().is_empty() {
+                return Err(ApiError::invalid(&field, "must not be empty"));
+            }
+        }
+        "api_url" => {
+            if !value.is_null() {
+                let url = Url::parse(text()?)
+                    .map_err(|e| ApiError::invalid(&field, format!("is not a URL: {e}")))?;
+                switchboard_telegram::channel::check_api_url(url)
+                    .map_err(|e| ApiError::invalid(&field, e))?;
+            }
+        }
+        "mode" => {
+            Mode::parse(text()?)
+                .ok_or_else(|| ApiError::invalid(&field, "must be \"webhook\" or \"polling\""))?;
+        }
+        "groups" => {
+            if !matches!(text()?, "ignore" | "conversation") {
+                return Err(ApiError::invalid(
+                    &field,
+                    "must be \"ignore\" or \"conversation\"",
+                ));
+            }
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                &field,
+                "is not a setting of telegram inboxes",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A Telegram inbox's configuration, read from its stored settings and secrets.
+#[derive(Debug, Clone)]
+pub struct TelegramConfig {
+    pub bot_token: String,
+    pub api_url: Option<Url>,
+    pub mode: Mode,
+    pub groups: GroupPolicy,
+    /// The webhook `secret_token`.
+    pub secret: String,
+}
+
+impl TelegramConfig {
+    /// Reads the stored inbox; a damaged one is reported, not guessed at.
+    pub fn from_inbox(inbox: &Inbox) -> Result<Self, String> {
+        let settings = inbox.settings_json();
+        Self::from_parts(&settings, inbox.secret("bot_token"), inbox.secret("secret"))
+    }
+
+    fn from_parts(
+        settings: &Value,
+        bot_token: Option<String>,
+        secret: Option<String>,
+    ) -> Result<Self, String> {
+        let text = |key: &str| settings.get(key).and_then(Value::as_str);
+        let api_url = text("api_url")
+            .map(|u| Url::parse(u).map_err(|e| format!("api_url: {e}")))
+            .transpose()?;
+        let mode = match text("mode") {
+            Some(m) => Mode::parse(m).ok_or_else(|| format!("mode {m:?} is not known"))?,
+            None => Mode::Polling,
+        };
+        let groups = match text("groups") {
+            Some("conversation") => GroupPolicy::Conversation,
+            _ => GroupPolicy::Ignore,
+        };
+        Ok(Self {
+            bot_token: bot_token.ok_or("the inbox has no bot_token")?,
+            api_url,
+            mode,
+            groups,
+            secret: secret.ok_or("the inbox has no webhook secret")?,
+        })
+    }
+
+    /// The client for this configuration (no network call).
+    pub fn channel(&self, settings: &Settings) -> Result<TelegramChannel, SetupError> {
+        TelegramChannel::new(TelegramSettings {
+            bot_token: self.bot_token.clone(),
+            api_url: self.api_url.clone(),
+            // In polling mode nothing may come in through the webhook door.
+            webhook_secret: (self.mode == Mode::Webhook).then(|| self.secret.clone()),
+            groups: self.groups,
+            timeout: settings.outbound.send_timeout,
+        })
+    }
+}
+
+/// Builds the running channel of a stored inbox, and whether it polls.
+pub fn build(inbox: &Inbox, settings: &Settings) -> Result<(Arc<TelegramChannel>, Mode), String> {
+    let config = TelegramConfig::from_inbox(inbox)?;
+    let channel = config.channel(settings).map_err(|e| e.to_string())?;
+    Ok((Arc::new(channel), config.mode))
+}
+
+/// Checks the token with getMe, then points the bot's updates at the hub: setWebhook with
+/// the secret in webhook mode, deleteWebhook (so getUpdates works) in polling mode. Answers
+/// the settings to store about the bot.
+pub async fn connect(
+    config: &TelegramConfig,
+    settings: &Settings,
+    webhook_url: &str,
+) -> Result<Map<String, Value>, ApiError> {
+    let channel = config.channel(settings).map_err(|e| match e {
+        SetupError::Invalid(reason) => ApiError::invalid("settings", reason),
+        SetupError::Api(error) => bot_api_error(error),
+    })?;
+    let me = channel.get_me().await.map_err(|e| match e {
+        ChannelError::Permanent { reason, .. } => ApiError::invalid(
+            "settings.bot_token",
+            format!("Telegram refused the token: {reason}"),
+        ),
+        transient => bot_api_error(transient),
+    })?;
+    match config.mode {
+        Mode::Webhook => {
+            let url = Url::parse(webhook_url)
+                .map_err(|e| ApiError::internal(format!("webhook URL {webhook_url}: {e}")))?;
+            channel
+                .set_webhook(url, &config.secret)
+                .await
+                .map_err(bot_api_error)?;
+        }
+        Mode::Polling => channel.delete_webhook().await.map_err(bot_api_error)?,
+    }
+    let mut about = Map::new();
+    about.insert("bot_id".into(), json!(me.user.id.0.to_string()));
+    if let Some(username) = &me.user.username {
+        about.insert("bot_username".into(), json!(username));
+    }
+    Ok(about)
+}
+
+/// A Bot API failure during setup, shown to the admin in Telegram's words.
+fn bot_api_error(error: ChannelError) -> ApiError {
+    match error {
+        ChannelError::Permanent { reason, .. } => ApiError::invalid(
+            "settings",
+            format!("the Telegram Bot API refused: {reason}"),
+        ),
+        ChannelError::Transient { reason, .. } => {
+            ApiError::unavailable(format!("cannot reach the Telegram Bot API: {reason}"))
+        }
+    }
+}
+
+/// A token as admins see it after creation: the bot id and the last four characters.
+pub fn mask_token(token: &str) -> String {
+    let id = token.split(':').next().unwrap_or_default();
+    format!("{id}:…{}", crate::auth::last_chars(token, 4))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_checked() {
+        assert!(check_setting("mode", &json!("webhook")).is_ok());
+        assert!(check_setting("mode", &json!("push")).is_err());
+        assert!(check_setting("groups", &json!("conversation")).is_ok());
+        assert!(check_setting("groups", &json!(true)).is_err());
+        assert!(check_setting("api_url", &json!("http://127.0.0.1:8081/")).is_ok());
+        assert!(check_setting("api_url", &Value::Null).is_ok());
+        assert!(check_setting("api_url", &json!("ftp://x")).is_err());
+        assert!(check_setting("bot_token", &json!(" ")).is_err());
+        assert!(check_setting("callback_url", &json!("http://x")).is_err());
+    }
+
+    #[test]
+    fn config_reads_stored_parts() {
+        let config = TelegramConfig::from_parts(
+            &json!({"mode": "webhook", "groups": "conversation", "api_url": "http://127.0.0.1:1/"}),
+            Some("1:AA".into()),
+            Some("sbwh_x".into()),
+        )
+        .expect("config");
+        assert_eq!(config.mode, Mode::Webhook);
+        assert_eq!(config.groups, GroupPolicy::Conversation);
+        assert!(TelegramConfig::from_parts(&json!({}), None, Some("s".into())).is_err());
+        assert!(
+            TelegramConfig::from_parts(&json!({"mode": "x"}), Some("1:A".into()), Some("s".into()))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn tokens_are_masked() {
+        assert_eq!(mask_token("123456:AAEabcdWXYZ"), "123456:…WXYZ");
+    }
+}

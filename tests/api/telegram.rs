@@ -1,0 +1,919 @@
+//! The Telegram channel end to end: the hub's real teloxide client against a local fake Bot
+//! API (fake_telegram.rs) that answers as the Bot API documentation shows, and Telegram's
+//! webhook requests as Telegram sends them.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::fake_telegram::FakeBotApi;
+use crate::helpers::{TestApp, assert_error, eventually, spawn_app_with};
+
+const TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
+const SECRET_HEADER: &str = "X-Telegram-Bot-Api-Secret-Token";
+/// The customer's Telegram user id (a private chat has the same id).
+const USER: i64 = 1_111_111;
+
+/// A hub whose outbox retries quickly.
+async fn hub() -> TestApp {
+    spawn_app_with(|env| {
+        env.insert("SWITCHBOARD_OUTBOUND_RETRY_BASE_MS".into(), "50".into());
+    })
+    .await
+}
+
+/// A Telegram inbox as the admin who created it saw it.
+struct Bot {
+    id: String,
+    secret: String,
+    webhook_url: String,
+    admin: String,
+}
+
+async fn create_inbox(app: &TestApp, fake: &FakeBotApi, settings: Value) -> Bot {
+    let admin = app.admin_token().await;
+    let mut settings = settings;
+    settings["bot_token"] = json!(fake.token);
+    settings["api_url"] = json!(fake.url);
+    let response = app
+        .api(
+            &admin,
+            Method::POST,
+            "/api/v1/inboxes",
+            Some(json!({"name": "Telegram", "channel_type": "telegram", "settings": settings})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.expect("inbox JSON");
+    Bot {
+        id: body["id"].as_str().expect("id").to_owned(),
+        secret: body["secret"].as_str().expect("secret").to_owned(),
+        webhook_url: body["webhook_url"]
+            .as_str()
+            .expect("webhook url")
+            .to_owned(),
+        admin,
+    }
+}
+
+async fn webhook_bot(app: &TestApp, fake: &FakeBotApi) -> Bot {
+    create_inbox(app, fake, json!({"mode": "webhook"})).await
+}
+
+/// Posts one update the way Telegram does.
+async fn deliver(app: &TestApp, bot: &Bot, update: &Value) -> reqwest::Response {
+    app.client
+        .post(&bot.webhook_url)
+        .header(SECRET_HEADER, &bot.secret)
+        .json(update)
+        .send()
+        .await
+        .expect("webhook request")
+}
+
+async fn deliver_ok(app: &TestApp, bot: &Bot, update: &Value) -> Value {
+    let response = deliver(app, bot, update).await;
+    let status = response.status();
+    let body: Value = response.json().await.expect("JSON answer");
+    assert_eq!(status, StatusCode::OK, "webhook answer {body}");
+    body
+}
+
+/// The Bot API's `User` of the customer.
+fn customer() -> Value {
+    json!({"id": USER, "is_bot": false, "first_name": "Ann", "last_name": "Lee",
+           "username": "annlee", "language_code": "de"})
+}
+
+fn private_chat() -> Value {
+    json!({"id": USER, "type": "private", "first_name": "Ann", "last_name": "Lee",
+           "username": "annlee"})
+}
+
+/// An update with a message in the customer's private chat; `fields` are the content
+/// (`text`, `photo`, `document`…).
+fn message_update(update_id: i64, message_id: i64, fields: Value) -> Value {
+    let mut message = json!({
+        "message_id": message_id,
+        "from": customer(),
+        "chat": private_chat(),
+        "date": 1_764_230_400,
+    });
+    if let (Some(target), Value::Object(fields)) = (message.as_object_mut(), fields) {
+        target.extend(fields);
+    }
+    json!({"update_id": update_id, "message": message})
+}
+
+fn text_update(update_id: i64, message_id: i64, text: &str) -> Value {
+    message_update(update_id, message_id, json!({"text": text}))
+}
+
+async fn conversations(app: &TestApp, token: &str, inbox_id: &str) -> Vec<Value> {
+    let list = app
+        .get_json(token, &format!("/api/v1/conversations?inbox_id={inbox_id}&status=open,pending,snoozed,resolved,closed"))
+        .await;
+    list["data"].as_array().cloned().unwrap_or_default()
+}
+
+async fn messages(app: &TestApp, token: &str, conversation_id: &str) -> Vec<Value> {
+    let page = app
+        .get_json(
+            token,
+            &format!("/api/v1/conversations/{conversation_id}/messages?limit=200"),
+        )
+        .await;
+    page["data"].as_array().cloned().unwrap_or_default()
+}
+
+/// The only conversation of the inbox and its messages.
+async fn the_conversation(app: &TestApp, bot: &Bot) -> (String, Vec<Value>) {
+    let list = conversations(app, &bot.admin, &bot.id).await;
+    assert_eq!(list.len(), 1, "one conversation: {list:?}");
+    let id = list[0]["id"].as_str().expect("id").to_owned();
+    let messages = messages(app, &bot.admin, &id).await;
+    (id, messages)
+}
+
+async fn reply(app: &TestApp, bot: &Bot, conversation_id: &str, body: Value) -> Value {
+    let response = app
+        .api(
+            &bot.admin,
+            Method::POST,
+            &format!("/api/v1/conversations/{conversation_id}/messages"),
+            Some(body),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json().await.expect("message JSON")
+}
+
+async fn wait_for_status(
+    app: &TestApp,
+    bot: &Bot,
+    conversation_id: &str,
+    message_id: &str,
+    status: &str,
+) -> Value {
+    let path = format!("/api/v1/conversations/{conversation_id}/messages?limit=200");
+    let page = eventually(app, &bot.admin, &path, |page| {
+        page["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|m| m["id"] == message_id && m["status"] == status)
+    })
+    .await;
+    page["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["id"] == message_id)
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[actix_web::test]
+async fn an_admin_connects_a_bot_by_webhook_and_the_token_is_checked() {
+    let app = hub().await;
+    let fake = FakeBotApi::start(TOKEN).await;
+    let bot = webhook_bot(&app, &fake).await;
+    assert!(bot.secret.starts_with("sbwh_"));
+    assert_eq!(
+        bot.webhook_url,
+        app.url(&format!("/webhooks/telegram/{}", bot.id))
+    );
+    assert_eq!(fake.calls_to("getMe").len(), 1);
+    let set = fake.calls_to("setWebhook");
+    assert_eq!(set.len(), 1);
+    assert_eq!(
+        set[0].field("url").as_deref(),
+        Some(bot.webhook_url.as_str())
+    );
+    assert_eq!(
+        set[0].field("secret_token").as_deref(),
+        Some(bot.secret.as_str())
+    );
+
+    // Admins see the bot and a masked token; the capabilities say there are no receipts.
+    let shown = app
+        .get_json(&bot.admin, &format!("/api/v1/inboxes/{}", bot.id))
+        .await;
+    assert_eq!(shown["settings"]["bot_username"], "switchboard_test_bot");
+    assert_eq!(shown["settings"]["bot_token"], "123456789:…Dsaw");
+    assert!(!shown.to_string().contains(TOKEN));
+    assert!(!shown.to_string().contains(&bot.secret));
+    assert_eq!(shown["capabilities"]["receipts"], false);
+
+    // A token Telegram refuses creates nothing.
+    let before = app.get_json(&bot.admin, "/api/v1/inboxes").await["data"]
+        .as_array()
+        .map_or(0, Vec::len);
+    let response = app
+        .api(
+            &bot.admin,
+            Method::POST,
+            "/api/v1/inboxes",
+            Some(
+                json!({"name": "Bad", "channel_type": "telegram", "settings": {
+                "bot_token": "999:wrong", "api_url": fake.url, "mode": "webhook"}}),
+            ),
+        )
+        .await;
+    let body = assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input").await;
+    assert!(body.to_string().contains("Invalid bot token"), "{body}");
+    let after = app.get_json(&bot.admin, "/api/v1/inboxes").await["data"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(before, after);
+
+    // Settings that are not Telegram's, and a token missing, are refused clearly.
+    for settings in [
+        json!({"api_url": fake.url}),
+        json!({"bot_token": TOKEN, "mode": "push"}),
+        json!({"bot_token": TOKEN, "callback_url": "http://x"}),
+    ] {
+        let response = app
+            .api(
+                &bot.admin,
+                Method::POST,
+                "/api/v1/inboxes",
+                Some(json!({"name": "X", "channel_type": "telegram", "settings": settings})),
+            )
+            .await;
+        assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input").await;
+    }
+}
+
+#[actix_web::test]
+async fn a_wrong_secret_token_is_refused_and_nothing_is_stored() {
+    let app = hub().await;
+    let fake = FakeBotApi::start(TOKEN).await;
+    let bot = webhook_bot(&app, &fake).await;
+    let update = text_update(1, 10, "hello");
+    for secret in [
+        None,
+        Some("wrong"),
+        Some(&bot.secret[..bot.secret.len() - 1]),
+    ] {
+        let mut request = app.client.post(&bot.webhook_url).json(&update);
+        if let Some(secret) = secret {
+            request = request.header(SECRET_HEADER, secret);
+        }
+        let response = request.send().await.expect("request");
+        assert_error(response, StatusCode::UNAUTHORIZED, "invalid_signature").await;
+    }
+    assert!(conversations(&app, &bot.admin, &bot.id).await.is_empty());
+}
+
+#[actix_web::test]
+async fn the_same_update_twice_stores_one_message_and_unknown_kinds_are_skipped() {
+    let app = hub().await;
+    let fake = FakeBotApi::start(TOKEN).await;
+    let bot = webhook_bot(&app, &fake).await;
+    let update = text_update(7, 42, "Where is my order?");
+    let first = deliver_ok(&app, &bot, &update).await;
+    let second = deliver_ok(&app, &bot, &update).await;
+    assert_eq!(
+        first["stored"][0]["message_id"],
+        second["stored"][0]["message_id"]
+    );
+    assert_eq!(second["stored"][0]["duplicate"], true);
+
+    // Kinds the hub does not handle answer 200 (Telegram must not retry them) and store
+    // nothing: a callback query, a future kind, a channel post.
+    for update in [
+        json!({"update_id": 8, "callback_query": {"id": "4382bfdwdsb323b2d9", "from": customer(),
+            "chat_instance": "42a", "data": "Data from button callback"}}),
+        json!({"update_id": 9, "some_future_kind": {"x": 1}}),
+        json!({"update_id": 10, "channel_post": {"message_id": 5, "date": 1_764_230_400,
+            "chat": {"id": -1_001_234, "type": "channel", "title": "News"}, "text": "hi"}}),
+    ] {
+        let body = deliver_ok(&app, &bot, &update).await;
+        assert_eq!(body["stored"], json!([]), "{update}");
+    }
+    // A body that is no update at all is refused as such.
+    let response = app
+        .client
+        .post(&bot.webhook_url)
+        .header(SECRET_HEADER, &bot.secret)
+        .body("{\"message\": 1}")
+        .send()
+        .await
+        .expect("request");
+    assert_error(response, StatusCode::BAD_REQUEST, "malformed_payload").await;
+
+    let (_, messages) = the_conversation(&app, &bot).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["content"], "Where is my order?");
+    assert_eq!(messages[0]["external_id"], format!("{USER}:42"));
+
+    // The contact carries Telegram's identity details.
+    let contact_id = conversations(&app, &bot.admin, &bot.id).await[0]["contact_id"]
+        .as_str()
+        .expect("contact")
+        .to_owned();
+    let shown = app
+        .get_json(&bot.admin, &format!("/api/v1/contacts/{contact_id}"))
+        .await;
+    let contact = &shown["contact"];
+    assert_eq!(contact["name"], "Ann Lee");
+    assert_eq!(contact["language"], "de");
+    let identity = &contact["identities"][0];
+    assert_eq!(identity["identifier"], USER.to_string());
+    assert_eq!(identity["verification"], "provider");
+    assert_eq!(identity["profile"]["username"], "annlee");
+}
+
+#[actix_web::test]
+async fn every_message_kind_becomes_a_message_with_its_file() {
+    let app = hub().await;
+    let fake = FakeBotApi::start(TOKEN).await;
+    let bot = webhook_bot(&app, &fake).await;
+    let jpeg = crate::attachments::png(64, 48);
+    fake.add_file("photo-big", "photos/file_1.png", jpeg.clone());
+    fake.add_file(
+        "doc-1",
+        "documents/file_2.pdf",
+        b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n".to_vec(),
+    );
+    fake.add_file("voice-1", "voice/file_3.oga", ogg());
+    fake.add_file("sticker-1", "stickers/file_4.webp", webp());
+
+    let updates = [
+        message_update(100, 1, json!({"text": "plain text"})),
+        message_update(
+            101,
+            2,
+            json!({
+            "photo": [
+                {"file_id": "photo-small", "file_unique_id": "s1", "width": 90, "height": 67, "file_size": 1200},
+                {"file_id": "photo-big", "file_unique_id": "b1", "width": 64, "height": 48, "file_size": jpeg.len()}
+            ],
+            "caption": "my broken part"}),
+        ),
+        message_update(
+            102,
+            3,
+            json!({"document": {"file_id": "doc-1", "file_unique_id": "d1",
+            "file_name": "invoice.pdf", "mime_type": "application/pdf", "file_size": 60}}),
+        ),
+        message_update(
+            103,
+            4,
+            json!({"voice": {"file_id": "voice-1", "file_unique_id": "v1",
+            "duration": 2, "mime_type": "audio/ogg", "file_size": 60}}),
+        ),
+        message_update(
+            104,
+            5,
+            json!({"sticker": {"file_id": "sticker-1", "file_unique_id": "st1",
+            "type": "regular", "width": 512, "height": 512, "is_animated": false, "is_video": false,
+            "emoji": "👍", "file_size": 60}}),
+        ),
+        message_update(
+            105,
+            6,
+            json!({"location": {"latitude": 52.520008, "longitude": 13.404954}}),
+        ),
+        message_update(
+            106,
+            7,
+            json!({"venue": {"location": {"latitude": 48.8584, "longitude": 2.2945},
+            "title": "Eiffel Tower", "address": "Champ de Mars, Paris"}, "location": {"latitude": 48.8584, "longitude": 2.2945}}),
+        ),
+        message_update(
+            107,
+            8,
+            json!({"contact": {"phone_number": "+4915112345678", "first_name": "Bob",
+            "last_name": "Smith", "user_id": 2_222_222}}),
+        ),
+        message_update(
+            108,
+            9,
+            json!({"text": "about that photo", "reply_to_message": {
+            "message_id": 2, "from": customer(), "chat": private_chat(), "date": 1_764_230_400,
+            "caption": "my broken part", "photo": [{"file_id": "photo-big", "file_unique_id": "b1",
+            "width": 64, "height": 48}]}}),
+        ),
+        message_update(
+            109,
+            10,
+            json!({"document": {"file_id": "too-big", "file_unique_id": "tb",
+            "file_name": "video.mov", "mime_type": "video/quicktime", "file_size": 47_400_000}}),
+        ),
+    ];
+    for update in &updates {
+        deliver_ok(&app, &bot, update).await;
+    }
+    let (_, messages) = the_conversation(&app, &bot).await;
+    assert_eq!(messages.len(), updates.len());
+    let by_ext = |n: i64| {
+        messages
+            .iter()
+            .find(|m| m["external_id"] == format!("{USER}:{n}"))
+            .cloned()
+            .unwrap_or_else(|| panic!("message {n} in {messages:?}"))
+    };
+    assert_eq!(by_ext(1)["content"], "plain text");
+    let photo = by_ext(2);
+    assert_eq!(photo["content"], "my broken part");
+    assert_eq!(photo["attachments"][0]["content_type"], "image/png");
+    assert_eq!(photo["attachments"][0]["width"], 64);
+    let document = by_ext(3);
+    assert_eq!(document["attachments"][0]["file_name"], "invoice.pdf");
+    assert_eq!(
+        document["attachments"][0]["content_type"],
+        "application/pdf"
+    );
+    assert_eq!(by_ext(4)["attachments"][0]["content_type"], "audio/ogg");
+    let sticker = by_ext(5);
+    assert!(
+        sticker["content"]
+            .as_str()
+            .is_some_and(|c| c.contains('👍'))
+    );
+    assert_eq!(sticker["attachments"][0]["content_type"], "image/webp");
+    assert!(
+        by_ext(6)["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("52.520008"))
+    );
+    assert!(
+        by_ext(7)["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("Eiffel Tower"))
+    );
+    assert!(
+        by_ext(8)["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("+4915112345678"))
+    );
+    assert_eq!(by_ext(9)["reply_to_id"], photo["id"]);
+    let too_big = by_ext(10);
+    assert_eq!(too_big["attachments"], json!([]));
+    let note = too_big["content"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("video.mov") && note.contains("20 MB"),
+        "{note}"
+    );
+    // The large photo was downloaded, not the thumbnail; the big file never was.
+    let files: Vec<String> = fake
+        .calls_to("getFile")
+        .iter()
+        .filter_map(|c| c.field("file_id"))
+        .collect();
+    assert!(files.contains(&"photo-big".to_owned()));
+    assert!(!files.iter().any(|f| f == "photo-small" || f == "too-big"));
+}
+
+/// A tiny Ogg stream (its capture pattern is what type sniffing looks at).
+fn ogg() -> Vec<u8> {
+    let mut page = b"OggS\x00\x02".to_vec();
+    page.extend_from_slice(&[0; 20]);
+    page.extend_from_slice(b"\x01\x1e\x01vorbis");
+    page.resize(60, 0);
+    page
+}
+
+/// A 1×1 WebP image.
+fn webp() -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::RgbaImage::from_pixel(1, 1, image::Rgba([0, 128, 255, 255]))
+        .write_to(&mut out, image::ImageFormat::WebP)
+        .expect("encode webp");
+    out.into_inner()
+}
+
+#[actix_web::test]
+async fn an_album_is_one_conversation_with_one_message_per_item() {
+    let app = hub().await;
+    let fake = FakeBotApi::start(TOKEN).await;
+    let bot = webhook_bot(&app, &fake).await;
+    let image = crate::attachments::png(8, 8);
+    let mut updates = Vec::new();
+    for i in 0..4 {
+        let file_id = format!("album-{i}");
+        fake.add_file(&file_id, &format!("photos/album_{i}.png"), image.clone());
+        updates.push(message_update(
+            200 + i,
+            50 + i,
+            json!({
+                "media_group_id": "13758049238712345",
+                "photo": [{"file_id": file_id, "file_unique_id": format!("u{i}"), "width": 8,
+                           "height": 8, "file_size": image.len()}],
+            }),
+        ));
+    }
+    // Telegram delivers the album's updates over parallel connections.
+    let answers =
+        futures_util::future::join_all(updates.iter().map(|u| deliver(&app, &bot, u))).await;
+    for answer in answers {
+        assert_eq!(answer.status(), StatusCode::OK);
+    }
+    let (_, messages) = the_conversation(&app, &bot).await;
+    assert_eq!(messages.len(), 4);
+    assert!(
+        messages
+            .iter()
+            .all(|m| m["attachments"].as_array().map_or(0, Vec::len) == 1)
+    );
+}
+
+#[actix_web::test]
+async fn an_edit_keeps_the_earlier_text_in_the_history() {
+    let app = hub().await;
+    let fake = FakeBotApi::start(TOKEN).await;
+    let bot = webhook_bot(&app, &fake).await;
+    deliver_ok(&app, &bot, &text_update(1, 77, "My order 1234 is late")).await;
+    let mut edited = text_update(2, 77, "My order 1243 is late");
+    edited["edited_message"] = edited["message"].take();
+    edited["edited_message"]["edit_date"] = json!(1_764_230_460);
+    edited.as_object_mut().map(|u| u.remove("message"));
+    deliver_ok(&app, &bot, &edited).await;
+    // Telegram retrying the edit changes nothing more.
+    deliver_ok(&app, &bot, &edited).await;
+
+    let (conversation_id, messages) = the_conversation(&app, &bot).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["content"], "My order 1243 is late");
+    assert!(messages[0]["edited_at"].is_string());
+    let history = app
+        .get_json(
+            &bot.admin,
+            &format!(
+                "/api/v1/conversations/{conversation_id}/messages/{}/edits",
+                messages[0]["id"].as_str().expect("id")
+            ),
+        )
+        .await;
+    assert_eq!(
+        history["data"].as_array().map(Vec::len),
+        Some(1),
+        "{history}"
+    );
+    assert_eq!(history["data"][0]["content"], "My order 1234 is late");
+}
+
+#[actix_web::test]
+async fn group_chats_are_ignored_or_one_conversation_with_each_senders_name() {
+    let app = hub().await;
+    let fake = FakeBotApi::start(TOKEN).await;
+    let group_message = |update_id: i64, message_id: i64, from: Value, text: &str| {
+        json!({"update_id": update_id, "message": {"message_id": message_id, "from": from,
+            "chat": {"id": -1_001_987_654, "type": "supergroup", "title": "Acme buyers"},
+            "date": 1_764_230_400, "text": text}})
+    };
+    let bob = json!({"id": 3_333_333, "is_bot": false, "first_name": "Bob"});
+
+    let ignoring = webhook_bot(&app, &fake).await;
+    let body = deliver_ok(&app, &ignoring, &group_message(1, 1, customer(), "hi all")).await;
+    assert_eq!(body["stored"], json!([]));
+    assert!(
+        conversations(&app, &ignoring.admin, &ignoring.id)
+            .await
+            .is_empty()
+    );
+
+    let grouping = create_inbox(
+        &app,
+        &fake,
+        json!({"mode": "webhook", "groups": "conversation"}),
+    )
+    .await;
+    deliver_ok(&app, &grouping, &group_message(2, 1, customer(), "hi all")).await;
+    deliver_ok(
+        &app,
+        &grouping,
+        &group_message(3, 2, bob, "same problem here"),
+    )
+    .await;
+    let (conversation_id, messages) = the_conversation(&app, &grouping).await;
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[0]["author"], "Ann Lee");
+    assert_eq!(messages[1]["author"], "Bob");
+
+    // A reply goes to the group.
+    let sent = reply(
+        &app,
+        &grouping,
+        &conversation_id,
+        json!({"content": "Looking into it"}),
+    )
+    .await;
+    let sent_id = sent["id"].as_str().expect("id");
+    wait_for_status(&app, &grouping, &conversation_id, sent_id, "sent").await;
+    assert_eq!(fake.sent_chat_ids(), vec!["-1001987654".to_owned()]);
+}
+
+#[actix_web::test]
+async fn replies_are_escaped_split_and_photos_uploaded_as_multipart_replies() {
+    let app = hub().await;
+    let fake = FakeBotApi::start(TOKEN).await;
+    let bot = webhook_bot(&app, &fake).await;
+    deliver_ok(&app, &bot, &text_update(1, 500, "Can you send the label?")).await;
+    let (conversation_id, messages) = the_conversation(&app, &bot).await;
+    let customer_message = messages[0]["id"].as_str().expect("id").to_owned();
+
+    // Text with HTML-significant characters, answering the customer's message.
+    let sent = reply(
+        &app,
+        &bot,
+        &conversation_id,
+        json!({"content": "Use <b> & \"quotes\" as you like", "reply_to_id": customer_message}),
+    )
+    .await;
+    let sent_id = sent["id"].as_str().expect("id").to_owned();
+    let message = wait_for_status(&app, &bot, &conversation_id, &sent_id, "sent").await;
+    let call = &fake.wait_for("sendMessage", 1).await[0];
+    assert_eq!(
+        call.field("chat_id").as_deref(),
+        Some(USER.to_string().as_str())
+    );
+    assert_eq!(call.field("parse_mode").as_deref(), Some("HTML"));
+    assert_eq!(
+        call.field("text").as_deref(),
+        Some("Use &lt;b&gt; &amp; &quot;quotes&quot; as you like")
+    );
+    assert!(
+        call.body["reply_parameters"]["message_id"] == 500,
+        "{:?}",
+        call.body
+    );
+    // Sent is as far as a bot can know: no delivered or read ticks, ever.
+    assert_eq!(message["status"], "sent");
+    assert_eq!(message["external_id"], format!("{USER}:1000"));
+
+    // A photo with a caption goes up as multipart, never as a URL.
+    let image = crate::attachments::png(40, 30);
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(image.clone()).file_name("label.png"),
+    );
+    let uploaded: Value = app
+        .client
+        .post(app.url(&format!(
+            "/api/v1/conversations/{conversation_id}/attachments"
+        )))
+        .bearer_auth(&bot.admin)
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload")
+        .json()
+        .await
+        .expect("upload JSON");
+    let sent = reply(
+        &app,
+        &bot,
+        &conversation_id,
+        json!({"content": "Here it is",
+        "attachment_ids": [uploaded["data"][0]["id"]], "reply_to_id": customer_message}),
+    )
+    .await;
+    let sent_id = sent["id"].as_str().expect("id").to_owned();
+    wait_for_status(&app, &bot, &conversation_id, &sent_id, "sent").await;
+    let photo = &fake.wait_for("sendPhoto", 1).await[0];
+    assert!(photo.multipart);
+    assert_eq!(photo.files.len(), 1);
+    assert_eq!(photo.files[0].bytes, image);
+    assert_eq!(photo.field("caption").as_deref(), Some("Here it is"));
+    assert!(
+        photo
+            .field("reply_parameters")
+            .is_some_and(|r| r.contains("500"))
+    );
+    assert!(
+        !photo.body.to_string().contains("http"),
+        "no URL is sent: {:?}",
+        photo.body
+    );
+
+    // A text over 4096 characters arrives in pieces, in order, none longer than the limit.
+    let long: String = (0..1000).map(|i| format!("line {i:03}\n")).collect();
+    assert!(long.chars().count() > 8192);
+    let sent = reply(&app, &bot, &conversation_id, json!({"content": long})).await;
+    let sent_id = sent["id"].as_str().expect("id").to_owned();
+    wait_for_status(&app, &bot, &conversation_id, &sent_id, "sent").await;
+    let pieces: Vec<String> = fake.calls_to("sendMessage")[1..]
+        .iter()
+        .filter_map(|c| c.field("text"))
+        .collect();
+    assert_eq!(pieces.len(), 3);
+    assert!(pieces.iter().all(|p| p.encode_utf16().count() <= 4096));
+    // One message a second per chat (the Bot API's limit), enforced before each call.
+    let times: Vec<_> = fake.calls_to("sendMessage")[1..]
+        .iter()
+        .map(|c| c.at)
+        .collect();
+    for pair in times.windows(2) {
+        let gap = pair[1].duration_since(pair[0]);
+        assert!(
+            gap >= Duration::from_millis(900),
+            "sends to one chat {gap:?} apart"
+        );
+    }
+    // The hub stores replies without trailing whitespace; nothing else is lost or reordered.
+    assert!(
+        pieces.concat() == long.trim_end(),
+        "the pieces reassemble the text"
+    );
+}
+
+#[actix_web::test]
+async fn a_rate_limited_send_waits_for_retry_after_and_a_blocked_bot_fails_with_the_reason() {
+    let app = hub().await;
+    let fake = FakeBotApi::start(TOKEN).await;
+    let bot = webhook_bot(&app, &fake).await;
+    deliver_ok(&app, &bot, &text_update(1, 1, "hi")).await;
+    let (conversation_id, _) = the_conversation(&app, &bot).await;
+
+    fake.script(
+        "sendMessage",
+        [(
+            429,
+            json!({"ok": false, "error_code": 429,
+        "description": "Too Many Requests: retry after 2", "parameters": {"retry_after": 2}}),
+        )],
+    );
+    let sent = reply(&app, &bot, &conversation_id, json!({"content": "first"})).await;
+    let sent_id = sent["id"].as_str().expect("id").to_owned();
+    wait_for_status(&app, &bot, &conversation_id, &sent_id, "sent").await;
+    let calls = fake.calls_to("sendMessage");
+    assert_eq!(calls.len(), 2);
+    let waited = calls[1].at.duration_since(calls[0].at);
+    assert!(
+        waited >= Duration::from_millis(1950),
+        "retried after {waited:?}"
+    );
+
+    fake.script(
+        "sendMessage",
+        [(
+            403,
+            json!({"ok": false, "error_code": 403,
+        "description": "Forbidden: bot was blocked by the user"}),
+        )],
+    );
+    let sent = reply(&app, &bot, &conversation_id, json!({"content": "second"})).await;
+    let sent_id = sent["id"].as_str().expect("id").to_owned();
+    let failed = wait_for_status(&app, &bot, &conversation_id, &sent_id, "failed").await;
+    assert_eq!(
+        failed["error"]["reason"],
+        "Forbidden: bot was blocked by the user"
+    );
+    // Failed for good: not tried again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(fake.calls_to("sendMessage").len(), 3);
+}
+
+#[actix_web::test]
+async fn polling_stores_updates_once_and_its_offset_survives_a_restart() {
+    let app = hub().await;
+    let fake = FakeBotApi::start(TOKEN).await;
+    // No mode given and no https public URL: the bot polls.
+    let bot = create_inbox(&app, &fake, json!({})).await;
+    let shown = app
+        .get_json(&bot.admin, &format!("/api/v1/inboxes/{}", bot.id))
+        .await;
+    assert_eq!(shown["settings"]["mode"], "polling");
+    // Polling mode: the webhook is removed, and the webhook door refuses requests.
+    assert_eq!(fake.calls_to("deleteWebhook").len(), 1);
+    assert!(fake.calls_to("setWebhook").is_empty());
+    let refused = deliver(&app, &bot, &text_update(1, 1, "sneaky")).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+
+    fake.push_update(text_update(500, 1, "first by polling"));
+    fake.push_update(text_update(501, 2, "second by polling"));
+    let path = format!(
+        "/api/v1/conversations?inbox_id={}&status=open,pending,snoozed,resolved,closed",
+        bot.id
+    );
+    eventually(&app, &bot.admin, &path, |list| {
+        list["data"].as_array().is_some_and(|l| l.len() == 1)
+    })
+    .await;
+    let (conversation_id, _) = the_conversation(&app, &bot).await;
+    let messages_path = format!("/api/v1/conversations/{conversation_id}/messages");
+    eventually(&app, &bot.admin, &messages_path, |page| {
+        page["data"].as_array().is_some_and(|m| m.len() == 2)
+    })
+    .await;
+    // The cursor is saved after the updates are stored: the next poll confirms them.
+    let confirmed = |fake: &FakeBotApi| {
+        fake.calls_to("getUpdates")
+            .iter()
+            .any(|c| c.field("offset").as_deref() == Some("502"))
+    };
+    for _ in 0..200 {
+        if confirmed(&fake) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        confirmed(&fake),
+        "getUpdates with offset 502: {:?}",
+        fake.calls_to("getUpdates")
+    );
+
+    let app = app.restart().await;
+    let before = fake.calls_to("getUpdates").len();
+    fake.push_update(text_update(502, 3, "after the restart"));
+    eventually(&app, &bot.admin, &messages_path, |page| {
+        page["data"].as_array().is_some_and(|m| m.len() == 3)
+    })
+    .await;
+    let after_restart = fake.calls_to("getUpdates");
+    assert_eq!(
+        after_restart[before].field("offset").as_deref(),
+        Some("502"),
+        "the first poll after the restart continues from the saved offset"
+    );
+    let contents: Vec<String> = messages(&app, &bot.admin, &conversation_id)
+        .await
+        .iter()
+        .filter_map(|m| m["content"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        contents,
+        ["first by polling", "second by polling", "after the restart"]
+    );
+}
+
+#[actix_web::test]
+async fn changing_the_mode_the_token_or_the_secret_reconnects_the_bot() {
+    let app = hub().await;
+    let fake = FakeBotApi::start(TOKEN).await;
+    let bot = webhook_bot(&app, &fake).await;
+    let path = format!("/api/v1/inboxes/{}", bot.id);
+
+    // A token Telegram refuses changes nothing.
+    let response = app
+        .api(
+            &bot.admin,
+            Method::PATCH,
+            &path,
+            Some(json!({"settings": {"bot_token": "42:nope"}})),
+        )
+        .await;
+    assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input").await;
+    deliver_ok(&app, &bot, &text_update(1, 1, "still connected")).await;
+
+    // A new secret is given to Telegram before the hub expects it; the token stays.
+    let response = app
+        .api(
+            &bot.admin,
+            Method::POST,
+            &format!("{path}/rotate-secret"),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let rotated: Value = response.json().await.expect("JSON");
+    let secret = rotated["secret"].as_str().expect("secret").to_owned();
+    assert_ne!(secret, bot.secret);
+    let set = fake.calls_to("setWebhook");
+    assert_eq!(
+        set.last().and_then(|c| c.field("secret_token")),
+        Some(secret.clone())
+    );
+    let old = deliver(&app, &bot, &text_update(2, 2, "old secret")).await;
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
+    let renewed = Bot { secret, ..bot };
+    deliver_ok(&app, &renewed, &text_update(3, 3, "new secret")).await;
+
+    // Switching to polling removes the webhook and closes the webhook door.
+    let response = app
+        .api(
+            &renewed.admin,
+            Method::PATCH,
+            &path,
+            Some(json!({"settings": {"mode": "polling"}})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(fake.calls_to("deleteWebhook").len(), 1);
+    let closed = deliver(&app, &renewed, &text_update(4, 4, "by webhook")).await;
+    assert_eq!(closed.status(), StatusCode::UNAUTHORIZED);
+    fake.push_update(text_update(5, 5, "by polling"));
+    let (conversation_id, _) = the_conversation(&app, &renewed).await;
+    eventually(
+        &app,
+        &renewed.admin,
+        &format!("/api/v1/conversations/{conversation_id}/messages"),
+        |page| {
+            page["data"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|m| m["content"] == "by polling"))
+        },
+    )
+    .await;
+    let (_, messages) = the_conversation(&app, &renewed).await;
+    let contents: Vec<&str> = messages
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    assert_eq!(contents, ["still connected", "new secret", "by polling"]);
+}
