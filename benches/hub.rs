@@ -18,7 +18,9 @@
 //!    the HTTP answer latency;
 //! c) outbound: agent replies posted with many requests in flight, replies accepted/s and
 //!    callback deliveries (sends)/s until every reply arrived;
-//! d) peak (VmHWM) and final RSS of the server process.
+//! d) peak (VmHWM) and final RSS of the server process;
+//! w) web chat widget (issue #5): idle visitor websockets the hub holds and the RSS per
+//!    socket, and the round trip visitor → agent → visitor (see widget_phase.rs).
 //!
 //! More options: `--help`. Server settings can be changed with `--server-env KEY=VALUE`
 //! (e.g. `SWITCHBOARD_INBOUND_BATCH_WAIT_MS=0`) to compare configurations.
@@ -38,9 +40,16 @@ use serde_json::{Value, json};
 use switchboard_api_channel::{SIGNATURE_HEADER, sign};
 use tokio::task::JoinSet;
 
+#[path = "widget_phase.rs"]
+mod widget_phase;
+
 const ADMIN_EMAIL: &str = "bench@example.com";
 const ADMIN_PASSWORD: &str = "bench correct horse battery staple";
 const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Targets from issue #5: idle widget sockets and RSS per idle socket.
+const TARGET_WIDGET_SOCKETS: usize = 20_000;
+const TARGET_WIDGET_KB_PER_SOCKET: f64 = 20.0;
 
 /// Targets from issue #3 on the 2-core machine.
 const TARGET_INBOUND_SQLITE: f64 = 5_000.0;
@@ -76,6 +85,8 @@ struct Options {
     sockets: usize,
     conversations: usize,
     reply_concurrency: usize,
+    widget_sockets: usize,
+    round_trips: usize,
     phases: String,
     pg_url: String,
     server_env: Vec<(String, String)>,
@@ -93,7 +104,9 @@ cargo bench --bench hub -- [options]
   --sockets K                      agent websockets subscribed (default 4)
   --conversations M                conversations replied to in phase c (default 1000)
   --reply-concurrency C            replies in flight in phase c (default 64)
-  --phases abc                     which phases to run (default abc)
+  --widget-sockets N               idle visitor websockets in phase w (default 20000)
+  --round-trips N                  visitor -> agent -> visitor round trips in phase w (default 200)
+  --phases abcw                    which phases to run (default abcw)
   --pg-url URL                     PostgreSQL admin URL (default postgres://postgres@127.0.0.1:5432/postgres)
   --server-env KEY=VALUE           extra environment for the hub (repeatable)
   --server-log PREFIX              keep the hub's log as PREFIX-<backend>.log
@@ -110,7 +123,9 @@ fn parse_options() -> Result<Options, String> {
         sockets: 4,
         conversations: 1_000,
         reply_concurrency: 64,
-        phases: "abc".into(),
+        widget_sockets: TARGET_WIDGET_SOCKETS,
+        round_trips: 200,
+        phases: "abcw".into(),
         pg_url: DEFAULT_PG_URL.into(),
         server_env: Vec::new(),
         server_log: None,
@@ -146,6 +161,8 @@ fn parse_options() -> Result<Options, String> {
             "--sockets" => o.sockets = number(&arg, args.next())?,
             "--conversations" => o.conversations = number(&arg, args.next())?,
             "--reply-concurrency" => o.reply_concurrency = number(&arg, args.next())?,
+            "--widget-sockets" => o.widget_sockets = number(&arg, args.next())?,
+            "--round-trips" => o.round_trips = number(&arg, args.next())?,
             "--phases" => o.phases = args.next().ok_or("--phases needs a value")?,
             "--pg-url" => o.pg_url = args.next().ok_or("--pg-url needs a value")?,
             "--server-env" => {
@@ -1509,6 +1526,7 @@ struct Report {
     inbound: Option<InboundResult>,
     latency: Option<LatencyResult>,
     outbound: Option<OutboundResult>,
+    widget: Option<widget_phase::WidgetResult>,
     rss_after: Vec<(&'static str, u64)>,
     peak_rss_kb: u64,
     final_rss_kb: u64,
@@ -1554,6 +1572,8 @@ async fn run_backend(
             "SWITCHBOARD_OUTBOUND_RATE_PER_SECOND".into(),
             OUTBOUND_RATE.into(),
         ),
+        // Phase w gives each visitor its own address (X-Forwarded-For), as on the web.
+        ("SWITCHBOARD_TRUST_PROXY_HEADERS".into(), "true".into()),
     ];
     if let Some(db) = &database {
         env.push(("SWITCHBOARD_DATABASE_URL".into(), db.url.clone()));
@@ -1572,6 +1592,12 @@ async fn run_backend(
     let mut server = Server::start(binary, &env, data_dir.path())?;
     let ready_after = server.wait_ready(&load_client()).await?;
     let server_pid = server.pid();
+    if options.phases.contains('w') {
+        // Each socket is a file descriptor on both sides.
+        let limit = (options.widget_sockets as u64 + 5_000).max(20_000);
+        widget_phase::raise_nofile(server_pid, limit);
+        widget_phase::raise_nofile(std::process::id(), limit);
+    }
     let ticks = clock_ticks_per_second();
 
     let hub = set_up_hub(&server.base, &callback.url).await?;
@@ -1605,6 +1631,7 @@ async fn run_backend(
         inbound: None,
         latency: None,
         outbound: None,
+        widget: None,
         rss_after: Vec::new(),
         peak_rss_kb: 0,
         final_rss_kb: 0,
@@ -1679,6 +1706,30 @@ async fn run_backend(
         report
             .rss_after
             .push(("c", server.memory_kb("VmRSS").unwrap_or(0)));
+    }
+    if options.phases.contains('w') {
+        println!(
+            "w) widget: {} idle visitor sockets, then {} round trips ...",
+            options.widget_sockets, options.round_trips
+        );
+        let _ = std::io::stdout().flush();
+        wait_for_quiet(server_pid, options.quiet_wait, ticks).await;
+        let pid = server_pid.to_string();
+        report.widget = Some(
+            widget_phase::run(
+                &hub.client,
+                &server.base,
+                &hub.token,
+                options.widget_sockets,
+                options.round_trips,
+                || proc_status(&pid, "VmRSS").unwrap_or(0),
+            )
+            .await?,
+        );
+        check_alive(&mut server, "phase w")?;
+        report
+            .rss_after
+            .push(("w", server.memory_kb("VmRSS").unwrap_or(0)));
     }
     report.peak_rss_kb = server.memory_kb("VmHWM").unwrap_or(0);
     report.final_rss_kb = server.memory_kb("VmRSS").unwrap_or(0);
@@ -2005,6 +2056,50 @@ impl Report {
             );
             t.row("   CPU (replies + drain)", c.cpu.describe(), "");
         }
+        if let Some(w) = &self.widget {
+            let per = w.per_socket_kb();
+            t.row(
+                "w) idle widget sockets held",
+                format!(
+                    "{} of {} (opened in {:.1} s; {} still open after 35 s idle)",
+                    grouped(w.sockets_open as f64),
+                    grouped(w.sockets_wanted as f64),
+                    w.open_secs,
+                    grouped(w.still_open_after_idle as f64)
+                ),
+                format!(
+                    ">= {}: {}",
+                    grouped(TARGET_WIDGET_SOCKETS as f64),
+                    verdict(w.still_open_after_idle >= TARGET_WIDGET_SOCKETS)
+                ),
+            );
+            t.row(
+                "   RSS per idle widget socket",
+                format!(
+                    "{per:.1} KB ({} -> {})",
+                    mib(w.rss_before_kb),
+                    mib(w.rss_idle_kb)
+                ),
+                format!(
+                    "<= {TARGET_WIDGET_KB_PER_SOCKET} KB: {}",
+                    verdict(per <= TARGET_WIDGET_KB_PER_SOCKET)
+                ),
+            );
+            let mut trips: Vec<Duration> = w.round_trips.clone();
+            trips.sort();
+            t.row(
+                "   round trip visitor -> agent -> visitor",
+                format!(
+                    "p50 {} / p99 {} / max {} ms over {} ({} lost)",
+                    ms(percentile_duration(&trips, 50.0).as_micros() as u64),
+                    ms(percentile_duration(&trips, 99.0).as_micros() as u64),
+                    ms(trips.last().copied().unwrap_or_default().as_micros() as u64),
+                    trips.len(),
+                    w.round_trip_errors
+                ),
+                "",
+            );
+        }
         t.row(
             "d) peak RSS of the hub (VmHWM)",
             mib(self.peak_rss_kb),
@@ -2077,6 +2172,28 @@ fn print_summary(reports: &[Report], options: &Options) {
             }),
         );
         add(3, "peak RSS", mib(r.peak_rss_kb));
+        if let Some(w) = &r.widget {
+            let mut trips = w.round_trips.clone();
+            trips.sort();
+            add(
+                4,
+                "idle widget sockets / KB each (target >= 20,000 / <= 20)",
+                format!(
+                    "{} / {:.1}",
+                    grouped(w.still_open_after_idle as f64),
+                    w.per_socket_kb()
+                ),
+            );
+            add(
+                5,
+                "widget round trip p50 / p99",
+                format!(
+                    "{} / {}",
+                    ms(percentile_duration(&trips, 50.0).as_micros() as u64),
+                    ms(percentile_duration(&trips, 99.0).as_micros() as u64)
+                ),
+            );
+        }
     }
     let mut table = vec![header];
     table.extend(rows.into_values());

@@ -20,3 +20,4 @@ pub mod store;
 pub mod telegram;
 pub mod telemetry;
 pub mod views;
+pub mod widget;

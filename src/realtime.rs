@@ -121,6 +121,8 @@ struct Inner {
 
 /// The node's event stream (shared by all workers and actors).
 pub struct EventHub {
+    /// Widget visitors' open sockets: they get their conversation's messages too.
+    pub visitors: crate::widget::Visitors,
     epoch: String,
     log_capacity: usize,
     buffer: usize,
@@ -132,6 +134,7 @@ impl EventHub {
     pub fn new(log_capacity: usize, buffer: usize) -> Self {
         let epoch = hex::encode(crate::auth::random_bytes::<8>());
         Self {
+            visitors: crate::widget::Visitors::default(),
             epoch,
             log_capacity: log_capacity.max(1),
             buffer: buffer.max(1),
@@ -157,6 +160,22 @@ impl EventHub {
 
     /// Numbers, logs and delivers one event. Never waits for a subscriber.
     pub fn publish(&self, scope: Scope, event: &Event) {
+        match event {
+            Event::Presence { .. } => self.visitors.presence_changed(),
+            Event::Typing {
+                conversation_id,
+                sender_type: "agent",
+                sender_id,
+                on,
+            } => self.visitors.to_conversation(
+                *conversation_id,
+                crate::widget::VisitorEvent::Typing {
+                    agent_id: *sender_id,
+                    on: *on,
+                },
+            ),
+            _ => {}
+        }
         let body = match serde_json::to_string(event) {
             Ok(body) => body,
             Err(error) => {
@@ -334,6 +353,7 @@ impl EventHub {
             Event::MessageUpdated { message: view }
         };
         self.publish(Scope::Inbox(inbox_id), &event);
+        self.visitors.message(message, created);
     }
 }
 

@@ -101,7 +101,7 @@ pub fn check_setting(key: &str, value: &Value) -> Result<(), ApiError> {
 }
 
 /// A Telegram inbox's configuration, read from its stored settings and secrets.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TelegramConfig {
     pub bot_token: String,
     pub api_url: Option<Url>,
@@ -109,6 +109,27 @@ pub struct TelegramConfig {
     pub groups: GroupPolicy,
     /// The webhook `secret_token`.
     pub secret: String,
+}
+
+/// The token and the webhook secret never reach logs: both print as `<redacted>`.
+impl std::fmt::Debug for TelegramConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const REDACTED: &str = "<redacted>";
+        let api_url = self.api_url.as_ref().map(|url| {
+            let mut shown = url.clone();
+            // Credentials in the URL are secrets too; these only fail where there are none.
+            let _ = shown.set_password(None);
+            let _ = shown.set_username("");
+            String::from(shown)
+        });
+        f.debug_struct("TelegramConfig")
+            .field("bot_token", &REDACTED)
+            .field("api_url", &api_url)
+            .field("mode", &self.mode)
+            .field("groups", &self.groups)
+            .field("secret", &REDACTED)
+            .finish()
+    }
 }
 
 impl TelegramConfig {
@@ -253,6 +274,26 @@ mod tests {
             TelegramConfig::from_parts(&json!({"mode": "x"}), Some("1:A".into()), Some("s".into()))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn debug_output_hides_the_secrets() {
+        let config = TelegramConfig::from_parts(
+            &json!({"mode": "webhook", "api_url": "http://bot:hunter2@127.0.0.1:8081/"}),
+            Some("123456:AAEsecretpart".into()),
+            Some("sbwh_topsecret".into()),
+        )
+        .expect("config");
+        for shown in [format!("{config:?}"), format!("{config:#?}")] {
+            for secret in ["AAEsecretpart", "123456:", "sbwh_topsecret", "hunter2"] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+            assert!(shown.contains("<redacted>"), "{shown}");
+            assert!(shown.contains("Webhook"), "{shown}");
+            assert!(shown.contains("127.0.0.1:8081"), "{shown}");
+        }
+        assert!(format!("{config:?}").contains("bot_token: \"<redacted>\""));
+        assert!(format!("{config:?}").contains("secret: \"<redacted>\""));
     }
 
     #[test]

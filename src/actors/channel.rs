@@ -45,6 +45,8 @@ pub struct ChannelEntry {
     /// Set for channels that pull their updates (a Telegram bot in polling mode): the
     /// channel actor runs the polling loop.
     pub poller: Option<Arc<dyn Poller>>,
+    /// A widget inbox's settings (looks, origins, verification), for the widget routes.
+    pub widget: Option<Arc<crate::widget::WidgetConfig>>,
 }
 
 /// The channels of all running inboxes, by inbox id.
@@ -52,6 +54,20 @@ pub struct ChannelEntry {
 pub struct Channels(Arc<RwLock<HashMap<i64, Arc<ChannelEntry>>>>);
 
 impl Channels {
+    /// The running widget inbox with this public key (inboxes are few: a scan is fine).
+    pub fn widget(&self, public_key: &str) -> Option<Arc<ChannelEntry>> {
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .find(|e| {
+                e.widget
+                    .as_ref()
+                    .is_some_and(|w| w.public_key == public_key)
+            })
+            .cloned()
+    }
+
     /// The running channel of an inbox, if it is enabled and configured.
     pub fn get(&self, inbox_id: i64) -> Option<Arc<ChannelEntry>> {
         self.0
@@ -79,6 +95,7 @@ impl Channels {
 /// Builds the adapter for an inbox from its stored settings and secrets.
 pub fn build_entry(inbox: &Inbox, settings: &Settings) -> Result<ChannelEntry, String> {
     let mut poller: Option<Arc<dyn Poller>> = None;
+    let mut widget = None;
     let (adapter, verification): (Arc<dyn Channel>, _) = match inbox.channel_type {
         ChannelType::Api => {
             let config = inbox.settings_json();
@@ -97,6 +114,15 @@ pub fn build_entry(inbox: &Inbox, settings: &Settings) -> Result<ChannelEntry, S
             .map_err(|e| e.to_string())?;
             // The integrator signs every request, so it vouches for who the contact is.
             (Arc::new(adapter), Verification::Provider)
+        }
+        ChannelType::Widget => {
+            widget = Some(Arc::new(crate::widget::WidgetConfig::from_inbox(inbox)?));
+            // A visitor is who their browser's token says; an HMAC-verified identity is
+            // recorded separately (verification `hmac`).
+            (
+                Arc::new(crate::widget::WidgetChannel),
+                Verification::Unverified,
+            )
         }
         ChannelType::Telegram => {
             let (channel, mode) = crate::telegram::build(inbox, settings)?;
@@ -123,6 +149,7 @@ pub fn build_entry(inbox: &Inbox, settings: &Settings) -> Result<ChannelEntry, S
             reopen_resolved: inbox.reopens_resolved(),
         },
         poller,
+        widget,
     })
 }
 
@@ -523,12 +550,17 @@ async fn attach_data(
             .iter()
             .find(|a| a.id.to_string() == attachment.id)
             .map(|a| a.storage_key.clone())
-            .ok_or_else(|| unavailable(format!("file {} is not stored", attachment.id)))?;
-        let (size, body) = files
-            .blobs()
-            .get(&key)
-            .await
-            .map_err(|e| unavailable(format!("cannot read file {}: {e}", attachment.id)))?;
+            .ok_or_else(|| switchboard_channel::ChannelError::Permanent {
+                code: None,
+                reason: format!("file {} of the message is not stored", attachment.id),
+            })?;
+        let (size, body) = files.blobs().get(&key).await.map_err(|e| match e {
+            crate::blobs::BlobError::NotFound => switchboard_channel::ChannelError::Permanent {
+                code: None,
+                reason: format!("file {} is missing from storage", attachment.id),
+            },
+            other => unavailable(format!("cannot read file {}: {other}", attachment.id)),
+        })?;
         let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
         let chunks: Vec<bytes::Bytes> = body
             .try_collect()
@@ -598,8 +630,18 @@ async fn drain(
                 } else {
                     Ok(())
                 };
+                // A send must end well before the job counts as stale (`stale_after`), or
+                // another drain (another node) could take it and send it again.
+                let limit = policy.send_timeout * 3;
                 let result = match loaded {
-                    Ok(()) => entry.adapter.send(&message).await,
+                    Ok(()) => tokio::time::timeout(limit, entry.adapter.send(&message))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(switchboard_channel::ChannelError::Transient {
+                                reason: format!("the send took longer than {} s", limit.as_secs()),
+                                retry_after: None,
+                            })
+                        }),
                     Err(error) => Err(error),
                 };
                 let outcome = SendOutcome {

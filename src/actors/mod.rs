@@ -48,6 +48,8 @@ pub struct Hub {
     /// Attachment files: limits, blob store, signed URLs.
     pub files: Arc<crate::files::Files>,
     pub thumbnails: thumbnails::Thumbnailer,
+    /// Widget visitors' rate limits.
+    pub widget_limits: Arc<crate::widget::VisitorLimits>,
 }
 
 impl Hub {
@@ -110,6 +112,7 @@ impl Hub {
             delivery,
             files,
             thumbnails,
+            widget_limits: Arc::default(),
         })
     }
 }

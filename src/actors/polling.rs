@@ -4,15 +4,19 @@
 //! Each round asks for the updates after the saved cursor, stores each through the same
 //! intake as webhooks, and saves the new cursor only once they are stored: a crash in
 //! between fetches them again, and the inbound dedupe (external ids) keeps them single.
+//! An update that keeps failing does not block the ones behind it for ever: see
+//! [`store_update`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_channel::{ChannelError, Poller};
+use actix_web::http::StatusCode;
+use switchboard_channel::{ChannelError, InboundEvent, Poller};
 
 use super::channel::ChannelEntry;
 use super::ingest::InboundWriter;
 use crate::db::Database;
+use crate::error::ApiError;
 use crate::files::Files;
 use crate::store::cursors;
 
@@ -65,24 +69,15 @@ pub async fn run(
             if update.events.is_empty() {
                 continue;
             }
-            let mut attempts: u32 = 0;
-            loop {
-                attempts += 1;
-                let events = update.events.clone();
-                match crate::intake::take_in(&db, &files, &inbound, &entry, events).await {
-                    Ok(_) => break,
-                    // Refused for good (a malformed file list): skipping it is the only way
-                    // past it; the log keeps the reason.
-                    Err(error) if !error.status().is_server_error() => {
-                        tracing::warn!(%error, cursor = update.next_cursor, "polled update refused; skipped");
-                        break;
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, attempts, "cannot store a polled update; retrying");
-                        tokio::time::sleep(backoff(attempts)).await;
-                    }
-                }
-            }
+            store_update(
+                &db,
+                &files,
+                &inbound,
+                &entry,
+                update.events,
+                update.next_cursor,
+            )
+            .await;
         }
         let mut attempts: u32 = 0;
         while let Err(error) = save_cursor(&db, entry.inbox_id, last).await {
@@ -92,6 +87,112 @@ pub async fn run(
         }
         cursor = Some(last);
     }
+}
+
+/// Attempts at storing an update (with its files) before the files are given up.
+const MAX_ATTEMPTS: u32 = 5;
+
+/// Stores one polled update's events, retrying what may pass later.
+///
+/// A server error (a file Telegram cannot hand out right now, the database away) or a
+/// conflict (a write that raced another) is retried with backoff, up to [`MAX_ATTEMPTS`].
+/// After that, if the events carry files, they are stored once more without them and with a
+/// note for the agent: one file that never downloads must not block the inbox. If even that
+/// fails with a server error, or the events carry no files, the store itself is failing and
+/// nothing behind this update could pass either: it keeps retrying with backoff (trying the
+/// files again first, so an outage of the database does not cost them). Any other refusal
+/// (4xx) cannot change: the update is logged and skipped, the only way past it.
+async fn store_update(
+    db: &Database,
+    files: &Files,
+    inbound: &InboundWriter,
+    entry: &ChannelEntry,
+    events: Vec<InboundEvent>,
+    cursor: i64,
+) {
+    let has_files = events
+        .iter()
+        .any(|e| matches!(e, InboundEvent::Message(m) if !m.attachments.is_empty()));
+    // Failures in a row, for the backoff; attempts with the files since they were last tried.
+    let mut failures: u32 = 0;
+    let mut with_files: u32 = 0;
+    let mut last_reason = String::new();
+    loop {
+        let without_files = has_files && with_files >= MAX_ATTEMPTS;
+        let attempt = if without_files {
+            files_noted(&events, &last_reason)
+        } else {
+            events.clone()
+        };
+        let error = match crate::intake::take_in(db, files, inbound, entry, attempt).await {
+            Ok(_) => {
+                if without_files {
+                    tracing::warn!(cursor, reason = %last_reason, "polled update stored without its files");
+                }
+                return;
+            }
+            Err(error) => error,
+        };
+        if !retryable(&error) {
+            tracing::warn!(%error, cursor, "polled update refused; skipped");
+            return;
+        }
+        failures += 1;
+        if without_files {
+            // Not even the text could be stored: the store is failing, not (only) the files.
+            with_files = 0;
+        } else {
+            with_files += 1;
+            last_reason = reason_of(&error);
+            if has_files && with_files >= MAX_ATTEMPTS {
+                tracing::warn!(%error, failures, "cannot store a polled update with its files; storing it without them");
+                continue;
+            }
+        }
+        tracing::warn!(%error, failures, "cannot store a polled update; retrying");
+        tokio::time::sleep(backoff(failures)).await;
+    }
+}
+
+/// Whether storing may succeed later: a server error or a conflict.
+fn retryable(error: &ApiError) -> bool {
+    let status = error.status();
+    status.is_server_error() || status == StatusCode::CONFLICT
+}
+
+/// The error's message without its status and code (`503 unavailable: …`).
+fn reason_of(error: &ApiError) -> String {
+    let shown = error.to_string();
+    let prefix = format!("{} {}: ", error.status().as_u16(), error.code());
+    shown
+        .strip_prefix(&prefix)
+        .map(str::to_owned)
+        .unwrap_or(shown)
+}
+
+/// The events with their files left out and a note in their place.
+fn files_noted(events: &[InboundEvent], reason: &str) -> Vec<InboundEvent> {
+    let mut events = events.to_vec();
+    for event in &mut events {
+        if let InboundEvent::Message(m) = event
+            && !m.attachments.is_empty()
+        {
+            let count = m.attachments.len();
+            m.attachments.clear();
+            if !m.content.is_empty() {
+                m.content.push('\n');
+            }
+            m.content.push_str(&files_note(count, reason));
+        }
+    }
+    events
+}
+
+/// What the agent reads in place of files that could not be downloaded.
+fn files_note(count: usize, reason: &str) -> String {
+    let files = if count == 1 { "file" } else { "files" };
+    let reason = reason.trim_end_matches('.');
+    format!("[The customer sent {count} {files} that could not be downloaded: {reason}.]")
 }
 
 async fn load_cursor(db: &Database, inbox_id: i64) -> Result<Option<i64>, crate::db::StoreError> {
@@ -111,4 +212,86 @@ async fn save_cursor(
 /// 1 s, 2 s, 4 s … up to a minute.
 fn backoff(failures: u32) -> Duration {
     Duration::from_secs(1u64 << failures.saturating_sub(1).min(6)).min(MAX_BACKOFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use switchboard_channel::{AttachmentRef, ContactProfile, InboundMessage, MessageEdit};
+
+    use super::*;
+
+    fn message(content: &str, files: usize) -> InboundEvent {
+        InboundEvent::Message(InboundMessage {
+            external_id: "1:2".into(),
+            sender: ContactProfile::default(),
+            content: content.into(),
+            attachments: (0..files)
+                .map(|i| AttachmentRef {
+                    source: format!("file-{i}"),
+                    file_name: None,
+                    content_type: None,
+                    byte_size: None,
+                })
+                .collect(),
+            reply_to_external_id: None,
+            provider_at: None,
+            author: None,
+        })
+    }
+
+    fn content(event: &InboundEvent) -> (&str, usize) {
+        match event {
+            InboundEvent::Message(m) => (m.content.as_str(), m.attachments.len()),
+            other => panic!("not a message: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn files_that_never_download_become_a_note() {
+        let reason = "cannot fetch the file right now: HTTP status server error (500)";
+        let edit = InboundEvent::Edit(MessageEdit {
+            external_id: "1:1".into(),
+            sender: ContactProfile::default(),
+            content: "x".into(),
+            edited_at: None,
+        });
+        let noted = files_noted(&[message("Look", 2), message("", 1), edit.clone()], reason);
+        assert_eq!(
+            content(&noted[0]),
+            (
+                "Look\n[The customer sent 2 files that could not be downloaded: cannot fetch \
+                 the file right now: HTTP status server error (500).]",
+                0
+            )
+        );
+        assert_eq!(
+            content(&noted[1]),
+            (
+                "[The customer sent 1 file that could not be downloaded: cannot fetch the file \
+                 right now: HTTP status server error (500).]",
+                0
+            )
+        );
+        assert_eq!(noted[2], edit);
+    }
+
+    #[test]
+    fn server_errors_and_conflicts_are_retried() {
+        assert!(retryable(&ApiError::unavailable("file host down")));
+        assert!(retryable(&ApiError::conflict("conflict", "raced")));
+        assert!(!retryable(&ApiError::invalid("attachments", "too many")));
+        assert!(!retryable(&ApiError::bad_request("x", "y")));
+        assert_eq!(
+            reason_of(&ApiError::unavailable(
+                "cannot fetch the file right now: 500"
+            )),
+            "cannot fetch the file right now: 500"
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_a_minute() {
+        let waits: Vec<u64> = (1..=8).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+    }
 }

@@ -727,6 +727,11 @@ async fn read(
         seq,
     )
     .await?;
+    // A widget visitor sees that their messages were read.
+    state.hub.events.visitors.to_conversation(
+        conversation.id,
+        crate::widget::VisitorEvent::Read { up_to: read },
+    );
     let unread = conv::unread_counts(
         &mut state.db.reader().await?,
         caller.agent.id,

@@ -50,6 +50,9 @@ struct InboxView {
     /// What the channel can do: a Telegram bot, say, gets no delivered/read receipts, so
     /// its replies stop at `sent` and the inbox shows no ticks it cannot know.
     capabilities: Capabilities,
+    /// A widget inbox's embed snippet: the lines a site pastes into its pages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    embed: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -79,6 +82,20 @@ fn view(state: &AppState, inbox: &Inbox, reveal: bool) -> InboxView {
             Value::String(crate::telegram::mask_token(&token)),
         );
     }
+    let embed = (inbox.channel_type == ChannelType::Widget)
+        .then(|| settings.get("public_key").and_then(Value::as_str))
+        .flatten()
+        .map(|key| {
+            switchboard_widget::snippet(
+                state
+                    .settings
+                    .server
+                    .public_url
+                    .as_str()
+                    .trim_end_matches('/'),
+                key,
+            )
+        });
     InboxView {
         id: inbox.id,
         name: inbox.name.clone(),
@@ -88,6 +105,7 @@ fn view(state: &AppState, inbox: &Inbox, reveal: bool) -> InboxView {
         webhook_url: webhook_url(state, inbox),
         secret,
         capabilities: capabilities(inbox.channel_type),
+        embed,
         created_at: utc(inbox.created_at),
         updated_at: utc(inbox.updated_at),
     }
@@ -110,6 +128,13 @@ fn capabilities(channel_type: ChannelType) -> Capabilities {
             media: true,
             uploads_files: true,
             notes_refused_files: true,
+        },
+        ChannelType::Widget => Capabilities {
+            receipts: true,
+            typing: true,
+            edits: false,
+            media: true,
+            ..Capabilities::default()
         },
         _ => Capabilities::default(),
     }
@@ -165,6 +190,9 @@ fn check_settings(channel_type: ChannelType, settings: &Value) -> Result<Value, 
             },
             (ChannelType::Telegram, key) if crate::telegram::SETTING_KEYS.contains(&key) => {
                 crate::telegram::check_setting(key, value)?;
+            }
+            (ChannelType::Widget, key) if crate::widget::SETTING_KEYS.contains(&key) => {
+                crate::widget::check_setting(key, value)?;
             }
             (_, other) => {
                 return Err(ApiError::invalid(
@@ -229,11 +257,14 @@ async fn create(
         .channel_type
         .parse()
         .map_err(|e| ApiError::invalid("channel_type", e))?;
-    if !matches!(channel_type, ChannelType::Api | ChannelType::Telegram) {
+    if !matches!(
+        channel_type,
+        ChannelType::Api | ChannelType::Telegram | ChannelType::Widget
+    ) {
         return Err(ApiError::invalid(
             "channel_type",
             format!(
-                "{channel_type} inboxes are not available in this version (available: api, telegram)"
+                "{channel_type} inboxes are not available in this version (available: api, telegram, widget)"
             ),
         ));
     }
@@ -241,6 +272,11 @@ async fn create(
     let secret = crate::auth::new_secret(SECRET_PREFIX);
     let mut secrets = json!({ "secret": secret });
     let enabled = body.enabled.unwrap_or(true);
+    if channel_type == ChannelType::Widget
+        && let Some(map) = settings.as_object_mut()
+    {
+        crate::widget::new_inbox_settings(map)?;
+    }
     if channel_type == ChannelType::Telegram {
         let map = settings
             .as_object_mut()
@@ -375,6 +411,7 @@ async fn update(
     // A new bot token goes to the secrets, never into the settings.
     let mut settings = settings;
     let mut secrets = None;
+    let mut bot_changed = false;
     if let Some(token) = settings
         .as_mut()
         .and_then(Value::as_object_mut)
@@ -382,7 +419,14 @@ async fn update(
     {
         let mut merged: Value =
             serde_json::from_str(&current.secrets).unwrap_or_else(|_| json!({}));
-        merged["bot_token"] = Value::String(token.as_str().unwrap_or_default().trim().to_owned());
+        let token = token.as_str().unwrap_or_default().trim().to_owned();
+        if current.secret("bot_token").as_deref() != Some(token.as_str()) {
+            // Another bot: a new webhook secret, so the old bot's webhook (if it still
+            // points here) is refused from now on.
+            merged["secret"] = Value::String(crate::auth::new_secret(SECRET_PREFIX));
+            bot_changed = true;
+        }
+        merged["bot_token"] = Value::String(token);
         secrets = Some(merged);
     }
     let probe = Inbox {
@@ -418,6 +462,15 @@ async fn update(
             map.extend(about);
         }
         settings = Some(merged);
+        if bot_changed && current.channel_type == ChannelType::Telegram {
+            // The old bot stops posting here (best effort: its token may be revoked).
+            if let Ok(old) = crate::telegram::TelegramConfig::from_inbox(&current)
+                && let Ok(channel) = old.channel(&state.settings)
+                && let Err(error) = channel.delete_webhook().await
+            {
+                tracing::info!(%error, inbox_id = current.id, "cannot remove the old bot's webhook");
+            }
+        }
     }
     let changes = InboxChanges {
         name: name.map(|n| n.as_str().to_owned()),
@@ -433,6 +486,10 @@ async fn update(
     )
     .await?
     .ok_or_else(|| ApiError::not_found("no inbox with that id"))?;
+    if bot_changed {
+        // Another bot numbers its updates anew: polling starts from its own queue.
+        crate::store::cursors::delete(&mut state.db.writer().await?, inbox.id).await?;
+    }
     configure_channel(&state, &inbox).await;
     Ok(HttpResponse::Ok().json(view(&state, &inbox, false)))
 }

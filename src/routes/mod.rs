@@ -15,6 +15,7 @@ mod me;
 mod ops;
 mod teams;
 mod webhooks;
+mod widget;
 mod ws;
 
 use std::fmt;
@@ -62,6 +63,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
     }))
     .configure(ops::configure)
     .configure(webhooks::configure)
+    .configure(widget::configure)
     .configure(attachments::configure_downloads)
     .service(
         web::scope("/api/v1")

@@ -39,3 +39,11 @@ pub async fn set(conn: &mut DbConn, inbox_id: i64, position: i64) -> Result<(), 
         .await)?;
     Ok(())
 }
+
+/// Forgets the position (the inbox now polls another bot, whose update ids start anew).
+pub async fn delete(conn: &mut DbConn, inbox_id: i64) -> Result<(), StoreError> {
+    db_run!(conn, c => diesel::delete(channel_cursors::table.find(inbox_id))
+        .execute(c)
+        .await)?;
+    Ok(())
+}

@@ -377,16 +377,63 @@ macro_rules! ingest_edit {
             .first(c)
             $($aw)*
             .optional()?;
+        let at = now();
+        let edited_at = e.edited_at.map(naive).unwrap_or(at);
         match found {
             None => Outcome::Ignored {
                 reason: "edit of a message the hub never received",
             },
+            // An older edit handled after a newer one (edits delivered out of order): its
+            // text goes into the history at its place, and the newest text stays current.
+            Some(message) if message.edited_at.is_some_and(|current| current > edited_at) => {
+                let known: i64 = message_edits::table
+                    .filter(message_edits::message_id.eq(message.id))
+                    .filter(message_edits::edited_at.eq(edited_at))
+                    .count()
+                    .get_result(c)
+                    $($aw)*?;
+                if known > 0 {
+                    Outcome::Ignored {
+                        reason: "edit already in the history",
+                    }
+                } else {
+                    // The history row of the text this edit replaced is the first one replaced
+                    // after it: that text now ended with this edit, and this edit's text
+                    // lasted until that row's time.
+                    let next: Option<(i64, chrono::NaiveDateTime)> = message_edits::table
+                        .filter(message_edits::message_id.eq(message.id))
+                        .filter(message_edits::edited_at.gt(edited_at))
+                        .order((message_edits::edited_at.asc(), message_edits::id.asc()))
+                        .select((message_edits::id, message_edits::edited_at))
+                        .first(c)
+                        $($aw)*
+                        .optional()?;
+                    let replaced_at = match next {
+                        Some((id, next_at)) => {
+                            diesel::update(message_edits::table.find(id))
+                                .set(message_edits::edited_at.eq(edited_at))
+                                .execute(c)
+                                $($aw)*?;
+                            next_at
+                        }
+                        None => message.edited_at.unwrap_or(at),
+                    };
+                    diesel::insert_into(message_edits::table)
+                        .values((
+                            message_edits::message_id.eq(message.id),
+                            message_edits::previous_content.eq(&e.content),
+                            message_edits::edited_at.eq(replaced_at),
+                        ))
+                        .execute(c)
+                        $($aw)*?;
+                    // Unchanged, announced again: its history grew.
+                    Outcome::Edited { message }
+                }
+            }
             Some(message) if message.content == e.content => Outcome::Ignored {
                 reason: "edit repeats the current text",
             },
             Some(message) => {
-                let at = now();
-                let edited_at = e.edited_at.map(naive).unwrap_or(at);
                 diesel::insert_into(message_edits::table)
                     .values((
                         message_edits::message_id.eq(message.id),
@@ -467,8 +514,9 @@ pub async fn known_external_ids(
 }
 
 /// PostgreSQL: takes, at the start of a transaction, a transaction-scoped advisory lock per
-/// contact identity whose messages it will store and per external id whose status it will
-/// apply, all in one statement and in one global order (by lock key).
+/// contact identity whose messages it will store, per external id whose status it will
+/// apply and per message it will edit, all in one statement and in one global order (by lock
+/// key).
 ///
 /// Several writers (and several nodes) commit in parallel on PostgreSQL. Without this, two
 /// transactions storing messages of one new contact could both create a contact or a
@@ -489,6 +537,8 @@ pub async fn lock_pg<'a>(
                     Some(contact_lock_key(source.inbox_id, &m.sender.identifier))
                 }
                 InboundEvent::Status(s) => Some(status_lock_key(source.inbox_id, &s.external_id)),
+                // Two edits of one message in parallel would both read its current text.
+                InboundEvent::Edit(e) => Some(edit_lock_key(source.inbox_id, &e.external_id)),
                 _ => None,
             })
         })
@@ -504,6 +554,11 @@ pub fn contact_lock_key(inbox_id: i64, identifier: &str) -> String {
 /// The advisory lock key of an outbound message's external id (see [`lock_pg`]).
 pub fn status_lock_key(inbox_id: i64, external_id: &str) -> String {
     format!("status:{inbox_id}:{external_id}")
+}
+
+/// The advisory lock key of an inbound message's edits (see [`lock_pg`]).
+pub fn edit_lock_key(inbox_id: i64, external_id: &str) -> String {
+    format!("edit:{inbox_id}:{external_id}")
 }
 
 /// Takes transaction-scoped advisory locks on `keys`, sorted by their hash, in one round trip.

@@ -15,6 +15,7 @@ pub mod inbound;
 pub mod inboxes;
 pub mod outbox;
 pub mod teams;
+pub mod widget;
 
 use chrono::{NaiveDateTime, Timelike, Utc};
 

@@ -4,9 +4,11 @@
 //! records every request made with its token as a [`Call`] (requests with another token get
 //! 401 and are not recorded) and answers the way the Bot API documents it:
 //! `{"ok":true,"result":...}` on success, `{"ok":false,"error_code":..,"description":..}` on
-//! failure. Tests can script answers per method, queue updates for `getUpdates` and serve
-//! files through `getFile` and the file download URL. Files the bot sends are stored too,
-//! so `getFile` and downloads know them.
+//! failure. Tests can script answers per method (a scripted status of 0 lets that call get
+//! its usual answer), hold answers back ([`FakeBotApi::delay`]), queue updates for
+//! `getUpdates` and serve files through `getFile` and the file download URL. Files the bot
+//! sends are stored too, so `getFile` and downloads know them. Each recorded call keeps the
+//! status it was answered with.
 //!
 //! As on Telegram, `getUpdates` answers 409 while a webhook is set; its long poll is held at
 //! most 2 s of real time. Methods the fake does not implement answer 404 "Not Found: method
@@ -80,6 +82,8 @@ pub struct Call {
     pub multipart: bool,
     /// When the request arrived.
     pub at: Instant,
+    /// The HTTP status it was answered with (0 while it is not answered yet).
+    pub status: u16,
 }
 
 impl Call {
@@ -142,6 +146,8 @@ struct Inner {
     calls: Vec<Call>,
     /// Scripted answers by lower-case method name.
     scripts: HashMap<String, VecDeque<(u16, Value)>>,
+    /// How long to hold back the next answers, by lower-case method name.
+    delays: HashMap<String, VecDeque<Duration>>,
     /// Updates not yet confirmed by a `getUpdates` offset.
     updates: VecDeque<Value>,
     /// Files by file_id.
@@ -183,6 +189,7 @@ impl FakeBotApi {
             inner: Mutex::new(Inner {
                 calls: Vec::new(),
                 scripts: HashMap::new(),
+                delays: HashMap::new(),
                 updates: VecDeque::new(),
                 files: HashMap::new(),
                 webhook: Webhook::default(),
@@ -265,8 +272,28 @@ impl FakeBotApi {
         }
     }
 
+    /// The calls of one method that were answered with 200, in arrival order.
+    pub fn succeeded(&self, method: &str) -> Vec<Call> {
+        self.calls_to(method)
+            .into_iter()
+            .filter(|c| c.status == 200)
+            .collect()
+    }
+
+    /// The next call of `method` is answered only after `delay` (other requests are served
+    /// meanwhile).
+    pub fn delay(&self, method: &str, delay: Duration) {
+        self.state
+            .lock()
+            .delays
+            .entry(method.to_ascii_lowercase())
+            .or_default()
+            .push_back(delay);
+    }
+
     /// The next calls of `method` get these `(status, body)` answers verbatim, in order;
-    /// afterwards the defaults apply again.
+    /// afterwards the defaults apply again. A status of 0 stands for the usual answer, to
+    /// script a later call only.
     pub fn script(&self, method: &str, answers: impl IntoIterator<Item = (u16, Value)>) {
         self.state
             .lock()
@@ -388,19 +415,35 @@ async fn serve(req: HttpRequest, payload: web::Payload, state: web::Data<State>)
         Err(description) => return respond(bad_request(&description)),
     };
     let lower = call.method.to_ascii_lowercase();
-    let scripted = {
+    let (index, scripted, delay) = {
         let mut inner = state.lock();
         inner.calls.push(call.clone());
-        inner.scripts.get_mut(&lower).and_then(VecDeque::pop_front)
+        let index = inner.calls.len() - 1;
+        let scripted = inner
+            .scripts
+            .get_mut(&lower)
+            .and_then(VecDeque::pop_front)
+            .filter(|(status, _)| *status != 0);
+        let delay = inner.delays.get_mut(&lower).and_then(VecDeque::pop_front);
+        (index, scripted, delay)
     };
-    if let Some(answer) = scripted {
-        return respond(answer);
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
     }
-    if lower == "getupdates" {
-        return respond(get_updates(&state, &call).await);
-    }
-    let answer = default_answer(&mut state.lock(), &lower, &call);
+    let answer = match scripted {
+        Some(answer) => answer,
+        None if lower == "getupdates" => get_updates(&state, &call).await,
+        None => default_answer(&mut state.lock(), &lower, &call),
+    };
+    answered(&state, index, answer.0);
     respond(answer)
+}
+
+/// Notes the status a recorded call was answered with.
+fn answered(state: &State, index: usize, status: u16) {
+    if let Some(call) = state.lock().calls.get_mut(index) {
+        call.status = status;
+    }
 }
 
 /// Reads a method call's parameters from the query string and the body.
@@ -472,6 +515,7 @@ async fn read_call(
         files,
         multipart,
         at,
+        status: 0,
     })
 }
 
@@ -479,26 +523,33 @@ async fn read_call(
 fn download(state: &State, path: &str) -> HttpResponse {
     let method = format!("download:{path}");
     let mut inner = state.lock();
+    let scripted = inner
+        .scripts
+        .get_mut(&method.to_ascii_lowercase())
+        .and_then(VecDeque::pop_front)
+        .filter(|(status, _)| *status != 0);
+    let found = inner.files.values().find(|f| f.path == path);
+    let status = match (&scripted, found) {
+        (Some((status, _)), _) => *status,
+        (None, Some(_)) => 200,
+        (None, None) => 404,
+    };
+    let response = match (scripted, found) {
+        (Some(answer), _) => respond(answer),
+        (None, Some(file)) => HttpResponse::Ok()
+            .content_type(mime_for(path).unwrap_or("application/octet-stream"))
+            .body(file.bytes.clone()),
+        (None, None) => respond(error(404, "Not Found")),
+    };
     inner.calls.push(Call {
-        method: method.clone(),
+        method,
         body: json!({}),
         files: Vec::new(),
         multipart: false,
         at: Instant::now(),
+        status,
     });
-    let scripted = inner
-        .scripts
-        .get_mut(&method.to_ascii_lowercase())
-        .and_then(VecDeque::pop_front);
-    if let Some(answer) = scripted {
-        return respond(answer);
-    }
-    match inner.files.values().find(|f| f.path == path) {
-        Some(file) => HttpResponse::Ok()
-            .content_type(mime_for(path).unwrap_or("application/octet-stream"))
-            .body(file.bytes.clone()),
-        None => respond(error(404, "Not Found")),
-    }
+    response
 }
 
 /// The default answer of every method but `getUpdates`.

@@ -2,7 +2,7 @@
 //! API (fake_telegram.rs) that answers as the Bot API documentation shows, and Telegram's
 //! webhook requests as Telegram sends them.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -195,6 +195,9 @@ async fn an_admin_connects_a_bot_by_webhook_and_the_token_is_checked() {
         set[0].field("secret_token").as_deref(),
         Some(bot.secret.as_str())
     );
+    // One connection: Telegram delivers the bot's updates in order, so an edit never
+    // overtakes its message.
+    assert_eq!(set[0].field("max_connections").as_deref(), Some("1"));
 
     // Admins see the bot and a masked token; the capabilities say there are no receipts.
     let shown = app
@@ -556,6 +559,61 @@ async fn an_edit_keeps_the_earlier_text_in_the_history() {
     assert_eq!(history["data"][0]["content"], "My order 1234 is late");
 }
 
+/// An `edited_message` update: the customer's message `message_id` now reads `text`.
+fn edit_update(update_id: i64, message_id: i64, text: &str, edit_date: i64) -> Value {
+    let mut update = text_update(update_id, message_id, text);
+    update["edited_message"] = update["message"].take();
+    update["edited_message"]["edit_date"] = json!(edit_date);
+    update.as_object_mut().map(|u| u.remove("message"));
+    update
+}
+
+#[actix_web::test]
+async fn edits_handled_out_of_order_end_with_the_newest_text() {
+    let app = hub().await;
+    let fake = FakeBotApi::start(TOKEN).await;
+    let bot = webhook_bot(&app, &fake).await;
+    deliver_ok(&app, &bot, &text_update(1, 78, "Order 1234, size S")).await;
+    let first_edit = edit_update(2, 78, "Order 1234, size M", 1_764_230_460);
+    let second_edit = edit_update(3, 78, "Order 1234, size L", 1_764_230_520);
+    // The later edit is handled first, then the earlier one, then the earlier one again.
+    deliver_ok(&app, &bot, &second_edit).await;
+    deliver_ok(&app, &bot, &first_edit).await;
+    deliver_ok(&app, &bot, &first_edit).await;
+
+    let (conversation_id, messages) = the_conversation(&app, &bot).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["content"], "Order 1234, size L");
+    let history = app
+        .get_json(
+            &bot.admin,
+            &format!(
+                "/api/v1/conversations/{conversation_id}/messages/{}/edits",
+                messages[0]["id"].as_str().expect("id")
+            ),
+        )
+        .await;
+    assert_eq!(history["current"]["content"], "Order 1234, size L");
+    let earlier: Vec<(&str, &str)> = history["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            (
+                e["content"].as_str().unwrap_or_default(),
+                e["replaced_at"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    // Each text with the time it was replaced: the original by the first edit, the first
+    // edit's text by the second.
+    assert_eq!(earlier.len(), 2, "{history}");
+    assert_eq!(earlier[0].0, "Order 1234, size S");
+    assert!(earlier[0].1.starts_with("2025-11-27T08:01:00"), "{history}");
+    assert_eq!(earlier[1].0, "Order 1234, size M");
+    assert!(earlier[1].1.starts_with("2025-11-27T08:02:00"), "{history}");
+}
+
 #[actix_web::test]
 async fn group_chats_are_ignored_or_one_conversation_with_each_senders_name() {
     let app = hub().await;
@@ -768,6 +826,131 @@ async fn a_rate_limited_send_waits_for_retry_after_and_a_blocked_bot_fails_with_
     assert_eq!(fake.calls_to("sendMessage").len(), 3);
 }
 
+/// A reply long enough for `pieces` messages of at most 4096 characters, each line naming
+/// `word`.
+fn long_text(word: &str, pieces: usize) -> String {
+    let line = format!("{word} 0000\n");
+    let lines = (4096 * (pieces - 1)) / line.len() + 20;
+    (0..lines).map(|i| format!("{word} {i:04}\n")).collect()
+}
+
+/// The texts of the successful sendMessage calls, in order.
+fn delivered_texts(fake: &FakeBotApi) -> Vec<String> {
+    fake.succeeded("sendMessage")
+        .iter()
+        .filter_map(|c| c.field("text"))
+        .collect()
+}
+
+#[actix_web::test]
+async fn a_reply_cut_off_half_way_sends_only_the_missing_pieces() {
+    let app = hub().await;
+    let fake = FakeBotApi::start(TOKEN).await;
+    let bot = webhook_bot(&app, &fake).await;
+    deliver_ok(&app, &bot, &text_update(1, 1, "hi")).await;
+    let (conversation_id, _) = the_conversation(&app, &bot).await;
+
+    // The second of three pieces is rate limited: the retry sends pieces 2 and 3 only.
+    let long = long_text("alpha", 3);
+    fake.script(
+        "sendMessage",
+        [
+            (0, Value::Null),
+            (
+                429,
+                json!({"ok": false, "error_code": 429,
+                "description": "Too Many Requests: retry after 1", "parameters": {"retry_after": 1}}),
+            ),
+        ],
+    );
+    let sent = reply(&app, &bot, &conversation_id, json!({"content": long})).await;
+    let sent_id = sent["id"].as_str().expect("id").to_owned();
+    let message = wait_for_status(&app, &bot, &conversation_id, &sent_id, "sent").await;
+    let pieces = delivered_texts(&fake);
+    assert_eq!(pieces.len(), 3, "{pieces:?}");
+    assert_eq!(fake.calls_to("sendMessage").len(), 4);
+    assert!(
+        pieces[0] != pieces[1] && pieces[1] != pieces[2],
+        "no piece twice"
+    );
+    assert!(pieces.concat() == long.trim_end(), "the pieces in order");
+    // The receipt names the first piece.
+    assert_eq!(message["external_id"], format!("{USER}:1000"));
+
+    // Blocked after the first piece: failed, saying what the customer already has; an agent's
+    // retry then sends only the rest.
+    let long = long_text("bravo", 3);
+    fake.script(
+        "sendMessage",
+        [
+            (0, Value::Null),
+            (
+                403,
+                json!({"ok": false, "error_code": 403,
+                "description": "Forbidden: bot was blocked by the user"}),
+            ),
+        ],
+    );
+    let sent = reply(&app, &bot, &conversation_id, json!({"content": long})).await;
+    let sent_id = sent["id"].as_str().expect("id").to_owned();
+    let failed = wait_for_status(&app, &bot, &conversation_id, &sent_id, "failed").await;
+    assert_eq!(
+        failed["error"]["reason"],
+        "Forbidden: bot was blocked by the user (part 1 of 3 was delivered)"
+    );
+    let response = app
+        .api(
+            &bot.admin,
+            Method::POST,
+            &format!("/api/v1/conversations/{conversation_id}/messages/{sent_id}/retry"),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let message = wait_for_status(&app, &bot, &conversation_id, &sent_id, "sent").await;
+    let pieces: Vec<String> = delivered_texts(&fake)[3..].to_vec();
+    assert_eq!(pieces.len(), 3, "{pieces:?}");
+    assert!(
+        pieces.concat() == long.trim_end(),
+        "each piece once, in order"
+    );
+    assert_eq!(message["external_id"], format!("{USER}:1003"));
+}
+
+#[actix_web::test]
+async fn replies_to_one_chat_go_one_at_a_time() {
+    let app = hub().await;
+    let fake = FakeBotApi::start(TOKEN).await;
+    let bot = webhook_bot(&app, &fake).await;
+    deliver_ok(&app, &bot, &text_update(1, 1, "hi")).await;
+    let (conversation_id, _) = the_conversation(&app, &bot).await;
+
+    // A first reply held up at Telegram, so the next two wait and are sent together; the first
+    // piece of the first of them is slow too, long enough for another send to overtake it.
+    fake.delay("sendMessage", Duration::from_millis(1500));
+    fake.delay("sendMessage", Duration::from_millis(1500));
+    let held = reply(
+        &app,
+        &bot,
+        &conversation_id,
+        json!({"content": "One moment"}),
+    )
+    .await;
+    fake.wait_for("sendMessage", 1).await;
+    let (first, second) = (long_text("alpha", 2), long_text("bravo", 2));
+    let a = reply(&app, &bot, &conversation_id, json!({"content": first})).await;
+    let b = reply(&app, &bot, &conversation_id, json!({"content": second})).await;
+    for sent in [&held, &a, &b] {
+        let id = sent["id"].as_str().expect("id");
+        wait_for_status(&app, &bot, &conversation_id, id, "sent").await;
+    }
+    let order: Vec<&str> = delivered_texts(&fake)[1..]
+        .iter()
+        .map(|text| if text.contains("alpha") { "A" } else { "B" })
+        .collect();
+    assert_eq!(order, ["A", "A", "B", "B"]);
+}
+
 #[actix_web::test]
 async fn polling_stores_updates_once_and_its_offset_survives_a_restart() {
     let app = hub().await;
@@ -818,16 +1001,21 @@ async fn polling_stores_updates_once_and_its_offset_survives_a_restart() {
         fake.calls_to("getUpdates")
     );
 
+    // Calls that arrive after this were made by the restarted hub.
+    let restarting = Instant::now();
     let app = app.restart().await;
-    let before = fake.calls_to("getUpdates").len();
     fake.push_update(text_update(502, 3, "after the restart"));
     eventually(&app, &bot.admin, &messages_path, |page| {
         page["data"].as_array().is_some_and(|m| m.len() == 3)
     })
     .await;
-    let after_restart = fake.calls_to("getUpdates");
+    let first_after_restart = fake
+        .calls_to("getUpdates")
+        .into_iter()
+        .find(|c| c.at > restarting)
+        .expect("a poll after the restart");
     assert_eq!(
-        after_restart[before].field("offset").as_deref(),
+        first_after_restart.field("offset").as_deref(),
         Some("502"),
         "the first poll after the restart continues from the saved offset"
     );
@@ -916,4 +1104,94 @@ async fn changing_the_mode_the_token_or_the_secret_reconnects_the_bot() {
         .filter_map(|m| m["content"].as_str())
         .collect();
     assert_eq!(contents, ["still connected", "new secret", "by polling"]);
+}
+
+#[actix_web::test]
+async fn a_polled_file_that_never_downloads_becomes_a_note_and_blocks_nothing() {
+    let app = hub().await;
+    let fake = FakeBotApi::start(TOKEN).await;
+    let bot = create_inbox(&app, &fake, json!({})).await;
+    fake.add_file(
+        "doc-broken",
+        "documents/broken.pdf",
+        b"%PDF-1.4\n%%EOF\n".to_vec(),
+    );
+    let failure = (
+        500,
+        json!({"ok": false, "error_code": 500, "description": "Internal Server Error"}),
+    );
+    fake.script("download:documents/broken.pdf", vec![failure; 10]);
+    fake.push_update(message_update(
+        600,
+        1,
+        json!({"caption": "my invoice", "document": {"file_id": "doc-broken",
+            "file_unique_id": "broken", "file_name": "invoice.pdf",
+            "mime_type": "application/pdf", "file_size": 15}}),
+    ));
+    fake.push_update(text_update(601, 2, "did you get it?"));
+
+    // Five tries with backoff (1 + 2 + 4 + 8 s), then the message without its file.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let messages = loop {
+        let list = conversations(&app, &bot.admin, &bot.id).await;
+        if let Some(id) = list.first().and_then(|c| c["id"].as_str()) {
+            let messages = messages(&app, &bot.admin, id).await;
+            if messages.len() == 2 {
+                break messages;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the updates were not stored; calls: {:?}",
+            fake.calls().iter().map(|c| &c.method).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let content = messages[0]["content"].as_str().unwrap_or_default();
+    assert!(
+        content.starts_with("my invoice\n[The customer sent 1 file that could not be downloaded: "),
+        "{content}"
+    );
+    assert!(content.contains("500"), "{content}");
+    assert!(!content.contains(TOKEN), "{content}");
+    assert_eq!(messages[0]["attachments"], json!([]));
+    assert_eq!(messages[1]["content"], "did you get it?");
+    assert_eq!(fake.calls_to("download:documents/broken.pdf").len(), 5);
+}
+
+#[actix_web::test]
+async fn switching_to_another_bot_forgets_the_old_one() {
+    let app = hub().await;
+    let first = FakeBotApi::start(TOKEN).await;
+    let bot = webhook_bot(&app, &first).await;
+    let second_token = "987654321:BBHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
+    let second = FakeBotApi::start(second_token).await;
+    let response = app
+        .api(
+            &bot.admin,
+            Method::PATCH,
+            &format!("/api/v1/inboxes/{}", bot.id),
+            Some(json!({"settings": {"bot_token": second_token, "api_url": second.url}})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    // The new bot is checked and gets the webhook with a new secret; the old one lets go.
+    assert_eq!(second.calls_to("getMe").len(), 1);
+    let set = second.calls_to("setWebhook");
+    assert_eq!(set.len(), 1);
+    let new_secret = set[0].field("secret_token").expect("secret");
+    assert_ne!(new_secret, bot.secret);
+    assert_eq!(first.calls_to("deleteWebhook").len(), 1);
+    // Whatever the old bot still posts with the old secret is refused.
+    let old = deliver(&app, &bot, &text_update(1, 1, "from the old bot")).await;
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
+    let renewed = Bot {
+        secret: new_secret,
+        ..bot
+    };
+    deliver_ok(&app, &renewed, &text_update(1, 1, "from the new bot")).await;
+    let shown = app
+        .get_json(&renewed.admin, &format!("/api/v1/inboxes/{}", renewed.id))
+        .await;
+    assert_eq!(shown["settings"]["bot_token"], "987654321:…Dsaw");
 }

@@ -1,7 +1,15 @@
 //! The thin I/O part: one bot's [`teloxide::Bot`] client behind the [`Channel`] contract, with
 //! the Bot API's rate limits (governor) applied before every call.
+//!
+//! One reply can take several Bot API calls (a long text in pieces, then its files). Two things
+//! keep that safe: a chat gets one reply at a time ([`ChatLocks`]), so pieces of two replies
+//! never interleave, and each part that went out is remembered ([`Progress`]), so a retry after
+//! a failure half-way sends only what is missing instead of repeating the first pieces.
 
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -35,7 +43,7 @@ pub const DEFAULT_API_URL: &str = "https://api.telegram.org";
 const ALLOWED_UPDATES: [AllowedUpdate; 2] = [AllowedUpdate::Message, AllowedUpdate::EditedMessage];
 
 /// How one inbox talks to its bot.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TelegramSettings {
     /// The token from @BotFather; it is also the Bot API's credential, so it never reaches
     /// logs or error messages.
@@ -49,6 +57,34 @@ pub struct TelegramSettings {
     pub groups: GroupPolicy,
     /// Longest wait for one Bot API call (uploads included).
     pub timeout: Duration,
+}
+
+/// Secrets never reach logs: the token and the webhook secret are printed as `<redacted>`.
+impl fmt::Debug for TelegramSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TelegramSettings")
+            .field("bot_token", &REDACTED)
+            .field("api_url", &self.api_url.as_ref().map(without_credentials))
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| REDACTED),
+            )
+            .field("groups", &self.groups)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// What Debug output shows in place of a secret.
+const REDACTED: &str = "<redacted>";
+
+/// A URL as it may be logged: without a user name or password in it.
+fn without_credentials(url: &Url) -> String {
+    let mut shown = url.clone();
+    // Both only fail for URLs that cannot have credentials anyway.
+    let _ = shown.set_password(None);
+    let _ = shown.set_username("");
+    shown.into()
 }
 
 /// The Bot API's limits for bots (core.telegram.org/bots/faq#broadcasting-to-users): about
@@ -88,12 +124,243 @@ impl Limits {
     }
 }
 
+/// Outbox jobs whose progress is remembered at most; past this many, the oldest are forgotten
+/// (a retry of a forgotten one starts from its first part again).
+const PROGRESS_KEPT: usize = 10_000;
+
+/// Which parts of each outbox job already reached Telegram, by the hub's message id
+/// ([`OutboundMessage::message_id`]), so a retry sends only the missing ones.
+///
+/// Kept after a failure (transient, or permanent: an agent's manual retry then sends only what
+/// is missing), dropped once the whole reply went out. In memory only: after a restart of the
+/// hub, a half-sent reply is sent again from its first part.
+#[derive(Default)]
+struct Progress {
+    jobs: HashMap<String, JobProgress>,
+    /// Job keys by the order they were first recorded, to forget the oldest first.
+    order: BTreeMap<u64, String>,
+    next: u64,
+}
+
+struct JobProgress {
+    /// Its key in [`Progress::order`].
+    seq: u64,
+    /// How many parts the reply had; a different count is different content: start over.
+    total: usize,
+    /// Part index (text pieces first, then files) → Telegram's message id.
+    sent: BTreeMap<usize, i32>,
+}
+
+impl Progress {
+    /// The parts of `job` (of `total`) already sent.
+    fn sent(&self, job: &str, total: usize) -> BTreeMap<usize, i32> {
+        match self.jobs.get(job) {
+            Some(progress) if progress.total == total => progress.sent.clone(),
+            _ => BTreeMap::new(),
+        }
+    }
+
+    /// Remembers that `part` of `job` went out as Telegram message `id`.
+    fn record(&mut self, job: &str, total: usize, part: usize, id: i32) {
+        if self.jobs.get(job).is_some_and(|p| p.total != total) {
+            self.forget(job);
+        }
+        if !self.jobs.contains_key(job) {
+            let seq = self.next;
+            self.next += 1;
+            self.order.insert(seq, job.to_owned());
+            self.jobs.insert(
+                job.to_owned(),
+                JobProgress {
+                    seq,
+                    total,
+                    sent: BTreeMap::new(),
+                },
+            );
+            while self.jobs.len() > PROGRESS_KEPT {
+                let Some((_, oldest)) = self.order.pop_first() else {
+                    break;
+                };
+                self.jobs.remove(&oldest);
+            }
+        }
+        if let Some(progress) = self.jobs.get_mut(job) {
+            progress.sent.insert(part, id);
+        }
+    }
+
+    /// Drops what is known about `job` (it was delivered completely).
+    fn forget(&mut self, job: &str) {
+        if let Some(progress) = self.jobs.remove(job) {
+            self.order.remove(&progress.seq);
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.jobs.len()
+    }
+}
+
+/// Past this many per-chat locks, idle ones left behind by cancelled sends are swept out.
+const CHAT_LOCKS_SWEEP: usize = 1_024;
+
+/// One reply at a time per chat: the outbox sends several jobs at once, and without this the
+/// pieces of two long replies to one chat would interleave. Waiters are served in the order
+/// they asked (tokio's mutex is fair), which is the outbox's claim order.
+#[derive(Default)]
+struct ChatLocks {
+    held: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// A chat's turn; the next reply to that chat may go once it is dropped.
+struct ChatTurn<'a> {
+    locks: &'a ChatLocks,
+    chat_id: i64,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl ChatLocks {
+    fn held(&self) -> MutexGuard<'_, HashMap<i64, Arc<tokio::sync::Mutex<()>>>> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until no other reply is being sent to `chat_id`.
+    async fn turn(&self, chat_id: i64) -> ChatTurn<'_> {
+        let lock = {
+            let mut held = self.held();
+            if held.len() >= CHAT_LOCKS_SWEEP {
+                held.retain(|_, lock| Arc::strong_count(lock) > 1);
+            }
+            held.entry(chat_id).or_default().clone()
+        };
+        let guard = lock.lock_owned().await;
+        ChatTurn {
+            locks: self,
+            chat_id,
+            guard: Some(guard),
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.held().len()
+    }
+}
+
+impl Drop for ChatTurn<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        // Nobody else holds or waits for this chat's lock (every clone is made under the
+        // map's lock): drop the idle entry.
+        let mut held = self.locks.held();
+        if held
+            .get(&self.chat_id)
+            .is_some_and(|lock| Arc::strong_count(lock) == 1)
+        {
+            held.remove(&self.chat_id);
+        }
+    }
+}
+
+/// One part of a reply: a piece of its text, or one of its files (with the text as caption
+/// when it fits).
+enum Part<'a> {
+    Text(String),
+    File {
+        file: &'a OutboundAttachment,
+        caption: Option<&'a str>,
+    },
+}
+
+/// The parts of a reply, in sending order: text pieces first, then files.
+fn parts(message: &OutboundMessage) -> Vec<Part<'_>> {
+    let text = message.content.as_str();
+    let caption_fits = !text.trim().is_empty()
+        && !message.attachments.is_empty()
+        && outbound::utf16_len(text) <= outbound::MAX_CAPTION_UTF16;
+    let mut parts = Vec::new();
+    if !caption_fits && !text.trim().is_empty() {
+        parts.extend(
+            outbound::split_text(text, outbound::MAX_TEXT_UTF16)
+                .into_iter()
+                .map(Part::Text),
+        );
+    }
+    parts.extend(
+        message
+            .attachments
+            .iter()
+            .enumerate()
+            .map(|(index, file)| Part::File {
+                file,
+                caption: (caption_fits && index == 0).then_some(text),
+            }),
+    );
+    parts
+}
+
+/// Says in a failure's reason which parts already reached the customer, so the agent knows
+/// before retrying: `… (parts 1–2 of 3 were delivered)`.
+fn with_delivered(error: ChannelError, sent: &BTreeMap<usize, i32>, total: usize) -> ChannelError {
+    if sent.is_empty() {
+        return error;
+    }
+    let note = delivered_note(sent.keys().copied(), total);
+    match error {
+        ChannelError::Permanent { code, reason } => ChannelError::Permanent {
+            code,
+            reason: format!("{reason} ({note})"),
+        },
+        ChannelError::Transient {
+            reason,
+            retry_after,
+        } => ChannelError::Transient {
+            reason: format!("{reason} ({note})"),
+            retry_after,
+        },
+    }
+}
+
+/// `part 1 of 3 was delivered`, `parts 1–2 of 3 were delivered`, `parts 1–2, 4 of 5 were
+/// delivered` (counted from 1).
+fn delivered_note(sent: impl IntoIterator<Item = usize>, total: usize) -> String {
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    let mut count = 0;
+    for part in sent {
+        count += 1;
+        let number = part + 1;
+        match ranges.last_mut() {
+            Some((_, end)) if *end + 1 == number => *end = number,
+            _ => ranges.push((number, number)),
+        }
+    }
+    let listed: Vec<String> = ranges
+        .iter()
+        .map(|&(start, end)| {
+            if start == end {
+                start.to_string()
+            } else {
+                format!("{start}–{end}")
+            }
+        })
+        .collect();
+    let listed = listed.join(", ");
+    if count == 1 {
+        format!("part {listed} of {total} was delivered")
+    } else {
+        format!("parts {listed} of {total} were delivered")
+    }
+}
+
 /// One bot: parses its webhook requests and sends through the Bot API.
 pub struct TelegramChannel {
     bot: Bot,
     webhook_secret: Option<String>,
     parse: ParseOptions,
     limits: Limits,
+    progress: Mutex<Progress>,
+    chats: ChatLocks,
 }
 
 impl std::fmt::Debug for TelegramChannel {
@@ -149,7 +416,13 @@ impl TelegramChannel {
                 max_download_bytes: MAX_BOT_DOWNLOAD_BYTES,
             },
             limits: Limits::new(),
+            progress: Mutex::new(Progress::default()),
+            chats: ChatLocks::default(),
         })
+    }
+
+    fn progress(&self) -> MutexGuard<'_, Progress> {
+        self.progress.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The parse rules of this inbox, for updates that come by polling.
@@ -163,10 +436,18 @@ impl TelegramChannel {
     }
 
     /// Points the bot's updates at `url`, signed with `secret` (webhook mode).
+    ///
+    /// With `max_connections` 1, Telegram delivers this bot's updates one at a time, in order:
+    /// an `edited_message` can never overtake the message it edits (which may still be
+    /// downloading its photo on another connection, and whose edit would otherwise be dropped
+    /// as an edit of an unknown message), and the items of an album arrive in order. One
+    /// connection is plenty for support traffic.
     pub async fn set_webhook(&self, url: Url, secret: &str) -> Result<(), ChannelError> {
         self.bot
             .set_webhook(url)
             .secret_token(secret)
+            // Ordered delivery: see above.
+            .max_connections(1)
             .allowed_updates(ALLOWED_UPDATES)
             .await
             .map(|_| ())
@@ -262,6 +543,7 @@ impl TelegramChannel {
         Ok(sent.map_err(|e| describe(&e))?.id.0)
     }
 
+    /// Sends one reply, resuming after the parts an earlier attempt already delivered.
     async fn deliver(&self, message: &OutboundMessage) -> Result<SendReceipt, ChannelError> {
         let chat_id = outbound::parse_chat_id(&message.recipient.identifier).ok_or_else(|| {
             ChannelError::Permanent {
@@ -272,40 +554,52 @@ impl TelegramChannel {
                 ),
             }
         })?;
+        // Before anything else awaits, so replies to one chat take their turns in the order
+        // the outbox started them.
+        let _turn = self.chats.turn(chat_id).await;
         let reply = message
             .reply_to_external_id
             .as_deref()
             .and_then(outbound::parse_external_id)
             .filter(|(chat, _)| *chat == chat_id)
             .map(|(_, id)| ReplyParameters::new(MessageId(id)).allow_sending_without_reply());
-        let text = message.content.as_str();
-        let caption_fits = !text.trim().is_empty()
-            && !message.attachments.is_empty()
-            && outbound::utf16_len(text) <= outbound::MAX_CAPTION_UTF16;
-        let mut first: Option<i32> = None;
-        if !caption_fits && !text.trim().is_empty() {
-            for piece in outbound::split_text(text, outbound::MAX_TEXT_UTF16) {
-                let quote = if first.is_none() {
-                    reply.as_ref()
-                } else {
-                    None
-                };
-                let id = self.send_text(chat_id, &piece, quote).await?;
-                first.get_or_insert(id);
+        let parts = parts(message);
+        let total = parts.len();
+        let job = message.message_id.as_str();
+        let mut sent = self.progress().sent(job, total);
+        if !sent.is_empty() {
+            tracing::info!(
+                message_id = job,
+                note = %delivered_note(sent.keys().copied(), total),
+                "resuming a partly delivered reply"
+            );
+        }
+        for (index, part) in parts.iter().enumerate() {
+            if sent.contains_key(&index) {
+                continue;
+            }
+            // The first part answers the customer's message; the rest follow it.
+            let quote = if index == 0 { reply.as_ref() } else { None };
+            let result = match part {
+                Part::Text(piece) => self.send_text(chat_id, piece, quote).await,
+                Part::File { file, caption } => {
+                    self.send_file(chat_id, file, *caption, quote).await
+                }
+            };
+            match result {
+                Ok(id) => {
+                    sent.insert(index, id);
+                    // Recorded at once: a send cut off later still knows this part went out.
+                    self.progress().record(job, total, index, id);
+                }
+                Err(error) => return Err(with_delivered(error, &sent, total)),
             }
         }
-        for (index, file) in message.attachments.iter().enumerate() {
-            let caption = (caption_fits && index == 0).then_some(text);
-            let quote = if first.is_none() {
-                reply.as_ref()
-            } else {
-                None
-            };
-            let id = self.send_file(chat_id, file, caption, quote).await?;
-            first.get_or_insert(id);
-        }
+        self.progress().forget(job);
         Ok(SendReceipt {
-            external_id: first.map(|id| inbound::external_id(chat_id, id)),
+            external_id: sent
+                .first_key_value()
+                .map(|(_, &id)| inbound::external_id(chat_id, id)),
         })
     }
 }
@@ -561,5 +855,167 @@ mod tests {
     fn debug_output_hides_the_token() {
         let channel = TelegramChannel::new(settings("123456:AAEsecretpart")).expect("channel");
         assert!(!format!("{channel:?}").contains("AAEsecretpart"));
+    }
+
+    #[test]
+    fn debug_output_of_settings_hides_the_secrets() {
+        let mut s = settings("123456:AAEsecretpart");
+        s.api_url = Some(Url::parse("http://user:hunter2@127.0.0.1:8081/").expect("url"));
+        let shown = format!("{s:?}");
+        for secret in ["AAEsecretpart", "123456:", "sbwh_secret", "hunter2"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("bot_token: \"<redacted>\""), "{shown}");
+        assert!(
+            shown.contains("webhook_secret: Some(\"<redacted>\")"),
+            "{shown}"
+        );
+        assert!(shown.contains("127.0.0.1:8081"), "{shown}");
+        s.webhook_secret = None;
+        assert!(format!("{s:?}").contains("webhook_secret: None"));
+        assert!(!format!("{s:#?}").contains("AAEsecretpart"));
+    }
+
+    #[test]
+    fn progress_resumes_forgets_and_is_bounded() {
+        let mut progress = Progress::default();
+        progress.record("7", 3, 0, 1000);
+        progress.record("7", 3, 1, 1001);
+        assert_eq!(
+            progress.sent("7", 3),
+            BTreeMap::from([(0, 1000), (1, 1001)])
+        );
+        // Another part count is another content: nothing of it was sent.
+        assert!(progress.sent("7", 4).is_empty());
+        progress.record("7", 4, 0, 2000);
+        assert_eq!(progress.sent("7", 4), BTreeMap::from([(0, 2000)]));
+        assert!(progress.sent("7", 3).is_empty());
+        progress.forget("7");
+        assert!(progress.sent("7", 4).is_empty());
+        assert_eq!(progress.len(), 0);
+        assert!(progress.order.is_empty());
+
+        for job in 0..PROGRESS_KEPT + 5 {
+            progress.record(&job.to_string(), 2, 0, 1);
+        }
+        assert_eq!(progress.len(), PROGRESS_KEPT);
+        assert_eq!(progress.order.len(), PROGRESS_KEPT);
+        // The oldest were dropped, the newest kept.
+        assert!(progress.sent("0", 2).is_empty());
+        assert!(progress.sent("4", 2).is_empty());
+        assert_eq!(progress.sent("5", 2).len(), 1);
+        assert_eq!(progress.sent(&(PROGRESS_KEPT + 4).to_string(), 2).len(), 1);
+    }
+
+    #[test]
+    fn failures_name_the_parts_already_delivered() {
+        assert_eq!(delivered_note([0], 3), "part 1 of 3 was delivered");
+        assert_eq!(delivered_note([0, 1], 3), "parts 1–2 of 3 were delivered");
+        assert_eq!(
+            delivered_note([0, 1, 3], 5),
+            "parts 1–2, 4 of 5 were delivered"
+        );
+        let blocked = || ChannelError::Permanent {
+            code: Some("403".into()),
+            reason: "Forbidden: bot was blocked by the user".into(),
+        };
+        assert_eq!(with_delivered(blocked(), &BTreeMap::new(), 3), blocked());
+        assert_eq!(
+            with_delivered(blocked(), &BTreeMap::from([(0, 5), (1, 6)]), 3),
+            ChannelError::Permanent {
+                code: Some("403".into()),
+                reason: "Forbidden: bot was blocked by the user (parts 1–2 of 3 were delivered)"
+                    .into(),
+            }
+        );
+        let limited = ChannelError::Transient {
+            reason: "Telegram rate limit: retry after 2 s".into(),
+            retry_after: Some(Duration::from_secs(2)),
+        };
+        assert_eq!(
+            with_delivered(limited, &BTreeMap::from([(0, 5)]), 2),
+            ChannelError::Transient {
+                reason: "Telegram rate limit: retry after 2 s (part 1 of 2 was delivered)".into(),
+                retry_after: Some(Duration::from_secs(2)),
+            }
+        );
+    }
+
+    fn outbound_message(content: &str, files: usize) -> OutboundMessage {
+        OutboundMessage {
+            message_id: "1".into(),
+            conversation_id: "1".into(),
+            content: content.into(),
+            private: false,
+            attachments: (0..files)
+                .map(|i| OutboundAttachment {
+                    id: i.to_string(),
+                    file_name: format!("f{i}.pdf"),
+                    content_type: "application/pdf".into(),
+                    byte_size: 10,
+                    url: String::new(),
+                    width: None,
+                    height: None,
+                    thumbnail_url: None,
+                    data: None,
+                })
+                .collect(),
+            recipient: Default::default(),
+            reply_to_external_id: None,
+        }
+    }
+
+    #[test]
+    fn parts_are_text_pieces_then_files_with_a_fitting_caption() {
+        let long = "word ".repeat(2000);
+        let (text, captioned, long_with_file) = (
+            outbound_message(&long, 0),
+            outbound_message("Here it is", 2),
+            outbound_message(&long, 1),
+        );
+        let only_text = parts(&text);
+        assert_eq!(only_text.len(), 3);
+        assert!(only_text.iter().all(|p| matches!(p, Part::Text(_))));
+        let captioned = parts(&captioned);
+        assert!(matches!(
+            captioned[..],
+            [
+                Part::File {
+                    caption: Some("Here it is"),
+                    ..
+                },
+                Part::File { caption: None, .. }
+            ]
+        ));
+        let long_with_file = parts(&long_with_file);
+        assert_eq!(long_with_file.len(), 4);
+        assert!(matches!(
+            long_with_file[3],
+            Part::File { caption: None, .. }
+        ));
+        assert!(parts(&outbound_message("  ", 0)).is_empty());
+    }
+
+    #[tokio::test]
+    async fn chat_turns_are_exclusive_and_idle_locks_are_dropped() {
+        let locks = ChatLocks::default();
+        let first = locks.turn(42).await;
+        assert_eq!(locks.len(), 1);
+        // Another chat is not held up.
+        drop(locks.turn(43).await);
+        assert_eq!(locks.len(), 1);
+        let second = locks.turn(42);
+        tokio::pin!(second);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), &mut second)
+                .await
+                .is_err(),
+            "the chat is busy"
+        );
+        drop(first);
+        let second = second.await;
+        assert_eq!(locks.len(), 1);
+        drop(second);
+        assert_eq!(locks.len(), 0);
     }
 }

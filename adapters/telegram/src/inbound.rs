@@ -239,6 +239,14 @@ fn message_event(message: &Message, options: &ParseOptions) -> Result<InboundMes
 
 fn edit_event(message: &Message, options: &ParseOptions) -> Result<MessageEdit, String> {
     let (sender, _author) = resolve_sender(message, options)?;
+    // A shared live location is reported as an edit of its message at every move (a plain
+    // location cannot be edited at all): the message keeps the first position, and the
+    // updates are not edits of anything the customer wrote.
+    if let MessageKind::Common(common) = &message.kind
+        && matches!(common.media_kind, MediaKind::Location(_))
+    {
+        return Err("live location update".to_owned());
+    }
     let rendered = render(message, options)?;
     let edited_at = match &message.kind {
         MessageKind::Common(common) => common.edit_date,
@@ -1074,6 +1082,28 @@ mod tests {
         assert_eq!(edit.external_id, "123456789:1366");
         assert_eq!(edit.content, "Das Paket kam beschädigt an");
         assert_eq!(edit.edited_at, at(1_718_000_100));
+    }
+
+    #[test]
+    fn live_location_updates_are_skipped() {
+        let parsed = parse_modified("location", &ParseOptions::default(), |value| {
+            let mut message = value["message"].take();
+            message["edit_date"] = Value::from(1_718_000_600);
+            message["location"] = serde_json::json!({"latitude": 52.521, "longitude": 13.41,
+                "live_period": 900, "heading": 90, "horizontal_accuracy": 12.5});
+            *value = serde_json::json!({"update_id": 873_451_032, "edited_message": message});
+        });
+        assert!(parsed.events.is_empty(), "{parsed:?}");
+        assert_eq!(parsed.skipped.as_deref(), Some("live location update"));
+        assert_eq!(parsed.update_id, 873_451_032);
+
+        // The live location's first message is an ordinary location message.
+        let started = parse_modified("location", &ParseOptions::default(), |value| {
+            value["message"]["location"]["live_period"] = Value::from(900);
+        });
+        assert!(only_message(&started).content.contains("52.520008"));
+        // Edits of other messages still count.
+        assert_eq!(parse("edited").skipped, None);
     }
 
     #[test]

@@ -1,0 +1,506 @@
+//! The web chat widget's doors: `/widget.js`, the visitor API under `/widget/api` and the
+//! visitor socket `/widget/ws` (see [`crate::widget::session`]).
+//!
+//! Every request names the inbox by its public key (`?key=`) and must come from one of the
+//! inbox's allowed origins (the browser's `Origin` header); others get 403 before anything
+//! else happens. Visitors prove who they are with the signed token from `/widget/api/session`
+//! (`Authorization: Bearer`), never with cookies, so no other site can act as them.
+
+use std::sync::Arc;
+
+use actix_multipart::Multipart;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+use switchboard_channel::{ContactProfile, InboundEvent, InboundMessage};
+
+use super::attachments::{MAX_FILES, file_error};
+use crate::actors::channel::ChannelEntry;
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::attachments::NewAttachment;
+use crate::store::inbound::Outcome;
+use crate::widget::{Ask, WidgetConfig};
+
+/// The embeddable script (templates/widget.js), served as is.
+const SCRIPT: &str = include_str!("../../templates/widget.js");
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/widget.js", web::get().to(script)).service(
+        web::scope("/widget")
+            .route("/ws", web::get().to(socket))
+            .route("/api/config", web::get().to(config))
+            .route("/api/session", web::post().to(session))
+            .route("/api/identify", web::post().to(identify))
+            .route("/api/messages", web::post().to(message))
+            .route(
+                "/api/{path:.*}",
+                web::method(actix_web::http::Method::OPTIONS).to(preflight),
+            ),
+    );
+}
+
+async fn script(req: HttpRequest) -> HttpResponse {
+    // The content changes only with the binary: its hash is a stable validator.
+    let etag = format!("\"{}\"", &crate::auth::token_hash(SCRIPT)[..16]);
+    if req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        == Some(etag.as_str())
+    {
+        return HttpResponse::NotModified().finish();
+    }
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .insert_header((header::ETAG, etag))
+        .body(SCRIPT)
+}
+
+#[derive(Deserialize)]
+struct KeyQuery {
+    key: String,
+}
+
+/// The widget inbox of `?key=`, if the request's origin may use it.
+fn widget(
+    state: &AppState,
+    req: &HttpRequest,
+    key: &str,
+) -> Result<(Arc<ChannelEntry>, Arc<WidgetConfig>), ApiError> {
+    let entry = state.hub.channels.widget(key).ok_or_else(|| {
+        ApiError::not_found_code("unknown_widget", "no enabled widget has that key")
+    })?;
+    let config = entry.widget.clone().ok_or_else(|| {
+        ApiError::not_found_code("unknown_widget", "no enabled widget has that key")
+    })?;
+    if !config.allows(origin(req)) {
+        return Err(ApiError::forbidden(
+            "origin_not_allowed",
+            "this page's origin may not use this widget (see the inbox's allowed_origins)",
+        ));
+    }
+    Ok((entry, config))
+}
+
+fn origin(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+}
+
+/// CORS for an allowed origin: the answer may be read by that page, and only by it.
+fn cors(req: &HttpRequest, response: &mut HttpResponse) {
+    if let Some(origin) = origin(req).and_then(|o| header::HeaderValue::from_str(o).ok()) {
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(header::VARY, header::HeaderValue::from_static("Origin"));
+        headers.insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        );
+    }
+}
+
+/// Answers with CORS headers, errors included (so the widget can read them).
+fn answer(req: &HttpRequest, result: Result<HttpResponse, ApiError>) -> HttpResponse {
+    let mut response = match result {
+        Ok(response) => response,
+        Err(error) => actix_web::ResponseError::error_response(&error),
+    };
+    cors(req, &mut response);
+    response
+}
+
+async fn preflight(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<KeyQuery>,
+) -> HttpResponse {
+    let result = widget(&state, &req, &query.key).map(|_| {
+        HttpResponse::NoContent()
+            .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST"))
+            .insert_header((
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                "authorization, content-type",
+            ))
+            .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
+            .finish()
+    });
+    answer(&req, result)
+}
+
+async fn config(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<KeyQuery>,
+) -> HttpResponse {
+    let result = async {
+        let (_, config) = widget(&state, &req, &query.key)?;
+        let online = crate::widget::agents_online(&state, config.inbox_id).await?;
+        Ok(HttpResponse::Ok().json(json!({
+            "inbox_id": config.inbox_id.to_string(),
+            "title": config.title,
+            "greeting": config.greeting,
+            "colour": config.colour,
+            "position": config.position,
+            "avatar_url": config.avatar_url,
+            "prechat": {"name": config.prechat_name, "email": config.prechat_email},
+            "away_message": config.away_message,
+            "agents_online": online,
+            "verification": config.verification,
+            "max_message_chars": switchboard_widget::Limits::default().max_message_chars,
+            "max_file_bytes": state.hub.files.limits().max_file_bytes,
+        })))
+    }
+    .await;
+    answer(&req, result)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionBody {
+    #[serde(default)]
+    token: Option<String>,
+}
+
+async fn session(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<KeyQuery>,
+    body: web::Json<SessionBody>,
+) -> HttpResponse {
+    let result = (|| {
+        let (_, config) = widget(&state, &req, &query.key)?;
+        let key = crate::widget::token_key(&state);
+        if let Some(token) = &body.token
+            && let Ok(known) = switchboard_widget::verify_visitor_token(&key, token)
+            && known.inbox_id == config.inbox_id
+        {
+            return Ok(
+                HttpResponse::Ok().json(json!({"token": token, "visitor_id": known.visitor_id}))
+            );
+        }
+        if !state.hub.widget_limits.session(&client_ip(&state, &req)) {
+            return Err(ApiError::rate_limited(60));
+        }
+        let visitor_id = switchboard_widget::new_visitor_id(crate::auth::random_bytes::<16>());
+        let token = switchboard_widget::sign_visitor_token(&key, config.inbox_id, &visitor_id);
+        Ok(HttpResponse::Ok().json(json!({"token": token, "visitor_id": visitor_id})))
+    })();
+    answer(&req, result)
+}
+
+fn client_ip(state: &AppState, req: &HttpRequest) -> String {
+    crate::auth::client_ip(req, state.settings.server.trust_proxy_headers)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default()
+}
+
+/// The visitor of the request's `Authorization: Bearer <token>`, for this inbox.
+fn visitor(state: &AppState, req: &HttpRequest, config: &WidgetConfig) -> Result<String, ApiError> {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| ApiError::unauthorized("unauthorized", "a visitor token is required"))?;
+    match switchboard_widget::verify_visitor_token(&crate::widget::token_key(state), token.trim()) {
+        Ok(token) if token.inbox_id == config.inbox_id => Ok(token.visitor_id),
+        _ => Err(ApiError::unauthorized(
+            "unauthorized",
+            "the visitor token is not valid here; start a new session",
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdentifyBody {
+    #[serde(default)]
+    identifier: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    identifier_hash: Option<String>,
+}
+
+async fn identify(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<KeyQuery>,
+    body: web::Json<IdentifyBody>,
+) -> HttpResponse {
+    let result = async {
+        let (_, config) = widget(&state, &req, &query.key)?;
+        let visitor_id = visitor(&state, &req, &config)?;
+        let body = body.into_inner();
+        let name = body
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| crate::domain::DisplayName::parse(n).map_err(|r| ApiError::invalid("name", r)))
+            .transpose()?
+            .map(|n| n.as_str().to_owned());
+        let email = body
+            .email
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(|e| {
+                crate::domain::EmailAddress::parse(e)
+                    .map(|e| e.as_str().to_owned())
+                    .map_err(|r| ApiError::invalid("email", r))
+            })
+            .transpose()?;
+        let identifier = body
+            .identifier
+            .as_deref()
+            .map(str::trim)
+            .filter(|i| !i.is_empty());
+        if identifier.is_some_and(|i| i.chars().count() > 255) {
+            return Err(ApiError::invalid("identifier", "must be at most 255 characters"));
+        }
+        let verified = match (identifier, body.identifier_hash.as_deref()) {
+            (Some(identifier), Some(hash)) => {
+                if !switchboard_widget::verify_identifier(config.secret.as_bytes(), identifier, hash) {
+                    tracing::info!(inbox_id = config.inbox_id, "widget identity with a wrong hash refused");
+                    return Err(ApiError::unauthorized(
+                        "identity_unverified",
+                        "identifier_hash does not match the identifier",
+                    ));
+                }
+                Some(identifier.to_owned())
+            }
+            (None, Some(_)) => {
+                return Err(ApiError::invalid("identifier", "is required with identifier_hash"));
+            }
+            _ if config.verification == Ask::Required => {
+                return Err(ApiError::unauthorized(
+                    "identity_unverified",
+                    "this widget requires identifier and identifier_hash (HMAC-SHA256 of the identifier with the inbox secret)",
+                ));
+            }
+            // Without a hash an identifier is only a claim: it never joins a contact.
+            _ => None,
+        };
+        let who = crate::store::widget::Identification {
+            verified_identifier: verified.clone(),
+            name,
+            email,
+        };
+        let visitor_identifier = switchboard_widget::visitor_identifier(&visitor_id);
+        let contact_id = crate::store::widget::identify(
+            &mut state.db.writer().await?,
+            config.inbox_id,
+            &visitor_identifier,
+            &who,
+        )
+        .await?;
+        // Open sockets of this visitor follow their (possibly merged) conversation.
+        let conn = &mut state.db.reader().await?;
+        if let Some((_, Some(conversation_id))) =
+            crate::store::widget::visitor_conversation(conn, config.inbox_id, &visitor_identifier).await?
+        {
+            state
+                .hub
+                .events
+                .visitors
+                .bind(&(config.inbox_id, visitor_id.clone()), conversation_id);
+        }
+        tracing::debug!(contact_id, verified = verified.is_some(), "widget visitor identified");
+        Ok(HttpResponse::Ok().json(json!({"verified": verified.is_some()})))
+    }
+    .await;
+    answer(&req, result)
+}
+
+/// A visitor message with files (multipart: `client_id`, `content`, `file` parts).
+async fn message(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<KeyQuery>,
+    form: Multipart,
+) -> HttpResponse {
+    let result = receive_message(&state, &req, &query.key, form).await;
+    answer(&req, result)
+}
+
+async fn receive_message(
+    state: &AppState,
+    req: &HttpRequest,
+    key: &str,
+    mut form: Multipart,
+) -> Result<HttpResponse, ApiError> {
+    let (entry, config) = widget(state, req, key)?;
+    let visitor_id = visitor(state, req, &config)?;
+    let files = &state.hub.files;
+    let mut client_id = None;
+    let mut content = String::new();
+    let mut stored: Vec<NewAttachment> = Vec::new();
+    let mut budget = files.limits().max_message_bytes;
+    let limits = switchboard_widget::Limits::default();
+    while let Some(field) = form.next().await {
+        let mut field = match field {
+            Ok(field) => field,
+            Err(error) => {
+                files.discard(&stored).await;
+                return Err(ApiError::bad_request(
+                    "malformed_multipart",
+                    error.to_string(),
+                ));
+            }
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        match name.as_str() {
+            "client_id" | "content" => {
+                let mut text = Vec::new();
+                while let Some(chunk) = field.next().await {
+                    let chunk = chunk
+                        .map_err(|e| ApiError::bad_request("malformed_multipart", e.to_string()))?;
+                    if text.len() + chunk.len() > limits.max_frame_bytes {
+                        files.discard(&stored).await;
+                        return Err(ApiError::invalid(&name, "is too long"));
+                    }
+                    text.extend_from_slice(&chunk);
+                }
+                let text = String::from_utf8(text)
+                    .map_err(|_| ApiError::invalid(&name, "must be UTF-8 text"))?;
+                if name == "client_id" {
+                    client_id = Some(text);
+                } else {
+                    content = text;
+                }
+            }
+            "file" => {
+                if stored.len() == MAX_FILES {
+                    files.discard(&stored).await;
+                    return Err(ApiError::invalid(
+                        "file",
+                        format!("at most {MAX_FILES} files per message"),
+                    ));
+                }
+                let file_name = field
+                    .content_disposition()
+                    .and_then(|d| d.get_filename())
+                    .map(str::to_owned);
+                match files.receive(file_name.as_deref(), field, budget).await {
+                    Ok(file) => {
+                        budget = budget
+                            .saturating_sub(u64::try_from(file.byte_size).unwrap_or(u64::MAX));
+                        stored.push(file);
+                    }
+                    Err(error) => {
+                        files.discard(&stored).await;
+                        return Err(file_error(error));
+                    }
+                }
+            }
+            other => {
+                files.discard(&stored).await;
+                return Err(ApiError::invalid(
+                    other,
+                    "is not a field of a widget message (client_id, content, file)",
+                ));
+            }
+        }
+    }
+    let refuse = |error: ApiError| async {
+        files.discard(&stored).await;
+        Err(error)
+    };
+    let Some(client_id) = client_id.filter(|c| switchboard_widget::is_valid_client_id(c)) else {
+        return refuse(ApiError::invalid(
+            "client_id",
+            "must be 8 to 64 characters of A-Z, a-z, 0-9, _ and -",
+        ))
+        .await;
+    };
+    let content = content.trim().to_owned();
+    if content.is_empty() && stored.is_empty() {
+        return refuse(ApiError::invalid(
+            "content",
+            "must not be empty without files",
+        ))
+        .await;
+    }
+    if content.chars().count() > limits.max_message_chars {
+        return refuse(ApiError::invalid(
+            "content",
+            format!("must be at most {} characters", limits.max_message_chars),
+        ))
+        .await;
+    }
+    if !state
+        .hub
+        .widget_limits
+        .message(&visitor_id, &client_ip(state, req))
+    {
+        return refuse(ApiError::rate_limited(10)).await;
+    }
+    let event = InboundEvent::Message(InboundMessage {
+        external_id: switchboard_widget::client_external_id(&visitor_id, &client_id),
+        sender: ContactProfile::new(switchboard_widget::visitor_identifier(&visitor_id)),
+        content,
+        attachments: Vec::new(),
+        reply_to_external_id: None,
+        provider_at: None,
+        author: None,
+    });
+    let outcome = state
+        .hub
+        .inbound
+        .store(entry.source, vec![event], vec![stored.clone()])
+        .await;
+    let outcome = match outcome {
+        Ok(outcomes) => outcomes.into_iter().next(),
+        Err(error) => return refuse(error.into()).await,
+    };
+    let (message, created) = match outcome {
+        Some(Outcome::Created { message, .. }) => (message, true),
+        Some(Outcome::Duplicate { message_id }) => {
+            files.discard(&stored).await;
+            let conn = &mut state.db.reader().await?;
+            let message = crate::store::conversations::find_message(conn, message_id)
+                .await?
+                .ok_or_else(|| ApiError::internal("a stored message vanished"))?;
+            (message, false)
+        }
+        _ => return refuse(ApiError::internal("the message was not stored")).await,
+    };
+    let visitor_key = (config.inbox_id, visitor_id.clone());
+    state
+        .hub
+        .events
+        .visitors
+        .bind(&visitor_key, message.conversation_id);
+    let frame = crate::widget::session::message_frame(state, &visitor_id, &message).await?;
+    let body = json!({ "message": frame });
+    Ok(if created {
+        HttpResponse::Created().json(body)
+    } else {
+        HttpResponse::Ok().json(body)
+    })
+}
+
+/// `GET /widget/ws?key=`: the visitor socket (origin checked before the upgrade).
+async fn socket(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<KeyQuery>,
+    stream: web::Payload,
+) -> Result<HttpResponse, actix_web::Error> {
+    let (entry, config) = widget(&state, &req, &query.key)?;
+    actix_web_actors::ws::handshake(&req).map_err(|e| {
+        ApiError::bad_request("not_a_websocket", format!("websocket handshake: {e}"))
+    })?;
+    let ip = client_ip(&state, &req);
+    let session = crate::widget::session::VisitorSession::new(state.clone(), entry, config, ip);
+    actix_web_actors::ws::start(session, &req, stream)
+}

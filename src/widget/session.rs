@@ -1,0 +1,640 @@
+//! `GET /widget/ws`: one session actor per visitor socket.
+//!
+//! The first frame must be `hello` with the visitor's token. The session then joins the
+//! [`Visitors`](super::Visitors) registry, loads what the visitor missed from the store
+//! (everything after their `last_seq`, or the recent history) and follows live events.
+//! Frames are handled one at a time (`ctx.wait`), so a message's ack always follows the
+//! frames before it, and live messages already sent from the store are skipped by seq:
+//! no gaps, no duplicates. Visitor messages go through the same intake as every channel,
+//! with `{visitor_id}:{client_id}` as the external id, so a resent message is stored once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use actix_web::web;
+use actix_web_actors::ws;
+use switchboard_channel::{ContactProfile, InboundEvent, InboundMessage};
+use switchboard_widget::{
+    AttachmentFrame, ClientFrame, ErrorCode, Limits, MessageFrame, Receipt, Sender, ServerFrame,
+};
+
+use super::{VisitorEvent, VisitorKey, WidgetConfig};
+use crate::actors::channel::ChannelEntry;
+use crate::db::types::{DeliveryStatus, SenderType};
+use crate::files::Variant;
+use crate::realtime::{Event, Scope};
+use crate::startup::AppState;
+use crate::store::conversations::Message;
+use crate::store::inbound::Outcome;
+
+const HEARTBEAT: Duration = Duration::from_secs(30);
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
+/// Messages sent when a visitor opens the widget without a resume point.
+const HISTORY: i64 = 50;
+/// Most messages sent on one resume; a visitor further behind gets the latest ones.
+const MAX_RESUME: i64 = 500;
+/// Typing frames relayed to agents at most this often.
+const TYPING_EVERY: Duration = Duration::from_secs(1);
+/// How long visitors' download links stay valid.
+const URL_TTL: Duration = Duration::from_secs(3600);
+
+/// The visitor, once `hello` proved who they are.
+struct Visitor {
+    id: String,
+    key: VisitorKey,
+    session: u64,
+}
+
+/// One visitor socket.
+pub struct VisitorSession {
+    state: web::Data<AppState>,
+    entry: Arc<ChannelEntry>,
+    config: Arc<WidgetConfig>,
+    ip: String,
+    limits: Limits,
+    visitor: Option<Visitor>,
+    conversation_id: Option<i64>,
+    contact_id: Option<i64>,
+    /// Highest seq of a stored message sent on this socket.
+    last_seq: i64,
+    last_heard: Instant,
+    typing_at: Option<Instant>,
+    agents_online: bool,
+    agent_names: HashMap<i64, String>,
+}
+
+impl VisitorSession {
+    pub fn new(
+        state: web::Data<AppState>,
+        entry: Arc<ChannelEntry>,
+        config: Arc<WidgetConfig>,
+        ip: String,
+    ) -> Self {
+        Self {
+            state,
+            entry,
+            config,
+            ip,
+            limits: Limits::default(),
+            visitor: None,
+            conversation_id: None,
+            contact_id: None,
+            last_seq: 0,
+            last_heard: Instant::now(),
+            typing_at: None,
+            agents_online: false,
+            agent_names: HashMap::new(),
+        }
+    }
+
+    fn send(&self, ctx: &mut ws::WebsocketContext<Self>, frame: &ServerFrame) {
+        ctx.text(switchboard_widget::render(frame));
+    }
+
+    fn refuse(&self, ctx: &mut ws::WebsocketContext<Self>, code: ErrorCode, message: &str) {
+        self.send(
+            ctx,
+            &ServerFrame::error(code, message.to_owned(), None::<String>),
+        );
+    }
+
+    /// The frame a visitor sees for a stored message.
+    fn frame(&self, message: &Message) -> MessageFrame {
+        let visitor = self.visitor.as_ref().map(|v| v.id.as_str()).unwrap_or("");
+        frame_for(&self.state, visitor, &self.agent_names, message)
+    }
+
+    /// Sends stored messages not sent yet on this socket, in seq order.
+    fn send_new(&mut self, ctx: &mut ws::WebsocketContext<Self>, messages: &[Message]) {
+        for message in messages {
+            if message.seq > self.last_seq {
+                self.last_seq = message.seq;
+                let frame = ServerFrame::Message {
+                    message: self.frame(message),
+                };
+                self.send(ctx, &frame);
+            }
+        }
+    }
+
+    /// Looks up the names of agents not seen yet, then runs `then`.
+    fn with_names(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        ids: Vec<i64>,
+        then: impl FnOnce(&mut Self, &mut ws::WebsocketContext<Self>) + 'static,
+    ) {
+        let missing: Vec<i64> = ids
+            .into_iter()
+            .filter(|id| !self.agent_names.contains_key(id))
+            .collect();
+        if missing.is_empty() {
+            then(self, ctx);
+            return;
+        }
+        let db = self.state.db.clone();
+        let lookup = async move {
+            let conn = &mut db.reader().await?;
+            crate::store::widget::agent_names(conn, &missing).await
+        };
+        ctx.wait(lookup.into_actor(self).map(move |names, this, ctx| {
+            match names {
+                Ok(names) => this.agent_names.extend(names),
+                Err(error) => tracing::warn!(%error, "cannot read agent names"),
+            }
+            then(this, ctx);
+        }));
+    }
+
+    fn hello(&mut self, ctx: &mut ws::WebsocketContext<Self>, token: &str, last_seq: Option<i64>) {
+        let key = super::token_key(&self.state);
+        let token = match switchboard_widget::verify_visitor_token(&key, token) {
+            Ok(token) if token.inbox_id == self.config.inbox_id => token,
+            _ => {
+                self.refuse(
+                    ctx,
+                    ErrorCode::Unauthorized,
+                    "the visitor token is not valid here",
+                );
+                ctx.close(Some(ws::CloseReason {
+                    code: ws::CloseCode::Policy,
+                    description: Some("unauthorized".into()),
+                }));
+                ctx.stop();
+                return;
+            }
+        };
+        let visitor_key: VisitorKey = (self.config.inbox_id, token.visitor_id.clone());
+        let visitors = &self.state.hub.events.visitors;
+        // Joined before reading the store: a message stored meanwhile arrives live and is
+        // skipped by seq if the read already had it.
+        let (session, events) = visitors.join(visitor_key.clone());
+        self.visitor = Some(Visitor {
+            id: token.visitor_id.clone(),
+            key: visitor_key.clone(),
+            session,
+        });
+        let stream = futures_util::stream::unfold(events, |mut rx| async move {
+            rx.recv().await.map(|event| (event, rx))
+        });
+        ctx.add_stream(stream);
+        let state = self.state.clone();
+        let inbox_id = self.config.inbox_id;
+        let identifier = switchboard_widget::visitor_identifier(&token.visitor_id);
+        let load = async move {
+            let conn = &mut state.db.reader().await?;
+            let found =
+                crate::store::widget::visitor_conversation(conn, inbox_id, &identifier).await?;
+            let (contact_id, conversation_id) = match found {
+                Some((contact, conversation)) => (Some(contact), conversation),
+                None => (None, None),
+            };
+            let history = match conversation_id {
+                Some(id) => {
+                    let mut rows = crate::store::widget::visible_messages(
+                        conn,
+                        id,
+                        last_seq,
+                        if last_seq.is_some() {
+                            MAX_RESUME
+                        } else {
+                            HISTORY
+                        },
+                    )
+                    .await?;
+                    if last_seq.is_some() && rows.len() as i64 == MAX_RESUME {
+                        // Too far behind: the latest ones are what matters.
+                        rows =
+                            crate::store::widget::visible_messages(conn, id, None, HISTORY).await?;
+                    }
+                    rows
+                }
+                None => Vec::new(),
+            };
+            let online = super::agents_online(&state, inbox_id).await?;
+            Ok::<_, crate::db::StoreError>((contact_id, conversation_id, history, online))
+        };
+        ctx.wait(load.into_actor(self).map(move |loaded, this, ctx| {
+            let (contact_id, conversation_id, history, online) = match loaded {
+                Ok(loaded) => loaded,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot load a visitor's conversation");
+                    this.close_to_retry(ctx);
+                    return;
+                }
+            };
+            this.contact_id = contact_id;
+            this.conversation_id = conversation_id;
+            this.agents_online = online;
+            if let Some(id) = conversation_id {
+                this.state.hub.events.visitors.bind(&visitor_key, id);
+            }
+            this.last_seq = last_seq.unwrap_or(0);
+            let ids = agent_ids(&history);
+            this.with_names(ctx, ids, move |this, ctx| {
+                let ready = ServerFrame::Ready {
+                    visitor_id: token.visitor_id.clone(),
+                    conversation_id: this.conversation_id.map(|id| id.to_string()),
+                    last_seq: this.last_seq,
+                    agents_online: this.agents_online,
+                };
+                this.send(ctx, &ready);
+                this.send_new(ctx, &history);
+            });
+        }));
+    }
+
+    fn message(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        client_id: String,
+        content: String,
+    ) {
+        let Some(visitor) = &self.visitor else {
+            return;
+        };
+        if !self.state.hub.widget_limits.message(&visitor.id, &self.ip) {
+            let frame = ServerFrame::error(
+                ErrorCode::RateLimited,
+                "too many messages; wait a moment".to_owned(),
+                Some(client_id),
+            );
+            self.send(ctx, &frame);
+            return;
+        }
+        let event = InboundEvent::Message(InboundMessage {
+            external_id: switchboard_widget::client_external_id(&visitor.id, &client_id),
+            sender: ContactProfile::new(switchboard_widget::visitor_identifier(&visitor.id)),
+            content,
+            attachments: Vec::new(),
+            reply_to_external_id: None,
+            provider_at: None,
+            author: None,
+        });
+        let state = self.state.clone();
+        let entry = self.entry.clone();
+        let store = async move {
+            let hub = &state.hub;
+            let outcomes =
+                crate::intake::take_in(&state.db, &hub.files, &hub.inbound, &entry, vec![event])
+                    .await?;
+            let stored = match outcomes.into_iter().next() {
+                Some(Outcome::Created { message, .. }) => Some((message, false)),
+                Some(Outcome::Duplicate { message_id }) => {
+                    let conn = &mut state.db.reader().await?;
+                    crate::store::conversations::find_message(conn, message_id)
+                        .await?
+                        .map(|m| (m, true))
+                }
+                _ => None,
+            };
+            Ok::<_, crate::error::ApiError>(stored)
+        };
+        ctx.wait(
+            store
+                .into_actor(self)
+                .map(move |stored, this, ctx| match stored {
+                    Ok(Some((message, duplicate))) => {
+                        this.acked(ctx, client_id, message, duplicate)
+                    }
+                    Ok(None) => {
+                        let frame = ServerFrame::error(
+                            ErrorCode::InvalidFrame,
+                            "the message was not stored".to_owned(),
+                            Some(client_id),
+                        );
+                        this.send(ctx, &frame);
+                    }
+                    Err(error) if error.status().is_client_error() => {
+                        let frame = ServerFrame::error(
+                            ErrorCode::InvalidFrame,
+                            error.to_string(),
+                            Some(client_id),
+                        );
+                        this.send(ctx, &frame);
+                    }
+                    Err(error) => {
+                        // Kept in the browser's queue: it is sent again after the reconnect.
+                        tracing::warn!(%error, "cannot store a visitor message");
+                        this.close_to_retry(ctx);
+                    }
+                }),
+        );
+    }
+
+    fn acked(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        client_id: String,
+        message: Message,
+        duplicate: bool,
+    ) {
+        let first = self.conversation_id != Some(message.conversation_id);
+        self.conversation_id = Some(message.conversation_id);
+        self.contact_id = message.sender_id;
+        let frame = ServerFrame::Ack {
+            client_id,
+            message: self.frame(&message),
+            duplicate,
+        };
+        self.last_seq = self.last_seq.max(message.seq);
+        self.send(ctx, &frame);
+        if first && let Some(visitor) = &self.visitor {
+            // The visitor's other tabs learn the conversation and its first message.
+            let visitors = &self.state.hub.events.visitors;
+            visitors.bind(&visitor.key, message.conversation_id);
+            visitors.to_visitor(
+                &visitor.key,
+                VisitorEvent::Message {
+                    message: Arc::new(message),
+                    created: true,
+                },
+            );
+        }
+    }
+
+    fn typing(&mut self, on: bool) {
+        let (Some(conversation_id), Some(contact_id)) = (self.conversation_id, self.contact_id)
+        else {
+            return;
+        };
+        let now = Instant::now();
+        if on && self.typing_at.is_some_and(|at| now - at < TYPING_EVERY) {
+            return;
+        }
+        self.typing_at = on.then_some(now);
+        self.state.hub.events.publish(
+            Scope::Inbox(self.config.inbox_id),
+            &Event::Typing {
+                conversation_id,
+                sender_type: "contact",
+                sender_id: contact_id,
+                on,
+            },
+        );
+    }
+
+    fn receipt(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        up_to: i64,
+        status: DeliveryStatus,
+    ) {
+        let Some(conversation_id) = self.conversation_id else {
+            return;
+        };
+        let state = self.state.clone();
+        let work = async move {
+            let conn = &mut state.db.writer().await?;
+            let moved =
+                crate::store::widget::advance_replies(conn, conversation_id, up_to, status).await?;
+            for message in &moved {
+                state.hub.events.message(message, false);
+            }
+            Ok::<_, crate::db::StoreError>(())
+        };
+        ctx.spawn(work.into_actor(self).map(|result, _, _| {
+            if let Err(error) = result {
+                tracing::warn!(%error, "cannot record a visitor receipt");
+            }
+        }));
+    }
+
+    /// Closes so the browser reconnects and resumes (a store error, a lagging socket).
+    fn close_to_retry(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        ctx.close(Some(ws::CloseReason {
+            code: ws::CloseCode::Again,
+            description: Some("reconnect and resume".into()),
+        }));
+        ctx.stop();
+    }
+}
+
+/// The frame a visitor sees for a stored message: their own messages carry the
+/// `client_id` they were sent with, replies their agent's name, files signed links.
+fn frame_for(
+    state: &AppState,
+    visitor_id: &str,
+    agent_names: &HashMap<i64, String>,
+    message: &Message,
+) -> MessageFrame {
+    let from = match message.sender_type {
+        SenderType::Contact => Sender::Visitor,
+        SenderType::Agent => Sender::Agent,
+        SenderType::Bot => Sender::Bot,
+        SenderType::System => Sender::System,
+    };
+    let client_id = match (from, message.external_id.as_deref()) {
+        (Sender::Visitor, Some(ext)) => ext
+            .strip_prefix(visitor_id)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .map(str::to_owned),
+        _ => None,
+    };
+    let author = match message.sender_type {
+        SenderType::Agent => message
+            .sender_id
+            .and_then(|id| agent_names.get(&id).cloned()),
+        _ => message.author.clone(),
+    };
+    let status = match message.delivery_status {
+        Some(DeliveryStatus::Sent) => Some(Receipt::Sent),
+        Some(DeliveryStatus::Delivered) => Some(Receipt::Delivered),
+        Some(DeliveryStatus::Read) => Some(Receipt::Read),
+        _ => None,
+    };
+    let files = &state.hub.files;
+    let attachments = crate::store::attachments::parse_meta(&message.attachments)
+        .into_iter()
+        .map(|a| AttachmentFrame {
+            id: a.id.to_string(),
+            url: files.signed_url(a.id, Variant::Original, URL_TTL),
+            thumbnail_url: a
+                .thumbnail
+                .then(|| files.signed_url(a.id, Variant::Small, URL_TTL)),
+            file_name: a.file_name,
+            content_type: a.content_type,
+            byte_size: u64::try_from(a.byte_size).unwrap_or(0),
+            width: a.width.and_then(|w| u32::try_from(w).ok()),
+            height: a.height.and_then(|h| u32::try_from(h).ok()),
+        })
+        .collect();
+    MessageFrame {
+        id: message.id.to_string(),
+        seq: message.seq,
+        client_id,
+        from,
+        author,
+        content: message.content.clone(),
+        attachments,
+        created_at: crate::routes::utc(message.created_at),
+        status,
+    }
+}
+
+/// The frame of one message, for answers outside a socket (a message sent over HTTP).
+pub async fn message_frame(
+    state: &AppState,
+    visitor_id: &str,
+    message: &Message,
+) -> Result<MessageFrame, crate::db::StoreError> {
+    let ids = agent_ids(std::slice::from_ref(message));
+    let names = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        let conn = &mut state.db.reader().await?;
+        crate::store::widget::agent_names(conn, &ids).await?
+    };
+    Ok(frame_for(state, visitor_id, &names, message))
+}
+
+fn agent_ids(messages: &[Message]) -> Vec<i64> {
+    messages
+        .iter()
+        .filter(|m| m.sender_type == SenderType::Agent)
+        .filter_map(|m| m.sender_id)
+        .collect()
+}
+
+impl Actor for VisitorSession {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(16);
+        ctx.run_interval(HEARTBEAT, |this, ctx| {
+            if this.last_heard.elapsed() > CLIENT_TIMEOUT {
+                ctx.stop();
+                return;
+            }
+            ctx.ping(b"");
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        if let Some(visitor) = &self.visitor {
+            self.state.hub.events.visitors.leave(visitor.session);
+        }
+        if self.typing_at.is_some() {
+            self.typing(false);
+        }
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for VisitorSession {
+    fn handle(&mut self, item: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        let _span =
+            tracing::debug_span!("visitor_frame", inbox_id = self.config.inbox_id).entered();
+        self.last_heard = Instant::now();
+        let text = match item {
+            Ok(ws::Message::Text(text)) => text,
+            Ok(ws::Message::Ping(bytes)) => {
+                ctx.pong(&bytes);
+                return;
+            }
+            Ok(ws::Message::Pong(_)) => return,
+            Ok(ws::Message::Close(_)) | Err(_) => {
+                ctx.stop();
+                return;
+            }
+            Ok(_) => {
+                self.refuse(ctx, ErrorCode::InvalidFrame, "frames are JSON text");
+                return;
+            }
+        };
+        let frame = match switchboard_widget::parse_client_frame(&text, &self.limits) {
+            Ok(frame) => frame,
+            Err(error) => {
+                self.send(ctx, &error.to_frame());
+                return;
+            }
+        };
+        match (frame, self.visitor.is_some()) {
+            (ClientFrame::Hello { token, last_seq }, false) => self.hello(ctx, &token, last_seq),
+            (ClientFrame::Hello { .. }, true) => {
+                self.refuse(ctx, ErrorCode::InvalidFrame, "hello was already sent");
+            }
+            (_, false) => {
+                self.refuse(
+                    ctx,
+                    ErrorCode::Unauthorized,
+                    "the first frame must be hello",
+                );
+                ctx.stop();
+            }
+            (ClientFrame::Message { client_id, content }, true) => {
+                self.message(ctx, client_id, content);
+            }
+            (ClientFrame::Typing { on }, true) => self.typing(on),
+            (ClientFrame::Delivered { up_to }, true) => {
+                self.receipt(ctx, up_to, DeliveryStatus::Delivered);
+            }
+            (ClientFrame::Read { up_to }, true) => self.receipt(ctx, up_to, DeliveryStatus::Read),
+        }
+    }
+}
+
+impl StreamHandler<VisitorEvent> for VisitorSession {
+    fn handle(&mut self, event: VisitorEvent, ctx: &mut Self::Context) {
+        match event {
+            VisitorEvent::Message { message, created } => {
+                let ids = agent_ids(std::slice::from_ref(&message));
+                self.with_names(ctx, ids, move |this, ctx| {
+                    if created {
+                        this.send_new(ctx, std::slice::from_ref(&message));
+                    } else if message.seq <= this.last_seq {
+                        // A change (a status, an edit) to a message the visitor has.
+                        let frame = ServerFrame::Message {
+                            message: this.frame(&message),
+                        };
+                        this.send(ctx, &frame);
+                    }
+                });
+            }
+            VisitorEvent::Typing { agent_id, on } => {
+                self.with_names(ctx, vec![agent_id], move |this, ctx| {
+                    let frame = ServerFrame::Typing {
+                        on,
+                        author: this
+                            .agent_names
+                            .get(&agent_id)
+                            .cloned()
+                            .unwrap_or_else(|| "An agent".to_owned()),
+                    };
+                    this.send(ctx, &frame);
+                });
+            }
+            VisitorEvent::Read { up_to } => {
+                let frame = ServerFrame::Status {
+                    up_to,
+                    status: Receipt::Read,
+                };
+                self.send(ctx, &frame);
+            }
+            VisitorEvent::Presence => {
+                let state = self.state.clone();
+                let inbox_id = self.config.inbox_id;
+                let check = async move { super::agents_online(&state, inbox_id).await };
+                ctx.spawn(check.into_actor(self).map(|online, this, ctx| {
+                    if let Ok(online) = online
+                        && online != this.agents_online
+                    {
+                        this.agents_online = online;
+                        this.send(
+                            ctx,
+                            &ServerFrame::Presence {
+                                agents_online: online,
+                            },
+                        );
+                    }
+                }));
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        // Cut off for falling behind: the browser reconnects and resumes from the store.
+        self.close_to_retry(ctx);
+    }
+}

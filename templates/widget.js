@@ -1,0 +1,956 @@
+/*! Switchboard chat widget, served by the hub at /widget.js (protocol: the widget spec, issue #5).
+ * Plain ES2019, no build step. Rules: content only via textContent/createElement (never innerHTML);
+ * UI in a shadow root; nothing throws into the host page (callbacks go through guard()); works
+ * without localStorage (`store` falls back to memory).
+ */
+(function () {
+  'use strict';
+
+  const W = window;
+  const D = document;
+  if (W.Switchboard && W.Switchboard._loaded) return; // the script was included twice
+
+  // ---------------------------------------------------------------- bootstrap
+  const script = D.currentScript || D.querySelector('script[data-key][src*="widget.js"]');
+  const KEY = script && script.getAttribute('data-key');
+  if (!KEY) return console.warn('[Switchboard] widget script without data-key');
+  // Hub base URL: the script's origin plus any path prefix before /widget.js.
+  const src = new URL(script.src, location.href);
+  const cut = src.pathname.lastIndexOf('/widget.js');
+  const BASE = src.origin + (cut >= 0 ? src.pathname.slice(0, cut) : src.pathname.replace(/\/[^/]*$/, ''));
+  const WS_URL = BASE.replace(/^http/, 'ws') + '/widget/ws?key=' + encodeURIComponent(KEY);
+
+  const warn = (...a) => console.warn('[Switchboard]', ...a);
+  // Wrap a callback so an exception ends up in the console, not in the host page.
+  const guard = (fn) => function () {
+    try {
+      const r = fn.apply(this, arguments);
+      if (r && r.catch) r.catch(warn);
+      return r;
+    } catch (e) {
+      warn(e);
+    }
+  };
+
+  // Calls made before the script loaded (the snippet queued them in Switchboard.q), and calls
+  // made while config/session are loading: run once the widget is up.
+  const early = Array.from((W.Switchboard && W.Switchboard.q) || []);
+  let booted = false;
+  const api = function () {
+    try {
+      if (!booted) return void early.push(arguments);
+      return Promise.resolve(run(arguments)).catch(warn);
+    } catch (e) {
+      warn(e);
+    }
+  };
+  api._loaded = true;
+  api.ready = false;
+  W.Switchboard = api;
+
+  // ---------------------------------------------------------------- storage
+  // Keys are switchboard:{key}:{name}. If localStorage throws (now or later) we keep going in memory.
+  const mem = Object.create(null);
+  let ls = null;
+  try {
+    ls = W.localStorage;
+    ls.setItem('switchboard:probe', '1');
+    ls.removeItem('switchboard:probe');
+  } catch {
+    ls = null;
+  }
+  const skey = (name) => 'switchboard:' + KEY + ':' + name;
+  const store = {
+    get(name) {
+      try {
+        if (ls) return (mem[name] = ls.getItem(skey(name)));
+      } catch {
+        ls = null;
+      }
+      return name in mem ? mem[name] : null;
+    },
+    set(name, value) {
+      mem[name] = value;
+      try {
+        if (ls && value == null) ls.removeItem(skey(name));
+        else if (ls) ls.setItem(skey(name), value);
+      } catch {
+        ls = null;
+      }
+    },
+  };
+  // The offline queue: [{client_id, content, at}], oldest first, shared by all tabs.
+  const readOutbox = () => {
+    try {
+      const q = JSON.parse(store.get('outbox') || '[]');
+      return Array.isArray(q) ? q.filter((e) => e && e.client_id) : [];
+    } catch {
+      return [];
+    }
+  };
+  const writeOutbox = (q) => store.set('outbox', q.length ? JSON.stringify(q) : null);
+  const dropQueued = (cid) => {
+    const q = readOutbox();
+    const rest = q.filter((e) => e.client_id !== cid);
+    if (rest.length !== q.length) writeOutbox(rest);
+  };
+
+  // client_id: 8..64 chars of [A-Za-z0-9_-]. randomUUID only exists in secure contexts.
+  function newId() {
+    const c = W.crypto;
+    if (c && c.randomUUID) return c.randomUUID();
+    const b = new Uint8Array(16);
+    if (c && c.getRandomValues) c.getRandomValues(b);
+    else for (let i = 0; i < 16; i++) b[i] = (Math.random() * 256) | 0;
+    return btoa(String.fromCharCode.apply(null, b)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  }
+
+  // ---------------------------------------------------------------- HTTP
+  async function http(method, path, body, auth) {
+    const headers = {};
+    if (auth && token) headers.Authorization = 'Bearer ' + token;
+    if (body && !(body instanceof FormData)) {
+      headers['Content-Type'] = 'application/json';
+      body = JSON.stringify(body);
+    }
+    const url = BASE + '/widget/api/' + path + '?key=' + encodeURIComponent(KEY);
+    const res = await fetch(url, { method, headers, body, mode: 'cors', credentials: 'omit' });
+    const data = await res.json().catch(() => null); // errors are JSON; anything else → null
+    return { status: res.status, ok: res.ok, body: data };
+  }
+  const errMsg = (r, fallback) => (r && r.body && r.body.error && r.body.error.message) || fallback;
+  const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+
+  // ---------------------------------------------------------------- state
+  let cfg = null;
+  let token = null;
+  const msgs = new Map(); // message id -> MessageFrame stored on the server
+  const failed = new Map(); // client_id -> {client_id, content, at, error}: refused by the server (this tab)
+  const uploads = new Map(); // client_id -> {client_id, content, files, at, error}: multipart in flight/failed
+  let wsSeq = 0; // highest seq received over the socket = where a reconnect resumes
+  let gotReady = false; // false → next hello asks for the recent history (last_seq null)
+  let convId = null;
+  let readUpTo = 0; // an agent read the visitor's messages up to this seq
+  let sentDelivered = 0;
+  let sentRead = 0;
+  let ws = null;
+  let isReady = false; // socket open and `ready` received
+  let connecting = false;
+  let offline = false; // simulateOffline(true)
+  let backoff = 500;
+  let retryTimer = 0;
+  let readyTimer = 0;
+  let receiptTimer = 0;
+  let isOpen = false;
+  let els = null; // UI elements, once built
+
+  const maxChars = () => cfg.max_message_chars || 4000;
+  const charCount = (s) => Array.from(s).length; // the hub counts characters, not UTF-16 units
+  const visible = () => D.visibilityState === 'visible';
+  const tooLong = () => showError('Your message is too long (max ' + maxChars() + ' characters).');
+
+  // ---------------------------------------------------------------- session / identify
+  async function startSession() {
+    const r = await http('POST', 'session', { token: store.get('token') });
+    if (!r.ok || !r.body || !r.body.token) {
+      const e = new Error('session: ' + errMsg(r, 'HTTP ' + r.status));
+      e.status = r.status;
+      throw e;
+    }
+    token = r.body.token;
+    store.set('token', token);
+  }
+
+  // Forget the conversation shown (after identify or a new session the visitor may be someone
+  // else, with other seqs); the next hello asks for the history again.
+  function resetConversation() {
+    msgs.clear();
+    wsSeq = readUpTo = sentDelivered = sentRead = 0;
+    gotReady = false;
+    convId = null;
+    render();
+  }
+
+  async function identify(o) {
+    const body = {};
+    for (const k of ['identifier', 'email', 'name', 'identifier_hash']) {
+      if (o && o[k] != null && o[k] !== '') body[k] = String(o[k]);
+    }
+    if (!Object.keys(body).length) return false;
+    const r = await http('POST', 'identify', body, true);
+    if (!r.ok) {
+      warn('identify failed:', errMsg(r, 'HTTP ' + r.status));
+      return false;
+    }
+    store.set('prechat', '1'); // the site told us who this is: no pre-chat form
+    // The hub may have moved the visitor to an existing contact: start over on a fresh socket.
+    resetConversation();
+    if (ws || connecting || retryTimer) reconnect();
+    return true;
+  }
+
+  // ---------------------------------------------------------------- WebSocket
+  function send(frame) {
+    if (!ws || !isReady || ws.readyState !== 1) return false;
+    ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  // Open the socket (after a session when there is no token). Never rejects.
+  const connect = () => openSocket().catch(warn);
+  async function openSocket() {
+    clearTimeout(retryTimer);
+    retryTimer = 0;
+    if (ws || connecting || offline || !cfg) return;
+    connecting = true;
+    try {
+      if (!token) await startSession();
+    } catch (e) {
+      warn(e.message);
+      connecting = false;
+      return scheduleReconnect();
+    }
+    connecting = false;
+    if (ws || offline) return;
+    const sock = (ws = new WebSocket(WS_URL));
+    sock.onopen = guard(() => {
+      if (ws !== sock) return;
+      sock.send(JSON.stringify({ type: 'hello', token, last_seq: gotReady ? wsSeq : null }));
+      // A socket that opens but never gets `ready` is as good as closed.
+      readyTimer = setTimeout(guard(() => ws === sock && !isReady && reconnect()), 10000);
+    });
+    sock.onmessage = guard((ev) => {
+      if (ws !== sock) return;
+      const f = JSON.parse(ev.data); // a bad frame throws into guard()
+      if (f && typeof f === 'object') onFrame(f);
+    });
+    sock.onclose = guard(() => {
+      if (ws !== sock) return; // a socket we dropped on purpose
+      ws = null;
+      isReady = false;
+      setConn();
+      scheduleReconnect();
+    });
+  }
+
+  function closeSocket() {
+    const s = ws;
+    ws = null;
+    isReady = false;
+    clearTimeout(readyTimer);
+    if (s) s.close();
+    setConn();
+  }
+
+  function reconnect() {
+    closeSocket();
+    connect();
+  }
+
+  // Backoff 500 ms doubling to 15 s; reset by `ready`.
+  function scheduleReconnect() {
+    clearTimeout(retryTimer);
+    setConn();
+    if (offline) return;
+    retryTimer = setTimeout(guard(connect), backoff);
+    backoff = Math.min(backoff * 2, 15000);
+  }
+
+  // Reconnect right away (network back, tab visible again).
+  function reconnectNow() {
+    if (ws || connecting || offline || !cfg) return;
+    backoff = 500;
+    connect();
+  }
+
+  function simulateOffline(on) {
+    offline = on;
+    if (on) {
+      clearTimeout(retryTimer);
+      retryTimer = 0;
+      closeSocket();
+    } else {
+      reconnectNow();
+    }
+    setConn();
+  }
+
+  function onFrame(f) {
+    switch (f.type) {
+      case 'ready':
+        clearTimeout(readyTimer);
+        // Resumed into another conversation (seqs start over): ask for its history instead.
+        if (gotReady && convId && f.conversation_id != null && String(f.conversation_id) !== convId) {
+          resetConversation();
+          return reconnect();
+        }
+        isReady = true;
+        gotReady = true;
+        backoff = 500;
+        if (f.conversation_id != null) convId = String(f.conversation_id);
+        if (typeof f.agents_online === 'boolean') cfg.agents_online = f.agents_online;
+        setConn();
+        // (Re)send the whole offline queue, oldest first; client_id makes resending idempotent.
+        for (const e of readOutbox()) send({ type: 'message', client_id: e.client_id, content: e.content });
+        receipts();
+        render();
+        break;
+      case 'message':
+        addMessage(f.message, true);
+        break;
+      case 'ack':
+        dropQueued(f.client_id); // also when duplicate: it is the same stored message
+        addMessage(f.message, true);
+        break;
+      case 'typing':
+        agentTyping(f);
+        break;
+      case 'status':
+        if (f.status === 'read' && f.up_to > readUpTo) {
+          readUpTo = f.up_to;
+          render();
+        }
+        break;
+      case 'presence':
+        cfg.agents_online = !!f.agents_online;
+        render();
+        break;
+      case 'error':
+        onServerError(f);
+        break;
+    }
+  }
+
+  function onServerError(f) {
+    const cid = f.client_id;
+    if (f.code === 'unauthorized') {
+      // Token no longer valid: drop it (unless another tab already replaced it) and start over.
+      if (store.get('token') === token) store.set('token', null);
+      token = null;
+      resetConversation();
+      closeSocket();
+      return scheduleReconnect();
+    }
+    if (cid && f.code === 'rate_limited') {
+      // Stays queued; try that one again in 5 s.
+      showError(f.message || 'You are sending messages too fast.');
+      const retry = () => {
+        const e = readOutbox().find((x) => x.client_id === cid);
+        if (e) send({ type: 'message', client_id: cid, content: e.content });
+      };
+      return void setTimeout(guard(retry), 5000);
+    }
+    if (cid && (f.code === 'too_long' || f.code === 'empty' || f.code === 'invalid_frame')) {
+      const e = readOutbox().find((x) => x.client_id === cid);
+      dropQueued(cid);
+      if (e) failed.set(cid, { client_id: cid, content: e.content, at: e.at, after: topSeq(), error: f.message || f.code });
+      else showError(f.message || f.code);
+      return render();
+    }
+    warn('server error:', f.code, f.message);
+  }
+
+  function addMessage(m, viaSocket) {
+    if (!m || m.id == null) return;
+    m.id = String(m.id);
+    msgs.set(m.id, m); // a frame for a known id replaces it
+    // Only the socket's own stream moves the resume point: a message that came back over HTTP
+    // may be newer than messages the socket has not delivered yet.
+    if (viaSocket && m.seq > wsSeq) wsSeq = m.seq;
+    if (m.client_id) {
+      dropQueued(m.client_id);
+      failed.delete(m.client_id);
+      uploads.delete(m.client_id);
+    }
+    if (m.from === 'agent' || m.from === 'bot') hideTyping();
+    if (m.from !== 'visitor') {
+      clearTimeout(receiptTimer); // one receipt for a burst (e.g. the history)
+      receiptTimer = setTimeout(guard(receipts), 200);
+    }
+    render();
+  }
+
+  // delivered: every agent message received; read: panel open and page visible. Only when they grow.
+  function receipts() {
+    let top = 0;
+    let agentTop = 0;
+    for (const m of msgs.values()) {
+      if (m.seq > top) top = m.seq;
+      if (m.from !== 'visitor' && m.seq > agentTop) agentTop = m.seq;
+    }
+    const seen = isOpen && visible();
+    if (agentTop > sentDelivered && send({ type: 'delivered', up_to: top })) sentDelivered = top;
+    if (seen && agentTop > sentRead && send({ type: 'read', up_to: top })) sentRead = top;
+    if (seen && agentTop > +(store.get('seen') || 0)) {
+      store.set('seen', String(agentTop)); // drives the unread badge, also in other tabs
+      render();
+    }
+  }
+
+  // ---------------------------------------------------------------- typing
+  let typingTimer = 0;
+  function agentTyping(f) {
+    clearTimeout(typingTimer);
+    if (!f.on) return hideTyping();
+    els.typing.textContent = (f.author || 'Someone') + ' is typing…';
+    els.typing.hidden = false;
+    typingTimer = setTimeout(guard(hideTyping), 5000);
+  }
+  function hideTyping() {
+    clearTimeout(typingTimer);
+    if (els) els.typing.hidden = true;
+  }
+
+  // The visitor's own typing: on:true at most every 2 s, on:false 3 s after the last key or on send.
+  let typingSentAt = 0;
+  let typingOn = false;
+  let typingStop = 0;
+  function visitorTyping() {
+    const now = Date.now();
+    if (now - typingSentAt >= 2000 && send({ type: 'typing', on: true })) {
+      typingSentAt = now;
+      typingOn = true;
+    }
+    clearTimeout(typingStop);
+    typingStop = setTimeout(guard(stopTyping), 3000);
+  }
+  function stopTyping() {
+    clearTimeout(typingStop);
+    if (typingOn) send({ type: 'typing', on: false });
+    typingOn = false;
+    typingSentAt = 0;
+  }
+
+  // ---------------------------------------------------------------- sending
+  function sendText() {
+    const text = els.input.value.trim();
+    if (!text) return;
+    if (charCount(text) > maxChars()) return tooLong();
+    const e = { client_id: newId(), content: text, at: Date.now() };
+    writeOutbox(readOutbox().concat(e)); // queued first: survives a reload or a dead socket
+    els.input.value = '';
+    composerChanged();
+    stopTyping();
+    render(true);
+    send({ type: 'message', client_id: e.client_id, content: e.content });
+  }
+
+  async function sendFiles(list) {
+    const limit = cfg.max_file_bytes;
+    const files = [];
+    for (const f of list) {
+      if (limit && f.size > limit) showError('“' + f.name + '” is too large (max ' + fmtSize(limit) + ').');
+      else files.push(f);
+    }
+    if (!files.length) return;
+    const text = els.input.value.trim();
+    if (charCount(text) > maxChars()) return tooLong();
+    els.input.value = '';
+    composerChanged();
+    stopTyping();
+    // The hub takes up to 10 files per message; the text goes with the first one.
+    for (let i = 0; i < files.length; i += 10) {
+      const batch = files.slice(i, i + 10);
+      const u = {
+        client_id: newId(),
+        content: i ? '' : text,
+        files: batch.map((f) => ({ file_name: f.name, byte_size: f.size })),
+        at: Date.now(),
+        error: null,
+      };
+      uploads.set(u.client_id, u);
+      render(true);
+      const fd = new FormData();
+      fd.append('client_id', u.client_id);
+      fd.append('content', u.content);
+      for (const f of batch) fd.append('file', f, f.name);
+      const r = await http('POST', 'messages', fd, true).catch(() => null); // null: network error
+      if (r && (r.status === 200 || r.status === 201) && r.body && r.body.message) {
+        uploads.delete(u.client_id);
+        addMessage(r.body.message, false);
+      } else {
+        u.error = errMsg(r, 'The upload failed.');
+        u.after = topSeq();
+        showError(u.error);
+        render();
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- UI helpers
+  const SVG = 'http://www.w3.org/2000/svg';
+  const ICONS = {
+    chat: 'M20 2H4a2 2 0 0 0-2 2v18l4-4h14a2 2 0 0 0 2-2V4a2 2 0 0 0-2-2z',
+    close: 'M19 6.41 17.59 5 12 10.59 6.41 5 5 6.41 10.59 12 5 17.59 6.41 19 12 13.41 17.59 19 19 17.59 13.41 12z',
+    attach:
+      'M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6h-1.5z',
+    send: 'M2.01 21 23 12 2.01 3 2 10l15 2-15 2z',
+  };
+  function icon(name) {
+    const s = D.createElementNS(SVG, 'svg');
+    s.setAttribute('viewBox', '0 0 24 24');
+    s.setAttribute('aria-hidden', 'true');
+    s.setAttribute('focusable', 'false');
+    const p = D.createElementNS(SVG, 'path');
+    p.setAttribute('d', ICONS[name]);
+    s.appendChild(p);
+    return s;
+  }
+
+  // h('div', {class: 'x', text: 'safe text', onclick: fn}, child, 'text child', …)
+  function h(tag, attrs, ...kids) {
+    const el = D.createElement(tag);
+    for (const k in attrs || {}) {
+      const v = attrs[k];
+      if (v == null || v === false) continue;
+      if (k === 'text') el.textContent = v;
+      else if (k.slice(0, 2) === 'on') el.addEventListener(k.slice(2), guard(v));
+      else el.setAttribute(k, v === true ? '' : v);
+    }
+    for (const c of kids) if (c != null) el.append(c); // strings become text nodes
+    return el;
+  }
+
+  const safeUrl = (u) => (typeof u === 'string' && /^https?:\/\//i.test(u) ? u : null);
+  function fmtSize(n) {
+    if (!(n >= 0)) return '';
+    if (n < 1024) return n + ' B';
+    if (n < 1048576) return Math.round(n / 1024) + ' KB';
+    return (n / 1048576).toFixed(n < 10485760 ? 1 : 0) + ' MB';
+  }
+  function fmtTime(iso) {
+    const d = new Date(iso);
+    return isNaN(d) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  }
+
+  // Black or white text on the configured colour, whichever contrasts more (WCAG luminance).
+  function textOn(hex) {
+    const n = parseInt(hex.slice(1), 16);
+    const lin = (c) => ((c /= 255) <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4));
+    const L = 0.2126 * lin((n >> 16) & 255) + 0.7152 * lin((n >> 8) & 255) + 0.0722 * lin(n & 255);
+    return (L + 0.05) / 0.05 > 1.05 / (L + 0.05) ? '#000' : '#fff';
+  }
+  function colour() {
+    let c = String(cfg.colour || '');
+    if (/^#[0-9a-f]{3}$/i.test(c)) c = '#' + c[1] + c[1] + c[2] + c[2] + c[3] + c[3];
+    return /^#[0-9a-f]{6}$/i.test(c) ? c : '#1f6feb';
+  }
+
+  let errTimer = 0;
+  function showError(text) {
+    if (!els) return warn(text);
+    els.error.textContent = text;
+    els.error.hidden = false;
+    clearTimeout(errTimer);
+    errTimer = setTimeout(guard(() => (els.error.hidden = true)), 8000);
+  }
+
+  // ---------------------------------------------------------------- build the UI
+  const CSS = (c, fg, left) => `
+:host{all:initial}
+*{box-sizing:border-box}
+[hidden]{display:none!important}
+.w{--c:${c};--fg:${fg};--a:${fg === '#fff' ? c : '#1d2128'};font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2128;
+  position:fixed;bottom:20px;${left ? 'left' : 'right'}:20px;z-index:2147483000;text-align:left}
+button,textarea,input{font:inherit;color:inherit}
+button{cursor:pointer}
+:focus-visible{outline:3px solid #f5a623;outline-offset:2px}
+svg{width:24px;height:24px;fill:currentColor;display:block}
+.launcher{width:56px;height:56px;border-radius:50%;border:0;background:var(--c);color:var(--fg);
+  display:grid;place-items:center;box-shadow:0 4px 14px rgba(0,0,0,.25);position:relative}
+.badge{position:absolute;top:-4px;right:-4px;min-width:20px;height:20px;padding:0 5px;border-radius:10px;
+  background:#d93025;color:#fff;font-size:12px;line-height:20px;text-align:center;font-weight:600}
+.panel{position:fixed;bottom:88px;${left ? 'left' : 'right'}:20px;width:370px;max-width:calc(100vw - 40px);
+  height:min(620px,calc(100vh - 110px));display:flex;flex-direction:column;background:#fff;border-radius:14px;
+  box-shadow:0 10px 40px rgba(0,0,0,.25);overflow:hidden}
+.head{display:flex;align-items:center;gap:10px;padding:12px 12px 12px 16px;background:var(--c);color:var(--fg)}
+.avatar{width:36px;height:36px;border-radius:50%;flex:none;object-fit:cover;display:grid;place-items:center;
+  font-weight:700;background:rgba(255,255,255,.25);border:1px solid rgba(0,0,0,.1)}
+.who{flex:1;min-width:0}
+.title{font-weight:700;font-size:15px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.sub{font-size:12.5px;opacity:.9}
+.dot{display:inline-block;width:8px;height:8px;border-radius:50%;background:#2ea043;margin-right:5px;border:1px solid #fff}
+.x{border:0;background:none;color:inherit;padding:6px;border-radius:6px}
+.conn{font-size:12.5px;text-align:center;padding:4px;background:#fff4d6;color:#5c4400}
+.list{flex:1;overflow-y:auto;padding:14px 12px;display:flex;flex-direction:column;gap:8px;background:#f6f7f9}
+.msg{max-width:82%;padding:8px 11px;border-radius:14px;background:#fff;border:1px solid #e2e5ea;align-self:flex-start;
+  overflow-wrap:anywhere}
+.msg.visitor{align-self:flex-end;background:var(--c);color:var(--fg);border-color:transparent}
+.msg.system{align-self:center;background:none;border:0;color:#5f6672;font-size:12.5px;font-style:italic;text-align:center}
+.msg[data-state=pending]{opacity:.7}
+.msg[data-state=failed]{background:#fdecea;color:#8c1d18;border-color:#f5c2bd}
+.author{font-size:12px;font-weight:600;color:#5f6672;margin-bottom:2px}
+.text{white-space:pre-wrap}
+.msg a{color:inherit}
+.att{display:block;margin-top:6px}
+.att svg{display:inline;width:15px;height:15px;vertical-align:-3px}
+.att img{display:block;max-width:100%;height:auto;max-height:220px;border-radius:8px;background:#0001}
+.meta{font-size:11px;opacity:.75;text-align:right;margin-top:3px}
+.typing{font-size:12.5px;color:#5f6672;padding:2px 14px 4px;background:#f6f7f9;font-style:italic}
+.err{font-size:13px;color:#8c1d18;background:#fdecea;padding:6px 12px}
+.composer{display:flex;align-items:flex-end;gap:4px;padding:8px;border-top:1px solid #e2e5ea;background:#fff}
+.composer textarea{flex:1;resize:none;border:1px solid #c9ced6;border-radius:10px;padding:8px 10px;max-height:120px;
+  min-height:38px;background:#fff;color:#1d2128}
+.ib{border:0;background:none;padding:7px;border-radius:8px;color:#5f6672}
+.send{color:var(--a)} /* the colour itself when it reads on white */
+.send:disabled{opacity:.4;cursor:default}
+.count{font-size:11.5px;color:#5f6672;text-align:right;padding:0 12px 6px;background:#fff}
+.count.over{color:#b3261e;font-weight:600}
+.pre{padding:14px 16px;border-top:1px solid #e2e5ea;background:#fff;display:grid;gap:8px}
+.pre p{margin:0;font-weight:600}
+.pre label{display:grid;gap:3px;font-size:13px}
+.pre input{border:1px solid #c9ced6;border-radius:8px;padding:8px 10px;background:#fff;color:#1d2128}
+.pre button{border:0;border-radius:8px;padding:9px;background:var(--c);color:var(--fg);font-weight:600}
+@media (max-width:480px){
+  .panel{top:0;left:0;right:0;bottom:0;width:100%;max-width:none;height:100%;border-radius:0}
+  .w.open .launcher{display:none}
+}`;
+
+  function build() {
+    const p = cfg.prechat || {};
+    const host = h('div', { id: 'switchboard-widget' });
+    const root = host.attachShadow({ mode: 'open' });
+    const style = D.createElement('style');
+    const c = colour();
+    style.textContent = CSS(c, textOn(c), cfg.position === 'left');
+    root.appendChild(style);
+
+    const e = (els = {});
+    const title = String(cfg.title || 'Chat');
+    const avatarUrl = safeUrl(cfg.avatar_url);
+    const initial = h('span', { class: 'avatar', 'aria-hidden': 'true', text: Array.from(title)[0] || '?' });
+    e.badge = h('span', { class: 'badge', hidden: true, 'aria-hidden': 'true' });
+    e.launcher = h(
+      'button',
+      { type: 'button', class: 'launcher', 'data-testid': 'launcher', 'aria-label': 'Open chat', 'aria-expanded': 'false', onclick: () => (isOpen ? close(true) : open()) },
+      icon('chat'),
+      e.badge
+    );
+    e.online = h('span', {}, h('span', { class: 'dot' }), 'Online');
+    e.away = h('span', { 'data-testid': 'away', text: cfg.away_message || 'Away' });
+    e.conn = h('div', { class: 'conn', 'data-testid': 'connection', 'data-state': 'reconnecting', role: 'status', text: 'Connecting…' });
+    e.list = h('div', { class: 'list', 'data-testid': 'messages', role: 'log', 'aria-live': 'polite', 'aria-label': 'Messages', tabindex: '0' });
+    e.typing = h('div', { class: 'typing', 'data-testid': 'typing', 'aria-live': 'polite', hidden: true });
+    e.error = h('div', { class: 'err', 'data-testid': 'error', role: 'alert', hidden: true });
+
+    // Pre-chat form: only the fields not "off"; we validate ourselves (novalidate) for clear messages.
+    const field = (name, type, mode) =>
+      mode && mode !== 'off'
+        ? (e['p' + name] = h('input', { type, name, autocomplete: name, 'data-testid': 'prechat-' + name, 'aria-required': mode === 'required' ? 'true' : null }))
+        : null;
+    const nameIn = field('name', 'text', p.name);
+    const emailIn = field('email', 'email', p.email);
+    e.prechat = h(
+      'form',
+      { class: 'pre', 'data-testid': 'prechat', novalidate: true, hidden: true, onsubmit: submitPrechat },
+      h('p', { text: 'Before we start, tell us who you are.' }),
+      nameIn && h('label', {}, 'Name' + (p.name === 'required' ? ' *' : ''), nameIn),
+      emailIn && h('label', {}, 'Email' + (p.email === 'required' ? ' *' : ''), emailIn),
+      h('button', { type: 'submit', 'data-testid': 'prechat-submit', text: 'Start chat' })
+    );
+
+    e.input = h('textarea', { rows: '1', 'data-testid': 'composer', 'aria-label': 'Message', placeholder: 'Write a message…', onkeydown: composerKey, oninput: () => (composerChanged(), visitorTyping()) });
+    e.file = h('input', { type: 'file', multiple: true, hidden: true, 'data-testid': 'file-input', tabindex: '-1', onchange: () => {
+      const files = Array.from(e.file.files || []);
+      e.file.value = '';
+      return sendFiles(files);
+    } });
+    e.send = h('button', { type: 'submit', class: 'ib send', 'data-testid': 'send', 'aria-label': 'Send', disabled: true }, icon('send'));
+    e.composer = h(
+      'form',
+      { class: 'composer', onsubmit: (ev) => (ev.preventDefault(), sendText()) },
+      h('button', { type: 'button', class: 'ib', 'data-testid': 'attach', 'aria-label': 'Attach files', onclick: () => e.file.click() }, icon('attach')),
+      e.input,
+      e.send,
+      e.file
+    );
+    e.count = h('div', { class: 'count', 'aria-live': 'polite', hidden: true });
+
+    e.panel = h(
+      'div',
+      { class: 'panel', 'data-testid': 'panel', role: 'dialog', 'aria-label': title, hidden: true, onkeydown: (ev) => ev.key === 'Escape' && close(true) },
+      h(
+        'div',
+        { class: 'head' },
+        avatarUrl ? h('img', { class: 'avatar', src: avatarUrl, alt: '', onerror: (ev) => ev.target.replaceWith(initial) }) : initial,
+        h('div', { class: 'who' }, h('div', { class: 'title', text: title }), h('div', { class: 'sub' }, e.online, e.away)),
+        h('button', { type: 'button', class: 'x', 'data-testid': 'close', 'aria-label': 'Close chat', onclick: () => close(true) }, icon('close'))
+      ),
+      e.conn,
+      e.list,
+      e.typing,
+      e.error,
+      e.prechat,
+      e.composer,
+      e.count
+    );
+    e.wrap = h('div', { class: 'w' }, e.panel, e.launcher);
+    root.appendChild(e.wrap);
+    D.body.appendChild(host);
+    setConn();
+    render();
+  }
+
+  function open() {
+    if (isOpen) return;
+    isOpen = true;
+    els.panel.hidden = false;
+    els.wrap.classList.add('open');
+    els.launcher.setAttribute('aria-expanded', 'true');
+    els.launcher.setAttribute('aria-label', 'Close chat');
+    render(true);
+    const f = needPrechat() ? els.pname || els.pemail : els.input;
+    if (f) f.focus();
+    receipts();
+  }
+
+  function close(focusLauncher) {
+    if (!isOpen) return;
+    isOpen = false;
+    els.panel.hidden = true;
+    els.wrap.classList.remove('open');
+    els.launcher.setAttribute('aria-expanded', 'false');
+    els.launcher.setAttribute('aria-label', 'Open chat');
+    if (focusLauncher) els.launcher.focus();
+  }
+
+  function composerKey(ev) {
+    // Enter sends, Shift+Enter is a newline; leave Enter alone while an IME is composing.
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      sendText();
+    }
+  }
+
+  // Counter near the limit, send button state, textarea grows with its content.
+  function composerChanged() {
+    const t = els.input;
+    const n = charCount(t.value);
+    const max = maxChars();
+    els.send.disabled = !t.value.trim() || n > max;
+    els.count.hidden = n < max * 0.8;
+    els.count.textContent = n + ' / ' + max;
+    els.count.classList.toggle('over', n > max);
+    t.style.height = 'auto';
+    t.style.height = Math.min(t.scrollHeight + 2, 120) + 'px';
+  }
+
+  const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+  async function submitPrechat(ev) {
+    ev.preventDefault();
+    const p = cfg.prechat || {};
+    const name = els.pname ? els.pname.value.trim() : '';
+    const email = els.pemail ? els.pemail.value.trim() : '';
+    let bad = null;
+    if (p.name === 'required' && !name) bad = [els.pname, 'Please enter your name.'];
+    else if (p.email === 'required' && !email) bad = [els.pemail, 'Please enter your email address.'];
+    else if (email && !EMAIL.test(email)) bad = [els.pemail, 'Please enter a valid email address.'];
+    for (const i of [els.pname, els.pemail]) if (i) i.removeAttribute('aria-invalid');
+    if (bad) {
+      bad[0].setAttribute('aria-invalid', 'true');
+      bad[0].focus();
+      return showError(bad[1]);
+    }
+    const body = {};
+    if (name) body.name = name;
+    if (email) body.email = email;
+    if (name || email) {
+      const btn = els.prechat.querySelector('button');
+      btn.disabled = true;
+      const r = await http('POST', 'identify', body, true).catch(() => null);
+      btn.disabled = false;
+      if (!r || !r.ok) return showError(errMsg(r, 'Could not save your details, please try again.'));
+    }
+    store.set('prechat', '1');
+    els.error.hidden = true;
+    render();
+    els.input.focus();
+  }
+
+  // Pre-chat form before the first message, unless all fields are off or it was done already.
+  // With verification "required" the hub refuses name/email alone: the site identifies instead.
+  function needPrechat() {
+    const p = cfg.prechat || {};
+    if ((p.name || 'off') === 'off' && (p.email || 'off') === 'off') return false;
+    if (cfg.verification === 'required') return false;
+    if (store.get('prechat')) return false;
+    for (const m of msgs.values()) if (m.from === 'visitor') return false;
+    return !readOutbox().length && !uploads.size;
+  }
+
+  function setConn() {
+    if (!els) return;
+    const state = isReady ? 'connected' : offline || navigator.onLine === false ? 'offline' : 'reconnecting';
+    els.conn.setAttribute('data-state', state);
+    els.conn.textContent =
+      state === 'offline' ? 'Offline: messages will be sent when you are back online.' : gotReady ? 'Reconnecting…' : 'Connecting…';
+    els.conn.hidden = state === 'connected';
+  }
+
+  // ---------------------------------------------------------------- rendering the conversation
+  // The list is derived from state: the greeting, stored messages by seq, and this browser's
+  // queued/uploading bubbles at the end. Failed bubbles stay where they happened (after the
+  // message that was newest then). Bubbles are keyed (visitor ones by client_id, so the stored
+  // message replaces its pending bubble in place) and rebuilt only when their data changed.
+  const bubbles = new Map(); // key -> {sig, el}
+
+  const topSeq = () => Math.max(0, ...Array.from(msgs.values(), (m) => m.seq || 0));
+
+  function items() {
+    const rows = []; // [sort key, time, item]
+    const cids = new Set();
+    for (const m of msgs.values()) {
+      const from = ['visitor', 'agent', 'bot', 'system'].indexOf(m.from) >= 0 ? m.from : 'agent';
+      const read = from === 'visitor' && (m.seq <= readUpTo || m.status === 'read');
+      if (m.client_id) cids.add(m.client_id);
+      rows.push([m.seq, 0, {
+        k: m.client_id ? 'c:' + m.client_id : 'm:' + m.id,
+        from,
+        state: read ? 'read' : 'stored',
+        seq: m.seq,
+        cid: from === 'visitor' ? m.client_id : null,
+        author: from === 'visitor' ? null : m.author,
+        content: m.content,
+        atts: m.attachments,
+        meta: fmtTime(m.created_at) + (from === 'visitor' ? (read ? ' ✓✓' : ' ✓') : ''),
+      }]);
+    }
+    const local = (key, at, cid, state, content, meta, files) =>
+      cids.has(cid) || rows.push([key, at, { k: 'c:' + cid, from: 'visitor', state, cid, content, files, meta }]);
+    for (const e of readOutbox()) local(Infinity, e.at, e.client_id, 'pending', e.content, 'Sending…');
+    for (const u of uploads.values()) {
+      if (u.error) local(u.after + 0.5, u.at, u.client_id, 'failed', u.content, 'Not sent: ' + u.error, u.files);
+      else local(Infinity, u.at, u.client_id, 'pending', u.content, 'Uploading…', u.files);
+    }
+    for (const f of failed.values()) local(f.after + 0.5, f.at, f.client_id, 'failed', f.content, 'Not sent: ' + f.error);
+    rows.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    const out = rows.map((r) => r[2]);
+    if (cfg.greeting) out.unshift({ k: 'g', from: 'greeting', content: String(cfg.greeting) });
+    return out;
+  }
+
+  function bubble(it) {
+    const el = h('div', {
+      class: 'msg ' + it.from,
+      'data-testid': 'message',
+      'data-from': it.from,
+      'data-state': it.state,
+      'data-seq': it.seq,
+      'data-client-id': it.cid,
+    });
+    if (it.author && it.from !== 'system') el.append(h('div', { class: 'author', text: it.author }));
+    if (it.content) el.append(h('div', { class: 'text', text: it.content }));
+    for (const a of it.atts || []) {
+      const url = safeUrl(a.url);
+      const thumb = safeUrl(a.thumbnail_url) || url;
+      const name = String(a.file_name || 'file');
+      if (!url) continue;
+      if (/^image\//.test(a.content_type || '') && thumb) {
+        const img = h('img', { src: thumb, alt: name, loading: 'lazy', width: a.width, height: a.height });
+        img.addEventListener('load', guard(stickToBottom));
+        el.append(h('a', { class: 'att', href: url, target: '_blank', rel: 'noopener noreferrer' }, img));
+      } else {
+        el.append(h('a', { class: 'att', href: url, target: '_blank', rel: 'noopener noreferrer' }, icon('attach'), name + ' (' + fmtSize(a.byte_size) + ')'));
+      }
+    }
+    for (const f of it.files || []) el.append(h('div', { class: 'att' }, icon('attach'), f.file_name + ' (' + fmtSize(f.byte_size) + ')'));
+    if (it.meta) el.append(h('div', { class: 'meta', text: it.meta }));
+    return el;
+  }
+
+  let atBottom = true;
+  function stickToBottom() {
+    if (atBottom) els.list.scrollTop = els.list.scrollHeight;
+  }
+
+  function render(scroll) {
+    if (!els) return;
+    const list = els.list;
+    atBottom = scroll || list.scrollHeight - list.scrollTop - list.clientHeight < 60;
+    const keep = new Set();
+    let i = 0;
+    for (const it of items()) {
+      const sig = JSON.stringify(it);
+      let b = bubbles.get(it.k);
+      if (!b || b.sig !== sig) {
+        if (b) b.el.remove();
+        b = { sig, el: bubble(it) };
+        bubbles.set(it.k, b);
+      }
+      keep.add(it.k);
+      const at = list.children[i];
+      if (at !== b.el) list.insertBefore(b.el, at || null);
+      i++;
+    }
+    while (list.children.length > i) list.lastChild.remove();
+    for (const k of bubbles.keys()) if (!keep.has(k)) bubbles.delete(k);
+    stickToBottom();
+
+    // Header presence, pre-chat vs composer, unread badge.
+    const on = cfg.agents_online !== false;
+    els.online.hidden = !on;
+    els.away.hidden = on;
+    const pre = needPrechat();
+    els.prechat.hidden = !pre;
+    els.composer.hidden = pre;
+    const seen = +(store.get('seen') || 0);
+    let unread = 0;
+    for (const m of msgs.values()) if (m.from !== 'visitor' && m.from !== 'system' && m.seq > seen) unread++;
+    els.badge.hidden = isOpen || !unread;
+    els.badge.textContent = unread > 9 ? '9+' : String(unread);
+  }
+
+  // ---------------------------------------------------------------- commands
+  function run([cmd, arg]) {
+    if (cmd === 'open') return open();
+    if (cmd === 'close') return close(false);
+    if (cmd === 'identify') return identify(arg);
+    if (cmd === 'simulateOffline') return simulateOffline(!!arg);
+    warn('unknown command', cmd);
+  }
+
+  // ---------------------------------------------------------------- start
+  async function boot() {
+    // Config and session; 4xx (unknown key, origin not allowed) stops here, network/5xx retries.
+    for (let delay = 1000; ; delay = Math.min(delay * 2, 30000)) {
+      let status = 0;
+      try {
+        const r = await http('GET', 'config');
+        status = r.status;
+        if (r.status === 404) return warn('unknown or disabled widget key "' + KEY + '"');
+        if (!r.ok || !r.body) throw new Error('config: ' + errMsg(r, 'HTTP ' + r.status));
+        cfg = r.body;
+        await startSession();
+        break;
+      } catch (e) {
+        status = e.status || status;
+        if (status >= 400 && status < 500) return warn(e.message);
+        warn(e.message, '- retrying');
+        await sleep(delay);
+      }
+    }
+    if (!D.body) await new Promise((ok) => D.addEventListener('DOMContentLoaded', ok));
+    build();
+
+    W.addEventListener('online', guard(reconnectNow));
+    W.addEventListener('offline', guard(setConn));
+    D.addEventListener('visibilitychange', guard(() => visible() && (reconnectNow(), receipts())));
+    // Another tab changed the queue (ack, new message), the pre-chat state or what was seen.
+    W.addEventListener('storage', guard((ev) => ev.key && ev.key.indexOf(skey('')) === 0 && render()));
+
+    // Commands queued so far (identify before connecting, so the first socket is the right one).
+    booted = true;
+    while (early.length) {
+      try {
+        await run(early.shift());
+      } catch (e) {
+        warn(e);
+      }
+    }
+    connect();
+    api.ready = true;
+    W.dispatchEvent(new Event('switchboard:ready'));
+  }
+
+  boot().catch(warn);
+})();

@@ -1,0 +1,754 @@
+//! The web chat widget's HTTP API and visitor socket, driven the way widget.js drives them
+//! (browser tests are in widget_browser.rs).
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message as Frame;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::helpers::{TestApp, assert_error, eventually, spawn_app};
+
+/// The page origin the test widgets allow.
+pub const SITE: &str = "http://shop.example";
+
+/// A widget inbox as its admin saw it.
+pub struct Widget {
+    pub id: String,
+    pub key: String,
+    pub secret: String,
+    pub admin: String,
+    pub embed: String,
+}
+
+pub async fn create_widget(app: &TestApp, settings: Value) -> Widget {
+    let admin = app.admin_token().await;
+    let response = app
+        .api(
+            &admin,
+            Method::POST,
+            "/api/v1/inboxes",
+            Some(json!({"name": "Website", "channel_type": "widget", "settings": settings})),
+        )
+        .await;
+    let status = response.status();
+    let body: Value = response.json().await.expect("inbox JSON");
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    Widget {
+        id: body["id"].as_str().expect("id").to_owned(),
+        key: body["settings"]["public_key"]
+            .as_str()
+            .expect("public key")
+            .to_owned(),
+        secret: body["secret"].as_str().expect("secret").to_owned(),
+        embed: body["embed"].as_str().expect("embed").to_owned(),
+        admin,
+    }
+}
+
+async fn widget(app: &TestApp) -> Widget {
+    create_widget(app, json!({"allowed_origins": [SITE]})).await
+}
+
+/// A visitor's HTTP call, from the site's origin.
+async fn visitor_call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    origin: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .request(method, app.url(path))
+        .header("Origin", origin);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.expect("widget request")
+}
+
+async fn new_visitor(app: &TestApp, widget: &Widget) -> String {
+    let response = visitor_call(
+        app,
+        Method::POST,
+        &format!("/widget/api/session?key={}", widget.key),
+        SITE,
+        None,
+        Some(json!({"token": null})),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some(SITE)
+    );
+    let body: Value = response.json().await.expect("session JSON");
+    body["token"].as_str().expect("token").to_owned()
+}
+
+/// A visitor's socket after `hello`: the `ready` frame and what followed it.
+pub struct VisitorSocket {
+    stream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    pub ready: Value,
+}
+
+impl VisitorSocket {
+    pub async fn open(app: &TestApp, key: &str, token: &str, last_seq: Option<i64>) -> Self {
+        let url = format!(
+            "{}/widget/ws?key={key}",
+            app.address.replacen("http", "ws", 1)
+        );
+        let mut request = url.into_client_request().expect("ws request");
+        request
+            .headers_mut()
+            .insert("Origin", SITE.parse().expect("origin"));
+        let (stream, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("visitor socket connects");
+        let mut socket = Self {
+            stream,
+            ready: Value::Null,
+        };
+        socket
+            .send(json!({"type": "hello", "token": token, "last_seq": last_seq}))
+            .await;
+        socket.ready = socket.next().await;
+        assert_eq!(socket.ready["type"], "ready", "{}", socket.ready);
+        socket
+    }
+
+    pub async fn send(&mut self, frame: Value) {
+        self.stream
+            .send(Frame::Text(frame.to_string().into()))
+            .await
+            .expect("send frame");
+    }
+
+    pub async fn next(&mut self) -> Value {
+        self.next_within(Duration::from_secs(10))
+            .await
+            .expect("a frame within 10 s")
+    }
+
+    pub async fn next_within(&mut self, wait: Duration) -> Option<Value> {
+        loop {
+            let frame = tokio::time::timeout(wait, self.stream.next())
+                .await
+                .ok()??;
+            match frame.ok()? {
+                Frame::Text(text) => return serde_json::from_str(&text).ok(),
+                Frame::Close(_) => return None,
+                _ => {}
+            }
+        }
+    }
+
+    /// The next frame of a type, skipping others (typing, presence).
+    pub async fn next_of(&mut self, kind: &str) -> Value {
+        loop {
+            let frame = self.next().await;
+            if frame["type"] == kind {
+                return frame;
+            }
+        }
+    }
+
+    pub async fn say(&mut self, client_id: &str, content: &str) -> Value {
+        self.send(json!({"type": "message", "client_id": client_id, "content": content}))
+            .await;
+        self.next_of("ack").await
+    }
+}
+
+async fn reply(app: &TestApp, token: &str, conversation_id: &str, content: &str) -> Value {
+    let response = app
+        .api(
+            token,
+            Method::POST,
+            &format!("/api/v1/conversations/{conversation_id}/messages"),
+            Some(json!({"content": content})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json().await.expect("message JSON")
+}
+
+#[actix_web::test]
+async fn an_admin_creates_a_widget_with_its_snippet_and_doors_check_the_origin() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let response = app
+        .api(
+            &admin,
+            Method::POST,
+            "/api/v1/inboxes",
+            Some(json!({"name": "Site", "channel_type": "widget", "settings": {}})),
+        )
+        .await;
+    assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input").await;
+    let response = app
+        .api(
+            &admin,
+            Method::POST,
+            "/api/v1/inboxes",
+            Some(json!({"name": "Site", "channel_type": "widget",
+                "settings": {"allowed_origins": ["https://shop.example/path"]}})),
+        )
+        .await;
+    assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input").await;
+
+    let widget = create_widget(
+        &app,
+        json!({"allowed_origins": [SITE], "colour": "#0a7f3f", "title": "Acme help",
+               "prechat_email": "required", "greeting": "Hello <there>"}),
+    )
+    .await;
+    assert!(widget.key.starts_with("sbwk_"));
+    assert!(widget.embed.contains(&format!("{}/widget.js", app.address)));
+    assert!(widget.embed.contains(&widget.key));
+
+    let config = visitor_call(
+        &app,
+        Method::GET,
+        &format!("/widget/api/config?key={}", widget.key),
+        SITE,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(config.status(), StatusCode::OK);
+    let config: Value = config.json().await.expect("config");
+    assert_eq!(config["colour"], "#0a7f3f");
+    assert_eq!(config["title"], "Acme help");
+    assert_eq!(config["prechat"]["email"], "required");
+    assert_eq!(config["greeting"], "Hello <there>");
+    assert_eq!(config["agents_online"], false);
+
+    // Another origin, no origin, an unknown key: refused before anything happens.
+    for (origin, key, status) in [
+        (
+            "https://evil.example",
+            widget.key.as_str(),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "http://shop.example:8080",
+            widget.key.as_str(),
+            StatusCode::FORBIDDEN,
+        ),
+        (SITE, "sbwk_unknown", StatusCode::NOT_FOUND),
+    ] {
+        let response = visitor_call(
+            &app,
+            Method::POST,
+            &format!("/widget/api/session?key={key}"),
+            origin,
+            None,
+            Some(json!({})),
+        )
+        .await;
+        assert_eq!(response.status(), status, "{origin} {key}");
+    }
+    let url = format!(
+        "{}/widget/ws?key={}",
+        app.address.replacen("http", "ws", 1),
+        widget.key
+    );
+    let mut request = url.into_client_request().expect("request");
+    request
+        .headers_mut()
+        .insert("Origin", "https://evil.example".parse().expect("origin"));
+    let refused = tokio_tungstenite::connect_async(request).await;
+    assert!(refused.is_err(), "a foreign page cannot open the socket");
+
+    // The script itself is public and cacheable.
+    let script = app
+        .client
+        .get(app.url("/widget.js"))
+        .send()
+        .await
+        .expect("script");
+    assert_eq!(script.status(), StatusCode::OK);
+    assert!(
+        script
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("text/javascript"))
+    );
+}
+
+#[actix_web::test]
+async fn a_visitor_chats_live_and_resumes_without_gaps_or_duplicates() {
+    let app = spawn_app().await;
+    let widget = widget(&app).await;
+    let token = new_visitor(&app, &widget).await;
+    let mut socket = VisitorSocket::open(&app, &widget.key, &token, None).await;
+    assert_eq!(socket.ready["conversation_id"], Value::Null);
+
+    let ack = socket
+        .say("c-first-0001", "  Hello, is anyone there?  ")
+        .await;
+    assert_eq!(ack["duplicate"], false);
+    assert_eq!(ack["message"]["content"], "Hello, is anyone there?");
+    assert_eq!(ack["message"]["client_id"], "c-first-0001");
+    assert_eq!(ack["message"]["from"], "visitor");
+    let seq1 = ack["message"]["seq"].as_i64().expect("seq");
+
+    // The agent sees it in the widget inbox and answers.
+    let list = eventually(
+        &app,
+        &widget.admin,
+        &format!("/api/v1/conversations?inbox_id={}", widget.id),
+        |l| l["data"].as_array().is_some_and(|d| d.len() == 1),
+    )
+    .await;
+    let conversation_id = list["data"][0]["id"].as_str().expect("id").to_owned();
+    reply(
+        &app,
+        &widget.admin,
+        &conversation_id,
+        "Hi! <b>Yes</b>, how can I help?",
+    )
+    .await;
+    let pushed = socket.next_of("message").await;
+    assert_eq!(pushed["message"]["from"], "agent");
+    assert_eq!(
+        pushed["message"]["content"],
+        "Hi! <b>Yes</b>, how can I help?"
+    );
+    assert_eq!(pushed["message"]["author"], "Administrator");
+    let seq2 = pushed["message"]["seq"].as_i64().expect("seq");
+    assert!(seq2 > seq1);
+
+    // A private note never reaches the visitor.
+    let note = app
+        .api(
+            &widget.admin,
+            Method::POST,
+            &format!("/api/v1/conversations/{conversation_id}/messages"),
+            Some(json!({"content": "internal: VIP customer", "private": true})),
+        )
+        .await;
+    assert_eq!(note.status(), StatusCode::CREATED);
+
+    // The same client_id again (an offline queue resending) is acknowledged, not stored.
+    let again = socket.say("c-first-0001", "Hello, is anyone there?").await;
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["message"]["id"], ack["message"]["id"]);
+
+    // While the socket is gone the agent answers twice; the resume brings exactly those.
+    drop(socket);
+    reply(
+        &app,
+        &widget.admin,
+        &conversation_id,
+        "Are you still there?",
+    )
+    .await;
+    reply(
+        &app,
+        &widget.admin,
+        &conversation_id,
+        "I'll close this soon.",
+    )
+    .await;
+    let mut socket = VisitorSocket::open(&app, &widget.key, &token, Some(seq2)).await;
+    assert_eq!(socket.ready["conversation_id"], conversation_id);
+    let first = socket.next_of("message").await;
+    let second = socket.next_of("message").await;
+    assert_eq!(first["message"]["content"], "Are you still there?");
+    assert_eq!(second["message"]["content"], "I'll close this soon.");
+    // Afterwards only changes of those two (their status moving to sent) may follow:
+    // no note, no duplicate, nothing new.
+    let known = [
+        first["message"]["id"].clone(),
+        second["message"]["id"].clone(),
+    ];
+    while let Some(frame) = socket.next_within(Duration::from_millis(300)).await {
+        assert_eq!(frame["type"], "message", "{frame}");
+        assert!(known.contains(&frame["message"]["id"]), "{frame}");
+        assert_eq!(frame["message"]["status"], "sent", "{frame}");
+    }
+
+    // A new page load (no resume point) gets the history without the note.
+    let mut fresh = VisitorSocket::open(&app, &widget.key, &token, None).await;
+    let mut contents = Vec::new();
+    let mut ids = Vec::new();
+    while let Some(frame) = fresh.next_within(Duration::from_millis(300)).await {
+        if ids.contains(&frame["message"]["id"]) {
+            continue; // a status change of one already shown
+        }
+        ids.push(frame["message"]["id"].clone());
+        contents.push(
+            frame["message"]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    assert_eq!(
+        contents,
+        [
+            "Hello, is anyone there?",
+            "Hi! <b>Yes</b>, how can I help?",
+            "Are you still there?",
+            "I'll close this soon."
+        ]
+    );
+
+    // Only one message from the visitor was stored.
+    let messages = app
+        .get_json(
+            &widget.admin,
+            &format!("/api/v1/conversations/{conversation_id}/messages"),
+        )
+        .await;
+    let from_visitor = messages["data"].as_array().map_or(0, |m| {
+        m.iter().filter(|m| m["direction"] == "inbound").count()
+    });
+    assert_eq!(from_visitor, 1);
+}
+
+#[actix_web::test]
+async fn receipts_typing_and_bad_frames() {
+    let app = spawn_app().await;
+    let widget = widget(&app).await;
+    let token = new_visitor(&app, &widget).await;
+    let mut socket = VisitorSocket::open(&app, &widget.key, &token, None).await;
+    let ack = socket.say("c-receipt-01", "hi").await;
+    assert_eq!(ack["duplicate"], false);
+    let list = eventually(
+        &app,
+        &widget.admin,
+        &format!("/api/v1/conversations?inbox_id={}", widget.id),
+        |l| l["data"].as_array().is_some_and(|d| d.len() == 1),
+    )
+    .await;
+    let conversation_id = list["data"][0]["id"].as_str().expect("id").to_owned();
+
+    // Agent typing shows up for the visitor with the agent's name.
+    let typing = app
+        .api(
+            &widget.admin,
+            Method::POST,
+            &format!("/api/v1/conversations/{conversation_id}/typing"),
+            Some(json!({"on": true})),
+        )
+        .await;
+    assert_eq!(typing.status(), StatusCode::NO_CONTENT);
+    let frame = socket.next_of("typing").await;
+    assert_eq!(frame["on"], true);
+    assert_eq!(frame["author"], "Administrator");
+
+    // The visitor reads the reply: its status moves to delivered, then read.
+    let sent = reply(&app, &widget.admin, &conversation_id, "Here is the answer").await;
+    let pushed = socket.next_of("message").await;
+    let seq = pushed["message"]["seq"].as_i64().expect("seq");
+    socket
+        .send(json!({"type": "delivered", "up_to": seq}))
+        .await;
+    socket.send(json!({"type": "read", "up_to": seq})).await;
+    let path = format!("/api/v1/conversations/{conversation_id}/messages");
+    eventually(&app, &widget.admin, &path, |page| {
+        page["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|m| m["id"] == sent["id"] && m["status"] == "read")
+    })
+    .await;
+    // A late "delivered" never moves it back.
+    socket
+        .send(json!({"type": "delivered", "up_to": seq}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let page = app.get_json(&widget.admin, &path).await;
+    let status = page["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["id"] == sent["id"])
+        .map(|m| m["status"].clone());
+    assert_eq!(status, Some(json!("read")));
+
+    // The agent reads the conversation: the visitor sees their message read.
+    let read = app
+        .api(
+            &widget.admin,
+            Method::POST,
+            &format!("/api/v1/conversations/{conversation_id}/read"),
+            None,
+        )
+        .await;
+    assert_eq!(read.status(), StatusCode::OK);
+    let status = socket.next_of("status").await;
+    assert_eq!(status["status"], "read");
+    assert!(status["up_to"].as_i64().is_some_and(|s| s >= seq));
+
+    // Bad frames get precise errors and leave the socket usable.
+    let too_long = "x".repeat(4001);
+    socket
+        .send(json!({"type": "message", "client_id": "c-too-long-1", "content": too_long}))
+        .await;
+    let error = socket.next_of("error").await;
+    assert_eq!(error["code"], "too_long");
+    assert_eq!(error["client_id"], "c-too-long-1");
+    socket.send(json!({"type": "shout"})).await;
+    assert_eq!(socket.next_of("error").await["code"], "invalid_frame");
+    socket
+        .send(json!({"type": "message", "client_id": "x", "content": "hi"}))
+        .await;
+    assert_eq!(socket.next_of("error").await["code"], "invalid_frame");
+    let ok = socket.say("c-after-errors", "still here").await;
+    assert_eq!(ok["duplicate"], false);
+
+    // Flooding is stopped per visitor.
+    let mut limited = false;
+    for i in 0..15 {
+        socket
+            .send(json!({"type": "message", "client_id": format!("c-flood-{i:04}"), "content": "spam"}))
+            .await;
+        let frame = loop {
+            let frame = socket.next().await;
+            if frame["type"] == "ack" || frame["type"] == "error" {
+                break frame;
+            }
+        };
+        if frame["type"] == "error" {
+            assert_eq!(frame["code"], "rate_limited");
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "a burst of messages is rate limited");
+
+    // A token of another inbox (or a forged one) is refused and the socket closed.
+    let other = create_widget(&app, json!({"allowed_origins": [SITE]})).await;
+    let other_token = new_visitor(&app, &other).await;
+    let url = format!(
+        "{}/widget/ws?key={}",
+        app.address.replacen("http", "ws", 1),
+        widget.key
+    );
+    let mut request = url.into_client_request().expect("request");
+    request
+        .headers_mut()
+        .insert("Origin", SITE.parse().expect("origin"));
+    let (mut stream, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect");
+    stream
+        .send(Frame::Text(
+            json!({"type": "hello", "token": other_token})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .expect("send");
+    let frame = stream.next().await.expect("frame").expect("ok");
+    let frame: Value = serde_json::from_str(frame.to_text().expect("text")).expect("json");
+    assert_eq!(frame["code"], "unauthorized");
+}
+
+#[actix_web::test]
+async fn identify_verifies_the_hash_and_joins_the_known_contact() {
+    let app = spawn_app().await;
+    let widget = create_widget(&app, json!({"allowed_origins": [SITE]})).await;
+    let hash = |identifier: &str| {
+        switchboard_widget::identifier_hash(widget.secret.as_bytes(), identifier)
+    };
+    let identify = |token: String, body: Value| {
+        let app = &app;
+        let key = widget.key.clone();
+        async move {
+            visitor_call(
+                app,
+                Method::POST,
+                &format!("/widget/api/identify?key={key}"),
+                SITE,
+                Some(&token),
+                Some(body),
+            )
+            .await
+        }
+    };
+
+    // Laptop: a visitor writes, then the site tells who they are.
+    let laptop = new_visitor(&app, &widget).await;
+    let mut socket = VisitorSocket::open(&app, &widget.key, &laptop, None).await;
+    socket.say("c-laptop-001", "My order is late").await;
+    let forged = identify(
+        laptop.clone(),
+        json!({"identifier": "user-42", "identifier_hash": hash("user-43")}),
+    )
+    .await;
+    assert_error(forged, StatusCode::UNAUTHORIZED, "identity_unverified").await;
+    let verified = identify(
+        laptop.clone(),
+        json!({"identifier": "user-42", "identifier_hash": hash("user-42"), "name": "Ann", "email": "ann@example.com"}),
+    )
+    .await;
+    assert_eq!(verified.status(), StatusCode::OK);
+    assert_eq!(
+        verified.json::<Value>().await.expect("json")["verified"],
+        true
+    );
+
+    // Phone: a new browser, the same person: their contact joins the known one, and the
+    // phone continues the laptop's conversation.
+    let phone = new_visitor(&app, &widget).await;
+    let response = identify(
+        phone.clone(),
+        json!({"identifier": "user-42", "identifier_hash": hash("user-42")}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let list = app
+        .get_json(
+            &widget.admin,
+            &format!("/api/v1/conversations?inbox_id={}", widget.id),
+        )
+        .await;
+    assert_eq!(list["data"].as_array().map(Vec::len), Some(1));
+    let mut phone_socket = VisitorSocket::open(&app, &widget.key, &phone, None).await;
+    assert_eq!(phone_socket.ready["conversation_id"], list["data"][0]["id"]);
+    let history = phone_socket.next_of("message").await;
+    assert_eq!(history["message"]["content"], "My order is late");
+    let contact_id = list["data"][0]["contact_id"].as_str().expect("contact");
+    let contact = app
+        .get_json(&widget.admin, &format!("/api/v1/contacts/{contact_id}"))
+        .await;
+    assert_eq!(contact["contact"]["name"], "Ann");
+    assert_eq!(contact["contact"]["email"], "ann@example.com");
+    let identities = contact["contact"]["identities"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        identities
+            .iter()
+            .any(|i| i["identifier"] == "user-42" && i["verification"] == "hmac")
+    );
+    assert_eq!(
+        identities
+            .iter()
+            .filter(|i| i["verification"] == "unverified")
+            .count(),
+        2,
+        "both browsers' visitor identities: {identities:?}"
+    );
+
+    // An inbox that requires verification refuses an unverified identify.
+    let strict = create_widget(
+        &app,
+        json!({"allowed_origins": [SITE], "verification": "required"}),
+    )
+    .await;
+    let visitor = new_visitor(&app, &strict).await;
+    let response = visitor_call(
+        &app,
+        Method::POST,
+        &format!("/widget/api/identify?key={}", strict.key),
+        SITE,
+        Some(&visitor),
+        Some(json!({"identifier": "user-1", "name": "Eve"})),
+    )
+    .await;
+    assert_error(response, StatusCode::UNAUTHORIZED, "identity_unverified").await;
+}
+
+#[actix_web::test]
+async fn a_visitor_sends_a_file_and_the_agent_and_other_tabs_see_it() {
+    let app = spawn_app().await;
+    let widget = widget(&app).await;
+    let token = new_visitor(&app, &widget).await;
+    let mut tab_a = VisitorSocket::open(&app, &widget.key, &token, None).await;
+    let mut tab_b = VisitorSocket::open(&app, &widget.key, &token, None).await;
+    tab_a.say("c-tab-a-0001", "first from tab A").await;
+    // The other tab learns the conversation and the message.
+    let seen = tab_b.next_of("message").await;
+    assert_eq!(seen["message"]["content"], "first from tab A");
+
+    let image = crate::attachments::png(30, 20);
+    let form = reqwest::multipart::Form::new()
+        .text("client_id", "c-file-00001")
+        .text("content", "see screenshot")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(image).file_name("screen.png"),
+        );
+    let response = app
+        .client
+        .post(app.url(&format!("/widget/api/messages?key={}", widget.key)))
+        .header("Origin", SITE)
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.expect("json");
+    let attachment = &body["message"]["attachments"][0];
+    assert_eq!(attachment["content_type"], "image/png");
+    assert_eq!(attachment["width"], 30);
+    assert!(
+        attachment["url"]
+            .as_str()
+            .is_some_and(|u| u.contains("/files/"))
+    );
+    // Both tabs get it live.
+    assert_eq!(
+        tab_a.next_of("message").await["message"]["client_id"],
+        "c-file-00001"
+    );
+    assert_eq!(
+        tab_b.next_of("message").await["message"]["client_id"],
+        "c-file-00001"
+    );
+
+    // A disallowed file is refused clearly and stores nothing.
+    let form = reqwest::multipart::Form::new()
+        .text("client_id", "c-file-00002")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"MZ\x90\x00 not a program".to_vec())
+                .file_name("setup.exe"),
+        );
+    let response = app
+        .client
+        .post(app.url(&format!("/widget/api/messages?key={}", widget.key)))
+        .header("Origin", SITE)
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload");
+    assert!(response.status().is_client_error(), "{}", response.status());
+    let list = app
+        .get_json(
+            &widget.admin,
+            &format!("/api/v1/conversations?inbox_id={}", widget.id),
+        )
+        .await;
+    let conversation_id = list["data"][0]["id"].as_str().expect("id");
+    let messages = app
+        .get_json(
+            &widget.admin,
+            &format!("/api/v1/conversations/{conversation_id}/messages"),
+        )
+        .await;
+    assert_eq!(messages["data"].as_array().map(Vec::len), Some(2));
+}
