@@ -60,6 +60,8 @@
     ls = null;
   }
   const skey = (name) => 'switchboard:' + KEY + ':' + name;
+  const OUT = 'outbox:';
+  let outbox = null; // readOutbox() cache; dropped on every write to the queue, here or in another tab
   const store = {
     get(name) {
       try {
@@ -71,6 +73,7 @@
     },
     set(name, value) {
       mem[name] = value;
+      if (name.indexOf(OUT) === 0) outbox = null;
       try {
         if (ls && value == null) ls.removeItem(skey(name));
         else if (ls) ls.setItem(skey(name), value);
@@ -79,21 +82,46 @@
       }
     },
   };
-  // The offline queue: [{client_id, content, at}], oldest first, shared by all tabs.
-  const readOutbox = () => {
+  // The offline queue, shared by all tabs: one key per message, outbox:{client_id} = {client_id,
+  // content, at} (tabs never overwrite each other's entries), listed oldest first.
+  const readOutbox = () => outbox || (outbox = scanOutbox());
+  const scanOutbox = () => {
+    const names = new Set();
     try {
-      const q = JSON.parse(store.get('outbox') || '[]');
-      return Array.isArray(q) ? q.filter((e) => e && e.client_id) : [];
+      if (ls) for (let i = 0; i < ls.length; i++) {
+        const k = ls.key(i) || '';
+        if (k.indexOf(skey(OUT)) === 0) names.add(k.slice(skey('').length));
+      }
     } catch {
-      return [];
+      ls = null;
     }
+    if (!ls) for (const n in mem) if (n.indexOf(OUT) === 0) names.add(n);
+    const q = [];
+    for (const n of names) {
+      try {
+        const e = JSON.parse(store.get(n));
+        if (e && typeof e.client_id === 'string' && typeof e.content === 'string') q.push(e);
+      } catch {
+        // not JSON: skipped
+      }
+    }
+    return q.sort((a, b) => (+a.at || 0) - (+b.at || 0) || (a.client_id < b.client_id ? -1 : a.client_id > b.client_id ? 1 : 0));
   };
-  const writeOutbox = (q) => store.set('outbox', q.length ? JSON.stringify(q) : null);
-  const dropQueued = (cid) => {
-    const q = readOutbox();
-    const rest = q.filter((e) => e.client_id !== cid);
-    if (rest.length !== q.length) writeOutbox(rest);
-  };
+  const queue = (e) => store.set(OUT + e.client_id, JSON.stringify({ client_id: e.client_id, content: e.content, at: e.at }));
+  const dropQueued = (cid) => cid && store.get(OUT + cid) != null && store.set(OUT + cid, null);
+  // The queue used to be one array under `outbox` (tabs overwrote each other): move its entries out.
+  function migrateOutbox() {
+    let old = [];
+    try {
+      old = JSON.parse(store.get('outbox') || '[]');
+    } catch {
+      // not JSON: nothing to move
+    }
+    for (const e of Array.isArray(old) ? old : []) {
+      if (e && typeof e.client_id === 'string' && typeof e.content === 'string' && store.get(OUT + e.client_id) == null) queue(e);
+    }
+    store.set('outbox', null);
+  }
 
   // client_id: 8..64 chars of [A-Za-z0-9_-]. randomUUID only exists in secure contexts.
   function newId() {
@@ -106,19 +134,33 @@
   }
 
   // ---------------------------------------------------------------- HTTP
+  // 429/503 mean "later", not "never": wait Retry-After seconds (default 5, at most 60) and try
+  // again. A request for the visitor (auth) first waits for a session, and gives up when the
+  // visitor was reset meanwhile. Network errors reject.
   async function http(method, path, body, auth) {
-    const headers = {};
-    if (auth && token) headers.Authorization = 'Bearer ' + token;
-    if (body && !(body instanceof FormData)) {
-      headers['Content-Type'] = 'application/json';
-      body = JSON.stringify(body);
-    }
+    if (body && !(body instanceof FormData)) body = JSON.stringify(body);
     const url = BASE + '/widget/api/' + path + '?key=' + encodeURIComponent(KEY);
-    const res = await fetch(url, { method, headers, body, mode: 'cors', credentials: 'omit' });
-    const data = await res.json().catch(() => null); // errors are JSON; anything else → null
-    return { status: res.status, ok: res.ok, body: data };
+    const ep = epoch;
+    for (;;) {
+      if (auth) await session();
+      if (auth && ep !== epoch) return { status: 0, ok: false, body: null }; // for a visitor reset meanwhile
+      const headers = {};
+      if (auth && token) headers.Authorization = 'Bearer ' + token;
+      if (typeof body === 'string') headers['Content-Type'] = 'application/json';
+      const res = await fetch(url, { method, headers, body, mode: 'cors', credentials: 'omit' });
+      const data = await res.json().catch(() => null); // errors are JSON; anything else → null
+      const r = { status: res.status, ok: res.ok, body: data };
+      if ((res.status !== 429 && res.status !== 503) || (auth && ep !== epoch)) return r;
+      // Cross-origin, the header is only readable when the hub exposes it (Access-Control-Expose-Headers).
+      const ra = res.headers.get('Retry-After');
+      let secs = ra == null || ra === '' ? 5 : +ra;
+      if (isNaN(secs)) secs = (Date.parse(ra) - Date.now()) / 1000 || 5; // an HTTP date
+      warn(path + ': HTTP ' + res.status + ', retrying');
+      await sleep(Math.min(Math.max(secs, 1), 60) * 1000);
+    }
   }
   const errMsg = (r, fallback) => (r && r.body && r.body.error && r.body.error.message) || fallback;
+  const errCode = (r) => r && r.body && r.body.error && r.body.error.code;
   const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
 
   // ---------------------------------------------------------------- state
@@ -127,9 +169,11 @@
   const msgs = new Map(); // message id -> MessageFrame stored on the server
   const failed = new Map(); // client_id -> {client_id, content, at, error}: refused by the server (this tab)
   const uploads = new Map(); // client_id -> {client_id, content, files, at, error}: multipart in flight/failed
-  let wsSeq = 0; // highest seq received over the socket = where a reconnect resumes
+  let wsSeq = 0; // highest seq of a `message` frame (or ready.last_seq) = where a reconnect resumes
   let gotReady = false; // false → next hello asks for the recent history (last_seq null)
-  let convId = null;
+  let convId = null; // conversation of the last `ready` (wsSeq counts in it)
+  let epoch = 0; // bumped when this tab changes visitor (reset, another tab's new session)
+  let sessionP = null; // the session request in flight
   let readUpTo = 0; // an agent read the visitor's messages up to this seq
   let sentDelivered = 0;
   let sentRead = 0;
@@ -150,15 +194,38 @@
   const tooLong = () => showError('Your message is too long (max ' + maxChars() + ' characters).');
 
   // ---------------------------------------------------------------- session / identify
-  async function startSession() {
-    const r = await http('POST', 'session', { token: store.get('token') });
-    if (!r.ok || !r.body || !r.body.token) {
-      const e = new Error('session: ' + errMsg(r, 'HTTP ' + r.status));
-      e.status = r.status;
-      throw e;
-    }
-    token = r.body.token;
-    store.set('token', token);
+  // Resolves once there is a token (the stored one revalidated, or a new visitor's). One request
+  // at a time; a reply that is stale (visitor reset here, or the stored token changed by another
+  // tab meanwhile) is not used.
+  function session() {
+    if (token) return Promise.resolve();
+    return (
+      sessionP ||
+      (sessionP = (async () => {
+        try {
+          while (!token) {
+            const ep = epoch;
+            const sent = store.get('token');
+            const r = await http('POST', 'session', { token: sent });
+            if (!r.ok || !r.body || !r.body.token) {
+              const e = new Error('session: ' + errMsg(r, 'HTTP ' + r.status));
+              e.status = r.status;
+              throw e;
+            }
+            const now = store.get('token');
+            if (token || ep !== epoch) continue; // reset, or another tab's token adopted, meanwhile
+            if (now !== sent) {
+              token = now; // another tab got a session meanwhile: use theirs (null: ask again)
+              continue;
+            }
+            token = r.body.token;
+            store.set('token', token);
+          }
+        } finally {
+          sessionP = null;
+        }
+      })())
+    );
   }
 
   // Forget the conversation shown (after identify or a new session the visitor may be someone
@@ -171,13 +238,54 @@
     render();
   }
 
-  async function identify(o) {
+  // This tab now shows another visitor (token set by the caller): drop everything of the old one.
+  function forget() {
+    epoch++;
+    failed.clear();
+    uploads.clear();
+    resetConversation();
+    hideTyping();
+    closeSocket();
+  }
+
+  // Switchboard('reset') (the site's logout) and identity_changed: a new anonymous visitor, with
+  // nothing of the old one kept (queue, pre-chat, unread state; also in the other tabs).
+  function resetVisitor() {
+    token = null;
+    store.set('token', null);
+    for (const e of readOutbox()) dropQueued(e.client_id);
+    store.set('prechat', null);
+    store.set('seen', null);
+    forget();
+    clearTimeout(retryTimer);
+    retryTimer = 0;
+  }
+
+  // Another tab stored a new token (it got a new session after a reset or `unauthorized`).
+  function adoptToken() {
+    const t = store.get('token');
+    if (!t || t === token) return;
+    forget();
+    token = t;
+    reconnectNow();
+  }
+
+  async function identify(o, again) {
     const body = {};
     for (const k of ['identifier', 'email', 'name', 'identifier_hash']) {
       if (o && o[k] != null && o[k] !== '') body[k] = String(o[k]);
     }
     if (!Object.keys(body).length) return false;
     const r = await http('POST', 'identify', body, true);
+    if (r.status === 409 && errCode(r) === 'identity_changed' && !again) {
+      // This browser was someone else: start over as a new visitor, then identify that one.
+      resetVisitor();
+      try {
+        return await identify(o, true);
+      } finally {
+        reconnectNow();
+      }
+    }
     if (!r.ok) {
       warn('identify failed:', errMsg(r, 'HTTP ' + r.status));
       return false;
@@ -204,7 +312,7 @@
     if (ws || connecting || offline || !cfg) return;
     connecting = true;
     try {
-      if (!token) await startSession();
+      await session();
     } catch (e) {
       warn(e.message);
       connecting = false;
@@ -212,18 +320,29 @@
     }
     connecting = false;
     if (ws || offline) return;
-    const sock = (ws = new WebSocket(WS_URL));
+    let sock;
+    try {
+      sock = ws = new WebSocket(WS_URL);
+    } catch (e) {
+      warn(e);
+      return scheduleReconnect();
+    }
     sock.onopen = guard(() => {
       if (ws !== sock) return;
-      sock.send(JSON.stringify({ type: 'hello', token, last_seq: gotReady ? wsSeq : null }));
+      // Resume after wsSeq of conversation convId. Without a known conversation (none at the last
+      // `ready`, or forgotten) ask for the recent history instead.
+      const resume = gotReady && convId != null;
+      sock.send(JSON.stringify({ type: 'hello', token, last_seq: resume ? wsSeq : null, conversation_id: resume ? convId : null }));
       // A socket that opens but never gets `ready` is as good as closed.
-      readyTimer = setTimeout(guard(() => ws === sock && !isReady && reconnect()), 10000);
+      readyTimer = setTimeout(guard(() => ws === sock && !isReady && (closeSocket(), scheduleReconnect())), 10000);
     });
     sock.onmessage = guard((ev) => {
       if (ws !== sock) return;
       const f = JSON.parse(ev.data); // a bad frame throws into guard()
       if (f && typeof f === 'object') onFrame(f);
     });
+    // Any close (network, hub restart, 1013 "reconnect and resume", …) reconnects with backoff,
+    // resuming where this socket stopped.
     sock.onclose = guard(() => {
       if (ws !== sock) return; // a socket we dropped on purpose
       ws = null;
@@ -277,17 +396,21 @@
 
   function onFrame(f) {
     switch (f.type) {
-      case 'ready':
+      case 'ready': {
         clearTimeout(readyTimer);
-        // Resumed into another conversation (seqs start over): ask for its history instead.
-        if (gotReady && convId && f.conversation_id != null && String(f.conversation_id) !== convId) {
-          resetConversation();
-          return reconnect();
+        // Another conversation than the one wsSeq counts in (a new one started, or identify moved
+        // the visitor): its seqs start over and the hub sends its recent history next. The
+        // greeting and this browser's pending bubbles stay.
+        const cid = f.conversation_id == null ? null : String(f.conversation_id);
+        if (cid != null && cid !== convId) {
+          msgs.clear();
+          wsSeq = readUpTo = sentDelivered = sentRead = 0;
+          convId = cid;
         }
+        if (f.last_seq > wsSeq) wsSeq = f.last_seq;
         isReady = true;
         gotReady = true;
         backoff = 500;
-        if (f.conversation_id != null) convId = String(f.conversation_id);
         if (typeof f.agents_online === 'boolean') cfg.agents_online = f.agents_online;
         setConn();
         // (Re)send the whole offline queue, oldest first; client_id makes resending idempotent.
@@ -295,12 +418,15 @@
         receipts();
         render();
         break;
+      }
       case 'message':
         addMessage(f.message, true);
         break;
       case 'ack':
-        dropQueued(f.client_id); // also when duplicate: it is the same stored message
-        addMessage(f.message, true);
+        // Also when duplicate: it is the same stored message. Not a resume point: the hub sends
+        // every message before the ack as `message` frames, only those move wsSeq.
+        dropQueued(f.client_id);
+        addMessage(f.message, false);
         break;
       case 'typing':
         agentTyping(f);
@@ -370,6 +496,13 @@
     render();
   }
 
+  // The agent messages seen up to this seq: `seen` is "conversation:seq", shared by the tabs; one
+  // of another conversation (seqs start over there) counts as none.
+  const seenSeq = () => {
+    const v = String(store.get('seen') || '').split(':');
+    return v.length < 2 || !v[0] || v[0] === convId ? +v.pop() || 0 : 0;
+  };
+
   // delivered: every agent message received; read: panel open and page visible. Only when they grow.
   function receipts() {
     let top = 0;
@@ -381,8 +514,8 @@
     const seen = isOpen && visible();
     if (agentTop > sentDelivered && send({ type: 'delivered', up_to: top })) sentDelivered = top;
     if (seen && agentTop > sentRead && send({ type: 'read', up_to: top })) sentRead = top;
-    if (seen && agentTop > +(store.get('seen') || 0)) {
-      store.set('seen', String(agentTop)); // drives the unread badge, also in other tabs
+    if (seen && agentTop > seenSeq()) {
+      store.set('seen', (convId || '') + ':' + agentTop); // drives the unread badge, also in other tabs
       render();
     }
   }
@@ -427,7 +560,7 @@
     if (!text) return;
     if (charCount(text) > maxChars()) return tooLong();
     const e = { client_id: newId(), content: text, at: Date.now() };
-    writeOutbox(readOutbox().concat(e)); // queued first: survives a reload or a dead socket
+    queue(e); // queued first: survives a reload or a dead socket
     els.input.value = '';
     composerChanged();
     stopTyping();
@@ -448,6 +581,7 @@
     els.input.value = '';
     composerChanged();
     stopTyping();
+    const ep = epoch;
     // The hub takes up to 10 files per message; the text goes with the first one.
     for (let i = 0; i < files.length; i += 10) {
       const batch = files.slice(i, i + 10);
@@ -465,6 +599,7 @@
       fd.append('content', u.content);
       for (const f of batch) fd.append('file', f, f.name);
       const r = await http('POST', 'messages', fd, true).catch(() => null); // null: network error
+      if (ep !== epoch) return; // the visitor was reset meanwhile: their uploads are gone
       if (r && (r.status === 200 || r.status === 201) && r.body && r.body.message) {
         uploads.delete(u.client_id);
         addMessage(r.body.message, false);
@@ -893,7 +1028,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     const pre = needPrechat();
     els.prechat.hidden = !pre;
     els.composer.hidden = pre;
-    const seen = +(store.get('seen') || 0);
+    const seen = seenSeq();
     let unread = 0;
     for (const m of msgs.values()) if (m.from !== 'visitor' && m.from !== 'system' && m.seq > seen) unread++;
     els.badge.hidden = isOpen || !unread;
@@ -906,12 +1041,15 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     if (cmd === 'close') return close(false);
     if (cmd === 'identify') return identify(arg);
     if (cmd === 'simulateOffline') return simulateOffline(!!arg);
+    if (cmd === 'reset') return resetVisitor(), reconnectNow(); // the site's logout
     warn('unknown command', cmd);
   }
 
   // ---------------------------------------------------------------- start
   async function boot() {
-    // Config and session; 4xx (unknown key, origin not allowed) stops here, network/5xx retries.
+    migrateOutbox();
+    // Config and session; 4xx (unknown key, origin not allowed) stops here, network/5xx retries
+    // (429/503 are retried inside http()).
     for (let delay = 1000; ; delay = Math.min(delay * 2, 30000)) {
       let status = 0;
       try {
@@ -920,7 +1058,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         if (r.status === 404) return warn('unknown or disabled widget key "' + KEY + '"');
         if (!r.ok || !r.body) throw new Error('config: ' + errMsg(r, 'HTTP ' + r.status));
         cfg = r.body;
-        await startSession();
+        await session();
         break;
       } catch (e) {
         status = e.status || status;
@@ -935,8 +1073,15 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     W.addEventListener('online', guard(reconnectNow));
     W.addEventListener('offline', guard(setConn));
     D.addEventListener('visibilitychange', guard(() => visible() && (reconnectNow(), receipts())));
-    // Another tab changed the queue (ack, new message), the pre-chat state or what was seen.
-    W.addEventListener('storage', guard((ev) => ev.key && ev.key.indexOf(skey('')) === 0 && render()));
+    // Another tab changed the queue (ack, new message), the pre-chat state, what was seen, or the
+    // token (it got a new session: this tab follows it). key null: localStorage was cleared.
+    W.addEventListener('storage', guard((ev) => {
+      if (ev.key != null && ev.key.indexOf(skey('')) !== 0) return;
+      if (ev.key == null || ev.key.indexOf(skey(OUT)) === 0) outbox = null;
+      if (ev.key === skey('outbox') && ev.newValue) migrateOutbox(); // a tab still on the old script
+      if (ev.key === skey('token')) adoptToken();
+      render();
+    }));
 
     // Commands queued so far (identify before connecting, so the first socket is the right one).
     booted = true;

@@ -97,6 +97,11 @@ impl Hub {
         router.do_send(router::Attach {
             conversations: conversations.clone(),
         });
+        actix_web::rt::spawn(crate::widget::watch_presence(
+            events.clone(),
+            presence.clone(),
+            db.clone(),
+        ));
         let conn = &mut db.reader().await?;
         for inbox in crate::store::inboxes::enabled(conn).await? {
             supervisor.do_send(channel::Configure(inbox));

@@ -98,6 +98,11 @@ fn cors(req: &HttpRequest, response: &mut HttpResponse) {
         let headers = response.headers_mut();
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         headers.insert(header::VARY, header::HeaderValue::from_static("Origin"));
+        // widget.js waits as long as a 429 or 503 asks.
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            header::HeaderValue::from_static("Retry-After"),
+        );
         headers.insert(
             header::CACHE_CONTROL,
             header::HeaderValue::from_static("no-store"),
@@ -302,18 +307,18 @@ async fn identify(
             &visitor_identifier,
             &who,
         )
-        .await?;
-        // Open sockets of this visitor follow their (possibly merged) conversation.
-        let conn = &mut state.db.reader().await?;
-        if let Some((_, Some(conversation_id))) =
-            crate::store::widget::visitor_conversation(conn, config.inbox_id, &visitor_identifier).await?
-        {
-            state
-                .hub
-                .events
-                .visitors
-                .bind(&(config.inbox_id, visitor_id.clone()), conversation_id);
-        }
+        .await?
+        .ok_or_else(|| {
+            ApiError::conflict(
+                "identity_changed",
+                "this browser belongs to another user; start a new visitor session",
+            )
+        })?;
+        // Open sockets of this visitor reconnect: they may continue another conversation now.
+        state.hub.events.visitors.to_visitor(
+            &(config.inbox_id, visitor_id.clone()),
+            crate::widget::VisitorEvent::Resume,
+        );
         tracing::debug!(contact_id, verified = verified.is_some(), "widget visitor identified");
         Ok(HttpResponse::Ok().json(json!({"verified": verified.is_some()})))
     }
@@ -340,6 +345,14 @@ async fn receive_message(
 ) -> Result<HttpResponse, ApiError> {
     let (entry, config) = widget(state, req, key)?;
     let visitor_id = visitor(state, req, &config)?;
+    // Counted before the body is read, so a flood of uploads costs nothing.
+    if !state
+        .hub
+        .widget_limits
+        .message(&visitor_id, &client_ip(state, req))
+    {
+        return Err(ApiError::rate_limited(10));
+    }
     let files = &state.hub.files;
     let mut client_id = None;
     let mut content = String::new();
@@ -361,17 +374,33 @@ async fn receive_message(
         match name.as_str() {
             "client_id" | "content" => {
                 let mut text = Vec::new();
+                let mut refused = None;
                 while let Some(chunk) = field.next().await {
-                    let chunk = chunk
-                        .map_err(|e| ApiError::bad_request("malformed_multipart", e.to_string()))?;
-                    if text.len() + chunk.len() > limits.max_frame_bytes {
-                        files.discard(&stored).await;
-                        return Err(ApiError::invalid(&name, "is too long"));
+                    match chunk {
+                        Ok(chunk) if text.len() + chunk.len() <= limits.max_frame_bytes => {
+                            text.extend_from_slice(&chunk);
+                        }
+                        Ok(_) => refused = Some(ApiError::invalid(&name, "is too long")),
+                        Err(e) => {
+                            refused =
+                                Some(ApiError::bad_request("malformed_multipart", e.to_string()));
+                        }
                     }
-                    text.extend_from_slice(&chunk);
+                    if refused.is_some() {
+                        break;
+                    }
                 }
-                let text = String::from_utf8(text)
-                    .map_err(|_| ApiError::invalid(&name, "must be UTF-8 text"))?;
+                let text = match (refused, String::from_utf8(text)) {
+                    (None, Ok(text)) => text,
+                    (Some(error), _) => {
+                        files.discard(&stored).await;
+                        return Err(error);
+                    }
+                    (None, Err(_)) => {
+                        files.discard(&stored).await;
+                        return Err(ApiError::invalid(&name, "must be UTF-8 text"));
+                    }
+                };
                 if name == "client_id" {
                     client_id = Some(text);
                 } else {
@@ -437,13 +466,6 @@ async fn receive_message(
         ))
         .await;
     }
-    if !state
-        .hub
-        .widget_limits
-        .message(&visitor_id, &client_ip(state, req))
-    {
-        return refuse(ApiError::rate_limited(10)).await;
-    }
     let event = InboundEvent::Message(InboundMessage {
         external_id: switchboard_widget::client_external_id(&visitor_id, &client_id),
         sender: ContactProfile::new(switchboard_widget::visitor_identifier(&visitor_id)),
@@ -475,11 +497,17 @@ async fn receive_message(
         _ => return refuse(ApiError::internal("the message was not stored")).await,
     };
     let visitor_key = (config.inbox_id, visitor_id.clone());
-    state
-        .hub
-        .events
-        .visitors
-        .bind(&visitor_key, message.conversation_id);
+    let visitors = &state.hub.events.visitors;
+    visitors.bind(&visitor_key, message.conversation_id);
+    // Open tabs of this visitor show it too (the first message of a new conversation was
+    // published before any of them was bound to it).
+    visitors.to_visitor(
+        &visitor_key,
+        crate::widget::VisitorEvent::Message {
+            message: std::sync::Arc::new(message.clone()),
+            created: true,
+        },
+    );
     let frame = crate::widget::session::message_frame(state, &visitor_id, &message).await?;
     let body = json!({ "message": frame });
     Ok(if created {

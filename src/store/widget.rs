@@ -126,13 +126,16 @@ pub struct Identification {
 /// name and email on the contact (creating it, so the first message finds it), and, when
 /// verified, the site's identifier as an `hmac` identity. If another contact of this inbox
 /// already has that identifier (the same person on another device), the visitor's contact
-/// joins it: the visitor continues that person's conversations. Returns the contact id.
+/// joins it: the visitor continues that person's conversations. Returns the contact id, or
+/// `None` when this browser already belongs to another verified user (a shared computer,
+/// a logout and another login): two people's conversations must never meet, so the
+/// browser has to start over as a new visitor.
 pub async fn identify(
     conn: &mut DbConn,
     inbox_id: i64,
     visitor_identifier: &str,
     who: &Identification,
-) -> Result<i64, StoreError> {
+) -> Result<Option<i64>, StoreError> {
     let at = now();
     db_run!(conn, c => c.transaction::<_, StoreError, _>(async |c| {
         let mut keys = vec![contact_lock_key(inbox_id, visitor_identifier)];
@@ -150,6 +153,19 @@ pub async fn identify(
                 .optional()?)
         };
         let visitor = identity_contact(&mut *c, visitor_identifier).await?;
+        if let (Some(v), Some(identifier)) = (visitor, &who.verified_identifier) {
+            let someone_else: i64 = contact_identities::table
+                .filter(contact_identities::contact_id.eq(v))
+                .filter(contact_identities::inbox_id.eq(inbox_id))
+                .filter(contact_identities::verification.eq(Verification::Hmac))
+                .filter(contact_identities::identifier.ne(identifier))
+                .count()
+                .get_result(c)
+                .await?;
+            if someone_else > 0 {
+                return Ok(None);
+            }
+        }
         let known = match &who.verified_identifier {
             Some(identifier) => identity_contact(&mut *c, identifier).await?,
             None => None,
@@ -234,6 +250,6 @@ pub async fn identify(
                 .execute(c)
                 .await?;
         }
-        Ok(contact_id)
+        Ok(Some(contact_id))
     }).await)
 }

@@ -252,13 +252,46 @@ pub async fn agents_online(
     state: &crate::startup::AppState,
     inbox_id: i64,
 ) -> Result<bool, crate::db::StoreError> {
-    let online: HashSet<i64> = state.hub.presence.online().into_iter().collect();
+    inbox_online(&state.db, &state.hub.presence, inbox_id).await
+}
+
+async fn inbox_online(
+    db: &crate::db::Database,
+    presence: &crate::actors::presence::Presence,
+    inbox_id: i64,
+) -> Result<bool, crate::db::StoreError> {
+    let online: HashSet<i64> = presence.online().into_iter().collect();
     if online.is_empty() {
         return Ok(false);
     }
-    let conn = &mut state.db.reader().await?;
+    let conn = &mut db.reader().await?;
     let members = crate::store::inboxes::member_ids(conn, inbox_id).await?;
     Ok(members.iter().any(|id| online.contains(id)))
+}
+
+/// Tells visitor sockets when their inbox gets or loses an online agent: one check per
+/// inbox with open sockets after each burst of presence changes (not one per socket).
+pub async fn watch_presence(
+    events: Arc<crate::realtime::EventHub>,
+    presence: Arc<crate::actors::presence::Presence>,
+    db: crate::db::Database,
+) {
+    loop {
+        events.visitors.presence.notified().await;
+        // Agents come and go in bursts (a shift starting): one round for the burst.
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        for inbox_id in events.visitors.inboxes() {
+            match inbox_online(&db, &presence, inbox_id).await {
+                Ok(online) => events.visitors.to_inbox(
+                    inbox_id,
+                    VisitorEvent::Presence {
+                        agents_online: online,
+                    },
+                ),
+                Err(error) => tracing::warn!(%error, inbox_id, "cannot check agents' presence"),
+            }
+        }
+    }
 }
 
 /// The widget channel: visitors write through `/widget/ws` (not webhooks), and replies
@@ -309,8 +342,11 @@ pub enum VisitorEvent {
     Typing { agent_id: i64, on: bool },
     /// An agent read the conversation up to this seq.
     Read { up_to: i64 },
-    /// Agents' presence changed: the session re-checks whether anyone is online.
-    Presence,
+    /// Whether an agent of the inbox is online now.
+    Presence { agents_online: bool },
+    /// The visitor's conversation or contact changed (identify joined another contact):
+    /// the socket closes so the browser reconnects and loads the right conversation.
+    Resume,
 }
 
 /// A visitor across tabs: the inbox and the visitor id of their token.
@@ -337,6 +373,8 @@ struct Inner {
 #[derive(Default)]
 pub struct Visitors {
     inner: Mutex<Inner>,
+    /// Woken when agents' presence changes (see [`watch_presence`]).
+    pub presence: tokio::sync::Notify,
 }
 
 /// Events buffered per visitor socket.
@@ -401,6 +439,9 @@ impl Visitors {
             && let Some(set) = inner.visitors_of.get_mut(&old)
         {
             set.remove(visitor);
+            if set.is_empty() {
+                inner.visitors_of.remove(&old);
+            }
         }
         inner
             .visitors_of
@@ -447,11 +488,30 @@ impl Visitors {
         self.to_conversation(message.conversation_id, event);
     }
 
-    /// Tells every socket to re-check agents' presence.
+    /// Agents' presence changed: [`watch_presence`] re-checks the inboxes with sockets.
     pub fn presence_changed(&self) {
+        self.presence.notify_one();
+    }
+
+    /// Inboxes with open visitor sockets.
+    pub fn inboxes(&self) -> HashSet<i64> {
+        self.lock()
+            .by_visitor
+            .keys()
+            .map(|(inbox, _)| *inbox)
+            .collect()
+    }
+
+    /// Hands an event to every visitor socket of an inbox.
+    pub fn to_inbox(&self, inbox_id: i64, event: VisitorEvent) {
         let mut inner = self.lock();
-        let ids: Vec<u64> = inner.sessions.keys().copied().collect();
-        deliver(&mut inner, &ids, &VisitorEvent::Presence);
+        let ids: Vec<u64> = inner
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.visitor.0 == inbox_id)
+            .map(|(id, _)| *id)
+            .collect();
+        deliver(&mut inner, &ids, &event);
     }
 
     /// Open visitor sockets (for metrics and the benchmark).
@@ -470,7 +530,7 @@ fn deliver(inner: &mut Inner, ids: &[u64], event: &VisitorEvent) {
         }
         if let Err(mpsc::error::TrySendError::Full(_)) = session.tx.try_send(event.clone()) {
             // Presence hints may be dropped; anything else means the socket must resume.
-            if !matches!(event, VisitorEvent::Presence) {
+            if !matches!(event, VisitorEvent::Presence { .. }) {
                 let (closed, _) = mpsc::channel(1);
                 session.tx = closed;
             }

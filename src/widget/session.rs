@@ -61,6 +61,11 @@ pub struct VisitorSession {
     last_seq: i64,
     last_heard: Instant,
     typing_at: Option<Instant>,
+    typing_on: bool,
+    delivered_up_to: i64,
+    read_up_to: i64,
+    /// Frames of any kind per socket (a page cannot flood the agents' stream).
+    frames: governor::DefaultDirectRateLimiter,
     agents_online: bool,
     agent_names: HashMap<i64, String>,
 }
@@ -84,6 +89,15 @@ impl VisitorSession {
             last_seq: 0,
             last_heard: Instant::now(),
             typing_at: None,
+            typing_on: false,
+            delivered_up_to: 0,
+            read_up_to: 0,
+            frames: governor::RateLimiter::direct(
+                governor::Quota::per_second(
+                    std::num::NonZeroU32::new(20).unwrap_or(std::num::NonZeroU32::MIN),
+                )
+                .allow_burst(std::num::NonZeroU32::new(40).unwrap_or(std::num::NonZeroU32::MIN)),
+            ),
             agents_online: false,
             agent_names: HashMap::new(),
         }
@@ -148,7 +162,13 @@ impl VisitorSession {
         }));
     }
 
-    fn hello(&mut self, ctx: &mut ws::WebsocketContext<Self>, token: &str, last_seq: Option<i64>) {
+    fn hello(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        token: &str,
+        last_seq: Option<i64>,
+        client_conversation: Option<String>,
+    ) {
         let key = super::token_key(&self.state);
         let token = match switchboard_widget::verify_visitor_token(&key, token) {
             Ok(token) if token.inbox_id == self.config.inbox_id => token,
@@ -183,7 +203,11 @@ impl VisitorSession {
         let state = self.state.clone();
         let inbox_id = self.config.inbox_id;
         let identifier = switchboard_widget::visitor_identifier(&token.visitor_id);
+        let bind_key = visitor_key.clone();
         let load = async move {
+            // Presence first: it takes its own connection, and none may wait for a second one
+            // while holding the first (the pool is small).
+            let online = super::agents_online(&state, inbox_id).await?;
             let conn = &mut state.db.reader().await?;
             let found =
                 crate::store::widget::visitor_conversation(conn, inbox_id, &identifier).await?;
@@ -191,33 +215,38 @@ impl VisitorSession {
                 Some((contact, conversation)) => (Some(contact), conversation),
                 None => (None, None),
             };
+            // Bound before the history is read: a message stored meanwhile arrives live
+            // (and is skipped by seq when the read had it).
+            if let Some(id) = conversation_id {
+                state.hub.events.visitors.bind(&bind_key, id);
+            }
+            // A resume point counts in the conversation the browser had; another one now
+            // (a new conversation, an identify that joined another contact) starts over.
+            let same = match (&client_conversation, conversation_id) {
+                (Some(had), Some(now)) => *had == now.to_string(),
+                (None, _) => true,
+                (Some(_), None) => false,
+            };
+            let mut after = if same { last_seq } else { None };
             let history = match conversation_id {
                 Some(id) => {
-                    let mut rows = crate::store::widget::visible_messages(
-                        conn,
-                        id,
-                        last_seq,
-                        if last_seq.is_some() {
-                            MAX_RESUME
-                        } else {
-                            HISTORY
-                        },
-                    )
-                    .await?;
-                    if last_seq.is_some() && rows.len() as i64 == MAX_RESUME {
+                    let limit = if after.is_some() { MAX_RESUME } else { HISTORY };
+                    let mut rows =
+                        crate::store::widget::visible_messages(conn, id, after, limit).await?;
+                    if after.is_some() && rows.len() as i64 == MAX_RESUME {
                         // Too far behind: the latest ones are what matters.
                         rows =
                             crate::store::widget::visible_messages(conn, id, None, HISTORY).await?;
+                        after = None;
                     }
                     rows
                 }
                 None => Vec::new(),
             };
-            let online = super::agents_online(&state, inbox_id).await?;
-            Ok::<_, crate::db::StoreError>((contact_id, conversation_id, history, online))
+            Ok::<_, crate::db::StoreError>((contact_id, conversation_id, history, online, after))
         };
         ctx.wait(load.into_actor(self).map(move |loaded, this, ctx| {
-            let (contact_id, conversation_id, history, online) = match loaded {
+            let (contact_id, conversation_id, history, online, after) = match loaded {
                 Ok(loaded) => loaded,
                 Err(error) => {
                     tracing::warn!(%error, "cannot load a visitor's conversation");
@@ -228,10 +257,7 @@ impl VisitorSession {
             this.contact_id = contact_id;
             this.conversation_id = conversation_id;
             this.agents_online = online;
-            if let Some(id) = conversation_id {
-                this.state.hub.events.visitors.bind(&visitor_key, id);
-            }
-            this.last_seq = last_seq.unwrap_or(0);
+            this.last_seq = after.unwrap_or(0);
             let ids = agent_ids(&history);
             this.with_names(ctx, ids, move |this, ctx| {
                 let ready = ServerFrame::Ready {
@@ -275,29 +301,52 @@ impl VisitorSession {
         });
         let state = self.state.clone();
         let entry = self.entry.clone();
+        let known = (self.conversation_id, self.last_seq);
         let store = async move {
             let hub = &state.hub;
             let outcomes =
                 crate::intake::take_in(&state.db, &hub.files, &hub.inbound, &entry, vec![event])
                     .await?;
+            let conn = &mut state.db.reader().await?;
             let stored = match outcomes.into_iter().next() {
                 Some(Outcome::Created { message, .. }) => Some((message, false)),
                 Some(Outcome::Duplicate { message_id }) => {
-                    let conn = &mut state.db.reader().await?;
                     crate::store::conversations::find_message(conn, message_id)
                         .await?
                         .map(|m| (m, true))
                 }
                 _ => None,
             };
-            Ok::<_, crate::error::ApiError>(stored)
+            // Everything this socket has not sent yet up to the message: a message stored
+            // just before it (another tab, a bot) must not be skipped by the seq the ack
+            // moves the socket to.
+            let missed = match &stored {
+                Some((message, _)) => {
+                    let after = match known {
+                        (Some(conversation), seq) if conversation == message.conversation_id => seq,
+                        _ => 0,
+                    };
+                    crate::store::widget::visible_messages(
+                        conn,
+                        message.conversation_id,
+                        Some(after),
+                        MAX_RESUME,
+                    )
+                    .await?
+                    .into_iter()
+                    .filter(|m| m.seq < message.seq)
+                    .collect()
+                }
+                None => Vec::new(),
+            };
+            Ok::<_, crate::error::ApiError>(stored.map(|(m, d)| (m, d, missed)))
         };
         ctx.wait(
             store
                 .into_actor(self)
                 .map(move |stored, this, ctx| match stored {
-                    Ok(Some((message, duplicate))) => {
-                        this.acked(ctx, client_id, message, duplicate)
+                    Ok(Some((message, duplicate, missed))) => {
+                        this.acked(ctx, client_id, message, duplicate, missed)
                     }
                     Ok(None) => {
                         let frame = ServerFrame::error(
@@ -307,7 +356,12 @@ impl VisitorSession {
                         );
                         this.send(ctx, &frame);
                     }
-                    Err(error) if error.status().is_client_error() => {
+                    // Refused for good (a conflict is not: the message may be stored on
+                    // the next try).
+                    Err(error)
+                        if error.status().is_client_error()
+                            && error.status() != actix_web::http::StatusCode::CONFLICT =>
+                    {
                         let frame = ServerFrame::error(
                             ErrorCode::InvalidFrame,
                             error.to_string(),
@@ -330,29 +384,50 @@ impl VisitorSession {
         client_id: String,
         message: Message,
         duplicate: bool,
+        missed: Vec<Message>,
     ) {
-        let first = self.conversation_id != Some(message.conversation_id);
+        let before = self.conversation_id;
+        let moved = before.is_some_and(|c| c != message.conversation_id);
         self.conversation_id = Some(message.conversation_id);
         self.contact_id = message.sender_id;
-        let frame = ServerFrame::Ack {
-            client_id,
-            message: self.frame(&message),
-            duplicate,
-        };
-        self.last_seq = self.last_seq.max(message.seq);
-        self.send(ctx, &frame);
-        if first && let Some(visitor) = &self.visitor {
-            // The visitor's other tabs learn the conversation and its first message.
-            let visitors = &self.state.hub.events.visitors;
-            visitors.bind(&visitor.key, message.conversation_id);
-            visitors.to_visitor(
-                &visitor.key,
-                VisitorEvent::Message {
-                    message: Arc::new(message),
-                    created: true,
-                },
-            );
+        if moved {
+            // A new conversation (the last one was closed): the browser's seqs count in the
+            // old one, so it reconnects and loads the new one from the start.
+            let frame = ServerFrame::Ack {
+                client_id,
+                message: self.frame(&message),
+                duplicate,
+            };
+            self.send(ctx, &frame);
+            self.close_to_retry(ctx);
+            return;
         }
+        let mut ids = agent_ids(&missed);
+        ids.extend(agent_ids(std::slice::from_ref(&message)));
+        self.with_names(ctx, ids, move |this, ctx| {
+            this.send_new(ctx, &missed);
+            let frame = ServerFrame::Ack {
+                client_id,
+                message: this.frame(&message),
+                duplicate,
+            };
+            this.send_new(ctx, std::slice::from_ref(&message));
+            this.send(ctx, &frame);
+            if before.is_none()
+                && let Some(visitor) = &this.visitor
+            {
+                // The visitor's other tabs learn the conversation and its first message.
+                let visitors = &this.state.hub.events.visitors;
+                visitors.bind(&visitor.key, message.conversation_id);
+                visitors.to_visitor(
+                    &visitor.key,
+                    VisitorEvent::Message {
+                        message: Arc::new(message),
+                        created: true,
+                    },
+                );
+            }
+        });
     }
 
     fn typing(&mut self, on: bool) {
@@ -360,11 +435,13 @@ impl VisitorSession {
         else {
             return;
         };
+        // A change goes out at once; a repeat at most once a second.
         let now = Instant::now();
-        if on && self.typing_at.is_some_and(|at| now - at < TYPING_EVERY) {
+        if on == self.typing_on && self.typing_at.is_some_and(|at| now - at < TYPING_EVERY) {
             return;
         }
-        self.typing_at = on.then_some(now);
+        self.typing_on = on;
+        self.typing_at = Some(now);
         self.state.hub.events.publish(
             Scope::Inbox(self.config.inbox_id),
             &Event::Typing {
@@ -385,6 +462,16 @@ impl VisitorSession {
         let Some(conversation_id) = self.conversation_id else {
             return;
         };
+        // Only what this socket delivered, and only forward: repeats cost nothing.
+        let up_to = up_to.min(self.last_seq);
+        let done = match status {
+            DeliveryStatus::Read => &mut self.read_up_to,
+            _ => &mut self.delivered_up_to,
+        };
+        if up_to <= *done {
+            return;
+        }
+        *done = up_to;
         let state = self.state.clone();
         let work = async move {
             let conn = &mut state.db.writer().await?;
@@ -516,7 +603,7 @@ impl Actor for VisitorSession {
         if let Some(visitor) = &self.visitor {
             self.state.hub.events.visitors.leave(visitor.session);
         }
-        if self.typing_at.is_some() {
+        if self.typing_on {
             self.typing(false);
         }
     }
@@ -543,6 +630,10 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for VisitorSession {
                 return;
             }
         };
+        if self.frames.check().is_err() {
+            self.refuse(ctx, ErrorCode::RateLimited, "too many frames; slow down");
+            return;
+        }
         let frame = match switchboard_widget::parse_client_frame(&text, &self.limits) {
             Ok(frame) => frame,
             Err(error) => {
@@ -551,7 +642,14 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for VisitorSession {
             }
         };
         match (frame, self.visitor.is_some()) {
-            (ClientFrame::Hello { token, last_seq }, false) => self.hello(ctx, &token, last_seq),
+            (
+                ClientFrame::Hello {
+                    token,
+                    last_seq,
+                    conversation_id,
+                },
+                false,
+            ) => self.hello(ctx, &token, last_seq, conversation_id),
             (ClientFrame::Hello { .. }, true) => {
                 self.refuse(ctx, ErrorCode::InvalidFrame, "hello was already sent");
             }
@@ -612,24 +710,13 @@ impl StreamHandler<VisitorEvent> for VisitorSession {
                 };
                 self.send(ctx, &frame);
             }
-            VisitorEvent::Presence => {
-                let state = self.state.clone();
-                let inbox_id = self.config.inbox_id;
-                let check = async move { super::agents_online(&state, inbox_id).await };
-                ctx.spawn(check.into_actor(self).map(|online, this, ctx| {
-                    if let Ok(online) = online
-                        && online != this.agents_online
-                    {
-                        this.agents_online = online;
-                        this.send(
-                            ctx,
-                            &ServerFrame::Presence {
-                                agents_online: online,
-                            },
-                        );
-                    }
-                }));
+            VisitorEvent::Presence { agents_online } => {
+                if agents_online != self.agents_online {
+                    self.agents_online = agents_online;
+                    self.send(ctx, &ServerFrame::Presence { agents_online });
+                }
             }
+            VisitorEvent::Resume => self.close_to_retry(ctx),
         }
     }
 

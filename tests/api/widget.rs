@@ -752,3 +752,93 @@ async fn a_visitor_sends_a_file_and_the_agent_and_other_tabs_see_it() {
         .await;
     assert_eq!(messages["data"].as_array().map(Vec::len), Some(2));
 }
+
+#[actix_web::test]
+async fn doors_refuse_missing_or_null_origins_forged_tokens_and_a_second_identity() {
+    let app = spawn_app().await;
+    let widget = widget(&app).await;
+    let config = format!("/widget/api/config?key={}", widget.key);
+    let missing = app
+        .client
+        .get(app.url(&config))
+        .send()
+        .await
+        .expect("request");
+    assert_error(missing, StatusCode::FORBIDDEN, "origin_not_allowed").await;
+    let null = visitor_call(&app, Method::GET, &config, "null", None, None).await;
+    assert_error(null, StatusCode::FORBIDDEN, "origin_not_allowed").await;
+
+    let identify = format!("/widget/api/identify?key={}", widget.key);
+    let token = new_visitor(&app, &widget).await;
+    let forged = format!("{}x", &token[..token.len() - 1]);
+    let response = visitor_call(
+        &app,
+        Method::POST,
+        &identify,
+        SITE,
+        Some(&forged),
+        Some(json!({"name": "Mallory"})),
+    )
+    .await;
+    assert_error(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    // A browser identified as one user cannot become another (a shared computer).
+    let hash = |id: &str| switchboard_widget::identifier_hash(widget.secret.as_bytes(), id);
+    let mut socket = VisitorSocket::open(&app, &widget.key, &token, None).await;
+    socket.say("c-shared-0001", "I am user A").await;
+    let as_a = visitor_call(
+        &app,
+        Method::POST,
+        &identify,
+        SITE,
+        Some(&token),
+        Some(json!({"identifier": "user-a", "identifier_hash": hash("user-a")})),
+    )
+    .await;
+    assert_eq!(as_a.status(), StatusCode::OK);
+    // The open socket is told to reconnect (its contact may have changed).
+    assert!(socket.next_within(Duration::from_secs(5)).await.is_none());
+    let as_b = visitor_call(
+        &app,
+        Method::POST,
+        &identify,
+        SITE,
+        Some(&token),
+        Some(json!({"identifier": "user-b", "identifier_hash": hash("user-b")})),
+    )
+    .await;
+    assert_error(as_b, StatusCode::CONFLICT, "identity_changed").await;
+}
+
+#[actix_web::test]
+async fn two_tabs_of_a_new_visitor_writing_at_once_both_see_both_messages() {
+    let app = spawn_app().await;
+    let widget = widget(&app).await;
+    let token = new_visitor(&app, &widget).await;
+    let mut tab_a = VisitorSocket::open(&app, &widget.key, &token, None).await;
+    let mut tab_b = VisitorSocket::open(&app, &widget.key, &token, None).await;
+    tab_a
+        .send(json!({"type": "message", "client_id": "c-tab-a-0001", "content": "from A"}))
+        .await;
+    tab_b
+        .send(json!({"type": "message", "client_id": "c-tab-b-0001", "content": "from B"}))
+        .await;
+    for tab in [&mut tab_a, &mut tab_b] {
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(frame) = tab.next_within(Duration::from_millis(700)).await {
+            if frame["type"] == "message" || frame["type"] == "ack" {
+                seen.insert(
+                    frame["message"]["content"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
+            }
+        }
+        assert_eq!(
+            seen.into_iter().collect::<Vec<_>>(),
+            ["from A", "from B"],
+            "each tab shows both messages"
+        );
+    }
+}

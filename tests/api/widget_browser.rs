@@ -286,7 +286,25 @@ async fn a_page_of_another_origin_gets_no_widget() {
     foreign.set_page(page(&widget.embed, ""));
     let chrome = Chrome::start(1280, 900).await;
     chrome.client.goto(&foreign.origin).await.expect("open");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The foreign page tries the visitor API itself: refused by origin (a request that
+    // needs a preflight does not even get that far).
+    let status = chrome
+        .client
+        .execute_async(
+            &format!(
+                "const done = arguments[arguments.length - 1]; \
+                 fetch({hub:?} + '/widget/api/config?key=' + {key:?}) \
+                 .then(r => done(r.status), e => done(String(e)));",
+                hub = app.address,
+                key = widget.key,
+            ),
+            Vec::new(),
+        )
+        .await
+        .expect("a request from the foreign page");
+    assert_eq!(status, json!(403));
+    // By now the widget's own start (config) was refused the same way.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let shown = chrome
         .js(&format!(
             "{ROOT} return !!(root && root.querySelector('[data-testid=launcher]')) && window.Switchboard.ready === true;"

@@ -47,6 +47,10 @@ pub enum ClientFrame {
         token: String,
         /// Highest seq the browser has; `None` asks for the recent history instead.
         last_seq: Option<i64>,
+        /// The conversation `last_seq` counts in (from the last `ready`); when the visitor's
+        /// conversation is another one now, the hub sends its history instead.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        conversation_id: Option<String>,
     },
     /// A visitor message; resending the same `client_id` must not store it twice.
     Message {
@@ -156,15 +160,29 @@ pub fn parse_client_frame(text: &str, limits: &Limits) -> Result<ClientFrame, Fr
     };
     match kind {
         "hello" => {
-            only_fields(&fields, kind, &["token", "last_seq"])?;
+            only_fields(&fields, kind, &["token", "last_seq", "conversation_id"])?;
             let token = string(&fields, "token")?;
+            let conversation_id = match fields.get("conversation_id") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(id)) if !id.is_empty() && id.len() <= 20 => Some(id.clone()),
+                Some(_) => {
+                    return Err(invalid(
+                        "conversation_id",
+                        "must be a conversation id string or null",
+                    ));
+                }
+            };
             let last_seq = match fields.get("last_seq") {
                 None | Some(Value::Null) => None,
                 Some(value) => Some(seq(value).ok_or_else(|| {
                     invalid("last_seq", "must be a non-negative integer or null")
                 })?),
             };
-            Ok(ClientFrame::Hello { token, last_seq })
+            Ok(ClientFrame::Hello {
+                token,
+                last_seq,
+                conversation_id,
+            })
         }
         "message" => {
             only_fields(&fields, kind, &["client_id", "content"])?;
@@ -309,14 +327,16 @@ mod tests {
             parse(r#"{"type":"hello","token":"abc.3.sig","last_seq":12}"#),
             Ok(ClientFrame::Hello {
                 token: "abc.3.sig".into(),
-                last_seq: Some(12)
+                last_seq: Some(12),
+                conversation_id: None,
             })
         );
         assert_eq!(
             parse(r#"{"type":"hello","token":"t","last_seq":0}"#),
             Ok(ClientFrame::Hello {
                 token: "t".into(),
-                last_seq: Some(0)
+                last_seq: Some(0),
+                conversation_id: None,
             })
         );
         for text in [
@@ -327,7 +347,8 @@ mod tests {
                 parse(text),
                 Ok(ClientFrame::Hello {
                     token: "t".into(),
-                    last_seq: None
+                    last_seq: None,
+                    conversation_id: None,
                 }),
                 "{text}"
             );
@@ -665,10 +686,12 @@ mod tests {
             ClientFrame::Hello {
                 token: "v.3.s".into(),
                 last_seq: None,
+                conversation_id: None,
             },
             ClientFrame::Hello {
                 token: "v.3.s".into(),
                 last_seq: Some(9),
+                conversation_id: None,
             },
             ClientFrame::Message {
                 client_id: "c-12345678".into(),
@@ -684,7 +707,8 @@ mod tests {
         assert_eq!(
             serde_json::to_value(ClientFrame::Hello {
                 token: "t".into(),
-                last_seq: None
+                last_seq: None,
+                conversation_id: None,
             })
             .expect("serializes"),
             serde_json::json!({"type": "hello", "token": "t", "last_seq": null})
