@@ -2090,7 +2090,7 @@ impl Report {
             t.row(
                 "   round trip visitor -> agent -> visitor",
                 format!(
-                    "p50 {} / p99 {} / max {} ms over {} ({} lost)",
+                    "p50 {} / p99 {} / max {} over {} ({} lost)",
                     ms(percentile_duration(&trips, 50.0).as_micros() as u64),
                     ms(percentile_duration(&trips, 99.0).as_micros() as u64),
                     ms(trips.last().copied().unwrap_or_default().as_micros() as u64),
