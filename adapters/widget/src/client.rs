@@ -356,6 +356,25 @@ mod tests {
     }
 
     #[test]
+    fn hello_may_name_the_conversation_its_seq_counts_in() {
+        assert_eq!(
+            parse(r#"{"type":"hello","token":"t","last_seq":4,"conversation_id":"17"}"#),
+            Ok(ClientFrame::Hello {
+                token: "t".into(),
+                last_seq: Some(4),
+                conversation_id: Some("17".into()),
+            })
+        );
+        for bad in [r#"17"#, r#""""#, r#"true"#] {
+            let text = format!(r#"{{"type":"hello","token":"t","conversation_id":{bad}}}"#);
+            assert!(
+                matches!(parse(&text), Err(FrameError::Invalid(m)) if m.starts_with("conversation_id:")),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn hello_refusals_name_the_field() {
         assert_eq!(
             invalid_message(r#"{"type":"hello"}"#),
@@ -608,7 +627,7 @@ mod tests {
         );
         assert_eq!(
             invalid_message(r#"{"type":"hello","token":"t","lastSeq":3}"#),
-            "lastSeq: unknown field in a hello frame (allowed: type, token, last_seq)"
+            "lastSeq: unknown field in a hello frame (allowed: type, token, last_seq, conversation_id)"
         );
         assert_eq!(
             invalid_message(r#"{"type":"read","up_to":1,"seq":2}"#),
