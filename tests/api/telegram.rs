@@ -136,6 +136,16 @@ async fn the_conversation(app: &TestApp, bot: &Bot) -> (String, Vec<Value>) {
     (id, messages)
 }
 
+/// A message's edit history (`GET …/messages/{id}/edits`).
+async fn edit_history(app: &TestApp, bot: &Bot, conversation_id: &str, message: &Value) -> Value {
+    let id = message["id"].as_str().expect("message id");
+    app.get_json(
+        &bot.admin,
+        &format!("/api/v1/conversations/{conversation_id}/messages/{id}/edits"),
+    )
+    .await
+}
+
 async fn reply(app: &TestApp, bot: &Bot, conversation_id: &str, body: Value) -> Value {
     let response = app
         .api(
@@ -542,15 +552,7 @@ async fn an_edit_keeps_the_earlier_text_in_the_history() {
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0]["content"], "My order 1243 is late");
     assert!(messages[0]["edited_at"].is_string());
-    let history = app
-        .get_json(
-            &bot.admin,
-            &format!(
-                "/api/v1/conversations/{conversation_id}/messages/{}/edits",
-                messages[0]["id"].as_str().expect("id")
-            ),
-        )
-        .await;
+    let history = edit_history(&app, &bot, &conversation_id, &messages[0]).await;
     assert_eq!(
         history["data"].as_array().map(Vec::len),
         Some(1),
@@ -584,15 +586,7 @@ async fn edits_handled_out_of_order_end_with_the_newest_text() {
     let (conversation_id, messages) = the_conversation(&app, &bot).await;
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0]["content"], "Order 1234, size L");
-    let history = app
-        .get_json(
-            &bot.admin,
-            &format!(
-                "/api/v1/conversations/{conversation_id}/messages/{}/edits",
-                messages[0]["id"].as_str().expect("id")
-            ),
-        )
-        .await;
+    let history = edit_history(&app, &bot, &conversation_id, &messages[0]).await;
     assert_eq!(history["current"]["content"], "Order 1234, size L");
     let earlier: Vec<(&str, &str)> = history["data"]
         .as_array()

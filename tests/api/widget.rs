@@ -74,6 +74,19 @@ async fn visitor_call(
     request.send().await.expect("widget request")
 }
 
+/// A visitor's identify call from the site's page.
+async fn identify(app: &TestApp, key: &str, token: &str, body: Value) -> reqwest::Response {
+    visitor_call(
+        app,
+        Method::POST,
+        &format!("/widget/api/identify?key={key}"),
+        SITE,
+        Some(token),
+        Some(body),
+    )
+    .await
+}
+
 async fn new_visitor(app: &TestApp, widget: &Widget) -> String {
     let response = visitor_call(
         app,
@@ -570,34 +583,19 @@ async fn identify_verifies_the_hash_and_joins_the_known_contact() {
     let hash = |identifier: &str| {
         switchboard_widget::identifier_hash(widget.secret.as_bytes(), identifier)
     };
-    let identify = |token: String, body: Value| {
-        let app = &app;
-        let key = widget.key.clone();
-        async move {
-            visitor_call(
-                app,
-                Method::POST,
-                &format!("/widget/api/identify?key={key}"),
-                SITE,
-                Some(&token),
-                Some(body),
-            )
-            .await
-        }
-    };
-
     // Laptop: a visitor writes, then the site tells who they are.
     let laptop = new_visitor(&app, &widget).await;
     let mut socket = VisitorSocket::open(&app, &widget.key, &laptop, None).await;
     socket.say("c-laptop-001", "My order is late").await;
     let forged = identify(
-        laptop.clone(),
+        &app,
+        &widget.key,
+        &laptop,
         json!({"identifier": "user-42", "identifier_hash": hash("user-43")}),
     )
     .await;
     assert_error(forged, StatusCode::UNAUTHORIZED, "identity_unverified").await;
-    let verified = identify(
-        laptop.clone(),
+    let verified = identify(&app, &widget.key, &laptop,
         json!({"identifier": "user-42", "identifier_hash": hash("user-42"), "name": "Ann", "email": "ann@example.com"}),
     )
     .await;
@@ -611,7 +609,9 @@ async fn identify_verifies_the_hash_and_joins_the_known_contact() {
     // phone continues the laptop's conversation.
     let phone = new_visitor(&app, &widget).await;
     let response = identify(
-        phone.clone(),
+        &app,
+        &widget.key,
+        &phone,
         json!({"identifier": "user-42", "identifier_hash": hash("user-42")}),
     )
     .await;
@@ -658,13 +658,11 @@ async fn identify_verifies_the_hash_and_joins_the_known_contact() {
     )
     .await;
     let visitor = new_visitor(&app, &strict).await;
-    let response = visitor_call(
+    let response = identify(
         &app,
-        Method::POST,
-        &format!("/widget/api/identify?key={}", strict.key),
-        SITE,
-        Some(&visitor),
-        Some(json!({"identifier": "user-1", "name": "Eve"})),
+        &strict.key,
+        &visitor,
+        json!({"identifier": "user-1", "name": "Eve"}),
     )
     .await;
     assert_error(response, StatusCode::UNAUTHORIZED, "identity_unverified").await;
@@ -768,43 +766,30 @@ async fn doors_refuse_missing_or_null_origins_forged_tokens_and_a_second_identit
     let null = visitor_call(&app, Method::GET, &config, "null", None, None).await;
     assert_error(null, StatusCode::FORBIDDEN, "origin_not_allowed").await;
 
-    let identify = format!("/widget/api/identify?key={}", widget.key);
     let token = new_visitor(&app, &widget).await;
     let forged = format!("{}x", &token[..token.len() - 1]);
-    let response = visitor_call(
-        &app,
-        Method::POST,
-        &identify,
-        SITE,
-        Some(&forged),
-        Some(json!({"name": "Mallory"})),
-    )
-    .await;
+    let response = identify(&app, &widget.key, &forged, json!({"name": "Mallory"})).await;
     assert_error(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
     // A browser identified as one user cannot become another (a shared computer).
     let hash = |id: &str| switchboard_widget::identifier_hash(widget.secret.as_bytes(), id);
     let mut socket = VisitorSocket::open(&app, &widget.key, &token, None).await;
     socket.say("c-shared-0001", "I am user A").await;
-    let as_a = visitor_call(
+    let as_a = identify(
         &app,
-        Method::POST,
-        &identify,
-        SITE,
-        Some(&token),
-        Some(json!({"identifier": "user-a", "identifier_hash": hash("user-a")})),
+        &widget.key,
+        &token,
+        json!({"identifier": "user-a", "identifier_hash": hash("user-a")}),
     )
     .await;
     assert_eq!(as_a.status(), StatusCode::OK);
     // The open socket is told to reconnect (its contact may have changed).
     assert!(socket.next_within(Duration::from_secs(5)).await.is_none());
-    let as_b = visitor_call(
+    let as_b = identify(
         &app,
-        Method::POST,
-        &identify,
-        SITE,
-        Some(&token),
-        Some(json!({"identifier": "user-b", "identifier_hash": hash("user-b")})),
+        &widget.key,
+        &token,
+        json!({"identifier": "user-b", "identifier_hash": hash("user-b")}),
     )
     .await;
     assert_error(as_b, StatusCode::CONFLICT, "identity_changed").await;
