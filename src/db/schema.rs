@@ -177,6 +177,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    canned_responses (id) {
+        id -> BigInt,
+        short_code -> Text,
+        content -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     channel_cursors (inbox_id) {
         inbox_id -> BigInt,
         position -> BigInt,
@@ -311,6 +321,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     provider_status_events,
     audit_log,
     channel_cursors,
+    canned_responses,
 );
 
 diesel::table! {

@@ -8,6 +8,7 @@ mod agents;
 pub mod attachments;
 mod audit;
 mod auth;
+mod canned;
 mod contacts;
 mod conversations;
 mod inboxes;
@@ -76,6 +77,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
             .configure(me::configure)
             .configure(agents::configure)
             .configure(teams::configure)
+            .configure(canned::configure)
             .configure(audit::configure)
             .configure(inboxes::configure)
             .configure(conversations::configure)

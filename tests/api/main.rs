@@ -5,6 +5,7 @@
 mod agents;
 mod attachments;
 mod auth;
+mod canned;
 mod channels;
 mod chrome;
 mod cli;
