@@ -61,6 +61,15 @@ pub enum Event {
         sender_id: i64,
         on: bool,
     },
+    /// Who has a conversation open right now (collision detection): sent to the inbox when
+    /// the set changes, and to an agent who starts viewing.
+    #[serde(rename = "viewers")]
+    Viewers {
+        #[serde(serialize_with = "crate::routes::id_string")]
+        conversation_id: i64,
+        #[serde(serialize_with = "ids_as_strings")]
+        agent_ids: Vec<i64>,
+    },
     #[serde(rename = "presence")]
     Presence {
         #[serde(serialize_with = "crate::routes::id_string")]
@@ -123,6 +132,8 @@ struct Inner {
 pub struct EventHub {
     /// Widget visitors' open sockets: they get their conversation's messages too.
     pub visitors: crate::widget::Visitors,
+    /// Which agent socket has which conversation open.
+    pub viewers: Viewers,
     epoch: String,
     log_capacity: usize,
     buffer: usize,
@@ -135,6 +146,7 @@ impl EventHub {
         let epoch = hex::encode(crate::auth::random_bytes::<8>());
         Self {
             visitors: crate::widget::Visitors::default(),
+            viewers: Viewers::default(),
             epoch,
             log_capacity: log_capacity.max(1),
             buffer: buffer.max(1),
@@ -354,6 +366,57 @@ impl EventHub {
         };
         self.publish(Scope::Inbox(inbox_id), &event);
         self.visitors.message(message, created);
+    }
+}
+
+fn ids_as_strings<S: serde::Serializer>(ids: &[i64], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(ids.iter().map(i64::to_string))
+}
+
+/// The conversation each agent socket shows, for "who else is viewing this".
+#[derive(Default)]
+pub struct Viewers {
+    /// Socket (subscriber id) → (agent, conversation, inbox).
+    open: Mutex<HashMap<u64, (i64, i64, i64)>>,
+}
+
+impl Viewers {
+    /// The socket now shows `viewing` (`None`: no conversation); returns the conversations
+    /// (with their inbox) whose viewers changed, and who views each now.
+    pub fn set(
+        &self,
+        socket: u64,
+        agent_id: i64,
+        viewing: Option<(i64, i64)>,
+    ) -> Vec<(i64, i64, Vec<i64>)> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let before = open.get(&socket).map(|&(_, c, i)| (c, i));
+        if before == viewing {
+            return Vec::new();
+        }
+        match viewing {
+            Some((conversation, inbox)) => {
+                open.insert(socket, (agent_id, conversation, inbox));
+            }
+            None => {
+                open.remove(&socket);
+            }
+        }
+        let viewers_of = |conversation: i64| {
+            let mut ids: Vec<i64> = open
+                .values()
+                .filter(|&&(_, c, _)| c == conversation)
+                .map(|&(a, _, _)| a)
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        [before, viewing]
+            .into_iter()
+            .flatten()
+            .map(|(c, i)| (c, i, viewers_of(c)))
+            .collect()
     }
 }
 

@@ -121,6 +121,7 @@ async fn connect(
         subscription: Some(subscription),
         current: 0,
         last_heard: Instant::now(),
+        socket_id: u64::from_le_bytes(crate::auth::random_bytes::<8>()),
     };
     ws::start(session, &req, stream)
 }
@@ -139,6 +140,8 @@ struct AgentSession {
     /// Subscriber id of the live stream.
     current: u64,
     last_heard: Instant,
+    /// This socket's key in the viewers registry (collision detection).
+    socket_id: u64,
 }
 
 impl AgentSession {
@@ -206,6 +209,71 @@ impl AgentSession {
     }
 }
 
+/// What an agent's browser may send on the socket.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+enum ClientFrame {
+    Ping,
+    /// The conversation the agent has open now (`null`: none), so colleagues see it.
+    Viewing {
+        conversation_id: Option<super::PublicId>,
+    },
+}
+
+/// Records what a socket views and tells the inboxes concerned who views what now.
+fn publish_viewers(hub: &Hub, socket: u64, agent_id: i64, viewing: Option<(i64, i64)>) {
+    for (conversation_id, inbox_id, agent_ids) in hub.events.viewers.set(socket, agent_id, viewing)
+    {
+        hub.events.publish(
+            crate::realtime::Scope::Inbox(inbox_id),
+            &crate::realtime::Event::Viewers {
+                conversation_id,
+                agent_ids,
+            },
+        );
+    }
+}
+
+impl AgentSession {
+    /// The agent opened a conversation (or closed it): checked like a REST read, so nobody
+    /// learns of conversations outside their inboxes.
+    fn viewing(
+        &mut self,
+        conversation: Option<super::PublicId>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let Some(id) = conversation.map(|c| c.0) else {
+            publish_viewers(&self.hub, self.socket_id, self.agent_id, None);
+            return;
+        };
+        let db = self.db.clone();
+        let (admin, agent_id) = (self.admin, self.agent_id);
+        let check = async move {
+            let conn = &mut db.reader().await?;
+            let Some(found) = crate::store::conversations::find(conn, id).await? else {
+                return Ok(None);
+            };
+            let Some(inbox_id) = found.inbox_id else {
+                return Ok(None);
+            };
+            let visible = admin || inboxes::is_member(conn, inbox_id, agent_id).await?;
+            Ok::<_, crate::db::StoreError>(visible.then_some((found.id, inbox_id)))
+        };
+        ctx.spawn(check.into_actor(self).map(move |checked, this, ctx| {
+            match checked {
+                Ok(Some(viewing)) => {
+                    publish_viewers(&this.hub, this.socket_id, this.agent_id, Some(viewing));
+                }
+                Ok(None) => ctx.text(
+                    json!({"type": "error", "data": {"message": "no conversation with that id"}})
+                        .to_string(),
+                ),
+                Err(error) => tracing::warn!(%error, "cannot check a viewed conversation"),
+            }
+        }));
+    }
+}
+
 struct Live(Arc<Envelope>);
 struct LiveEnded(bool);
 
@@ -245,6 +313,7 @@ impl Actor for AgentSession {
     fn stopped(&mut self, _: &mut Self::Context) {
         self.hub.events.unsubscribe(self.current);
         self.hub.presence.disconnected(self.agent_id);
+        publish_viewers(&self.hub, self.socket_id, self.agent_id, None);
     }
 }
 
@@ -275,14 +344,17 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for AgentSession {
         match msg {
             Ok(ws::Message::Ping(bytes)) => ctx.pong(&bytes),
             Ok(ws::Message::Pong(_)) => {}
-            Ok(ws::Message::Text(text)) => {
+            Ok(ws::Message::Text(text)) => match serde_json::from_str::<ClientFrame>(&text) {
                 // Clients may send {"type":"ping"} as an application-level keepalive.
-                if text.trim() != r#"{"type":"ping"}"# {
-                    ctx.text(json!({"type": "error", "data": {
-                        "message": "this socket only accepts {\"type\":\"ping\"}; use the REST API for actions"
-                    }}).to_string());
-                }
-            }
+                Ok(ClientFrame::Ping) => {}
+                Ok(ClientFrame::Viewing { conversation_id }) => self.viewing(conversation_id, ctx),
+                Err(error) => ctx.text(
+                    json!({"type": "error", "data": {"message": format!(
+                        "this socket accepts {{\"type\":\"ping\"}} and {{\"type\":\"viewing\",\"conversation_id\":\"7\"|null}} ({error}); use the REST API for actions"
+                    )}})
+                    .to_string(),
+                ),
+            },
             Ok(ws::Message::Binary(_)) => ctx.text(
                 json!({"type": "error", "data": {"message": "binary frames are not supported"}})
                     .to_string(),

@@ -504,6 +504,17 @@ impl AgentSocket {
         }
     }
 
+    /// Sends a JSON frame (a ping, the conversation the agent views).
+    pub async fn send(&mut self, frame: &Value) {
+        use futures_util::SinkExt;
+        self.stream
+            .send(tokio_tungstenite::tungstenite::Message::Text(
+                frame.to_string().into(),
+            ))
+            .await
+            .expect("send a frame");
+    }
+
     /// The epoch of this connection's stream.
     pub fn epoch(&self) -> String {
         self.hello["data"]["epoch"]

@@ -18,5 +18,6 @@ mod storage;
 mod teams;
 mod telegram;
 mod tokens;
+mod viewers;
 mod widget;
 mod widget_browser;
