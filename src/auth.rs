@@ -311,6 +311,11 @@ impl<R: RoleRequirement + 'static> FromRequest for Auth<R> {
     }
 }
 
+/// The signed-in agent of a page request (session cookie or token); `None` when signed out.
+pub async fn session_agent(req: &HttpRequest, state: &AppState) -> Option<Agent> {
+    authenticate(req, state).await.ok().map(|(agent, _)| agent)
+}
+
 async fn authenticate(
     req: &HttpRequest,
     state: &AppState,

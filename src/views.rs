@@ -154,6 +154,23 @@ pub struct ConversationView {
     /// Present in REST answers; events leave them out (`null`) as they are per agent.
     pub labels: Option<Vec<String>>,
     pub unread_count: Option<i64>,
+    /// The contact's name, in REST answers (so a list shows who wrote without one request
+    /// per row).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_name: Option<String>,
+    /// The latest message in short, in REST answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_message: Option<LastMessageView>,
+}
+
+/// A conversation's latest message, shortened for lists.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastMessageView {
+    /// At most 140 characters.
+    pub content: String,
+    pub direction: Direction,
+    pub private: bool,
+    pub created_at: DateTime<Utc>,
 }
 
 impl From<&Conversation> for ConversationView {
@@ -177,6 +194,8 @@ impl From<&Conversation> for ConversationView {
             updated_at: utc(c.updated_at),
             labels: None,
             unread_count: None,
+            contact_name: None,
+            last_message: None,
         }
     }
 }

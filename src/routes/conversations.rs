@@ -96,12 +96,27 @@ async fn with_details(
     let conn = &mut state.db.reader().await?;
     let mut labels = conv::labels_of(conn, &ids).await?;
     let unread = conv::unread_counts(conn, caller.agent.id, &ids).await?;
+    let contact_ids: Vec<i64> = conversations.iter().filter_map(|c| c.contact_id).collect();
+    let names = conv::contact_names(conn, &contact_ids).await?;
+    let latest: Vec<(i64, i64)> = conversations
+        .iter()
+        .filter(|c| c.last_seq > 0)
+        .map(|c| (c.id, c.last_seq))
+        .collect();
+    let mut last = conv::last_messages(conn, &latest).await?;
     Ok(conversations
         .iter()
         .map(|c| {
             let mut view = ConversationView::from(c);
             view.labels = Some(labels.remove(&c.id).unwrap_or_default());
             view.unread_count = Some(unread.get(&c.id).copied().unwrap_or(0));
+            view.contact_name = c.contact_id.and_then(|id| names.get(&id).cloned());
+            view.last_message = last.remove(&c.id).map(|m| crate::views::LastMessageView {
+                content: m.content.chars().take(140).collect(),
+                direction: m.direction,
+                private: m.private,
+                created_at: utc(m.created_at),
+            });
             view
         })
         .collect())

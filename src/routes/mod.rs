@@ -14,6 +14,7 @@ mod conversations;
 mod inboxes;
 mod me;
 mod ops;
+mod pages;
 mod teams;
 mod webhooks;
 mod widget;
@@ -63,6 +64,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
         ApiError::bad_request("invalid_query", format!("bad query string: {err}")).into()
     }))
     .configure(ops::configure)
+    .configure(pages::configure)
     .configure(webhooks::configure)
     .configure(widget::configure)
     .configure(attachments::configure_downloads)

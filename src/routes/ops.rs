@@ -1,4 +1,4 @@
-//! Operations endpoints and the landing page.
+//! Operations endpoints: health, readiness, metrics.
 
 use actix_web::{HttpResponse, web};
 use serde_json::json;
@@ -7,23 +7,9 @@ use crate::error::ApiError;
 use crate::startup::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(index))
-        .route("/health", web::get().to(health))
+    cfg.route("/health", web::get().to(health))
         .route("/ready", web::get().to(ready))
         .route("/metrics", web::get().to(metrics));
-}
-
-/// The landing page: a sign-in form and the signed-in agent (the inbox comes later).
-async fn index() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header((
-            "Content-Security-Policy",
-            "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'",
-        ))
-        .insert_header(("X-Content-Type-Options", "nosniff"))
-        .insert_header(("X-Frame-Options", "DENY"))
-        .body(include_str!("../../templates/index.html"))
 }
 
 /// Liveness: the process answers.

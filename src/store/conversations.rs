@@ -348,6 +348,45 @@ pub async fn messages(
     Ok(rows)
 }
 
+/// Contacts' display names (name, else email, else phone) by contact id.
+pub async fn contact_names(
+    conn: &mut DbConn,
+    contact_ids: &[i64],
+) -> Result<HashMap<i64, String>, StoreError> {
+    use crate::db::schema::contacts;
+    type Row = (i64, Option<String>, Option<String>, Option<String>);
+    let rows: Vec<Row> = db_run!(conn, c => contacts::table
+        .filter(contacts::id.eq_any(contact_ids))
+        .select((contacts::id, contacts::name, contacts::email, contacts::phone))
+        .load(c)
+        .await)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, name, email, phone)| name.or(email).or(phone).map(|n| (id, n)))
+        .collect())
+}
+
+/// The latest message of each conversation (`(conversation id, last seq)` pairs).
+pub async fn last_messages(
+    conn: &mut DbConn,
+    latest: &[(i64, i64)],
+) -> Result<HashMap<i64, Message>, StoreError> {
+    let ids: Vec<i64> = latest.iter().map(|&(id, _)| id).collect();
+    let seqs: Vec<i64> = latest.iter().map(|&(_, seq)| seq).collect();
+    let rows: Vec<Message> = db_run!(conn, c => messages::table
+        .filter(messages::conversation_id.eq_any(&ids))
+        .filter(messages::seq.eq_any(&seqs))
+        .select(Message::as_select())
+        .load(c)
+        .await)?;
+    let wanted: HashMap<i64, i64> = latest.iter().copied().collect();
+    Ok(rows
+        .into_iter()
+        .filter(|m| wanted.get(&m.conversation_id) == Some(&m.seq))
+        .map(|m| (m.conversation_id, m))
+        .collect())
+}
+
 /// The earlier texts of an edited message, oldest first: a customer's edit never erases
 /// what the agent may already have read.
 pub async fn message_edits(

@@ -70,22 +70,6 @@ async fn metrics_count_requests_by_route_pattern() {
 }
 
 #[actix_web::test]
-async fn landing_page_offers_sign_in() {
-    let app = spawn_app().await;
-    let response = app.get("/").await;
-    assert_eq!(response.status(), StatusCode::OK);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
-    let html = response.text().await.unwrap();
-    assert!(html.contains(r#"id="login-form""#));
-    assert!(html.contains("/api/v1/auth/login"));
-}
-
-#[actix_web::test]
 async fn unknown_paths_get_a_json_404() {
     let app = spawn_app().await;
     assert_error(

@@ -1,0 +1,260 @@
+// Switchboard web app: what every page shares. The pages (inbox.js, admin.js) register their
+// routes with SB.route(); this file signs in, calls the JSON API with the session cookie and
+// the CSRF token, keeps the agent websocket (with resume) and builds DOM safely: every piece
+// of user content goes through text nodes, never innerHTML.
+(function () {
+  'use strict';
+
+  var SB = (window.SB = {});
+  SB.me = null; // the signed-in agent ({id, name, email, role, ...})
+  SB.csrf = null;
+
+  // ---- DOM ---------------------------------------------------------------------------------
+
+  // h('button', {class: 'x', onclick: fn, 'aria-label': 'Close'}, 'text', childNode, [more])
+  SB.h = function (tag, attrs) {
+    var el = document.createElement(tag);
+    var a = attrs || {};
+    Object.keys(a).forEach(function (key) {
+      var value = a[key];
+      if (value === null || value === undefined || value === false) return;
+      if (key.slice(0, 2) === 'on' && typeof value === 'function') {
+        el.addEventListener(key.slice(2), value);
+      } else if (key === 'class') {
+        el.className = value;
+      } else if (key === 'text') {
+        el.textContent = String(value);
+      } else if (key === 'value') {
+        el.value = value;
+      } else if (key === 'dataset') {
+        Object.keys(value).forEach(function (k) { el.dataset[k] = value[k]; });
+      } else if (value === true) {
+        el.setAttribute(key, '');
+      } else {
+        el.setAttribute(key, String(value));
+      }
+    });
+    for (var i = 2; i < arguments.length; i++) append(el, arguments[i]);
+    return el;
+  };
+  function append(el, child) {
+    if (child === null || child === undefined || child === false) return;
+    if (Array.isArray(child)) { child.forEach(function (c) { append(el, c); }); return; }
+    el.appendChild(typeof child === 'object' ? child : document.createTextNode(String(child)));
+  }
+  SB.clear = function (el) { while (el.firstChild) el.removeChild(el.firstChild); return el; };
+
+  SB.fmtTime = function (iso) {
+    if (!iso) return '';
+    var d = new Date(iso);
+    var today = new Date();
+    var sameDay = d.toDateString() === today.toDateString();
+    return sameDay
+      ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
+      : d.toLocaleDateString([], { month: 'short', day: 'numeric' }) + ' ' +
+        d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  };
+
+  // A short message at the bottom of the screen (role=status, so screen readers hear it).
+  SB.toast = function (message, kind) {
+    var box = document.getElementById('toasts');
+    if (!box) return;
+    var t = SB.h('div', { class: 'toast ' + (kind || 'info'), role: 'status' }, message);
+    box.appendChild(t);
+    setTimeout(function () { if (t.parentNode) t.parentNode.removeChild(t); }, 5000);
+  };
+
+  // ---- API ---------------------------------------------------------------------------------
+
+  SB.ApiError = function (status, code, message) {
+    this.status = status; this.code = code; this.message = message;
+  };
+
+  // SB.api('POST', '/api/v1/...', body) → parsed JSON (null for 204); throws SB.ApiError.
+  // `body` may be a FormData (uploads).
+  SB.api = function (method, path, body) {
+    var headers = { Accept: 'application/json' };
+    var payload;
+    if (body instanceof FormData) {
+      payload = body;
+    } else if (body !== undefined && body !== null) {
+      headers['Content-Type'] = 'application/json';
+      payload = JSON.stringify(body);
+    }
+    if (method !== 'GET' && SB.csrf) headers['X-CSRF-Token'] = SB.csrf;
+    return fetch(path, { method: method, headers: headers, body: payload, credentials: 'same-origin' })
+      .then(function (r) {
+        if (r.status === 401 && path !== '/api/v1/auth/login') {
+          location.href = '/login?next=' + encodeURIComponent(location.pathname + location.search);
+          throw new SB.ApiError(401, 'unauthorized', 'signed out');
+        }
+        if (r.status === 204) return null;
+        return r.json().then(
+          function (json) {
+            if (!r.ok) {
+              var e = (json && json.error) || {};
+              throw new SB.ApiError(r.status, e.code || 'error', e.message || r.statusText);
+            }
+            return json;
+          },
+          function () {
+            if (!r.ok) throw new SB.ApiError(r.status, 'error', r.statusText);
+            return null;
+          }
+        );
+      });
+  };
+
+  // Shows an API error to the agent (used in every catch).
+  SB.fail = function (error) {
+    var message = error && error.message ? error.message : String(error);
+    SB.toast(message, 'error');
+  };
+
+  // ---- The agent websocket -----------------------------------------------------------------
+
+  var handlers = {};
+  var socket = null;
+  var resume = null; // {epoch, seq}
+  var backoff = 500;
+  SB.socketState = 'connecting';
+
+  // SB.on('message.created', fn(data, frame)); 'resync' is emitted when the stream asks the
+  // page to reload its state; 'socket' when the connection state changes.
+  SB.on = function (type, fn) { (handlers[type] = handlers[type] || []).push(fn); };
+  function emit(type, data, frame) {
+    (handlers[type] || []).forEach(function (fn) {
+      try { fn(data, frame); } catch (e) { if (window.console) console.error(e); }
+    });
+  }
+
+  SB.send = function (frame) {
+    if (socket && socket.readyState === 1) socket.send(JSON.stringify(frame));
+  };
+
+  function connect() {
+    var url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/api/v1/ws';
+    if (resume) url += '?epoch=' + encodeURIComponent(resume.epoch) + '&since=' + resume.seq;
+    socket = new WebSocket(url);
+    socket.onmessage = function (event) {
+      var frame;
+      try { frame = JSON.parse(event.data); } catch (e) { return; }
+      if (frame.type === 'hello') {
+        backoff = 500;
+        var d = frame.data || {};
+        var fresh = !resume || d.start === 'resync';
+        resume = { epoch: d.epoch, seq: d.seq };
+        setState('connected');
+        if (fresh && resumeWanted) emit('resync', d, frame);
+        resumeWanted = true;
+        emit('hello', d, frame);
+        return;
+      }
+      if (frame.type === 'resync') { emit('resync', frame.data || {}, frame); return; }
+      if (typeof frame.seq === 'number' && resume) resume.seq = frame.seq;
+      emit(frame.type, frame.data, frame);
+    };
+    socket.onclose = function () {
+      setState('reconnecting');
+      setTimeout(connect, backoff);
+      backoff = Math.min(backoff * 2, 15000);
+    };
+  }
+  var resumeWanted = false;
+  function setState(state) {
+    SB.socketState = state;
+    document.documentElement.dataset.socket = state;
+    emit('socket', state);
+  }
+
+  // ---- Layout and routing ------------------------------------------------------------------
+
+  var routes = [];
+  // SB.route('/conversations/:id', function (main, params) { ... }, {admin: true})
+  SB.route = function (pattern, render, options) {
+    var names = [];
+    var re = new RegExp('^' + pattern.replace(/:(\w+)/g, function (_, n) { names.push(n); return '([^/]+)'; }) + '/?$');
+    routes.push({ re: re, names: names, render: render, options: options || {} });
+  };
+
+  SB.navigate = function (path, replace) {
+    if (replace) history.replaceState({}, '', path); else history.pushState({}, '', path);
+    render();
+  };
+
+  function nav() {
+    var link = function (href, label, key) {
+      var current = location.pathname === href || (href !== '/' && location.pathname.indexOf(href) === 0);
+      return SB.h('a', {
+        href: href, 'aria-current': current ? 'page' : null, 'aria-keyshortcuts': key || null,
+        onclick: function (e) {
+          if (e.ctrlKey || e.metaKey || e.shiftKey) return;
+          e.preventDefault(); SB.navigate(href);
+        }
+      }, label);
+    };
+    var admin = SB.me && SB.me.role === 'admin';
+    return SB.h('nav', { class: 'topnav', 'aria-label': 'Main' },
+      SB.h('span', { class: 'brand' }, 'Switchboard'),
+      link('/', 'Inbox'),
+      admin ? link('/admin/inboxes', 'Admin') : null,
+      SB.h('span', { class: 'spacer' }),
+      SB.h('span', { class: 'socket-state', 'data-testid': 'socket-state', 'aria-live': 'polite' }),
+      link('/profile', SB.me ? SB.me.name : 'Profile'),
+      SB.h('button', {
+        class: 'link', type: 'button', 'data-testid': 'logout',
+        onclick: function () {
+          SB.api('POST', '/api/v1/auth/logout').then(function () { location.href = '/login'; }, SB.fail);
+        }
+      }, 'Sign out'));
+  }
+
+  function render() {
+    var root = document.getElementById('app');
+    SB.clear(root);
+    root.appendChild(nav());
+    var main = SB.h('main', { id: 'main', tabindex: '-1' });
+    root.appendChild(main);
+    root.appendChild(SB.h('div', { id: 'toasts', 'aria-live': 'polite' }));
+    var path = location.pathname;
+    for (var i = 0; i < routes.length; i++) {
+      var m = routes[i].re.exec(path);
+      if (!m) continue;
+      var params = {};
+      routes[i].names.forEach(function (n, j) { params[n] = decodeURIComponent(m[j + 1]); });
+      if (routes[i].options.admin && SB.me.role !== 'admin') {
+        main.appendChild(SB.h('p', { class: 'empty' }, 'This page is for admins.'));
+        return;
+      }
+      handlers = keepGlobal(handlers);
+      routes[i].render(main, params);
+      return;
+    }
+    main.appendChild(SB.h('p', { class: 'empty' }, 'Nothing here. '), SB.h('a', { href: '/' }, 'Back to the inbox'));
+  }
+  // Page handlers are dropped on navigation; the layout's own ones stay.
+  var globalTypes = { socket: true };
+  function keepGlobal(all) {
+    var kept = {};
+    Object.keys(all).forEach(function (t) { if (globalTypes[t]) kept[t] = all[t]; });
+    return kept;
+  }
+
+  SB.start = function () {
+    SB.api('GET', '/api/v1/me').then(function (me) {
+      SB.me = me.agent;
+      SB.csrf = me.csrf_token;
+      SB.on('socket', function (state) {
+        var el = document.querySelector('[data-testid=socket-state]');
+        if (el) el.textContent = state === 'connected' ? '' : 'Reconnecting…';
+      });
+      render();
+      connect();
+      window.addEventListener('popstate', render);
+    }, function (e) { if (e && e.status !== 401) SB.fail(e); });
+  };
+
+  document.addEventListener('DOMContentLoaded', function () {
+    if (document.getElementById('app')) SB.start();
+  });
+})();

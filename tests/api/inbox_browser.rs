@@ -1,0 +1,304 @@
+//! The agent inbox and admin pages in headless Chromium: sign in, a message arrives live,
+//! reply, ticks follow the status webhook, a private note, a canned response, resolve,
+//! filter; an admin creates an inbox; an agent cannot open admin pages.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::chrome::Chrome;
+use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, CallbackServer, TestApp, spawn_app};
+
+/// Signs in through the sign-in page, as a person does.
+async fn sign_in(chrome: &Chrome, app: &TestApp, email: &str, password: &str) {
+    chrome
+        .client
+        .goto(&app.url("/login"))
+        .await
+        .expect("sign-in page");
+    chrome
+        .wait_until(
+            "the sign-in form",
+            "return !!document.querySelector('[data-testid=login-email]');",
+        )
+        .await;
+    let script = format!(
+        "const set = (id, v) => {{ const e = document.querySelector(`[data-testid=${{id}}]`); \
+         e.value = v; e.dispatchEvent(new Event('input', {{bubbles: true}})); }}; \
+         set('login-email', {email:?}); set('login-password', {password:?}); \
+         document.querySelector('[data-testid=login-submit]').click(); return true;"
+    );
+    chrome.js(&script).await;
+}
+
+/// Whether an element with this test id exists (and is shown).
+fn shown(testid: &str) -> String {
+    format!(
+        "const e = document.querySelector('[data-testid={testid}]'); return !!e && e.offsetParent !== null;"
+    )
+}
+
+async fn click(chrome: &Chrome, selector: &str) {
+    let script = format!(
+        "const e = document.querySelector({selector:?}); if (!e) return false; e.click(); return true;"
+    );
+    assert_eq!(
+        chrome.js(&script).await,
+        Value::Bool(true),
+        "nothing to click at {selector}"
+    );
+}
+
+/// Types into the composer and sends with Enter.
+async fn compose(chrome: &Chrome, text: &str) {
+    let script = format!(
+        "const box = document.querySelector('[data-testid=composer]'); box.focus(); \
+         box.value = {text:?}; box.dispatchEvent(new Event('input', {{bubbles: true}})); \
+         box.dispatchEvent(new KeyboardEvent('keydown', {{key: 'Enter', code: 'Enter', keyCode: 13, bubbles: true}})); \
+         return true;"
+    );
+    chrome.js(&script).await;
+}
+
+async fn messages(chrome: &Chrome) -> Vec<Value> {
+    chrome
+        .js(
+            "return Array.from(document.querySelectorAll('[data-testid=message]')).map(m => ({\
+             id: m.dataset.id, direction: m.dataset.direction, private: m.dataset.private, \
+             status: m.dataset.status, text: m.textContent}));",
+        )
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[actix_web::test]
+async fn an_agent_answers_a_customer_in_the_inbox() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let callback = CallbackServer::start().await;
+    let inbox = app.create_api_inbox(&admin, Some(&callback.url)).await;
+    callback.expect_secret(&inbox.secret);
+    let created = app
+        .api(
+            &admin,
+            Method::POST,
+            "/api/v1/canned-responses",
+            Some(json!({"short_code": "thanks", "content": "Thank you for waiting!"})),
+        )
+        .await;
+    assert_eq!(created.status(), reqwest::StatusCode::CREATED);
+
+    let chrome = Chrome::start(1400, 900).await;
+    sign_in(&chrome, &app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    chrome
+        .wait_until("the inbox", &shown("conversation-list"))
+        .await;
+
+    // A customer writes through the API channel: the row appears without a reload.
+    app.inbound(
+        &inbox,
+        "m-1",
+        "cust-42",
+        "Hello, my parcel <b>never</b> arrived",
+    )
+    .await;
+    chrome
+        .wait_until(
+            "the new conversation in the list",
+            "return document.querySelectorAll('[data-testid=conversation-row]').length === 1;",
+        )
+        .await;
+    click(&chrome, "[data-testid=conversation-row]").await;
+    chrome
+        .wait_until(
+            "the message in the conversation",
+            "return Array.from(document.querySelectorAll('[data-testid=message]')).some(m => m.textContent.includes('my parcel <b>never</b> arrived'));",
+        )
+        .await;
+    let injected = chrome
+        .js("return document.querySelectorAll('[data-testid=message-list] b').length;")
+        .await;
+    assert_eq!(injected, json!(0), "customer text is shown as text");
+
+    // Reply: the callback gets it, the tick shows sent, then delivered after the webhook.
+    compose(&chrome, "Sorry about that, checking now.").await;
+    let sent = callback.wait_for(1).await;
+    let message_id = sent[0].body["message"]["id"]
+        .as_str()
+        .expect("message id")
+        .to_owned();
+    chrome
+        .wait_until(
+            "the reply marked sent",
+            &format!(
+                "const m = document.querySelector('[data-testid=message][data-id=\"{message_id}\"]'); return !!m && m.dataset.status === 'sent';"
+            ),
+        )
+        .await;
+    let status = app
+        .post_signed(
+            &inbox,
+            "status",
+            &json!({"external_id": format!("ext-{message_id}"), "status": "delivered"}),
+        )
+        .await;
+    assert_eq!(status.status(), reqwest::StatusCode::OK);
+    chrome
+        .wait_until(
+            "the tick to move to delivered",
+            &format!(
+                "const m = document.querySelector('[data-testid=message][data-id=\"{message_id}\"]'); return !!m && m.dataset.status === 'delivered';"
+            ),
+        )
+        .await;
+
+    // A private note, styled apart and never sent to the customer.
+    click(&chrome, "[data-testid=mode-note]").await;
+    compose(&chrome, "VIP customer, be generous").await;
+    chrome
+        .wait_until(
+            "the note",
+            "return Array.from(document.querySelectorAll('[data-testid=message][data-private=true]')).some(m => m.textContent.includes('VIP customer'));",
+        )
+        .await;
+    click(&chrome, "[data-testid=mode-reply]").await;
+
+    // A canned response through /shortcut.
+    chrome
+        .js(
+            "const box = document.querySelector('[data-testid=composer]'); box.focus(); box.value = '/tha'; \
+             box.dispatchEvent(new Event('input', {bubbles: true})); return true;",
+        )
+        .await;
+    chrome
+        .wait_until("the canned suggestions", &shown("canned-option"))
+        .await;
+    click(&chrome, "[data-testid=canned-option]").await;
+    let composed = chrome
+        .js("return document.querySelector('[data-testid=composer]').value;")
+        .await;
+    assert_eq!(composed, json!("Thank you for waiting!"));
+    click(&chrome, "[data-testid=send]").await;
+    callback.wait_for(2).await;
+    chrome.screenshot("inbox-conversation").await;
+
+    // Resolve; the filters follow.
+    click(&chrome, "[data-testid=resolve]").await;
+    chrome
+        .wait_until(
+            "the resolved status",
+            "const s = document.querySelector('[data-testid=status]'); return !!s && /resolved/i.test(s.textContent);",
+        )
+        .await;
+    let all = messages(&chrome).await;
+    assert!(all.iter().any(|m| m["private"] == "true"));
+    assert_eq!(
+        all.iter()
+            .filter(|m| m["direction"] == "outbound" && m["private"] != "true")
+            .count(),
+        2
+    );
+    chrome
+        .js(
+            "const s = document.querySelector('[data-testid=filter-status]'); s.value = 'resolved'; \
+             s.dispatchEvent(new Event('change', {bubbles: true})); return true;",
+        )
+        .await;
+    chrome
+        .wait_until(
+            "the resolved conversation under the resolved filter",
+            "return document.querySelectorAll('[data-testid=conversation-row]').length === 1;",
+        )
+        .await;
+    chrome
+        .js(
+            "const s = document.querySelector('[data-testid=filter-status]'); s.value = 'open'; \
+             s.dispatchEvent(new Event('change', {bubbles: true})); return true;",
+        )
+        .await;
+    chrome
+        .wait_until(
+            "no open conversation left",
+            "return document.querySelectorAll('[data-testid=conversation-row]').length === 0;",
+        )
+        .await;
+    chrome.screenshot("inbox-list").await;
+    chrome.close().await;
+}
+
+#[actix_web::test]
+async fn an_admin_creates_an_inbox_and_an_agent_cannot_open_admin_pages() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, password) = app.create_agent(&admin, "ada@example.com", "agent").await;
+
+    let chrome = Chrome::start(1400, 900).await;
+    sign_in(&chrome, &app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    chrome
+        .wait_until("the app", "return !!document.querySelector('nav.topnav');")
+        .await;
+    chrome
+        .client
+        .goto(&app.url("/admin/inboxes"))
+        .await
+        .expect("admin page");
+    chrome
+        .wait_until("the inbox admin", &shown("inbox-new"))
+        .await;
+    click(&chrome, "[data-testid=inbox-new]").await;
+    chrome
+        .wait_until("the new-inbox form", &shown("inbox-name"))
+        .await;
+    chrome
+        .js(
+            "const n = document.querySelector('[data-testid=inbox-name]'); n.value = 'Shop API'; \
+             n.dispatchEvent(new Event('input', {bubbles: true})); \
+             const t = document.querySelector('[data-testid=inbox-type]'); t.value = 'api'; \
+             t.dispatchEvent(new Event('change', {bubbles: true})); return true;",
+        )
+        .await;
+    click(&chrome, "[data-testid=inbox-create]").await;
+    chrome
+        .wait_until(
+            "the new inbox's secret, shown once",
+            "const s = document.querySelector('[data-testid=inbox-secret]'); return !!s && s.textContent.includes('sbwh_');",
+        )
+        .await;
+    chrome.screenshot("admin-inbox-created").await;
+    let inboxes = app.get_json(&admin, "/api/v1/inboxes").await;
+    assert!(
+        inboxes["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|i| i["name"] == "Shop API" && i["channel_type"] == "api")
+    );
+    // Sign out, then an agent tries the admin page.
+    click(&chrome, "[data-testid=logout]").await;
+    chrome
+        .wait_until("the sign-in page", &shown("login-email"))
+        .await;
+    sign_in(&chrome, &app, "ada@example.com", &password).await;
+    chrome
+        .wait_until(
+            "the agent's app",
+            "return !!document.querySelector('nav.topnav');",
+        )
+        .await;
+    chrome
+        .client
+        .goto(&app.url("/admin/inboxes"))
+        .await
+        .expect("admin page");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    chrome
+        .wait_until(
+            "the refusal",
+            "return !!document.querySelector('[data-testid=forbidden]');",
+        )
+        .await;
+    chrome.close().await;
+}
