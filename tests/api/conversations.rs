@@ -2210,3 +2210,29 @@ async fn an_inbox_with_history_cannot_be_deleted_an_empty_one_can() {
         vec![used.id.clone()]
     );
 }
+
+#[actix_web::test]
+async fn the_list_shows_who_wrote_and_the_latest_message() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let inbox = app.create_api_inbox(&admin, None).await;
+    // message_event names the contact "Ann".
+    post_message(&app, &inbox, &message_event("m-1", "cust-1", "first")).await;
+    let long = "x".repeat(500);
+    app.inbound(&inbox, "m-2", "cust-1", &long).await;
+    let list = app
+        .get_json(
+            &admin,
+            &format!("/api/v1/conversations?inbox_id={}", inbox.id),
+        )
+        .await;
+    let row = &list["data"][0];
+    assert_eq!(row["contact_name"], "Ann");
+    assert_eq!(row["last_message"]["direction"], "inbound");
+    assert_eq!(
+        row["last_message"]["content"]
+            .as_str()
+            .map(|c| c.chars().count()),
+        Some(140)
+    );
+}

@@ -185,6 +185,26 @@ async fn an_agent_answers_a_customer_in_the_inbox() {
     callback.wait_for(2).await;
     chrome.screenshot("inbox-conversation").await;
 
+    // `?` shows the keyboard shortcuts; Escape closes them.
+    let key = |k: &str| {
+        format!(
+            "document.activeElement && document.activeElement.blur(); \
+             document.body.dispatchEvent(new KeyboardEvent('keydown', {{key: {k:?}, bubbles: true}})); return true;"
+        )
+    };
+    chrome.js(&key("?")).await;
+    chrome
+        .wait_until("the shortcut help", &shown("help-overlay"))
+        .await;
+    chrome.screenshot("inbox-shortcuts").await;
+    chrome.js(&key("Escape")).await;
+    chrome
+        .wait_until(
+            "the help to close",
+            "const e = document.querySelector('[data-testid=help-overlay]'); return !e || e.offsetParent === null;",
+        )
+        .await;
+
     // Resolve; the filters follow.
     click(&chrome, "[data-testid=resolve]").await;
     chrome
