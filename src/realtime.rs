@@ -69,6 +69,9 @@ pub enum Event {
         conversation_id: i64,
         #[serde(serialize_with = "ids_as_strings")]
         agent_ids: Vec<i64>,
+        /// The same agents with their names (every agent may see colleagues' names here,
+        /// even where the agent directory is for admins).
+        agents: Vec<ViewerView>,
     },
     #[serde(rename = "presence")]
     Presence {
@@ -373,11 +376,22 @@ fn ids_as_strings<S: serde::Serializer>(ids: &[i64], serializer: S) -> Result<S:
     serializer.collect_seq(ids.iter().map(i64::to_string))
 }
 
+/// An agent viewing a conversation.
+#[derive(Debug, Clone, Serialize)]
+pub struct ViewerView {
+    #[serde(serialize_with = "crate::routes::id_string")]
+    pub id: i64,
+    pub name: String,
+}
+
+/// Who views a conversation: `(conversation, inbox, agent ids, agents with names)`.
+pub type ViewersChange = (i64, i64, Vec<i64>, Vec<ViewerView>);
+
 /// The conversation each agent socket shows, for "who else is viewing this".
 #[derive(Default)]
 pub struct Viewers {
-    /// Socket (subscriber id) → (agent, conversation, inbox).
-    open: Mutex<HashMap<u64, (i64, i64, i64)>>,
+    /// Socket → (agent, agent's name, conversation, inbox).
+    open: Mutex<HashMap<u64, (i64, String, i64, i64)>>,
 }
 
 impl Viewers {
@@ -386,36 +400,42 @@ impl Viewers {
     pub fn set(
         &self,
         socket: u64,
-        agent_id: i64,
+        agent: (i64, &str),
         viewing: Option<(i64, i64)>,
-    ) -> Vec<(i64, i64, Vec<i64>)> {
+    ) -> Vec<ViewersChange> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let before = open.get(&socket).map(|&(_, c, i)| (c, i));
+        let before = open.get(&socket).map(|(_, _, c, i)| (*c, *i));
         if before == viewing {
             return Vec::new();
         }
         match viewing {
             Some((conversation, inbox)) => {
-                open.insert(socket, (agent_id, conversation, inbox));
+                open.insert(socket, (agent.0, agent.1.to_owned(), conversation, inbox));
             }
             None => {
                 open.remove(&socket);
             }
         }
         let viewers_of = |conversation: i64| {
-            let mut ids: Vec<i64> = open
+            let mut agents: Vec<ViewerView> = open
                 .values()
-                .filter(|&&(_, c, _)| c == conversation)
-                .map(|&(a, _, _)| a)
+                .filter(|(_, _, c, _)| *c == conversation)
+                .map(|(id, name, _, _)| ViewerView {
+                    id: *id,
+                    name: name.clone(),
+                })
                 .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            ids
+            agents.sort_by_key(|a| a.id);
+            agents.dedup_by_key(|a| a.id);
+            agents
         };
         [before, viewing]
             .into_iter()
             .flatten()
-            .map(|(c, i)| (c, i, viewers_of(c)))
+            .map(|(c, i)| {
+                let agents = viewers_of(c);
+                (c, i, agents.iter().map(|a| a.id).collect(), agents)
+            })
             .collect()
     }
 }

@@ -141,12 +141,19 @@
       try { frame = JSON.parse(event.data); } catch (e) { return; }
       if (frame.type === 'hello') {
         backoff = 500;
+        failures = 0;
         var d = frame.data || {};
-        var fresh = !resume || d.start === 'resync';
-        resume = { epoch: d.epoch, seq: d.seq };
+        if (d.start === 'resumed' && resume) {
+          // The missed events follow: the resume point moves with them, not to the end
+          // (a drop half-way through the backlog must not skip the rest).
+          resume.epoch = d.epoch;
+        } else {
+          resume = { epoch: d.epoch, seq: d.seq };
+        }
         setState('connected');
-        if (fresh && resumeWanted) emit('resync', d, frame);
-        resumeWanted = true;
+        // Not resumed (the first connect, a hub restart, too far behind): what the page
+        // loaded before this point may miss events, so pages reload their data.
+        if (d.start !== 'resumed') emit('resync', d, frame);
         emit('hello', d, frame);
         return;
       }
@@ -156,11 +163,14 @@
     };
     socket.onclose = function () {
       setState('reconnecting');
+      failures += 1;
+      // Signed out (session ended elsewhere)? The API's 401 handling takes the page to /login.
+      if (failures >= 2) SB.api('GET', '/api/v1/me').catch(function () {});
       setTimeout(connect, backoff);
       backoff = Math.min(backoff * 2, 15000);
     };
   }
-  var resumeWanted = false;
+  var failures = 0;
   function setState(state) {
     SB.socketState = state;
     document.documentElement.dataset.socket = state;
@@ -180,6 +190,9 @@
   SB.navigate = function (path, replace) {
     if (replace) history.replaceState({}, '', path); else history.pushState({}, '', path);
     render();
+    // Screen readers continue at the new page, not at the top of the document.
+    var main = document.getElementById('main');
+    if (main) main.focus();
   };
 
   function nav() {
@@ -221,7 +234,11 @@
       var m = routes[i].re.exec(path);
       if (!m) continue;
       var params = {};
-      routes[i].names.forEach(function (n, j) { params[n] = decodeURIComponent(m[j + 1]); });
+      var bad = false;
+      routes[i].names.forEach(function (n, j) {
+        try { params[n] = decodeURIComponent(m[j + 1]); } catch (e) { bad = true; }
+      });
+      if (bad) break;
       if (routes[i].options.admin && SB.me.role !== 'admin') {
         main.appendChild(SB.h('p', { class: 'empty' }, 'This page is for admins.'));
         return;
@@ -230,7 +247,7 @@
       routes[i].render(main, params);
       return;
     }
-    main.appendChild(SB.h('p', { class: 'empty' }, 'Nothing here. '), SB.h('a', { href: '/' }, 'Back to the inbox'));
+    main.appendChild(SB.h('p', { class: 'empty' }, 'Nothing here. ', SB.h('a', { href: '/' }, 'Back to the inbox')));
   }
   // Page handlers are dropped on navigation; the layout's own ones stay.
   var globalTypes = { socket: true };

@@ -1670,6 +1670,8 @@
     SB.on('typing', onTyping);
     SB.on('viewers', onViewers);
     SB.on('resync', function () {
+      // Viewers are only known from events: after a gap, start from nobody.
+      S.viewers = {};
       if (!mounted()) return;
       loadInboxes(true).then(function () { fillInboxSelect(); }, function () {});
       refreshList(true);
@@ -1729,6 +1731,8 @@
 
   function onViewers(d) {
     if (!d || !d.conversation_id) return;
+    // The frame names the viewers: agents who may not list colleagues still see names.
+    (d.agents || []).forEach(function (a) { if (a && a.id && !S.agents[a.id]) rememberAgent(a); });
     S.viewers[d.conversation_id] = d.agent_ids || [];
     if (!mounted()) return;
     if (V.conv && idEq(V.conv.id, d.conversation_id)) {

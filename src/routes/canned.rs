@@ -128,7 +128,8 @@ async fn list(
         limit,
     )
     .await?;
-    let next_cursor = (rows.len() as i64 == limit)
+    // A search answers one page (code matches first); plain lists page by code.
+    let next_cursor = (search.is_none() && rows.len() as i64 == limit)
         .then(|| rows.last().map(|c| c.short_code.clone()))
         .flatten();
     let data: Vec<CannedView> = rows.iter().map(CannedView::from).collect();

@@ -14,6 +14,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/conversations/{id}", web::get().to(app))
         .route("/profile", web::get().to(app))
         .route("/admin/canned", web::get().to(app))
+        .route("/admin", web::get().to(app))
         .route("/admin/{page}", web::get().to(admin))
         .route("/admin/{page}/{id}", web::get().to(admin))
         .route("/assets/{name}", web::get().to(asset));

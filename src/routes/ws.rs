@@ -122,6 +122,8 @@ async fn connect(
         current: 0,
         last_heard: Instant::now(),
         socket_id: u64::from_le_bytes(crate::auth::random_bytes::<8>()),
+        agent_name: caller.agent.name.clone(),
+        viewing_generation: 0,
     };
     ws::start(session, &req, stream)
 }
@@ -142,6 +144,10 @@ struct AgentSession {
     last_heard: Instant,
     /// This socket's key in the viewers registry (collision detection).
     socket_id: u64,
+    /// Shown to colleagues viewing the same conversation.
+    agent_name: String,
+    /// Counts `viewing` frames, so a slow check cannot undo a later frame.
+    viewing_generation: u64,
 }
 
 impl AgentSession {
@@ -221,14 +227,16 @@ enum ClientFrame {
 }
 
 /// Records what a socket views and tells the inboxes concerned who views what now.
-fn publish_viewers(hub: &Hub, socket: u64, agent_id: i64, viewing: Option<(i64, i64)>) {
-    for (conversation_id, inbox_id, agent_ids) in hub.events.viewers.set(socket, agent_id, viewing)
+fn publish_viewers(hub: &Hub, socket: u64, agent: (i64, &str), viewing: Option<(i64, i64)>) {
+    for (conversation_id, inbox_id, agent_ids, agents) in
+        hub.events.viewers.set(socket, agent, viewing)
     {
         hub.events.publish(
             crate::realtime::Scope::Inbox(inbox_id),
             &crate::realtime::Event::Viewers {
                 conversation_id,
                 agent_ids,
+                agents,
             },
         );
     }
@@ -242,8 +250,16 @@ impl AgentSession {
         conversation: Option<super::PublicId>,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
+        // Only the latest frame counts: a check still running for an earlier one is dropped.
+        self.viewing_generation += 1;
+        let generation = self.viewing_generation;
         let Some(id) = conversation.map(|c| c.0) else {
-            publish_viewers(&self.hub, self.socket_id, self.agent_id, None);
+            publish_viewers(
+                &self.hub,
+                self.socket_id,
+                (self.agent_id, &self.agent_name),
+                None,
+            );
             return;
         };
         let db = self.db.clone();
@@ -260,15 +276,23 @@ impl AgentSession {
             Ok::<_, crate::db::StoreError>(visible.then_some((found.id, inbox_id)))
         };
         ctx.spawn(check.into_actor(self).map(move |checked, this, ctx| {
+            if generation != this.viewing_generation {
+                return;
+            }
+            let (socket, agent) = (this.socket_id, (this.agent_id, this.agent_name.as_str()));
             match checked {
-                Ok(Some(viewing)) => {
-                    publish_viewers(&this.hub, this.socket_id, this.agent_id, Some(viewing));
+                Ok(Some(viewing)) => publish_viewers(&this.hub, socket, agent, Some(viewing)),
+                Ok(None) => {
+                    publish_viewers(&this.hub, socket, agent, None);
+                    ctx.text(
+                        json!({"type": "error", "data": {"message": "no conversation with that id"}})
+                            .to_string(),
+                    );
                 }
-                Ok(None) => ctx.text(
-                    json!({"type": "error", "data": {"message": "no conversation with that id"}})
-                        .to_string(),
-                ),
-                Err(error) => tracing::warn!(%error, "cannot check a viewed conversation"),
+                Err(error) => {
+                    publish_viewers(&this.hub, socket, agent, None);
+                    tracing::warn!(%error, "cannot check a viewed conversation");
+                }
             }
         }));
     }
@@ -313,7 +337,12 @@ impl Actor for AgentSession {
     fn stopped(&mut self, _: &mut Self::Context) {
         self.hub.events.unsubscribe(self.current);
         self.hub.presence.disconnected(self.agent_id);
-        publish_viewers(&self.hub, self.socket_id, self.agent_id, None);
+        publish_viewers(
+            &self.hub,
+            self.socket_id,
+            (self.agent_id, &self.agent_name),
+            None,
+        );
     }
 }
 

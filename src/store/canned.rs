@@ -30,36 +30,56 @@ pub struct CannedChanges {
     pub content: Option<String>,
 }
 
-/// Canned responses by short code; `search` keeps those whose code starts with it or whose
-/// text contains it (the composer's `/` completion).
+/// Canned responses by short code; `search` keeps those whose code starts with it, then
+/// (after them, so `/ship` picks `shipping` before a text that mentions shipping) those whose
+/// text contains it: the composer's `/` completion. A search answers one page.
 pub async fn list(
     conn: &mut DbConn,
     search: Option<&str>,
     after: Option<String>,
     limit: i64,
 ) -> Result<Vec<Canned>, StoreError> {
-    Ok(db_run!(conn, c => {
-        let mut query = canned_responses::table
+    let Some(search) = search else {
+        return Ok(db_run!(conn, c => {
+            let mut query = canned_responses::table
+                .order(canned_responses::short_code)
+                .limit(limit)
+                .select(Canned::as_select())
+                .into_boxed();
+            if let Some(after) = &after {
+                query = query.filter(canned_responses::short_code.gt(after.clone()));
+            }
+            query.load(c).await
+        })?);
+    };
+    // The same on both backends: codes are lowercase, text is compared lowercased.
+    let search = search.to_lowercase();
+    let escaped = search
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    let prefix = format!("{escaped}%");
+    let inside = format!("%{escaped}%");
+    let mut found: Vec<Canned> = db_run!(conn, c => canned_responses::table
+        .filter(canned_responses::short_code.like(&prefix).escape('\\'))
+        .order(canned_responses::short_code)
+        .limit(limit)
+        .select(Canned::as_select())
+        .load(c)
+        .await)?;
+    let room = limit - found.len() as i64;
+    if room > 0 {
+        let more: Vec<Canned> = db_run!(conn, c => canned_responses::table
+            .filter(canned_responses::short_code.not_like(&prefix).escape('\\'))
+            .filter(lower(canned_responses::content).like(&inside).escape('\\'))
             .order(canned_responses::short_code)
-            .limit(limit)
+            .limit(room)
             .select(Canned::as_select())
-            .into_boxed();
-        if let Some(after) = &after {
-            query = query.filter(canned_responses::short_code.gt(after.clone()));
-        }
-        if let Some(search) = search {
-            // The same on both backends: codes are lowercase, text is compared lowercased.
-            let search = search.to_lowercase();
-            let escaped = search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-            query = query.filter(
-                canned_responses::short_code
-                    .like(format!("{escaped}%"))
-                    .escape('\\')
-                    .or(lower(canned_responses::content).like(format!("%{escaped}%")).escape('\\')),
-            );
-        }
-        query.load(c).await
-    })?)
+            .load(c)
+            .await)?;
+        found.extend(more);
+    }
+    Ok(found)
 }
 
 pub async fn find(conn: &mut DbConn, id: i64) -> Result<Option<Canned>, StoreError> {

@@ -21,6 +21,7 @@ async fn agents_keep_canned_responses_and_find_them_by_short_code() {
         ),
         ("Shipping-Times", "We ship within 24 hours."),
         ("hello", "Hi! How can I help you today?"),
+        ("apology", "Sorry it did not ship on time."),
     ] {
         let response = app
             .api(
@@ -42,7 +43,18 @@ async fn agents_keep_canned_responses_and_find_them_by_short_code() {
         .flatten()
         .filter_map(|c| c["short_code"].as_str())
         .collect();
-    assert_eq!(codes, ["hello", "refund", "shipping-times"]);
+    assert_eq!(codes, ["apology", "hello", "refund", "shipping-times"]);
+    // `/ship` offers the code that starts with it first, then texts that mention it.
+    let ship = app
+        .get_json(&agent, "/api/v1/canned-responses?q=/ship")
+        .await;
+    let order: Vec<&str> = ship["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["short_code"].as_str())
+        .collect();
+    assert_eq!(order, ["shipping-times", "apology"]);
 
     // `/re` completes by prefix; a word from the text finds it too; `%` is no wildcard.
     let found = app.get_json(&agent, "/api/v1/canned-responses?q=/re").await;
@@ -65,7 +77,7 @@ async fn agents_keep_canned_responses_and_find_them_by_short_code() {
             &format!("/api/v1/canned-responses?limit=2&cursor={cursor}"),
         )
         .await;
-    assert_eq!(second["data"][0]["short_code"], "shipping-times");
+    assert_eq!(second["data"][0]["short_code"], "refund");
 
     // Change, refuse bad input and a taken code, delete.
     let path = format!("/api/v1/canned-responses/{}", ids[0]);
