@@ -38,7 +38,8 @@
     agents: {}, members: {}, allAgents: null,
     teams: null, teamList: [],
     contacts: {},
-    snippets: {}, drafts: {}, labelsSeen: {}, viewers: {}
+    snippets: {}, drafts: {}, labelsSeen: {}, viewers: {},
+    presence: {} // agent id → online | away | offline, from `presence` events
   };
   var V = null; // the mounted view (DOM references and the open conversation)
   var viewingId = null; // the conversation the socket was told we view
@@ -913,6 +914,22 @@
     V.convPane.removeAttribute('aria-label');
   }
 
+  // " · online" after an agent's name once a presence event told us (the stored
+  // availability is a preference, not whether the agent is connected).
+  function presenceNote(a) {
+    var status = S.presence[a.id];
+    return status ? ' · ' + status : '';
+  }
+
+  var detailsTimer = null;
+  function renderDetailsSoon() {
+    if (detailsTimer) return;
+    detailsTimer = setTimeout(function () {
+      detailsTimer = null;
+      if (mounted() && V.conv) renderActions(V.conv);
+    }, 300);
+  }
+
   function renderViewers(C) {
     if (!current(C)) return;
     var me = SB.me && SB.me.id;
@@ -1525,7 +1542,7 @@
       C.candidates.slice().sort(function (a, b) { return a.name.localeCompare(b.name); }).forEach(function (a) {
         if (listed[a.id]) return;
         listed[a.id] = true;
-        assignee.appendChild(h('option', { value: a.id }, a.name));
+        assignee.appendChild(h('option', { value: a.id }, a.name + presenceNote(a)));
       });
       if (c.assignee_id && !listed[c.assignee_id]) assignee.appendChild(h('option', { value: c.assignee_id }, agentName(c.assignee_id)));
       assignee.value = c.assignee_id || '';
@@ -1669,6 +1686,12 @@
     SB.on('message.updated', function (d) { if (d && d.message) onMessage(d.message, false); });
     SB.on('typing', onTyping);
     SB.on('viewers', onViewers);
+    SB.on('presence', function (d) {
+      if (!d || !d.agent_id) return;
+      S.presence[d.agent_id] = d.status;
+      // The assignee list shows who is around.
+      if (mounted() && V.conv && V.conv.data) renderDetailsSoon();
+    });
     SB.on('resync', function () {
       // Viewers are only known from events: after a gap, start from nobody.
       S.viewers = {};

@@ -205,6 +205,23 @@ async fn an_agent_answers_a_customer_in_the_inbox() {
         )
         .await;
 
+    // A colleague of the inbox comes online: the assignee list says so, live.
+    let (ada, ada_password) = app.create_agent(&admin, "ada@example.com", "agent").await;
+    app.add_member(&admin, &inbox.id, &ada).await;
+    chrome.client.refresh().await.expect("reload");
+    chrome
+        .wait_until("the conversation after a reload", &shown("assignee"))
+        .await;
+    let ada_token = app.token_for("ada@example.com", &ada_password).await;
+    let _ada_online = app.websocket(&ada_token, None).await;
+    chrome
+        .wait_until(
+            "Ada shown online",
+            "const s = document.querySelector('[data-testid=assignee]'); \
+             return !!s && Array.from(s.options).some(o => /online/.test(o.textContent));",
+        )
+        .await;
+
     // Resolve; the filters follow.
     click(&chrome, "[data-testid=resolve]").await;
     chrome
@@ -246,6 +263,22 @@ async fn an_agent_answers_a_customer_in_the_inbox() {
         )
         .await;
     chrome.screenshot("inbox-list").await;
+
+    // At phone width one pane shows at a time, and nothing is wider than the screen.
+    chrome
+        .client
+        .set_window_size(390, 800)
+        .await
+        .expect("phone width");
+    chrome.client.goto(&app.url("/")).await.expect("inbox");
+    chrome
+        .wait_until("the list at phone width", &shown("conversation-list"))
+        .await;
+    let overflow = chrome
+        .js("return document.documentElement.scrollWidth <= window.innerWidth + 1;")
+        .await;
+    assert_eq!(overflow, json!(true), "no sideways scrolling at 390 px");
+    chrome.screenshot("inbox-phone").await;
     chrome.close().await;
 }
 
