@@ -355,3 +355,90 @@ async fn an_admin_creates_an_inbox_and_an_agent_cannot_open_admin_pages() {
         .await;
     chrome.close().await;
 }
+
+/// Sets a form field by test id and tells the page it changed.
+async fn fill(chrome: &Chrome, testid: &str, value: &str) {
+    let script = format!(
+        "const e = document.querySelector('[data-testid={testid}]'); if (!e) return false; \
+         e.value = {value:?}; e.dispatchEvent(new Event('input', {{bubbles: true}})); \
+         e.dispatchEvent(new Event('change', {{bubbles: true}})); return true;"
+    );
+    assert_eq!(
+        chrome.js(&script).await,
+        Value::Bool(true),
+        "no field {testid}"
+    );
+}
+
+#[actix_web::test]
+async fn an_admin_manages_agents_canned_responses_and_reads_the_audit_log() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let chrome = Chrome::start(1400, 900).await;
+    sign_in(&chrome, &app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    chrome
+        .wait_until("the app", "return !!document.querySelector('nav.topnav');")
+        .await;
+
+    // Agents: create one; the generated password is shown once.
+    chrome
+        .client
+        .goto(&app.url("/admin/agents"))
+        .await
+        .expect("agents page");
+    chrome
+        .wait_until("the agent form", &shown("agent-name"))
+        .await;
+    fill(&chrome, "agent-name", "Grace Hopper").await;
+    fill(&chrome, "agent-email", "grace@example.com").await;
+    click(&chrome, "[data-testid=agent-create]").await;
+    chrome
+        .wait_until(
+            "the new agent's password",
+            "const p = document.querySelector('[data-testid=agent-password]'); return !!p && p.textContent.trim().length >= 12;",
+        )
+        .await;
+    let agents = app.get_json(&admin, "/api/v1/agents").await;
+    assert!(
+        agents["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|a| a["email"] == "grace@example.com")
+    );
+
+    // Canned responses: create one, find it by search.
+    chrome
+        .client
+        .goto(&app.url("/admin/canned"))
+        .await
+        .expect("canned page");
+    chrome
+        .wait_until("the canned form", &shown("canned-code"))
+        .await;
+    fill(&chrome, "canned-code", "bye").await;
+    fill(&chrome, "canned-content", "Have a great day!").await;
+    click(&chrome, "[data-testid=canned-create]").await;
+    chrome
+        .wait_until(
+            "the new canned response",
+            "return Array.from(document.querySelectorAll('[data-testid=canned-row]')).some(r => r.textContent.includes('Have a great day!'));",
+        )
+        .await;
+
+    // The audit log shows both changes.
+    chrome
+        .client
+        .goto(&app.url("/admin/audit"))
+        .await
+        .expect("audit page");
+    chrome
+        .wait_until(
+            "the audit entries",
+            "const t = Array.from(document.querySelectorAll('[data-testid=audit-row]')).map(r => r.textContent).join('|'); \
+             return t.includes('agent.create') && t.includes('canned_response.create');",
+        )
+        .await;
+    chrome.screenshot("admin-audit").await;
+    chrome.close().await;
+}
