@@ -14,7 +14,7 @@ mod conversations;
 mod inboxes;
 mod me;
 mod ops;
-mod pages;
+pub mod pages;
 mod teams;
 mod webhooks;
 mod widget;

@@ -94,6 +94,17 @@ async fn asset(req: HttpRequest, name: web::Path<String>) -> HttpResponse {
             ));
         }
     };
+    compiled_file(&req, body, content_type, "no-cache")
+}
+
+/// A file compiled into the binary: its hash is a stable validator, so browsers revalidate
+/// with `If-None-Match` and get 304 until the hub is upgraded.
+pub fn compiled_file(
+    req: &HttpRequest,
+    body: &'static str,
+    content_type: &str,
+    cache_control: &'static str,
+) -> HttpResponse {
     let etag = format!("\"{}\"", &crate::auth::token_hash(body)[..16]);
     if req
         .headers()
@@ -106,7 +117,7 @@ async fn asset(req: HttpRequest, name: web::Path<String>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(format!("{content_type}; charset=utf-8"))
         .insert_header(("X-Content-Type-Options", "nosniff"))
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::CACHE_CONTROL, cache_control))
         .insert_header((header::ETAG, etag))
         .body(body)
 }

@@ -43,21 +43,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn script(req: HttpRequest) -> HttpResponse {
-    // The content changes only with the binary: its hash is a stable validator.
-    let etag = format!("\"{}\"", &crate::auth::token_hash(SCRIPT)[..16]);
-    if req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        == Some(etag.as_str())
-    {
-        return HttpResponse::NotModified().finish();
-    }
-    HttpResponse::Ok()
-        .content_type("text/javascript; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .insert_header((header::ETAG, etag))
-        .body(SCRIPT)
+    // Pages of other sites load it: it may be cached a while, revalidated by ETag.
+    super::pages::compiled_file(&req, SCRIPT, "text/javascript", "public, max-age=300")
 }
 
 #[derive(Deserialize)]
