@@ -223,6 +223,30 @@ pub async fn connect(
     Ok(about)
 }
 
+/// A webhook bot that is switched off or deleted stops posting here (best effort: the
+/// token may already be revoked), so Telegram does not retry into a closed door for a day.
+pub async fn disconnect(inbox: &Inbox, settings: &Settings) {
+    if inbox.channel_type != crate::db::types::ChannelType::Telegram {
+        return;
+    }
+    let Ok(config) = TelegramConfig::from_inbox(inbox) else {
+        return;
+    };
+    if config.mode != Mode::Webhook {
+        return;
+    }
+    let result = match config.channel(settings) {
+        Ok(channel) => channel.delete_webhook().await,
+        Err(error) => {
+            tracing::info!(%error, inbox_id = inbox.id, "cannot build the bot to remove its webhook");
+            return;
+        }
+    };
+    if let Err(error) = result {
+        tracing::info!(%error, inbox_id = inbox.id, "cannot remove the bot's webhook");
+    }
+}
+
 /// A Bot API failure during setup, shown to the admin in Telegram's words.
 fn bot_api_error(error: ChannelError) -> ApiError {
     match error {

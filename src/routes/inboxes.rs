@@ -486,6 +486,9 @@ async fn update(
     )
     .await?
     .ok_or_else(|| ApiError::not_found("no inbox with that id"))?;
+    if current.enabled && !inbox.enabled {
+        crate::telegram::disconnect(&current, &state.settings).await;
+    }
     if bot_changed {
         // Another bot numbers its updates anew: polling starts from its own queue.
         crate::store::cursors::delete(&mut state.db.writer().await?, inbox.id).await?;
@@ -533,9 +536,13 @@ async fn delete(
     admin: Admin,
     id: web::Path<PublicId>,
 ) -> Result<HttpResponse, ApiError> {
+    let found = inboxes::find(&mut state.db.reader().await?, id.0).await?;
     match inboxes::delete(&mut state.db.writer().await?, id.0, &admin.actor()).await {
         Ok(()) => {
             let _ = state.hub.supervisor.send(Remove(id.0)).await;
+            if let Some(inbox) = found {
+                crate::telegram::disconnect(&inbox, &state.settings).await;
+            }
             Ok(no_content())
         }
         Err(DeleteInboxError::NotFound) => Err(ApiError::not_found("no inbox with that id")),

@@ -562,13 +562,13 @@ impl VisitorLimits {
     pub fn message(&self, visitor_id: &str, ip: &str) -> bool {
         self.tidy();
         self.per_visitor.check_key(&visitor_id.to_owned()).is_ok()
-            && self.per_ip.check_key(&ip.to_owned()).is_ok()
+            && self.per_ip.check_key(&address_key(ip)).is_ok()
     }
 
     /// Whether this address may start one more visitor session now.
     pub fn session(&self, ip: &str) -> bool {
         self.tidy();
-        self.sessions_per_ip.check_key(&ip.to_owned()).is_ok()
+        self.sessions_per_ip.check_key(&address_key(ip)).is_ok()
     }
 
     fn tidy(&self) {
@@ -580,9 +580,39 @@ impl VisitorLimits {
     }
 }
 
+/// The key an address is limited under: the address for IPv4, its /64 network for IPv6 (one
+/// subscriber's whole range, which they can rotate through at will).
+fn address_key(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(std::net::IpAddr::V6(v6)) => v6
+            .to_ipv4_mapped()
+            .map_or_else(|| ip.to_owned(), |v4| v4.to_string()),
+        _ => ip.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_addresses_are_limited_per_64_network() {
+        assert_eq!(address_key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(
+            address_key("2001:db8:1:2:aaaa::1"),
+            address_key("2001:db8:1:2:bbbb::9")
+        );
+        assert_ne!(
+            address_key("2001:db8:1:2::1"),
+            address_key("2001:db8:1:3::1")
+        );
+        assert_eq!(address_key("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(address_key(""), "");
+    }
 
     #[test]
     fn origins_are_normalized_and_checked() {

@@ -1189,3 +1189,38 @@ async fn switching_to_another_bot_forgets_the_old_one() {
         .await;
     assert_eq!(shown["settings"]["bot_token"], "987654321:…Dsaw");
 }
+
+#[actix_web::test]
+async fn a_bot_switched_off_or_deleted_lets_go_of_its_webhook() {
+    let app = hub().await;
+    let fake = FakeBotApi::start(TOKEN).await;
+    let bot = webhook_bot(&app, &fake).await;
+    let path = format!("/api/v1/inboxes/{}", bot.id);
+    let off = app
+        .api(
+            &bot.admin,
+            Method::PATCH,
+            &path,
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(off.status(), StatusCode::OK);
+    assert_eq!(fake.calls_to("deleteWebhook").len(), 1);
+    let refused = deliver(&app, &bot, &text_update(1, 1, "anyone?")).await;
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    // Back on: the webhook is set again.
+    let on = app
+        .api(
+            &bot.admin,
+            Method::PATCH,
+            &path,
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(on.status(), StatusCode::OK);
+    assert_eq!(fake.calls_to("setWebhook").len(), 2);
+    // Deleted (it never received anything): the webhook goes too.
+    let deleted = app.api(&bot.admin, Method::DELETE, &path, None).await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(fake.calls_to("deleteWebhook").len(), 2);
+}
