@@ -10,7 +10,6 @@ use crate::auth::Auth;
 use crate::db::StoreError;
 use crate::error::ApiError;
 use crate::startup::AppState;
-use crate::store::MAX_PAGE;
 use crate::store::canned::{self, Canned, CannedChanges};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -106,13 +105,7 @@ async fn list(
     _caller: Auth,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("must be between 1 and {MAX_PAGE}"),
-        ));
-    }
+    let limit = super::page_limit(query.limit)?;
     let search = query
         .q
         .as_deref()

@@ -48,13 +48,7 @@ async fn list(
     caller: Auth,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("must be between 1 and {MAX_PAGE}"),
-        ));
-    }
+    let limit = super::page_limit(query.limit)?;
     let before = query
         .cursor
         .as_deref()

@@ -18,7 +18,6 @@ use crate::db::types::{ConversationStatus, Priority, Role};
 use crate::error::ApiError;
 use crate::realtime::{Event, Scope};
 use crate::startup::AppState;
-use crate::store::MAX_PAGE;
 use crate::store::conversations::{
     self as conv, AssigneeFilter, Conversation, ConversationChange, ConversationFilter, NewReply,
     ReplyOutcome,
@@ -156,13 +155,7 @@ async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("must be between 1 and {MAX_PAGE}"),
-        ));
-    }
+    let limit = super::page_limit(q.limit)?;
     let statuses = match &q.status {
         None => Vec::new(),
         Some(text) => text
@@ -257,13 +250,7 @@ async fn messages(
     query: web::Query<MessagesQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let conversation = visible_conversation(&state, &caller, id.0).await?;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("must be between 1 and {MAX_PAGE}"),
-        ));
-    }
+    let limit = super::page_limit(query.limit)?;
     if query.after.is_some() && query.before.is_some() {
         return Err(ApiError::bad_request(
             "invalid_query",

@@ -183,6 +183,18 @@ pub fn utc(at: NaiveDateTime) -> DateTime<Utc> {
     DateTime::from_naive_utc_and_offset(at, Utc)
 }
 
+/// A list's `?limit=`: 50 when absent, refused outside 1..=MAX_PAGE.
+pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    Ok(limit)
+}
+
 /// `?limit=&cursor=` of list endpoints.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -194,13 +206,7 @@ pub struct PageQuery {
 impl PageQuery {
     /// The validated limit and decoded cursor.
     pub fn parse(&self) -> Result<(i64, Option<i64>), ApiError> {
-        let limit = self.limit.unwrap_or(50);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(ApiError::invalid(
-                "limit",
-                format!("must be between 1 and {MAX_PAGE}"),
-            ));
-        }
+        let limit = page_limit(self.limit)?;
         let cursor = self
             .cursor
             .as_deref()

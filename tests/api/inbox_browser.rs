@@ -12,17 +12,7 @@ use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, CallbackServer, TestApp, spawn
 
 /// Signs in through the sign-in page, as a person does.
 async fn sign_in(chrome: &Chrome, app: &TestApp, email: &str, password: &str) {
-    chrome
-        .client
-        .goto(&app.url("/login"))
-        .await
-        .expect("sign-in page");
-    chrome
-        .wait_until(
-            "the sign-in form",
-            "return !!document.querySelector('[data-testid=login-email]');",
-        )
-        .await;
+    visit(chrome, app, "/login", "login-email").await;
     let script = format!(
         "const set = (id, v) => {{ const e = document.querySelector(`[data-testid=${{id}}]`); \
          e.value = v; e.dispatchEvent(new Event('input', {{bubbles: true}})); }}; \
@@ -30,6 +20,18 @@ async fn sign_in(chrome: &Chrome, app: &TestApp, email: &str, password: &str) {
          document.querySelector('[data-testid=login-submit]').click(); return true;"
     );
     chrome.js(&script).await;
+}
+
+/// Opens a page of the hub and waits until the element with `testid` shows.
+async fn visit(chrome: &Chrome, app: &TestApp, path: &str, testid: &str) {
+    chrome
+        .client
+        .goto(&app.url(path))
+        .await
+        .expect("open the page");
+    chrome
+        .wait_until(&format!("{testid} on {path}"), &shown(testid))
+        .await;
 }
 
 /// Whether an element with this test id exists (and is shown).
@@ -270,10 +272,7 @@ async fn an_agent_answers_a_customer_in_the_inbox() {
         .set_window_size(390, 800)
         .await
         .expect("phone width");
-    chrome.client.goto(&app.url("/")).await.expect("inbox");
-    chrome
-        .wait_until("the list at phone width", &shown("conversation-list"))
-        .await;
+    visit(&chrome, &app, "/", "conversation-list").await;
     let overflow = chrome
         .js("return document.documentElement.scrollWidth <= window.innerWidth + 1;")
         .await;
@@ -293,14 +292,7 @@ async fn an_admin_creates_an_inbox_and_an_agent_cannot_open_admin_pages() {
     chrome
         .wait_until("the app", "return !!document.querySelector('nav.topnav');")
         .await;
-    chrome
-        .client
-        .goto(&app.url("/admin/inboxes"))
-        .await
-        .expect("admin page");
-    chrome
-        .wait_until("the inbox admin", &shown("inbox-new"))
-        .await;
+    visit(&chrome, &app, "/admin/inboxes", "inbox-new").await;
     click(&chrome, "[data-testid=inbox-new]").await;
     chrome
         .wait_until("the new-inbox form", &shown("inbox-name"))
@@ -381,14 +373,7 @@ async fn an_admin_manages_agents_canned_responses_and_reads_the_audit_log() {
         .await;
 
     // Agents: create one; the generated password is shown once.
-    chrome
-        .client
-        .goto(&app.url("/admin/agents"))
-        .await
-        .expect("agents page");
-    chrome
-        .wait_until("the agent form", &shown("agent-name"))
-        .await;
+    visit(&chrome, &app, "/admin/agents", "agent-name").await;
     fill(&chrome, "agent-name", "Grace Hopper").await;
     fill(&chrome, "agent-email", "grace@example.com").await;
     click(&chrome, "[data-testid=agent-create]").await;
@@ -408,14 +393,7 @@ async fn an_admin_manages_agents_canned_responses_and_reads_the_audit_log() {
     );
 
     // Canned responses: create one, find it by search.
-    chrome
-        .client
-        .goto(&app.url("/admin/canned"))
-        .await
-        .expect("canned page");
-    chrome
-        .wait_until("the canned form", &shown("canned-code"))
-        .await;
+    visit(&chrome, &app, "/admin/canned", "canned-code").await;
     fill(&chrome, "canned-code", "bye").await;
     fill(&chrome, "canned-content", "Have a great day!").await;
     click(&chrome, "[data-testid=canned-create]").await;
