@@ -1,19 +1,11 @@
-//! Who is calling: passwords, session cookies, personal API tokens, CSRF and roles.
-//!
-//! One extractor, [`Auth`], authenticates every API request (Bearer token or session
-//! cookie), enforces CSRF on cookie-authenticated mutations and checks the role its type
-//! parameter asks for, so no handler can forget a check.
+//! The hub's credentials below the HTTP layer: random secrets, token hashes, argon2id
+//! password hashing (bounded by [`HashGate`]) and login attempt limits. The request
+//! extractors that use them (who is calling, CSRF, roles) live in `routes::extract`.
 
-use std::future::Future;
-use std::marker::PhantomData;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::pin::Pin;
 use std::time::Duration;
 
-use actix_web::dev::Payload;
-use actix_web::http::Method;
-use actix_web::{FromRequest, HttpRequest, web};
 use argon2::Argon2;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -23,27 +15,8 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
 
-use crate::db::types::Role;
 use crate::domain::Password;
-use crate::error::ApiError;
-use crate::startup::AppState;
-use crate::store::{self, Actor, agents::Agent};
 
-/// Name of the session cookie over plain http.
-pub const SESSION_COOKIE: &str = "sb_session";
-/// Name over https: the `__Host-` prefix makes browsers refuse it from sibling subdomains.
-pub const SECURE_SESSION_COOKIE: &str = "__Host-sb_session";
-
-/// The session cookie's name for this hub.
-pub fn session_cookie_name(state: &AppState) -> &'static str {
-    if state.settings.server.cookies_secure() {
-        SECURE_SESSION_COOKIE
-    } else {
-        SESSION_COOKIE
-    }
-}
-/// Header carrying the CSRF token on cookie-authenticated mutations.
-pub const CSRF_HEADER: &str = "X-CSRF-Token";
 /// Prefix of personal API tokens, so leaked ones are recognisable by secret scanners.
 pub const TOKEN_PREFIX: &str = "sb_pat_";
 
@@ -75,14 +48,19 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// argon2 refused to hash (it only does for absurd parameters): a fault of ours.
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(String);
+
 /// Hashes a password with argon2id (OWASP's recommended parameters, the crate defaults).
 /// CPU-heavy: call it on a blocking thread.
-pub fn hash_password(password: &Password) -> Result<String, ApiError> {
+pub fn hash_password(password: &Password) -> Result<String, HashError> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(password.expose().as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(ApiError::internal)
+        .map_err(|e| HashError(e.to_string()))
 }
 
 /// Checks a password against a stored hash. CPU-heavy: call it on a blocking thread.
@@ -97,8 +75,8 @@ pub fn verify_password(stored_hash: &str, candidate: &str) -> bool {
 }
 
 /// A hash of a random password, verified against when the email is unknown so a failed
-/// login takes as long whether or not the account exists. Made once, at start-up
-/// ([`crate::startup::Application::build`]), on a blocking thread.
+/// login takes as long whether or not the account exists. Made once, at start-up, on a
+/// blocking thread.
 pub fn decoy_hash() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DECOY.get_or_init(|| {
@@ -110,16 +88,20 @@ pub fn decoy_hash() -> &'static str {
     })
 }
 
-/// Runs CPU-heavy work (argon2) off the async workers.
-pub async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    web::block(work).await.map_err(ApiError::internal)
-}
-
 /// At most this many argon2 computations at once per core: each takes ~19 MiB and real
 /// CPU, so a flood of logins must queue, not exhaust memory.
 const HASHES_PER_CORE: usize = 2;
+
+/// Why [`HashGate::run`] did not run the work.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    /// Every slot stayed taken for the whole wait: the caller answers "busy, retry".
+    #[error("too many sign-ins at once; try again in a moment")]
+    Busy,
+    /// The blocking task failed (a panic in argon2): a fault of ours.
+    #[error("password work failed: {0}")]
+    Failed(String),
+}
 
 /// Bounds concurrent password hashing; a request that waits too long gets 503 + Retry-After.
 pub struct HashGate {
@@ -146,12 +128,14 @@ impl HashGate {
     pub async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, GateError> {
         let _permit = tokio::time::timeout(self.wait, self.permits.acquire())
             .await
-            .map_err(|_| ApiError::busy("too many sign-ins at once; try again in a moment"))?
-            .map_err(ApiError::internal)?;
-        blocking(work).await
+            .map_err(|_| GateError::Busy)?
+            .map_err(|e| GateError::Failed(e.to_string()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| GateError::Failed(e.to_string()))
     }
 }
 
@@ -201,206 +185,6 @@ fn limiter_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The client's address: the TCP peer, or, behind one trusted reverse proxy, the last
-/// `X-Forwarded-For` entry (the one that proxy appended). Entries further left and the
-/// `Forwarded` header are written by the client and never trusted.
-pub fn client_ip(req: &HttpRequest, trust_proxy_headers: bool) -> Option<IpAddr> {
-    if trust_proxy_headers {
-        let forwarded = req
-            .headers()
-            .get_all("x-forwarded-for")
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .last()
-            .and_then(|last| last.trim().parse::<IpAddr>().ok());
-        if forwarded.is_some() {
-            return forwarded;
-        }
-    }
-    req.peer_addr().map(|a| a.ip())
-}
-
-/// The CSRF token of a session: derived from its cookie value with the hub's key, so it
-/// needs no storage and dies with the session.
-pub fn csrf_token(state: &AppState, session_token: &str) -> String {
-    hex::encode(state.secret.sign("csrf", session_token.as_bytes()))
-}
-
-/// How the caller proved who it is.
-#[derive(Debug, Clone)]
-pub enum AuthMethod {
-    /// A browser session; the raw cookie value is kept to derive the CSRF token.
-    Session { session_id: i64, token: String },
-    /// A personal API token.
-    Token { token_id: i64 },
-}
-
-/// A role an endpoint requires.
-pub trait RoleRequirement {
-    fn allows(role: Role) -> bool;
-}
-
-/// Any active agent, admin or not.
-pub struct AnyAgent;
-/// Admins only.
-pub struct AdminOnly;
-
-impl RoleRequirement for AnyAgent {
-    fn allows(_: Role) -> bool {
-        true
-    }
-}
-
-impl RoleRequirement for AdminOnly {
-    fn allows(role: Role) -> bool {
-        role == Role::Admin
-    }
-}
-
-/// The authenticated caller of a request, with role `R` enforced.
-pub struct Auth<R: RoleRequirement = AnyAgent> {
-    pub agent: Agent,
-    pub method: AuthMethod,
-    pub ip: Option<IpAddr>,
-    _role: PhantomData<R>,
-}
-
-/// Shorthand for endpoints that only admins may call.
-pub type Admin = Auth<AdminOnly>;
-
-impl<R: RoleRequirement> Auth<R> {
-    /// The caller as the actor of an audited change.
-    pub fn actor(&self) -> Actor {
-        Actor::agent(self.agent.id, self.ip.map(|ip| ip.to_string()))
-    }
-}
-
-impl<R: RoleRequirement + 'static> FromRequest for Auth<R> {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| ApiError::internal("application state missing"))?
-                .clone();
-            // Other extractors of the same handler may fail first and drop this future;
-            // the lookup runs in its own task so a SQLite query is never cut off.
-            let (agent, method) = {
-                let (req, state) = (req.clone(), state.clone());
-                let lookup = async move { authenticate(&req, &state).await };
-                actix_web::rt::spawn(tracing::Instrument::in_current_span(lookup))
-                    .await
-                    .map_err(ApiError::internal)??
-            };
-            if !R::allows(agent.role) {
-                return Err(ApiError::forbidden(
-                    "admin_required",
-                    "this action requires the admin role",
-                ));
-            }
-            Ok(Self {
-                agent,
-                method,
-                ip: client_ip(&req, state.settings.server.trust_proxy_headers),
-                _role: PhantomData,
-            })
-        })
-    }
-}
-
-/// The signed-in agent of a page request (session cookie or token); `None` when signed out.
-pub async fn session_agent(req: &HttpRequest, state: &AppState) -> Option<Agent> {
-    authenticate(req, state).await.ok().map(|(agent, _)| agent)
-}
-
-async fn authenticate(
-    req: &HttpRequest,
-    state: &AppState,
-) -> Result<(Agent, AuthMethod), ApiError> {
-    let bearer = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .map(|value| {
-            value
-                .to_str()
-                .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .ok_or_else(|| {
-                    ApiError::unauthorized(
-                        "invalid_token",
-                        "the Authorization header must be `Bearer <token>`",
-                    )
-                })
-        })
-        .transpose()?;
-
-    if let Some(token) = bearer {
-        let conn = &mut state.db.reader().await?;
-        let (api_token, agent) = store::agents::find_token(conn, &token_hash(token))
-            .await?
-            .ok_or_else(|| {
-                ApiError::unauthorized("invalid_token", "the API token is unknown or revoked")
-            })?;
-        let stale = api_token
-            .last_used_at
-            .is_none_or(|at| store::now() - at > chrono::TimeDelta::minutes(1));
-        if stale {
-            let conn = &mut state.db.writer().await?;
-            if let Err(error) = store::agents::touch_token(conn, api_token.id).await {
-                tracing::warn!(%error, "could not record API token use");
-            }
-        }
-        return Ok((
-            agent,
-            AuthMethod::Token {
-                token_id: api_token.id,
-            },
-        ));
-    }
-
-    let Some(cookie) = req.cookie(session_cookie_name(state)) else {
-        return Err(ApiError::unauthorized(
-            "unauthenticated",
-            "log in first, or send an API token as `Authorization: Bearer <token>`",
-        ));
-    };
-    let token = cookie.value().to_owned();
-    let conn = &mut state.db.reader().await?;
-    let (session, agent) = store::agents::find_session(conn, &token_hash(&token))
-        .await?
-        .ok_or_else(|| {
-            ApiError::unauthorized("session_expired", "the session has ended; log in again")
-        })?;
-
-    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe {
-        let sent = req
-            .headers()
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| hex::decode(v.trim()).ok());
-        let valid = sent.is_some_and(|sig| state.secret.verify("csrf", token.as_bytes(), &sig));
-        if !valid {
-            return Err(ApiError::forbidden(
-                "csrf_failed",
-                "missing or wrong X-CSRF-Token header (the token is returned by login and GET /api/v1/me)",
-            ));
-        }
-    }
-    Ok((
-        agent,
-        AuthMethod::Session {
-            session_id: session.id,
-            token,
-        },
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,7 +213,7 @@ mod tests {
         });
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
         let refused = gate.run(|| ()).await.expect_err("the only slot is taken");
-        assert_eq!(refused.code(), "busy");
+        assert!(matches!(refused, GateError::Busy), "{refused}");
         release.send(()).unwrap();
         holder.await.unwrap().unwrap();
         assert!(gate.run(|| ()).await.is_ok(), "free again");

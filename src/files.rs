@@ -17,6 +17,84 @@ use crate::media::{self, ImageLimits, MediaError, MediaKind};
 use crate::secrets::SecretKey;
 use crate::store::attachments::NewAttachment;
 
+/// Most files on one message (and in one upload request).
+pub(crate) const MAX_FILES: usize = 10;
+
+/// Files already in the blob store that no row refers to yet: a request's uploads, a
+/// message's fetched media. [`StagedFiles::keep`] hands them over once a stored row refers
+/// to them; [`StagedFiles::discard`] removes them before a refusal is answered; and a guard
+/// dropped any other way (an early return, a panic) removes them in the background, so no
+/// path leaves a file behind.
+pub(crate) struct StagedFiles {
+    blobs: BlobStore,
+    files: Vec<NewAttachment>,
+}
+
+impl StagedFiles {
+    /// Adds a file just stored.
+    pub(crate) fn push(&mut self, file: NewAttachment) {
+        self.files.push(file);
+    }
+
+    /// The files, to record them.
+    pub(crate) fn files(&self) -> &[NewAttachment] {
+        &self.files
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Bytes of all the files, for the per-message budget.
+    pub(crate) fn total_bytes(&self) -> u64 {
+        self.files
+            .iter()
+            .map(|f| u64::try_from(f.byte_size).unwrap_or(u64::MAX))
+            .fold(0, u64::saturating_add)
+    }
+
+    /// Stored rows refer to the files now: they stay.
+    pub(crate) fn keep(mut self) {
+        self.files.clear();
+    }
+
+    /// Removes the files now, before answering, so the caller's answer means they are gone.
+    pub(crate) async fn discard(mut self) {
+        for file in self.files.drain(..) {
+            if let Err(error) = self.blobs.delete(&file.storage_key).await {
+                tracing::warn!(%error, key = %file.storage_key, "cannot remove a refused file");
+            }
+        }
+    }
+}
+
+impl Drop for StagedFiles {
+    fn drop(&mut self) {
+        if self.files.is_empty() {
+            return;
+        }
+        let keys: Vec<String> = self.files.drain(..).map(|f| f.storage_key).collect();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // The hub drops guards on its runtime; outside one (a program ending) the files
+            // stay, and that is said rather than blocking here.
+            tracing::warn!(?keys, "files left in the blob store");
+            return;
+        };
+        let blobs = self.blobs.clone();
+        runtime.spawn(async move {
+            for key in &keys {
+                if let Err(error) = blobs.delete(key).await {
+                    tracing::warn!(%error, key, "cannot remove a file no message took");
+                }
+            }
+        });
+    }
+}
+
 /// Which bytes of an attachment a signed URL serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Variant {
@@ -342,12 +420,11 @@ impl Files {
         FileError::TooLarge { limit, what }
     }
 
-    /// Removes stored files again (a later file of the same request was refused).
-    pub async fn discard(&self, files: &[NewAttachment]) {
-        for file in files {
-            if let Err(error) = self.blobs.delete(&file.storage_key).await {
-                tracing::warn!(%error, key = %file.storage_key, "cannot remove a refused upload");
-            }
+    /// An empty guard for files about to be received (see [`StagedFiles`]).
+    pub(crate) fn stage(&self) -> StagedFiles {
+        StagedFiles {
+            blobs: self.blobs.clone(),
+            files: Vec::new(),
         }
     }
 

@@ -15,7 +15,7 @@ use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Rg
 /// Broad class of an allowed file, for limits and previews.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum MediaKind {
+pub(crate) enum MediaKind {
     /// PNG, JPEG, GIF or WebP: decoded for dimensions and thumbnails.
     Image,
     /// PDF and office documents: stored and downloaded as is.
@@ -30,7 +30,7 @@ pub enum MediaKind {
 
 /// What the bytes say the file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sniffed {
+pub(crate) struct Sniffed {
     /// The MIME type stored and served for the file (from its content, never from the client).
     pub mime: &'static str,
     /// The canonical extension (without dot) a download of this type should carry.
@@ -92,7 +92,7 @@ fn too_large_message(width: u32, height: u32, max: u32) -> String {
 }
 
 /// How many leading bytes `sniff` needs to see (office formats are zip files whose first entries must be read).
-pub const SNIFF_BYTES: usize = 64 * 1024;
+pub(crate) const SNIFF_BYTES: usize = 64 * 1024;
 
 /// One allowed type: what is stored and served, and which extensions a download may keep.
 struct FileType {
@@ -180,7 +180,7 @@ fn unrecognised() -> Result<Sniffed, MediaError> {
 /// quicktime, 3gp). Everything else (executables, scripts, HTML, SVG, which can carry scripts,
 /// unknown text...) is `Disallowed`, naming the detected type when it is known. Give it the
 /// first [`SNIFF_BYTES`] of the file (or the whole file if shorter).
-pub fn sniff(head: &[u8]) -> Result<Sniffed, MediaError> {
+pub(crate) fn sniff(head: &[u8]) -> Result<Sniffed, MediaError> {
     if head.is_empty() {
         return Err(MediaError::Empty);
     }
@@ -537,7 +537,7 @@ const MAX_FILE_NAME_CHARS: usize = 120;
 ///
 /// Invisible formatting characters (bidirectional overrides such as U+202E, zero-width characters)
 /// are dropped too: they are used to disguise "invoice\u{202E}fdp.exe" as "invoiceexe.pdf".
-pub fn sanitize_file_name(name: Option<&str>, sniffed: &Sniffed) -> String {
+pub(crate) fn sanitize_file_name(name: Option<&str>, sniffed: &Sniffed) -> String {
     let raw = name.unwrap_or_default();
     let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
 
@@ -752,7 +752,10 @@ fn image_error(error: ImageError, header: &ImageHeader, limits: ImageLimits) -> 
 /// An image whose decoded pixels would exceed `max_alloc_bytes` is refused here as well
 /// (`ImageTooLarge` with both sides within `max`), so that nothing accepted on upload fails
 /// later in [`thumbnails`].
-pub fn image_dimensions(bytes: &[u8], limits: ImageLimits) -> Result<(u32, u32), MediaError> {
+pub(crate) fn image_dimensions(
+    bytes: &[u8],
+    limits: ImageLimits,
+) -> Result<(u32, u32), MediaError> {
     guarded(|| open_image(bytes, limits).map(|(_, header)| header.oriented()))
 }
 
@@ -762,7 +765,7 @@ pub fn image_dimensions(bytes: &[u8], limits: ImageLimits) -> Result<(u32, u32),
 /// side is rounded to the nearest pixel, at least 1) and never upscaling; both are JPEG (quality
 /// 80) with EXIF orientation applied and transparency flattened onto white; `width` and `height`
 /// are the oriented size of the original.
-pub struct Thumbnails {
+pub(crate) struct Thumbnails {
     /// Width of the original image after EXIF orientation.
     pub width: u32,
     /// Height of the original image after EXIF orientation.
@@ -774,7 +777,7 @@ pub struct Thumbnails {
 }
 
 /// The MIME type of both thumbnails, for storing and serving them.
-pub const THUMB_MIME: &str = "image/jpeg";
+pub(crate) const THUMB_MIME: &str = "image/jpeg";
 
 /// Box sizes and JPEG quality of the thumbnails.
 const SMALL_BOX: u32 = 200;
@@ -783,7 +786,7 @@ const THUMB_QUALITY: u8 = 80;
 
 /// Decodes the image (within `limits`) and makes both thumbnails; GIF and WebP animations give
 /// their first frame. Slow for big photos: call it from a background task.
-pub fn thumbnails(bytes: &[u8], limits: ImageLimits) -> Result<Thumbnails, MediaError> {
+pub(crate) fn thumbnails(bytes: &[u8], limits: ImageLimits) -> Result<Thumbnails, MediaError> {
     guarded(|| {
         let (decoder, header) = open_image(bytes, limits)?;
         let image =

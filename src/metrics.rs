@@ -1,20 +1,12 @@
-//! Prometheus metrics (`GET /metrics`, text exposition format) and the per-request
-//! middleware that records them and writes one access-log line per request.
+//! Prometheus metrics (`GET /metrics`, text exposition format). The HTTP layer's
+//! middleware (`routes::observe`) records each request here.
 
-use std::time::Instant;
-
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::web;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-
-use crate::startup::AppState;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -49,7 +41,7 @@ struct BuildLabels {
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// The hub's metrics; one registry per application instance.
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     durations: HistogramFamily<RouteLabels>,
@@ -59,14 +51,14 @@ pub struct Metrics {
 
 /// Result of a login attempt, as counted by `switchboard_login_attempts_total`.
 #[derive(Clone, Copy, Debug)]
-pub enum LoginOutcome {
+pub(crate) enum LoginOutcome {
     Success,
     Failure,
     RateLimited,
 }
 
 impl Metrics {
-    pub fn new(backend: &'static str) -> Self {
+    pub(crate) fn new(backend: &'static str) -> Self {
         let mut registry = Registry::with_prefix("switchboard");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests answered", requests.clone());
@@ -110,7 +102,7 @@ impl Metrics {
         }
     }
 
-    pub fn login(&self, outcome: LoginOutcome) {
+    pub(crate) fn login(&self, outcome: LoginOutcome) {
         let outcome = match outcome {
             LoginOutcome::Success => "success",
             LoginOutcome::Failure => "failure",
@@ -120,7 +112,7 @@ impl Metrics {
     }
 
     /// Counts events of an accepted webhook.
-    pub fn inbound_events(&self, channel_type: &str, count: usize) {
+    pub(crate) fn inbound_events(&self, channel_type: &str, count: usize) {
         self.inbound
             .get_or_create(&ChannelLabels {
                 channel_type: channel_type.to_owned(),
@@ -129,13 +121,13 @@ impl Metrics {
     }
 
     /// The registry in Prometheus text format.
-    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+    pub(crate) fn encode(&self) -> Result<String, std::fmt::Error> {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)
     }
 
-    fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    pub(crate) fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
         self.requests
             .get_or_create(&RequestLabels {
                 method: method.to_owned(),
@@ -150,33 +142,4 @@ impl Metrics {
             })
             .observe(seconds);
     }
-}
-
-/// Middleware: counts and times each request by route pattern and logs it.
-pub async fn observe(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    let response = next.call(req).await?;
-    let elapsed = started.elapsed();
-    let request = response.request();
-    let route = request
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = request.method().as_str();
-    let status = response.status().as_u16();
-    if let Some(state) = state {
-        state
-            .metrics
-            .observe(method, &route, status, elapsed.as_secs_f64());
-    }
-    let millis = elapsed.as_secs_f64() * 1000.0;
-    if matches!(route.as_str(), "/health" | "/ready" | "/metrics") {
-        tracing::debug!(method, route, status, millis, "request");
-    } else {
-        tracing::info!(method, path = request.path(), status, millis, "request");
-    }
-    Ok(response)
 }

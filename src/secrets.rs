@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 /// File name of the generated key inside the data directory.
-pub const KEY_FILE: &str = "secret.key";
+pub(crate) const KEY_FILE: &str = "secret.key";
 
 /// A key of at least 32 bytes; `Debug` never shows it.
 #[derive(Clone)]

@@ -16,20 +16,8 @@ use crate::db::{Database, StoreError};
 use crate::metrics::Metrics;
 use crate::routes;
 use crate::secrets::{SecretError, SecretKey};
+use crate::state::AppState;
 use crate::store::{self, Actor, agents::NewAgent};
-
-/// Everything a request handler may need, shared by all workers.
-pub struct AppState {
-    pub db: Database,
-    pub settings: Arc<Settings>,
-    pub secret: SecretKey,
-    pub login_limiter: LoginLimiter,
-    /// Bounds concurrent argon2 work.
-    pub hash_gate: HashGate,
-    pub metrics: Metrics,
-    /// The running actors (channels, conversations, routing, delivery, realtime).
-    pub hub: crate::actors::Hub,
-}
 
 /// How long an upload may wait for a message before housekeeping removes it.
 pub const ABANDONED_UPLOAD_AGE: Duration = Duration::from_secs(24 * 3600);
@@ -137,7 +125,7 @@ impl Application {
         let files = crate::files::Files::open(&settings, secret.clone())
             .await
             .map_err(|e| StartupError::Storage(e.to_string()))?;
-        let hub = crate::actors::Hub::start(db.clone(), settings.clone(), Arc::new(files))
+        let hub = crate::hub::Hub::start(db.clone(), settings.clone(), Arc::new(files))
             .await
             .map_err(|source| StartupError::Database {
                 url: settings.database.url.to_string(),
@@ -159,7 +147,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(routes::run_to_completion))
-                .wrap(from_fn(crate::metrics::observe))
+                .wrap(from_fn(routes::observe))
                 .wrap(TracingLogger::default())
                 .app_data(server_state.clone())
                 .configure(|cfg| routes::configure(cfg, &server_state.settings))

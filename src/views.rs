@@ -8,9 +8,29 @@ use crate::db::types::{
     ChannelType, ConversationKind, ConversationStatus, DeliveryStatus, Direction, Priority,
     SenderType, Verification,
 };
-use crate::routes::{id_string, opt_id_string, utc};
 use crate::store::contacts::{Contact, Identity};
 use crate::store::conversations::{Conversation, Message};
+
+/// Serde helper: a stored integer id as a string (ids are strings outside the hub).
+pub(crate) fn id_string<S: serde::Serializer>(id: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(id)
+}
+
+/// Serde helper for `Option<i64>` ids.
+pub(crate) fn opt_id_string<S: serde::Serializer>(
+    id: &Option<i64>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match id {
+        Some(id) => s.collect_str(id),
+        None => s.serialize_none(),
+    }
+}
+
+/// Stored times are naive UTC; the API always shows them with their zone.
+pub(crate) fn utc(at: NaiveDateTime) -> DateTime<Utc> {
+    DateTime::from_naive_utc_and_offset(at, Utc)
+}
 
 fn opt_utc(at: Option<NaiveDateTime>) -> Option<DateTime<Utc>> {
     at.map(utc)
@@ -202,7 +222,7 @@ impl From<&Conversation> for ConversationView {
 
 /// A contact with its identities.
 #[derive(Debug, Clone, Serialize)]
-pub struct ContactView {
+pub(crate) struct ContactView {
     #[serde(serialize_with = "id_string")]
     pub id: i64,
     pub name: Option<String>,
@@ -235,7 +255,7 @@ impl From<&Contact> for ContactView {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct IdentityView {
+pub(crate) struct IdentityView {
     #[serde(serialize_with = "id_string")]
     pub inbox_id: i64,
     pub channel_type: ChannelType,

@@ -3,27 +3,26 @@
 //!
 //! The supervisor starts an actor per enabled inbox at boot, and reconfigures, starts or
 //! stops it when an admin changes the inbox. An inbox whose adapter cannot be built, or
-//! whose actor fails repeatedly, is restarted with exponential backoff. Webhook handlers
-//! parse through the same adapter via [`Channels`], a shared read-mostly map, so inbound
-//! traffic never queues behind a channel's outbound work.
+//! whose actor fails repeatedly, is restarted with exponential backoff. The adapter is
+//! built by the inbox's channel home (`crate::channels`); webhook handlers parse through
+//! the same adapter via the shared [`Channels`] map, so inbound traffic never queues behind
+//! a channel's outbound work.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use futures_util::StreamExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use switchboard_api_channel::{ApiChannel, ApiChannelSettings};
-use switchboard_channel::{Channel, ContactProfile, OutboundMessage, Poller};
+use switchboard_channel::{ContactProfile, OutboundMessage};
 
 use super::delivery::{DeliveryTracker, SendOutcome};
-use super::ingest::InboundWriter;
+use crate::channels::{ChannelEntry, Channels, build_entry};
 use crate::config::Settings;
-use crate::db::types::{ChannelType, Verification};
 use crate::db::{Database, StoreError};
 use crate::files::{Files, Variant};
-use crate::store::inbound::Source;
+use crate::inbound::Inbound;
 use crate::store::inboxes::{self, Inbox};
 use crate::store::outbox;
 
@@ -36,144 +35,27 @@ const FAILURES_BEFORE_RESTART: u32 = 5;
 /// Longest wait between restarts of a failing channel.
 const MAX_RESTART_DELAY: Duration = Duration::from_secs(300);
 
-/// A running channel as webhook handlers see it.
-pub struct ChannelEntry {
-    pub inbox_id: i64,
-    pub channel_type: ChannelType,
-    pub adapter: Arc<dyn Channel>,
-    pub source: Source,
-    /// Set for channels that pull their updates (a Telegram bot in polling mode): the
-    /// channel actor runs the polling loop.
-    pub poller: Option<Arc<dyn Poller>>,
-    /// A widget inbox's settings (looks, origins, verification), for the widget routes.
-    pub widget: Option<Arc<crate::widget::WidgetConfig>>,
-}
-
-/// The channels of all running inboxes, by inbox id.
-#[derive(Clone, Default)]
-pub struct Channels(Arc<RwLock<HashMap<i64, Arc<ChannelEntry>>>>);
-
-impl Channels {
-    /// The running widget inbox with this public key (inboxes are few: a scan is fine).
-    pub fn widget(&self, public_key: &str) -> Option<Arc<ChannelEntry>> {
-        self.0
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .find(|e| {
-                e.widget
-                    .as_ref()
-                    .is_some_and(|w| w.public_key == public_key)
-            })
-            .cloned()
-    }
-
-    /// The running channel of an inbox, if it is enabled and configured.
-    pub fn get(&self, inbox_id: i64) -> Option<Arc<ChannelEntry>> {
-        self.0
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&inbox_id)
-            .cloned()
-    }
-
-    fn set(&self, entry: Arc<ChannelEntry>) {
-        self.0
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(entry.inbox_id, entry);
-    }
-
-    fn remove(&self, inbox_id: i64) {
-        self.0
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&inbox_id);
-    }
-}
-
-/// Builds the adapter for an inbox from its stored settings and secrets.
-pub fn build_entry(inbox: &Inbox, settings: &Settings) -> Result<ChannelEntry, String> {
-    let mut poller: Option<Arc<dyn Poller>> = None;
-    let mut widget = None;
-    let (adapter, verification): (Arc<dyn Channel>, _) = match inbox.channel_type {
-        ChannelType::Api => {
-            let config = inbox.settings_json();
-            let callback_url = match config.get("callback_url").and_then(|v| v.as_str()) {
-                None | Some("") => None,
-                Some(text) => {
-                    Some(url::Url::parse(text).map_err(|e| format!("callback_url: {e}"))?)
-                }
-            };
-            let secret = inbox.secret("secret").ok_or("the inbox has no secret")?;
-            let adapter = ApiChannel::new(ApiChannelSettings {
-                secret,
-                callback_url,
-                timeout: settings.outbound.send_timeout,
-            })
-            .map_err(|e| e.to_string())?;
-            // The integrator signs every request, so it vouches for who the contact is.
-            (Arc::new(adapter), Verification::Provider)
-        }
-        ChannelType::Widget => {
-            widget = Some(Arc::new(crate::widget::WidgetConfig::from_inbox(inbox)?));
-            // A visitor is who their browser's token says; an HMAC-verified identity is
-            // recorded separately (verification `hmac`).
-            (
-                Arc::new(crate::widget::WidgetChannel),
-                Verification::Unverified,
-            )
-        }
-        ChannelType::Telegram => {
-            let (channel, mode) = crate::telegram::build(inbox, settings)?;
-            if mode == crate::telegram::Mode::Polling {
-                poller = Some(channel.clone());
-            }
-            // Telegram vouches for its user ids.
-            (channel, Verification::Provider)
-        }
-        other => {
-            return Err(format!(
-                "channel type {other} has no adapter in this version"
-            ));
-        }
-    };
-    Ok(ChannelEntry {
-        inbox_id: inbox.id,
-        channel_type: inbox.channel_type,
-        adapter,
-        source: Source {
-            inbox_id: inbox.id,
-            channel_type: inbox.channel_type,
-            verification,
-            reopen_resolved: inbox.reopens_resolved(),
-        },
-        poller,
-        widget,
-    })
-}
-
 /// Starts, reconfigures, restarts and stops channel actors.
-pub struct ChannelSupervisor {
+pub(crate) struct ChannelSupervisor {
     db: Database,
     settings: Arc<Settings>,
     channels: Channels,
     delivery: Addr<DeliveryTracker>,
     files: Arc<Files>,
-    inbound: InboundWriter,
+    inbound: Inbound,
     actors: HashMap<i64, Addr<ChannelActor>>,
     /// Consecutive failures per inbox, for the restart backoff.
     failures: HashMap<i64, u32>,
 }
 
 impl ChannelSupervisor {
-    pub fn new(
+    pub(crate) fn new(
         db: Database,
         settings: Arc<Settings>,
         channels: Channels,
         delivery: Addr<DeliveryTracker>,
         files: Arc<Files>,
-        inbound: InboundWriter,
+        inbound: Inbound,
     ) -> Self {
         Self {
             db,
@@ -244,12 +126,12 @@ impl Actor for ChannelSupervisor {
 /// Start, reconfigure or stop (when disabled) the channel of this inbox.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Configure(pub Inbox);
+pub(crate) struct Configure(pub(crate) Inbox);
 
 /// Stops every channel (the hub is shutting down).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Shutdown;
+pub(crate) struct Shutdown;
 
 impl Handler<Shutdown> for ChannelSupervisor {
     type Result = ();
@@ -261,13 +143,13 @@ impl Handler<Shutdown> for ChannelSupervisor {
 /// The inbox was deleted.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Remove(pub i64);
+pub(crate) struct Remove(pub(crate) i64);
 
 /// An outbox entry of this inbox may be due now.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Wake {
-    pub inbox_id: i64,
+pub(crate) struct Wake {
+    pub(crate) inbox_id: i64,
 }
 
 /// A channel actor gave up; restart it with backoff.
@@ -353,14 +235,14 @@ impl Handler<Failed> for ChannelSupervisor {
 }
 
 /// One enabled inbox's channel.
-pub struct ChannelActor {
+pub(crate) struct ChannelActor {
     entry: Arc<ChannelEntry>,
     db: Database,
     delivery: Addr<DeliveryTracker>,
     /// Signs the download URLs of a reply's files for the provider or integration.
     files: Arc<Files>,
     /// Where polled updates are stored.
-    inbound: InboundWriter,
+    inbound: Inbound,
     /// The running polling loop, for channels that poll.
     polling: Option<SpawnHandle>,
     supervisor: Addr<ChannelSupervisor>,
@@ -414,11 +296,10 @@ impl ChannelActor {
             return;
         };
         let span = tracing::info_span!("poll_updates", inbox_id = self.entry.inbox_id);
-        let work = super::polling::run(
+        let work = crate::inbound::poll(
             poller,
             self.entry.clone(),
             self.db.clone(),
-            self.files.clone(),
             self.inbound.clone(),
         );
         let work = tracing::Instrument::instrument(work, span);

@@ -1,5 +1,7 @@
-//! DeliveryTracker: applies send outcomes (from channel actors) and provider status
-//! reports (from webhooks) to outbound messages, and publishes the changes.
+//! DeliveryTracker: the one path of every delivery status. It applies send outcomes (from
+//! channel actors), provider status reports (from the inbound door: status webhooks and
+//! statuses inside event batches), widget visitors' receipts (delivered, read) and agents'
+//! read marks (which widget visitors see as read ticks), and publishes the changes.
 //!
 //! The store enforces "statuses only move forward" in each UPDATE. Outcomes are stored
 //! concurrently, so two changes of one message may commit in one order and finish in the
@@ -15,23 +17,25 @@ use switchboard_channel::{ChannelError, SendReceipt, StatusUpdate};
 
 use super::detached;
 use crate::config::OutboundSettings;
+use crate::db::types::DeliveryStatus;
 use crate::db::{Database, StoreError};
 use crate::realtime::EventHub;
-use crate::store::conversations::Message;
+use crate::realtime::visitors::VisitorEvent;
+use crate::store::conversations::{self as conv, Message};
 use crate::store::delivery::{self, StatusApplied};
 use crate::store::outbox::{self, Job};
 
 /// Messages whose last published status is remembered.
 const REMEMBERED: usize = 100_000;
 
-pub struct DeliveryTracker {
+pub(crate) struct DeliveryTracker {
     db: Database,
     events: Arc<EventHub>,
     published: HashMap<i64, u8>,
 }
 
 impl DeliveryTracker {
-    pub fn new(db: Database, events: Arc<EventHub>) -> Self {
+    pub(crate) fn new(db: Database, events: Arc<EventHub>) -> Self {
         Self {
             db,
             events,
@@ -64,18 +68,18 @@ impl Actor for DeliveryTracker {
 /// The result of one send attempt of an outbox job.
 #[derive(Message)]
 #[rtype(result = "Result<(), StoreError>")]
-pub struct SendOutcome {
-    pub inbox_id: i64,
-    pub job: Job,
-    pub result: Result<SendReceipt, ChannelError>,
-    pub policy: OutboundSettings,
+pub(crate) struct SendOutcome {
+    pub(crate) inbox_id: i64,
+    pub(crate) job: Job,
+    pub(crate) result: Result<SendReceipt, ChannelError>,
+    pub(crate) policy: OutboundSettings,
 }
 
 /// An agent queued a failed reply again (already stored): its statuses start over, so the
 /// `failed` published before must not hold back the ones that follow.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Requeued(pub Message);
+pub(crate) struct Requeued(pub(crate) Message);
 
 impl Handler<Requeued> for DeliveryTracker {
     type Result = ();
@@ -89,9 +93,89 @@ impl Handler<Requeued> for DeliveryTracker {
 /// Status reports of one inbox, already verified and parsed.
 #[derive(Message)]
 #[rtype(result = "Result<Vec<StatusApplied>, StoreError>")]
-pub struct ApplyStatuses {
-    pub inbox_id: i64,
-    pub updates: Vec<StatusUpdate>,
+pub(crate) struct ApplyStatuses {
+    pub(crate) inbox_id: i64,
+    pub(crate) updates: Vec<StatusUpdate>,
+}
+
+/// A widget visitor's browser received (`Delivered`) or showed (`Read`) the replies of its
+/// conversation up to a seq.
+#[derive(Message)]
+#[rtype(result = "Result<(), StoreError>")]
+pub(crate) struct VisitorReceipt {
+    pub(crate) conversation_id: i64,
+    pub(crate) up_to: i64,
+    pub(crate) status: DeliveryStatus,
+}
+
+/// An agent read a conversation up to a seq; answers the agent's read mark as stored (it
+/// never moves back). A widget visitor sees their messages read.
+#[derive(Message)]
+#[rtype(result = "Result<i64, StoreError>")]
+pub(crate) struct AgentRead {
+    pub(crate) conversation_id: i64,
+    pub(crate) agent_id: i64,
+    pub(crate) seq: i64,
+}
+
+impl Handler<VisitorReceipt> for DeliveryTracker {
+    type Result = ResponseActFuture<Self, Result<(), StoreError>>;
+
+    fn handle(&mut self, msg: VisitorReceipt, _: &mut Self::Context) -> Self::Result {
+        let span = tracing::debug_span!(
+            "visitor_receipt",
+            conversation_id = msg.conversation_id,
+            up_to = msg.up_to
+        );
+        let db = self.db.clone();
+        let work = detached(tracing::Instrument::instrument(
+            async move {
+                let conn = &mut db.writer().await?;
+                crate::store::widget::advance_replies(
+                    conn,
+                    msg.conversation_id,
+                    msg.up_to,
+                    msg.status,
+                )
+                .await
+            },
+            span,
+        ));
+        Box::pin(work.into_actor(self).map(|result, act, _| {
+            for message in &result?? {
+                act.publish(message);
+            }
+            Ok(())
+        }))
+    }
+}
+
+impl Handler<AgentRead> for DeliveryTracker {
+    type Result = ResponseActFuture<Self, Result<i64, StoreError>>;
+
+    fn handle(&mut self, msg: AgentRead, _: &mut Self::Context) -> Self::Result {
+        let span = tracing::debug_span!(
+            "agent_read",
+            conversation_id = msg.conversation_id,
+            agent_id = msg.agent_id
+        );
+        let db = self.db.clone();
+        let conversation_id = msg.conversation_id;
+        let work = detached(tracing::Instrument::instrument(
+            async move {
+                let conn = &mut db.writer().await?;
+                conv::mark_read(conn, msg.conversation_id, msg.agent_id, msg.seq).await
+            },
+            span,
+        ));
+        Box::pin(work.into_actor(self).map(move |result, act, _| {
+            let read = result??;
+            act.events
+                .visitors
+                .to_conversation(conversation_id, VisitorEvent::Read { up_to: read });
+            Ok(read)
+        }))
+    }
 }
 
 impl Handler<SendOutcome> for DeliveryTracker {
@@ -196,7 +280,7 @@ async fn record(db: Database, msg: SendOutcome) -> Result<Vec<Message>, StoreErr
 
 /// Exponential backoff with full jitter in its upper half, never sooner than the
 /// provider's Retry-After.
-pub fn backoff(
+pub(crate) fn backoff(
     policy: &OutboundSettings,
     attempts: u32,
     retry_after: Option<Duration>,

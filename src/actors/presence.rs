@@ -15,13 +15,13 @@ struct State {
 }
 
 /// Who is connected, shared by sessions and the router.
-pub struct Presence {
+pub(crate) struct Presence {
     events: Arc<EventHub>,
     agents: Mutex<HashMap<i64, State>>,
 }
 
 impl Presence {
-    pub fn new(events: Arc<EventHub>) -> Self {
+    pub(crate) fn new(events: Arc<EventHub>) -> Self {
         Self {
             events,
             agents: Mutex::new(HashMap::new()),
@@ -66,7 +66,11 @@ impl Presence {
     }
 
     /// A connection opened; returns the new status if it changed.
-    pub fn connected(&self, agent_id: i64, availability: Availability) -> Option<Availability> {
+    pub(crate) fn connected(
+        &self,
+        agent_id: i64,
+        availability: Availability,
+    ) -> Option<Availability> {
         self.update(agent_id, |s| {
             s.connections += 1;
             s.availability = availability;
@@ -74,41 +78,14 @@ impl Presence {
     }
 
     /// A connection closed; returns the new status if it changed.
-    pub fn disconnected(&self, agent_id: i64) -> Option<Availability> {
+    pub(crate) fn disconnected(&self, agent_id: i64) -> Option<Availability> {
         self.update(agent_id, |s| {
             s.connections = s.connections.saturating_sub(1)
         })
     }
 
-    /// The agent chose another availability (only matters while connected).
-    pub fn set_availability(
-        &self,
-        agent_id: i64,
-        availability: Availability,
-    ) -> Option<Availability> {
-        let connected = self
-            .agents
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(&agent_id);
-        if !connected {
-            return None;
-        }
-        self.update(agent_id, |s| s.availability = availability)
-    }
-
-    /// The agent's current status.
-    pub fn status(&self, agent_id: i64) -> Availability {
-        Self::status_of(
-            self.agents
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&agent_id),
-        )
-    }
-
     /// Agents that are connected and online.
-    pub fn online(&self) -> Vec<i64> {
+    pub(crate) fn online(&self) -> Vec<i64> {
         let agents = self.agents.lock().unwrap_or_else(|p| p.into_inner());
         let mut ids: Vec<i64> = agents
             .iter()

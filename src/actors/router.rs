@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use super::conversation::{Command, ConversationRegistry, ForConversation};
 use super::presence::Presence;
+use crate::conversations::{Command, ConversationRegistry, ForConversation};
 use crate::db::Database;
 use crate::store::conversations::{self as conv, ConversationChange};
 use crate::store::{Actor as AuditActor, agents, inboxes};
@@ -21,7 +21,7 @@ use crate::store::{Actor as AuditActor, agents, inboxes};
 /// How often waiting conversations are checked even without a trigger.
 const SWEEP: Duration = Duration::from_secs(15);
 
-pub struct Router {
+pub(crate) struct Router {
     db: Database,
     presence: Arc<Presence>,
     conversations: Option<Addr<ConversationRegistry>>,
@@ -32,7 +32,7 @@ pub struct Router {
 }
 
 impl Router {
-    pub fn new(db: Database, presence: Arc<Presence>) -> Self {
+    pub(crate) fn new(db: Database, presence: Arc<Presence>) -> Self {
         Self {
             db,
             presence,
@@ -56,14 +56,14 @@ impl Actor for Router {
 /// Gives the router the conversation registry (they reference each other).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Attach {
+pub(crate) struct Attach {
     pub conversations: Addr<ConversationRegistry>,
 }
 
 /// A conversation became active without an assignee.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Route {
+pub(crate) struct Route {
     pub conversation_id: i64,
     pub inbox_id: i64,
 }
@@ -71,7 +71,7 @@ pub struct Route {
 /// An agent came online or freed up: waiting conversations may go to them.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct AgentAvailable {
+pub(crate) struct AgentAvailable {
     pub agent_id: i64,
 }
 
@@ -82,7 +82,7 @@ struct Sweep;
 /// Stops the router (the hub is shutting down).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Shutdown;
+pub(crate) struct Shutdown;
 
 impl Handler<Shutdown> for Router {
     type Result = ();
@@ -105,7 +105,12 @@ impl Handler<Attach> for Router {
 impl Handler<Route> for Router {
     type Result = ();
     fn handle(&mut self, msg: Route, ctx: &mut Self::Context) {
-        let _span = tracing::debug_span!("route", conversation_id = msg.conversation_id).entered();
+        let _span = tracing::debug_span!(
+            "route",
+            conversation_id = msg.conversation_id,
+            inbox_id = msg.inbox_id
+        )
+        .entered();
         ctx.notify(Sweep);
     }
 }

@@ -20,20 +20,20 @@ const QUEUE: usize = 4096;
 
 /// An image to make thumbnails of.
 #[derive(Debug, Clone)]
-pub struct ThumbnailJob {
+pub(crate) struct ThumbnailJob {
     pub attachment_id: i64,
     pub storage_key: String,
 }
 
 /// Handle to the worker.
 #[derive(Clone)]
-pub struct Thumbnailer {
+pub(crate) struct Thumbnailer {
     jobs: mpsc::Sender<ThumbnailJob>,
 }
 
 impl Thumbnailer {
     /// Starts the worker and queues the images a previous run left without thumbnails.
-    pub fn start(db: Database, events: Arc<EventHub>, files: Arc<Files>) -> Self {
+    pub(crate) fn start(db: Database, events: Arc<EventHub>, files: Arc<Files>) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let this = Self { jobs };
         actix_web::rt::spawn(run(db.clone(), events, files, queue));
@@ -59,7 +59,7 @@ impl Thumbnailer {
     }
 
     /// Queues an image; when the queue is full it is logged and made at the next start.
-    pub fn queue(&self, job: ThumbnailJob) {
+    pub(crate) fn queue(&self, job: ThumbnailJob) {
         if let Err(error) = self.jobs.try_send(job) {
             tracing::warn!(%error, "thumbnail queue full; the thumbnail is made at the next start");
         }

@@ -26,9 +26,9 @@
 //! diesel-async runs each SQLite query on tokio's blocking pool; if the query's future is
 //! dropped before it finishes, the wrapper blocks the current thread until it does, which
 //! panics on actix's single-threaded workers. So request handling is never cancelled
-//! mid-query: requests run to completion in their own task
-//! ([`run_to_completion`](crate::routes::run_to_completion)), and extractors that query
-//! the database do it in a spawned task. Do not put a timeout or `select!` around a store
+//! mid-query: requests run to completion in their own task (the HTTP layer's
+//! `run_to_completion` middleware), and extractors that query the database do it in a
+//! spawned task. Do not put a timeout or `select!` around a store
 //! call; bound the work inside it instead.
 
 pub mod schema;

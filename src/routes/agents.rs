@@ -4,18 +4,19 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::ApiError;
+use super::extract::Admin;
 use super::{AgentView, Page, PageQuery, PublicId, double_option, no_content};
-use crate::auth::{self, Admin};
+use crate::auth;
 use crate::db::types::{Availability, Role};
 use crate::domain::{DisplayName, EmailAddress, Password};
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{
     self,
     agents::{AgentChanges, NewAgent},
 };
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/agents", web::get().to(list))
         .route("/agents", web::post().to(create))
         .route("/agents/{id}", web::get().to(show))

@@ -18,20 +18,15 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::conversations::visible_conversation;
-use super::{PublicId, utc};
-use crate::auth::Auth;
-use crate::error::ApiError;
-use crate::files::{FileError, SignatureError, Variant};
-use crate::media::MediaError;
-use crate::startup::AppState;
-use crate::store::attachments::{self, Attachment, NewAttachment};
+use super::extract::Auth;
+use super::{ApiError, PublicId, utc};
+use crate::files::{MAX_FILES, SignatureError, StagedFiles, Variant};
+use crate::state::AppState;
+use crate::store::attachments::{self, Attachment};
 use crate::views::AttachmentView;
 
-/// Most files in one upload request (and on one message).
-pub const MAX_FILES: usize = 10;
-
 /// Routes under `/api/v1`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/conversations/{id}/attachments", web::post().to(upload))
         .route("/attachments/{id}", web::get().to(show))
         .route("/attachments/{id}/download", web::get().to(download_link))
@@ -39,74 +34,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The signed download route, outside `/api/v1` (no session: the signature is the key).
-pub fn configure_downloads(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure_downloads(cfg: &mut web::ServiceConfig) {
     cfg.route("/files/{id}/{variant}", web::get().to(download));
-}
-
-/// Maps a refused or failed file to its answer.
-pub fn file_error(error: FileError) -> ApiError {
-    match error {
-        FileError::Media(MediaError::Disallowed { .. }) => {
-            ApiError::unsupported_media_type(error.to_string())
-        }
-        FileError::Media(_) => ApiError::invalid("file", error),
-        FileError::TooLarge { .. } => ApiError::payload_too_large(error.to_string()),
-        FileError::Upload(_) => ApiError::bad_request("upload_failed", error.to_string()),
-        FileError::Fetch(_) => ApiError::invalid("attachments", error),
-        FileError::FetchUnavailable(_) => ApiError::unavailable(error.to_string()),
-        FileError::Storage(_) | FileError::Io(_) => ApiError::internal(error),
-    }
 }
 
 async fn upload(
     state: web::Data<AppState>,
     caller: Auth,
     id: web::Path<PublicId>,
-    mut form: Multipart,
+    form: Multipart,
 ) -> Result<HttpResponse, ApiError> {
     let conversation = visible_conversation(&state, &caller, id.0).await?;
-    let files = &state.hub.files;
-    let mut stored: Vec<NewAttachment> = Vec::new();
-    let mut budget = files.limits().max_message_bytes;
-    while let Some(field) = form.next().await {
-        let field = match field {
-            Ok(field) => field,
-            Err(error) => {
-                files.discard(&stored).await;
-                return Err(ApiError::bad_request(
-                    "malformed_multipart",
-                    format!("malformed multipart body: {error}"),
-                ));
-            }
-        };
-        let file_name = field
-            .content_disposition()
-            .and_then(|d| d.get_filename())
-            .map(str::to_owned);
-        let Some(file_name) = file_name else {
-            // A plain form field; uploads only take files.
-            continue;
-        };
-        if stored.len() == MAX_FILES {
-            files.discard(&stored).await;
-            return Err(ApiError::invalid(
-                "file",
-                format!("at most {MAX_FILES} files per upload"),
-            ));
-        }
-        match files.receive(Some(&file_name), field, budget).await {
-            Ok(file) => {
-                budget = budget.saturating_sub(u64::try_from(file.byte_size).unwrap_or(u64::MAX));
-                stored.push(file);
-            }
-            Err(error) => {
-                files.discard(&stored).await;
-                tracing::info!(%error, file_name, "upload refused");
-                return Err(file_error(error));
-            }
-        }
+    let mut staged = state.hub.files.stage();
+    if let Err(error) = receive_files(&state, form, &mut staged).await {
+        staged.discard().await;
+        return Err(error);
     }
-    if stored.is_empty() {
+    if staged.is_empty() {
         return Err(ApiError::invalid(
             "file",
             "no file in the body (send multipart/form-data with a file part)",
@@ -114,14 +58,18 @@ async fn upload(
     }
     let inserted = match state.db.writer().await {
         Ok(mut conn) => {
-            attachments::insert_pending(&mut conn, conversation.id, &stored, &caller.actor()).await
+            attachments::insert_pending(&mut conn, conversation.id, staged.files(), &caller.actor())
+                .await
         }
         Err(error) => Err(error),
     };
     let rows: Vec<Attachment> = match inserted {
-        Ok(rows) => rows,
+        Ok(rows) => {
+            staged.keep();
+            rows
+        }
         Err(error) => {
-            files.discard(&stored).await;
+            staged.discard().await;
             return Err(error.into());
         }
     };
@@ -163,6 +111,50 @@ async fn visible_attachment(
             _ => e,
         })?;
     Ok(attachment)
+}
+
+/// Receives the file parts of an upload into `staged`, each through the usual checks and
+/// within the per-message budget; plain form fields are skipped.
+async fn receive_files(
+    state: &AppState,
+    mut form: Multipart,
+    staged: &mut StagedFiles,
+) -> Result<(), ApiError> {
+    let files = &state.hub.files;
+    while let Some(field) = form.next().await {
+        let field = field.map_err(|error| {
+            ApiError::bad_request(
+                "malformed_multipart",
+                format!("malformed multipart body: {error}"),
+            )
+        })?;
+        let file_name = field
+            .content_disposition()
+            .and_then(|d| d.get_filename())
+            .map(str::to_owned);
+        let Some(file_name) = file_name else {
+            // A plain form field; uploads only take files.
+            continue;
+        };
+        if staged.len() == MAX_FILES {
+            return Err(ApiError::invalid(
+                "file",
+                format!("at most {MAX_FILES} files per upload"),
+            ));
+        }
+        let budget = files
+            .limits()
+            .max_message_bytes
+            .saturating_sub(staged.total_bytes());
+        match files.receive(Some(&file_name), field, budget).await {
+            Ok(file) => staged.push(file),
+            Err(error) => {
+                tracing::info!(%error, file_name, "upload refused");
+                return Err(error.into());
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn show(

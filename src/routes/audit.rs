@@ -4,14 +4,15 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Page, PageQuery, id_string, opt_id_string, utc};
-use crate::auth::Admin;
+use super::ApiError;
+use super::extract::Admin;
+use super::{Page, PageQuery, id_string, utc};
 use crate::db::types::ActorType;
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{self, audit::AuditEntry};
+use crate::views::opt_id_string;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/audit", web::get().to(list));
 }
 

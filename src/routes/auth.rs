@@ -6,15 +6,16 @@ use chrono::TimeDelta;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::ApiError;
+use super::extract::{self, Auth, AuthMethod};
 use super::{AgentView, utc};
-use crate::auth::{self, Auth, AuthMethod};
+use crate::auth;
 use crate::domain::{EmailAddress, Password};
-use crate::error::ApiError;
 use crate::metrics::LoginOutcome;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{self, Actor};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/auth/login", web::post().to(login))
         .route("/auth/logout", web::post().to(logout));
 }
@@ -28,7 +29,7 @@ struct LoginRequest {
 
 /// The session cookie with all its attributes (the removal cookie must match them).
 fn session_cookie(state: &AppState, value: String) -> actix_web::cookie::CookieBuilder<'static> {
-    Cookie::build(auth::session_cookie_name(state), value)
+    Cookie::build(extract::session_cookie_name(state), value)
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
@@ -46,7 +47,7 @@ async fn login(
     state: web::Data<AppState>,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let ip = auth::client_ip(&req, state.settings.server.trust_proxy_headers);
+    let ip = extract::client_ip(&req, state.settings.server.trust_proxy_headers);
     // Parsed first so only well-formed, bounded emails become rate-limiter keys.
     let email = EmailAddress::parse(&body.email).map_err(|r| ApiError::invalid("email", r))?;
     if let Err(wait) = state.login_limiter.check(ip, email.as_str()) {
@@ -102,7 +103,7 @@ async fn login(
         .finish();
     Ok(HttpResponse::Ok().cookie(cookie).json(json!({
         "agent": AgentView::from(&agent),
-        "csrf_token": auth::csrf_token(&state, &token),
+        "csrf_token": extract::csrf_token(&state, &token),
         "expires_at": utc(expires_at),
     })))
 }

@@ -5,14 +5,14 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::ApiError;
+use super::extract::Auth;
 use super::{PublicId, id_string, no_content, utc};
-use crate::auth::Auth;
 use crate::db::StoreError;
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::canned::{self, Canned, CannedChanges};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/canned-responses", web::get().to(list))
         .route("/canned-responses", web::post().to(create))
         .route("/canned-responses/{id}", web::get().to(show))

@@ -6,18 +6,17 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::PublicId;
 use super::conversations::visible_inboxes;
-use crate::auth::Auth;
-use crate::domain::EmailAddress;
-use crate::error::ApiError;
-use crate::startup::AppState;
+use super::extract::Auth;
+use super::{ApiError, PublicId};
+use crate::domain::{ContactId, EmailAddress};
+use crate::state::AppState;
 use crate::store::MAX_PAGE;
 use crate::store::contacts::{self, Contact, ContactChanges};
 use crate::store::conversations::{self as conv, ConversationFilter};
 use crate::views::{ContactView, ConversationView, IdentityView};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/contacts", web::get().to(list))
         .route("/contacts/{id}", web::get().to(show))
         .route("/contacts/{id}", web::patch().to(update))
@@ -223,41 +222,30 @@ async fn update(
 #[serde(deny_unknown_fields)]
 struct MergeBody {
     /// The duplicate to merge into this contact (it is deleted).
-    contact_id: PublicId,
+    contact_id: ContactId,
 }
 
 async fn merge(
     state: web::Data<AppState>,
     caller: Auth,
-    id: web::Path<PublicId>,
+    id: web::Path<ContactId>,
     body: web::Json<MergeBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let target = visible_contact(&state, &caller, id.0).await?;
-    let source_id = body.contact_id.0;
-    if source_id == target.id {
-        return Err(ApiError::invalid(
-            "contact_id",
-            "a contact cannot be merged into itself",
-        ));
+    let target = visible_contact(&state, &caller, id.get()).await?;
+    let source = body.contact_id;
+    if source.get() != target.id {
+        visible_contact(&state, &caller, source.get())
+            .await
+            .map_err(|_| ApiError::invalid("contact_id", "no contact with that id"))?;
     }
-    visible_contact(&state, &caller, source_id)
-        .await
-        .map_err(|_| ApiError::invalid("contact_id", "no contact with that id"))?;
-    let (contact, moved) = contacts::merge(
-        &mut state.db.writer().await?,
-        target.id,
-        source_id,
-        &caller.actor(),
-    )
-    .await?
-    .ok_or_else(|| ApiError::not_found("one of the contacts no longer exists"))?;
-    let conn = &mut state.db.reader().await?;
-    for id in moved {
-        if let Some(c) = conv::find(conn, id).await? {
-            state.hub.events.conversation(&c, false);
-        }
-    }
+    let contact = state
+        .hub
+        .conversations
+        .merge_contacts(ContactId(target.id), source, caller.actor())
+        .await?
+        .ok_or_else(|| ApiError::not_found("one of the contacts no longer exists"))?;
     let visible = visible_inboxes(&state, &caller).await?;
+    let conn = &mut state.db.reader().await?;
     let mut view = ContactView::from(&contact);
     view.identities = Some(visible_identities(conn, contact.id, visible.as_deref()).await?);
     Ok(HttpResponse::Ok().json(view))

@@ -4,28 +4,26 @@
 //! Agents see the conversations of inboxes they belong to; admins see all. A conversation
 //! the caller may not see answers 404, exactly like one that does not exist.
 
-use std::collections::HashSet;
-
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{PublicId, utc};
-use crate::actors::conversation::{Command, CommandError, ForConversation, Output};
-use crate::auth::Auth;
+use super::extract::Auth;
+use super::{ApiError, PublicId, utc};
+use crate::actors::delivery::AgentRead;
+use crate::conversations::rules::{Assignment, ReplyDraft};
 use crate::db::types::{ConversationStatus, Priority, Role};
-use crate::error::ApiError;
+use crate::domain::{AgentId, ConversationId, MessageId};
 use crate::realtime::{Event, Scope};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::conversations::{
-    self as conv, AssigneeFilter, Conversation, ConversationChange, ConversationFilter, NewReply,
-    ReplyOutcome,
+    self as conv, AssigneeFilter, Conversation, ConversationFilter, ReplyOutcome,
 };
-use crate::store::{inboxes, teams};
+use crate::store::inboxes;
 use crate::views::{ConversationView, MessageView};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/conversations", web::get().to(list))
         .route("/conversations/{id}", web::get().to(show))
         .route("/conversations/{id}/messages", web::get().to(messages))
@@ -46,13 +44,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/conversations/{id}/typing", web::post().to(typing));
 }
 
-/// Longest reply or note.
-const MAX_CONTENT_BYTES: usize = 65_536;
 /// Longest `Idempotency-Key`.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 /// The inboxes a caller may see; `None` means all (admins).
-pub async fn visible_inboxes(
+pub(crate) async fn visible_inboxes(
     state: &AppState,
     caller: &Auth,
 ) -> Result<Option<Vec<i64>>, ApiError> {
@@ -65,7 +61,7 @@ pub async fn visible_inboxes(
 }
 
 /// A conversation the caller may see, else 404.
-pub async fn visible_conversation(
+pub(crate) async fn visible_conversation(
     state: &AppState,
     caller: &Auth,
     id: i64,
@@ -278,35 +274,6 @@ async fn messages(
     })))
 }
 
-async fn run(state: &AppState, conversation_id: i64, command: Command) -> Result<Output, ApiError> {
-    state
-        .hub
-        .conversations
-        .send(ForConversation {
-            conversation_id,
-            command,
-        })
-        .await
-        .map_err(|e| ApiError::unavailable(format!("conversation service: {e}")))?
-        .map_err(|e| match e {
-            CommandError::NotFound => not_found(),
-            CommandError::Refused(reason) => ApiError::conflict("not_allowed", reason),
-            CommandError::Invalid(reason) => ApiError::invalid("message", reason),
-            CommandError::Lost => {
-                ApiError::conflict("conflict", "the conversation changed meanwhile; reload it")
-            }
-            CommandError::Store(e) => e.into(),
-            CommandError::Unavailable(reason) => ApiError::unavailable(reason),
-        })
-}
-
-fn conversation_answer(output: Output) -> Result<HttpResponse, ApiError> {
-    match output {
-        Output::Conversation(c) => Ok(HttpResponse::Ok().json(ConversationView::from(&c))),
-        _ => Err(ApiError::internal("unexpected command output")),
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReplyBody {
@@ -314,7 +281,7 @@ struct ReplyBody {
     content: String,
     #[serde(default)]
     private: bool,
-    reply_to_id: Option<PublicId>,
+    reply_to_id: Option<MessageId>,
     /// Uploads of this conversation (`POST .../attachments`) to send with the message.
     #[serde(default)]
     attachment_ids: Vec<PublicId>,
@@ -324,49 +291,19 @@ async fn reply(
     state: web::Data<AppState>,
     caller: Auth,
     req: HttpRequest,
-    id: web::Path<PublicId>,
+    id: web::Path<ConversationId>,
     body: web::Json<ReplyBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let conversation = visible_conversation(&state, &caller, id.0).await?;
+    let conversation = visible_conversation(&state, &caller, id.get()).await?;
     let body = body.into_inner();
-    let content = body.content.trim_end().to_owned();
-    let mut seen = std::collections::HashSet::new();
-    let attachment_ids: Vec<i64> = body
-        .attachment_ids
-        .iter()
-        .map(|a| a.0)
-        .filter(|id| seen.insert(*id))
-        .collect();
-    if content.trim().is_empty() && attachment_ids.is_empty() {
-        return Err(ApiError::invalid(
-            "content",
-            "must not be empty unless the message has attachments",
-        ));
-    }
-    if attachment_ids.len() > super::attachments::MAX_FILES {
-        return Err(ApiError::invalid(
-            "attachment_ids",
-            format!(
-                "at most {} files per message",
-                super::attachments::MAX_FILES
-            ),
-        ));
-    }
-
-    // Newlines and tabs are text; NUL is not (and PostgreSQL cannot store it).
-    if content.contains('\0') {
-        return Err(ApiError::invalid(
-            "content",
-            "must not contain NUL characters",
-        ));
-    }
-    if content.len() > MAX_CONTENT_BYTES {
-        return Err(ApiError::invalid(
-            "content",
-            format!("is longer than {MAX_CONTENT_BYTES} bytes"),
-        ));
-    }
-    let idempotency_key = match req.headers().get("Idempotency-Key") {
+    let attachment_ids: Vec<i64> = body.attachment_ids.iter().map(|a| a.0).collect();
+    let mut draft = ReplyDraft::parse(
+        &body.content,
+        body.private,
+        body.reply_to_id,
+        &attachment_ids,
+    )?;
+    draft.idempotency_key = match req.headers().get("Idempotency-Key") {
         None => None,
         Some(value) => {
             let key = value
@@ -383,84 +320,25 @@ async fn reply(
             Some(key.to_owned())
         }
     };
-    // A repeated request (same Idempotency-Key) is answered with the first message, which
-    // took these files; only a new message has its files checked.
-    let replay = match &idempotency_key {
-        Some(key) => {
-            let conn = &mut state.db.reader().await?;
-            conv::idempotency_key_used(conn, conversation.id, key).await?
-        }
-        None => false,
-    };
-    if !replay {
-        check_attachments(&state, conversation.id, &attachment_ids).await?;
-    }
-    let command = Command::Reply {
-        reply: NewReply {
-            conversation_id: conversation.id,
-            agent_id: caller.agent.id,
-            content,
-            private: body.private,
-            idempotency_key,
-            reply_to_id: body.reply_to_id.map(|r| r.0),
-            attachment_ids,
-        },
-        actor: caller.actor(),
-    };
-    match run(&state, conversation.id, command).await? {
-        Output::Reply(ReplyOutcome::Created { message, .. }) => {
-            Ok(HttpResponse::Created().json(MessageView::from(&message)))
+    let outcome = state
+        .hub
+        .conversations
+        .reply(
+            ConversationId(conversation.id),
+            AgentId(caller.agent.id),
+            draft,
+            caller.actor(),
+        )
+        .await?;
+    Ok(match outcome {
+        ReplyOutcome::Created { message, .. } => {
+            HttpResponse::Created().json(MessageView::from(&message))
         }
         // The same request again: the first answer, not a second message.
-        Output::Reply(ReplyOutcome::Replayed(message)) => Ok(HttpResponse::Ok()
+        ReplyOutcome::Replayed(message) => HttpResponse::Ok()
             .insert_header(("Idempotent-Replayed", "true"))
-            .json(MessageView::from(&message))),
-        _ => Err(ApiError::internal("unexpected command output")),
-    }
-}
-
-/// Refuses attachments that are not unsent uploads of this conversation, or that together
-/// exceed the per-message limit, with a message naming the problem (the store checks the
-/// first part again atomically when the message is stored).
-async fn check_attachments(
-    state: &AppState,
-    conversation_id: i64,
-    ids: &[i64],
-) -> Result<(), ApiError> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let conn = &mut state.db.reader().await?;
-    let mut total: u64 = 0;
-    for id in ids {
-        match crate::store::attachments::find(conn, *id).await? {
-            Some((a, _)) if a.conversation_id == conversation_id && a.message_id.is_none() => {
-                total += u64::try_from(a.byte_size).unwrap_or(u64::MAX);
-            }
-            Some((a, _)) if a.conversation_id == conversation_id => {
-                return Err(ApiError::invalid(
-                    "attachment_ids",
-                    format!(
-                        "attachment {id} was already sent with message {}",
-                        a.message_id.unwrap_or_default()
-                    ),
-                ));
-            }
-            _ => {
-                return Err(ApiError::invalid(
-                    "attachment_ids",
-                    format!("no upload {id} in this conversation"),
-                ));
-            }
-        }
-    }
-    let limit = state.hub.files.limits().max_message_bytes;
-    if total > limit {
-        return Err(ApiError::payload_too_large(format!(
-            "the attachments total {total} bytes, over the limit of {limit} bytes per message"
-        )));
-    }
-    Ok(())
+            .json(MessageView::from(&message)),
+    })
 }
 
 /// A message's edit history: each earlier text and when it was replaced.
@@ -490,18 +368,16 @@ async fn edits(
 async fn retry(
     state: web::Data<AppState>,
     caller: Auth,
-    path: web::Path<(PublicId, PublicId)>,
+    path: web::Path<(ConversationId, MessageId)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, message_id) = path.into_inner();
-    let conversation = visible_conversation(&state, &caller, id.0).await?;
-    let command = Command::Retry {
-        message_id: message_id.0,
-        actor: caller.actor(),
-    };
-    match run(&state, conversation.id, command).await? {
-        Output::Message(message) => Ok(HttpResponse::Ok().json(MessageView::from(&message))),
-        _ => Err(ApiError::internal("unexpected command output")),
-    }
+    let conversation = visible_conversation(&state, &caller, id.get()).await?;
+    let message = state
+        .hub
+        .conversations
+        .retry(ConversationId(conversation.id), message_id, caller.actor())
+        .await?;
+    Ok(HttpResponse::Ok().json(MessageView::from(&message)))
 }
 
 #[derive(Deserialize)]
@@ -517,67 +393,22 @@ struct AssignBody {
 async fn assign(
     state: web::Data<AppState>,
     caller: Auth,
-    id: web::Path<PublicId>,
+    id: web::Path<ConversationId>,
     body: web::Json<AssignBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let conversation = visible_conversation(&state, &caller, id.0).await?;
+    let conversation = visible_conversation(&state, &caller, id.get()).await?;
     let body = body.into_inner();
-    if body.assignee_id.is_none() && body.team_id.is_none() {
-        return Err(ApiError::bad_request(
-            "nothing_to_change",
-            "give assignee_id and/or team_id",
-        ));
-    }
-    // Everything is checked before anything changes: a bad assignee must not leave the
-    // team change applied.
-    if let Some(Some(team)) = &body.team_id {
-        teams::find(&mut state.db.reader().await?, team.0)
-            .await?
-            .ok_or_else(|| ApiError::invalid("team_id", "no team with that id"))?;
-    }
-    let assignee = match &body.assignee_id {
-        None => None,
-        Some(assignee) => Some(match assignee.as_deref() {
-            None => None,
-            Some("me") => Some(caller.agent.id),
-            Some(text) => Some(text.parse::<i64>().ok().filter(|i| *i > 0).ok_or_else(|| {
-                ApiError::invalid("assignee_id", "must be an agent id, \"me\" or null")
-            })?),
-        }),
-    };
-    if let (Some(Some(agent_id)), Some(inbox_id)) = (assignee, conversation.inbox_id) {
-        // Only someone who can see the conversation can be given it.
-        let conn = &mut state.db.reader().await?;
-        let agent = crate::store::agents::find(conn, agent_id)
-            .await?
-            .filter(|a| a.active)
-            .ok_or_else(|| ApiError::invalid("assignee_id", "no active agent with that id"))?;
-        if agent.role != Role::Admin && !inboxes::is_member(conn, inbox_id, agent_id).await? {
-            return Err(ApiError::invalid(
-                "assignee_id",
-                "that agent is not a member of this inbox",
-            ));
-        }
-    }
-    let mut last = None;
-    if let Some(team) = body.team_id {
-        let command = Command::Change {
-            change: ConversationChange::Team(team.map(|t| t.0)),
-            actor: caller.actor(),
-        };
-        last = Some(run(&state, conversation.id, command).await?);
-    }
-    if let Some(agent_id) = assignee {
-        let command = Command::Change {
-            change: ConversationChange::Assign {
-                agent_id,
-                only_if_unassigned: false,
-            },
-            actor: caller.actor(),
-        };
-        last = Some(run(&state, conversation.id, command).await?);
-    }
-    conversation_answer(last.ok_or_else(|| ApiError::internal("no change made"))?)
+    let assignment = Assignment::parse(
+        body.assignee_id.as_ref().map(Option::as_deref),
+        body.team_id.map(|t| t.map(|t| t.0)),
+        AgentId(caller.agent.id),
+    )?;
+    let changed = state
+        .hub
+        .conversations
+        .assign(ConversationId(conversation.id), assignment, caller.actor())
+        .await?;
+    Ok(HttpResponse::Ok().json(ConversationView::from(&changed)))
 }
 
 #[derive(Deserialize)]
@@ -590,35 +421,21 @@ struct StatusBody {
 async fn status(
     state: web::Data<AppState>,
     caller: Auth,
-    id: web::Path<PublicId>,
+    id: web::Path<ConversationId>,
     body: web::Json<StatusBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let conversation = visible_conversation(&state, &caller, id.0).await?;
-    let body = body.into_inner();
-    let snoozed_until = match (body.status, body.snoozed_until) {
-        (ConversationStatus::Snoozed, Some(at)) if at > Utc::now() => Some(at.naive_utc()),
-        (ConversationStatus::Snoozed, Some(_)) => {
-            return Err(ApiError::invalid("snoozed_until", "must be in the future"));
-        }
-        (ConversationStatus::Snoozed, None) => {
-            return Err(ApiError::invalid("snoozed_until", "is required to snooze"));
-        }
-        (_, Some(_)) => {
-            return Err(ApiError::invalid(
-                "snoozed_until",
-                "only goes with status snoozed",
-            ));
-        }
-        (_, None) => None,
-    };
-    let command = Command::Change {
-        change: ConversationChange::Status {
-            status: body.status,
-            snoozed_until,
-        },
-        actor: caller.actor(),
-    };
-    conversation_answer(run(&state, conversation.id, command).await?)
+    let conversation = visible_conversation(&state, &caller, id.get()).await?;
+    let changed = state
+        .hub
+        .conversations
+        .set_status(
+            ConversationId(conversation.id),
+            body.status,
+            body.snoozed_until,
+            caller.actor(),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(ConversationView::from(&changed)))
 }
 
 #[derive(Deserialize)]
@@ -630,15 +447,20 @@ struct PriorityBody {
 async fn priority(
     state: web::Data<AppState>,
     caller: Auth,
-    id: web::Path<PublicId>,
+    id: web::Path<ConversationId>,
     body: web::Json<PriorityBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let conversation = visible_conversation(&state, &caller, id.0).await?;
-    let command = Command::Change {
-        change: ConversationChange::Priority(body.priority),
-        actor: caller.actor(),
-    };
-    conversation_answer(run(&state, conversation.id, command).await?)
+    let conversation = visible_conversation(&state, &caller, id.get()).await?;
+    let changed = state
+        .hub
+        .conversations
+        .set_priority(
+            ConversationId(conversation.id),
+            body.priority,
+            caller.actor(),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(ConversationView::from(&changed)))
 }
 
 #[derive(Deserialize)]
@@ -650,45 +472,20 @@ struct LabelsBody {
 async fn labels(
     state: web::Data<AppState>,
     caller: Auth,
-    id: web::Path<PublicId>,
+    id: web::Path<ConversationId>,
     body: web::Json<LabelsBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let conversation = visible_conversation(&state, &caller, id.0).await?;
-    let mut seen = HashSet::new();
-    let mut names = Vec::new();
-    for (i, raw) in body.into_inner().labels.into_iter().enumerate() {
-        let name = raw.trim().to_lowercase();
-        let valid = !name.is_empty()
-            && name.chars().count() <= 50
-            && name
-                .chars()
-                .all(|c| c.is_alphanumeric() || "-_ .".contains(c));
-        if !valid {
-            return Err(ApiError::invalid(
-                &format!("labels[{i}]"),
-                "must be 1 to 50 letters, digits, spaces, '-', '_' or '.'",
-            ));
-        }
-        if seen.insert(name.clone()) {
-            names.push(name);
-        }
-    }
-    if names.len() > 50 {
-        return Err(ApiError::invalid("labels", "at most 50 labels"));
-    }
-    let command = Command::Change {
-        change: ConversationChange::Labels(names),
-        actor: caller.actor(),
-    };
-    run(&state, conversation.id, command).await?;
-    let mut views = with_details(
-        &state,
-        &caller,
-        &[conv::find(&mut state.db.reader().await?, conversation.id)
-            .await?
-            .ok_or_else(not_found)?],
-    )
-    .await?;
+    let conversation = visible_conversation(&state, &caller, id.get()).await?;
+    let changed = state
+        .hub
+        .conversations
+        .set_labels(
+            ConversationId(conversation.id),
+            body.into_inner().labels,
+            caller.actor(),
+        )
+        .await?;
+    let mut views = with_details(&state, &caller, &[changed]).await?;
     Ok(HttpResponse::Ok().json(views.remove(0)))
 }
 
@@ -722,18 +519,17 @@ async fn read(
             format!("must be between 0 and {}", conversation.last_seq),
         ));
     }
-    let read = conv::mark_read(
-        &mut state.db.writer().await?,
-        conversation.id,
-        caller.agent.id,
-        seq,
-    )
-    .await?;
-    // A widget visitor sees that their messages were read.
-    state.hub.events.visitors.to_conversation(
-        conversation.id,
-        crate::widget::VisitorEvent::Read { up_to: read },
-    );
+    // Through the delivery tracker: a widget visitor sees their messages read.
+    let read = state
+        .hub
+        .delivery
+        .send(AgentRead {
+            conversation_id: conversation.id,
+            agent_id: caller.agent.id,
+            seq,
+        })
+        .await
+        .map_err(|e| ApiError::unavailable(format!("delivery tracker: {e}")))??;
     let unread = conv::unread_counts(
         &mut state.db.reader().await?,
         caller.agent.id,

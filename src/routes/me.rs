@@ -5,14 +5,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::ApiError;
+use super::extract::{self, Auth, AuthMethod};
 use super::{AgentView, PublicId, id_string, no_content, utc};
-use crate::auth::{self, Auth, AuthMethod, TOKEN_PREFIX};
+use crate::auth::{self, TOKEN_PREFIX};
 use crate::domain::{DisplayName, Password};
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{self, agents::ApiToken};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/me", web::get().to(me))
         .route("/me/password", web::put().to(change_password))
         .route("/me/tokens", web::get().to(list_tokens))
@@ -23,7 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// The caller, and for a browser session the CSRF token its mutations must send.
 async fn me(state: web::Data<AppState>, caller: Auth) -> HttpResponse {
     let csrf = match &caller.method {
-        AuthMethod::Session { token, .. } => Some(auth::csrf_token(&state, token)),
+        AuthMethod::Session { token, .. } => Some(extract::csrf_token(&state, token)),
         AuthMethod::Token { .. } => None,
     };
     HttpResponse::Ok().json(json!({"agent": AgentView::from(&caller.agent), "csrf_token": csrf}))

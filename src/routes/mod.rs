@@ -2,39 +2,40 @@
 //!
 //! Conventions: ids are integers inside and strings outside (`"id": "42"`); lists use
 //! cursor pagination (`?limit=&cursor=` → `{"data": [...], "next_cursor": ...}`); every
-//! error is `{"error": {"code", "message"}}` (see [`crate::error`]).
+//! error is `{"error": {"code", "message"}}` (see [`error`]: every error becomes an answer there).
 
 mod agents;
-pub mod attachments;
+mod attachments;
 mod audit;
 mod auth;
 mod canned;
 mod contacts;
 mod conversations;
+pub(crate) mod error;
+pub(crate) mod extract;
 mod inboxes;
 mod me;
 mod ops;
-pub mod pages;
+mod pages;
 mod teams;
 mod webhooks;
 mod widget;
 mod ws;
 
-use std::fmt;
-
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{DateTime, NaiveDateTime, Utc};
-use serde::de::{self, Deserializer, Visitor};
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
 
+pub(crate) use self::error::ApiError;
 use crate::config::Settings;
 use crate::db::types::{Availability, Role};
-use crate::error::ApiError;
+pub(crate) use crate::domain::PublicId;
 use crate::store::MAX_PAGE;
 use crate::store::agents::Agent;
+pub(crate) use crate::views::{id_string, utc};
 
 /// Registers every route and the extractor error handlers.
-pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
     cfg.app_data(
         web::JsonConfig::default()
             .limit(settings.server.max_json_bytes)
@@ -97,7 +98,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
 /// future mid-flight makes diesel-async block the thread (`block_in_place`), which panics
 /// on actix's single-threaded workers; a half-run handler would also leave work undone.
 /// So every request runs in its own task, and only the wait for it is cancelled.
-pub async fn run_to_completion(
+pub(crate) async fn run_to_completion(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
@@ -105,6 +106,35 @@ pub async fn run_to_completion(
     actix_web::rt::spawn(next.call(req).instrument(tracing::Span::current()))
         .await
         .map_err(|e| ApiError::internal(format!("request task failed: {e}")))?
+}
+
+/// Middleware: counts and times each request by route pattern and logs it.
+pub(crate) async fn observe(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let state = req.app_data::<web::Data<crate::state::AppState>>().cloned();
+    let response = next.call(req).await?;
+    let elapsed = started.elapsed();
+    let request = response.request();
+    let route = request
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().as_str();
+    let status = response.status().as_u16();
+    if let Some(state) = state {
+        state
+            .metrics
+            .observe(method, &route, status, elapsed.as_secs_f64());
+    }
+    let millis = elapsed.as_secs_f64() * 1000.0;
+    if matches!(route.as_str(), "/health" | "/ready" | "/metrics") {
+        tracing::debug!(method, route, status, millis, "request");
+    } else {
+        tracing::info!(method, path = request.path(), status, millis, "request");
+    }
+    Ok(response)
 }
 
 /// 405 when the path exists with other methods, else 404; JSON either way.
@@ -119,58 +149,8 @@ async fn api_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     }
 }
 
-/// An id as clients see it: a string (`"42"`); integers are accepted on input too.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PublicId(pub i64);
-
-impl<'de> Deserialize<'de> for PublicId {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct IdVisitor;
-        impl Visitor<'_> for IdVisitor {
-            type Value = PublicId;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an id such as \"42\"")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<PublicId, E> {
-                v.parse::<i64>()
-                    .ok()
-                    .filter(|id| *id > 0)
-                    .map(PublicId)
-                    .ok_or_else(|| E::invalid_value(de::Unexpected::Str(v), &self))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<PublicId, E> {
-                i64::try_from(v)
-                    .ok()
-                    .filter(|id| *id > 0)
-                    .map(PublicId)
-                    .ok_or_else(|| E::invalid_value(de::Unexpected::Unsigned(v), &self))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<PublicId, E> {
-                Some(v)
-                    .filter(|id| *id > 0)
-                    .map(PublicId)
-                    .ok_or_else(|| E::invalid_value(de::Unexpected::Signed(v), &self))
-            }
-        }
-        deserializer.deserialize_any(IdVisitor)
-    }
-}
-
-/// Serde helper: a stored integer id as a string.
-pub fn id_string<S: serde::Serializer>(id: &i64, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(id)
-}
-
-/// Serde helper for `Option<i64>` ids.
-pub fn opt_id_string<S: serde::Serializer>(id: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
-    match id {
-        Some(id) => s.collect_str(id),
-        None => s.serialize_none(),
-    }
-}
-
 /// Serde helper: tells "absent" (`None`) from "null" (`Some(None)`) in PATCH bodies.
-pub fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
     T: Deserialize<'de>,
     D: Deserializer<'de>,
@@ -178,13 +158,8 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
-/// Stored times are naive UTC; the API always shows them with their zone.
-pub fn utc(at: NaiveDateTime) -> DateTime<Utc> {
-    DateTime::from_naive_utc_and_offset(at, Utc)
-}
-
 /// A list's `?limit=`: 50 when absent, refused outside 1..=MAX_PAGE.
-pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     let limit = limit.unwrap_or(50);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::invalid(
@@ -198,14 +173,14 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
 /// `?limit=&cursor=` of list endpoints.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PageQuery {
-    pub limit: Option<i64>,
-    pub cursor: Option<String>,
+pub(crate) struct PageQuery {
+    pub(crate) limit: Option<i64>,
+    pub(crate) cursor: Option<String>,
 }
 
 impl PageQuery {
     /// The validated limit and decoded cursor.
-    pub fn parse(&self) -> Result<(i64, Option<i64>), ApiError> {
+    pub(crate) fn parse(&self) -> Result<(i64, Option<i64>), ApiError> {
         let limit = page_limit(self.limit)?;
         let cursor = self
             .cursor
@@ -225,14 +200,14 @@ impl PageQuery {
 
 /// One page of a list.
 #[derive(Debug, Serialize)]
-pub struct Page<T> {
-    pub data: Vec<T>,
-    pub next_cursor: Option<String>,
+pub(crate) struct Page<T> {
+    pub(crate) data: Vec<T>,
+    pub(crate) next_cursor: Option<String>,
 }
 
 impl<T> Page<T> {
     /// A full page gets a cursor (the last item's key); a short one is the end.
-    pub fn new(data: Vec<T>, limit: i64, key_of_last: impl Fn(&T) -> i64) -> Self {
+    pub(crate) fn new(data: Vec<T>, limit: i64, key_of_last: impl Fn(&T) -> i64) -> Self {
         let full = i64::try_from(data.len()).is_ok_and(|n| n == limit);
         let next_cursor = data
             .last()
@@ -244,18 +219,18 @@ impl<T> Page<T> {
 
 /// An agent as the API shows it (never the password hash).
 #[derive(Debug, Serialize)]
-pub struct AgentView {
+pub(crate) struct AgentView {
     #[serde(serialize_with = "id_string")]
-    pub id: i64,
-    pub email: String,
-    pub name: String,
-    pub role: Role,
-    pub availability: Availability,
-    pub capacity: Option<i64>,
-    pub active: bool,
-    pub last_login_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    pub(crate) id: i64,
+    pub(crate) email: String,
+    pub(crate) name: String,
+    pub(crate) role: Role,
+    pub(crate) availability: Availability,
+    pub(crate) capacity: Option<i64>,
+    pub(crate) active: bool,
+    pub(crate) last_login_at: Option<DateTime<Utc>>,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
 }
 
 impl From<&Agent> for AgentView {
@@ -276,6 +251,6 @@ impl From<&Agent> for AgentView {
 }
 
 /// 204 No Content.
-pub fn no_content() -> HttpResponse {
+pub(crate) fn no_content() -> HttpResponse {
     HttpResponse::NoContent().finish()
 }

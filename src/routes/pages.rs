@@ -6,9 +6,9 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::db::types::Role;
-use crate::startup::AppState;
+use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(app))
         .route("/login", web::get().to(login))
         .route("/conversations/{id}", web::get().to(app))
@@ -45,7 +45,7 @@ fn to_login(req: &HttpRequest) -> HttpResponse {
 }
 
 async fn app(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    match crate::auth::session_agent(&req, &state).await {
+    match super::extract::session_agent(&req, &state).await {
         Some(_) => html(
             actix_web::http::StatusCode::OK,
             include_str!("../../templates/app.html"),
@@ -55,7 +55,7 @@ async fn app(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
 }
 
 async fn admin(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    match crate::auth::session_agent(&req, &state).await {
+    match super::extract::session_agent(&req, &state).await {
         Some(agent) if agent.role == Role::Admin => html(
             actix_web::http::StatusCode::OK,
             include_str!("../../templates/app.html"),
@@ -69,7 +69,7 @@ async fn admin(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
 }
 
 async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    if crate::auth::session_agent(&req, &state).await.is_some() {
+    if super::extract::session_agent(&req, &state).await.is_some() {
         return HttpResponse::SeeOther()
             .insert_header((header::LOCATION, "/"))
             .finish();
@@ -89,7 +89,7 @@ async fn asset(req: HttpRequest, name: web::Path<String>) -> HttpResponse {
         "login.js" => (include_str!("../../templates/login.js"), "text/javascript"),
         "app.css" => (include_str!("../../templates/app.css"), "text/css"),
         _ => {
-            return actix_web::ResponseError::error_response(&crate::error::ApiError::not_found(
+            return actix_web::ResponseError::error_response(&super::ApiError::not_found(
                 "no such asset",
             ));
         }
@@ -99,7 +99,7 @@ async fn asset(req: HttpRequest, name: web::Path<String>) -> HttpResponse {
 
 /// A file compiled into the binary: its hash is a stable validator, so browsers revalidate
 /// with `If-None-Match` and get 304 until the hub is upgraded.
-pub fn compiled_file(
+pub(super) fn compiled_file(
     req: &HttpRequest,
     body: &'static str,
     content_type: &str,

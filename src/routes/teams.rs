@@ -4,18 +4,18 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::ApiError;
+use super::extract::{Admin, Auth};
 use super::{AgentView, Page, PageQuery, PublicId, id_string, no_content, utc};
-use crate::auth::{Admin, Auth};
 use crate::db::StoreError;
 use crate::domain::DisplayName;
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{
     self,
     teams::{Team, TeamChanges},
 };
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/teams", web::get().to(list))
         .route("/teams", web::post().to(create))
         .route("/teams/{id}", web::get().to(show))

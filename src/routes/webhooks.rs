@@ -1,25 +1,24 @@
 //! Channel webhooks: `POST /webhooks/{channel_type}/{inbox_id}[/{route}]`.
 //!
 //! The inbox's channel adapter verifies the signature and parses the body; nothing is
-//! stored unless all of it is valid. The answer (200) comes only after every event of the
-//! body is durably stored, so a provider that gets no 200 retries, and the dedupe on
-//! (inbox, external id) makes the retry harmless.
+//! stored unless all of it is valid. The events go through the inbound door, which answers
+//! only after every one is durably stored, so a provider that gets no 200 retries, and the
+//! dedupe on (inbox, external id) makes the retry harmless.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use serde_json::json;
-use switchboard_channel::{InboundError, InboundEvent, InboundRequest};
+use switchboard_channel::{InboundError, InboundRequest};
 
-use crate::actors::delivery::ApplyStatuses;
-use crate::error::ApiError;
-use crate::startup::AppState;
+use super::ApiError;
+use crate::inbound::Outcome;
+use crate::state::AppState;
 use crate::store::delivery::StatusApplied;
-use crate::store::inbound::Outcome;
 
 /// Largest webhook body accepted.
 const MAX_BODY: usize = 2 * 1024 * 1024;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/webhooks")
             .route("/{channel_type}/{inbox_id}", web::post().to(receive))
@@ -82,30 +81,8 @@ async fn receive(
         }
     })?;
     let count = events.len();
-    let stored: Vec<Stored> = if route == "status" {
-        let updates = events
-            .into_iter()
-            .filter_map(|e| match e {
-                InboundEvent::Status(s) => Some(s),
-                _ => None,
-            })
-            .collect();
-        let applied = state
-            .hub
-            .delivery
-            .send(ApplyStatuses {
-                inbox_id: entry.inbox_id,
-                updates,
-            })
-            .await
-            .map_err(|e| ApiError::unavailable(format!("delivery tracker: {e}")))??;
-        applied.iter().map(status_view).collect()
-    } else {
-        let hub = &state.hub;
-        let outcomes =
-            crate::intake::take_in(&state.db, &hub.files, &hub.inbound, &entry, events).await?;
-        outcomes.iter().map(outcome_view).collect()
-    };
+    let outcomes = state.hub.inbound.take_in(&entry, events).await?;
+    let stored: Vec<Stored> = outcomes.iter().map(outcome_view).collect();
     state
         .metrics
         .inbound_events(entry.channel_type.as_str(), count);

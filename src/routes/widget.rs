@@ -1,5 +1,5 @@
 //! The web chat widget's doors: `/widget.js`, the visitor API under `/widget/api` and the
-//! visitor socket `/widget/ws` (see [`crate::widget::session`]).
+//! visitor socket `/widget/ws` (its session actor is `channels::widget::session`).
 //!
 //! Every request names the inbox by its public key (`?key=`) and must come from one of the
 //! inbox's allowed origins (the browser's `Origin` header); others get 403 before anything
@@ -14,20 +14,20 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
-use switchboard_channel::{ContactProfile, InboundEvent, InboundMessage};
+use switchboard_channel::{ContactProfile, InboundMessage};
 
-use super::attachments::{MAX_FILES, file_error};
-use crate::actors::channel::ChannelEntry;
-use crate::error::ApiError;
-use crate::startup::AppState;
-use crate::store::attachments::NewAttachment;
-use crate::store::inbound::Outcome;
-use crate::widget::{Ask, WidgetConfig};
+use super::ApiError;
+use crate::channels::ChannelEntry;
+use crate::channels::widget::{Ask, WidgetConfig};
+use crate::files::{MAX_FILES, StagedFiles};
+use crate::inbound::Outcome;
+use crate::realtime::visitors::VisitorEvent;
+use crate::state::AppState;
 
 /// The embeddable script (templates/widget.js), served as is.
 const SCRIPT: &str = include_str!("../../templates/widget.js");
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/widget.js", web::get().to(script)).service(
         web::scope("/widget")
             .route("/ws", web::get().to(socket))
@@ -58,12 +58,10 @@ fn widget(
     req: &HttpRequest,
     key: &str,
 ) -> Result<(Arc<ChannelEntry>, Arc<WidgetConfig>), ApiError> {
-    let entry = state.hub.channels.widget(key).ok_or_else(|| {
-        ApiError::not_found_code("unknown_widget", "no enabled widget has that key")
-    })?;
-    let config = entry.widget.clone().ok_or_else(|| {
-        ApiError::not_found_code("unknown_widget", "no enabled widget has that key")
-    })?;
+    let (entry, config) =
+        crate::channels::widget::find(&state.hub.channels, key).ok_or_else(|| {
+            ApiError::not_found_code("unknown_widget", "no enabled widget has that key")
+        })?;
     if !config.allows(origin(req)) {
         return Err(ApiError::forbidden(
             "origin_not_allowed",
@@ -132,7 +130,7 @@ async fn config(
 ) -> HttpResponse {
     let result = async {
         let (_, config) = widget(&state, &req, &query.key)?;
-        let online = crate::widget::agents_online(&state, config.inbox_id).await?;
+        let online = crate::channels::widget::agents_online(&state, config.inbox_id).await?;
         Ok(HttpResponse::Ok().json(json!({
             "inbox_id": config.inbox_id.to_string(),
             "title": config.title,
@@ -167,7 +165,7 @@ async fn session(
 ) -> HttpResponse {
     let result = (|| {
         let (_, config) = widget(&state, &req, &query.key)?;
-        let key = crate::widget::token_key(&state);
+        let key = crate::channels::widget::token_key(&state);
         if let Some(token) = &body.token
             && let Ok(known) = switchboard_widget::verify_visitor_token(&key, token)
             && known.inbox_id == config.inbox_id
@@ -187,7 +185,7 @@ async fn session(
 }
 
 fn client_ip(state: &AppState, req: &HttpRequest) -> String {
-    crate::auth::client_ip(req, state.settings.server.trust_proxy_headers)
+    super::extract::client_ip(req, state.settings.server.trust_proxy_headers)
         .map(|ip| ip.to_string())
         .unwrap_or_default()
 }
@@ -200,7 +198,10 @@ fn visitor(state: &AppState, req: &HttpRequest, config: &WidgetConfig) -> Result
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(|| ApiError::unauthorized("unauthorized", "a visitor token is required"))?;
-    match switchboard_widget::verify_visitor_token(&crate::widget::token_key(state), token.trim()) {
+    match switchboard_widget::verify_visitor_token(
+        &crate::channels::widget::token_key(state),
+        token.trim(),
+    ) {
         Ok(token) if token.inbox_id == config.inbox_id => Ok(token.visitor_id),
         _ => Err(ApiError::unauthorized(
             "unauthorized",
@@ -304,7 +305,7 @@ async fn identify(
         // Open sockets of this visitor reconnect: they may continue another conversation now.
         state.hub.events.visitors.to_visitor(
             &(config.inbox_id, visitor_id.clone()),
-            crate::widget::VisitorEvent::Resume,
+            VisitorEvent::Resume,
         );
         tracing::debug!(contact_id, verified = verified.is_some(), "widget visitor identified");
         Ok(HttpResponse::Ok().json(json!({"verified": verified.is_some()})))
@@ -328,7 +329,7 @@ async fn receive_message(
     state: &AppState,
     req: &HttpRequest,
     key: &str,
-    mut form: Multipart,
+    form: Multipart,
 ) -> Result<HttpResponse, ApiError> {
     let (entry, config) = widget(state, req, key)?;
     let visitor_id = visitor(state, req, &config)?;
@@ -340,63 +341,101 @@ async fn receive_message(
     {
         return Err(ApiError::rate_limited(10));
     }
+    let mut staged = state.hub.files.stage();
+    let parts = match read_message_form(state, form, &mut staged).await {
+        Ok(parts) => parts,
+        Err(error) => {
+            staged.discard().await;
+            return Err(error);
+        }
+    };
+    let event = match checked_message(&visitor_id, parts, staged.is_empty()) {
+        Ok(event) => event,
+        Err(error) => {
+            staged.discard().await;
+            return Err(error);
+        }
+    };
+    let outcome = state
+        .hub
+        .inbound
+        .take_in_received(entry.source, event, staged)
+        .await?;
+    let (message, created) = match outcome {
+        Outcome::Created { message, .. } => (message, true),
+        Outcome::Duplicate { message_id } => {
+            let conn = &mut state.db.reader().await?;
+            let message = crate::store::conversations::find_message(conn, message_id)
+                .await?
+                .ok_or_else(|| ApiError::internal("a stored message vanished"))?;
+            (message, false)
+        }
+        _ => return Err(ApiError::internal("the message was not stored")),
+    };
+    let visitor_key = (config.inbox_id, visitor_id.clone());
+    let visitors = &state.hub.events.visitors;
+    visitors.bind(&visitor_key, message.conversation_id);
+    // Open tabs of this visitor show it too (the first message of a new conversation was
+    // published before any of them was bound to it).
+    visitors.to_visitor(
+        &visitor_key,
+        VisitorEvent::Message {
+            message: std::sync::Arc::new(message.clone()),
+            created: true,
+        },
+    );
+    let frame =
+        crate::channels::widget::session::message_frame(state, &visitor_id, &message).await?;
+    let body = json!({ "message": frame });
+    Ok(if created {
+        HttpResponse::Created().json(body)
+    } else {
+        HttpResponse::Ok().json(body)
+    })
+}
+
+/// The text parts of a visitor's message form, as sent.
+#[derive(Default)]
+struct MessageParts {
+    client_id: Option<String>,
+    content: String,
+}
+
+/// Reads a visitor message form (`client_id`, `content`, `file` parts); its files are
+/// received into `staged`, each through the usual checks and within the message budget.
+async fn read_message_form(
+    state: &AppState,
+    mut form: Multipart,
+    staged: &mut StagedFiles,
+) -> Result<MessageParts, ApiError> {
     let files = &state.hub.files;
-    let mut client_id = None;
-    let mut content = String::new();
-    let mut stored: Vec<NewAttachment> = Vec::new();
-    let mut budget = files.limits().max_message_bytes;
     let limits = switchboard_widget::Limits::default();
+    let mut parts = MessageParts::default();
     while let Some(field) = form.next().await {
-        let mut field = match field {
-            Ok(field) => field,
-            Err(error) => {
-                files.discard(&stored).await;
-                return Err(ApiError::bad_request(
-                    "malformed_multipart",
-                    error.to_string(),
-                ));
-            }
-        };
+        let mut field =
+            field.map_err(|e| ApiError::bad_request("malformed_multipart", e.to_string()))?;
         let name = field.name().unwrap_or_default().to_owned();
         match name.as_str() {
             "client_id" | "content" => {
                 let mut text = Vec::new();
-                let mut refused = None;
                 while let Some(chunk) = field.next().await {
-                    match chunk {
-                        Ok(chunk) if text.len() + chunk.len() <= limits.max_frame_bytes => {
-                            text.extend_from_slice(&chunk);
-                        }
-                        Ok(_) => refused = Some(ApiError::invalid(&name, "is too long")),
-                        Err(e) => {
-                            refused =
-                                Some(ApiError::bad_request("malformed_multipart", e.to_string()));
-                        }
+                    let chunk = chunk
+                        .map_err(|e| ApiError::bad_request("malformed_multipart", e.to_string()))?;
+                    if text.len() + chunk.len() > limits.max_frame_bytes {
+                        return Err(ApiError::invalid(&name, "is too long"));
                     }
-                    if refused.is_some() {
-                        break;
-                    }
+                    text.extend_from_slice(&chunk);
                 }
-                let text = match (refused, String::from_utf8(text)) {
-                    (None, Ok(text)) => text,
-                    (Some(error), _) => {
-                        files.discard(&stored).await;
-                        return Err(error);
-                    }
-                    (None, Err(_)) => {
-                        files.discard(&stored).await;
-                        return Err(ApiError::invalid(&name, "must be UTF-8 text"));
-                    }
-                };
+                let text = String::from_utf8(text)
+                    .map_err(|_| ApiError::invalid(&name, "must be UTF-8 text"))?;
                 if name == "client_id" {
-                    client_id = Some(text);
+                    parts.client_id = Some(text);
                 } else {
-                    content = text;
+                    parts.content = text;
                 }
             }
             "file" => {
-                if stored.len() == MAX_FILES {
-                    files.discard(&stored).await;
+                if staged.len() == MAX_FILES {
                     return Err(ApiError::invalid(
                         "file",
                         format!("at most {MAX_FILES} files per message"),
@@ -406,20 +445,13 @@ async fn receive_message(
                     .content_disposition()
                     .and_then(|d| d.get_filename())
                     .map(str::to_owned);
-                match files.receive(file_name.as_deref(), field, budget).await {
-                    Ok(file) => {
-                        budget = budget
-                            .saturating_sub(u64::try_from(file.byte_size).unwrap_or(u64::MAX));
-                        stored.push(file);
-                    }
-                    Err(error) => {
-                        files.discard(&stored).await;
-                        return Err(file_error(error));
-                    }
-                }
+                let budget = files
+                    .limits()
+                    .max_message_bytes
+                    .saturating_sub(staged.total_bytes());
+                staged.push(files.receive(file_name.as_deref(), field, budget).await?);
             }
             other => {
-                files.discard(&stored).await;
                 return Err(ApiError::invalid(
                     other,
                     "is not a field of a widget message (client_id, content, file)",
@@ -427,80 +459,47 @@ async fn receive_message(
             }
         }
     }
-    let refuse = |error: ApiError| async {
-        files.discard(&stored).await;
-        Err(error)
-    };
-    let Some(client_id) = client_id.filter(|c| switchboard_widget::is_valid_client_id(c)) else {
-        return refuse(ApiError::invalid(
+    Ok(parts)
+}
+
+/// The visitor's message as the inbound door takes it: a valid client id (its idempotency
+/// key), text within the limit, and text or files.
+fn checked_message(
+    visitor_id: &str,
+    parts: MessageParts,
+    no_files: bool,
+) -> Result<InboundMessage, ApiError> {
+    let limits = switchboard_widget::Limits::default();
+    let Some(client_id) = parts
+        .client_id
+        .filter(|c| switchboard_widget::is_valid_client_id(c))
+    else {
+        return Err(ApiError::invalid(
             "client_id",
             "must be 8 to 64 characters of A-Z, a-z, 0-9, _ and -",
-        ))
-        .await;
+        ));
     };
-    let content = content.trim().to_owned();
-    if content.is_empty() && stored.is_empty() {
-        return refuse(ApiError::invalid(
+    let content = parts.content.trim().to_owned();
+    if content.is_empty() && no_files {
+        return Err(ApiError::invalid(
             "content",
             "must not be empty without files",
-        ))
-        .await;
+        ));
     }
     if content.chars().count() > limits.max_message_chars {
-        return refuse(ApiError::invalid(
+        return Err(ApiError::invalid(
             "content",
             format!("must be at most {} characters", limits.max_message_chars),
-        ))
-        .await;
+        ));
     }
-    let event = InboundEvent::Message(InboundMessage {
-        external_id: switchboard_widget::client_external_id(&visitor_id, &client_id),
-        sender: ContactProfile::new(switchboard_widget::visitor_identifier(&visitor_id)),
+    Ok(InboundMessage {
+        external_id: switchboard_widget::client_external_id(visitor_id, &client_id),
+        sender: ContactProfile::new(switchboard_widget::visitor_identifier(visitor_id)),
         content,
         attachments: Vec::new(),
         reply_to_external_id: None,
         provider_at: None,
         author: None,
-    });
-    let outcome = state
-        .hub
-        .inbound
-        .store(entry.source, vec![event], vec![stored.clone()])
-        .await;
-    let outcome = match outcome {
-        Ok(outcomes) => outcomes.into_iter().next(),
-        Err(error) => return refuse(error.into()).await,
-    };
-    let (message, created) = match outcome {
-        Some(Outcome::Created { message, .. }) => (message, true),
-        Some(Outcome::Duplicate { message_id }) => {
-            files.discard(&stored).await;
-            let conn = &mut state.db.reader().await?;
-            let message = crate::store::conversations::find_message(conn, message_id)
-                .await?
-                .ok_or_else(|| ApiError::internal("a stored message vanished"))?;
-            (message, false)
-        }
-        _ => return refuse(ApiError::internal("the message was not stored")).await,
-    };
-    let visitor_key = (config.inbox_id, visitor_id.clone());
-    let visitors = &state.hub.events.visitors;
-    visitors.bind(&visitor_key, message.conversation_id);
-    // Open tabs of this visitor show it too (the first message of a new conversation was
-    // published before any of them was bound to it).
-    visitors.to_visitor(
-        &visitor_key,
-        crate::widget::VisitorEvent::Message {
-            message: std::sync::Arc::new(message.clone()),
-            created: true,
-        },
-    );
-    let frame = crate::widget::session::message_frame(state, &visitor_id, &message).await?;
-    let body = json!({ "message": frame });
-    Ok(if created {
-        HttpResponse::Created().json(body)
-    } else {
-        HttpResponse::Ok().json(body)
     })
 }
 
@@ -516,6 +515,7 @@ async fn socket(
         ApiError::bad_request("not_a_websocket", format!("websocket handshake: {e}"))
     })?;
     let ip = client_ip(&state, &req);
-    let session = crate::widget::session::VisitorSession::new(state.clone(), entry, config, ip);
+    let session =
+        crate::channels::widget::session::VisitorSession::new(state.clone(), entry, config, ip);
     actix_web_actors::ws::start(session, &req, stream)
 }

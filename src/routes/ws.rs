@@ -18,19 +18,19 @@ use actix_web_actors::ws;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::actors::Hub;
+use super::ApiError;
+use super::extract::{Auth, AuthMethod};
 use crate::actors::router::AgentAvailable;
-use crate::auth::{Auth, AuthMethod};
 use crate::db::types::{Availability, Role};
-use crate::error::ApiError;
+use crate::hub::Hub;
 use crate::realtime::{Envelope, Start, Subscription};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::inboxes;
 
 const HEARTBEAT: Duration = Duration::from_secs(15);
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(45);
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws", web::get().to(connect));
 }
 

@@ -9,8 +9,8 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 
-use super::WriterLocks;
 use super::conversations::Message;
+use super::locks::WriterLocks;
 use super::now;
 use super::{Actor, AuditEvent};
 use crate::audit;

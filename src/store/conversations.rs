@@ -617,7 +617,12 @@ pub enum ConversationChange {
         agent_id: Option<i64>,
         only_if_unassigned: bool,
     },
-    Team(Option<i64>),
+    /// Assignee and team together, in one transaction (an agent's assign request); each
+    /// `Some` is changed (`Some(None)` clears it).
+    AssignAndTeam {
+        agent_id: Option<Option<i64>>,
+        team_id: Option<Option<i64>>,
+    },
     Status {
         status: ConversationStatus,
         snoozed_until: Option<NaiveDateTime>,
@@ -657,14 +662,35 @@ pub async fn change(
                 };
                 (updated, "conversation.assign", json!({"assignee_id": agent_id.map(|a| a.to_string())}))
             }
-            ConversationChange::Team(team_id) => {
-                let updated = diesel::update(target)
-                    .set((conversations::team_id.eq(team_id), conversations::updated_at.eq(at)))
-                    .returning(Conversation::as_returning())
-                    .get_result(c)
-                    .await
-                    .optional()?;
-                (updated, "conversation.team", json!({"team_id": team_id.map(|t| t.to_string())}))
+            ConversationChange::AssignAndTeam { agent_id, team_id } => {
+                let mut updated = None;
+                if let Some(team_id) = team_id {
+                    updated = diesel::update(target)
+                        .set((conversations::team_id.eq(team_id), conversations::updated_at.eq(at)))
+                        .returning(Conversation::as_returning())
+                        .get_result(c)
+                        .await
+                        .optional()?;
+                    if updated.is_none() {
+                        return Ok(None);
+                    }
+                    let event = AuditEvent::new("conversation.team", "conversation", conversation_id)
+                        .with_details(json!({"team_id": team_id.map(|t| t.to_string())}));
+                    audit!(c, actor, event).await?;
+                }
+                match agent_id {
+                    Some(agent_id) => {
+                        updated = diesel::update(target)
+                            .set((conversations::assignee_id.eq(agent_id), conversations::updated_at.eq(at)))
+                            .returning(Conversation::as_returning())
+                            .get_result(c)
+                            .await
+                            .optional()?;
+                        (updated, "conversation.assign", json!({"assignee_id": agent_id.map(|a| a.to_string())}))
+                    }
+                    // The team's audit entry is written; nothing more to record.
+                    None => return Ok(updated),
+                }
             }
             ConversationChange::Status { status, snoozed_until } => {
                 let resolved_at = matches!(status, ConversationStatus::Resolved | ConversationStatus::Closed)

@@ -7,9 +7,9 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use switchboard_channel::{DeliveryState, StatusUpdate};
 
-use super::WriterLocks;
 use super::conversations::Message;
-use super::inbound::status_lock_key;
+use super::locks::WriterLocks;
+use super::locks::status_lock_key;
 use crate::db::schema::{messages, provider_status_events};
 use crate::db::types::{DeliveryStatus, Direction};
 use crate::db::{DbConn, StoreError};
@@ -51,72 +51,6 @@ pub fn from_channel(state: DeliveryState) -> DeliveryStatus {
     }
 }
 
-/// Applies one report on a concrete connection inside the caller's transaction.
-macro_rules! delivery_apply {
-    ([$($aw:tt)*] $c:expr, $inbox_id:expr, $update:expr) => {{
-        let c = &mut *$c;
-        let inbox_id: i64 = $inbox_id;
-        let update: &::switchboard_channel::StatusUpdate = $update;
-        let status = $crate::store::delivery::from_channel(update.status);
-        let error = update
-            .error
-            .as_ref()
-            .filter(|_| status == $crate::db::types::DeliveryStatus::Failed);
-        let message_id: Option<i64> = $crate::db::schema::messages::table
-            .filter($crate::db::schema::messages::inbox_id.eq(inbox_id))
-            .filter($crate::db::schema::messages::provider_message_id.eq(&update.external_id))
-            .filter(
-                $crate::db::schema::messages::direction.eq($crate::db::types::Direction::Outbound),
-            )
-            .select($crate::db::schema::messages::id)
-            .first(c)
-            $($aw)*
-            .optional()?;
-        diesel::insert_into($crate::db::schema::provider_status_events::table)
-            .values((
-                $crate::db::schema::provider_status_events::inbox_id.eq(inbox_id),
-                $crate::db::schema::provider_status_events::message_id.eq(message_id),
-                $crate::db::schema::provider_status_events::external_id.eq(&update.external_id),
-                $crate::db::schema::provider_status_events::status.eq(status.as_str()),
-                $crate::db::schema::provider_status_events::payload.eq(update.raw.to_string()),
-                $crate::db::schema::provider_status_events::received_at.eq($crate::store::now()),
-                $crate::db::schema::provider_status_events::error_code
-                    .eq(error.and_then(|e| e.code.clone())),
-                $crate::db::schema::provider_status_events::error_reason
-                    .eq(error.map(|e| e.reason.clone())),
-            ))
-            .execute(c)
-            $($aw)*?;
-        match message_id {
-            None => $crate::store::delivery::StatusApplied::Unmatched,
-            Some(id) => {
-                let advanced: Option<$crate::store::conversations::Message> = diesel::update(
-                    $crate::db::schema::messages::table
-                        .filter($crate::db::schema::messages::id.eq(id))
-                        .filter(
-                            $crate::db::schema::messages::delivery_status
-                                .eq_any($crate::store::delivery::predecessors(status)),
-                        ),
-                )
-                .set((
-                    $crate::db::schema::messages::delivery_status.eq(status),
-                    $crate::db::schema::messages::error_code.eq(error.and_then(|e| e.code.clone())),
-                    $crate::db::schema::messages::error_reason.eq(error.map(|e| e.reason.clone())),
-                ))
-                .returning($crate::store::conversations::Message::as_returning())
-                .get_result(c)
-                $($aw)*
-                .optional()?;
-                match advanced {
-                    Some(message) => $crate::store::delivery::StatusApplied::Advanced(message),
-                    None => $crate::store::delivery::StatusApplied::Stale { message_id: id },
-                }
-            }
-        }
-    }};
-}
-pub(crate) use delivery_apply;
-
 /// Applies a batch of reports of one inbox in one transaction.
 pub async fn apply(
     conn: &mut DbConn,
@@ -133,7 +67,52 @@ pub async fn apply(
         .await?;
         let mut applied = Vec::with_capacity(updates.len());
         for update in updates {
-            applied.push(delivery_apply!([.await] c, inbox_id, update));
+            let status = from_channel(update.status);
+            let error = update.error.as_ref().filter(|_| status == DeliveryStatus::Failed);
+            let message_id: Option<i64> = messages::table
+                .filter(messages::inbox_id.eq(inbox_id))
+                .filter(messages::provider_message_id.eq(&update.external_id))
+                .filter(messages::direction.eq(Direction::Outbound))
+                .select(messages::id)
+                .first(c)
+                .await
+                .optional()?;
+            diesel::insert_into(provider_status_events::table)
+                .values((
+                    provider_status_events::inbox_id.eq(inbox_id),
+                    provider_status_events::message_id.eq(message_id),
+                    provider_status_events::external_id.eq(&update.external_id),
+                    provider_status_events::status.eq(status.as_str()),
+                    provider_status_events::payload.eq(update.raw.to_string()),
+                    provider_status_events::received_at.eq(crate::store::now()),
+                    provider_status_events::error_code.eq(error.and_then(|e| e.code.clone())),
+                    provider_status_events::error_reason.eq(error.map(|e| e.reason.clone())),
+                ))
+                .execute(c)
+                .await?;
+            let Some(id) = message_id else {
+                applied.push(StatusApplied::Unmatched);
+                continue;
+            };
+            // Forward only: the WHERE clause refuses any status at or past this one.
+            let advanced: Option<Message> = diesel::update(
+                messages::table
+                    .filter(messages::id.eq(id))
+                    .filter(messages::delivery_status.eq_any(predecessors(status))),
+            )
+            .set((
+                messages::delivery_status.eq(status),
+                messages::error_code.eq(error.and_then(|e| e.code.clone())),
+                messages::error_reason.eq(error.map(|e| e.reason.clone())),
+            ))
+            .returning(Message::as_returning())
+            .get_result(c)
+            .await
+            .optional()?;
+            applied.push(match advanced {
+                Some(message) => StatusApplied::Advanced(message),
+                None => StatusApplied::Stale { message_id: id },
+            });
         }
         Ok(applied)
     }).await)

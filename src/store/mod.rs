@@ -12,8 +12,8 @@ pub mod contacts;
 pub mod conversations;
 pub mod cursors;
 pub mod delivery;
-pub mod inbound;
 pub mod inboxes;
+pub(crate) mod locks;
 pub mod outbox;
 pub mod teams;
 pub mod widget;
@@ -32,23 +32,3 @@ pub fn now() -> NaiveDateTime {
 
 /// Largest page any list endpoint returns.
 pub const MAX_PAGE: i64 = 200;
-
-/// Advisory locks that serialize the transactions of parallel writers (or nodes) that touch
-/// the same keys, on PostgreSQL; on SQLite there is one writer connection, so nothing to do.
-/// Query code written once for both backends calls it inside its transaction.
-pub(crate) trait WriterLocks {
-    /// Locks `keys` until the transaction ends (see [`inbound::lock_pg`]).
-    async fn lock_keys(&mut self, keys: Vec<String>) -> Result<(), crate::db::StoreError>;
-}
-
-impl WriterLocks for crate::db::SqliteConn {
-    async fn lock_keys(&mut self, _keys: Vec<String>) -> Result<(), crate::db::StoreError> {
-        Ok(())
-    }
-}
-
-impl WriterLocks for diesel_async::AsyncPgConnection {
-    async fn lock_keys(&mut self, keys: Vec<String>) -> Result<(), crate::db::StoreError> {
-        inbound::advisory_locks_pg(self, keys).await
-    }
-}

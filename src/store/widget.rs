@@ -9,8 +9,9 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde_json::json;
 
 use super::conversations::Message;
-use super::inbound::contact_lock_key;
-use super::{Actor, AuditEvent, WriterLocks, now};
+use super::locks::WriterLocks;
+use super::locks::contact_lock_key;
+use super::{Actor, AuditEvent, now};
 use crate::db::schema::{agents, contact_identities, contacts, conversations, messages};
 use crate::db::types::{
     ChannelType, ConversationKind, ConversationStatus, DeliveryStatus, Direction, Verification,

@@ -12,7 +12,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use switchboard::config::Settings;
-use switchboard::startup::{AppState, Application};
+use switchboard::startup::Application;
+use switchboard::state::AppState;
 use tempfile::TempDir;
 
 /// The variable that switches the suite to PostgreSQL.

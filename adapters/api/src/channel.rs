@@ -17,6 +17,17 @@ use crate::{SIGNATURE_HEADER, parse_events, parse_send_response, parse_status, s
 /// Sent on every callback so integrators can recognise (and allow-list) the hub.
 const USER_AGENT: &str = concat!("Switchboard/", env!("CARGO_PKG_VERSION"));
 
+/// What the API channel can do: the integrator reports delivery and read statuses, typing
+/// and edits, and files travel by URL both ways. The hub reads this one declaration.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    receipts: true,
+    typing: true,
+    edits: true,
+    media: true,
+    uploads_files: false,
+    notes_refused_files: false,
+};
+
 /// One API inbox's settings, as an admin configures them.
 #[derive(Clone)]
 pub struct ApiChannelSettings {
@@ -168,13 +179,7 @@ impl ApiChannel {
 
 impl Channel for ApiChannel {
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            receipts: true,
-            typing: true,
-            edits: true,
-            media: true,
-            ..Capabilities::default()
-        }
+        CAPABILITIES
     }
 
     /// Verifies the signature over the raw body first, so unauthenticated callers learn nothing

@@ -16,7 +16,7 @@ mod inbound;
 mod outbound;
 mod signature;
 
-pub use channel::{ApiChannel, ApiChannelSettings, ConfigError};
+pub use channel::{ApiChannel, ApiChannelSettings, CAPABILITIES, ConfigError};
 pub use inbound::{MAX_BATCH, MAX_CONTENT_BYTES, MAX_ID_CHARS, parse_events, parse_status};
 pub use outbound::{MAX_RESPONSE_BYTES, parse_send_response, render_outbound};
 pub use signature::{SIGNATURE_HEADER, sign, verify};

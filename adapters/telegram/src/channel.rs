@@ -42,6 +42,19 @@ pub const DEFAULT_API_URL: &str = "https://api.telegram.org";
 /// The update kinds the hub asks for; everything else would only be skipped.
 const ALLOWED_UPDATES: [AllowedUpdate; 2] = [AllowedUpdate::Message, AllowedUpdate::EditedMessage];
 
+/// What a Telegram bot can do. The hub reads this one declaration.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    // Bots get no delivered/read receipts from Telegram: `sent` is as far as it goes.
+    receipts: false,
+    typing: false,
+    edits: true,
+    media: true,
+    // Telegram cannot fetch from a hub behind a firewall: replies' files are uploaded.
+    uploads_files: true,
+    // Telegram cannot change a file the hub refuses: a note replaces it.
+    notes_refused_files: true,
+};
+
 /// How one inbox talks to its bot.
 #[derive(Clone)]
 pub struct TelegramSettings {
@@ -646,15 +659,7 @@ fn describe(error: &RequestError) -> ChannelError {
 
 impl Channel for TelegramChannel {
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            // Bots get no delivered/read receipts from Telegram: `sent` is as far as it goes.
-            receipts: false,
-            typing: false,
-            edits: true,
-            media: true,
-            uploads_files: true,
-            notes_refused_files: true,
-        }
+        CAPABILITIES
     }
 
     fn parse_inbound(

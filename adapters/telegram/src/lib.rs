@@ -11,5 +11,5 @@ pub mod channel;
 pub mod inbound;
 pub mod outbound;
 
-pub use channel::{SECRET_HEADER, SetupError, TelegramChannel, TelegramSettings};
+pub use channel::{CAPABILITIES, SECRET_HEADER, SetupError, TelegramChannel, TelegramSettings};
 pub use inbound::GroupPolicy;

@@ -27,3 +27,17 @@ pub use identity::{
 };
 pub use server::{AttachmentFrame, ErrorCode, MessageFrame, Receipt, Sender, ServerFrame, render};
 pub use snippet::snippet;
+
+use switchboard_channel::Capabilities;
+
+/// What the widget channel can do: the visitor's browser reports delivered and read and
+/// typing both ways; visitors cannot edit; files go both ways by signed link. The hub reads
+/// this one declaration.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    receipts: true,
+    typing: true,
+    edits: false,
+    media: true,
+    uploads_files: false,
+    notes_refused_files: false,
+};

@@ -9,17 +9,104 @@
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
-use switchboard_channel::ChannelError;
+use switchboard_channel::{BoxFuture, Capabilities, ChannelError};
 use switchboard_telegram::{GroupPolicy, SetupError, TelegramChannel, TelegramSettings};
 use url::Url;
 
+use super::{Built, ChannelKind, ConnectError, SettingsError};
 use crate::config::Settings;
-use crate::error::ApiError;
+use crate::db::types::{ChannelType, Verification};
 use crate::store::inboxes::Inbox;
+
+/// The home of Telegram inboxes.
+pub(crate) struct TelegramKind;
+
+impl ChannelKind for TelegramKind {
+    fn channel_type(&self) -> ChannelType {
+        ChannelType::Telegram
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        switchboard_telegram::CAPABILITIES
+    }
+
+    fn setting_keys(&self) -> &'static [&'static str] {
+        &SETTING_KEYS
+    }
+
+    fn check_setting(&self, key: &str, value: &Value) -> Result<(), SettingsError> {
+        check_setting(key, value)
+    }
+
+    fn credential_keys(&self) -> &'static [&'static str] {
+        &["bot_token"]
+    }
+
+    fn mask_credential(&self, _key: &str, value: &str) -> String {
+        mask_token(value)
+    }
+
+    fn prepare_new(
+        &self,
+        settings: &mut Map<String, Value>,
+        secrets: &Map<String, Value>,
+        hub: &Settings,
+    ) -> Result<(), SettingsError> {
+        if !secrets.contains_key("bot_token") {
+            return Err(SettingsError::new("settings.bot_token", "is required"));
+        }
+        if !settings.contains_key("mode") {
+            let mode = Mode::default_for(hub);
+            settings.insert("mode".into(), Value::String(mode.as_str().into()));
+        }
+        Ok(())
+    }
+
+    fn build(&self, inbox: &Inbox, hub: &Settings) -> Result<Built, String> {
+        let config = TelegramConfig::from_inbox(inbox)?;
+        let channel = Arc::new(config.channel(hub).map_err(|e| e.to_string())?);
+        Ok(Built {
+            poller: (config.mode == Mode::Polling)
+                .then(|| channel.clone() as Arc<dyn switchboard_channel::Poller>),
+            adapter: channel,
+            // Telegram vouches for its user ids.
+            verification: Verification::Provider,
+            config: None,
+        })
+    }
+
+    fn connect<'a>(
+        &'a self,
+        inbox: &'a Inbox,
+        hub: &'a Settings,
+        webhook_url: &'a str,
+    ) -> BoxFuture<'a, Result<Map<String, Value>, ConnectError>> {
+        Box::pin(async move {
+            let config = TelegramConfig::from_inbox(inbox)
+                .map_err(|reason| SettingsError::new("settings", reason))?;
+            connect(&config, hub, webhook_url).await
+        })
+    }
+
+    fn disconnect<'a>(&'a self, inbox: &'a Inbox, hub: &'a Settings) -> BoxFuture<'a, ()> {
+        Box::pin(disconnect(inbox, hub))
+    }
+
+    fn needs_connect(&self, current: &Inbox, next: &Inbox) -> bool {
+        let (before, after) = (current.settings_json(), next.settings_json());
+        ["mode", "api_url"]
+            .iter()
+            .any(|key| before.get(*key) != after.get(*key))
+    }
+
+    fn account_changed(&self, current: &Inbox, next: &Inbox) -> bool {
+        current.secret("bot_token") != next.secret("bot_token")
+    }
+}
 
 /// How a bot's updates reach the hub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+enum Mode {
     /// Telegram posts each update to `/webhooks/telegram/{inbox_id}` (needs a public https URL).
     Webhook,
     /// The hub asks with getUpdates; works behind a firewall and on a laptop.
@@ -36,7 +123,7 @@ impl Mode {
     }
 
     /// The stored spelling.
-    pub fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             Self::Webhook => "webhook",
             Self::Polling => "polling",
@@ -44,7 +131,7 @@ impl Mode {
     }
 
     /// Webhooks need an https URL Telegram can reach; anything else polls.
-    pub fn default_for(settings: &Settings) -> Self {
+    fn default_for(settings: &Settings) -> Self {
         if settings.server.public_url.scheme() == "https" {
             Self::Webhook
         } else {
@@ -54,44 +141,44 @@ impl Mode {
 }
 
 /// Settings keys of Telegram inboxes that admins may send (besides the common ones).
-pub const SETTING_KEYS: [&str; 4] = ["bot_token", "api_url", "mode", "groups"];
+const SETTING_KEYS: [&str; 4] = ["bot_token", "api_url", "mode", "groups"];
 
 /// Checks one Telegram setting as an admin sent it.
-pub fn check_setting(key: &str, value: &Value) -> Result<(), ApiError> {
+fn check_setting(key: &str, value: &Value) -> Result<(), SettingsError> {
     let field = format!("settings.{key}");
     let text = || {
         value
             .as_str()
-            .ok_or_else(|| ApiError::invalid(&field, "must be a string"))
+            .ok_or_else(|| SettingsError::new(&field, "must be a string"))
     };
     match key {
         "bot_token" => {
             if text()?.trim().is_empty() {
-                return Err(ApiError::invalid(&field, "must not be empty"));
+                return Err(SettingsError::new(&field, "must not be empty"));
             }
         }
         "api_url" => {
             if !value.is_null() {
                 let url = Url::parse(text()?)
-                    .map_err(|e| ApiError::invalid(&field, format!("is not a URL: {e}")))?;
+                    .map_err(|e| SettingsError::new(&field, format!("is not a URL: {e}")))?;
                 switchboard_telegram::channel::check_api_url(url)
-                    .map_err(|e| ApiError::invalid(&field, e))?;
+                    .map_err(|e| SettingsError::new(&field, e))?;
             }
         }
         "mode" => {
             Mode::parse(text()?)
-                .ok_or_else(|| ApiError::invalid(&field, "must be \"webhook\" or \"polling\""))?;
+                .ok_or_else(|| SettingsError::new(&field, "must be \"webhook\" or \"polling\""))?;
         }
         "groups" => {
             if !matches!(text()?, "ignore" | "conversation") {
-                return Err(ApiError::invalid(
+                return Err(SettingsError::new(
                     &field,
                     "must be \"ignore\" or \"conversation\"",
                 ));
             }
         }
         _ => {
-            return Err(ApiError::invalid(
+            return Err(SettingsError::new(
                 &field,
                 "is not a setting of telegram inboxes",
             ));
@@ -102,13 +189,13 @@ pub fn check_setting(key: &str, value: &Value) -> Result<(), ApiError> {
 
 /// A Telegram inbox's configuration, read from its stored settings and secrets.
 #[derive(Clone)]
-pub struct TelegramConfig {
-    pub bot_token: String,
-    pub api_url: Option<Url>,
-    pub mode: Mode,
-    pub groups: GroupPolicy,
+struct TelegramConfig {
+    bot_token: String,
+    api_url: Option<Url>,
+    mode: Mode,
+    groups: GroupPolicy,
     /// The webhook `secret_token`.
-    pub secret: String,
+    secret: String,
 }
 
 /// The token and the webhook secret never reach logs: both print as `<redacted>`.
@@ -134,7 +221,7 @@ impl std::fmt::Debug for TelegramConfig {
 
 impl TelegramConfig {
     /// Reads the stored inbox; a damaged one is reported, not guessed at.
-    pub fn from_inbox(inbox: &Inbox) -> Result<Self, String> {
+    fn from_inbox(inbox: &Inbox) -> Result<Self, String> {
         let settings = inbox.settings_json();
         Self::from_parts(&settings, inbox.secret("bot_token"), inbox.secret("secret"))
     }
@@ -166,7 +253,7 @@ impl TelegramConfig {
     }
 
     /// The client for this configuration (no network call).
-    pub fn channel(&self, settings: &Settings) -> Result<TelegramChannel, SetupError> {
+    fn channel(&self, settings: &Settings) -> Result<TelegramChannel, SetupError> {
         TelegramChannel::new(TelegramSettings {
             bot_token: self.bot_token.clone(),
             api_url: self.api_url.clone(),
@@ -178,36 +265,31 @@ impl TelegramConfig {
     }
 }
 
-/// Builds the running channel of a stored inbox, and whether it polls.
-pub fn build(inbox: &Inbox, settings: &Settings) -> Result<(Arc<TelegramChannel>, Mode), String> {
-    let config = TelegramConfig::from_inbox(inbox)?;
-    let channel = config.channel(settings).map_err(|e| e.to_string())?;
-    Ok((Arc::new(channel), config.mode))
-}
-
 /// Checks the token with getMe, then points the bot's updates at the hub: setWebhook with
 /// the secret in webhook mode, deleteWebhook (so getUpdates works) in polling mode. Answers
 /// the settings to store about the bot.
-pub async fn connect(
+async fn connect(
     config: &TelegramConfig,
     settings: &Settings,
     webhook_url: &str,
-) -> Result<Map<String, Value>, ApiError> {
+) -> Result<Map<String, Value>, ConnectError> {
     let channel = config.channel(settings).map_err(|e| match e {
-        SetupError::Invalid(reason) => ApiError::invalid("settings", reason),
+        SetupError::Invalid(reason) => {
+            ConnectError::Refused(SettingsError::new("settings", reason))
+        }
         SetupError::Api(error) => bot_api_error(error),
     })?;
     let me = channel.get_me().await.map_err(|e| match e {
-        ChannelError::Permanent { reason, .. } => ApiError::invalid(
+        ChannelError::Permanent { reason, .. } => ConnectError::Refused(SettingsError::new(
             "settings.bot_token",
             format!("Telegram refused the token: {reason}"),
-        ),
+        )),
         transient => bot_api_error(transient),
     })?;
     match config.mode {
         Mode::Webhook => {
             let url = Url::parse(webhook_url)
-                .map_err(|e| ApiError::internal(format!("webhook URL {webhook_url}: {e}")))?;
+                .map_err(|e| ConnectError::Internal(format!("webhook URL {webhook_url}: {e}")))?;
             channel
                 .set_webhook(url, &config.secret)
                 .await
@@ -225,10 +307,7 @@ pub async fn connect(
 
 /// A webhook bot that is switched off or deleted stops posting here (best effort: the
 /// token may already be revoked), so Telegram does not retry into a closed door for a day.
-pub async fn disconnect(inbox: &Inbox, settings: &Settings) {
-    if inbox.channel_type != crate::db::types::ChannelType::Telegram {
-        return;
-    }
+async fn disconnect(inbox: &Inbox, settings: &Settings) {
     let Ok(config) = TelegramConfig::from_inbox(inbox) else {
         return;
     };
@@ -248,20 +327,20 @@ pub async fn disconnect(inbox: &Inbox, settings: &Settings) {
 }
 
 /// A Bot API failure during setup, shown to the admin in Telegram's words.
-fn bot_api_error(error: ChannelError) -> ApiError {
+fn bot_api_error(error: ChannelError) -> ConnectError {
     match error {
-        ChannelError::Permanent { reason, .. } => ApiError::invalid(
+        ChannelError::Permanent { reason, .. } => ConnectError::Refused(SettingsError::new(
             "settings",
             format!("the Telegram Bot API refused: {reason}"),
-        ),
+        )),
         ChannelError::Transient { reason, .. } => {
-            ApiError::unavailable(format!("cannot reach the Telegram Bot API: {reason}"))
+            ConnectError::Unreachable(format!("cannot reach the Telegram Bot API: {reason}"))
         }
     }
 }
 
 /// A token as admins see it after creation: the bot id and the last four characters.
-pub fn mask_token(token: &str) -> String {
+fn mask_token(token: &str) -> String {
     let id = token.split(':').next().unwrap_or_default();
     format!("{id}:…{}", crate::auth::last_chars(token, 4))
 }

@@ -1,7 +1,7 @@
 //! The inbound batching writer: group commit for webhooks (DESIGN.md, "Durability and
 //! group commit").
 //!
-//! Webhook handlers hand their parsed events over and wait. The writer takes whatever
+//! The door hands its events over and waits. The writer takes whatever
 //! has queued up (at most `batch_max_events`, waiting at most `batch_wait` after the first
 //! job), stores it in one transaction, and only after that commit is durable answers each
 //! waiting handler, publishes the events and asks the router to assign new conversations.
@@ -16,14 +16,13 @@ use diesel_async::AsyncConnection;
 use switchboard_channel::InboundEvent;
 use tokio::sync::{mpsc, oneshot};
 
-use super::router::{Route, Router};
-use super::thumbnails::{ThumbnailJob, Thumbnailer};
+use super::store::{self as inbound, ConversationStart, Outcome, Source};
+use crate::actors::router::{Route, Router};
+use crate::actors::thumbnails::{ThumbnailJob, Thumbnailer};
 use crate::config::InboundSettings;
 use crate::db::{Database, DbConn, StoreError};
 use crate::realtime::{Event, EventHub, Scope};
 use crate::store::attachments::NewAttachment;
-use crate::store::delivery::StatusApplied;
-use crate::store::inbound::{self, ConversationStart, Outcome, Source};
 
 /// Jobs that may wait for the writer before handlers are pushed back on.
 const QUEUE: usize = 16_384;
@@ -40,7 +39,7 @@ struct Job {
 
 /// Handle to the writer tasks.
 #[derive(Clone)]
-pub struct InboundWriter {
+pub(crate) struct InboundWriter {
     /// One queue per writer. A job goes to the writer its contact hashes to, so one
     /// contact's events are stored in arrival order and never race each other.
     writers: Arc<[mpsc::Sender<Job>]>,
@@ -49,7 +48,7 @@ pub struct InboundWriter {
 impl InboundWriter {
     /// Starts the writers on the current actix arbiter: `settings.writers` on PostgreSQL,
     /// one on SQLite (it has a single writer connection).
-    pub fn start(
+    pub(crate) fn start(
         db: Database,
         events: Arc<EventHub>,
         router: Addr<Router>,
@@ -76,8 +75,7 @@ impl InboundWriter {
         Self { writers }
     }
 
-    /// The writer for a job: by the inbox and the first event's contact (or, for a status
-    /// report, the message's external id).
+    /// The writer for a job: by the inbox and the first event's contact.
     fn writer_for(&self, source: &Source, events: &[InboundEvent]) -> &mpsc::Sender<Job> {
         let index = if self.writers.len() == 1 {
             0
@@ -86,8 +84,7 @@ impl InboundWriter {
                 Some(InboundEvent::Message(m)) => m.sender.identifier.as_str(),
                 Some(InboundEvent::Edit(e)) => e.sender.identifier.as_str(),
                 Some(InboundEvent::Typing(t)) => t.sender.identifier.as_str(),
-                Some(InboundEvent::Status(s)) => s.external_id.as_str(),
-                None => "",
+                Some(InboundEvent::Status(_)) | None => "",
             };
             let mut hasher = std::hash::DefaultHasher::new();
             std::hash::Hash::hash(&(source.inbox_id, key), &mut hasher);
@@ -97,7 +94,7 @@ impl InboundWriter {
     }
 
     /// Stores events and returns what each did, once they are durably committed.
-    pub async fn store(
+    pub(crate) async fn store(
         &self,
         source: Source,
         events: Vec<InboundEvent>,
@@ -304,7 +301,6 @@ fn fan_out(after: &AfterCommit, inbox_id: i64, outcomes: &[Outcome]) {
                 }
             }
             Outcome::Edited { message } => events.message(message, false),
-            Outcome::Status(StatusApplied::Advanced(message)) => events.message(message, false),
             Outcome::Typing {
                 conversation_id,
                 contact_id,

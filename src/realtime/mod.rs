@@ -12,6 +12,8 @@
 //! Delivery never waits: each subscriber has a bounded buffer, and one that falls too far
 //! behind is dropped from the stream and told to resync instead of slowing the others.
 
+pub(crate) mod visitors;
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -54,10 +56,10 @@ pub enum Event {
     ConversationUpdated { conversation: ConversationView },
     #[serde(rename = "typing")]
     Typing {
-        #[serde(serialize_with = "crate::routes::id_string")]
+        #[serde(serialize_with = "crate::views::id_string")]
         conversation_id: i64,
         sender_type: &'static str,
-        #[serde(serialize_with = "crate::routes::id_string")]
+        #[serde(serialize_with = "crate::views::id_string")]
         sender_id: i64,
         on: bool,
     },
@@ -65,7 +67,7 @@ pub enum Event {
     /// the set changes, and to an agent who starts viewing.
     #[serde(rename = "viewers")]
     Viewers {
-        #[serde(serialize_with = "crate::routes::id_string")]
+        #[serde(serialize_with = "crate::views::id_string")]
         conversation_id: i64,
         #[serde(serialize_with = "ids_as_strings")]
         agent_ids: Vec<i64>,
@@ -75,7 +77,7 @@ pub enum Event {
     },
     #[serde(rename = "presence")]
     Presence {
-        #[serde(serialize_with = "crate::routes::id_string")]
+        #[serde(serialize_with = "crate::views::id_string")]
         agent_id: i64,
         status: &'static str,
     },
@@ -134,7 +136,7 @@ struct Inner {
 /// The node's event stream (shared by all workers and actors).
 pub struct EventHub {
     /// Widget visitors' open sockets: they get their conversation's messages too.
-    pub visitors: crate::widget::Visitors,
+    pub visitors: visitors::Visitors,
     /// Which agent socket has which conversation open.
     pub viewers: Viewers,
     epoch: String,
@@ -148,7 +150,7 @@ impl EventHub {
     pub fn new(log_capacity: usize, buffer: usize) -> Self {
         let epoch = hex::encode(crate::auth::random_bytes::<8>());
         Self {
-            visitors: crate::widget::Visitors::default(),
+            visitors: visitors::Visitors::default(),
             viewers: Viewers::default(),
             epoch,
             log_capacity: log_capacity.max(1),
@@ -184,7 +186,7 @@ impl EventHub {
                 on,
             } => self.visitors.to_conversation(
                 *conversation_id,
-                crate::widget::VisitorEvent::Typing {
+                visitors::VisitorEvent::Typing {
                     agent_id: *sender_id,
                     on: *on,
                 },
@@ -379,7 +381,7 @@ fn ids_as_strings<S: serde::Serializer>(ids: &[i64], serializer: S) -> Result<S:
 /// An agent viewing a conversation.
 #[derive(Debug, Clone, Serialize)]
 pub struct ViewerView {
-    #[serde(serialize_with = "crate::routes::id_string")]
+    #[serde(serialize_with = "crate::views::id_string")]
     pub id: i64,
     pub name: String,
 }

@@ -1,12 +1,13 @@
 //! `GET /widget/ws`: one session actor per visitor socket.
 //!
 //! The first frame must be `hello` with the visitor's token. The session then joins the
-//! [`Visitors`](super::Visitors) registry, loads what the visitor missed from the store
+//! visitors' registry (`realtime::visitors`), loads what the visitor missed from the store
 //! (everything after their `last_seq`, or the recent history) and follows live events.
 //! Frames are handled one at a time (`ctx.wait`), so a message's ack always follows the
 //! frames before it, and live messages already sent from the store are skipped by seq:
-//! no gaps, no duplicates. Visitor messages go through the same intake as every channel,
-//! with `{visitor_id}:{client_id}` as the external id, so a resent message is stored once.
+//! no gaps, no duplicates. Visitor messages go through the inbound door like every
+//! channel's, with `{visitor_id}:{client_id}` as the external id, so a resent message is
+//! stored once; receipts go through the DeliveryTracker like every status.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,14 +21,17 @@ use switchboard_widget::{
     AttachmentFrame, ClientFrame, ErrorCode, Limits, MessageFrame, Receipt, Sender, ServerFrame,
 };
 
-use super::{VisitorEvent, VisitorKey, WidgetConfig};
-use crate::actors::channel::ChannelEntry;
+use super::WidgetConfig;
+use crate::actors::delivery::VisitorReceipt;
+use crate::channels::ChannelEntry;
 use crate::db::types::{DeliveryStatus, SenderType};
 use crate::files::Variant;
+use crate::inbound::{InboundError, Outcome};
+use crate::realtime::visitors::{VisitorEvent, VisitorKey};
 use crate::realtime::{Event, Scope};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::conversations::Message;
-use crate::store::inbound::Outcome;
+use crate::views::utc;
 
 const HEARTBEAT: Duration = Duration::from_secs(30);
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
@@ -48,7 +52,7 @@ struct Visitor {
 }
 
 /// One visitor socket.
-pub struct VisitorSession {
+pub(crate) struct VisitorSession {
     state: web::Data<AppState>,
     entry: Arc<ChannelEntry>,
     config: Arc<WidgetConfig>,
@@ -71,7 +75,7 @@ pub struct VisitorSession {
 }
 
 impl VisitorSession {
-    pub fn new(
+    pub(crate) fn new(
         state: web::Data<AppState>,
         entry: Arc<ChannelEntry>,
         config: Arc<WidgetConfig>,
@@ -303,10 +307,7 @@ impl VisitorSession {
         let entry = self.entry.clone();
         let known = (self.conversation_id, self.last_seq);
         let store = async move {
-            let hub = &state.hub;
-            let outcomes =
-                crate::intake::take_in(&state.db, &hub.files, &hub.inbound, &entry, vec![event])
-                    .await?;
+            let outcomes = state.hub.inbound.take_in(&entry, vec![event]).await?;
             let conn = &mut state.db.reader().await?;
             let stored = match outcomes.into_iter().next() {
                 Some(Outcome::Created { message, .. }) => Some((message, false)),
@@ -339,7 +340,7 @@ impl VisitorSession {
                 }
                 None => Vec::new(),
             };
-            Ok::<_, crate::error::ApiError>(stored.map(|(m, d)| (m, d, missed)))
+            Ok::<_, InboundError>(stored.map(|(m, d)| (m, d, missed)))
         };
         ctx.wait(
             store
@@ -358,10 +359,7 @@ impl VisitorSession {
                     }
                     // Refused for good (a conflict is not: the message may be stored on
                     // the next try).
-                    Err(error)
-                        if error.status().is_client_error()
-                            && error.status() != actix_web::http::StatusCode::CONFLICT =>
-                    {
+                    Err(error) if !error.is_retryable() => {
                         let frame = ServerFrame::error(
                             ErrorCode::InvalidFrame,
                             error.to_string(),
@@ -472,20 +470,16 @@ impl VisitorSession {
             return;
         }
         *done = up_to;
-        let state = self.state.clone();
-        let work = async move {
-            let conn = &mut state.db.writer().await?;
-            let moved =
-                crate::store::widget::advance_replies(conn, conversation_id, up_to, status).await?;
-            for message in &moved {
-                state.hub.events.message(message, false);
-            }
-            Ok::<_, crate::db::StoreError>(())
+        let receipt = VisitorReceipt {
+            conversation_id,
+            up_to,
+            status,
         };
-        ctx.spawn(work.into_actor(self).map(|result, _, _| {
-            if let Err(error) = result {
-                tracing::warn!(%error, "cannot record a visitor receipt");
-            }
+        let work = self.state.hub.delivery.send(receipt);
+        ctx.spawn(work.into_actor(self).map(|result, _, _| match result {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "cannot record a visitor receipt"),
+            Err(error) => tracing::warn!(%error, "delivery tracker unavailable"),
         }));
     }
 
@@ -556,13 +550,13 @@ fn frame_for(
         author,
         content: message.content.clone(),
         attachments,
-        created_at: crate::routes::utc(message.created_at),
+        created_at: utc(message.created_at),
         status,
     }
 }
 
 /// The frame of one message, for answers outside a socket (a message sent over HTTP).
-pub async fn message_frame(
+pub(crate) async fn message_frame(
     state: &AppState,
     visitor_id: &str,
     message: &Message,

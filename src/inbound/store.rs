@@ -1,15 +1,12 @@
 //! Storing normalized inbound events: dedupe, contact, conversation, append, in one
-//! transaction per batch (the batching writer in [`crate::actors::ingest`] gathers them).
+//! transaction per batch (the batching writer in [`super::writer`] gathers them). Delivery
+//! statuses never come here: the door sends them to the DeliveryTracker.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use switchboard_channel::{ContactProfile, InboundEvent, InboundMessage, MessageEdit};
 
-use super::attachments::{Attachment, NewAttachment, meta_json, row as attachment_row};
-use super::conversations::{Conversation, Message};
-use super::delivery::{self, StatusApplied};
-use super::now;
 use crate::db::StoreError;
 use crate::db::schema::{
     attachments, contact_identities, contacts, conversations, message_edits, messages,
@@ -18,22 +15,27 @@ use crate::db::types::{
     ChannelType, ConversationKind, ConversationStatus, Direction, Priority, SenderType,
     Verification,
 };
+use crate::store::attachments::{Attachment, NewAttachment, meta_json, row as attachment_row};
+use crate::store::conversations::{Conversation, Message};
+use crate::store::delivery::StatusApplied;
+use crate::store::locks::{advisory_locks_pg, contact_lock_key, edit_lock_key};
+use crate::store::now;
 
 /// Where events came from and how far the channel vouches for the sender's identity.
 #[derive(Debug, Clone, Copy)]
-pub struct Source {
-    pub inbox_id: i64,
-    pub channel_type: ChannelType,
-    pub verification: Verification,
+pub(crate) struct Source {
+    pub(crate) inbox_id: i64,
+    pub(crate) channel_type: ChannelType,
+    pub(crate) verification: Verification,
     /// The inbox's policy for a message on a resolved conversation.
-    pub reopen_resolved: bool,
+    pub(crate) reopen_resolved: bool,
 }
 
 /// What storing one event did; the caller fans these out after the commit.
 // Short-lived results moved once; boxing the large variant would only add an allocation.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// A new message was appended.
     Created {
         message: Message,
@@ -61,7 +63,7 @@ pub enum Outcome {
 
 /// Why a conversation became active with this message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConversationStart {
+pub(crate) enum ConversationStart {
     Created,
     Reopened,
 }
@@ -78,7 +80,10 @@ macro_rules! ingest_body {
             let outcome = match event {
                 InboundEvent::Message(m) => ingest_message!([$($aw)*] c, source, m, files),
                 InboundEvent::Edit(e) => ingest_edit!([$($aw)*] c, source, e),
-                InboundEvent::Status(s) => Outcome::Status(delivery_apply!([$($aw)*] c, source.inbox_id, s)),
+                // The door sends statuses to the DeliveryTracker; one here is a bug, not data.
+                InboundEvent::Status(_) => Outcome::Ignored {
+                    reason: "a status report reached the inbound writer",
+                },
                 InboundEvent::Typing(t) => {
                     let found: Option<(i64, i64)> = contact_identities::table
                         .inner_join(
@@ -456,12 +461,10 @@ macro_rules! ingest_edit {
     }};
 }
 
-use delivery::delivery_apply;
-
 /// Stores a batch of events in the caller's transaction on SQLite, synchronously: the writer
 /// runs a whole batch in one blocking call on the connection's thread instead of hopping to
 /// a blocking thread for every statement (about five per message).
-pub fn ingest_sqlite(
+pub(super) fn ingest_sqlite(
     c: &mut diesel::SqliteConnection,
     source: &Source,
     events: &[InboundEvent],
@@ -476,16 +479,14 @@ mod blocking {
     use diesel::prelude::*;
     use switchboard_channel::{ContactProfile, InboundEvent, InboundMessage, MessageEdit};
 
-    use super::super::conversations::{Conversation, Message};
-    use super::super::now;
-    use super::{
-        ConversationStart, Outcome, Source, changed_details, delivery_apply, details_json, naive,
-    };
+    use super::{ConversationStart, Outcome, Source, changed_details, details_json, naive};
     use crate::db::StoreError;
     use crate::db::schema::attachments;
     use crate::db::schema::{contact_identities, contacts, conversations, message_edits, messages};
     use crate::db::types::{ConversationKind, ConversationStatus, Direction, Priority, SenderType};
     use crate::store::attachments::{Attachment, NewAttachment, meta_json, row as attachment_row};
+    use crate::store::conversations::{Conversation, Message};
+    use crate::store::now;
 
     pub(super) fn ingest(
         c: &mut SqliteConnection,
@@ -499,7 +500,7 @@ mod blocking {
 
 /// Which of these external ids this inbox already stored (a retried webhook), so their
 /// files are not fetched again.
-pub async fn known_external_ids(
+pub(super) async fn known_external_ids(
     conn: &mut crate::db::DbConn,
     inbox_id: i64,
     external_ids: &[&str],
@@ -525,7 +526,7 @@ pub async fn known_external_ids(
 /// [`super::delivery::apply_early_reports`]). With row locks taken as events come, batches
 /// naming several contacts in different orders deadlock; locking every key up front,
 /// sorted, serializes exactly the transactions that share a key and cannot form a cycle.
-pub async fn lock_pg<'a>(
+pub(super) async fn lock_pg<'a>(
     c: &mut diesel_async::AsyncPgConnection,
     batches: impl IntoIterator<Item = (&'a Source, &'a [InboundEvent])>,
 ) -> Result<(), StoreError> {
@@ -536,7 +537,6 @@ pub async fn lock_pg<'a>(
                 InboundEvent::Message(m) => {
                     Some(contact_lock_key(source.inbox_id, &m.sender.identifier))
                 }
-                InboundEvent::Status(s) => Some(status_lock_key(source.inbox_id, &s.external_id)),
                 // Two edits of one message in parallel would both read its current text.
                 InboundEvent::Edit(e) => Some(edit_lock_key(source.inbox_id, &e.external_id)),
                 _ => None,
@@ -546,42 +546,9 @@ pub async fn lock_pg<'a>(
     advisory_locks_pg(c, keys).await
 }
 
-/// The advisory lock key of a contact identity (see [`lock_pg`]).
-pub fn contact_lock_key(inbox_id: i64, identifier: &str) -> String {
-    format!("contact:{inbox_id}:{identifier}")
-}
-
-/// The advisory lock key of an outbound message's external id (see [`lock_pg`]).
-pub fn status_lock_key(inbox_id: i64, external_id: &str) -> String {
-    format!("status:{inbox_id}:{external_id}")
-}
-
-/// The advisory lock key of an inbound message's edits (see [`lock_pg`]).
-pub fn edit_lock_key(inbox_id: i64, external_id: &str) -> String {
-    format!("edit:{inbox_id}:{external_id}")
-}
-
-/// Takes transaction-scoped advisory locks on `keys`, sorted by their hash, in one round trip.
-pub async fn advisory_locks_pg(
-    c: &mut diesel_async::AsyncPgConnection,
-    keys: Vec<String>,
-) -> Result<(), StoreError> {
-    if keys.is_empty() {
-        return Ok(());
-    }
-    diesel::sql_query(
-        "SELECT pg_advisory_xact_lock(h) FROM \
-         (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k ORDER BY h) AS s",
-    )
-    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(keys)
-    .execute(c)
-    .await?;
-    Ok(())
-}
-
 /// Stores a batch of events in the caller's transaction on PostgreSQL (after
 /// [`lock_pg`]).
-pub async fn ingest_pg(
+pub(super) async fn ingest_pg(
     c: &mut diesel_async::AsyncPgConnection,
     source: &Source,
     events: &[InboundEvent],

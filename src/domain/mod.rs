@@ -1,9 +1,13 @@
 //! Domain newtypes that parse at the boundary: once a value has one of these types it is
 //! known to be valid, so handlers and storage never re-check it.
 
+mod ids;
+
 use std::fmt;
 
 use serde::Serialize;
+
+pub use ids::{AgentId, ContactId, ConversationId, InboxId, MessageId, PublicId};
 
 /// A normalised (trimmed, lower-cased) email address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]

@@ -10,26 +10,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
 use switchboard_channel::{ChannelError, InboundEvent, Poller};
 
-use super::channel::ChannelEntry;
-use super::ingest::InboundWriter;
+use super::Inbound;
+use crate::channels::ChannelEntry;
 use crate::db::Database;
-use crate::error::ApiError;
-use crate::files::Files;
 use crate::store::cursors;
 
 /// Longest pause after repeated failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Polls until the future is dropped (the actor stopped or was reconfigured).
-pub async fn run(
+pub(crate) async fn run(
     poller: Arc<dyn Poller>,
     entry: Arc<ChannelEntry>,
     db: Database,
-    files: Arc<Files>,
-    inbound: InboundWriter,
+    inbound: Inbound,
 ) {
     let mut failures: u32 = 0;
     let mut cursor = loop {
@@ -69,15 +65,7 @@ pub async fn run(
             if update.events.is_empty() {
                 continue;
             }
-            store_update(
-                &db,
-                &files,
-                &inbound,
-                &entry,
-                update.events,
-                update.next_cursor,
-            )
-            .await;
+            store_update(&inbound, &entry, update.events, update.next_cursor).await;
         }
         let mut attempts: u32 = 0;
         while let Err(error) = save_cursor(&db, entry.inbox_id, last).await {
@@ -94,18 +82,16 @@ const MAX_ATTEMPTS: u32 = 5;
 
 /// Stores one polled update's events, retrying what may pass later.
 ///
-/// A server error (a file Telegram cannot hand out right now, the database away) or a
-/// conflict (a write that raced another) is retried with backoff, up to [`MAX_ATTEMPTS`].
+/// What may pass later (a file Telegram cannot hand out right now, the database away, a
+/// write that raced another) is retried with backoff, up to [`MAX_ATTEMPTS`].
 /// After that, if the events carry files, they are stored once more without them and with a
 /// note for the agent: one file that never downloads must not block the inbox. If even that
 /// fails with a server error, or the events carry no files, the store itself is failing and
 /// nothing behind this update could pass either: it keeps retrying with backoff (trying the
 /// files again first, so an outage of the database does not cost them). Any other refusal
-/// (4xx) cannot change: the update is logged and skipped, the only way past it.
+/// cannot change: the update is logged and skipped, the only way past it.
 async fn store_update(
-    db: &Database,
-    files: &Files,
-    inbound: &InboundWriter,
+    inbound: &Inbound,
     entry: &ChannelEntry,
     events: Vec<InboundEvent>,
     cursor: i64,
@@ -124,7 +110,7 @@ async fn store_update(
         } else {
             events.clone()
         };
-        let error = match crate::intake::take_in(db, files, inbound, entry, attempt).await {
+        let error = match inbound.take_in(entry, attempt).await {
             Ok(_) => {
                 if without_files {
                     tracing::warn!(cursor, reason = %last_reason, "polled update stored without its files");
@@ -133,7 +119,7 @@ async fn store_update(
             }
             Err(error) => error,
         };
-        if !retryable(&error) {
+        if !error.is_retryable() {
             tracing::warn!(%error, cursor, "polled update refused; skipped");
             return;
         }
@@ -143,7 +129,7 @@ async fn store_update(
             with_files = 0;
         } else {
             with_files += 1;
-            last_reason = reason_of(&error);
+            last_reason = error.to_string();
             if has_files && with_files >= MAX_ATTEMPTS {
                 tracing::warn!(%error, failures, "cannot store a polled update with its files; storing it without them");
                 continue;
@@ -152,22 +138,6 @@ async fn store_update(
         tracing::warn!(%error, failures, "cannot store a polled update; retrying");
         tokio::time::sleep(backoff(failures)).await;
     }
-}
-
-/// Whether storing may succeed later: a server error or a conflict.
-fn retryable(error: &ApiError) -> bool {
-    let status = error.status();
-    status.is_server_error() || status == StatusCode::CONFLICT
-}
-
-/// The error's message without its status and code (`503 unavailable: …`).
-fn reason_of(error: &ApiError) -> String {
-    let shown = error.to_string();
-    let prefix = format!("{} {}: ", error.status().as_u16(), error.code());
-    shown
-        .strip_prefix(&prefix)
-        .map(str::to_owned)
-        .unwrap_or(shown)
 }
 
 /// The events with their files left out and a note in their place.
@@ -273,20 +243,6 @@ mod tests {
             )
         );
         assert_eq!(noted[2], edit);
-    }
-
-    #[test]
-    fn server_errors_and_conflicts_are_retried() {
-        assert!(retryable(&ApiError::unavailable("file host down")));
-        assert!(retryable(&ApiError::conflict("conflict", "raced")));
-        assert!(!retryable(&ApiError::invalid("attachments", "too many")));
-        assert!(!retryable(&ApiError::bad_request("x", "y")));
-        assert_eq!(
-            reason_of(&ApiError::unavailable(
-                "cannot fetch the file right now: 500"
-            )),
-            "cannot fetch the file right now: 500"
-        );
     }
 
     #[test]

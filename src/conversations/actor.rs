@@ -1,0 +1,488 @@
+//! ConversationRegistry and ConversationActor: one actor per active conversation applies
+//! the agents' changes to it one at a time (replies, notes, assignment, status, priority,
+//! labels, retries) and publishes each after its commit. The registry starts actors on
+//! demand and stops them after `conversation_idle` without work; the store stays the
+//! source of truth, so a stopped actor loses nothing. Contact merges, which move
+//! conversations between contacts, go through the registry too.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+
+use super::ConversationError;
+use super::rules::{Assignment, ReplyDraft};
+use crate::actors::channel::{ChannelSupervisor, Wake};
+use crate::actors::delivery::{DeliveryTracker, Requeued};
+use crate::actors::detached;
+use crate::actors::router::{AgentAvailable, Route, Router};
+use crate::db::types::{ConversationStatus, Role};
+use crate::db::{Database, DbConn};
+use crate::domain::{AgentId, ContactId, MessageId};
+use crate::realtime::{EventHub, frees_agent};
+use crate::store::Actor as AuditActor;
+use crate::store::contacts::{self, Contact};
+use crate::store::conversations::{
+    self as conv, Conversation, ConversationChange, Message, NewReply, ReplyError, ReplyOutcome,
+};
+use crate::store::outbox::{self, RetryError};
+use crate::store::{agents, inboxes, teams};
+
+/// Commands a conversation actor carries out.
+#[derive(Debug, Clone)]
+pub(crate) enum Command {
+    /// Store a reply (queued, sent by the channel) or a private note.
+    Reply {
+        agent: AgentId,
+        draft: ReplyDraft,
+        actor: AuditActor,
+    },
+    /// An agent's assignment and/or team change, checked and made together.
+    Assign {
+        assignment: Assignment,
+        actor: AuditActor,
+    },
+    /// Status, priority, labels, or the router's claim.
+    Change {
+        change: ConversationChange,
+        actor: AuditActor,
+    },
+    /// Queue a failed reply again.
+    Retry {
+        message: MessageId,
+        actor: AuditActor,
+    },
+}
+
+/// What a command produced.
+// Short-lived results moved once; boxing the large variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub(crate) enum Output {
+    Reply(ReplyOutcome),
+    Conversation(Conversation),
+    Message(Message),
+}
+
+/// A command addressed to one conversation (sent to the registry).
+#[derive(Message)]
+#[rtype(result = "Result<Output, ConversationError>")]
+pub(crate) struct ForConversation {
+    pub(crate) conversation_id: i64,
+    pub(crate) command: Command,
+}
+
+/// Merges one contact into another (sent to the registry): the moved conversations are
+/// published after the commit.
+#[derive(Message)]
+#[rtype(result = "Result<Option<Contact>, ConversationError>")]
+pub(crate) struct MergeContacts {
+    pub(crate) target: ContactId,
+    pub(crate) source: ContactId,
+    pub(crate) actor: AuditActor,
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<Output, ConversationError>")]
+struct Run(Command);
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Stop;
+
+/// Stops the registry and every conversation actor (the hub is shutting down).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Shutdown;
+
+impl Handler<Shutdown> for ConversationRegistry {
+    type Result = ();
+    fn handle(&mut self, _: Shutdown, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+/// Everything an actor needs besides its id.
+#[derive(Clone)]
+struct Shared {
+    db: Database,
+    events: Arc<EventHub>,
+    channels: Addr<ChannelSupervisor>,
+    router: Addr<Router>,
+    delivery: Addr<DeliveryTracker>,
+    /// Most bytes of files on one message.
+    max_message_bytes: u64,
+}
+
+/// Starts, finds and passivates conversation actors.
+pub(crate) struct ConversationRegistry {
+    shared: Shared,
+    idle: Duration,
+    actors: HashMap<i64, (Addr<ConversationActor>, Instant)>,
+}
+
+impl ConversationRegistry {
+    pub(crate) fn new(
+        db: Database,
+        events: Arc<EventHub>,
+        channels: Addr<ChannelSupervisor>,
+        router: Addr<Router>,
+        delivery: Addr<DeliveryTracker>,
+        idle: Duration,
+        max_message_bytes: u64,
+    ) -> Self {
+        Self {
+            shared: Shared {
+                db,
+                events,
+                channels,
+                router,
+                delivery,
+                max_message_bytes,
+            },
+            idle,
+            actors: HashMap::new(),
+        }
+    }
+}
+
+impl Actor for ConversationRegistry {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(4096);
+        let every = (self.idle / 4).clamp(Duration::from_millis(250), Duration::from_secs(30));
+        ctx.run_interval(every, |this, _| {
+            let idle = this.idle;
+            this.actors.retain(|id, (addr, last)| {
+                let keep = last.elapsed() < idle;
+                if !keep {
+                    tracing::debug!(conversation_id = id, "conversation actor passivated");
+                    // Queued behind any command already sent, so those still run.
+                    addr.do_send(Stop);
+                }
+                keep
+            });
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        for (addr, _) in self.actors.values() {
+            addr.do_send(Stop);
+        }
+        self.actors.clear();
+    }
+}
+
+impl Handler<MergeContacts> for ConversationRegistry {
+    type Result = ResponseFuture<Result<Option<Contact>, ConversationError>>;
+
+    fn handle(&mut self, msg: MergeContacts, _: &mut Self::Context) -> Self::Result {
+        let span = tracing::info_span!(
+            "merge_contacts",
+            target = msg.target.get(),
+            source = msg.source.get()
+        );
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            use tracing::Instrument;
+            let db = shared.db.clone();
+            let merged = detached(
+                async move {
+                    let conn = &mut db.writer().await?;
+                    let merged =
+                        contacts::merge(conn, msg.target.get(), msg.source.get(), &msg.actor)
+                            .await?;
+                    let Some((contact, moved)) = merged else {
+                        return Ok::<_, ConversationError>(None);
+                    };
+                    let mut conversations = Vec::with_capacity(moved.len());
+                    for id in moved {
+                        if let Some(c) = conv::find(conn, id).await? {
+                            conversations.push(c);
+                        }
+                    }
+                    Ok(Some((contact, conversations)))
+                }
+                .instrument(span),
+            )
+            .await??;
+            Ok(merged.map(|(contact, conversations)| {
+                for conversation in &conversations {
+                    shared.events.conversation(conversation, false);
+                }
+                contact
+            }))
+        })
+    }
+}
+
+impl Handler<ForConversation> for ConversationRegistry {
+    type Result = ResponseFuture<Result<Output, ConversationError>>;
+
+    fn handle(&mut self, msg: ForConversation, _: &mut Self::Context) -> Self::Result {
+        let id = msg.conversation_id;
+        let entry = self.actors.entry(id).or_insert_with(|| {
+            let actor = ConversationActor {
+                id,
+                shared: self.shared.clone(),
+            };
+            (actor.start(), Instant::now())
+        });
+        if !entry.0.connected() {
+            let actor = ConversationActor {
+                id,
+                shared: self.shared.clone(),
+            };
+            entry.0 = actor.start();
+        }
+        entry.1 = Instant::now();
+        let addr = entry.0.clone();
+        Box::pin(async move {
+            addr.send(Run(msg.command))
+                .await
+                .map_err(|e| ConversationError::Unavailable(e.to_string()))?
+        })
+    }
+}
+
+/// The single writer of one conversation's agent-side changes.
+struct ConversationActor {
+    id: i64,
+    shared: Shared,
+}
+
+impl Actor for ConversationActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(256);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        tracing::trace!(conversation_id = self.id, "conversation actor stopped");
+    }
+}
+
+impl Handler<Stop> for ConversationActor {
+    type Result = ();
+    fn handle(&mut self, _: Stop, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+impl Handler<Run> for ConversationActor {
+    type Result = AtomicResponse<Self, Result<Output, ConversationError>>;
+
+    fn handle(&mut self, msg: Run, _: &mut Self::Context) -> Self::Result {
+        let span = tracing::info_span!("conversation_command", conversation_id = self.id);
+        let shared = self.shared.clone();
+        let id = self.id;
+        let work = async move {
+            use tracing::Instrument;
+            let limit = shared.max_message_bytes;
+            let result =
+                detached(execute(shared.db.clone(), id, msg.0, limit).instrument(span)).await?;
+            let output = result?;
+            after_commit(&shared, &output);
+            Ok(output)
+        };
+        AtomicResponse::new(Box::pin(work.into_actor(self)))
+    }
+}
+
+async fn execute(
+    db: Database,
+    id: i64,
+    command: Command,
+    max_message_bytes: u64,
+) -> Result<Output, ConversationError> {
+    let conn = &mut db.writer().await?;
+    match command {
+        Command::Reply {
+            agent,
+            draft,
+            actor,
+        } => {
+            // A repeated request (same Idempotency-Key) is answered with the first message,
+            // which took these files; only a new message has its files checked.
+            let replay = match &draft.idempotency_key {
+                Some(key) => conv::idempotency_key_used(conn, id, key).await?,
+                None => false,
+            };
+            if !replay {
+                check_attachments(conn, id, &draft.attachment_ids, max_message_bytes).await?;
+            }
+            let reply = NewReply {
+                conversation_id: id,
+                agent_id: agent.get(),
+                content: draft.content,
+                private: draft.private,
+                idempotency_key: draft.idempotency_key,
+                reply_to_id: draft.reply_to.map(MessageId::get),
+                attachment_ids: draft.attachment_ids,
+            };
+            match conv::store_reply(conn, &reply, &actor).await {
+                Ok(outcome) => Ok(Output::Reply(outcome)),
+                Err(ReplyError::NotFound) => Err(ConversationError::NotFound),
+                Err(error @ (ReplyError::BadReplyTo | ReplyError::Attachment(_))) => {
+                    Err(ConversationError::invalid("message", error))
+                }
+                Err(ReplyError::Store(e)) => Err(e.into()),
+                Err(other) => Err(ConversationError::Refused(other.to_string())),
+            }
+        }
+        Command::Assign { assignment, actor } => {
+            let conversation = conv::find(conn, id)
+                .await?
+                .ok_or(ConversationError::NotFound)?;
+            check_assignment(conn, &conversation, &assignment).await?;
+            let change = ConversationChange::AssignAndTeam {
+                agent_id: assignment.assignee.map(|a| a.map(AgentId::get)),
+                team_id: assignment.team,
+            };
+            conv::change(conn, id, &change, &actor)
+                .await?
+                .map(Output::Conversation)
+                .ok_or(ConversationError::NotFound)
+        }
+        Command::Change { change, actor } => {
+            let conditional = matches!(
+                change,
+                ConversationChange::Assign {
+                    only_if_unassigned: true,
+                    ..
+                }
+            );
+            match conv::change(conn, id, &change, &actor).await? {
+                Some(conversation) => Ok(Output::Conversation(conversation)),
+                None if conditional => Err(ConversationError::Lost),
+                None => Err(ConversationError::NotFound),
+            }
+        }
+        Command::Retry { message, actor } => {
+            match outbox::retry(conn, id, message.get(), &actor).await {
+                Ok(message) => Ok(Output::Message(message)),
+                Err(RetryError::NotFound) => Err(ConversationError::NotFound),
+                Err(RetryError::Store(e)) => Err(e.into()),
+                Err(other) => Err(ConversationError::Refused(other.to_string())),
+            }
+        }
+    }
+}
+
+/// Refuses attachments that are not unsent uploads of this conversation, or that together
+/// exceed the per-message limit, with a message naming the problem (the store checks the
+/// first part again atomically when the message is stored).
+async fn check_attachments(
+    conn: &mut DbConn,
+    conversation_id: i64,
+    ids: &[i64],
+    limit: u64,
+) -> Result<(), ConversationError> {
+    let mut total: u64 = 0;
+    for id in ids {
+        match crate::store::attachments::find(conn, *id).await? {
+            Some((a, _)) if a.conversation_id == conversation_id && a.message_id.is_none() => {
+                total = total.saturating_add(u64::try_from(a.byte_size).unwrap_or(u64::MAX));
+            }
+            Some((a, _)) if a.conversation_id == conversation_id => {
+                return Err(ConversationError::invalid(
+                    "attachment_ids",
+                    format!(
+                        "attachment {id} was already sent with message {}",
+                        a.message_id.unwrap_or_default()
+                    ),
+                ));
+            }
+            _ => {
+                return Err(ConversationError::invalid(
+                    "attachment_ids",
+                    format!("no upload {id} in this conversation"),
+                ));
+            }
+        }
+    }
+    if total > limit {
+        return Err(ConversationError::TooLarge(format!(
+            "the attachments total {total} bytes, over the limit of {limit} bytes per message"
+        )));
+    }
+    Ok(())
+}
+
+/// Only an active agent who can see the conversation can be given it, and only an existing
+/// team; everything is checked before anything changes.
+async fn check_assignment(
+    conn: &mut DbConn,
+    conversation: &Conversation,
+    assignment: &Assignment,
+) -> Result<(), ConversationError> {
+    if let Some(Some(team)) = assignment.team {
+        teams::find(conn, team)
+            .await?
+            .ok_or_else(|| ConversationError::invalid("team_id", "no team with that id"))?;
+    }
+    if let (Some(Some(agent_id)), Some(inbox_id)) = (assignment.assignee, conversation.inbox_id) {
+        let agent = agents::find(conn, agent_id.get())
+            .await?
+            .filter(|a| a.active)
+            .ok_or_else(|| {
+                ConversationError::invalid("assignee_id", "no active agent with that id")
+            })?;
+        if agent.role != Role::Admin && !inboxes::is_member(conn, inbox_id, agent_id.get()).await? {
+            return Err(ConversationError::invalid(
+                "assignee_id",
+                "that agent is not a member of this inbox",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Publishes a committed change and wakes whoever has work because of it.
+fn after_commit(shared: &Shared, output: &Output) {
+    match output {
+        Output::Reply(ReplyOutcome::Created {
+            message,
+            conversation,
+        }) => {
+            shared.events.message(message, true);
+            shared.events.conversation(conversation, false);
+            if let (false, Some(inbox_id)) = (message.private, message.inbox_id) {
+                wake(shared, inbox_id);
+            }
+        }
+        Output::Reply(ReplyOutcome::Replayed(_)) => {}
+        Output::Conversation(conversation) => {
+            shared.events.conversation(conversation, false);
+            if frees_agent(conversation.status) || conversation.assignee_id.is_none() {
+                let _ = shared.router.try_send(AgentAvailable { agent_id: 0 });
+            }
+            if conversation.status == ConversationStatus::Open
+                && conversation.assignee_id.is_none()
+                && let Some(inbox_id) = conversation.inbox_id
+            {
+                let _ = shared.router.try_send(Route {
+                    conversation_id: conversation.id,
+                    inbox_id,
+                });
+            }
+        }
+        Output::Message(message) => {
+            // A retried reply: published by the tracker, which starts its statuses over.
+            shared.delivery.do_send(Requeued(message.clone()));
+            if let Some(inbox_id) = message.inbox_id {
+                wake(shared, inbox_id);
+            }
+        }
+    }
+}
+
+fn wake(shared: &Shared, inbox_id: i64) {
+    if let Err(error) = shared.channels.try_send(Wake { inbox_id }) {
+        // The channel's own timer drains the outbox within a second anyway.
+        tracing::debug!(%error, inbox_id, "channel supervisor busy");
+    }
+}

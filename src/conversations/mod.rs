@@ -1,0 +1,212 @@
+//! Conversations' rules and their single writer. Agents' changes (replies, notes,
+//! assignment, status, priority, labels, retries) and contact merges pass [`Conversations`]:
+//! the request is checked by [`rules`], then carried out by the conversation's actor one
+//! at a time, in one transaction each, and published after the commit. HTTP handlers only
+//! parse, authorize, call and map [`ConversationError`].
+
+mod actor;
+pub(crate) mod rules;
+
+use actix::Addr;
+use chrono::Utc;
+
+pub(crate) use self::actor::{
+    Command, ConversationRegistry, ForConversation, MergeContacts, Output, Shutdown,
+};
+use self::rules::{Assignment, ReplyDraft};
+use crate::db::StoreError;
+use crate::db::types::{ConversationStatus, Priority};
+use crate::domain::{AgentId, ContactId, ConversationId, MessageId};
+use crate::store::Actor as AuditActor;
+use crate::store::contacts::Contact;
+use crate::store::conversations::{Conversation, ConversationChange, Message, ReplyOutcome};
+
+/// Why a change to a conversation was not made. Nothing changed then.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConversationError {
+    #[error("no conversation with that id")]
+    NotFound,
+    /// A field of the request breaks a rule; the message names it.
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    /// The request asks for no change at all.
+    #[error("{0}")]
+    NothingToChange(&'static str),
+    /// The reply's files together exceed the per-message limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// Refused for a reason the agent can act on (a reply where there is no channel).
+    #[error("{0}")]
+    Refused(String),
+    /// A conditional change lost against a concurrent one.
+    #[error("the conversation changed meanwhile; reload it")]
+    Lost,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the conversation service is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl ConversationError {
+    pub(crate) fn invalid(field: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// The way to change conversations, cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Conversations {
+    registry: Addr<ConversationRegistry>,
+}
+
+impl Conversations {
+    pub(crate) fn new(registry: Addr<ConversationRegistry>) -> Self {
+        Self { registry }
+    }
+
+    /// The registry, for the router (it claims conversations) and shutdown.
+    pub(crate) fn registry(&self) -> &Addr<ConversationRegistry> {
+        &self.registry
+    }
+
+    async fn run(&self, id: ConversationId, command: Command) -> Result<Output, ConversationError> {
+        self.registry
+            .send(ForConversation {
+                conversation_id: id.get(),
+                command,
+            })
+            .await
+            .map_err(|e| ConversationError::Unavailable(e.to_string()))?
+    }
+
+    /// Stores a reply (queued for the channel) or a private note.
+    pub(crate) async fn reply(
+        &self,
+        id: ConversationId,
+        agent: AgentId,
+        draft: ReplyDraft,
+        actor: AuditActor,
+    ) -> Result<ReplyOutcome, ConversationError> {
+        match self
+            .run(
+                id,
+                Command::Reply {
+                    agent,
+                    draft,
+                    actor,
+                },
+            )
+            .await?
+        {
+            Output::Reply(outcome) => Ok(outcome),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Assigns (and/or hands to a team), checking that the assignee may see the
+    /// conversation and the team exists; both change in one transaction.
+    pub(crate) async fn assign(
+        &self,
+        id: ConversationId,
+        assignment: Assignment,
+        actor: AuditActor,
+    ) -> Result<Conversation, ConversationError> {
+        self.conversation(id, Command::Assign { assignment, actor })
+            .await
+    }
+
+    /// Opens, resolves, closes or snoozes (until a time in the future).
+    pub(crate) async fn set_status(
+        &self,
+        id: ConversationId,
+        status: ConversationStatus,
+        snoozed_until: Option<chrono::DateTime<Utc>>,
+        actor: AuditActor,
+    ) -> Result<Conversation, ConversationError> {
+        let snoozed_until = rules::status_change(status, snoozed_until, Utc::now())?;
+        let change = ConversationChange::Status {
+            status,
+            snoozed_until,
+        };
+        self.conversation(id, Command::Change { change, actor })
+            .await
+    }
+
+    pub(crate) async fn set_priority(
+        &self,
+        id: ConversationId,
+        priority: Priority,
+        actor: AuditActor,
+    ) -> Result<Conversation, ConversationError> {
+        let change = ConversationChange::Priority(priority);
+        self.conversation(id, Command::Change { change, actor })
+            .await
+    }
+
+    /// Replaces the labels (normalized: trimmed, lower-case, each once).
+    pub(crate) async fn set_labels(
+        &self,
+        id: ConversationId,
+        labels: Vec<String>,
+        actor: AuditActor,
+    ) -> Result<Conversation, ConversationError> {
+        let change = ConversationChange::Labels(rules::labels(labels)?);
+        self.conversation(id, Command::Change { change, actor })
+            .await
+    }
+
+    /// Queues a failed reply again.
+    pub(crate) async fn retry(
+        &self,
+        id: ConversationId,
+        message: MessageId,
+        actor: AuditActor,
+    ) -> Result<Message, ConversationError> {
+        match self.run(id, Command::Retry { message, actor }).await? {
+            Output::Message(message) => Ok(message),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Merges `source` into `target` (identities and conversations move); `None` when one
+    /// of them no longer exists.
+    pub(crate) async fn merge_contacts(
+        &self,
+        target: ContactId,
+        source: ContactId,
+        actor: AuditActor,
+    ) -> Result<Option<Contact>, ConversationError> {
+        if source == target {
+            return Err(ConversationError::invalid(
+                "contact_id",
+                "a contact cannot be merged into itself",
+            ));
+        }
+        self.registry
+            .send(MergeContacts {
+                target,
+                source,
+                actor,
+            })
+            .await
+            .map_err(|e| ConversationError::Unavailable(e.to_string()))?
+    }
+
+    async fn conversation(
+        &self,
+        id: ConversationId,
+        command: Command,
+    ) -> Result<Conversation, ConversationError> {
+        match self.run(id, command).await? {
+            Output::Conversation(conversation) => Ok(conversation),
+            _ => Err(unexpected()),
+        }
+    }
+}
+
+fn unexpected() -> ConversationError {
+    ConversationError::Unavailable("the conversation actor answered another command".into())
+}

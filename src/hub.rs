@@ -1,0 +1,123 @@
+//! The running hub: every actor and shared registry, started once and reached through
+//! [`Hub`]. This is the composition root: it wires the channels, the inbound door, the
+//! conversations and the supervisors together (see `actors` for the picture).
+
+use std::sync::Arc;
+
+use actix::{Actor, Addr};
+
+use crate::actors::{channel, delivery, presence, router, thumbnails};
+use crate::channels::Channels;
+use crate::channels::widget::limits::VisitorLimits;
+use crate::config::Settings;
+use crate::conversations::{ConversationRegistry, Conversations};
+use crate::db::Database;
+use crate::inbound::{Inbound, InboundWriter};
+use crate::realtime::EventHub;
+
+/// Addresses of the running actors.
+#[derive(Clone)]
+pub struct Hub {
+    pub events: Arc<EventHub>,
+    pub(crate) presence: Arc<presence::Presence>,
+    pub(crate) channels: Channels,
+    /// The one way in for customers' events.
+    pub(crate) inbound: Inbound,
+    pub(crate) conversations: Conversations,
+    pub(crate) supervisor: Addr<channel::ChannelSupervisor>,
+    pub(crate) router: Addr<router::Router>,
+    pub(crate) delivery: Addr<delivery::DeliveryTracker>,
+    /// Attachment files: limits, blob store, signed URLs.
+    pub files: Arc<crate::files::Files>,
+    pub(crate) thumbnails: thumbnails::Thumbnailer,
+    /// Widget visitors' rate limits.
+    pub(crate) widget_limits: Arc<VisitorLimits>,
+}
+
+impl Hub {
+    /// Starts every actor on the current actix system and the channel actors of all
+    /// enabled inboxes.
+    pub(crate) async fn start(
+        db: Database,
+        settings: Arc<Settings>,
+        files: Arc<crate::files::Files>,
+    ) -> Result<Self, crate::db::StoreError> {
+        let events = Arc::new(EventHub::new(
+            settings.realtime.replay_events,
+            settings.realtime.client_buffer,
+        ));
+        let presence = Arc::new(presence::Presence::new(events.clone()));
+        let channels = Channels::default();
+        let delivery = delivery::DeliveryTracker::new(db.clone(), events.clone()).start();
+        let router = router::Router::new(db.clone(), presence.clone()).start();
+        let thumbnails = thumbnails::Thumbnailer::start(db.clone(), events.clone(), files.clone());
+        let writer = InboundWriter::start(
+            db.clone(),
+            events.clone(),
+            router.clone(),
+            thumbnails.clone(),
+            settings.inbound.clone(),
+        );
+        let inbound = Inbound::new(db.clone(), files.clone(), writer, delivery.clone());
+        let supervisor = channel::ChannelSupervisor::new(
+            db.clone(),
+            settings.clone(),
+            channels.clone(),
+            delivery.clone(),
+            files.clone(),
+            inbound.clone(),
+        )
+        .start();
+        let conversations = Conversations::new(
+            ConversationRegistry::new(
+                db.clone(),
+                events.clone(),
+                supervisor.clone(),
+                router.clone(),
+                delivery.clone(),
+                settings.realtime.conversation_idle,
+                settings.attachments.max_message_bytes,
+            )
+            .start(),
+        );
+        router.do_send(router::Attach {
+            conversations: conversations.registry().clone(),
+        });
+        actix_web::rt::spawn(crate::channels::widget::watch_presence(
+            events.clone(),
+            presence.clone(),
+            db.clone(),
+        ));
+        let conn = &mut db.reader().await?;
+        for inbox in crate::store::inboxes::enabled(conn).await? {
+            supervisor.do_send(channel::Configure(inbox));
+        }
+        Ok(Self {
+            events,
+            presence,
+            channels,
+            inbound,
+            conversations,
+            supervisor,
+            router,
+            delivery,
+            files,
+            thumbnails,
+            widget_limits: Arc::default(),
+        })
+    }
+}
+
+impl Hub {
+    /// Stops the actors (channels first, so nothing new is sent). Work already started
+    /// finishes in its own task; the outbox and the store keep everything else.
+    pub async fn shutdown(&self) {
+        let _ = self.supervisor.send(channel::Shutdown).await;
+        let _ = self
+            .conversations
+            .registry()
+            .send(crate::conversations::Shutdown)
+            .await;
+        let _ = self.router.send(router::Shutdown).await;
+    }
+}

@@ -1,0 +1,127 @@
+//! Fetching the files of inbound messages before anything is stored, so a message appears
+//! with its files or not at all.
+//!
+//! Where the provider cannot change a refused file (Telegram), the message is stored with a
+//! note in place of the file; elsewhere the whole request is refused so the integrator can
+//! fix it. Messages already stored (a retried webhook, an update polled twice) are not
+//! fetched again.
+
+use switchboard_channel::{AttachmentRef, ChannelError, InboundEvent, InboundMessage};
+
+use super::InboundError;
+use crate::channels::ChannelEntry;
+use crate::db::Database;
+use crate::files::{FileError, Files, MAX_FILES, StagedFiles};
+use crate::store::attachments::NewAttachment;
+
+/// Fetches the files of each event into `media` (aligned with `events`). On error, what
+/// was fetched so far is in `media` for the caller to discard.
+pub(super) async fn fetch_media(
+    db: &Database,
+    files: &Files,
+    entry: &ChannelEntry,
+    events: &mut [InboundEvent],
+    media: &mut Vec<StagedFiles>,
+) -> Result<(), InboundError> {
+    let with_files: Vec<&InboundMessage> = events
+        .iter()
+        .filter_map(|e| match e {
+            InboundEvent::Message(m) if !m.attachments.is_empty() => Some(m),
+            _ => None,
+        })
+        .collect();
+    if with_files.is_empty() {
+        media.extend(events.iter().map(|_| files.stage()));
+        return Ok(());
+    }
+    if let Some(m) = with_files.iter().find(|m| m.attachments.len() > MAX_FILES) {
+        return Err(InboundError::TooManyFiles {
+            external_id: m.external_id.clone(),
+        });
+    }
+    let known = {
+        let ids: Vec<&str> = with_files.iter().map(|m| m.external_id.as_str()).collect();
+        let conn = &mut db.reader().await?;
+        super::store::known_external_ids(conn, entry.inbox_id, &ids).await?
+    };
+    let notes_refused = entry.adapter.capabilities().notes_refused_files;
+    for event in events.iter_mut() {
+        let mut fetched = files.stage();
+        let result = match event {
+            InboundEvent::Message(m) if !known.contains(&m.external_id) => {
+                fetch_message(files, entry, m, notes_refused, &mut fetched).await
+            }
+            _ => Ok(()),
+        };
+        media.push(fetched);
+        result?;
+    }
+    Ok(())
+}
+
+/// The files of one message, within the per-message budget; refused ones become notes in
+/// its text where the channel asks for that.
+async fn fetch_message(
+    files: &Files,
+    entry: &ChannelEntry,
+    m: &mut InboundMessage,
+    notes_refused: bool,
+    fetched: &mut StagedFiles,
+) -> Result<(), InboundError> {
+    let mut notes = Vec::new();
+    for reference in &m.attachments {
+        let budget = files
+            .limits()
+            .max_message_bytes
+            .saturating_sub(fetched.total_bytes());
+        match fetch_one(files, entry, reference, budget).await {
+            Ok(file) => fetched.push(file),
+            Err(error) if notes_refused && refused_for_good(&error) => {
+                tracing::info!(%error, external_id = %m.external_id, "inbound file refused; noted in the message");
+                notes.push(refusal_note(reference, &error));
+            }
+            Err(error) => {
+                tracing::info!(%error, external_id = %m.external_id, "inbound file refused");
+                return Err(InboundError::File(error));
+            }
+        }
+    }
+    if !notes.is_empty() {
+        m.attachments.clear();
+        for note in notes {
+            if !m.content.is_empty() {
+                m.content.push('\n');
+            }
+            m.content.push_str(&note);
+        }
+    }
+    Ok(())
+}
+
+/// One file: opened by the channel when it needs its own API call (Telegram's getFile),
+/// else fetched from the URL the provider gave.
+async fn fetch_one(
+    files: &Files,
+    entry: &ChannelEntry,
+    reference: &AttachmentRef,
+    budget: u64,
+) -> Result<NewAttachment, FileError> {
+    match entry.adapter.open_media(reference).await {
+        Ok(Some(download)) => files.receive_download(reference, download, budget).await,
+        Ok(None) => files.fetch(files.http(), reference, budget).await,
+        Err(ChannelError::Transient { reason, .. }) => Err(FileError::FetchUnavailable(reason)),
+        Err(ChannelError::Permanent { reason, .. }) => Err(FileError::Fetch(reason)),
+    }
+}
+
+/// Whether fetching again cannot help: the file itself is refused, or the provider will not
+/// hand it out.
+fn refused_for_good(error: &FileError) -> bool {
+    error.is_bad_input() || matches!(error, FileError::Fetch(_))
+}
+
+/// What the agent reads in place of a file the hub did not keep.
+fn refusal_note(reference: &AttachmentRef, error: &FileError) -> String {
+    let name = reference.file_name.as_deref().unwrap_or("a file");
+    format!("[The customer sent “{name}”, which was not stored: {error}.]")
+}
