@@ -91,6 +91,8 @@ struct Options {
     pg_url: String,
     server_env: Vec<(String, String)>,
     server_log: Option<PathBuf>,
+    /// Another build of the hub to measure (an older commit, side by side).
+    server_binary: Option<PathBuf>,
     quiet_wait: Duration,
 }
 
@@ -110,6 +112,7 @@ cargo bench --bench hub -- [options]
   --pg-url URL                     PostgreSQL admin URL (default postgres://postgres@127.0.0.1:5432/postgres)
   --server-env KEY=VALUE           extra environment for the hub (repeatable)
   --server-log PREFIX              keep the hub's log as PREFIX-<backend>.log
+  --server-binary PATH             measure this switchboard binary instead (an older build)
   --quiet-wait-secs N              before each phase, wait up to N s (default 300) for other
                                    processes to use less than 25% of one core";
 
@@ -129,6 +132,7 @@ fn parse_options() -> Result<Options, String> {
         pg_url: DEFAULT_PG_URL.into(),
         server_env: Vec::new(),
         server_log: None,
+        server_binary: None,
         quiet_wait: Duration::from_secs(300),
     };
     let mut args = std::env::args().skip(1);
@@ -180,6 +184,13 @@ fn parse_options() -> Result<Options, String> {
                         .into(),
                 )
             }
+            "--server-binary" => {
+                o.server_binary = Some(
+                    args.next()
+                        .ok_or("--server-binary needs the path of a switchboard binary")?
+                        .into(),
+                )
+            }
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
         }
     }
@@ -228,7 +239,7 @@ fn main() -> std::process::ExitCode {
 
 async fn run(options: Options) -> bool {
     print_machine_info(&options);
-    let binary = match server_binary() {
+    let binary = match options.server_binary.clone().map_or_else(server_binary, Ok) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("cannot find or build the server binary: {e}");
