@@ -5,6 +5,7 @@
 //! error is `{"error": {"code", "message"}}` (see [`error`]: every error becomes an answer there).
 
 mod agents;
+mod assets;
 mod attachments;
 mod audit;
 mod auth;
@@ -66,6 +67,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
     }))
     .configure(ops::configure)
     .configure(pages::configure)
+    .configure(assets::configure)
     .configure(webhooks::configure)
     .configure(widget::configure)
     .configure(attachments::configure_downloads)

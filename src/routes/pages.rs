@@ -16,8 +16,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/canned", web::get().to(app))
         .route("/admin", web::get().to(app))
         .route("/admin/{page}", web::get().to(admin))
-        .route("/admin/{page}/{id}", web::get().to(admin))
-        .route("/assets/{name}", web::get().to(asset));
+        .route("/admin/{page}/{id}", web::get().to(admin));
 }
 
 /// Same-origin scripts and styles only; images may come from object storage (https).
@@ -78,46 +77,4 @@ async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
         actix_web::http::StatusCode::OK,
         include_str!("../../templates/login.html"),
     )
-}
-
-/// The app's scripts and stylesheet, compiled into the binary.
-async fn asset(req: HttpRequest, name: web::Path<String>) -> HttpResponse {
-    let (body, content_type): (&'static str, &str) = match name.as_str() {
-        "core.js" => (include_str!("../../templates/core.js"), "text/javascript"),
-        "inbox.js" => (include_str!("../../templates/inbox.js"), "text/javascript"),
-        "admin.js" => (include_str!("../../templates/admin.js"), "text/javascript"),
-        "login.js" => (include_str!("../../templates/login.js"), "text/javascript"),
-        "app.css" => (include_str!("../../templates/app.css"), "text/css"),
-        _ => {
-            return actix_web::ResponseError::error_response(&super::ApiError::not_found(
-                "no such asset",
-            ));
-        }
-    };
-    compiled_file(&req, body, content_type, "no-cache")
-}
-
-/// A file compiled into the binary: its hash is a stable validator, so browsers revalidate
-/// with `If-None-Match` and get 304 until the hub is upgraded.
-pub(super) fn compiled_file(
-    req: &HttpRequest,
-    body: &'static str,
-    content_type: &str,
-    cache_control: &'static str,
-) -> HttpResponse {
-    let etag = format!("\"{}\"", &crate::auth::token_hash(body)[..16]);
-    if req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        == Some(etag.as_str())
-    {
-        return HttpResponse::NotModified().finish();
-    }
-    HttpResponse::Ok()
-        .content_type(format!("{content_type}; charset=utf-8"))
-        .insert_header(("X-Content-Type-Options", "nosniff"))
-        .insert_header((header::CACHE_CONTROL, cache_control))
-        .insert_header((header::ETAG, etag))
-        .body(body)
 }

@@ -25,7 +25,7 @@ use crate::realtime::visitors::VisitorEvent;
 use crate::state::AppState;
 
 /// The embeddable script (templates/widget.js), served as is.
-const SCRIPT: &str = include_str!("../../templates/widget.js");
+static SCRIPT: super::assets::File = super::assets::template!("widget.js", super::assets::JS);
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/widget.js", web::get().to(script)).service(
@@ -44,7 +44,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn script(req: HttpRequest) -> HttpResponse {
     // Pages of other sites load it: it may be cached a while, revalidated by ETag.
-    super::pages::compiled_file(&req, SCRIPT, "text/javascript", "public, max-age=300")
+    SCRIPT.respond(&req, "public, max-age=300").await
 }
 
 #[derive(Deserialize)]

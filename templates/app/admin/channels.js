@@ -1,0 +1,226 @@
+// ---- Inboxes: each channel type's settings form and connection facts ---------------------
+
+import { h } from '../core.js';
+import { checkboxRow, copyButton, formRow, secretBox, select, snippetBox } from './ui.js';
+
+var ASK = [['off', 'Off'], ['optional', 'Optional'], ['required', 'Required']];
+
+// The settings of each channel type an admin can create (see src/telegram.rs, src/widget/mod.rs).
+export var CHANNELS = {
+  api: {
+    label: 'API (HMAC-signed webhooks)',
+    short: 'API',
+    fields: [
+      { key: 'callback_url', label: 'Callback URL', kind: 'url', nullable: true, placeholder: 'https://shop.example/hook',
+        hint: 'Where the hub POSTs agents\' replies, signed like inbound requests. Empty: replies are not sent anywhere.' }
+    ],
+    steps: [
+      'Give your integration the webhook URL and the secret below.',
+      'Sign every request body with HMAC-SHA256 using the secret and send the hex digest as "X-Switchboard-Signature: sha256=<digest>".',
+      'POST message events to the webhook URL, delivery statuses to the webhook URL followed by /status.',
+      'Set a callback URL to receive agents\' replies; verify their signature with the same secret.',
+      'Add agents as members so they see the inbox\'s conversations.'
+    ]
+  },
+  telegram: {
+    label: 'Telegram bot',
+    short: 'Telegram',
+    fields: [
+      { key: 'bot_token', label: 'Bot token', kind: 'secret', required: true, placeholder: '123456789:AAE…',
+        hint: 'From @BotFather. The hub checks it with Telegram before saving.' },
+      { key: 'mode', label: 'How updates arrive', kind: 'select', options: [
+        ['', 'Automatic (webhook when this hub\'s public URL is https, else polling)'],
+        ['webhook', 'Webhook (needs a public https URL Telegram can reach)'],
+        ['polling', 'Polling (works behind a firewall or on a laptop)']] },
+      { key: 'groups', label: 'Group chats', kind: 'select', options: [
+        ['ignore', 'Ignore messages in groups'], ['conversation', 'One conversation per group']], fallback: 'ignore' },
+      { key: 'api_url', label: 'Bot API URL', kind: 'url', nullable: true, placeholder: 'https://api.telegram.org',
+        hint: 'Leave empty for Telegram\'s own Bot API; set it for a local Bot API server.' }
+    ],
+    steps: [
+      'In Telegram, talk to @BotFather, send /newbot and copy the token it gives you.',
+      'Paste the token here. The hub checks it with Telegram (getMe) and connects the bot.',
+      'Webhook mode needs this hub at a public https URL that Telegram can reach; otherwise choose polling.',
+      'Choose whether group chats become conversations or are ignored.',
+      'Add agents as members so they see the inbox\'s conversations.'
+    ]
+  },
+  widget: {
+    label: 'Web chat widget',
+    short: 'Widget',
+    fields: [
+      { key: 'allowed_origins', label: 'Allowed origins (one per line)', kind: 'origins', required: true,
+        placeholder: 'https://shop.example', hint: 'The sites whose pages may show the widget, like https://shop.example; * allows any site.' },
+      { key: 'title', label: 'Title', kind: 'text', maxlength: 80, hint: 'Shown at the top of the chat panel. Empty: the inbox name.' },
+      { key: 'greeting', label: 'Greeting', kind: 'textarea', maxlength: 500, placeholder: 'Hi! How can we help you today?' },
+      { key: 'colour', label: 'Colour', kind: 'colour', placeholder: '#1f6feb', hint: 'A colour like #1f6feb.' },
+      { key: 'position', label: 'Position', kind: 'select', options: [['right', 'Bottom right'], ['left', 'Bottom left']], fallback: 'right' },
+      { key: 'avatar_url', label: 'Avatar URL', kind: 'url', nullable: true, hint: 'Optional picture shown in the chat header.' },
+      { key: 'prechat_name', label: 'Ask for the visitor\'s name before the chat', kind: 'select', options: ASK, fallback: 'off' },
+      { key: 'prechat_email', label: 'Ask for the visitor\'s email before the chat', kind: 'select', options: ASK, fallback: 'off' },
+      { key: 'away_message', label: 'Away message', kind: 'textarea', maxlength: 500,
+        placeholder: 'We\'re away right now. Leave a message and we\'ll answer as soon as we can.',
+        hint: 'Shown while no agent of this inbox is online.' },
+      { key: 'verification', label: 'Identity verification', kind: 'select', options: [
+        ['off', 'Off'], ['optional', 'Optional: verify when the site sends a hash'], ['required', 'Required: refuse identify without a valid hash']],
+        fallback: 'optional', hint: 'identifier_hash = hex HMAC-SHA256(inbox secret, identifier), computed on your server.' }
+    ],
+    steps: [
+      'Add your website\'s origin (like https://shop.example) to the allowed origins; pages of other origins get no widget.',
+      'Paste the embed snippet into every page that should show the chat, just before </body>.',
+      'Optional: to recognise signed-in users, call Switchboard(\'identify\', {identifier, email, name, identifier_hash}) with identifier_hash computed on your server from the secret.',
+      'Add agents as members so they see the inbox\'s conversations and visitors see them online.'
+    ]
+  }
+};
+var COMMON_FIELDS = [
+  { key: 'reopen_resolved', label: 'A new message reopens a resolved conversation', kind: 'checkbox', fallback: true,
+    hint: 'Unchecked: a customer writing after a conversation was resolved starts a new one.' }
+];
+
+export function channelLabel(type) { return CHANNELS[type] ? CHANNELS[type].short : type; }
+
+export function stepsBox(type) {
+  var spec = CHANNELS[type];
+  if (!spec) return null;
+  return h('div', { class: 'setup-steps', 'data-testid': 'inbox-steps' },
+    h('h3', {}, 'Setup'),
+    h('ol', {}, spec.steps.map(function (s) { return h('li', {}, s); })));
+}
+
+// The settings controls of one channel type. `current` is the inbox's settings (edit) or null
+// (create). `collect()` gives the settings to POST (create) or only the changes to PATCH (edit).
+export function settingsFieldset(type, current) {
+  var editing = !!current;
+  var cur = current || {};
+  var spec = CHANNELS[type];
+  var fields = (spec ? spec.fields : []).concat(COMMON_FIELDS);
+  var controls = [];
+  var rows = fields.map(function (f) {
+    var id = 'setting-' + f.key;
+    var attrs = { id: id, name: f.key, 'data-field': 'settings.' + f.key, 'data-testid': id };
+    var el;
+    var hint = f.hint || null;
+    if (f.kind === 'select') {
+      var opts = f.options;
+      var value = cur[f.key] !== undefined && cur[f.key] !== null ? String(cur[f.key]) : (f.fallback || '');
+      if (editing) opts = opts.filter(function (o) { return o[0] !== '' || !cur[f.key]; });
+      el = select(attrs, opts, value);
+    } else if (f.kind === 'checkbox') {
+      attrs.type = 'checkbox';
+      el = h('input', attrs);
+      el.checked = cur[f.key] === undefined || cur[f.key] === null ? !!f.fallback : cur[f.key] === true;
+    } else if (f.kind === 'textarea' || f.kind === 'origins') {
+      attrs.rows = f.kind === 'origins' ? '3' : '2';
+      if (f.maxlength) attrs.maxlength = String(f.maxlength);
+      if (f.placeholder) attrs.placeholder = f.placeholder;
+      if (f.required && !editing) attrs.required = true;
+      if (f.kind === 'origins') { attrs.spellcheck = 'false'; attrs.autocapitalize = 'none'; }
+      el = h('textarea', attrs);
+      var v = cur[f.key];
+      el.value = Array.isArray(v) ? v.join('\n') : (v === undefined || v === null ? '' : String(v));
+    } else {
+      attrs.type = f.kind === 'url' ? 'url' : 'text';
+      attrs.autocomplete = 'off';
+      attrs.spellcheck = 'false';
+      if (f.maxlength) attrs.maxlength = String(f.maxlength);
+      if (f.kind === 'secret') {
+        attrs.placeholder = editing && cur[f.key] ? String(cur[f.key]) : (f.placeholder || null);
+        if (!editing && f.required) attrs.required = true;
+        if (editing) hint = 'Now ' + (cur[f.key] ? String(cur[f.key]) : 'not set') +
+          '. Leave empty to keep it; a new token connects that bot instead (and rotates the secret if it is another bot).';
+      } else {
+        if (f.placeholder) attrs.placeholder = f.placeholder;
+        if (f.required && !editing) attrs.required = true;
+      }
+      el = h('input', attrs);
+      if (f.kind !== 'secret') el.value = cur[f.key] === undefined || cur[f.key] === null ? '' : String(cur[f.key]);
+      if (f.kind === 'colour' && editing) hint = 'A colour like #1f6feb. It cannot be emptied; type another colour to change it.';
+    }
+    controls.push({ field: f, el: el });
+    var label = f.label + (f.required && !editing ? ' (required)' : '');
+    return f.kind === 'checkbox' ? checkboxRow(label, el, hint) : formRow(label, el, hint);
+  });
+
+  function read(c) {
+    var f = c.field;
+    if (f.kind === 'checkbox') return c.el.checked;
+    if (f.kind === 'origins') {
+      return c.el.value.split(/\r?\n|,/).map(function (s) { return s.trim(); }).filter(Boolean);
+    }
+    return c.el.value.trim();
+  }
+
+  function collect() {
+    var out = {};
+    controls.forEach(function (c) {
+      var f = c.field;
+      var value = read(c);
+      var before = cur[f.key];
+      if (!editing) {
+        if (f.kind === 'checkbox') { if (value !== !!f.fallback) out[f.key] = value; return; }
+        if (f.kind === 'origins') { if (value.length) out[f.key] = value; return; }
+        if (value !== '') out[f.key] = value;
+        return;
+      }
+      if (f.kind === 'secret') { if (value !== '') out[f.key] = value; return; }
+      if (f.kind === 'checkbox') {
+        var was = before === undefined || before === null ? !!f.fallback : before === true;
+        if (value !== was) out[f.key] = value;
+        return;
+      }
+      if (f.kind === 'origins') {
+        var old = Array.isArray(before) ? before.join('\n') : '';
+        if (value.join('\n') !== old) out[f.key] = value;
+        return;
+      }
+      var previous = before === undefined || before === null ? '' : String(before);
+      if (f.kind === 'select') {
+        if (value !== '' && value !== previous && !(previous === '' && value === (f.fallback || ''))) out[f.key] = value;
+        return;
+      }
+      if (value === previous) return;
+      if (value === '') {
+        if (f.nullable) out[f.key] = null;
+        else if (f.kind !== 'colour') out[f.key] = '';
+        return;
+      }
+      out[f.key] = value;
+    });
+    return out;
+  }
+
+  var fieldset = h('fieldset', { class: 'settings', 'data-channel': type },
+    h('legend', {}, (spec ? spec.short : type) + ' settings'), rows);
+  return { el: fieldset, collect: collect };
+}
+
+// The connection facts of an inbox: webhook URL, secret (full right after create/rotate),
+// embed snippet for widgets.
+export function connectionBox(inbox, fresh) {
+  var urlCode = h('code', { 'data-testid': 'inbox-webhook-url' }, inbox.webhook_url || '');
+  var parts = [
+    h('div', { class: 'form-row' },
+      h('p', { class: 'label' }, 'Webhook URL'),
+      h('p', {}, urlCode, ' ', copyButton(urlCode, 'the webhook URL')),
+      inbox.channel_type === 'widget'
+        ? h('p', { class: 'muted' }, 'Widget visitors connect through the embed snippet; this URL is not needed for it.')
+        : inbox.channel_type === 'telegram'
+          ? h('p', { class: 'muted' }, 'In webhook mode the hub registers this URL with Telegram itself.')
+          : h('p', { class: 'muted' }, 'Your integration POSTs signed events here.'))
+  ];
+  if (inbox.secret) {
+    parts.push(fresh
+      ? secretBox('Secret', inbox.secret, 'inbox-secret',
+        'Copy it now: it is shown only once. Later views show it masked; rotate it to get a new one.')
+      : h('div', { class: 'form-row' },
+        h('p', { class: 'label' }, 'Secret'),
+        h('p', {}, h('code', { class: 'secret', 'data-testid': 'inbox-secret' }, inbox.secret)),
+        h('p', { class: 'muted' }, 'Shown masked. Rotate it to see a new one (the old one stops working).')));
+  }
+  if (inbox.embed) {
+    parts.push(snippetBox('Embed snippet', inbox.embed, 'inbox-embed',
+      'Paste this into your site\'s pages, just before </body>. It is also shown on this inbox\'s page.'));
+  }
+  return h('div', { class: 'connection' }, parts);
+}

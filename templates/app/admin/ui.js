@@ -1,0 +1,184 @@
+// ---- Small helpers of the admin pages ------------------------------------------------------
+
+import { fail, fmtTime, h, navigate, toast } from '../core.js';
+import { nextId } from '../shared.js';
+
+export function enc(id) { return encodeURIComponent(String(id)); }
+export function alive(main) { return document.body.contains(main); }
+function each(list, fn) { Array.prototype.forEach.call(list, fn); }
+
+export function link(href, label, attrs) {
+  var a = attrs || {};
+  a.href = href;
+  a.onclick = function (e) {
+    if (e.ctrlKey || e.metaKey || e.shiftKey || e.altKey || e.button) return;
+    e.preventDefault();
+    navigate(href);
+  };
+  return h('a', a, label);
+}
+
+// Runs `work()` (a promise) with the button disabled, so a double click sends once.
+export function busy(button, work) {
+  if (button) { button.disabled = true; button.setAttribute('aria-busy', 'true'); }
+  var done = function () {
+    if (button) { button.disabled = false; button.removeAttribute('aria-busy'); }
+  };
+  var p;
+  try { p = Promise.resolve(work()); } catch (e) { p = Promise.reject(e); }
+  return p.then(function (v) { done(); return v; }, function (e) { done(); throw e; });
+}
+
+// An error line next to a form (role=alert: read out when it changes).
+export function alertBox(testid) {
+  return h('p', { class: 'error', role: 'alert', 'data-testid': testid || null });
+}
+
+// Shows an API error in `box`; a 422 names its field ("settings.callback_url: ..."), which
+// is then marked invalid and focused when the form has a control with that data-field.
+export function showError(box, error, form) {
+  var message = error && error.message ? error.message : String(error);
+  if (box) box.textContent = message; else fail(error);
+  if (!form) return;
+  each(form.querySelectorAll('[aria-invalid]'), function (el) { el.removeAttribute('aria-invalid'); });
+  var m = /^([A-Za-z_][\w.[\]]*): /.exec(message);
+  if (m && error && error.status === 422) {
+    var target = form.querySelector('[data-field="' + m[1] + '"]');
+    if (target) { target.setAttribute('aria-invalid', 'true'); target.focus(); }
+  }
+}
+
+export function clearError(box, form) {
+  if (box) box.textContent = '';
+  if (form) each(form.querySelectorAll('[aria-invalid]'), function (el) { el.removeAttribute('aria-invalid'); });
+}
+
+// A labelled form row: <div class=form-row><label for=id>…</label>control<p hint></div>.
+export function formRow(labelText, control, hint) {
+  if (!control.id) control.id = nextId('f');
+  var hintEl = null;
+  if (hint) {
+    hintEl = h('p', { class: 'muted hint', id: control.id + '-hint' }, hint);
+    var described = control.getAttribute('aria-describedby');
+    control.setAttribute('aria-describedby', (described ? described + ' ' : '') + hintEl.id);
+  }
+  return h('div', { class: 'form-row' }, h('label', { for: control.id }, labelText), control, hintEl);
+}
+
+// <select> with options [[value, label]]; the value is set after the options exist.
+export function select(attrs, options, value) {
+  var el = h('select', attrs, options.map(function (o) { return h('option', { value: o[0] }, o[1]); }));
+  if (value !== undefined && value !== null) el.value = value;
+  return el;
+}
+
+export function checkboxRow(labelText, input, hint) {
+  if (!input.id) input.id = nextId('c');
+  var hintEl = hint ? h('p', { class: 'muted hint', id: input.id + '-hint' }, hint) : null;
+  if (hintEl) input.setAttribute('aria-describedby', hintEl.id);
+  return h('div', { class: 'form-row checkbox' }, input, ' ', h('label', { for: input.id }, labelText), hintEl);
+}
+
+// Copies the text of `source` (clipboard API when available, else a selection + execCommand).
+export function copyButton(source, what) {
+  var button = h('button', {
+    type: 'button', class: 'copy', 'aria-label': 'Copy ' + (what || 'to the clipboard'),
+    onclick: function () {
+      var text = source.textContent;
+      var ok = function () {
+        button.textContent = 'Copied';
+        toast('Copied to the clipboard.');
+        setTimeout(function () { button.textContent = 'Copy'; }, 2000);
+      };
+      var fallback = function () {
+        try {
+          var range = document.createRange();
+          range.selectNodeContents(source);
+          var sel = window.getSelection();
+          sel.removeAllRanges();
+          sel.addRange(range);
+          if (document.execCommand && document.execCommand('copy')) ok();
+          else toast('Selected: press Ctrl+C (⌘C) to copy.');
+        } catch (e) { toast('Select the text and copy it.'); }
+      };
+      if (navigator.clipboard && navigator.clipboard.writeText) {
+        navigator.clipboard.writeText(text).then(ok, fallback);
+      } else {
+        fallback();
+      }
+    }
+  }, 'Copy');
+  return button;
+}
+
+// A value shown once (secret, token, password): code in a .secret box, a copy button, a note.
+export function secretBox(labelText, value, testid, note) {
+  var code = h('code', { class: 'secret', 'data-testid': testid }, value);
+  var labelId = nextId('s');
+  return h('div', { class: 'secret-box', role: 'group', 'aria-labelledby': labelId },
+    h('p', { class: 'label', id: labelId }, labelText),
+    h('p', { class: 'secret-value' }, code, ' ', copyButton(code, labelText.toLowerCase())),
+    note ? h('p', { class: 'muted note' }, note) : null);
+}
+
+// A <pre> block to copy (the widget's embed snippet).
+export function snippetBox(labelText, text, testid, note) {
+  var pre = h('pre', { class: 'secret snippet', 'data-testid': testid, tabindex: '0' });
+  pre.textContent = text;
+  var labelId = nextId('p');
+  pre.setAttribute('aria-labelledby', labelId);
+  return h('div', { class: 'snippet-box' },
+    h('p', { class: 'label', id: labelId }, labelText),
+    pre,
+    h('p', {}, copyButton(pre, 'the snippet')),
+    note ? h('p', { class: 'muted note' }, note) : null);
+}
+
+export function table(caption, headers) {
+  var tbody = h('tbody');
+  var t = h('table', { class: 'grid' },
+    caption ? h('caption', { class: 'muted' }, caption) : null,
+    h('thead', {}, h('tr', {}, headers.map(function (label) { return h('th', { scope: 'col' }, label); }))),
+    tbody);
+  return { table: t, tbody: tbody };
+}
+
+export function timeEl(iso) {
+  if (!iso) return h('span', { class: 'muted' }, '—');
+  var full = iso;
+  try { full = new Date(iso).toLocaleString(); } catch (e) { /* keep the ISO text */ }
+  return h('time', { datetime: iso, title: full }, fmtTime(iso));
+}
+
+export function badge(text, kind) { return h('span', { class: 'badge' + (kind ? ' ' + kind : '') }, text); }
+
+export function yes(message) { return window.confirm(message); }
+
+// An expandable detail row under `tr` (edit forms, members); toggled by its button.
+export function detailToggle(tr, colspan, label, build) {
+  var detail = null;
+  var button = h('button', { type: 'button', 'aria-expanded': 'false' }, label);
+  button.addEventListener('click', function () {
+    if (detail) {
+      detail.parentNode.removeChild(detail);
+      detail = null;
+      button.setAttribute('aria-expanded', 'false');
+      return;
+    }
+    var cell = h('td', { colspan: String(colspan) });
+    detail = h('tr', { class: 'detail' }, cell);
+    if (!cell.id) cell.id = nextId('d');
+    button.setAttribute('aria-controls', cell.id);
+    tr.parentNode.insertBefore(detail, tr.nextSibling);
+    button.setAttribute('aria-expanded', 'true');
+    build(cell, function close() {
+      if (detail && detail.parentNode) detail.parentNode.removeChild(detail);
+      detail = null;
+      button.setAttribute('aria-expanded', 'false');
+      button.focus();
+    });
+    var first = cell.querySelector('input, select, textarea, button');
+    if (first) first.focus();
+  });
+  return button;
+}

@@ -1,0 +1,271 @@
+// ---- The composer -------------------------------------------------------------------------------
+
+import { api, clear, fail, h, toast } from '../core.js';
+import { nextId } from '../shared.js';
+import { S, V } from './state.js';
+import { current, fmtSize } from './helpers.js';
+import { messagePreview } from './list.js';
+import { scrollToBottom, upsertMessage } from './messages.js';
+
+export function buildComposer(C, draftText) {
+  var listId = nextId('canned');
+  var fileId = nextId('file');
+  var hintId = nextId('hint');
+  V.composer = h('textarea', {
+    class: 'composer-input', 'data-testid': 'composer', rows: '3', 'aria-describedby': hintId,
+    'aria-autocomplete': 'list', 'aria-controls': listId, 'aria-expanded': 'false',
+    'aria-keyshortcuts': 'r n'
+  });
+  V.composer.value = draftText;
+  V.cannedList = h('ul', {
+    id: listId, class: 'canned', role: 'listbox', 'data-testid': 'canned-suggestions',
+    'aria-label': 'Canned responses', hidden: true
+  });
+  V.modeReply = h('button', {
+    type: 'button', class: 'mode', 'data-testid': 'mode-reply', 'aria-keyshortcuts': 'r',
+    onclick: function () { setMode(C, 'reply', true); }
+  }, 'Reply');
+  V.modeNote = h('button', {
+    type: 'button', class: 'mode', 'data-testid': 'mode-note', 'aria-keyshortcuts': 'n',
+    onclick: function () { setMode(C, 'note', true); }
+  }, 'Private note');
+  V.fileInput = h('input', {
+    type: 'file', id: fileId, multiple: true, class: 'visually-hidden', 'data-testid': 'attach',
+    'aria-label': 'Attach files',
+    onchange: function () { upload(C, V.fileInput); }
+  });
+  V.uploadsEl = h('ul', { class: 'uploads', 'aria-label': 'Files to send' });
+  V.sendBtn = h('button', { type: 'submit', class: 'primary send', 'data-testid': 'send' }, 'Send');
+  V.form = h('form', {
+    class: 'composer', 'aria-label': 'Write a message',
+    onsubmit: function (e) { e.preventDefault(); send(C); }
+  },
+  h('div', { class: 'composer-modes', role: 'group', 'aria-label': 'Message type' }, V.modeReply, V.modeNote),
+  V.cannedList,
+  V.composer,
+  V.uploadsEl,
+  h('div', { class: 'composer-actions' },
+    h('label', { class: 'button attach-label', for: fileId },
+      h('span', { 'aria-hidden': 'true' }, '📎'), ' Attach', V.fileInput),
+    h('span', { id: hintId, class: 'hint muted' }, 'Enter sends · Shift+Enter new line · / for canned responses'),
+    V.sendBtn));
+
+  V.composer.addEventListener('keydown', function (e) { composerKey(C, e); });
+  V.composer.addEventListener('input', function () {
+    saveDraft(C);
+    typingPing(C);
+    cannedLookup(C);
+  });
+  V.composer.addEventListener('click', function () { cannedLookup(C); });
+  V.composer.addEventListener('blur', function () {
+    setTimeout(function () { if (current(C) && document.activeElement !== V.composer) closeCanned(C); }, 150);
+  });
+  setMode(C, C.mode, false);
+  renderUploads(C);
+  return V.form;
+}
+
+export function setMode(C, mode, focus) {
+  if (!current(C)) return;
+  C.mode = mode;
+  var note = mode === 'note';
+  V.modeReply.setAttribute('aria-pressed', String(!note));
+  V.modeNote.setAttribute('aria-pressed', String(note));
+  V.form.classList.toggle('note-mode', note);
+  V.composer.setAttribute('aria-label', note ? 'Private note (only agents see it)' : 'Reply to the customer');
+  V.composer.placeholder = note ? 'Write a private note for your team…' : 'Write a reply…';
+  V.sendBtn.textContent = note ? 'Add note' : 'Send';
+  saveDraft(C);
+  if (focus) V.composer.focus();
+}
+
+function saveDraft(C) {
+  if (!current(C)) return;
+  S.drafts[C.id] = { text: V.composer.value, mode: C.mode, uploads: C.uploads.slice() };
+}
+
+function composerKey(C, e) {
+  if (C.canned && !V.cannedList.hidden) {
+    var n = C.canned.items.length;
+    if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+      e.preventDefault();
+      C.canned.active = (C.canned.active + (e.key === 'ArrowDown' ? 1 : n - 1)) % n;
+      renderCanned(C);
+      return;
+    }
+    if ((e.key === 'Enter' && !e.shiftKey) || e.key === 'Tab') {
+      e.preventDefault();
+      pickCanned(C, C.canned.items[C.canned.active]);
+      return;
+    }
+    if (e.key === 'Escape') {
+      e.preventDefault();
+      e.stopPropagation();
+      closeCanned(C);
+      return;
+    }
+  }
+  if (e.key === 'Enter' && !e.shiftKey && !e.ctrlKey && !e.altKey && !e.metaKey && !e.isComposing && e.keyCode !== 229) {
+    e.preventDefault();
+    send(C);
+  }
+}
+
+function typingPing(C) {
+  if (C.mode !== 'reply' || !V.composer.value.trim()) return; // notes stay among agents
+  var now = Date.now();
+  if (now - C.sentTypingAt < 3000) return;
+  C.sentTypingAt = now;
+  sendTyping(C, true);
+}
+export function sendTyping(C, on) {
+  api('POST', '/api/v1/conversations/' + encodeURIComponent(C.id) + '/typing', { on: on })
+    .catch(function () { /* typing is best effort */ });
+  if (!on) C.sentTypingAt = 0;
+}
+
+function send(C) {
+  if (!current(C) || C.sending) return;
+  var content = V.composer.value;
+  if (!content.trim() && !C.uploads.length) { V.composer.focus(); return; }
+  if (C.uploading) { toast('Wait for the files to finish uploading.', 'info'); return; }
+  closeCanned(C);
+  var body = { content: content, private: C.mode === 'note' };
+  if (C.uploads.length) body.attachment_ids = C.uploads.map(function (a) { return a.id; });
+  C.sending = true;
+  V.sendBtn.disabled = true;
+  var wasTyping = C.sentTypingAt && Date.now() - C.sentTypingAt < 10000;
+  api('POST', '/api/v1/conversations/' + encodeURIComponent(C.id) + '/messages', body).then(function (m) {
+    if (wasTyping) sendTyping(C, false);
+    if (!current(C)) { delete S.drafts[C.id]; return; }
+    V.composer.value = '';
+    C.uploads = [];
+    renderUploads(C);
+    delete S.drafts[C.id];
+    if (m && m.id) {
+      upsertMessage(C, m);
+      S.snippets[C.id] = { text: messagePreview(m) };
+    }
+    scrollToBottom();
+    V.composer.focus();
+  }, fail).then(function () {
+    C.sending = false;
+    if (current(C)) V.sendBtn.disabled = false;
+  });
+}
+
+function upload(C, input) {
+  var files = Array.prototype.slice.call(input.files || []);
+  input.value = '';
+  if (!files.length) return;
+  if (files.length + C.uploads.length > 10) { toast('At most 10 files per message.', 'error'); return; }
+  var form = new FormData();
+  files.forEach(function (f) { form.append('file', f, f.name); });
+  C.uploading += 1;
+  renderUploads(C, files.map(function (f) { return f.name; }));
+  api('POST', '/api/v1/conversations/' + encodeURIComponent(C.id) + '/attachments', form).then(function (r) {
+    C.uploads = C.uploads.concat((r && r.data) || []);
+    saveDraft(C);
+  }, fail).then(function () {
+    C.uploading -= 1;
+    renderUploads(C);
+  });
+}
+
+function renderUploads(C, pendingNames) {
+  if (!current(C)) return;
+  clear(V.uploadsEl);
+  C.uploads.forEach(function (a) {
+    V.uploadsEl.appendChild(h('li', { class: 'chip' },
+      h('span', { 'aria-hidden': 'true' }, '📎 '), a.file_name,
+      h('span', { class: 'muted' }, ' ' + fmtSize(a.byte_size)),
+      h('button', {
+        type: 'button', class: 'link chip-x', 'aria-label': 'Remove ' + a.file_name,
+        onclick: function () {
+          C.uploads = C.uploads.filter(function (u) { return u.id !== a.id; });
+          saveDraft(C);
+          renderUploads(C);
+          V.composer.focus();
+        }
+      }, '✕')));
+  });
+  (pendingNames || []).forEach(function (name) {
+    V.uploadsEl.appendChild(h('li', { class: 'chip pending' }, 'Uploading ' + name + '…'));
+  });
+  if (C.uploading && !pendingNames) V.uploadsEl.appendChild(h('li', { class: 'chip pending' }, 'Uploading…'));
+  V.uploadsEl.hidden = !V.uploadsEl.firstChild;
+}
+
+// Canned responses: `/code` before the caret opens suggestions.
+function cannedLookup(C) {
+  if (!current(C)) return;
+  var ta = V.composer;
+  var before = ta.value.slice(0, ta.selectionStart);
+  var m = /(^|\s)\/([A-Za-z0-9_-]+)$/.exec(before);
+  if (!m) { closeCanned(C); return; }
+  var query = m[2];
+  var start = before.length - query.length - 1;
+  clearTimeout(C.cannedTimer);
+  C.cannedTimer = setTimeout(function () {
+    var token = (C.cannedToken || 0) + 1;
+    C.cannedToken = token;
+    api('GET', '/api/v1/canned-responses?limit=8&q=' + encodeURIComponent(query)).then(function (page) {
+      if (!current(C) || C.cannedToken !== token) return;
+      var items = (page && page.data) || [];
+      if (!items.length) { closeCanned(C); return; }
+      C.canned = { items: items, active: 0, start: start, end: start + query.length + 1 };
+      renderCanned(C);
+    }, function () { closeCanned(C); });
+  }, 150);
+}
+
+function renderCanned(C) {
+  var list = V.cannedList;
+  clear(list);
+  C.canned.items.forEach(function (item, i) {
+    var id = list.id + '-' + i;
+    var active = i === C.canned.active;
+    list.appendChild(h('li', {
+      id: id, role: 'option', class: 'canned-option' + (active ? ' active' : ''),
+      'data-testid': 'canned-option', 'data-code': item.short_code, 'aria-selected': String(active),
+      onmousedown: function (e) { e.preventDefault(); },
+      onclick: function () { pickCanned(C, item); }
+    }, h('strong', null, '/' + item.short_code), ' ',
+    h('span', { class: 'canned-text' }, item.content.length > 120 ? item.content.slice(0, 120) + '…' : item.content)));
+    if (active) V.composer.setAttribute('aria-activedescendant', id);
+  });
+  list.hidden = false;
+  V.composer.setAttribute('aria-expanded', 'true');
+  var activeEl = list.querySelector('.active');
+  if (activeEl && activeEl.scrollIntoView) activeEl.scrollIntoView({ block: 'nearest' });
+}
+
+function closeCanned(C) {
+  if (C) {
+    clearTimeout(C.cannedTimer);
+    C.cannedToken = (C.cannedToken || 0) + 1;
+    C.canned = null;
+  }
+  if (!V || !V.cannedList) return;
+  V.cannedList.hidden = true;
+  clear(V.cannedList);
+  V.composer.setAttribute('aria-expanded', 'false');
+  V.composer.removeAttribute('aria-activedescendant');
+}
+
+function pickCanned(C, item) {
+  if (!C.canned || !item) return;
+  var ta = V.composer;
+  var start = C.canned.start;
+  var end = Math.max(C.canned.end, ta.selectionStart);
+  // The text may have moved since the lookup: find the /code again right before the caret.
+  var before = ta.value.slice(0, ta.selectionStart);
+  var m = /(^|\s)\/([A-Za-z0-9_-]+)$/.exec(before);
+  if (m) { start = before.length - m[2].length - 1; end = ta.selectionStart; }
+  ta.value = ta.value.slice(0, start) + item.content + ta.value.slice(end);
+  var caret = start + item.content.length;
+  ta.setSelectionRange(caret, caret);
+  closeCanned(C);
+  ta.focus();
+  saveDraft(C);
+}

@@ -1,0 +1,240 @@
+// ---- Messages -----------------------------------------------------------------------------------
+
+import { api, clear, fail, fmtTime, h, session } from '../core.js';
+import { PAGE, RANK, TICKS, V } from './state.js';
+import { chanIcon, channelOf, current, fmtSize, idEq, receiptsOf, timeEl } from './helpers.js';
+import { agentName, convName } from './directories.js';
+import { setRowUnread } from './list.js';
+
+// Keeps a message, never moving its delivery status backwards (events and REST answers
+// may arrive in any order); a retry moves a failed reply back to queued.
+export function storeMessage(C, m) {
+  var old = C.msgs[m.id];
+  if (old && old.status && m.status && RANK[m.status] < RANK[old.status] && old.status !== 'failed') {
+    m = Object.assign({}, m, { status: old.status, error: old.error });
+  }
+  if (old && old.attachments && m.attachments) {
+    // Thumbnails only appear; a stale copy must not hide them again.
+    var thumbs = {};
+    old.attachments.forEach(function (a) { if (a.thumbnail_url) thumbs[a.id] = a; });
+    m = Object.assign({}, m, {
+      attachments: m.attachments.map(function (a) {
+        return !a.thumbnail_url && thumbs[a.id] ? Object.assign({}, a, {
+          thumbnail_url: thumbs[a.id].thumbnail_url, thumbnail_large_url: thumbs[a.id].thumbnail_large_url
+        }) : a;
+      })
+    });
+  }
+  C.msgs[m.id] = m;
+  if (!old) {
+    C.order.push(m.id);
+    C.order.sort(function (a, b) { return C.msgs[a].seq - C.msgs[b].seq; });
+  }
+  return m;
+}
+
+function nearBottom() {
+  var s = V.stream;
+  return s.scrollHeight - s.scrollTop - s.clientHeight < 80;
+}
+export function scrollToBottom() { if (V && V.stream) V.stream.scrollTop = V.stream.scrollHeight; }
+
+export function renderMessages(C, keepScroll) {
+  if (!current(C) || !V.messageList) return;
+  var stick = keepScroll ? nearBottom() : true;
+  var top = V.stream.scrollTop;
+  clear(V.messageList);
+  C.els = {};
+  if (C.loaded && !C.order.length) {
+    V.messageList.appendChild(h('p', { class: 'empty' }, 'No messages yet.'));
+  }
+  C.order.forEach(function (id) {
+    var el = messageEl(C, C.msgs[id]);
+    C.els[id] = el;
+    V.messageList.appendChild(el);
+  });
+  V.earlierBtn.hidden = !C.hasEarlier;
+  if (stick) scrollToBottom(); else V.stream.scrollTop = top;
+}
+
+// Redraws messages whose look changed (names, channel, receipts became known) in place.
+export function refreshMessages(C) {
+  if (!current(C) || !C.loaded) return;
+  C.order.forEach(function (id) {
+    var old = C.els[id];
+    if (!old || !old.parentNode) return;
+    var el = messageEl(C, C.msgs[id]);
+    if (!old.isEqualNode(el)) {
+      old.parentNode.replaceChild(el, old);
+      C.els[id] = el;
+    }
+  });
+}
+
+export function upsertMessage(C, m) {
+  if (!current(C)) return;
+  var stick = nearBottom() || (m.sender_type === 'agent' && idEq(m.sender_id, session.me && session.me.id));
+  m = storeMessage(C, m);
+  if (!C.loaded) return;
+  var el = messageEl(C, m);
+  var old = C.els[m.id];
+  C.els[m.id] = el;
+  var empty = V.messageList.querySelector('.empty');
+  if (empty) empty.parentNode.removeChild(empty);
+  if (old && old.parentNode) {
+    old.parentNode.replaceChild(el, old);
+  } else {
+    var at = C.order.indexOf(m.id);
+    var next = null;
+    for (var i = at + 1; i < C.order.length && !next; i++) next = C.els[C.order[i]] || null;
+    V.messageList.insertBefore(el, next && next.parentNode === V.messageList ? next : null);
+  }
+  if (stick) scrollToBottom();
+}
+
+export function loadEarlier(C) {
+  if (!C.order.length) return;
+  var lowest = C.msgs[C.order[0]].seq;
+  V.earlierBtn.disabled = true;
+  api('GET', '/api/v1/conversations/' + encodeURIComponent(C.id) + '/messages?limit=' + PAGE + '&before=' + lowest)
+    .then(function (page) {
+      if (!current(C)) return;
+      var data = ((page && page.data) || []).filter(function (m) { return !C.msgs[m.id]; });
+      var before = V.stream.scrollHeight;
+      var top = V.stream.scrollTop;
+      var first = V.messageList.firstChild;
+      data.forEach(function (m) {
+        m = storeMessage(C, m);
+        var el = messageEl(C, m);
+        C.els[m.id] = el;
+        V.messageList.insertBefore(el, first);
+      });
+      C.hasEarlier = ((page && page.data) || []).length === PAGE && data.length > 0 && data[0].seq > 1;
+      V.earlierBtn.hidden = !C.hasEarlier;
+      V.stream.scrollTop = top + (V.stream.scrollHeight - before);
+    }, fail).then(function () { if (current(C)) V.earlierBtn.disabled = false; });
+}
+
+function senderName(C, m) {
+  if (m.direction === 'inbound') return m.author || (C.data ? convName(C.data) : 'Customer');
+  if (m.sender_type === 'agent') {
+    if (!m.sender_id) return 'Agent';
+    return idEq(m.sender_id, session.me && session.me.id) ? session.me.name + ' (you)' : agentName(m.sender_id);
+  }
+  if (m.sender_type === 'bot') return 'Bot';
+  if (m.sender_type === 'system') return 'System';
+  return 'Customer';
+}
+
+function messageEl(C, m) {
+  var inbound = m.direction === 'inbound';
+  var note = !!m.private;
+  var direction = inbound ? 'inbound' : 'outbound';
+  var inboxId = m.inbox_id || (C.data && C.data.inbox_id);
+  var chan = channelOf(inboxId);
+  var system = !inbound && !note && m.sender_type === 'system';
+  var cls = 'message ' + direction + (note ? ' note' : '') + (system ? ' system' : '') +
+    (m.status === 'failed' ? ' failed' : '');
+  var el = h('article', {
+    class: cls, 'data-testid': 'message', 'data-id': m.id, 'data-direction': direction,
+    'data-private': String(note), 'data-status': m.status || '', 'data-seq': m.seq
+  });
+  el.appendChild(h('header', { class: 'msg-meta' },
+    h('span', { class: 'sender' }, senderName(C, m)),
+    note ? h('span', { class: 'badge note-badge' }, 'Private note') : null,
+    chanIcon(chan),
+    timeEl(m.provider_at || m.created_at, 'msg-time'),
+    m.edited_at ? editsEl(C, m) : null));
+  if (m.content) el.appendChild(h('div', { class: 'content' }, m.content));
+  if (m.attachments && m.attachments.length) {
+    el.appendChild(h('div', { class: 'attachments' }, m.attachments.map(attachmentEl)));
+  }
+  var foot = h('footer', { class: 'msg-foot' });
+  if (direction === 'outbound' && !note && m.status) foot.appendChild(tickEl(m, receiptsOf(inboxId)));
+  if (m.status === 'failed') {
+    foot.appendChild(h('span', { class: 'failure' },
+      'Not delivered' + (m.error && m.error.reason ? ': ' + m.error.reason : '')));
+    var retry = h('button', {
+      type: 'button', class: 'small', 'data-testid': 'retry', 'aria-label': 'Retry sending this message',
+      onclick: function () {
+        retry.disabled = true;
+        api('POST', '/api/v1/conversations/' + encodeURIComponent(C.id) + '/messages/' +
+          encodeURIComponent(m.id) + '/retry').then(function (msg) {
+          if (msg && msg.id) upsertMessage(C, msg);
+        }, function (e) { retry.disabled = false; fail(e); });
+      }
+    }, 'Retry');
+    foot.appendChild(retry);
+  } else if (m.status === 'queued' && m.error && m.error.reason) {
+    foot.appendChild(h('span', { class: 'muted' }, 'Retrying: ' + m.error.reason));
+  }
+  if (foot.firstChild) el.appendChild(foot);
+  return el;
+}
+
+function tickEl(m, receipts) {
+  var shown = m.status;
+  if (!receipts && (shown === 'delivered' || shown === 'read')) shown = 'sent';
+  var t = TICKS[shown] || ['', shown];
+  return h('span', {
+    class: 'tick tick-' + shown, 'data-testid': 'tick', 'data-status': shown,
+    role: 'img', 'aria-label': t[1], title: t[1]
+  }, t[0]);
+}
+
+function attachmentEl(a) {
+  if (a.thumbnail_url) {
+    var w = a.width || 0;
+    var hh = a.height || 0;
+    var scale = w && hh ? Math.min(1, 200 / Math.max(w, hh)) : 0;
+    return h('a', { class: 'att thumb', href: a.url, target: '_blank', rel: 'noopener', title: a.file_name },
+      h('img', {
+        src: a.thumbnail_url, alt: a.file_name, loading: 'lazy',
+        width: scale ? Math.round(w * scale) : null, height: scale ? Math.round(hh * scale) : null
+      }));
+  }
+  var pending = a.content_type && a.content_type.indexOf('image/') === 0;
+  return h('a', { class: 'att file', href: a.url, target: '_blank', rel: 'noopener' },
+    h('span', { 'aria-hidden': 'true' }, '📎 '), a.file_name,
+    h('span', { class: 'muted' }, ' · ' + fmtSize(a.byte_size) + (pending ? ' · preview pending' : '')));
+}
+
+function editsEl(C, m) {
+  var list = h('ol', { class: 'edit-history' });
+  var loaded = false;
+  var details = h('details', {
+    class: 'edits',
+    ontoggle: function () {
+      if (!details.open || loaded) return;
+      loaded = true;
+      list.appendChild(h('li', { class: 'muted' }, 'Loading…'));
+      api('GET', '/api/v1/conversations/' + encodeURIComponent(C.id) + '/messages/' + encodeURIComponent(m.id) + '/edits')
+        .then(function (r) {
+          clear(list);
+          var data = (r && r.data) || [];
+          if (!data.length) list.appendChild(h('li', { class: 'muted' }, 'No earlier text.'));
+          data.forEach(function (e) {
+            list.appendChild(h('li', null, h('span', { class: 'content' }, e.content), ' ',
+              h('span', { class: 'muted' }, '(replaced ' + fmtTime(e.replaced_at) + ')')));
+          });
+        }, function (e) { loaded = false; clear(list); fail(e); });
+    }
+  }, h('summary', null, 'edited'), list);
+  return details;
+}
+
+export function markRead(C) {
+  if (!current(C) || !C.loaded) return;
+  if (document.hidden) { C.readPending = true; return; }
+  C.readPending = false;
+  clearTimeout(C.readTimer);
+  C.readTimer = setTimeout(function () {
+    if (!current(C)) return;
+    api('POST', '/api/v1/conversations/' + encodeURIComponent(C.id) + '/read').then(function (r) {
+      setRowUnread(C.id, (r && r.unread_count) || 0);
+    }, function () { /* a read mark is best effort */ });
+  }, 300);
+}
+document.addEventListener('visibilitychange', function () {
+  if (!document.hidden && V && V.conv && V.conv.readPending) markRead(V.conv);
+});

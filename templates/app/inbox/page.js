@@ -1,0 +1,150 @@
+// ---- The page -------------------------------------------------------------------------------
+
+import { fail, h } from '../core.js';
+import { nextId } from '../shared.js';
+import { PRIORITIES, S, V, saveFilters, setView } from './state.js';
+import { chanLabel, debounce, mounted, statusLabel } from './helpers.js';
+import { loadAllAgents, loadInboxes } from './directories.js';
+import { setViewing } from './viewing.js';
+import { filterKey, loadMore, refreshList, renderList, renderListSoon } from './list.js';
+import { closeConversationState, openConversation, showNoConversation } from './select.js';
+import { registerEvents } from './realtime.js';
+import { closeHelp, toggleHelp } from './keyboard.js';
+
+export function render(main, params) {
+  teardown();
+  main.classList.add('inbox-page');
+  document.title = 'Inbox · Switchboard';
+  setView(buildView(main));
+  registerEvents();
+  renderList();
+  refreshList(S.key !== filterKey());
+  loadInboxes().then(function () {
+    if (!mounted()) return;
+    fillInboxSelect();
+    renderListSoon();
+  }, fail);
+  loadAllAgents().then(renderListSoon);
+  if (params && params.id) openConversation(params.id);
+  else { showNoConversation(); setViewing(null); }
+}
+
+export function teardown() {
+  if (!V) return;
+  if (V.conv) closeConversationState(V.conv);
+  if (V.timers) V.timers.forEach(function (fn) { fn(); });
+  closeHelp(false);
+  setView(null);
+}
+
+function buildView(main) {
+  var view = { timers: [] };
+  var listId = nextId('conv-list');
+  view.search = h('input', {
+    type: 'search', id: 'inbox-search', class: 'search', 'data-testid': 'search',
+    placeholder: 'Search conversations', 'aria-label': 'Search conversations',
+    'aria-keyshortcuts': '/', autocomplete: 'off', value: S.filters.q
+  });
+  var searchNow = debounce(function () { setFilter('q', view.search.value); }, 300);
+  view.timers.push(searchNow.cancel);
+  view.search.addEventListener('input', searchNow);
+  view.search.addEventListener('keydown', function (e) {
+    if (e.key === 'Enter') { e.preventDefault(); searchNow.cancel(); setFilter('q', view.search.value); }
+  });
+
+  view.tabs = {};
+  var tab = function (value, label) {
+    var b = h('button', {
+      type: 'button', class: 'tab', 'data-testid': 'filter-' + value,
+      'aria-pressed': String(S.filters.assignee === value),
+      onclick: function () { setFilter('assignee', value); }
+    }, label);
+    view.tabs[value] = b;
+    return b;
+  };
+
+  view.inboxSelect = h('select', {
+    id: 'filter-inbox', 'data-testid': 'filter-inbox', 'aria-label': 'Inbox',
+    onchange: function () { setFilter('inbox', view.inboxSelect.value); }
+  }, h('option', { value: '' }, 'All inboxes'));
+  view.statusSelect = h('select', {
+    id: 'filter-status', 'data-testid': 'filter-status', 'aria-label': 'Status',
+    onchange: function () { setFilter('status', view.statusSelect.value); }
+  }, ['open', 'pending', 'snoozed', 'resolved'].map(function (s) {
+    return h('option', { value: s }, statusLabel(s));
+  }), h('option', { value: 'all' }, 'All statuses'));
+  view.statusSelect.value = S.filters.status || 'open';
+  view.prioritySelect = h('select', {
+    id: 'filter-priority', 'data-testid': 'filter-priority', 'aria-label': 'Priority',
+    onchange: function () { setFilter('priority', view.prioritySelect.value); }
+  }, h('option', { value: '' }, 'Any priority'), PRIORITIES.map(function (p) {
+    return h('option', { value: p[0] }, p[1]);
+  }));
+  view.prioritySelect.value = S.filters.priority;
+  var datalistId = nextId('labels');
+  view.labelList = h('datalist', { id: datalistId });
+  view.labelInput = h('input', {
+    type: 'text', id: 'filter-label', 'data-testid': 'filter-label', class: 'label-filter',
+    placeholder: 'Label', 'aria-label': 'Label', list: datalistId, autocomplete: 'off',
+    value: S.filters.label
+  });
+  var labelNow = debounce(function () { setFilter('label', view.labelInput.value.trim()); }, 400);
+  view.timers.push(labelNow.cancel);
+  view.labelInput.addEventListener('input', labelNow);
+  view.labelInput.addEventListener('change', function () { labelNow.cancel(); setFilter('label', view.labelInput.value.trim()); });
+
+  view.listEl = h('ul', { id: listId, class: 'conv-list', 'data-testid': 'conversation-list', 'aria-label': 'Conversations' });
+  view.moreBtn = h('button', {
+    type: 'button', class: 'load-more', 'data-testid': 'load-more', hidden: true,
+    onclick: loadMore
+  }, 'Load more');
+  view.listPane = h('section', { class: 'pane list-pane', 'aria-labelledby': 'list-title' },
+    h('div', { class: 'list-head' },
+      h('h2', { id: 'list-title', class: 'pane-title' }, 'Conversations'),
+      h('button', {
+        type: 'button', class: 'link help-btn', 'aria-label': 'Keyboard shortcuts', 'aria-keyshortcuts': '?',
+        onclick: function () { toggleHelp(); }
+      }, '?')),
+    h('div', { class: 'filters' },
+      h('div', { class: 'tabs', role: 'group', 'aria-label': 'Assignee' },
+        tab('mine', 'Mine'), tab('unassigned', 'Unassigned'), tab('all', 'All')),
+      view.search,
+      h('div', { class: 'filter-selects' }, view.inboxSelect, view.statusSelect, view.prioritySelect,
+        view.labelInput, view.labelList)),
+    h('nav', { class: 'list-scroll', 'aria-label': 'Conversation list' }, view.listEl, view.moreBtn));
+
+  view.convPane = h('section', { class: 'pane conv-pane', 'aria-label': 'Conversation' });
+  view.sideId = nextId('side');
+  view.sidePane = h('aside', { id: view.sideId, class: 'pane side-pane', 'aria-label': 'Conversation details' });
+  view.root = h('div', { class: 'inbox' + (S.sideHidden ? ' side-hidden' : '') }, view.listPane, view.convPane, view.sidePane);
+  main.appendChild(view.root);
+  fillInboxSelect(view);
+  return view;
+}
+
+export function fillInboxSelect(view) {
+  view = view || V;
+  if (!view) return;
+  var sel = view.inboxSelect;
+  var keep = S.filters.inbox;
+  while (sel.options.length > 1) sel.remove(1);
+  Object.keys(S.inboxes).map(function (k) { return S.inboxes[k]; })
+    .sort(function (a, b) { return a.name.localeCompare(b.name); })
+    .forEach(function (i) {
+      sel.appendChild(h('option', { value: i.id }, chanLabel(i.channel_type) + ' · ' + i.name));
+    });
+  if (keep && !S.inboxes[keep]) sel.appendChild(h('option', { value: keep }, 'Inbox ' + keep));
+  sel.value = keep;
+}
+
+function setFilter(name, value) {
+  if (S.filters[name] === value) return;
+  S.filters[name] = value;
+  saveFilters();
+  if (V) {
+    Object.keys(V.tabs).forEach(function (k) {
+      V.tabs[k].setAttribute('aria-pressed', String(S.filters.assignee === k));
+    });
+  }
+  refreshList(true);
+}

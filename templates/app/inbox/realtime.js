@@ -1,0 +1,102 @@
+// ---- Realtime -----------------------------------------------------------------------------------
+
+import { on, session } from '../core.js';
+import { S, V } from './state.js';
+import { idEq, mounted, newestFirst, ts } from './helpers.js';
+import { agentName, loadInboxes, membersOf, rememberAgent } from './directories.js';
+import { setViewing, viewingId } from './viewing.js';
+import { fillInboxSelect } from './page.js';
+import {
+  applyConversation, messagePreview, refreshList, renderListSoon, rowIndex, scheduleRefresh
+} from './list.js';
+import { reloadConversation } from './select.js';
+import { renderDetailsSoon, renderTyping, renderViewers } from './pane.js';
+import { markRead, upsertMessage } from './messages.js';
+
+export function registerEvents() {
+  on('conversation.created', function (d) { if (d && d.conversation) { applyConversation(d.conversation); scheduleRefresh(); } });
+  on('conversation.updated', function (d) { if (d && d.conversation) { applyConversation(d.conversation); scheduleRefresh(); } });
+  on('message.created', function (d) { if (d && d.message) onMessage(d.message, true); });
+  on('message.updated', function (d) { if (d && d.message) onMessage(d.message, false); });
+  on('typing', onTyping);
+  on('viewers', onViewers);
+  on('presence', function (d) {
+    if (!d || !d.agent_id) return;
+    S.presence[d.agent_id] = d.status;
+    // The assignee list shows who is around.
+    if (mounted() && V.conv && V.conv.data) renderDetailsSoon();
+  });
+  on('resync', function () {
+    // Viewers are only known from events: after a gap, start from nobody.
+    S.viewers = {};
+    if (!mounted()) return;
+    loadInboxes(true).then(function () { fillInboxSelect(); }, function () {});
+    refreshList(true);
+    reloadConversation();
+  });
+  // A new socket knows nothing of what we view (the server forgets on close).
+  on('hello', function () { if (viewingId) setViewing(viewingId, true); });
+}
+
+function onMessage(m, created) {
+  if (!mounted()) return;
+  var C = V.conv && idEq(V.conv.id, m.conversation_id) ? V.conv : null;
+  if (C) {
+    upsertMessage(C, m);
+    if (created && m.direction === 'inbound') {
+      // The customer's message arrived: they stopped typing it.
+      Object.keys(C.typing).forEach(function (k) {
+        if (k.indexOf('contact:') === 0) { clearTimeout(C.typing[k].timer); delete C.typing[k]; }
+      });
+      renderTyping(C);
+      markRead(C);
+    }
+  }
+  var i = rowIndex(m.conversation_id);
+  if (created) {
+    S.snippets[m.conversation_id] = { text: messagePreview(m), id: m.id };
+    if (i >= 0) {
+      var row = Object.assign({}, S.rows[i]);
+      if (ts(m.created_at) > ts(row.last_activity_at)) row.last_activity_at = m.created_at;
+      if (m.direction === 'inbound' && !C) row.unread_count = (row.unread_count || 0) + 1;
+      S.rows[i] = row;
+      S.rows.sort(newestFirst);
+    }
+    scheduleRefresh();
+  } else if (S.snippets[m.conversation_id] && S.snippets[m.conversation_id].id === m.id) {
+    S.snippets[m.conversation_id] = { text: messagePreview(m), id: m.id };
+  }
+  if (i >= 0) renderListSoon();
+}
+
+function onTyping(d) {
+  if (!d || !mounted() || !V.conv || !idEq(V.conv.id, d.conversation_id)) return;
+  var C = V.conv;
+  if (d.sender_type === 'agent' && idEq(d.sender_id, session.me && session.me.id)) return;
+  var key = d.sender_type + ':' + d.sender_id;
+  if (C.typing[key]) clearTimeout(C.typing[key].timer);
+  if (d.on) {
+    C.typing[key] = {
+      name: d.sender_type === 'contact' ? 'Customer' : agentName(d.sender_id),
+      timer: setTimeout(function () { delete C.typing[key]; renderTyping(C); }, 8000)
+    };
+  } else {
+    delete C.typing[key];
+  }
+  renderTyping(C);
+}
+
+function onViewers(d) {
+  if (!d || !d.conversation_id) return;
+  // The frame names the viewers: agents who may not list colleagues still see names.
+  (d.agents || []).forEach(function (a) { if (a && a.id && !S.agents[a.id]) rememberAgent(a); });
+  S.viewers[d.conversation_id] = d.agent_ids || [];
+  if (!mounted()) return;
+  if (V.conv && idEq(V.conv.id, d.conversation_id)) {
+    var C = V.conv;
+    var unknown = (d.agent_ids || []).some(function (a) { return !S.agents[a] && !idEq(a, session.me && session.me.id); });
+    if (unknown && C.data) membersOf(C.data.inbox_id).then(function () { renderViewers(C); });
+    renderViewers(C);
+  }
+  if (rowIndex(d.conversation_id) >= 0) renderListSoon();
+}

@@ -1,0 +1,55 @@
+// The inbox's constants and its shared state: every inbox module imports S and V from here,
+// so they all see one copy.
+
+export var PAGE = 50;
+export var CHANNELS = {
+  api: { icon: '🔌', label: 'API' },
+  telegram: { icon: '✈️', label: 'Telegram' },
+  widget: { icon: '💬', label: 'Web chat' },
+  whatsapp: { icon: '📱', label: 'WhatsApp' },
+  email: { icon: '✉️', label: 'Email' }
+};
+export var STATUS_LABELS = { open: 'Open', pending: 'Pending', snoozed: 'Snoozed', resolved: 'Resolved', closed: 'Closed' };
+export var ALL_STATUSES = 'open,pending,snoozed,resolved,closed';
+export var PRIORITIES = [['none', 'No priority'], ['low', 'Low'], ['medium', 'Medium'], ['high', 'High'], ['urgent', 'Urgent']];
+export var TICKS = {
+  queued: ['⏱', 'Queued'], sent: ['✓', 'Sent'], delivered: ['✓✓', 'Delivered'],
+  read: ['✓✓', 'Read'], failed: ['⚠', 'Failed']
+};
+export var RANK = { queued: 0, sent: 1, delivered: 2, read: 3, failed: 4 };
+export var SHORTCUTS = [
+  ['j', 'Next conversation'], ['k', 'Previous conversation'], ['r', 'Reply'],
+  ['n', 'Private note'], ['e', 'Resolve'], ['a', 'Assign to me'], ['/', 'Search'],
+  ['?', 'Show or hide this help'], ['Esc', 'Leave a field, close a list or this help']
+];
+
+// ---- State that outlives one render (core.js rebuilds the page on every navigation) --------
+
+export var S = {
+  filters: loadFilters(),
+  rows: [], cursor: null, pages: 0, key: null,
+  inboxes: {}, inboxesPromise: null,
+  agents: {}, members: {}, allAgents: null,
+  teams: null, teamList: [],
+  contacts: {},
+  snippets: {}, drafts: {}, labelsSeen: {}, viewers: {},
+  presence: {} // agent id → online | away | offline, from `presence` events
+};
+// The mounted view (DOM references and the open conversation). Other modules read it (an
+// imported binding follows every change) and change its fields; only setView() replaces it.
+export var V = null;
+export function setView(view) { V = view; }
+
+function loadFilters() {
+  var f = { assignee: 'all', inbox: '', status: 'open', priority: '', label: '', q: '' };
+  try {
+    var saved = JSON.parse(sessionStorage.getItem('sb.inbox.filters') || 'null');
+    if (saved && typeof saved === 'object') {
+      Object.keys(f).forEach(function (k) { if (typeof saved[k] === 'string') f[k] = saved[k]; });
+    }
+  } catch (e) { /* private mode: defaults */ }
+  return f;
+}
+export function saveFilters() {
+  try { sessionStorage.setItem('sb.inbox.filters', JSON.stringify(S.filters)); } catch (e) { /* ignore */ }
+}
