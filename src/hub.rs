@@ -41,6 +41,7 @@ impl Hub {
         db: Database,
         settings: Arc<Settings>,
         files: Arc<crate::files::Files>,
+        updates: &crate::metrics::ChannelUpdates,
     ) -> Result<Self, crate::db::StoreError> {
         let events = Arc::new(EventHub::new(
             settings.realtime.replay_events,
@@ -58,7 +59,13 @@ impl Hub {
             thumbnails.clone(),
             settings.inbound.clone(),
         );
-        let inbound = Inbound::new(db.clone(), files.clone(), writer, delivery.clone());
+        let inbound = Inbound::new(
+            db.clone(),
+            files.clone(),
+            writer,
+            delivery.clone(),
+            updates.clone(),
+        );
         let supervisor = channel::ChannelSupervisor::new(
             db.clone(),
             settings.clone(),

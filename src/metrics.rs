@@ -33,6 +33,40 @@ struct ChannelLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpdateLabels {
+    /// The channel type (`telegram`, `api`, `widget`): a fixed set, never an inbox id.
+    channel: &'static str,
+    outcome: UpdateOutcome,
+}
+
+/// What became of one provider update, as counted by `switchboard_channel_updates_total`.
+#[derive(
+    Clone, Copy, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelValue,
+)]
+#[allow(non_camel_case_types)]
+pub(crate) enum UpdateOutcome {
+    /// A message, edit, block or typing event was stored (or was already).
+    stored,
+    /// Deliberately not handled (another update kind, an ignored group).
+    ignored,
+    /// Could not be read; kept raw for an admin to replay.
+    unreadable,
+}
+
+/// The counter of provider updates by channel and outcome, shared with the inbound door
+/// (which the polling loop uses too, outside any request).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ChannelUpdates(Family<UpdateLabels, Counter>);
+
+impl ChannelUpdates {
+    pub(crate) fn count(&self, channel: &'static str, outcome: UpdateOutcome) {
+        self.0
+            .get_or_create(&UpdateLabels { channel, outcome })
+            .inc();
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
     backend: &'static str,
@@ -58,8 +92,14 @@ pub(crate) enum LoginOutcome {
 }
 
 impl Metrics {
-    pub(crate) fn new(backend: &'static str) -> Self {
+    /// The metrics, counting provider updates into `updates` (made before the hub starts).
+    pub(crate) fn new(backend: &'static str, updates: &ChannelUpdates) -> Self {
         let mut registry = Registry::with_prefix("switchboard");
+        registry.register(
+            "channel_updates",
+            "Provider updates by channel and outcome (stored, ignored, unreadable)",
+            updates.0.clone(),
+        );
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests answered", requests.clone());
         let durations: HistogramFamily<RouteLabels> =

@@ -125,7 +125,8 @@ impl Application {
         let files = crate::files::Files::open(&settings, secret.clone())
             .await
             .map_err(|e| StartupError::Storage(e.to_string()))?;
-        let hub = crate::hub::Hub::start(db.clone(), settings.clone(), Arc::new(files))
+        let updates = crate::metrics::ChannelUpdates::default();
+        let hub = crate::hub::Hub::start(db.clone(), settings.clone(), Arc::new(files), &updates)
             .await
             .map_err(|source| StartupError::Database {
                 url: settings.database.url.to_string(),
@@ -138,7 +139,7 @@ impl Application {
                 settings.auth.login_attempts_per_account,
             ),
             hash_gate: HashGate::default(),
-            metrics: Metrics::new(db.backend_name()),
+            metrics: Metrics::new(db.backend_name(), &updates),
             db,
             secret,
             settings,

@@ -9,7 +9,7 @@ use crate::db::types::{
     SenderType, Verification,
 };
 use crate::store::contacts::{Contact, Identity};
-use crate::store::conversations::{Conversation, Message};
+use crate::store::conversations::{Conversation, Message, MessageDetails};
 
 /// Serde helper: a stored integer id as a string (ids are strings outside the hub).
 pub(crate) fn id_string<S: serde::Serializer>(id: &i64, s: S) -> Result<S::Ok, S::Error> {
@@ -67,6 +67,9 @@ pub struct MessageView {
     pub provider_at: Option<DateTime<Utc>>,
     pub edited_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// Quote, forward origin, topic and author id, when the channel told them.
+    #[serde(flatten)]
+    pub details: MessageDetails,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -107,6 +110,7 @@ impl From<&Message> for MessageView {
             provider_at: opt_utc(m.provider_at),
             edited_at: opt_utc(m.edited_at),
             created_at: utc(m.created_at),
+            details: MessageDetails::parse(m.details.as_deref()),
         }
     }
 }
@@ -264,6 +268,9 @@ pub(crate) struct IdentityView {
     /// What the channel tells about this identity (a Telegram username, first and last name).
     pub profile: serde_json::Value,
     pub created_at: DateTime<Utc>,
+    /// Since when the customer has blocked the channel (a Telegram bot); replies cannot
+    /// reach them until they unblock it.
+    pub blocked_at: Option<DateTime<Utc>>,
 }
 
 impl From<&Identity> for IdentityView {
@@ -276,6 +283,7 @@ impl From<&Identity> for IdentityView {
             profile: serde_json::from_str(&i.profile)
                 .unwrap_or_else(|_| serde_json::Value::Object(serde_json::Map::new())),
             created_at: utc(i.created_at),
+            blocked_at: opt_utc(i.blocked_at),
         }
     }
 }

@@ -502,6 +502,7 @@ async fn drain(
                         details: serde_json::Map::new(),
                     },
                     reply_to_external_id: job.reply_to_external_id.clone(),
+                    thread_id: job.thread_id.clone(),
                 };
                 let mut message = message;
                 let loaded = if entry.adapter.capabilities().uploads_files
@@ -515,6 +516,15 @@ async fn drain(
                 // another drain (another node) could take it and send it again.
                 let limit = policy.send_timeout * 3;
                 let result = match loaded {
+                    // The provider would refuse it anyway; no retries against a block.
+                    Ok(()) if job.recipient.blocked_at.is_some() => {
+                        Err(switchboard_channel::ChannelError::Permanent {
+                            code: Some("blocked".into()),
+                            reason: "the customer has blocked this channel (they stopped the \
+                                     bot); replies reach them again once they unblock it"
+                                .into(),
+                        })
+                    }
                     Ok(()) => tokio::time::timeout(limit, entry.adapter.send(&message))
                         .await
                         .unwrap_or_else(|_| {

@@ -298,8 +298,8 @@ async fn connect(
         Mode::Polling => channel.delete_webhook().await.map_err(bot_api_error)?,
     }
     let mut about = Map::new();
-    about.insert("bot_id".into(), json!(me.user.id.0.to_string()));
-    if let Some(username) = &me.user.username {
+    about.insert("bot_id".into(), json!(me.id.to_string()));
+    if let Some(username) = &me.username {
         about.insert("bot_username".into(), json!(username));
     }
     Ok(about)

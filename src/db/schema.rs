@@ -106,6 +106,7 @@ diesel::table! {
         profile -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        blocked_at -> Nullable<Timestamp>,
     }
 }
 
@@ -173,6 +174,7 @@ diesel::table! {
         attachments -> Text,
         provider_message_id -> Nullable<Text>,
         author -> Nullable<Text>,
+        details -> Nullable<Text>,
     }
 }
 
@@ -191,6 +193,17 @@ diesel::table! {
         inbox_id -> BigInt,
         position -> BigInt,
         updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    unreadable_events (id) {
+        id -> BigInt,
+        inbox_id -> BigInt,
+        reason -> Text,
+        payload -> Text,
+        received_at -> Timestamp,
+        replayed_at -> Nullable<Timestamp>,
     }
 }
 
@@ -291,6 +304,7 @@ diesel::joinable!(messages -> conversations (conversation_id));
 diesel::joinable!(messages -> inboxes (inbox_id));
 diesel::joinable!(message_edits -> messages (message_id));
 diesel::joinable!(channel_cursors -> inboxes (inbox_id));
+diesel::joinable!(unreadable_events -> inboxes (inbox_id));
 diesel::joinable!(attachments -> conversations (conversation_id));
 diesel::joinable!(attachments -> messages (message_id));
 diesel::joinable!(conversation_participants -> conversations (conversation_id));
@@ -321,6 +335,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     provider_status_events,
     audit_log,
     channel_cursors,
+    unreadable_events,
     canned_responses,
 );
 

@@ -21,6 +21,12 @@ pub(crate) enum InboundError {
     /// A part of the hub the door needs has stopped (shutting down).
     #[error("{0}")]
     Unavailable(String),
+    /// No kept unreadable update has this id in this inbox.
+    #[error("no unreadable update {0} in this inbox")]
+    NotFound(i64),
+    /// A kept update still cannot be read (or was replayed before); the text says which.
+    #[error("{reason}")]
+    Replay { code: &'static str, reason: String },
 }
 
 impl InboundError {
@@ -29,7 +35,7 @@ impl InboundError {
     pub(crate) fn is_retryable(&self) -> bool {
         match self {
             Self::File(error) => !error.is_bad_input() && !matches!(error, FileError::Fetch(_)),
-            Self::TooManyFiles { .. } => false,
+            Self::TooManyFiles { .. } | Self::NotFound(_) | Self::Replay { .. } => false,
             // A conflict (a write that raced another) passes on the next try.
             Self::Store(_) | Self::Unavailable(_) => true,
         }

@@ -25,10 +25,8 @@ pub(super) async fn fetch_media(
 ) -> Result<(), InboundError> {
     let with_files: Vec<&InboundMessage> = events
         .iter()
-        .filter_map(|e| match e {
-            InboundEvent::Message(m) if !m.attachments.is_empty() => Some(m),
-            _ => None,
-        })
+        .filter_map(message_of)
+        .filter(|m| !m.attachments.is_empty())
         .collect();
     if with_files.is_empty() {
         media.extend(events.iter().map(|_| files.stage()));
@@ -47,8 +45,8 @@ pub(super) async fn fetch_media(
     let notes_refused = entry.adapter.capabilities().notes_refused_files;
     for event in events.iter_mut() {
         let mut fetched = files.stage();
-        let result = match event {
-            InboundEvent::Message(m) if !known.contains(&m.external_id) => {
+        let result = match message_of_mut(event) {
+            Some(m) if !known.contains(&m.external_id) => {
                 fetch_message(files, entry, m, notes_refused, &mut fetched).await
             }
             _ => Ok(()),
@@ -57,6 +55,24 @@ pub(super) async fn fetch_media(
         result?;
     }
     Ok(())
+}
+
+/// The message an event may store: a new message, or an edit's whole message (stored when
+/// the original never arrived, so its files are fetched unless the original is known).
+fn message_of(event: &InboundEvent) -> Option<&InboundMessage> {
+    match event {
+        InboundEvent::Message(m) => Some(m),
+        InboundEvent::Edit(e) => e.as_message.as_deref(),
+        _ => None,
+    }
+}
+
+fn message_of_mut(event: &mut InboundEvent) -> Option<&mut InboundMessage> {
+    match event {
+        InboundEvent::Message(m) => Some(m),
+        InboundEvent::Edit(e) => e.as_message.as_deref_mut(),
+        _ => None,
+    }
 }
 
 /// The files of one message, within the per-message budget; refused ones become notes in

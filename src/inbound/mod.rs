@@ -13,6 +13,11 @@
 //! An answer comes only after everything is durably stored, so a provider that gets no 200
 //! retries, and the dedupe on (inbox, external id) makes the retry harmless. Files are
 //! staged before the write and kept only by the messages that were created.
+//!
+//! Nothing is dropped silently: every update is counted in
+//! `switchboard_channel_updates_total{channel,outcome}` as stored, ignored (on purpose) or
+//! unreadable, and an unreadable one is kept raw (`unreadable_events`) for an admin to see
+//! and replay with [`Inbound::replay`].
 
 mod error;
 mod fetch;
@@ -24,6 +29,9 @@ use std::sync::Arc;
 
 use actix::Addr;
 use switchboard_channel::{InboundEvent, InboundMessage, StatusUpdate};
+
+use crate::metrics::ChannelUpdates;
+use crate::store::unreadable;
 
 pub(crate) use self::error::InboundError;
 pub(crate) use self::polling::run as poll;
@@ -41,6 +49,7 @@ pub(crate) struct Inbound {
     files: Arc<Files>,
     writer: InboundWriter,
     delivery: Addr<DeliveryTracker>,
+    updates: ChannelUpdates,
 }
 
 impl Inbound {
@@ -49,12 +58,14 @@ impl Inbound {
         files: Arc<Files>,
         writer: InboundWriter,
         delivery: Addr<DeliveryTracker>,
+        updates: ChannelUpdates,
     ) -> Self {
         Self {
             db,
             files,
             writer,
             delivery,
+            updates,
         }
     }
 
@@ -69,13 +80,29 @@ impl Inbound {
     ) -> Result<Vec<Outcome>, InboundError> {
         let mut statuses: Vec<(usize, StatusUpdate)> = Vec::new();
         let mut others: Vec<(usize, InboundEvent)> = Vec::new();
+        let mut outcomes: Vec<(usize, Outcome)> = Vec::with_capacity(events.len());
         for (index, event) in events.into_iter().enumerate() {
             match event {
                 InboundEvent::Status(update) => statuses.push((index, update)),
+                InboundEvent::Skipped { reason } => {
+                    outcomes.push((index, Outcome::Skipped { reason }));
+                }
+                InboundEvent::Unreadable { reason, raw } => {
+                    let id = {
+                        let conn = &mut self.db.writer().await?;
+                        unreadable::keep(conn, entry.inbox_id, &reason, &raw).await?
+                    };
+                    tracing::warn!(
+                        inbox_id = entry.inbox_id,
+                        unreadable_id = id,
+                        %reason,
+                        "inbound update could not be read; kept for replay"
+                    );
+                    outcomes.push((index, Outcome::Unreadable { id, reason }));
+                }
                 other => others.push((index, other)),
             }
         }
-        let mut outcomes: Vec<(usize, Outcome)> = Vec::with_capacity(statuses.len() + others.len());
         if !others.is_empty() {
             let (positions, events): (Vec<usize>, Vec<InboundEvent>) = others.into_iter().unzip();
             let stored = self.store_with_files(entry, events).await?;
@@ -99,7 +126,56 @@ impl Inbound {
             );
         }
         outcomes.sort_by_key(|(index, _)| *index);
+        let channel = entry.source.channel_type.as_str();
+        for (_, outcome) in &outcomes {
+            self.updates.count(channel, outcome.counted_as());
+        }
         Ok(outcomes.into_iter().map(|(_, outcome)| outcome).collect())
+    }
+
+    /// Reads a kept unreadable update again with the inbox's current parser and stores what
+    /// it yields now. Refused (422) while it still cannot be read, (409) once replayed.
+    pub(crate) async fn replay(
+        &self,
+        entry: &ChannelEntry,
+        event_id: i64,
+    ) -> Result<Vec<Outcome>, InboundError> {
+        let kept = {
+            let conn = &mut self.db.reader().await?;
+            unreadable::find(conn, entry.inbox_id, event_id).await?
+        }
+        .ok_or(InboundError::NotFound(event_id))?;
+        if kept.replayed_at.is_some() {
+            return Err(InboundError::Replay {
+                code: "already_replayed",
+                reason: format!("update {event_id} was replayed before"),
+            });
+        }
+        let raw: serde_json::Value =
+            serde_json::from_str(&kept.payload).map_err(|e| InboundError::Replay {
+                code: "unreadable",
+                reason: format!("the kept update is not JSON: {e}"),
+            })?;
+        let events = entry
+            .adapter
+            .reparse(&raw)
+            .map_err(|e| InboundError::Replay {
+                code: "unreadable",
+                reason: e.to_string(),
+            })?;
+        if let Some(reason) = events.iter().find_map(|event| match event {
+            InboundEvent::Unreadable { reason, .. } => Some(reason.clone()),
+            _ => None,
+        }) {
+            return Err(InboundError::Replay {
+                code: "unreadable",
+                reason: format!("still unreadable: {reason}"),
+            });
+        }
+        let outcomes = self.take_in(entry, events).await?;
+        let conn = &mut self.db.writer().await?;
+        unreadable::mark_replayed(conn, event_id).await?;
+        Ok(outcomes)
     }
 
     /// Stores a message whose files the hub already received (a visitor's upload); they are

@@ -96,9 +96,14 @@ async fn store_update(
     events: Vec<InboundEvent>,
     cursor: i64,
 ) {
-    let has_files = events
-        .iter()
-        .any(|e| matches!(e, InboundEvent::Message(m) if !m.attachments.is_empty()));
+    let has_files = events.iter().any(|e| match e {
+        InboundEvent::Message(m) => !m.attachments.is_empty(),
+        InboundEvent::Edit(edit) => edit
+            .as_message
+            .as_ref()
+            .is_some_and(|m| !m.attachments.is_empty()),
+        _ => false,
+    });
     // Failures in a row, for the backoff; attempts with the files since they were last tried.
     let mut failures: u32 = 0;
     let mut with_files: u32 = 0;
@@ -144,7 +149,12 @@ async fn store_update(
 fn files_noted(events: &[InboundEvent], reason: &str) -> Vec<InboundEvent> {
     let mut events = events.to_vec();
     for event in &mut events {
-        if let InboundEvent::Message(m) = event
+        let message = match event {
+            InboundEvent::Message(m) => Some(m),
+            InboundEvent::Edit(e) => e.as_message.as_deref_mut(),
+            _ => None,
+        };
+        if let Some(m) = message
             && !m.attachments.is_empty()
         {
             let count = m.attachments.len();
@@ -203,9 +213,7 @@ mod tests {
                     byte_size: None,
                 })
                 .collect(),
-            reply_to_external_id: None,
-            provider_at: None,
-            author: None,
+            ..InboundMessage::default()
         })
     }
 
@@ -224,6 +232,7 @@ mod tests {
             sender: ContactProfile::default(),
             content: "x".into(),
             edited_at: None,
+            as_message: None,
         });
         let noted = files_noted(&[message("Look", 2), message("", 1), edit.clone()], reason);
         assert_eq!(

@@ -5,7 +5,9 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use switchboard_channel::{ContactProfile, InboundEvent, InboundMessage, MessageEdit};
+use switchboard_channel::{
+    ContactProfile, InboundEvent, InboundMessage, MessageEdit, Reachability,
+};
 
 use crate::db::StoreError;
 use crate::db::schema::{
@@ -15,8 +17,9 @@ use crate::db::types::{
     ChannelType, ConversationKind, ConversationStatus, Direction, Priority, SenderType,
     Verification,
 };
+use crate::metrics::UpdateOutcome;
 use crate::store::attachments::{Attachment, NewAttachment, meta_json, row as attachment_row};
-use crate::store::conversations::{Conversation, Message};
+use crate::store::conversations::{Conversation, Message, MessageDetails};
 use crate::store::delivery::StatusApplied;
 use crate::store::locks::{advisory_locks_pg, contact_lock_key, edit_lock_key};
 use crate::store::now;
@@ -51,6 +54,12 @@ pub(crate) enum Outcome {
     Edited { message: Message },
     /// An edit or typing event about something the hub does not know; logged, skipped.
     Ignored { reason: &'static str },
+    /// The channel skipped the update on purpose (another update kind, an ignored group).
+    Skipped { reason: String },
+    /// The update could not be read; it is kept as `unreadable_events` row `id`.
+    Unreadable { id: i64, reason: String },
+    /// The contact blocked (or unblocked) the channel.
+    Reachability { contact_id: i64, blocked: bool },
     /// A delivery status (applied only if it moves the message forward).
     Status(StatusApplied),
     /// The contact is typing in this conversation.
@@ -59,6 +68,22 @@ pub(crate) enum Outcome {
         contact_id: i64,
         on: bool,
     },
+}
+
+impl Outcome {
+    /// How the update is counted in `switchboard_channel_updates_total`.
+    pub(crate) fn counted_as(&self) -> UpdateOutcome {
+        match self {
+            Self::Ignored { .. } | Self::Skipped { .. } => UpdateOutcome::ignored,
+            Self::Unreadable { .. } => UpdateOutcome::unreadable,
+            Self::Created { .. }
+            | Self::Duplicate { .. }
+            | Self::Edited { .. }
+            | Self::Status(_)
+            | Self::Typing { .. }
+            | Self::Reachability { .. } => UpdateOutcome::stored,
+        }
+    }
 }
 
 /// Why a conversation became active with this message.
@@ -79,7 +104,34 @@ macro_rules! ingest_body {
             let files: &[NewAttachment] = media.get(index).map(Vec::as_slice).unwrap_or(&[]);
             let outcome = match event {
                 InboundEvent::Message(m) => ingest_message!([$($aw)*] c, source, m, files),
-                InboundEvent::Edit(e) => ingest_edit!([$($aw)*] c, source, e),
+                InboundEvent::Edit(e) => ingest_edit!([$($aw)*] c, source, e, files),
+                InboundEvent::Reachability(r) => {
+                    let r: &Reachability = r;
+                    let blocked_at = r.blocked.then(|| r.at.map(naive).unwrap_or_else(now));
+                    let contact_id: Option<i64> = diesel::update(
+                        contact_identities::table
+                            .filter(contact_identities::inbox_id.eq(source.inbox_id))
+                            .filter(contact_identities::identifier.eq(&r.sender.identifier)),
+                    )
+                    .set(contact_identities::blocked_at.eq(blocked_at))
+                    .returning(contact_identities::contact_id)
+                    .get_result(c)
+                    $($aw)*
+                    .optional()?;
+                    match contact_id {
+                        Some(contact_id) => Outcome::Reachability {
+                            contact_id,
+                            blocked: r.blocked,
+                        },
+                        None => Outcome::Ignored {
+                            reason: "block or unblock by someone who never wrote",
+                        },
+                    }
+                }
+                // The door handles these before the writer; one here is a bug, not data.
+                InboundEvent::Skipped { .. } | InboundEvent::Unreadable { .. } => Outcome::Ignored {
+                    reason: "a skipped or unreadable update reached the inbound writer",
+                },
                 // The door sends statuses to the DeliveryTracker; one here is a bug, not data.
                 InboundEvent::Status(_) => Outcome::Ignored {
                     reason: "a status report reached the inbound writer",
@@ -227,7 +279,9 @@ macro_rules! ingest_message {
                     messages::reply_to_id.eq(reply_to_id),
                     messages::external_id.eq(&m.external_id),
                     messages::provider_at.eq(m.provider_at.map(naive)),
+                    messages::edited_at.eq(m.edited_at.map(naive)),
                     messages::author.eq(&m.author),
+                    messages::details.eq(MessageDetails::of(m)),
                     messages::created_at.eq(at),
                 ))
                 .returning(Message::as_returning())
@@ -370,7 +424,7 @@ macro_rules! resolve_contact {
 }
 
 macro_rules! ingest_edit {
-    ([$($aw:tt)*] $c:expr, $source:expr, $e:expr) => {{
+    ([$($aw:tt)*] $c:expr, $source:expr, $e:expr, $files:expr) => {{
         let c = &mut *$c;
         let source: &Source = $source;
         let e: &MessageEdit = $e;
@@ -385,8 +439,13 @@ macro_rules! ingest_edit {
         let at = now();
         let edited_at = e.edited_at.map(naive).unwrap_or(at);
         match found {
-            None => Outcome::Ignored {
-                reason: "edit of a message the hub never received",
+            // The original never arrived: the message as it reads now is stored (marked
+            // edited), so the customer's words are not lost.
+            None => match e.as_message.as_deref() {
+                Some(m) => ingest_message!([$($aw)*] c, source, m, $files),
+                None => Outcome::Ignored {
+                    reason: "edit of a message the hub never received",
+                },
             },
             // An older edit handled after a newer one (edits delivered out of order): its
             // text goes into the history at its place, and the newest text stays current.
@@ -477,7 +536,9 @@ pub(super) fn ingest_sqlite(
 /// in scope above, and both cannot be).
 mod blocking {
     use diesel::prelude::*;
-    use switchboard_channel::{ContactProfile, InboundEvent, InboundMessage, MessageEdit};
+    use switchboard_channel::{
+        ContactProfile, InboundEvent, InboundMessage, MessageEdit, Reachability,
+    };
 
     use super::{ConversationStart, Outcome, Source, changed_details, details_json, naive};
     use crate::db::StoreError;
@@ -485,7 +546,7 @@ mod blocking {
     use crate::db::schema::{contact_identities, contacts, conversations, message_edits, messages};
     use crate::db::types::{ConversationKind, ConversationStatus, Direction, Priority, SenderType};
     use crate::store::attachments::{Attachment, NewAttachment, meta_json, row as attachment_row};
-    use crate::store::conversations::{Conversation, Message};
+    use crate::store::conversations::{Conversation, Message, MessageDetails};
     use crate::store::now;
 
     pub(super) fn ingest(
@@ -533,13 +594,17 @@ pub(super) async fn lock_pg<'a>(
     let keys: Vec<String> = batches
         .into_iter()
         .flat_map(|(source, events)| {
-            events.iter().filter_map(move |event| match event {
+            events.iter().flat_map(move |event| match event {
                 InboundEvent::Message(m) => {
-                    Some(contact_lock_key(source.inbox_id, &m.sender.identifier))
+                    vec![contact_lock_key(source.inbox_id, &m.sender.identifier)]
                 }
-                // Two edits of one message in parallel would both read its current text.
-                InboundEvent::Edit(e) => Some(edit_lock_key(source.inbox_id, &e.external_id)),
-                _ => None,
+                // Two edits of one message in parallel would both read its current text; an
+                // edit of an unknown message may store it, like a message.
+                InboundEvent::Edit(e) => vec![
+                    edit_lock_key(source.inbox_id, &e.external_id),
+                    contact_lock_key(source.inbox_id, &e.sender.identifier),
+                ],
+                _ => Vec::new(),
             })
         })
         .collect();

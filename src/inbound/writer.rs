@@ -84,7 +84,13 @@ impl InboundWriter {
                 Some(InboundEvent::Message(m)) => m.sender.identifier.as_str(),
                 Some(InboundEvent::Edit(e)) => e.sender.identifier.as_str(),
                 Some(InboundEvent::Typing(t)) => t.sender.identifier.as_str(),
-                Some(InboundEvent::Status(_)) | None => "",
+                Some(InboundEvent::Reachability(r)) => r.sender.identifier.as_str(),
+                Some(
+                    InboundEvent::Status(_)
+                    | InboundEvent::Skipped { .. }
+                    | InboundEvent::Unreadable { .. },
+                )
+                | None => "",
             };
             let mut hasher = std::hash::DefaultHasher::new();
             std::hash::Hash::hash(&(source.inbox_id, key), &mut hasher);
@@ -314,8 +320,22 @@ fn fan_out(after: &AfterCommit, inbox_id: i64, outcomes: &[Outcome]) {
                     on: *on,
                 },
             ),
+            Outcome::Reachability {
+                contact_id,
+                blocked,
+            } => events.publish(
+                Scope::Inbox(inbox_id),
+                &Event::Reachability {
+                    contact_id: *contact_id,
+                    inbox_id,
+                    blocked: *blocked,
+                },
+            ),
             Outcome::Ignored { reason } => tracing::info!(reason, "inbound event skipped"),
-            Outcome::Duplicate { .. } | Outcome::Status(_) => {}
+            Outcome::Duplicate { .. }
+            | Outcome::Status(_)
+            | Outcome::Skipped { .. }
+            | Outcome::Unreadable { .. } => {}
         }
     }
 }

@@ -54,6 +54,16 @@ pub enum Event {
     ConversationCreated { conversation: ConversationView },
     #[serde(rename = "conversation.updated")]
     ConversationUpdated { conversation: ConversationView },
+    /// A contact blocked or unblocked the inbox's channel (a Telegram bot): the inbox shows
+    /// it, and replies fail at once while blocked.
+    #[serde(rename = "contact.reachability")]
+    Reachability {
+        #[serde(serialize_with = "crate::views::id_string")]
+        contact_id: i64,
+        #[serde(serialize_with = "crate::views::id_string")]
+        inbox_id: i64,
+        blocked: bool,
+    },
     #[serde(rename = "typing")]
     Typing {
         #[serde(serialize_with = "crate::views::id_string")]

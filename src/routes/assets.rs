@@ -122,7 +122,7 @@ pub(crate) use template;
 
 /// Every file of the web app, by its name under `/assets/` (its path under `templates/app/`,
 /// so the modules' relative imports resolve to names of this table).
-static ASSETS: [(&str, File); 31] = [
+static ASSETS: [(&str, File); 32] = [
     ("app.css", template!("app/app.css", CSS)),
     ("login.js", template!("app/login.js", JS)),
     ("main.js", template!("app/main.js", JS)),
@@ -153,6 +153,10 @@ static ASSETS: [(&str, File); 31] = [
     ("admin/inboxes.js", template!("app/admin/inboxes.js", JS)),
     ("admin/inbox.js", template!("app/admin/inbox.js", JS)),
     ("admin/members.js", template!("app/admin/members.js", JS)),
+    (
+        "admin/unreadable.js",
+        template!("app/admin/unreadable.js", JS),
+    ),
     ("admin/agents.js", template!("app/admin/agents.js", JS)),
     ("admin/teams.js", template!("app/admin/teams.js", JS)),
     ("admin/canned.js", template!("app/admin/canned.js", JS)),

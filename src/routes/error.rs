@@ -55,6 +55,11 @@ impl ApiError {
         )
     }
 
+    /// Well-formed input the hub cannot act on (an update that still does not parse).
+    pub(crate) fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
     pub(crate) fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, code, message)
     }
@@ -234,6 +239,12 @@ impl From<InboundError> for ApiError {
             InboundError::TooManyFiles { .. } => Self::invalid("attachments", error),
             InboundError::Store(error) => error.into(),
             InboundError::Unavailable(reason) => Self::unavailable(reason),
+            InboundError::NotFound(_) => Self::not_found(error.to_string()),
+            InboundError::Replay {
+                code: "already_replayed",
+                reason,
+            } => Self::conflict("already_replayed", reason),
+            InboundError::Replay { code, reason } => Self::unprocessable(code, reason),
         }
     }
 }

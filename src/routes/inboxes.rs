@@ -17,7 +17,7 @@ use crate::db::types::{ChannelType, Role};
 use crate::domain::{DisplayName, InboxId};
 use crate::state::AppState;
 use crate::store::inboxes::{self, Inbox};
-use crate::store::{self, agents};
+use crate::store::{self, agents, unreadable};
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/inboxes", web::get().to(list))
@@ -31,7 +31,70 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/inboxes/{id}/members/{agent_id}",
             web::delete().to(remove_member),
+        )
+        .route("/inboxes/{id}/unreadable", web::get().to(unreadable_list))
+        .route(
+            "/inboxes/{id}/unreadable/{event_id}/replay",
+            web::post().to(replay_unreadable),
         );
+}
+
+/// A provider update the hub could not read, as admins see it.
+#[derive(Serialize)]
+struct UnreadableView {
+    #[serde(serialize_with = "id_string")]
+    id: i64,
+    reason: String,
+    /// The update as it arrived.
+    payload: Value,
+    received_at: DateTime<Utc>,
+    replayed_at: Option<DateTime<Utc>>,
+}
+
+/// The inbox's unreadable updates, newest first (admins: they may hold customer data).
+async fn unreadable_list(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<InboxId>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (limit, before) = query.parse()?;
+    let conn = &mut state.db.reader().await?;
+    if inboxes::find(conn, id.0).await?.is_none() {
+        return Err(ApiError::not_found("no inbox with that id"));
+    }
+    let rows = unreadable::list(conn, id.0, before, limit).await?;
+    let views: Vec<UnreadableView> = rows
+        .into_iter()
+        .map(|row| UnreadableView {
+            id: row.id,
+            reason: row.reason,
+            // Stored by the hub from parsed JSON; kept as text should it ever not be.
+            payload: serde_json::from_str(&row.payload).unwrap_or(Value::String(row.payload)),
+            received_at: utc(row.received_at),
+            replayed_at: row.replayed_at.map(utc),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(Page::new(views, limit, |v: &UnreadableView| v.id)))
+}
+
+/// Reads a kept update again with the current parser and stores what it yields: 422 while
+/// it still cannot be read, 409 once replayed or while the inbox is disabled.
+async fn replay_unreadable(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    path: web::Path<(PublicId, PublicId)>,
+) -> Result<HttpResponse, ApiError> {
+    let (inbox, event) = path.into_inner();
+    let entry = state.hub.channels.get(inbox.0).ok_or_else(|| {
+        ApiError::conflict(
+            "inbox_disabled",
+            "no enabled inbox with that id; enable it to replay its updates",
+        )
+    })?;
+    let outcomes = state.hub.inbound.replay(&entry, event.0).await?;
+    let events: Vec<_> = outcomes.iter().map(super::webhooks::outcome_view).collect();
+    Ok(HttpResponse::Ok().json(json!({ "events": events })))
 }
 
 #[derive(Serialize)]

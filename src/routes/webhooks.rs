@@ -30,7 +30,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 #[derive(Serialize)]
-struct Stored {
+pub(super) struct Stored {
     #[serde(rename = "type")]
     kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -41,6 +41,12 @@ struct Stored {
     duplicate: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<&'static str>,
+    /// Why an update was ignored or could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    /// The kept unreadable update, for `GET /api/v1/inboxes/{id}/unreadable`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unreadable_id: Option<String>,
 }
 
 async fn receive(
@@ -103,16 +109,21 @@ fn status_view(applied: &StatusApplied) -> Stored {
         conversation_id: None,
         duplicate: false,
         status: Some(status),
+        reason: None,
+        unreadable_id: None,
     }
 }
 
-fn outcome_view(outcome: &Outcome) -> Stored {
+/// What one stored event did, as webhook answers and replays show it.
+pub(super) fn outcome_view(outcome: &Outcome) -> Stored {
     let blank = |kind| Stored {
         kind,
         message_id: None,
         conversation_id: None,
         duplicate: false,
         status: None,
+        reason: None,
+        unreadable_id: None,
     };
     match outcome {
         Outcome::Created { message, .. } => Stored {
@@ -140,6 +151,21 @@ fn outcome_view(outcome: &Outcome) -> Stored {
         } => Stored {
             conversation_id: Some(conversation_id.to_string()),
             ..blank("typing")
+        },
+        Outcome::Skipped { reason } => Stored {
+            status: Some("ignored"),
+            reason: Some(reason.clone()),
+            ..blank("ignored")
+        },
+        Outcome::Unreadable { id, reason } => Stored {
+            status: Some("kept_unreadable"),
+            reason: Some(reason.clone()),
+            unreadable_id: Some(id.to_string()),
+            ..blank("unreadable")
+        },
+        Outcome::Reachability { blocked, .. } => Stored {
+            status: Some(if *blocked { "blocked" } else { "unblocked" }),
+            ..blank("reachability")
         },
     }
 }

@@ -500,6 +500,7 @@ fn checked_message(
         reply_to_external_id: None,
         provider_at: None,
         author: None,
+        ..InboundMessage::default()
     })
 }
 

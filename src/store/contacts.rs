@@ -40,6 +40,8 @@ pub struct Identity {
     pub profile: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Since when the customer has blocked the channel (replies fail at once); `None`: reachable.
+    pub blocked_at: Option<NaiveDateTime>,
 }
 
 /// Fields to change; `Some(None)` clears a field.

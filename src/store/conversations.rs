@@ -105,6 +105,49 @@ pub struct Message {
     pub provider_message_id: Option<String>,
     /// Who in a group wrote an inbound message (the conversation's contact is the group).
     pub author: Option<String>,
+    /// JSON of [`MessageDetails`]; `None` when the channel told nothing beyond the text.
+    pub details: Option<String>,
+}
+
+/// What a channel told about an inbound message beyond its text and files: the message it
+/// quotes, where a forward came from, the forum topic, the group author's stable id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MessageDetails {
+    /// The quoted message as the customer saw it (kept even when the hub never stored it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<switchboard_channel::Quote>,
+    /// The origin of a forwarded message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarded: Option<switchboard_channel::Forward>,
+    /// The provider's sub-thread (a Telegram forum topic); replies go back there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<String>,
+    /// The provider's id of the group author (display names change and collide).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author_id: Option<String>,
+}
+
+impl MessageDetails {
+    /// The details of an inbound message, as stored (`None`: nothing to store).
+    pub(crate) fn of(message: &switchboard_channel::InboundMessage) -> Option<String> {
+        let details = Self {
+            quote: message.quote.clone(),
+            forwarded: message.forwarded.clone(),
+            thread_id: message.thread_id.clone(),
+            author_id: message.author_id.clone(),
+        };
+        if details == Self::default() {
+            return None;
+        }
+        serde_json::to_string(&details).ok()
+    }
+
+    /// Reads stored details; unreadable JSON (never written by the hub) reads as none.
+    pub fn parse(stored: Option<&str>) -> Self {
+        stored
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or_default()
+    }
 }
 
 /// Who a conversation list is for and what it is filtered by.

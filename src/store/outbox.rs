@@ -11,10 +11,10 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde_json::json;
 
-use super::conversations::Message;
+use super::conversations::{Message, MessageDetails};
 use super::{Actor, AuditEvent, now};
 use crate::db::schema::{contact_identities, contacts, conversations, messages, outbox};
-use crate::db::types::{DeliveryStatus, OutboxState};
+use crate::db::types::{DeliveryStatus, Direction, OutboxState};
 use crate::db::{DbConn, StoreError};
 use crate::{audit, db_run};
 
@@ -27,6 +27,9 @@ pub struct Job {
     pub message: Message,
     pub recipient: Recipient,
     pub reply_to_external_id: Option<String>,
+    /// The provider's sub-thread to answer in (a forum topic): the one of the message being
+    /// answered, else of the customer's latest message.
+    pub thread_id: Option<String>,
 }
 
 /// Who a reply goes to, as the channel knows them.
@@ -36,6 +39,8 @@ pub struct Recipient {
     pub name: Option<String>,
     pub email: Option<String>,
     pub phone: Option<String>,
+    /// Since when the customer has blocked the channel: the send fails at once, no retry.
+    pub blocked_at: Option<NaiveDateTime>,
 }
 
 #[derive(QueryableByName)]
@@ -115,11 +120,11 @@ pub async fn claim_due(
     for (outbox_id, attempts, message, contact_id) in rows {
         let mut recipient = Recipient::default();
         if let Some(contact_id) = contact_id {
-            let identifier: Option<String> = db_run!(conn, c => contact_identities::table
+            let identity: Option<(String, Option<NaiveDateTime>)> = db_run!(conn, c => contact_identities::table
                 .filter(contact_identities::inbox_id.eq(inbox_id))
                 .filter(contact_identities::contact_id.eq(contact_id))
                 .order(contact_identities::id)
-                .select(contact_identities::identifier)
+                .select((contact_identities::identifier, contact_identities::blocked_at))
                 .first(c)
                 .await
                 .optional())?;
@@ -129,7 +134,10 @@ pub async fn claim_due(
                     .first(c)
                     .await
                     .optional())?;
-            recipient.identifier = identifier.unwrap_or_default();
+            if let Some((identifier, blocked_at)) = identity {
+                recipient.identifier = identifier;
+                recipient.blocked_at = blocked_at;
+            }
             if let Some((name, email, phone)) = profile {
                 recipient.name = name;
                 recipient.email = email;
@@ -147,12 +155,31 @@ pub async fn claim_due(
             .and_then(|(external, provider)| external.or(provider)),
             None => None,
         };
+        // The answered message's topic, else the customer's latest message's.
+        let details: Option<Option<String>> = match message.reply_to_id {
+            Some(id) => db_run!(conn, c => messages::table
+                .find(id)
+                .select(messages::details)
+                .first(c)
+                .await
+                .optional())?,
+            None => db_run!(conn, c => messages::table
+                .filter(messages::conversation_id.eq(message.conversation_id))
+                .filter(messages::direction.eq(Direction::Inbound))
+                .order(messages::id.desc())
+                .select(messages::details)
+                .first(c)
+                .await
+                .optional())?,
+        };
+        let thread_id = MessageDetails::parse(details.flatten().as_deref()).thread_id;
         jobs.push(Job {
             outbox_id,
             attempts,
             message,
             recipient,
             reply_to_external_id,
+            thread_id,
         });
     }
     Ok(jobs)

@@ -304,7 +304,8 @@ async fn the_same_update_twice_stores_one_message_and_unknown_kinds_are_skipped(
             "chat": {"id": -1_001_234, "type": "channel", "title": "News"}, "text": "hi"}}),
     ] {
         let body = deliver_ok(&app, &bot, &update).await;
-        assert_eq!(body["stored"], json!([]), "{update}");
+        assert_eq!(body["stored"][0]["type"], "ignored", "{update}");
+        assert!(body["stored"][0]["reason"].is_string(), "{body}");
     }
     // A body that is no update at all is refused as such.
     let response = app
@@ -621,7 +622,11 @@ async fn group_chats_are_ignored_or_one_conversation_with_each_senders_name() {
 
     let ignoring = webhook_bot(&app, &fake).await;
     let body = deliver_ok(&app, &ignoring, &group_message(1, 1, customer(), "hi all")).await;
-    assert_eq!(body["stored"], json!([]));
+    assert_eq!(body["stored"][0]["type"], "ignored");
+    assert_eq!(
+        body["stored"][0]["reason"],
+        "group chats are ignored by this inbox"
+    );
     assert!(
         conversations(&app, &ignoring.admin, &ignoring.id)
             .await
@@ -1223,4 +1228,371 @@ async fn a_bot_switched_off_or_deleted_lets_go_of_its_webhook() {
     let deleted = app.api(&bot.admin, Method::DELETE, &path, None).await;
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     assert_eq!(fake.calls_to("deleteWebhook").len(), 2);
+}
+
+/// The value of one `switchboard_channel_updates_total` series (0 when absent).
+async fn updates_counted(app: &TestApp, outcome: &str) -> u64 {
+    let metrics = app
+        .get("/metrics")
+        .await
+        .text()
+        .await
+        .expect("metrics text");
+    let series =
+        format!("switchboard_channel_updates_total{{channel=\"telegram\",outcome=\"{outcome}\"}} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Bodies as Telegram's own documentation shows them and as Bot API servers before 3.x and
+/// 4.5 sent them: no `is_bot`, no chat `type`, no `file_unique_id`, an old `getMe`.
+#[actix_web::test]
+async fn old_and_documented_shapes_are_stored_with_quotes_forwards_files_and_edits() {
+    let app = hub().await;
+    let fake = FakeBotApi::start(TOKEN).await;
+    // A self-hosted Bot API server of 2021 answers getMe without the newer fields.
+    fake.script(
+        "getMe",
+        [(
+            200,
+            json!({"ok": true, "result": {"id": crate::fake_telegram::BOT_ID,
+                "first_name": "Support", "username": crate::fake_telegram::BOT_USERNAME}}),
+        )],
+    );
+    let bot = webhook_bot(&app, &fake).await;
+    let shown = app
+        .get_json(&bot.admin, &format!("/api/v1/inboxes/{}", bot.id))
+        .await;
+    assert_eq!(
+        shown["settings"]["bot_username"],
+        crate::fake_telegram::BOT_USERNAME
+    );
+
+    let old_user =
+        json!({"id": USER, "first_name": "Ann", "last_name": "Lee", "username": "annlee"});
+    let old_chat =
+        json!({"id": USER, "first_name": "Ann", "last_name": "Lee", "username": "annlee"});
+    let old = |update_id: i64, message_id: i64, fields: Value| {
+        let mut message = json!({"message_id": message_id, "from": old_user, "chat": old_chat,
+            "date": 1_441_645_532});
+        if let (Some(target), Value::Object(fields)) = (message.as_object_mut(), fields) {
+            target.extend(fields);
+        }
+        json!({"update_id": update_id, "message": message})
+    };
+    let png = crate::attachments::png(40, 30);
+    fake.add_file("old-photo", "photos/file_9.png", png.clone());
+
+    let before = updates_counted(&app, "stored").await;
+    deliver_ok(&app, &bot, &old(1, 1365, json!({"text": "/start"}))).await;
+    deliver_ok(
+        &app,
+        &bot,
+        &old(
+            2,
+            1366,
+            json!({"caption": "so kam es an", "photo": [
+                {"file_id": "old-thumb", "file_size": 900, "width": 90, "height": 68},
+                {"file_id": "old-photo", "file_size": png.len(), "width": 40, "height": 30}]}),
+        ),
+    )
+    .await;
+    // A reply to a message the hub never stored keeps what it quotes.
+    deliver_ok(
+        &app,
+        &bot,
+        &old(
+            3,
+            1367,
+            json!({"text": "und?", "reply_to_message": {"message_id": 1200, "date": 1_441_600_000,
+                "chat": old_chat, "from": old_user, "text": "Bestellung 4711 kam nie an"}}),
+        ),
+    )
+    .await;
+    deliver_ok(
+        &app,
+        &bot,
+        &old(
+            4,
+            1368,
+            json!({"text": "Rabatt!", "forward_date": 1_441_640_000,
+                "forward_from": {"id": 222_222, "first_name": "Forward", "last_name": "Lastname"}}),
+        ),
+    )
+    .await;
+    // An edit of a message the hub never received is the message, marked edited.
+    let edit = json!({"update_id": 5, "edited_message": {"message_id": 1300, "from": old_user,
+        "chat": old_chat, "date": 1_441_645_000, "edit_date": 1_441_646_600, "text": "Edited text"}});
+    let body = deliver_ok(&app, &bot, &edit).await;
+    assert_eq!(body["stored"][0]["type"], "message", "{body}");
+    let again = deliver_ok(&app, &bot, &edit).await;
+    assert_eq!(again["stored"][0]["type"], "ignored", "{again}");
+    assert_eq!(updates_counted(&app, "stored").await, before + 5);
+
+    let (_, messages) = the_conversation(&app, &bot).await;
+    assert_eq!(messages.len(), 5, "{messages:?}");
+    assert_eq!(messages[0]["content"], "/start");
+    assert_eq!(messages[1]["content"], "so kam es an");
+    assert_eq!(messages[1]["attachments"].as_array().map(Vec::len), Some(1));
+    assert_eq!(messages[1]["attachments"][0]["byte_size"], png.len());
+    assert_eq!(messages[2]["content"], "und?");
+    assert_eq!(messages[2]["reply_to_id"], Value::Null);
+    assert_eq!(messages[2]["quote"]["text"], "Bestellung 4711 kam nie an");
+    assert_eq!(messages[2]["quote"]["author"], "Ann Lee");
+    assert_eq!(messages[3]["forwarded"]["from"], "Forward Lastname");
+    assert_eq!(messages[3]["forwarded"]["date"], "2015-09-07T15:33:20Z");
+    assert_eq!(messages[4]["content"], "Edited text");
+    assert_eq!(messages[4]["external_id"], format!("{USER}:1300"));
+    assert_eq!(messages[4]["edited_at"], "2015-09-07T17:23:20Z");
+    assert!(messages.iter().all(|m| {
+        !m["content"]
+            .as_str()
+            .unwrap_or("")
+            .contains("open Telegram")
+    }));
+}
+
+/// An update without a chat cannot become a message: it is kept, listed for admins,
+/// counted, and replayed once it reads.
+#[actix_web::test]
+async fn unreadable_updates_are_kept_listed_counted_and_replayed() {
+    let app = hub().await;
+    let fake = FakeBotApi::start(TOKEN).await;
+    let bot = webhook_bot(&app, &fake).await;
+    let broken = json!({"update_id": 20, "message": {"message_id": 7, "date": 1_764_230_400,
+        "text": "a message without its chat"}});
+    let body = deliver_ok(&app, &bot, &broken).await;
+    assert_eq!(body["stored"][0]["type"], "unreadable", "{body}");
+    assert_eq!(
+        body["stored"][0]["reason"],
+        "`message` has no `chat` object"
+    );
+    let kept_id = body["stored"][0]["unreadable_id"]
+        .as_str()
+        .expect("unreadable id")
+        .to_owned();
+    assert_eq!(updates_counted(&app, "unreadable").await, 1);
+    // Delivered again (Telegram retries): still one kept update.
+    let again = deliver_ok(&app, &bot, &broken).await;
+    assert_eq!(again["stored"][0]["unreadable_id"], kept_id.as_str());
+    deliver_ok(
+        &app,
+        &bot,
+        &json!({"update_id": 21, "poll_answer": {"poll_id": "1", "option_ids": [0]}}),
+    )
+    .await;
+    assert_eq!(updates_counted(&app, "ignored").await, 1);
+
+    let list = app
+        .get_json(
+            &bot.admin,
+            &format!("/api/v1/inboxes/{}/unreadable", bot.id),
+        )
+        .await;
+    assert_eq!(list["data"].as_array().map(Vec::len), Some(1));
+    let kept = &list["data"][0];
+    assert_eq!(kept["id"], kept_id);
+    assert_eq!(kept["payload"], broken);
+    assert_eq!(kept["replayed_at"], Value::Null);
+    assert!(conversations(&app, &bot.admin, &bot.id).await.is_empty());
+
+    // Still unreadable: refused, nothing stored.
+    let replay = |id: String| {
+        let app = &app;
+        let path = format!("/api/v1/inboxes/{}/unreadable/{id}/replay", bot.id);
+        let admin = bot.admin.clone();
+        async move { app.api(&admin, Method::POST, &path, None).await }
+    };
+    assert_error(
+        replay(kept_id.clone()).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unreadable",
+    )
+    .await;
+    assert_error(
+        replay("999999".into()).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+
+    // Agents may not read raw updates.
+    let (_, password) = app
+        .create_agent(&bot.admin, "agent@example.com", "agent")
+        .await;
+    let agent_token = app.token_for("agent@example.com", &password).await;
+    let response = app
+        .api(
+            &agent_token,
+            Method::GET,
+            &format!("/api/v1/inboxes/{}/unreadable", bot.id),
+            None,
+        )
+        .await;
+    assert_error(response, StatusCode::FORBIDDEN, "admin_required").await;
+
+    // An update a newer parser reads (kept here through the store, as an older hub would
+    // have kept it) is stored by the replay, once.
+    let readable = text_update(22, 9, "kept by an older version");
+    let inbox_id: i64 = bot.id.parse().expect("numeric inbox id");
+    let kept_readable = {
+        let conn = &mut app.state.db.writer().await.expect("writer");
+        switchboard::store::unreadable::keep(conn, inbox_id, "older parser", &readable)
+            .await
+            .expect("kept")
+    };
+    let response = replay(kept_readable.to_string()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(body["events"][0]["type"], "message", "{body}");
+    let (_, messages) = the_conversation(&app, &bot).await;
+    assert_eq!(messages[0]["content"], "kept by an older version");
+    assert_error(
+        replay(kept_readable.to_string()).await,
+        StatusCode::CONFLICT,
+        "already_replayed",
+    )
+    .await;
+}
+
+/// `my_chat_member`: a customer who stopped the bot is shown as blocked and replies fail at
+/// once, without a call to Telegram; starting it again clears it.
+#[actix_web::test]
+async fn a_customer_who_blocks_the_bot_gets_no_replies_until_unblocking() {
+    let app = hub().await;
+    let fake = FakeBotApi::start(TOKEN).await;
+    let bot = webhook_bot(&app, &fake).await;
+    let allowed = fake.calls_to("setWebhook")[0]
+        .json_field("allowed_updates")
+        .expect("allowed_updates");
+    assert!(
+        allowed
+            .as_array()
+            .is_some_and(|kinds| kinds.contains(&json!("my_chat_member"))),
+        "{allowed}"
+    );
+    deliver_ok(&app, &bot, &text_update(1, 1, "hi")).await;
+    let (conversation_id, _) = the_conversation(&app, &bot).await;
+    let membership = |update_id: i64, old: &str, new: &str| {
+        json!({"update_id": update_id, "my_chat_member": {"chat": private_chat(), "from": customer(),
+            "date": 1_764_230_500,
+            "old_chat_member": {"user": crate::fake_telegram::bot_user(), "status": old},
+            "new_chat_member": {"user": crate::fake_telegram::bot_user(), "status": new}}})
+    };
+    let body = deliver_ok(&app, &bot, &membership(2, "member", "kicked")).await;
+    assert_eq!(body["stored"][0]["status"], "blocked", "{body}");
+
+    let contact_id = conversations(&app, &bot.admin, &bot.id).await[0]["contact_id"]
+        .as_str()
+        .expect("contact")
+        .to_owned();
+    let contact_path = format!("/api/v1/contacts/{contact_id}");
+    let identity =
+        async || app.get_json(&bot.admin, &contact_path).await["contact"]["identities"][0].clone();
+    assert_eq!(identity().await["blocked_at"], "2025-11-27T08:01:40Z");
+
+    let sent = reply(
+        &app,
+        &bot,
+        &conversation_id,
+        json!({"content": "are you there?"}),
+    )
+    .await;
+    let sent_id = sent["id"].as_str().expect("id").to_owned();
+    let failed = wait_for_status(&app, &bot, &conversation_id, &sent_id, "failed").await;
+    assert_eq!(failed["error"]["code"], "blocked", "{failed}");
+    assert!(fake.calls_to("sendMessage").is_empty());
+
+    deliver_ok(&app, &bot, &membership(3, "kicked", "member")).await;
+    assert_eq!(identity().await["blocked_at"], Value::Null);
+    let sent = reply(
+        &app,
+        &bot,
+        &conversation_id,
+        json!({"content": "welcome back"}),
+    )
+    .await;
+    let sent_id = sent["id"].as_str().expect("id").to_owned();
+    wait_for_status(&app, &bot, &conversation_id, &sent_id, "sent").await;
+    assert_eq!(fake.calls_to("sendMessage").len(), 1);
+}
+
+/// A forum topic is answered in the topic; the group's authors carry their user ids; a
+/// Bot API answer without `is_bot` still counts as sent (not sent twice).
+#[actix_web::test]
+async fn forum_topics_are_answered_in_their_topic() {
+    let app = hub().await;
+    let fake = FakeBotApi::start(TOKEN).await;
+    let bot = create_inbox(
+        &app,
+        &fake,
+        json!({"mode": "webhook", "groups": "conversation"}),
+    )
+    .await;
+    let chat = json!({"id": -1_001_234_567_890_i64, "title": "Kunden Forum", "is_forum": true,
+        "type": "supergroup"});
+    let jonas = json!({"id": 555_000_111, "first_name": "Jonas", "username": "jonas_w"});
+    let update = json!({"update_id": 1, "message": {"message_id": 96, "message_thread_id": 90,
+        "is_topic_message": true, "from": jonas, "chat": chat, "date": 1_764_230_400,
+        "reply_to_message": {"message_id": 90, "from": jonas, "chat": chat, "date": 1_764_230_000,
+            "forum_topic_created": {"name": "Rückgabe", "icon_color": 7_322_096}},
+        "text": "Wie lange dauert die Rückerstattung?"}});
+    deliver_ok(&app, &bot, &update).await;
+    let (conversation_id, messages) = the_conversation(&app, &bot).await;
+    assert_eq!(messages[0]["author"], "Jonas");
+    assert_eq!(messages[0]["author_id"], "555000111");
+    assert_eq!(messages[0]["thread_id"], "90");
+    assert_eq!(messages[0]["quote"], Value::Null);
+
+    fake.script(
+        "sendMessage",
+        [(
+            200,
+            json!({"ok": true, "result": {"message_id": 97, "date": 1_764_230_500,
+                "chat": chat, "from": {"id": crate::fake_telegram::BOT_ID, "first_name": "Support"},
+                "text": "Etwa fünf Tage."}}),
+        )],
+    );
+    let sent = reply(
+        &app,
+        &bot,
+        &conversation_id,
+        json!({"content": "Etwa fünf Tage."}),
+    )
+    .await;
+    let sent_id = sent["id"].as_str().expect("id").to_owned();
+    let done = wait_for_status(&app, &bot, &conversation_id, &sent_id, "sent").await;
+    assert_eq!(done["external_id"], "-1001234567890:97");
+    let calls = fake.calls_to("sendMessage");
+    assert_eq!(calls.len(), 1, "sent once");
+    assert_eq!(calls[0].field("message_thread_id").as_deref(), Some("90"));
+}
+
+/// Updates that come by polling are counted and kept the same way.
+#[actix_web::test]
+async fn polled_unreadable_updates_are_kept_too() {
+    let app = hub().await;
+    let fake = FakeBotApi::start(TOKEN).await;
+    let bot = create_inbox(&app, &fake, json!({})).await;
+    fake.push_update(
+        json!({"update_id": 700, "edited_message": {"date": 1_764_230_400,
+        "text": "an edit without chat or id"}}),
+    );
+    fake.push_update(text_update(701, 5, "after the broken one"));
+    let path = format!("/api/v1/inboxes/{}/unreadable", bot.id);
+    let list = eventually(&app, &bot.admin, &path, |list| {
+        list["data"].as_array().is_some_and(|rows| rows.len() == 1)
+    })
+    .await;
+    assert_eq!(list["data"][0]["payload"]["update_id"], 700);
+    let path = format!("/api/v1/conversations?inbox_id={}", bot.id);
+    eventually(&app, &bot.admin, &path, |page| {
+        page["data"].as_array().is_some_and(|rows| rows.len() == 1)
+    })
+    .await;
+    assert_eq!(updates_counted(&app, "unreadable").await, 1);
+    assert!(updates_counted(&app, "stored").await >= 1);
 }

@@ -155,6 +155,7 @@ fn parse_message(event: &Object, path: &str) -> Result<InboundMessage, InboundEr
         reply_to_external_id: optional_id(event, path, "reply_to")?,
         provider_at: timestamp(event, path)?,
         author: None,
+        ..InboundMessage::default()
     })
 }
 
@@ -171,6 +172,7 @@ fn parse_edit(event: &Object, path: &str) -> Result<MessageEdit, InboundError> {
         sender,
         content,
         edited_at: timestamp(event, path)?,
+        as_message: None,
     })
 }
 
@@ -577,6 +579,7 @@ mod tests {
                 reply_to_external_id: None,
                 provider_at: Some(at(10, 0)),
                 author: None,
+                ..InboundMessage::default()
             })]
         );
     }
@@ -656,6 +659,7 @@ mod tests {
                 sender: ContactProfile::new("cust-42"),
                 content: "Hello!".into(),
                 edited_at: Some(at(10, 5)),
+                as_message: None,
             })
         );
         assert_eq!(

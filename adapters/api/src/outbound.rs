@@ -384,6 +384,7 @@ mod tests {
                 details: serde_json::Map::new(),
             },
             reply_to_external_id: Some("m-1".into()),
+            thread_id: None,
         };
         let rendered: Value =
             serde_json::from_slice(&render_outbound(&message)).expect("rendered JSON");
@@ -420,6 +421,7 @@ mod tests {
             attachments: Vec::new(),
             recipient: ContactProfile::new("cust-42"),
             reply_to_external_id: None,
+            thread_id: None,
         };
         let rendered: Value =
             serde_json::from_slice(&render_outbound(&message)).expect("rendered JSON");

@@ -140,6 +140,7 @@ fn message() -> OutboundMessage {
             details: serde_json::Map::new(),
         },
         reply_to_external_id: Some("m-1".into()),
+        thread_id: None,
     }
 }
 

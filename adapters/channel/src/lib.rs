@@ -75,7 +75,7 @@ pub struct AttachmentRef {
 }
 
 /// A new message from a customer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct InboundMessage {
     /// The provider's id for the message; unique per channel, it is what makes redelivered
     /// webhooks idempotent.
@@ -97,6 +97,59 @@ pub struct InboundMessage {
     /// many people in it), so the agent sees each person's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
+    /// The provider's stable id of `author` (a Telegram user id), because display names
+    /// change and collide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author_id: Option<String>,
+    /// What the customer answered, as the provider quoted it: kept even when the hub never
+    /// stored the original, so the agent still sees what the reply refers to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<Quote>,
+    /// Where a forwarded message came from, so it is not taken for the customer's own words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarded: Option<Forward>,
+    /// Set when the message arrived only as an edit (the original never reached the hub).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<DateTime<Utc>>,
+    /// The provider's sub-thread of the chat (a Telegram forum topic); replies go back there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<String>,
+}
+
+impl InboundMessage {
+    /// A message with the essentials; the rest is filled field by field.
+    pub fn new(
+        external_id: impl Into<String>,
+        sender: ContactProfile,
+        content: impl Into<String>,
+    ) -> Self {
+        Self {
+            external_id: external_id.into(),
+            sender,
+            content: content.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// The quoted part of the message a customer answered.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Quote {
+    /// The quoted text (or a description such as "[Photo]" when it had none).
+    pub text: String,
+    /// Who wrote the quoted message, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+}
+
+/// The origin of a forwarded message.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Forward {
+    /// Who or what it was forwarded from (a person, a hidden user's name, a chat or channel).
+    pub from: String,
+    /// When the original was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<DateTime<Utc>>,
 }
 
 /// A customer changed the text of a message they sent earlier.
@@ -111,6 +164,23 @@ pub struct MessageEdit {
     /// When the provider says the edit happened.
     #[serde(default)]
     pub edited_at: Option<DateTime<Utc>>,
+    /// The whole message as it reads after the edit, stored as a new message (marked edited)
+    /// when the hub never received the original, so the edit is not lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_message: Option<Box<InboundMessage>>,
+}
+
+/// A customer can no longer be reached on this channel (they blocked a Telegram bot), or can
+/// again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reachability {
+    /// Whose reachability changed.
+    pub sender: ContactProfile,
+    /// `true`: replies cannot be delivered until this changes again.
+    pub blocked: bool,
+    /// When the provider says it changed.
+    #[serde(default)]
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// How far an outbound message got at the provider. Statuses only move forward in the hub
@@ -183,6 +253,9 @@ pub struct Typing {
 }
 
 /// Everything a channel can report inbound, normalized across providers.
+// Nearly every event is a message, so boxing the large variant would add an allocation to
+// the common case to save bytes on the rare small ones.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum InboundEvent {
@@ -194,6 +267,22 @@ pub enum InboundEvent {
     Status(StatusUpdate),
     /// A typing indicator.
     Typing(Typing),
+    /// The customer blocked or unblocked the channel.
+    Reachability(Reachability),
+    /// A provider update the hub does not handle on purpose (a group chat on an inbox that
+    /// ignores groups, a service message); counted and logged, nothing stored.
+    Skipped {
+        /// Why, for the log line.
+        reason: String,
+    },
+    /// A provider update that could not be read at all (no chat, no message id): kept raw so
+    /// an admin can see it and replay it once the parser learns it.
+    Unreadable {
+        /// What was wrong with it.
+        reason: String,
+        /// The update exactly as received.
+        raw: serde_json::Value,
+    },
 }
 
 /// A file the hub has stored and offers to the provider by URL.
@@ -242,6 +331,10 @@ pub struct OutboundMessage {
     pub recipient: ContactProfile,
     /// External id of the customer message being answered, for threaded replies.
     pub reply_to_external_id: Option<String>,
+    /// The provider's sub-thread to answer in (a Telegram forum topic), from the customer's
+    /// latest message.
+    #[serde(default)]
+    pub thread_id: Option<String>,
 }
 
 /// What the provider told us about a message it accepted.
@@ -395,6 +488,16 @@ pub trait Channel: Send + Sync {
     ) -> BoxFuture<'a, Result<Option<MediaDownload>, ChannelError>> {
         let _ = reference;
         Box::pin(async { Ok(None) })
+    }
+
+    /// Parses an update kept as unreadable again (no signature check: it was verified when
+    /// it arrived), so an admin can replay it once the parser reads it. The default says
+    /// the channel keeps nothing to replay.
+    fn reparse(&self, raw: &serde_json::Value) -> Result<Vec<InboundEvent>, InboundError> {
+        let _ = raw;
+        Err(InboundError::Malformed(
+            "this channel cannot replay stored updates".to_owned(),
+        ))
     }
 }
 

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde_json::Value;
 use subtle_eq::constant_time_eq;
 use switchboard_channel::{
     AttachmentRef, BoxFuture, Capabilities, Channel, ChannelError, InboundError, InboundEvent,
@@ -21,16 +22,18 @@ use switchboard_channel::{
 };
 use teloxide::net::Download;
 use teloxide::payloads::{
-    GetUpdatesSetters, SendDocumentSetters, SendMessageSetters, SendPhotoSetters, SetWebhookSetters,
+    GetFile, GetMe, GetUpdates, SendDocument, SendMessage, SendPhoto, SetWebhookSetters,
 };
 use teloxide::prelude::Requester;
+use teloxide::requests::{JsonRequest, MultipartRequest};
 use teloxide::types::{
-    AllowedUpdate, ChatId, FileId, InputFile, Me, MessageId, ParseMode, ReplyParameters, Update,
+    AllowedUpdate, ChatId, FileId, InputFile, MessageId, ParseMode, ReplyParameters, ThreadId,
 };
 use teloxide::{Bot, RequestError};
 use url::Url;
 
-use crate::inbound::{self, GroupPolicy, MAX_BOT_DOWNLOAD_BYTES, ParseOptions};
+use crate::inbound::{self, GroupPolicy, MAX_BOT_DOWNLOAD_BYTES, ParseOptions, ParsedUpdate};
+use crate::lenient::{BotInfo, FileInfo, Lenient, SentMessage};
 use crate::outbound::{self, UploadKind};
 
 /// The header Telegram sends with every webhook request when `setWebhook` got a secret token.
@@ -40,7 +43,12 @@ pub const SECRET_HEADER: &str = "X-Telegram-Bot-Api-Secret-Token";
 pub const DEFAULT_API_URL: &str = "https://api.telegram.org";
 
 /// The update kinds the hub asks for; everything else would only be skipped.
-const ALLOWED_UPDATES: [AllowedUpdate; 2] = [AllowedUpdate::Message, AllowedUpdate::EditedMessage];
+/// `my_chat_member` tells when a customer blocks (or unblocks) the bot.
+const ALLOWED_UPDATES: [AllowedUpdate; 3] = [
+    AllowedUpdate::Message,
+    AllowedUpdate::EditedMessage,
+    AllowedUpdate::MyChatMember,
+];
 
 /// What a Telegram bot can do. The hub reads this one declaration.
 pub const CAPABILITIES: Capabilities = Capabilities {
@@ -443,9 +451,12 @@ impl TelegramChannel {
         &self.parse
     }
 
-    /// Checks the token (getMe) and tells who the bot is.
-    pub async fn get_me(&self) -> Result<Me, ChannelError> {
-        self.bot.get_me().await.map_err(|e| describe(&e))
+    /// Checks the token (getMe) and tells who the bot is. Read leniently: older and
+    /// self-hosted Bot API servers leave out fields teloxide's `Me` requires.
+    pub async fn get_me(&self) -> Result<BotInfo, ChannelError> {
+        JsonRequest::new(self.bot.clone(), Lenient::<_, BotInfo>::new(GetMe::new()))
+            .await
+            .map_err(|e| describe(&e))
     }
 
     /// Points the bot's updates at `url`, signed with `secret` (webhook mode).
@@ -478,44 +489,46 @@ impl TelegramChannel {
 
     /// One long poll: updates from `offset` on, waiting up to [`POLL_TIMEOUT_SECS`] for some.
     /// Asking with a higher offset confirms (and drops at Telegram) everything before it.
-    pub async fn get_updates(&self, offset: Option<i64>) -> Result<Vec<Update>, ChannelError> {
-        let mut request = self
-            .bot
-            .get_updates()
-            .timeout(POLL_TIMEOUT_SECS)
-            .allowed_updates(ALLOWED_UPDATES);
+    ///
+    /// The updates come back as JSON values, each read by [`inbound::parse_value`]: one update
+    /// teloxide could not read would otherwise fail the whole batch.
+    pub async fn get_updates(&self, offset: Option<i64>) -> Result<Vec<Value>, ChannelError> {
+        let mut payload = GetUpdates::new();
+        payload.timeout = Some(POLL_TIMEOUT_SECS);
+        payload.allowed_updates = Some(ALLOWED_UPDATES.to_vec());
         if let Some(offset) = offset {
             // Update ids are 32-bit at Telegram; a stored offset outside that is corrupt.
             let offset = i32::try_from(offset).map_err(|_| ChannelError::Permanent {
                 code: None,
                 reason: format!("stored polling offset {offset} is out of range"),
             })?;
-            request = request.offset(offset);
+            payload.offset = Some(offset);
         }
-        request.await.map_err(|e| describe(&e))
+        JsonRequest::new(self.bot.clone(), Lenient::<_, Vec<Value>>::new(payload))
+            .await
+            .map_err(|e| describe(&e))
     }
 
     async fn send_text(
         &self,
-        chat_id: i64,
+        target: &Target,
         text: &str,
         reply: Option<&ReplyParameters>,
     ) -> Result<i32, ChannelError> {
-        self.limits.until_ready(chat_id).await;
-        let mut request = self
-            .bot
-            .send_message(ChatId(chat_id), outbound::escape_html(text))
-            .parse_mode(ParseMode::Html);
-        if let Some(reply) = reply {
-            request = request.reply_parameters(reply.clone());
-        }
-        let sent = request.await.map_err(|e| describe(&e))?;
-        Ok(sent.id.0)
+        self.limits.until_ready(target.chat_id).await;
+        let mut payload = SendMessage::new(ChatId(target.chat_id), outbound::escape_html(text));
+        payload.parse_mode = Some(ParseMode::Html);
+        payload.reply_parameters = reply.cloned();
+        payload.message_thread_id = target.thread;
+        let sent = JsonRequest::new(self.bot.clone(), Lenient::<_, SentMessage>::new(payload))
+            .await
+            .map_err(|e| describe(&e))?;
+        Ok(sent.message_id)
     }
 
     async fn send_file(
         &self,
-        chat_id: i64,
+        target: &Target,
         file: &OutboundAttachment,
         caption: Option<&str>,
         reply: Option<&ReplyParameters>,
@@ -528,32 +541,31 @@ impl TelegramChannel {
         })?;
         let input = InputFile::memory(data).file_name(file.file_name.clone());
         let caption = caption.map(outbound::escape_html);
-        self.limits.until_ready(chat_id).await;
+        let parse_mode = caption.is_some().then_some(ParseMode::Html);
+        self.limits.until_ready(target.chat_id).await;
         let kind =
             outbound::upload_kind(&file.content_type, file.byte_size, file.width, file.height);
         let sent = match kind {
             UploadKind::Photo => {
-                let mut request = self.bot.send_photo(ChatId(chat_id), input);
-                if let Some(caption) = caption {
-                    request = request.caption(caption).parse_mode(ParseMode::Html);
-                }
-                if let Some(reply) = reply {
-                    request = request.reply_parameters(reply.clone());
-                }
-                request.await
+                let mut payload = SendPhoto::new(ChatId(target.chat_id), input);
+                payload.caption = caption;
+                payload.parse_mode = parse_mode;
+                payload.reply_parameters = reply.cloned();
+                payload.message_thread_id = target.thread;
+                MultipartRequest::new(self.bot.clone(), Lenient::<_, SentMessage>::new(payload))
+                    .await
             }
             UploadKind::Document => {
-                let mut request = self.bot.send_document(ChatId(chat_id), input);
-                if let Some(caption) = caption {
-                    request = request.caption(caption).parse_mode(ParseMode::Html);
-                }
-                if let Some(reply) = reply {
-                    request = request.reply_parameters(reply.clone());
-                }
-                request.await
+                let mut payload = SendDocument::new(ChatId(target.chat_id), input);
+                payload.caption = caption;
+                payload.parse_mode = parse_mode;
+                payload.reply_parameters = reply.cloned();
+                payload.message_thread_id = target.thread;
+                MultipartRequest::new(self.bot.clone(), Lenient::<_, SentMessage>::new(payload))
+                    .await
             }
         };
-        Ok(sent.map_err(|e| describe(&e))?.id.0)
+        Ok(sent.map_err(|e| describe(&e))?.message_id)
     }
 
     /// Sends one reply, resuming after the parts an earlier attempt already delivered.
@@ -567,6 +579,18 @@ impl TelegramChannel {
                 ),
             }
         })?;
+        // A forum topic's id, so the reply lands in the topic the customer wrote in.
+        let thread = match message.thread_id.as_deref() {
+            None => None,
+            Some(id) => Some(id.parse::<i32>().map_err(|_| ChannelError::Permanent {
+                code: None,
+                reason: format!("{id:?} is not a Telegram topic id"),
+            })?),
+        };
+        let target = Target {
+            chat_id,
+            thread: thread.map(|id| ThreadId(MessageId(id))),
+        };
         // Before anything else awaits, so replies to one chat take their turns in the order
         // the outbox started them.
         let _turn = self.chats.turn(chat_id).await;
@@ -594,9 +618,9 @@ impl TelegramChannel {
             // The first part answers the customer's message; the rest follow it.
             let quote = if index == 0 { reply.as_ref() } else { None };
             let result = match part {
-                Part::Text(piece) => self.send_text(chat_id, piece, quote).await,
+                Part::Text(piece) => self.send_text(&target, piece, quote).await,
                 Part::File { file, caption } => {
-                    self.send_file(chat_id, file, *caption, quote).await
+                    self.send_file(&target, file, *caption, quote).await
                 }
             };
             match result {
@@ -612,8 +636,29 @@ impl TelegramChannel {
         Ok(SendReceipt {
             external_id: sent
                 .first_key_value()
-                .map(|(_, &id)| inbound::external_id(chat_id, id)),
+                .map(|(_, &id)| inbound::external_id(chat_id, i64::from(id))),
         })
+    }
+}
+
+/// Where a reply goes: the chat and, in a forum, the topic.
+struct Target {
+    chat_id: i64,
+    thread: Option<ThreadId>,
+}
+
+/// Logs what an update turned into: deliberate skips at info, anything unreadable as a
+/// warning with the update id, so a lost message is never silent.
+fn log_parsed(parsed: &ParsedUpdate) {
+    let update_id = parsed.update_id;
+    if let Some(reason) = parsed.skipped() {
+        tracing::info!(?update_id, %reason, "telegram update ignored");
+    }
+    if let Some(reason) = parsed.unreadable() {
+        tracing::warn!(?update_id, %reason, "telegram update unreadable: kept for an admin to replay");
+    }
+    for part in &parsed.unread_parts {
+        tracing::warn!(?update_id, %part, "telegram message stored with a part that could not be read");
     }
 }
 
@@ -684,10 +729,12 @@ impl Channel for TelegramChannel {
             )));
         }
         let parsed = inbound::parse_webhook(request.body, &self.parse)?;
-        if let Some(reason) = &parsed.skipped {
-            tracing::info!(update_id = parsed.update_id, %reason, "telegram update skipped");
-        }
+        log_parsed(&parsed);
         Ok(parsed.events)
+    }
+
+    fn reparse(&self, raw: &Value) -> Result<Vec<InboundEvent>, InboundError> {
+        Ok(inbound::parse_value(raw, &self.parse).events)
     }
 
     fn send<'a>(
@@ -702,16 +749,19 @@ impl Channel for TelegramChannel {
         reference: &'a AttachmentRef,
     ) -> BoxFuture<'a, Result<Option<MediaDownload>, ChannelError>> {
         Box::pin(async move {
-            let file = self
-                .bot
-                .get_file(FileId(reference.source.clone()))
-                .await
-                .map_err(|e| describe(&e))?;
-            // teloxide reads a missing `file_size` as u32::MAX: that means "unknown".
-            let size = match file.meta.size {
-                u32::MAX => 0,
-                known => u64::from(known),
-            };
+            let request = GetFile::new(FileId(reference.source.clone()));
+            let file: FileInfo =
+                JsonRequest::new(self.bot.clone(), Lenient::<_, FileInfo>::new(request))
+                    .await
+                    .map_err(|e| describe(&e))?;
+            let path = file
+                .file_path
+                .filter(|path| !path.is_empty())
+                .ok_or_else(|| ChannelError::Permanent {
+                    code: Some("file_unavailable".into()),
+                    reason: "Telegram gave no download path for the file".into(),
+                })?;
+            let size = file.file_size.unwrap_or(0);
             if size > self.parse.max_download_bytes {
                 return Err(ChannelError::Permanent {
                     code: Some("file_too_big".into()),
@@ -721,17 +771,15 @@ impl Channel for TelegramChannel {
                     ),
                 });
             }
-            let file_name = file
-                .path
+            let file_name = path
                 .rsplit('/')
                 .next()
                 .filter(|n| !n.is_empty())
                 .map(str::to_owned);
-            let body =
-                futures_util::StreamExt::map(self.bot.download_file_stream(&file.path), |r| {
-                    // reqwest errors name the URL, and the URL holds the token.
-                    r.map_err(|e| e.without_url().to_string())
-                });
+            let body = futures_util::StreamExt::map(self.bot.download_file_stream(&path), |r| {
+                // reqwest errors name the URL, and the URL holds the token.
+                r.map_err(|e| e.without_url().to_string())
+            });
             Ok(Some(MediaDownload {
                 file_name,
                 byte_size: (size > 0).then_some(size),
@@ -745,16 +793,19 @@ impl Poller for TelegramChannel {
     fn poll(&self, cursor: Option<i64>) -> BoxFuture<'_, Result<Vec<PolledUpdate>, ChannelError>> {
         Box::pin(async move {
             let updates = self.get_updates(cursor).await?;
+            let mut next_cursor = cursor.unwrap_or(0);
             Ok(updates
                 .iter()
                 .map(|update| {
-                    let parsed = inbound::parse_update(update, &self.parse);
-                    if let Some(reason) = &parsed.skipped {
-                        tracing::info!(update_id = parsed.update_id, %reason, "telegram update skipped");
+                    let parsed = inbound::parse_value(update, &self.parse);
+                    log_parsed(&parsed);
+                    // Asking from the next id confirms this one at Telegram; an update
+                    // without an id moves nothing.
+                    if let Some(id) = parsed.update_id {
+                        next_cursor = next_cursor.max(i64::from(id) + 1);
                     }
                     PolledUpdate {
-                        // Asking from the next id confirms this one at Telegram.
-                        next_cursor: i64::from(parsed.update_id) + 1,
+                        next_cursor,
                         events: parsed.events,
                     }
                 })
@@ -967,6 +1018,7 @@ mod tests {
                 .collect(),
             recipient: Default::default(),
             reply_to_external_id: None,
+            thread_id: None,
         }
     }
 

@@ -1,37 +1,32 @@
 //! Bot API `Update`s in, normalized [`InboundEvent`]s out.
 //!
-//! Pure functions only: the webhook handler and the getUpdates poller both hand us one `Update`
-//! at a time and get back the events to store plus, when nothing was produced, a reason for the
-//! log line. Text is passed through raw (the hub escapes when it shows it).
+//! Pure functions only: the webhook handler and the getUpdates poller both hand us one update
+//! as JSON and get back exactly one event: a message, an edit, a block/unblock, or a
+//! [`InboundEvent::Skipped`] / [`InboundEvent::Unreadable`] with the reason, which the hub
+//! counts (and keeps, when unreadable) so nothing is lost silently.
 //!
-//! Albums (`media_group_id`) need no special handling here: Telegram delivers every item of an
-//! album as its own message with its own id, and the hub's per-contact serialization keeps all of
-//! them in the same conversation, in order.
+//! The updates are read from `serde_json::Value`, not from teloxide's strict types: Bot API
+//! versions, self-hosted Bot API servers and other tools send bodies without fields teloxide
+//! requires (`from.is_bot` before Bot API 3.x, `file_unique_id` before 4.5, newer sticker
+//! fields), and one missing field there would drop the customer's whole message. The rule
+//! here: if an update has a chat and a message id, a message is stored, with every part that
+//! could be read and a visible note naming each part that could not.
+//!
+//! Text is passed through raw (the hub escapes when it shows it). Albums (`media_group_id`)
+//! need no special handling: every item is its own message, and the hub's per-contact
+//! serialization keeps them in one conversation, in order.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use switchboard_channel::{
-    AttachmentRef, ContactProfile, InboundError, InboundEvent, InboundMessage, MessageEdit,
-};
-use teloxide::types::{
-    Chat, ChatKind, FileMeta, MediaKind, Message, MessageKind, PublicChatKind, Update, UpdateKind,
-    User,
+    AttachmentRef, ContactProfile, Forward, InboundError, InboundEvent, InboundMessage,
+    MessageEdit, Quote, Reachability,
 };
 
 /// Largest file a bot may fetch with getFile (the Bot API refuses bigger ones), so larger files
 /// become a note for the agent instead of a download that can only fail.
 pub const MAX_BOT_DOWNLOAD_BYTES: u64 = 20 * 1024 * 1024;
-
-/// Update kinds whose payload teloxide reads as a [`Message`]; when one of them fails to
-/// deserialize, teloxide reports it as an unknown kind, and we re-read it to log the real cause.
-const MESSAGE_KINDS: [&str; 6] = [
-    "message",
-    "edited_message",
-    "channel_post",
-    "edited_channel_post",
-    "business_message",
-    "edited_business_message",
-];
 
 /// How group chats are handled (inbox setting `groups`): a bot added to a group sees its
 /// messages, and not every inbox wants those as conversations.
@@ -65,47 +60,48 @@ impl Default for ParseOptions {
     }
 }
 
-/// What one `Update` turned into, so the caller can acknowledge `update_id` whether or not
-/// anything was produced (Telegram redelivers unacknowledged updates forever).
+/// What one update turned into, so the caller can acknowledge `update_id` whatever it was
+/// (Telegram redelivers unacknowledged updates forever).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedUpdate {
-    /// The update's id, for getUpdates offsets and deduplication.
-    pub update_id: u32,
-    /// The events to store; empty when the update was skipped.
+    /// The update's id, for getUpdates offsets; `None` only for a polled update without one.
+    pub update_id: Option<u32>,
+    /// Exactly one event: what to store, or why nothing is (skipped, unreadable).
     pub events: Vec<InboundEvent>,
-    /// Why nothing was produced, for a log line; `None` when events were produced.
-    pub skipped: Option<String>,
+    /// Parts of a stored message that could not be read (each has a note in the message), for
+    /// a warning in the log.
+    pub unread_parts: Vec<String>,
 }
 
 impl ParsedUpdate {
-    fn produced(update_id: u32, event: InboundEvent) -> Self {
-        Self {
-            update_id,
-            events: vec![event],
-            skipped: None,
-        }
+    /// Why the update was skipped on purpose, if it was.
+    pub fn skipped(&self) -> Option<&str> {
+        self.events.iter().find_map(|event| match event {
+            InboundEvent::Skipped { reason } => Some(reason.as_str()),
+            _ => None,
+        })
     }
 
-    fn skipped(update_id: u32, reason: String) -> Self {
-        Self {
-            update_id,
-            events: Vec::new(),
-            skipped: Some(reason),
-        }
+    /// Why the update could not be read at all, if so.
+    pub fn unreadable(&self) -> Option<&str> {
+        self.events.iter().find_map(|event| match event {
+            InboundEvent::Unreadable { reason, .. } => Some(reason.as_str()),
+            _ => None,
+        })
     }
 }
 
 /// The external id of a Telegram message: `"{chat_id}:{message_id}"`, because message ids are
 /// only unique within one chat. [`crate::outbound::parse_external_id`] is the inverse.
-pub fn external_id(chat_id: i64, message_id: i32) -> String {
+pub fn external_id(chat_id: i64, message_id: i64) -> String {
     format!("{chat_id}:{message_id}")
 }
 
 /// Parses one webhook body (a single `Update` as JSON).
 ///
-/// Only a body that is not an `Update` at all (invalid JSON, not an object, missing or invalid
-/// `update_id`) is an error; update kinds we do not handle, including ones newer than teloxide,
-/// come back as [`ParsedUpdate::skipped`] so Telegram is not asked to redeliver them forever.
+/// Only a body that is not an update at all (invalid JSON, not an object, missing or invalid
+/// `update_id`) is an error; everything else yields an event, so Telegram is never asked to
+/// redeliver an update that will not read better the next time.
 pub fn parse_webhook(body: &[u8], options: &ParseOptions) -> Result<ParsedUpdate, InboundError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|error| InboundError::Malformed(format!("body is not valid JSON: {error}")))?;
@@ -129,50 +125,71 @@ pub fn parse_webhook(body: &[u8], options: &ParseOptions) -> Result<ParsedUpdate
         }
         Some(_) => {}
     }
-    let kind_key = object
-        .iter()
-        .find(|(key, _)| key.as_str() != "update_id")
-        .map(|(key, payload)| (key.clone(), payload.clone()));
-
-    // From the bytes, not from `value`: teloxide's `UpdateKind` wants borrowed keys, and reading
-    // it from a `Value` loses the kind.
-    let update: Update = serde_json::from_slice(body)
-        .map_err(|error| InboundError::Malformed(format!("not a Telegram Update: {error}")))?;
-    if !matches!(update.kind, UpdateKind::Error(_)) {
-        return Ok(parse_update(&update, options));
-    }
-
-    // teloxide turns both unknown kinds and known kinds it failed to read into `Error`; name
-    // which one it was so the log line is useful.
-    let reason = match kind_key {
-        None => "update carries no content besides update_id".to_owned(),
-        Some((key, payload)) if MESSAGE_KINDS.contains(&key.as_str()) => {
-            match serde_json::from_value::<Message>(payload) {
-                Err(error) => format!("`{key}` update could not be read: {error}"),
-                Ok(_) => format!("`{key}` update could not be read"),
-            }
-        }
-        Some((key, _)) => format!("unknown update kind `{key}`"),
-    };
-    Ok(ParsedUpdate::skipped(update.id.0, reason))
+    Ok(parse_value(&value, options))
 }
 
-/// Turns one deserialized `Update` into events; used for webhook bodies and getUpdates results
-/// alike so both paths behave the same.
-pub fn parse_update(update: &Update, options: &ParseOptions) -> ParsedUpdate {
-    let update_id = update.id.0;
-    let result = match &update.kind {
-        UpdateKind::Message(message) => message_event(message, options).map(InboundEvent::Message),
-        UpdateKind::EditedMessage(message) => edit_event(message, options).map(InboundEvent::Edit),
-        UpdateKind::Error(_) => Err("unknown update kind (not known to teloxide)".to_owned()),
-        other => Err(format!(
-            "`{}` updates are not handled by this inbox",
-            update_kind_name(other)
-        )),
+/// Turns one update (a webhook body or one getUpdates result) into its event; both paths
+/// behave the same.
+pub fn parse_value(update: &Value, options: &ParseOptions) -> ParsedUpdate {
+    let update_id = update
+        .get("update_id")
+        .and_then(Value::as_u64)
+        .and_then(|id| u32::try_from(id).ok());
+    let mut unread_parts = Vec::new();
+    let event = match update_event(update, options, &mut unread_parts) {
+        Ok(event) => event,
+        Err(Problem::Skip(reason)) => InboundEvent::Skipped { reason },
+        Err(Problem::Unreadable(reason)) => InboundEvent::Unreadable {
+            reason,
+            raw: update.clone(),
+        },
     };
-    match result {
-        Ok(event) => ParsedUpdate::produced(update_id, event),
-        Err(reason) => ParsedUpdate::skipped(update_id, reason),
+    ParsedUpdate {
+        update_id,
+        events: vec![event],
+        unread_parts,
+    }
+}
+
+/// Why an update yields no message.
+enum Problem {
+    /// Deliberately not handled (another update kind, a group on an inbox that ignores them).
+    Skip(String),
+    /// Meant to be handled but too broken to read (no chat or message id).
+    Unreadable(String),
+}
+
+fn update_event(
+    update: &Value,
+    options: &ParseOptions,
+    unread_parts: &mut Vec<String>,
+) -> Result<InboundEvent, Problem> {
+    let Some(object) = update.as_object() else {
+        return Err(Problem::Unreadable(format!(
+            "the update is {}, not an object",
+            json_type(update)
+        )));
+    };
+    let Some((kind, payload)) = object.iter().find(|(key, _)| key.as_str() != "update_id") else {
+        return Err(Problem::Skip(
+            "update carries no content besides update_id".to_owned(),
+        ));
+    };
+    match kind.as_str() {
+        "message" => {
+            let (message, parts) = message_event(kind, payload, options)?;
+            *unread_parts = parts;
+            Ok(InboundEvent::Message(message))
+        }
+        "edited_message" => {
+            let (edit, parts) = edit_event(payload, options)?;
+            *unread_parts = parts;
+            Ok(InboundEvent::Edit(edit))
+        }
+        "my_chat_member" => membership_event(payload).map(InboundEvent::Reachability),
+        other => Err(Problem::Skip(format!(
+            "`{other}` updates are not handled by this inbox"
+        ))),
     }
 }
 
@@ -187,209 +204,543 @@ fn json_type(value: &Value) -> &'static str {
     }
 }
 
-fn update_kind_name(kind: &UpdateKind) -> &'static str {
-    match kind {
-        UpdateKind::Message(_) => "message",
-        UpdateKind::EditedMessage(_) => "edited_message",
-        UpdateKind::ChannelPost(_) => "channel_post",
-        UpdateKind::EditedChannelPost(_) => "edited_channel_post",
-        UpdateKind::BusinessConnection(_) => "business_connection",
-        UpdateKind::BusinessMessage(_) => "business_message",
-        UpdateKind::EditedBusinessMessage(_) => "edited_business_message",
-        UpdateKind::DeletedBusinessMessages(_) => "deleted_business_messages",
-        UpdateKind::MessageReaction(_) => "message_reaction",
-        UpdateKind::MessageReactionCount(_) => "message_reaction_count",
-        UpdateKind::InlineQuery(_) => "inline_query",
-        UpdateKind::ChosenInlineResult(_) => "chosen_inline_result",
-        UpdateKind::CallbackQuery(_) => "callback_query",
-        UpdateKind::ShippingQuery(_) => "shipping_query",
-        UpdateKind::PreCheckoutQuery(_) => "pre_checkout_query",
-        UpdateKind::PurchasedPaidMedia(_) => "purchased_paid_media",
-        UpdateKind::Poll(_) => "poll",
-        UpdateKind::PollAnswer(_) => "poll_answer",
-        UpdateKind::MyChatMember(_) => "my_chat_member",
-        UpdateKind::ChatMember(_) => "chat_member",
-        UpdateKind::ChatJoinRequest(_) => "chat_join_request",
-        UpdateKind::ChatBoost(_) => "chat_boost",
-        UpdateKind::RemovedChatBoost(_) => "removed_chat_boost",
-        UpdateKind::Error(_) => "unknown",
+/// An integer however the server wrote it (`42`, `42.0`, `"42"`).
+fn int(value: &Value) -> Option<i64> {
+    if let Some(number) = value.as_i64() {
+        return Some(number);
     }
+    if let Some(text) = value.as_str() {
+        return text.trim().parse().ok();
+    }
+    value
+        .as_f64()
+        .filter(|number| number.fract() == 0.0 && number.abs() < 9.0e15)
+        // Checked above: a whole number well inside i64.
+        .map(|number| number as i64)
 }
 
-fn message_event(message: &Message, options: &ParseOptions) -> Result<InboundMessage, String> {
-    let (sender, author) = resolve_sender(message, options)?;
-    let rendered = render(message, options)?;
-    let reply_to_external_id = match &message.kind {
-        MessageKind::Common(common) => common
-            .reply_to_message
-            .as_ref()
-            .map(|reply| external_id(message.chat.id.0, reply.id.0)),
-        _ => None,
-    };
-    Ok(InboundMessage {
-        external_id: external_id(message.chat.id.0, message.id.0),
-        sender,
-        content: rendered.content(),
-        attachments: rendered.attachments,
-        reply_to_external_id,
-        provider_at: Some(message.date),
-        author,
+fn field_int(object: &Map<String, Value>, key: &str) -> Option<i64> {
+    object.get(key).and_then(int)
+}
+
+fn field_str<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    object
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|text| !text.is_empty())
+}
+
+fn field_object<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Map<String, Value>> {
+    object.get(key).and_then(Value::as_object)
+}
+
+fn field_time(object: &Map<String, Value>, key: &str) -> Option<DateTime<Utc>> {
+    field_int(object, key).and_then(|seconds| DateTime::from_timestamp(seconds, 0))
+}
+
+/// The parts of a message object that say where it is; without them nothing can be stored.
+struct Located<'a> {
+    object: &'a Map<String, Value>,
+    chat: &'a Map<String, Value>,
+    chat_id: i64,
+    message_id: i64,
+}
+
+fn locate<'a>(kind: &str, payload: &'a Value) -> Result<Located<'a>, Problem> {
+    let object = payload.as_object().ok_or_else(|| {
+        Problem::Unreadable(format!(
+            "`{kind}` is {}, not a message object",
+            json_type(payload)
+        ))
+    })?;
+    let chat = field_object(object, "chat")
+        .ok_or_else(|| Problem::Unreadable(format!("`{kind}` has no `chat` object")))?;
+    let chat_id = field_int(chat, "id")
+        .ok_or_else(|| Problem::Unreadable(format!("`{kind}.chat` has no readable `id`")))?;
+    let message_id = field_int(object, "message_id")
+        .ok_or_else(|| Problem::Unreadable(format!("`{kind}` has no readable `message_id`")))?;
+    Ok(Located {
+        object,
+        chat,
+        chat_id,
+        message_id,
     })
 }
 
-fn edit_event(message: &Message, options: &ParseOptions) -> Result<MessageEdit, String> {
-    let (sender, _author) = resolve_sender(message, options)?;
-    // A shared live location is reported as an edit of its message at every move (a plain
-    // location cannot be edited at all): the message keeps the first position, and the
-    // updates are not edits of anything the customer wrote.
-    if let MessageKind::Common(common) = &message.kind
-        && matches!(common.media_kind, MediaKind::Location(_))
-    {
-        return Err("live location update".to_owned());
+/// What kind of chat this is; older or third-party servers may leave `type` out, and then
+/// Telegram's id ranges tell (users are positive, groups and channels negative).
+fn chat_type(chat: &Map<String, Value>, chat_id: i64) -> &str {
+    match field_str(chat, "type") {
+        Some(kind) => kind,
+        None if chat_id > 0 => "private",
+        None => "group",
     }
-    let rendered = render(message, options)?;
-    let edited_at = match &message.kind {
-        MessageKind::Common(common) => common.edit_date,
-        _ => None,
-    };
-    Ok(MessageEdit {
-        external_id: external_id(message.chat.id.0, message.id.0),
-        sender,
-        content: rendered.content(),
-        edited_at,
-    })
 }
 
-/// The contact a message belongs to and, in groups, the person who wrote it.
-fn resolve_sender(
-    message: &Message,
-    options: &ParseOptions,
-) -> Result<(ContactProfile, Option<String>), String> {
-    let chat = &message.chat;
-    match &chat.kind {
-        ChatKind::Private(_) => {
-            let user = message
-                .from
-                .as_ref()
-                .ok_or_else(|| "private chat message without a sender (`from`)".to_owned())?;
-            Ok((user_profile(user), None))
-        }
-        ChatKind::Public(public) => {
-            let chat_type = match &public.kind {
-                PublicChatKind::Group => "group",
-                PublicChatKind::Supergroup(_) => "supergroup",
-                PublicChatKind::Channel(_) => {
-                    return Err("channel chats are not handled by this inbox".to_owned());
-                }
-            };
+/// Who a message belongs to (the contact) and, in groups, who wrote it.
+struct Sender {
+    contact: ContactProfile,
+    author: Option<String>,
+    author_id: Option<String>,
+}
+
+fn resolve_sender(located: &Located<'_>, options: &ParseOptions) -> Result<Sender, Problem> {
+    let Located {
+        object,
+        chat,
+        chat_id,
+        ..
+    } = located;
+    match chat_type(chat, *chat_id) {
+        "channel" => Err(Problem::Skip(
+            "channel chats are not handled by this inbox".to_owned(),
+        )),
+        kind @ ("group" | "supergroup") => {
             if options.groups == GroupPolicy::Ignore {
-                return Err("group chats are ignored by this inbox".to_owned());
+                return Err(Problem::Skip(
+                    "group chats are ignored by this inbox".to_owned(),
+                ));
             }
+            let title = field_str(chat, "title").map(str::to_owned);
             let mut details = Map::new();
-            details.insert("chat_type".to_owned(), Value::from(chat_type));
-            if let Some(title) = &public.title {
+            details.insert("chat_type".to_owned(), Value::from(kind));
+            if let Some(title) = &title {
                 details.insert("title".to_owned(), Value::from(title.as_str()));
             }
-            let sender = ContactProfile {
-                identifier: chat.id.0.to_string(),
-                name: public.title.clone(),
+            let contact = ContactProfile {
+                identifier: chat_id.to_string(),
+                name: title,
                 details,
                 ..ContactProfile::default()
             };
-            Ok((sender, group_author(message)))
+            let (author, author_id) = group_author(object);
+            Ok(Sender {
+                contact,
+                author,
+                author_id,
+            })
+        }
+        // Private chats, and chat types newer than this parser: in a private chat the chat is
+        // the person, so a missing `from` still names them.
+        _ => {
+            let user = field_object(object, "from").unwrap_or(chat);
+            Ok(Sender {
+                contact: user_profile(user, *chat_id),
+                author: None,
+                author_id: None,
+            })
         }
     }
 }
 
-fn user_profile(user: &User) -> ContactProfile {
+/// A private chat's person; `identifier` is the chat id, which replies are sent to.
+fn user_profile(user: &Map<String, Value>, chat_id: i64) -> ContactProfile {
     let mut details = Map::new();
-    if let Some(username) = &user.username {
-        details.insert("username".to_owned(), Value::from(username.as_str()));
+    for key in ["username", "first_name", "last_name"] {
+        if let Some(value) = field_str(user, key) {
+            details.insert(key.to_owned(), Value::from(value));
+        }
     }
-    details.insert(
-        "first_name".to_owned(),
-        Value::from(user.first_name.as_str()),
-    );
-    if let Some(last_name) = &user.last_name {
-        details.insert("last_name".to_owned(), Value::from(last_name.as_str()));
-    }
-    let name = user.full_name();
     ContactProfile {
-        identifier: user.id.0.to_string(),
-        name: (!name.trim().is_empty()).then_some(name),
-        language: user.language_code.clone(),
+        identifier: chat_id.to_string(),
+        name: full_name(user),
+        language: field_str(user, "language_code").map(str::to_owned),
         details,
         ..ContactProfile::default()
     }
 }
 
+fn full_name(user: &Map<String, Value>) -> Option<String> {
+    let name = [field_str(user, "first_name"), field_str(user, "last_name")]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    (!name.trim().is_empty()).then_some(name)
+}
+
+/// A person's name for people: full name, else `@username`, else their id.
+fn person_name(user: &Map<String, Value>) -> Option<String> {
+    full_name(user)
+        .or_else(|| field_str(user, "username").map(|name| format!("@{name}")))
+        .or_else(|| field_int(user, "id").map(|id| format!("user {id}")))
+}
+
 /// Who wrote a group message: the user, or for anonymous admins and linked channels (which
-/// post "as" a chat) that chat's signature or title.
-fn group_author(message: &Message) -> Option<String> {
-    if let Some(sender_chat) = &message.sender_chat {
-        let signature = match &message.kind {
-            MessageKind::Common(common) => common.author_signature.clone(),
-            _ => None,
-        };
-        return signature.or_else(|| chat_title(sender_chat));
+/// post "as" a chat) that chat's signature or title; with the provider's id of either.
+fn group_author(object: &Map<String, Value>) -> (Option<String>, Option<String>) {
+    if let Some(sender_chat) = field_object(object, "sender_chat") {
+        let name = field_str(object, "author_signature")
+            .or_else(|| field_str(sender_chat, "title"))
+            .map(str::to_owned);
+        return (name, field_int(sender_chat, "id").map(|id| id.to_string()));
     }
-    let user = message.from.as_ref()?;
-    let name = user.full_name();
-    if name.trim().is_empty() {
-        user.mention()
-    } else {
-        Some(name)
-    }
-}
-
-fn chat_title(chat: &Chat) -> Option<String> {
-    match &chat.kind {
-        ChatKind::Public(public) => public.title.clone(),
-        ChatKind::Private(private) => private.first_name.clone(),
+    match field_object(object, "from") {
+        Some(user) => (
+            person_name(user),
+            field_int(user, "id").map(|id| id.to_string()),
+        ),
+        None => (None, None),
     }
 }
 
-/// A message's text and files, before the size notices are joined onto the text.
+fn message_event(
+    kind: &str,
+    payload: &Value,
+    options: &ParseOptions,
+) -> Result<(InboundMessage, Vec<String>), Problem> {
+    let located = locate(kind, payload)?;
+    let sender = resolve_sender(&located, options)?;
+    build_message(&located, sender, options)
+}
+
+fn build_message(
+    located: &Located<'_>,
+    sender: Sender,
+    options: &ParseOptions,
+) -> Result<(InboundMessage, Vec<String>), Problem> {
+    let object = located.object;
+    let rendered = render(object, located.message_id, options)?;
+    let (reply_to_external_id, quote) = reply_of(object, located.chat_id);
+    // Only forum topics: in other groups `message_thread_id` names a reply thread, and
+    // sending into it would fail.
+    let thread_id = object
+        .get("is_topic_message")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+        .then(|| field_int(object, "message_thread_id"))
+        .flatten()
+        .map(|id| id.to_string());
+    let message = InboundMessage {
+        external_id: external_id(located.chat_id, located.message_id),
+        sender: sender.contact,
+        content: rendered.content(),
+        attachments: rendered.attachments,
+        reply_to_external_id,
+        provider_at: field_time(object, "date"),
+        author: sender.author,
+        author_id: sender.author_id,
+        quote,
+        forwarded: forward_of(object),
+        edited_at: None,
+        thread_id,
+    };
+    Ok((message, rendered.unread_parts))
+}
+
+fn edit_event(
+    payload: &Value,
+    options: &ParseOptions,
+) -> Result<(MessageEdit, Vec<String>), Problem> {
+    let located = locate("edited_message", payload)?;
+    let sender = resolve_sender(&located, options)?;
+    // A shared live location is reported as an edit of its message at every move (a plain
+    // location cannot be edited at all): the message keeps the first position, and the
+    // updates are not edits of anything the customer wrote.
+    if located.object.contains_key("location") && !located.object.contains_key("venue") {
+        return Err(Problem::Skip("live location update".to_owned()));
+    }
+    let (mut message, unread) = build_message(&located, sender, options)?;
+    let edited_at = field_time(located.object, "edit_date");
+    message.edited_at = edited_at.or(message.provider_at);
+    let edit = MessageEdit {
+        external_id: message.external_id.clone(),
+        sender: message.sender.clone(),
+        content: message.content.clone(),
+        edited_at,
+        as_message: Some(Box::new(message)),
+    };
+    Ok((edit, unread))
+}
+
+/// `my_chat_member` in a private chat: the person blocked the bot (`kicked`) or started it
+/// again (`member`).
+fn membership_event(payload: &Value) -> Result<Reachability, Problem> {
+    let object = payload.as_object().ok_or_else(|| {
+        Problem::Unreadable(format!(
+            "`my_chat_member` is {}, not an object",
+            json_type(payload)
+        ))
+    })?;
+    let chat = field_object(object, "chat")
+        .ok_or_else(|| Problem::Unreadable("`my_chat_member` has no `chat` object".to_owned()))?;
+    let chat_id = field_int(chat, "id").ok_or_else(|| {
+        Problem::Unreadable("`my_chat_member.chat` has no readable `id`".to_owned())
+    })?;
+    if chat_type(chat, chat_id) != "private" {
+        return Err(Problem::Skip(
+            "the bot's membership of a group or channel changed".to_owned(),
+        ));
+    }
+    let status =
+        field_object(object, "new_chat_member").and_then(|member| field_str(member, "status"));
+    let blocked = match status {
+        Some("kicked") => true,
+        Some("member") => false,
+        Some(other) => {
+            return Err(Problem::Skip(format!(
+                "the bot's status in a private chat became `{other}`"
+            )));
+        }
+        None => {
+            return Err(Problem::Unreadable(
+                "`my_chat_member.new_chat_member` has no `status`".to_owned(),
+            ));
+        }
+    };
+    let user = field_object(object, "from").unwrap_or(chat);
+    Ok(Reachability {
+        sender: user_profile(user, chat_id),
+        blocked,
+        at: field_time(object, "date"),
+    })
+}
+
+/// Keys of a message object that describe it rather than carry content.
+const ENVELOPE_KEYS: &[&str] = &[
+    "message_id",
+    "message_thread_id",
+    "direct_messages_topic",
+    "from",
+    "sender_chat",
+    "sender_boost_count",
+    "sender_business_bot",
+    "sender_tag",
+    "date",
+    "business_connection_id",
+    "chat",
+    "forward_origin",
+    "forward_from",
+    "forward_from_chat",
+    "forward_from_message_id",
+    "forward_signature",
+    "forward_sender_name",
+    "forward_date",
+    "is_topic_message",
+    "is_automatic_forward",
+    "reply_to_message",
+    "external_reply",
+    "quote",
+    "reply_to_story",
+    "reply_to_checklist_task_id",
+    "via_bot",
+    "edit_date",
+    "has_protected_content",
+    "is_from_offline",
+    "is_paid_post",
+    "media_group_id",
+    "author_signature",
+    "paid_star_count",
+    "text",
+    "entities",
+    "caption",
+    "caption_entities",
+    "link_preview_options",
+    "effect_id",
+    "show_caption_above_media",
+    "has_media_spoiler",
+    "reply_markup",
+    "suggested_post_info",
+];
+
+/// Keys of service messages (someone joined, a title changed): no customer content.
+const SERVICE_KEYS: &[&str] = &[
+    "new_chat_members",
+    "new_chat_member",
+    "new_chat_participant",
+    "left_chat_member",
+    "left_chat_participant",
+    "new_chat_title",
+    "new_chat_photo",
+    "delete_chat_photo",
+    "group_chat_created",
+    "supergroup_chat_created",
+    "channel_chat_created",
+    "message_auto_delete_timer_changed",
+    "migrate_to_chat_id",
+    "migrate_from_chat_id",
+    "pinned_message",
+    "connected_website",
+    "write_access_allowed",
+    "proximity_alert_triggered",
+    "boost_added",
+    "chat_background_set",
+    "forum_topic_created",
+    "forum_topic_edited",
+    "forum_topic_closed",
+    "forum_topic_reopened",
+    "general_forum_topic_hidden",
+    "general_forum_topic_unhidden",
+    "giveaway_created",
+    "giveaway_completed",
+    "video_chat_scheduled",
+    "video_chat_started",
+    "video_chat_ended",
+    "video_chat_participants_invited",
+    "voice_chat_scheduled",
+    "voice_chat_started",
+    "voice_chat_ended",
+    "voice_chat_participants_invited",
+    "successful_payment",
+    "refunded_payment",
+    "gift",
+    "unique_gift",
+    "checklist_tasks_done",
+    "checklist_tasks_added",
+];
+
+/// Content this inbox cannot show, with the words the placeholder uses.
+const NOT_SHOWN: &[(&str, &str)] = &[
+    ("game", "A game"),
+    ("story", "A story"),
+    ("invoice", "An invoice"),
+    ("paid_media", "Paid media"),
+    ("checklist", "A checklist"),
+    ("giveaway", "A giveaway"),
+    ("giveaway_winners", "Giveaway results"),
+    ("passport_data", "Telegram Passport data"),
+    ("web_app_data", "Data from a web app"),
+    ("chat_shared", "A shared chat"),
+    ("users_shared", "A shared contact"),
+    ("user_shared", "A shared contact"),
+];
+
+/// How each kind of file is named and typed when the payload does not say.
+struct FileKind {
+    key: &'static str,
+    /// "A photo": for placeholders.
+    label: &'static str,
+    /// Generated name `{prefix}_{unique id}.{extension}`; `None` keeps the sender's name only.
+    default_name: Option<(&'static str, &'static str)>,
+    /// Use the sender's file name when given.
+    keeps_name: bool,
+    /// Type when the payload gives none; `None`: unknown.
+    default_type: Option<&'static str>,
+    /// Use the payload's `mime_type` when given.
+    keeps_type: bool,
+}
+
+const FILE_KINDS: &[FileKind] = &[
+    FileKind {
+        key: "document",
+        label: "A file",
+        default_name: None,
+        keeps_name: true,
+        default_type: None,
+        keeps_type: true,
+    },
+    FileKind {
+        key: "voice",
+        label: "A voice message",
+        default_name: Some(("voice", "ogg")),
+        keeps_name: false,
+        default_type: Some("audio/ogg"),
+        keeps_type: true,
+    },
+    FileKind {
+        key: "audio",
+        label: "An audio file",
+        default_name: Some(("audio", "mp3")),
+        keeps_name: true,
+        default_type: None,
+        keeps_type: true,
+    },
+    FileKind {
+        key: "video",
+        label: "A video",
+        default_name: Some(("video", "mp4")),
+        keeps_name: true,
+        default_type: Some("video/mp4"),
+        keeps_type: true,
+    },
+    FileKind {
+        key: "video_note",
+        label: "A video message",
+        default_name: Some(("video_note", "mp4")),
+        keeps_name: false,
+        default_type: Some("video/mp4"),
+        keeps_type: false,
+    },
+    FileKind {
+        key: "animation",
+        label: "An animation",
+        default_name: Some(("animation", "mp4")),
+        keeps_name: true,
+        default_type: Some("video/mp4"),
+        keeps_type: true,
+    },
+];
+
+const PHOTO: FileKind = FileKind {
+    key: "photo",
+    label: "A photo",
+    default_name: Some(("photo", "jpg")),
+    keeps_name: false,
+    default_type: Some("image/jpeg"),
+    keeps_type: false,
+};
+
+const STICKER: FileKind = FileKind {
+    key: "sticker",
+    label: "A sticker",
+    default_name: Some(("sticker", "webp")),
+    keeps_name: false,
+    default_type: Some("image/webp"),
+    keeps_type: false,
+};
+
+/// A message's text and files, before the notes are joined onto the text.
 #[derive(Default)]
 struct Rendered {
-    text: String,
-    notices: Vec<String>,
+    lines: Vec<String>,
+    notes: Vec<String>,
     attachments: Vec<AttachmentRef>,
+    unread_parts: Vec<String>,
 }
 
 impl Rendered {
-    fn text(text: impl Into<String>) -> Self {
-        Self {
-            text: text.into(),
-            ..Self::default()
-        }
+    fn line(&mut self, line: impl Into<String>) {
+        self.lines.push(line.into());
     }
 
-    fn caption(caption: Option<&str>) -> Self {
-        Self::text(caption.unwrap_or_default())
+    /// A part that arrived but cannot be shown: a note for the agent, a warning for the log.
+    fn unreadable(&mut self, label: &str, why: &str) {
+        self.notes
+            .push(format!("[{label} arrived but cannot be shown here: {why}]"));
+        self.unread_parts.push(format!("{label}: {why}"));
     }
 
-    fn unsupported(kind: &str) -> Self {
-        Self::text(format!(
-            "[{kind} — not supported here; open Telegram to see it]"
-        ))
-    }
-
-    /// Adds a file, or a notice in its place when it is too big for a bot to download.
-    fn file(
-        mut self,
-        meta: &FileMeta,
-        file_name: Option<String>,
-        content_type: Option<String>,
-        options: &ParseOptions,
-    ) -> Self {
-        let byte_size = known_size(meta);
+    /// Adds a file, or a note in its place when it is unreadable or too big for a bot.
+    fn file(&mut self, kind: &FileKind, value: &Value, message_id: i64, options: &ParseOptions) {
+        let Some(object) = value.as_object() else {
+            self.unreadable(kind.label, "its description is not an object");
+            return;
+        };
+        let Some(file_id) = field_str(object, "file_id") else {
+            self.unreadable(kind.label, "it carries no file id");
+            return;
+        };
+        let sender_name = field_str(object, "file_name").filter(|_| kind.keeps_name);
+        let file_name = sender_name.map(str::to_owned).or_else(|| {
+            kind.default_name.map(|(prefix, extension)| {
+                // Bot API before 4.5 has no `file_unique_id`; the message id is unique too.
+                let unique = field_str(object, "file_unique_id")
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("m{message_id}"));
+                format!("{prefix}_{unique}.{extension}")
+            })
+        });
+        let content_type = field_str(object, "mime_type")
+            .filter(|_| kind.keeps_type)
+            .or(kind.default_type)
+            .map(str::to_owned);
+        let byte_size = field_int(object, "file_size").and_then(|size| u64::try_from(size).ok());
         match byte_size {
             Some(size) if size > options.max_download_bytes => {
-                let what = file_name
+                let what = sender_name
                     .map(|name| format!("“{name}”"))
-                    .unwrap_or_else(|| "a file".to_owned());
-                self.notices.push(format!(
+                    .unwrap_or_else(|| kind.label.to_lowercase());
+                self.notes.push(format!(
                     "[The customer sent {what} ({}), larger than the {} a Telegram bot can \
                      download. Ask them to send it another way.]",
                     format_size(size),
@@ -397,28 +748,26 @@ impl Rendered {
                 ));
             }
             _ => self.attachments.push(AttachmentRef {
-                source: meta.id.0.clone(),
+                source: file_id.to_owned(),
                 file_name,
                 content_type,
                 byte_size,
             }),
         }
-        self
     }
 
     fn content(&self) -> String {
-        let mut lines: Vec<&str> = Vec::with_capacity(1 + self.notices.len());
-        if !self.text.is_empty() {
-            lines.push(&self.text);
-        }
-        lines.extend(self.notices.iter().map(String::as_str));
-        lines.join("\n")
+        self.lines
+            .iter()
+            .chain(&self.notes)
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("\n")
     }
-}
 
-/// teloxide fills a missing `file_size` with `u32::MAX`; that means "unknown", not 4 GB.
-fn known_size(meta: &FileMeta) -> Option<u64> {
-    (meta.size != u32::MAX).then_some(u64::from(meta.size))
+    fn is_empty(&self) -> bool {
+        self.lines.is_empty() && self.notes.is_empty() && self.attachments.is_empty()
+    }
 }
 
 /// A size for people: `20 MB`, `45.2 MB`, `812 KB`, `17 bytes` (binary units, one decimal).
@@ -442,182 +791,282 @@ fn map_link(latitude: f64, longitude: f64) -> String {
     format!("https://www.openstreetmap.org/?mlat={latitude}&mlon={longitude}")
 }
 
-fn render(message: &Message, options: &ParseOptions) -> Result<Rendered, String> {
-    let media = match &message.kind {
-        MessageKind::Common(common) => &common.media_kind,
-        MessageKind::Dice(_) => return Ok(Rendered::unsupported("Dice")),
-        MessageKind::Giveaway(_) => return Ok(Rendered::unsupported("Giveaway")),
-        MessageKind::Invoice(_) => return Ok(Rendered::unsupported("Invoice")),
-        MessageKind::PassportData(_) => return Ok(Rendered::unsupported("Telegram Passport data")),
-        MessageKind::WebAppData(_) => return Ok(Rendered::unsupported("Web app data")),
-        MessageKind::ChatShared(_) => return Ok(Rendered::unsupported("Shared chat")),
-        MessageKind::UsersShared(_) => return Ok(Rendered::unsupported("Shared contact")),
-        MessageKind::Empty {} => return Ok(Rendered::unsupported("Message of an unknown type")),
-        _ => return Err("service message (no customer content)".to_owned()),
-    };
-    let rendered = match media {
-        MediaKind::Text(text) => Rendered::text(text.text.clone()),
-        MediaKind::Photo(photo) => {
-            let rendered = Rendered::caption(photo.caption.as_deref());
-            match photo.photo.last() {
-                Some(largest) => rendered.file(
-                    &largest.file,
-                    Some(format!("photo_{}.jpg", largest.file.unique_id.0)),
-                    Some("image/jpeg".to_owned()),
-                    options,
-                ),
-                None => rendered,
+fn coordinates(value: &Value) -> Option<(f64, f64)> {
+    Some((
+        value.get("latitude")?.as_f64()?,
+        value.get("longitude")?.as_f64()?,
+    ))
+}
+
+/// Reads every content part of a message; fails only for service messages (no content).
+fn render(
+    object: &Map<String, Value>,
+    message_id: i64,
+    options: &ParseOptions,
+) -> Result<Rendered, Problem> {
+    let mut rendered = Rendered::default();
+    if let Some(text) = field_str(object, "text").or_else(|| field_str(object, "caption")) {
+        rendered.line(text);
+    }
+    let mut service: Option<&str> = None;
+    let mut unknown: Vec<&str> = Vec::new();
+    for (key, value) in object {
+        let key = key.as_str();
+        if ENVELOPE_KEYS.contains(&key) {
+            continue;
+        }
+        match key {
+            "photo" => photo(&mut rendered, value, message_id, options),
+            // A GIF comes as both `animation` and `document`: one file.
+            "document" if object.contains_key("animation") => {}
+            "sticker" => sticker(&mut rendered, value, message_id, options),
+            // A venue carries its location too.
+            "location" if object.contains_key("venue") => {}
+            "location" => match coordinates(value) {
+                Some((lat, lon)) => {
+                    rendered.line(format!("Location: {lat}, {lon}\n{}", map_link(lat, lon)));
+                }
+                None => rendered.unreadable("A location", "it has no coordinates"),
+            },
+            "venue" => {
+                let venue = value.as_object();
+                let title = venue.and_then(|v| field_str(v, "title")).unwrap_or("");
+                let address = venue.and_then(|v| field_str(v, "address")).unwrap_or("");
+                let mut text = format!("Venue: {title}\n{address}");
+                if let Some((lat, lon)) = value.get("location").and_then(coordinates) {
+                    text.push('\n');
+                    text.push_str(&map_link(lat, lon));
+                }
+                rendered.line(text);
+            }
+            "contact" => {
+                let contact = value.as_object();
+                let name = contact.and_then(full_name).unwrap_or_default();
+                let phone = contact
+                    .and_then(|c| field_str(c, "phone_number"))
+                    .unwrap_or("no phone number");
+                rendered.line(format!("Contact: {name}, {phone}"));
+            }
+            "poll" => {
+                let question = value.get("question").and_then(Value::as_str).unwrap_or("");
+                let mut text = format!("Poll: {question}");
+                for option in value
+                    .get("options")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(option) = option.get("text").and_then(Value::as_str) {
+                        text.push_str("\n• ");
+                        text.push_str(option);
+                    }
+                }
+                rendered.line(text);
+            }
+            "dice" => {
+                let emoji = value.get("emoji").and_then(Value::as_str).unwrap_or("🎲");
+                match value.get("value").and_then(int) {
+                    Some(number) => rendered.line(format!("Dice {emoji}: {number}")),
+                    None => rendered.line(format!("Dice {emoji}")),
+                }
+            }
+            key => {
+                if let Some(kind) = FILE_KINDS.iter().find(|kind| kind.key == key) {
+                    rendered.file(kind, value, message_id, options);
+                } else if let Some((_, label)) = NOT_SHOWN.iter().find(|(k, _)| *k == key) {
+                    rendered
+                        .notes
+                        .push(format!("[{label} arrived; it cannot be shown here]"));
+                } else if SERVICE_KEYS.contains(&key) {
+                    service = service.or(Some(key));
+                } else {
+                    unknown.push(key);
+                }
             }
         }
-        MediaKind::Document(document) => Rendered::caption(document.caption.as_deref()).file(
-            &document.document.file,
-            document.document.file_name.clone(),
-            document
-                .document
-                .mime_type
-                .as_ref()
-                .map(|mime| mime.essence_str().to_owned()),
-            options,
-        ),
-        MediaKind::Voice(voice) => {
-            let file = &voice.voice.file;
-            Rendered::caption(voice.caption.as_deref()).file(
-                file,
-                Some(format!("voice_{}.ogg", file.unique_id.0)),
-                Some(
-                    voice
-                        .voice
-                        .mime_type
-                        .as_ref()
-                        .map_or("audio/ogg", |mime| mime.essence_str())
-                        .to_owned(),
-                ),
-                options,
-            )
+    }
+    if rendered.is_empty() {
+        if let Some(key) = service {
+            return Err(Problem::Skip(format!(
+                "service message (`{key}`), no customer content"
+            )));
         }
-        MediaKind::Audio(audio) => {
-            let file = &audio.audio.file;
-            Rendered::caption(audio.caption.as_deref()).file(
-                file,
-                Some(
-                    audio
-                        .audio
-                        .file_name
-                        .clone()
-                        .unwrap_or_else(|| format!("audio_{}.mp3", file.unique_id.0)),
-                ),
-                audio
-                    .audio
-                    .mime_type
-                    .as_ref()
-                    .map(|mime| mime.essence_str().to_owned()),
-                options,
-            )
+        if unknown.is_empty() {
+            rendered.unreadable("A message", "it has no content this inbox knows");
+        } else {
+            let keys = unknown
+                .iter()
+                .map(|key| format!("`{key}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            rendered.unreadable("A message", &format!("its kind ({keys}) is unknown here"));
         }
-        MediaKind::Video(video) => {
-            let file = &video.video.file;
-            Rendered::caption(video.caption.as_deref()).file(
-                file,
-                Some(
-                    video
-                        .video
-                        .file_name
-                        .clone()
-                        .unwrap_or_else(|| format!("video_{}.mp4", file.unique_id.0)),
-                ),
-                Some(
-                    video
-                        .video
-                        .mime_type
-                        .as_ref()
-                        .map_or("video/mp4", |mime| mime.essence_str())
-                        .to_owned(),
-                ),
-                options,
-            )
-        }
-        MediaKind::VideoNote(note) => {
-            let file = &note.video_note.file;
-            Rendered::default().file(
-                file,
-                Some(format!("video_note_{}.mp4", file.unique_id.0)),
-                Some("video/mp4".to_owned()),
-                options,
-            )
-        }
-        MediaKind::Animation(animation) => {
-            let file = &animation.animation.file;
-            Rendered::caption(animation.caption.as_deref()).file(
-                file,
-                Some(
-                    animation
-                        .animation
-                        .file_name
-                        .clone()
-                        .unwrap_or_else(|| format!("animation_{}.mp4", file.unique_id.0)),
-                ),
-                Some(
-                    animation
-                        .animation
-                        .mime_type
-                        .as_ref()
-                        .map_or("video/mp4", |mime| mime.essence_str())
-                        .to_owned(),
-                ),
-                options,
-            )
-        }
-        MediaKind::Sticker(sticker) => {
-            let sticker = &sticker.sticker;
-            let text = match sticker.emoji.as_deref() {
-                Some(emoji) if !emoji.is_empty() => format!("[Sticker {emoji}]"),
-                _ => "[Sticker]".to_owned(),
-            };
-            let rendered = Rendered::text(text);
-            // Animated (TGS) and video (WebM) stickers are not images an agent can view.
-            if sticker.flags.is_animated || sticker.flags.is_video {
-                rendered
-            } else {
-                rendered.file(
-                    &sticker.file,
-                    Some(format!("sticker_{}.webp", sticker.file.unique_id.0)),
-                    Some("image/webp".to_owned()),
-                    options,
-                )
-            }
-        }
-        MediaKind::Location(location) => {
-            let (lat, lon) = (location.location.latitude, location.location.longitude);
-            Rendered::text(format!("Location: {lat}, {lon}\n{}", map_link(lat, lon)))
-        }
-        MediaKind::Venue(venue) => {
-            let venue = &venue.venue;
-            let (lat, lon) = (venue.location.latitude, venue.location.longitude);
-            Rendered::text(format!(
-                "Venue: {}\n{}\n{}",
-                venue.title,
-                venue.address,
-                map_link(lat, lon)
-            ))
-        }
-        MediaKind::Contact(contact) => {
-            let contact = &contact.contact;
-            let name = match &contact.last_name {
-                Some(last) if !last.is_empty() => format!("{} {last}", contact.first_name),
-                _ => contact.first_name.clone(),
-            };
-            Rendered::text(format!("Contact: {name}, {}", contact.phone_number))
-        }
-        MediaKind::Poll(_) => Rendered::unsupported("Poll"),
-        MediaKind::Game(_) => Rendered::unsupported("Game"),
-        MediaKind::Story(_) => Rendered::unsupported("Story"),
-        MediaKind::PaidMedia(_) => Rendered::unsupported("Paid media"),
-        MediaKind::Checklist(_) => Rendered::unsupported("Checklist"),
-        MediaKind::Migration(_) => {
-            return Err("service message (group migrated to a supergroup)".to_owned());
-        }
-    };
+    }
     Ok(rendered)
+}
+
+/// The largest size of a photo: Telegram lists sizes smallest first, so the last one that
+/// has a file id.
+fn photo(rendered: &mut Rendered, value: &Value, message_id: i64, options: &ParseOptions) {
+    let sizes = value.as_array().map(Vec::as_slice).unwrap_or_default();
+    let largest = sizes
+        .iter()
+        .rev()
+        .find(|size| size.get("file_id").and_then(Value::as_str).is_some());
+    match largest {
+        Some(size) => rendered.file(&PHOTO, size, message_id, options),
+        None if !sizes.is_empty() => rendered.unreadable(PHOTO.label, "it carries no file id"),
+        None => rendered.unreadable(PHOTO.label, "it carries no sizes"),
+    }
+}
+
+fn sticker(rendered: &mut Rendered, value: &Value, message_id: i64, options: &ParseOptions) {
+    let emoji = value
+        .get("emoji")
+        .and_then(Value::as_str)
+        .filter(|emoji| !emoji.is_empty());
+    rendered.line(match emoji {
+        Some(emoji) => format!("[Sticker {emoji}]"),
+        None => "[Sticker]".to_owned(),
+    });
+    // Animated (TGS) and video (WebM) stickers are not images an agent can view; fields
+    // missing in older payloads mean a plain (static) sticker.
+    let flag = |key: &str| value.get(key).and_then(Value::as_bool).unwrap_or(false);
+    if !flag("is_animated") && !flag("is_video") {
+        rendered.file(&STICKER, value, message_id, options);
+    }
+}
+
+/// A short description of a quoted message that has no text: "[Photo]", "[Voice message]".
+fn describe(object: &Map<String, Value>) -> Option<String> {
+    if let Some(text) = field_str(object, "text").or_else(|| field_str(object, "caption")) {
+        return Some(text.to_owned());
+    }
+    let labels = [
+        ("photo", "Photo"),
+        ("sticker", "Sticker"),
+        ("animation", "Animation"),
+        ("document", "File"),
+        ("voice", "Voice message"),
+        ("audio", "Audio"),
+        ("video", "Video"),
+        ("video_note", "Video message"),
+        ("location", "Location"),
+        ("venue", "Venue"),
+        ("contact", "Contact"),
+        ("poll", "Poll"),
+    ];
+    labels
+        .iter()
+        .find(|(key, _)| object.contains_key(*key))
+        .map(|(_, label)| format!("[{label}]"))
+}
+
+/// The message a reply answers: its external id when it is in this chat, and the quoted text
+/// and author as the customer saw them (kept even when the original was never stored).
+fn reply_of(object: &Map<String, Value>, chat_id: i64) -> (Option<String>, Option<Quote>) {
+    // In a forum every message of a topic "replies" to the topic's first message; that is
+    // the topic, not a quote.
+    let topic_root = object
+        .get("is_topic_message")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+        .then(|| field_int(object, "message_thread_id"))
+        .flatten();
+    if topic_root.is_some()
+        && field_object(object, "reply_to_message").and_then(|reply| field_int(reply, "message_id"))
+            == topic_root
+    {
+        return (None, None);
+    }
+    let selected = field_object(object, "quote").and_then(|quote| field_str(quote, "text"));
+    if let Some(reply) = field_object(object, "reply_to_message") {
+        let reply_chat = field_object(reply, "chat")
+            .and_then(|chat| field_int(chat, "id"))
+            .unwrap_or(chat_id);
+        let external = field_int(reply, "message_id").map(|id| external_id(reply_chat, id));
+        let author = field_object(reply, "sender_chat")
+            .and_then(|chat| field_str(chat, "title").map(str::to_owned))
+            .or_else(|| field_object(reply, "from").and_then(person_name));
+        let text = selected.map(str::to_owned).or_else(|| describe(reply));
+        let quote = (text.is_some() || author.is_some()).then(|| Quote {
+            text: text.unwrap_or_default(),
+            author,
+        });
+        return (external, quote);
+    }
+    if let Some(external) = field_object(object, "external_reply") {
+        let author = field_object(external, "origin")
+            .and_then(origin_name)
+            .or_else(|| {
+                field_object(external, "chat")
+                    .and_then(|c| field_str(c, "title").map(str::to_owned))
+            });
+        let text = selected.map(str::to_owned).or_else(|| describe(external));
+        let quote = (text.is_some() || author.is_some()).then(|| Quote {
+            text: text.unwrap_or_default(),
+            author,
+        });
+        return (None, quote);
+    }
+    (None, None)
+}
+
+/// A `MessageOrigin`'s sender for people.
+fn origin_name(origin: &Map<String, Value>) -> Option<String> {
+    let chat_title = |key: &str| {
+        field_object(origin, key).and_then(|chat| {
+            field_str(chat, "title")
+                .map(str::to_owned)
+                .or_else(|| person_name(chat))
+        })
+    };
+    let name = match field_str(origin, "type") {
+        Some("user") => field_object(origin, "sender_user").and_then(person_name),
+        Some("hidden_user") => field_str(origin, "sender_user_name").map(str::to_owned),
+        Some("chat") => chat_title("sender_chat"),
+        Some("channel") => chat_title("chat"),
+        _ => field_object(origin, "sender_user")
+            .and_then(person_name)
+            .or_else(|| field_str(origin, "sender_user_name").map(str::to_owned))
+            .or_else(|| chat_title("sender_chat"))
+            .or_else(|| chat_title("chat")),
+    }?;
+    Some(match field_str(origin, "author_signature") {
+        Some(signature) => format!("{name} ({signature})"),
+        None => name,
+    })
+}
+
+/// Where a forwarded message came from: `forward_origin` (Bot API 7.0+) or the older
+/// `forward_from` / `forward_from_chat` / `forward_sender_name` / `forward_date`.
+fn forward_of(object: &Map<String, Value>) -> Option<Forward> {
+    if let Some(origin) = field_object(object, "forward_origin") {
+        return Some(Forward {
+            from: origin_name(origin).unwrap_or_else(|| "an unknown sender".to_owned()),
+            date: field_time(origin, "date"),
+        });
+    }
+    let from = field_object(object, "forward_from")
+        .and_then(person_name)
+        .or_else(|| field_str(object, "forward_sender_name").map(str::to_owned))
+        .or_else(|| {
+            field_object(object, "forward_from_chat").and_then(|chat| {
+                let title = field_str(chat, "title").map(str::to_owned)?;
+                Some(match field_str(object, "forward_signature") {
+                    Some(signature) => format!("{title} ({signature})"),
+                    None => title,
+                })
+            })
+        });
+    let date = field_time(object, "forward_date");
+    match (from, date) {
+        (None, None) => None,
+        (from, date) => Some(Forward {
+            from: from.unwrap_or_else(|| "an unknown sender".to_owned()),
+            date,
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -652,6 +1101,18 @@ mod tests {
             "my_chat_member" => include_str!("../tests/fixtures/my_chat_member.json"),
             "poll" => include_str!("../tests/fixtures/poll.json"),
             "dice" => include_str!("../tests/fixtures/dice.json"),
+            "docs_text" => include_str!("../tests/fixtures/docs_text.json"),
+            "docs_edited" => include_str!("../tests/fixtures/docs_edited.json"),
+            "docs_reply" => include_str!("../tests/fixtures/docs_reply.json"),
+            "docs_forwarded" => include_str!("../tests/fixtures/docs_forwarded.json"),
+            "docs_audio" => include_str!("../tests/fixtures/docs_audio.json"),
+            "docs_voice" => include_str!("../tests/fixtures/docs_voice.json"),
+            "docs_document" => include_str!("../tests/fixtures/docs_document.json"),
+            "old_2018_photo" => include_str!("../tests/fixtures/old_2018_photo.json"),
+            "old_2019_sticker" => include_str!("../tests/fixtures/old_2019_sticker.json"),
+            "forward_origin" => include_str!("../tests/fixtures/forward_origin.json"),
+            "external_reply" => include_str!("../tests/fixtures/external_reply.json"),
+            "forum_topic" => include_str!("../tests/fixtures/forum_topic.json"),
             other => panic!("no fixture {other}"),
         }
     }
@@ -677,7 +1138,7 @@ mod tests {
     }
 
     fn only_message(parsed: &ParsedUpdate) -> &InboundMessage {
-        assert_eq!(parsed.skipped, None, "update was skipped");
+        assert_eq!(parsed.skipped(), None, "update was skipped");
         assert_eq!(parsed.events.len(), 1);
         match &parsed.events[0] {
             InboundEvent::Message(message) => message,
@@ -729,7 +1190,7 @@ mod tests {
     #[test]
     fn private_text_message() {
         let parsed = parse("text");
-        assert_eq!(parsed.update_id, 873_451_001);
+        assert_eq!(parsed.update_id, Some(873_451_001));
         let message = only_message(&parsed);
         assert_eq!(message.external_id, "123456789:1365");
         // Raw text: no escaping, markup-looking text stays as the customer typed it.
@@ -774,22 +1235,20 @@ mod tests {
         );
     }
 
+    /// Some servers and older payloads leave `from` out of private messages; the chat is
+    /// the person, so the message is still stored under them.
     #[test]
-    fn private_message_without_from_is_skipped() {
+    fn private_message_without_from_uses_the_chat() {
         let parsed = parse_modified("text", &ParseOptions::default(), |value| {
             value["message"]
                 .as_object_mut()
                 .expect("message is an object")
                 .remove("from");
         });
-        assert!(parsed.events.is_empty());
-        assert!(
-            parsed
-                .skipped
-                .as_deref()
-                .is_some_and(|r| r.contains("from")),
-            "{parsed:?}"
-        );
+        let message = only_message(&parsed);
+        assert_eq!(message.sender.identifier, "123456789");
+        assert_eq!(message.sender.name.as_deref(), Some("Anna Schmidt"));
+        assert!(message.content.starts_with("Hallo!"));
     }
 
     #[test]
@@ -851,22 +1310,45 @@ mod tests {
         );
     }
 
-    /// teloxide cannot read a voice note without `mime_type` (optional in the Bot API, always
-    /// sent in practice) and falls back to a content-less message; it must still reach the agent.
+    /// A voice note without `mime_type` (optional in the Bot API) is still a voice note.
     #[test]
-    fn unreadable_media_still_reaches_the_agent() {
+    fn media_without_optional_fields_keeps_the_file() {
         let parsed = parse_modified("voice", &ParseOptions::default(), |value| {
-            value["message"]["voice"]
+            let voice = value["message"]["voice"]
                 .as_object_mut()
-                .expect("voice is an object")
-                .remove("mime_type");
+                .expect("voice is an object");
+            voice.remove("mime_type");
+            voice.remove("file_unique_id");
+            voice.remove("file_size");
         });
         let message = only_message(&parsed);
         assert_eq!(message.external_id, "123456789:1368");
+        assert_eq!(message.content, "");
+        let file = only_attachment(message);
+        assert_eq!(file.source, "AwACAgIAAxkBAAIBTWZmVoice");
+        assert_eq!(file.file_name.as_deref(), Some("voice_m1368.ogg"));
+        assert_eq!(file.content_type.as_deref(), Some("audio/ogg"));
+        assert_eq!(file.byte_size, None);
+    }
+
+    /// A file without an id cannot be fetched: the caption stays, a note says what is missing.
+    #[test]
+    fn media_without_a_file_id_keeps_the_caption_and_a_note() {
+        let parsed = parse_modified("photo_caption", &ParseOptions::default(), |value| {
+            for size in value["message"]["photo"]
+                .as_array_mut()
+                .expect("photo sizes")
+            {
+                size.as_object_mut().expect("a size").remove("file_id");
+            }
+        });
+        let message = only_message(&parsed);
+        assert!(message.attachments.is_empty());
         assert_eq!(
             message.content,
-            "[Message of an unknown type — not supported here; open Telegram to see it]"
+            "Das Paket kam so an\n[A photo arrived but cannot be shown here: it carries no file id]"
         );
+        assert_eq!(parsed.unread_parts.len(), 1);
     }
 
     #[test]
@@ -1028,14 +1510,11 @@ mod tests {
         let parsed = parse("poll");
         assert_eq!(
             only_message(&parsed).content,
-            "[Poll — not supported here; open Telegram to see it]"
+            "Poll: Welcher Termin passt?\n• Montag\n• Dienstag"
         );
         let parsed = parse("dice");
         let message = only_message(&parsed);
-        assert_eq!(
-            message.content,
-            "[Dice — not supported here; open Telegram to see it]"
-        );
+        assert_eq!(message.content, "Dice 🎲: 4");
         assert_eq!(message.external_id, "123456789:1385");
     }
 
@@ -1057,7 +1536,7 @@ mod tests {
         let original = only_message(&original);
 
         let parsed = parse("edited");
-        assert_eq!(parsed.skipped, None);
+        assert_eq!(parsed.skipped(), None);
         assert_eq!(parsed.events.len(), 1);
         let InboundEvent::Edit(edit) = &parsed.events[0] else {
             panic!("expected an edit, got {:?}", parsed.events[0]);
@@ -1093,9 +1572,9 @@ mod tests {
                 "live_period": 900, "heading": 90, "horizontal_accuracy": 12.5});
             *value = serde_json::json!({"update_id": 873_451_032, "edited_message": message});
         });
-        assert!(parsed.events.is_empty(), "{parsed:?}");
-        assert_eq!(parsed.skipped.as_deref(), Some("live location update"));
-        assert_eq!(parsed.update_id, 873_451_032);
+        assert!(parsed.skipped().is_some(), "{parsed:?}");
+        assert_eq!(parsed.skipped(), Some("live location update"));
+        assert_eq!(parsed.update_id, Some(873_451_032));
 
         // The live location's first message is an ordinary location message.
         let started = parse_modified("location", &ParseOptions::default(), |value| {
@@ -1103,7 +1582,7 @@ mod tests {
         });
         assert!(only_message(&started).content.contains("52.520008"));
         // Edits of other messages still count.
-        assert_eq!(parse("edited").skipped, None);
+        assert_eq!(parse("edited").skipped(), None);
     }
 
     #[test]
@@ -1127,10 +1606,10 @@ mod tests {
     #[test]
     fn group_ignored_by_default() {
         let parsed = parse("group_text");
-        assert_eq!(parsed.update_id, 873_451_017);
-        assert!(parsed.events.is_empty());
+        assert_eq!(parsed.update_id, Some(873_451_017));
+        assert!(parsed.skipped().is_some());
         assert_eq!(
-            parsed.skipped.as_deref(),
+            parsed.skipped(),
             Some("group chats are ignored by this inbox")
         );
     }
@@ -1209,7 +1688,7 @@ mod tests {
             message["edit_date"] = Value::from(1_718_002_100);
             *value = serde_json::json!({"update_id": 873_451_031, "edited_message": message});
         });
-        assert!(ignored.events.is_empty());
+        assert!(ignored.skipped().is_some());
     }
 
     #[test]
@@ -1257,44 +1736,87 @@ mod tests {
         for (name, kind) in [
             ("callback_query", "callback_query"),
             ("channel_post", "channel_post"),
-            ("my_chat_member", "my_chat_member"),
         ] {
             let parsed = parse(name);
-            assert!(parsed.events.is_empty(), "{name}");
+            assert_eq!(parsed.events.len(), 1, "{name}");
             assert_eq!(
-                parsed.skipped,
-                Some(format!("`{kind}` updates are not handled by this inbox")),
+                parsed.skipped(),
+                Some(format!("`{kind}` updates are not handled by this inbox").as_str()),
                 "{name}"
             );
         }
     }
 
     #[test]
-    fn unknown_kind_is_skipped_not_failed() {
-        let parsed = parse("unknown_kind");
-        assert_eq!(parsed.update_id, 9);
-        assert!(parsed.events.is_empty());
-        assert_eq!(
-            parsed.skipped.as_deref(),
-            Some("unknown update kind `some_future_kind`")
+    fn blocking_and_unblocking_the_bot() {
+        let parsed = parse("my_chat_member");
+        let [InboundEvent::Reachability(blocked)] = parsed.events.as_slice() else {
+            panic!("expected a reachability change, got {parsed:?}");
+        };
+        assert!(blocked.blocked);
+        assert_eq!(blocked.sender.identifier, "123456789");
+        assert_eq!(blocked.at, at(1_718_005_000));
+
+        let parsed = parse_modified("my_chat_member", &ParseOptions::default(), |value| {
+            value["my_chat_member"]["old_chat_member"]["status"] = Value::from("kicked");
+            value["my_chat_member"]["new_chat_member"]["status"] = Value::from("member");
+        });
+        let [InboundEvent::Reachability(unblocked)] = parsed.events.as_slice() else {
+            panic!("expected a reachability change, got {parsed:?}");
+        };
+        assert!(!unblocked.blocked);
+
+        // In a group it is the bot being removed, not a customer blocking it.
+        let parsed = parse_modified("my_chat_member", &ParseOptions::default(), |value| {
+            value["my_chat_member"]["chat"] =
+                serde_json::json!({"id": -4_012_345_678_i64, "title": "Team", "type": "group"});
+        });
+        assert!(
+            parsed.skipped().is_some_and(|r| r.contains("group")),
+            "{parsed:?}"
         );
     }
 
     #[test]
-    fn unreadable_message_is_skipped_with_the_cause() {
+    fn unknown_kind_is_skipped_not_failed() {
+        let parsed = parse("unknown_kind");
+        assert_eq!(parsed.update_id, Some(9));
+        assert!(parsed.skipped().is_some());
+        assert_eq!(
+            parsed.skipped(),
+            Some("`some_future_kind` updates are not handled by this inbox")
+        );
+    }
+
+    #[test]
+    fn message_without_a_chat_is_kept_as_unreadable() {
         let parsed = parse_modified("text", &ParseOptions::default(), |value| {
             value["message"]
                 .as_object_mut()
                 .expect("message is an object")
                 .remove("chat");
         });
-        assert!(parsed.events.is_empty());
-        let reason = parsed.skipped.unwrap_or_default();
-        assert!(
-            reason.starts_with("`message` update could not be read"),
-            "{reason}"
+        let [InboundEvent::Unreadable { reason, raw }] = parsed.events.as_slice() else {
+            panic!("expected an unreadable update, got {parsed:?}");
+        };
+        assert_eq!(reason, "`message` has no `chat` object");
+        assert_eq!(raw["update_id"], Value::from(873_451_001));
+        assert_eq!(raw["message"]["message_id"], Value::from(1365));
+
+        let parsed = parse_modified("text", &ParseOptions::default(), |value| {
+            value["message"]
+                .as_object_mut()
+                .expect("message is an object")
+                .remove("message_id");
+        });
+        assert_eq!(
+            parsed.unreadable(),
+            Some("`message` has no readable `message_id`")
         );
-        assert!(reason.contains("chat"), "{reason}");
+        let parsed = parse_modified("text", &ParseOptions::default(), |value| {
+            value["message"] = Value::from("not a message");
+        });
+        assert!(parsed.unreadable().is_some());
     }
 
     #[test]
@@ -1303,9 +1825,9 @@ mod tests {
             let post = value["channel_post"].take();
             *value = serde_json::json!({"update_id": 873_451_032, "message": post});
         });
-        assert!(parsed.events.is_empty());
+        assert!(parsed.skipped().is_some());
         assert_eq!(
-            parsed.skipped.as_deref(),
+            parsed.skipped(),
             Some("channel chats are not handled by this inbox")
         );
     }
@@ -1320,11 +1842,10 @@ mod tests {
             message.remove("entities");
             message.insert("new_chat_title".into(), Value::from("Neuer Name"));
         });
-        assert!(parsed.events.is_empty());
+        assert!(parsed.skipped().is_some());
         assert!(
             parsed
-                .skipped
-                .as_deref()
+                .skipped()
                 .is_some_and(|r| r.contains("service message")),
             "{parsed:?}"
         );
@@ -1365,32 +1886,27 @@ mod tests {
     fn update_with_only_an_id_is_skipped() {
         let parsed =
             parse_webhook(b"{\"update_id\": 4294967295}", &ParseOptions::default()).expect("ok");
-        assert_eq!(parsed.update_id, u32::MAX);
-        assert!(parsed.events.is_empty());
-        assert!(parsed.skipped.is_some());
+        assert_eq!(parsed.update_id, Some(u32::MAX));
+        assert!(parsed.skipped().is_some());
     }
 
     #[test]
-    fn parse_update_matches_parse_webhook() {
+    fn parse_value_matches_parse_webhook() {
         for name in [
             "text",
             "photo_caption",
             "edited",
             "group_text",
             "callback_query",
+            "unknown_kind",
         ] {
-            let update: Update = serde_json::from_str(fixture(name)).expect("an Update");
+            let update: Value = serde_json::from_str(fixture(name)).expect("JSON");
             for options in [ParseOptions::default(), groups()] {
-                let direct = parse_update(&update, &options);
+                let direct = parse_value(&update, &options);
                 let via_webhook = parse_with(name, &options);
                 assert_eq!(direct, via_webhook, "{name}");
             }
         }
-        let update: Update = serde_json::from_str(fixture("unknown_kind")).expect("an Update");
-        let parsed = parse_update(&update, &ParseOptions::default());
-        assert_eq!(parsed.update_id, 9);
-        assert!(parsed.events.is_empty());
-        assert!(parsed.skipped.is_some());
     }
 
     #[test]
@@ -1402,5 +1918,239 @@ mod tests {
         assert_eq!(format_size(47_400_000), "45.2 MB");
         assert_eq!(format_size(3 * 1024 * 1024 * 1024 / 2), "1.5 GB");
         assert_eq!(format_size(u64::MAX), "17179869184 GB");
+    }
+    /// The example bodies of Telegram's own webhook documentation: no `is_bot`, no chat
+    /// `type` in the first, no `file_unique_id` anywhere.
+    #[test]
+    fn documentation_examples_are_stored() {
+        let parsed = parse("docs_text");
+        let message = only_message(&parsed);
+        assert_eq!(message.external_id, "1111111:1365");
+        assert_eq!(message.content, "/start");
+        assert_eq!(message.sender.identifier, "1111111");
+        assert_eq!(message.sender.name.as_deref(), Some("Test Test Lastname"));
+        assert_eq!(message.provider_at, at(1_441_645_532));
+
+        let parsed = parse("docs_reply");
+        let message = only_message(&parsed);
+        assert_eq!(
+            message.reply_to_external_id.as_deref(),
+            Some("1111112:1334")
+        );
+        assert_eq!(
+            message.quote,
+            Some(Quote {
+                text: "Original".into(),
+                author: None
+            })
+        );
+
+        let parsed = parse("docs_forwarded");
+        assert_eq!(
+            only_message(&parsed).forwarded,
+            Some(Forward {
+                from: "Forward Forward Lastname".into(),
+                date: at(1_441_645_550)
+            })
+        );
+
+        for (name, file_name, content_type, size) in [
+            ("docs_audio", "audio_m1365.mp3", "audio/mpeg", 3_897_500),
+            ("docs_voice", "voice_m1365.ogg", "audio/ogg", 23_000),
+            ("docs_document", "Testfile.pdf", "application/pdf", 536_392),
+        ] {
+            let parsed = parse(name);
+            let file = only_attachment(only_message(&parsed));
+            assert_eq!(file.source, "AwADBAADbXXXXXXXXXXXGBdhD2l6_XX", "{name}");
+            assert_eq!(file.file_name.as_deref(), Some(file_name), "{name}");
+            assert_eq!(file.content_type.as_deref(), Some(content_type), "{name}");
+            assert_eq!(file.byte_size, Some(size), "{name}");
+        }
+    }
+
+    #[test]
+    fn documentation_edit_example_carries_the_whole_message() {
+        let parsed = parse("docs_edited");
+        let [InboundEvent::Edit(edit)] = parsed.events.as_slice() else {
+            panic!("expected an edit, got {parsed:?}");
+        };
+        assert_eq!(edit.external_id, "1111111:1365");
+        assert_eq!(edit.content, "Edited text");
+        assert_eq!(edit.edited_at, at(1_441_646_600));
+        let message = edit
+            .as_message
+            .as_deref()
+            .expect("the message as it reads now");
+        assert_eq!(message.external_id, "1111111:1365");
+        assert_eq!(message.content, "Edited text");
+        assert_eq!(message.edited_at, at(1_441_646_600));
+        assert_eq!(message.provider_at, at(1_441_645_532));
+    }
+
+    #[test]
+    fn old_bot_api_shapes_keep_files_and_captions() {
+        let parsed = parse("old_2018_photo");
+        let message = only_message(&parsed);
+        assert_eq!(message.content, "Zdjęcie uszkodzenia");
+        assert_eq!(message.sender.language.as_deref(), Some("pl-PL"));
+        assert_eq!(
+            only_attachment(message),
+            &AttachmentRef {
+                source: "AgADBAADq6sxG0Large".into(),
+                file_name: Some("photo_m211.jpg".into()),
+                content_type: Some("image/jpeg".into()),
+                byte_size: Some(61_215),
+            }
+        );
+
+        let parsed = parse("old_2019_sticker");
+        let message = only_message(&parsed);
+        assert_eq!(message.content, "[Sticker 👍]");
+        assert_eq!(
+            only_attachment(message),
+            &AttachmentRef {
+                source: "CAADAgADOld2019Sticker".into(),
+                file_name: Some("sticker_m87.webp".into()),
+                content_type: Some("image/webp".into()),
+                byte_size: Some(23_210),
+            }
+        );
+    }
+
+    #[test]
+    fn forwards_name_their_origin_in_new_and_old_fields() {
+        let expected = Some(Forward {
+            from: "Paketdienst News (Redaktion)".into(),
+            date: at(1_717_990_000),
+        });
+        let parsed = parse("forward_origin");
+        let message = only_message(&parsed);
+        assert_eq!(message.forwarded, expected);
+        assert_eq!(message.content, "Zustellungen verzögern sich wegen Streik");
+
+        // Before Bot API 7.0 only the forward_* fields were sent.
+        let parsed = parse_modified("forward_origin", &ParseOptions::default(), |value| {
+            value["message"]
+                .as_object_mut()
+                .expect("message is an object")
+                .remove("forward_origin");
+        });
+        assert_eq!(only_message(&parsed).forwarded, expected);
+
+        let parsed = parse_modified("docs_forwarded", &ParseOptions::default(), |value| {
+            let message = value["message"]
+                .as_object_mut()
+                .expect("message is an object");
+            message.remove("forward_from");
+            message.insert("forward_sender_name".into(), Value::from("Geheim G."));
+        });
+        assert_eq!(
+            only_message(&parsed).forwarded,
+            Some(Forward {
+                from: "Geheim G.".into(),
+                date: at(1_441_645_550)
+            })
+        );
+        assert_eq!(only_message(&parse("text")).forwarded, None);
+    }
+
+    #[test]
+    fn external_reply_keeps_the_selected_quote() {
+        let parsed = parse("external_reply");
+        let message = only_message(&parsed);
+        assert_eq!(message.reply_to_external_id, None);
+        assert_eq!(
+            message.quote,
+            Some(Quote {
+                text: "mein Paket liegt beim Nachbarn".into(),
+                author: Some("Max M.".into()),
+            })
+        );
+    }
+
+    #[test]
+    fn reply_quote_survives_without_the_original() {
+        let parsed = parse("reply");
+        let message = only_message(&parsed);
+        let quote = message.quote.as_ref().expect("a quote");
+        assert!(!quote.text.is_empty());
+        assert!(quote.author.is_some());
+    }
+
+    #[test]
+    fn forum_topic_message_keeps_its_thread_and_author_id() {
+        let parsed = parse_with("forum_topic", &groups());
+        let message = only_message(&parsed);
+        assert_eq!(message.external_id, "-1001234567890:96");
+        assert_eq!(message.sender.identifier, "-1001234567890");
+        assert_eq!(message.thread_id.as_deref(), Some("90"));
+        assert_eq!(message.author.as_deref(), Some("Jonas"));
+        assert_eq!(message.author_id.as_deref(), Some("555000111"));
+        // The topic's first message is the topic, not a quote.
+        assert_eq!(message.reply_to_external_id, None);
+        assert_eq!(message.quote, None);
+
+        // A reply thread in an ordinary group is not a topic to answer into.
+        let parsed = parse_modified("forum_topic", &groups(), |value| {
+            value["message"]
+                .as_object_mut()
+                .expect("message is an object")
+                .remove("is_topic_message");
+        });
+        let message = only_message(&parsed);
+        assert_eq!(message.thread_id, None);
+        assert_eq!(
+            message.reply_to_external_id.as_deref(),
+            Some("-1001234567890:90")
+        );
+    }
+
+    #[test]
+    fn unknown_content_is_stored_with_a_note() {
+        let parsed = parse_modified("text", &ParseOptions::default(), |value| {
+            let message = value["message"]
+                .as_object_mut()
+                .expect("message is an object");
+            message.remove("text");
+            message.insert("hologram".into(), serde_json::json!({"id": 1}));
+        });
+        let message = only_message(&parsed);
+        assert_eq!(
+            message.content,
+            "[A message arrived but cannot be shown here: its kind (`hologram`) is unknown here]"
+        );
+        assert_eq!(parsed.unread_parts.len(), 1);
+
+        // New metadata beside readable content changes nothing.
+        let parsed = parse_modified("text", &ParseOptions::default(), |value| {
+            value["message"]["sender_hologram"] = Value::from(true);
+        });
+        assert!(only_message(&parsed).content.starts_with("Hallo!"));
+        assert!(parsed.unread_parts.is_empty());
+    }
+
+    #[test]
+    fn placeholders_say_what_arrived_without_sending_agents_elsewhere() {
+        let parsed = parse_modified("text", &ParseOptions::default(), |value| {
+            let message = value["message"]
+                .as_object_mut()
+                .expect("message is an object");
+            message.remove("text");
+            message.insert("game".into(), serde_json::json!({"title": "Snake"}));
+        });
+        let content = &only_message(&parsed).content;
+        assert_eq!(content, "[A game arrived; it cannot be shown here]");
+        assert!(!content.contains("open Telegram"));
+    }
+
+    #[test]
+    fn numbers_written_as_strings_are_read() {
+        let parsed = parse_modified("document", &ParseOptions::default(), |value| {
+            value["message"]["document"]["file_size"] = Value::from("183456");
+            value["message"]["message_id"] = Value::from("1367");
+        });
+        let message = only_message(&parsed);
+        assert_eq!(message.external_id, "123456789:1367");
+        assert_eq!(only_attachment(message).byte_size, Some(183_456));
     }
 }

@@ -9,7 +9,9 @@
 
 pub mod channel;
 pub mod inbound;
+mod lenient;
 pub mod outbound;
 
 pub use channel::{CAPABILITIES, SECRET_HEADER, SetupError, TelegramChannel, TelegramSettings};
 pub use inbound::GroupPolicy;
+pub use lenient::BotInfo;

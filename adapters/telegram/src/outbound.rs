@@ -101,7 +101,8 @@ pub fn parse_external_id(id: &str) -> Option<(i64, i32)> {
     let (chat, message) = id.rsplit_once(':')?;
     let chat_id = parse_chat_id(chat)?;
     let message_id: i32 = message.parse().ok()?;
-    (message_id > 0 && external_id(chat_id, message_id) == id).then_some((chat_id, message_id))
+    (message_id > 0 && external_id(chat_id, i64::from(message_id)) == id)
+        .then_some((chat_id, message_id))
 }
 
 /// The chat to send to for a contact identifier: the user id of a private chat or the negative
@@ -501,7 +502,7 @@ mod tests {
             (-4_012_345_678, 52),
             (-1_001_234_567_890, i32::MAX),
         ] {
-            let id = external_id(chat, message);
+            let id = external_id(chat, i64::from(message));
             assert_eq!(parse_external_id(&id), Some((chat, message)), "{id}");
         }
     }

@@ -302,6 +302,7 @@ impl VisitorSession {
             reply_to_external_id: None,
             provider_at: None,
             author: None,
+            ..InboundMessage::default()
         });
         let state = self.state.clone();
         let entry = self.entry.clone();

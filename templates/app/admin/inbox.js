@@ -9,6 +9,7 @@ import {
 import { adminPage, loading } from './frame.js';
 import { CHANNELS, connectionBox, settingsFieldset, stepsBox } from './channels.js';
 import { membersSection } from './members.js';
+import { unreadableSection } from './unreadable.js';
 
 // /admin/inboxes/:id
 export function inboxPage(main, params) {
@@ -141,6 +142,8 @@ export function inboxPage(main, params) {
       reload: function () { return api('GET', '/api/v1/inboxes/' + enc(id) + '/members').then(function (r) { return r.data || []; }); },
       what: 'this inbox'
     }));
+
+    p.body.appendChild(unreadableSection(id));
 
     // Delete (only an inbox without history can go; others are disabled instead).
     var del = h('button', { type: 'button', class: 'danger', 'data-testid': 'inbox-delete' }, 'Delete inbox');

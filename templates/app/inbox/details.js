@@ -205,7 +205,10 @@ export function renderContact(C) {
       h('div', null, chanIcon(i.channel_type), ' ', h('span', { class: 'identifier' }, i.identifier)),
       h('div', { class: 'muted small' }, inboxName(i.inbox_id) + ' · ',
         h('span', { class: 'badge verif-' + i.verification }, VERIFICATION[i.verification] || i.verification)),
-      details.length ? h('div', { class: 'muted small' }, details.join(' · ')) : null));
+      details.length ? h('div', { class: 'muted small' }, details.join(' · ')) : null,
+      i.blocked_at ? h('div', { class: 'blocked small', 'data-testid': 'blocked' },
+        h('span', { class: 'badge blocked-badge' }, 'Blocked this channel'), ' since ',
+        timeEl(i.blocked_at, 'muted'), ' · replies cannot reach them') : null));
   });
   if (!ids.firstChild) ids.appendChild(h('li', { class: 'muted' }, 'None in your inboxes.'));
   box.appendChild(ids);

@@ -145,6 +145,18 @@ function messageEl(C, m) {
     chanIcon(chan),
     timeEl(m.provider_at || m.created_at, 'msg-time'),
     m.edited_at ? editsEl(C, m) : null));
+  if (m.forwarded) {
+    el.appendChild(h('div', { class: 'forwarded muted small', 'data-testid': 'forwarded' },
+      'Forwarded from ' + m.forwarded.from,
+      m.forwarded.date ? ', ' : null,
+      m.forwarded.date ? timeEl(m.forwarded.date, 'muted') : null));
+  }
+  var quoted = quoteOf(C, m);
+  if (quoted) {
+    el.appendChild(h('blockquote', { class: 'quote', 'data-testid': 'quote' },
+      quoted.author ? h('span', { class: 'quote-author' }, quoted.author) : null,
+      h('span', { class: 'quote-text' }, quoted.text)));
+  }
   if (m.content) el.appendChild(h('div', { class: 'content' }, m.content));
   if (m.attachments && m.attachments.length) {
     el.appendChild(h('div', { class: 'attachments' }, m.attachments.map(attachmentEl)));
@@ -170,6 +182,18 @@ function messageEl(C, m) {
   }
   if (foot.firstChild) el.appendChild(foot);
   return el;
+}
+
+/// What a reply answers: the stored message when it is here, else the words the channel
+/// quoted (the original may never have reached the hub).
+function quoteOf(C, m) {
+  var original = m.reply_to_id && C.msgs[m.reply_to_id];
+  if (original) {
+    var files = original.attachments && original.attachments.length;
+    return { author: senderName(C, original), text: original.content || (files ? '[File]' : '') };
+  }
+  if (m.quote && (m.quote.text || m.quote.author)) return m.quote;
+  return null;
 }
 
 function tickEl(m, receipts) {

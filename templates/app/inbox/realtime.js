@@ -19,6 +19,15 @@ export function registerEvents() {
   on('message.created', function (d) { if (d && d.message) onMessage(d.message, true); });
   on('message.updated', function (d) { if (d && d.message) onMessage(d.message, false); });
   on('typing', onTyping);
+  on('contact.reachability', function (d) {
+    // A customer blocked (or unblocked) the channel: the contact card says so.
+    var entry = d && S.contacts[d.contact_id];
+    var identities = entry && entry.data && entry.data.contact && entry.data.contact.identities;
+    (identities || []).forEach(function (i) {
+      if (idEq(i.inbox_id, d.inbox_id)) i.blocked_at = d.blocked ? new Date().toISOString() : null;
+    });
+    if (identities && mounted() && V.conv && V.conv.data) renderDetailsSoon();
+  });
   on('viewers', onViewers);
   on('presence', function (d) {
     if (!d || !d.agent_id) return;
