@@ -1585,6 +1585,12 @@ async fn run_backend(
         ),
         // Phase w gives each visitor its own address (X-Forwarded-For), as on the web.
         ("SWITCHBOARD_TRUST_PROXY_HEADERS".into(), "true".into()),
+        // Phase w measures memory per idle socket up to the open-file limit; a real hub keeps
+        // a fifth of that limit for webhooks and agents.
+        (
+            "SWITCHBOARD_REALTIME_MAX_VISITOR_SOCKETS".into(),
+            "19990".into(),
+        ),
     ];
     if let Some(db) = &database {
         env.push(("SWITCHBOARD_DATABASE_URL".into(), db.url.clone()));

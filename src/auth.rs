@@ -20,6 +20,30 @@ use crate::domain::Password;
 /// Prefix of personal API tokens, so leaked ones are recognisable by secret scanners.
 pub const TOKEN_PREFIX: &str = "sb_pat_";
 
+/// Personal API tokens one agent may hold, so a leaked session cannot mint without bound.
+pub const MAX_API_TOKENS: usize = 50;
+
+/// A new personal API token: the secret (shown once), the prefix kept for display and the
+/// hash kept for checking.
+pub struct NewApiToken {
+    pub secret: String,
+    pub prefix: String,
+    pub hash: String,
+}
+
+impl NewApiToken {
+    pub fn generate() -> Self {
+        let secret = new_secret(TOKEN_PREFIX);
+        let prefix = secret.chars().take(TOKEN_PREFIX.len() + 6).collect();
+        let hash = token_hash(&secret);
+        Self {
+            secret,
+            prefix,
+            hash,
+        }
+    }
+}
+
 /// Cryptographically random bytes from the operating system.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];

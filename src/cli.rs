@@ -1,4 +1,5 @@
-//! The command line: `serve` (default), `migrate`, `admin create`, `backup`.
+//! The command line: `serve` (default), `migrate`, `admin create`/`reset-password`,
+//! `token create`, `backup`. Every command and flag explains itself in `--help`.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -32,10 +33,15 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
-    /// Manage admins.
+    /// Create admins and reset passwords.
     #[command(subcommand)]
     Admin(AdminCommand),
-    /// Write a consistent copy of the SQLite database to FILE.
+    /// Create personal API tokens (the `Authorization: Bearer` of scripts and of README's
+    /// examples).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Write a consistent copy of the SQLite database to FILE (SQLite only; back up a
+    /// PostgreSQL hub with pg_dump). Keep it private: it holds password hashes and secrets.
     Backup {
         /// Where to write the copy; must not exist yet.
         file: PathBuf,
@@ -47,8 +53,10 @@ enum AdminCommand {
     /// Create an admin. Prompts for the password on a terminal (empty: generate one);
     /// otherwise generates one. The generated password is printed once.
     Create {
+        /// The admin's email address: what they sign in with.
         #[arg(long)]
         email: String,
+        /// The admin's display name, shown to colleagues (e.g. "Ada Lovelace").
         #[arg(long)]
         name: String,
         /// Read the password from the first line of standard input.
@@ -58,11 +66,26 @@ enum AdminCommand {
     /// Set a new password for any agent (e.g. a locked-out admin) and end its sessions.
     /// Password input works as for `create`.
     ResetPassword {
+        /// The email address of the agent whose password changes.
         #[arg(long)]
         email: String,
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a personal API token for an agent and print it once (it is stored hashed).
+    /// It acts as that agent; revoke it on the profile page or with DELETE /api/v1/me/tokens/{id}.
+    Create {
+        /// The email address of the agent the token acts for.
+        #[arg(long)]
+        email: String,
+        /// A name for the token, to recognise it in the token list (e.g. "deploy script").
+        #[arg(long)]
+        name: String,
     },
 }
 
@@ -112,6 +135,9 @@ pub fn run() -> ExitCode {
                 email,
                 password_stdin,
             }) => reset_password(settings, &email, password_stdin).await,
+            Command::Token(TokenCommand::Create { email, name }) => {
+                create_token(settings, &email, &name).await
+            }
             Command::Backup { file } => backup(settings, file).await,
         }
     });
@@ -253,6 +279,42 @@ async fn reset_password(
     if generated {
         println!("Password (shown once): {}", password.expose());
     }
+    Ok(())
+}
+
+async fn create_token(settings: Settings, email: &str, name: &str) -> Result<(), Failure> {
+    let email = EmailAddress::parse(email).map_err(|r| Failure::usage(format!("--email: {r}")))?;
+    let name = DisplayName::parse(name).map_err(|r| Failure::usage(format!("--name: {r}")))?;
+    let db = open_database(&settings).await?;
+    db.migrate().await.map_err(Failure::new)?;
+    let agent = store::agents::find_by_email(&mut db.reader().await.map_err(Failure::new)?, &email)
+        .await
+        .map_err(Failure::new)?
+        .ok_or_else(|| Failure::new(format!("no agent with email {email}")))?;
+    let minted = auth::NewApiToken::generate();
+    let conn = &mut db.writer().await.map_err(Failure::new)?;
+    let token = store::agents::create_token(
+        conn,
+        agent.id,
+        &name,
+        &minted.prefix,
+        &minted.hash,
+        auth::MAX_API_TOKENS,
+        &Actor::cli(),
+    )
+    .await
+    .map_err(Failure::new)?
+    .ok_or_else(|| {
+        Failure::new(format!(
+            "{email} has {} tokens, the most an agent may hold; revoke one first",
+            auth::MAX_API_TOKENS
+        ))
+    })?;
+    eprintln!(
+        "Created token \"{}\" (id {}) for {}. It is shown once:",
+        token.name, token.id, agent.email
+    );
+    println!("{}", minted.secret);
     Ok(())
 }
 

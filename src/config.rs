@@ -161,6 +161,11 @@ pub struct RealtimeSettings {
     /// How often an open agent socket re-checks its sign-in (logout, revoked token,
     /// deactivation and role changes reach open sockets within this time).
     pub recheck: Duration,
+    /// Open widget visitor sockets one client address (an IPv6 /64) may hold.
+    pub visitor_sockets_per_address: usize,
+    /// Open widget visitor sockets in all; `0`: derived from the process's open-file limit,
+    /// keeping a fifth of it (at least 256) for webhooks, agents and the database.
+    pub max_visitor_sockets: usize,
 }
 
 /// HTTP server settings.
@@ -488,6 +493,16 @@ const ENV_OVERRIDES: &[(&str, &str, Kind)] = &[
         "realtime.recheck_secs",
         Kind::Integer,
     ),
+    (
+        "SWITCHBOARD_REALTIME_VISITOR_SOCKETS_PER_ADDRESS",
+        "realtime.visitor_sockets_per_address",
+        Kind::Integer,
+    ),
+    (
+        "SWITCHBOARD_REALTIME_MAX_VISITOR_SOCKETS",
+        "realtime.max_visitor_sockets",
+        Kind::Integer,
+    ),
     ("SWITCHBOARD_STORAGE_BACKEND", "storage.backend", Kind::Text),
     (
         "SWITCHBOARD_STORAGE_S3_ENDPOINT",
@@ -630,6 +645,8 @@ struct RawRealtime {
     client_buffer: i64,
     conversation_idle_secs: i64,
     recheck_secs: i64,
+    visitor_sockets_per_address: i64,
+    max_visitor_sockets: i64,
 }
 
 #[derive(Deserialize)]
@@ -1039,6 +1056,18 @@ impl RawSettings {
             recheck: Duration::from_secs(
                 in_range("realtime.recheck_secs", r.recheck_secs, 1, 3600)? as u64,
             ),
+            visitor_sockets_per_address: in_range(
+                "realtime.visitor_sockets_per_address",
+                r.visitor_sockets_per_address,
+                1,
+                1_000_000,
+            )? as usize,
+            max_visitor_sockets: in_range(
+                "realtime.max_visitor_sockets",
+                r.max_visitor_sockets,
+                0,
+                10_000_000,
+            )? as usize,
         };
         let storage = self.storage.validate(&data_dir)?;
         let attachments = self.attachments.validate()?;

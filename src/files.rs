@@ -589,12 +589,15 @@ fn allowed_literal_host(url: &url::Url) -> bool {
     }
 }
 
-/// Addresses a webhook may make the hub connect to.
+/// Addresses a webhook may make the hub connect to: public unicast only. Everything in
+/// IANA's special-purpose registries is refused, and IPv6 forms that carry an IPv4 address
+/// (mapped, compatible, NAT64, 6to4) are judged by that address, so `::127.0.0.1` or
+/// `64:ff9b::a9fe:a9fe` cannot reach loopback or a cloud metadata service.
 fn is_public(ip: std::net::IpAddr) -> bool {
-    use std::net::IpAddr;
+    use std::net::{IpAddr, Ipv4Addr};
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             !(v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
@@ -602,20 +605,47 @@ fn is_public(ip: std::net::IpAddr) -> bool {
                 || v4.is_broadcast()
                 || v4.is_multicast()
                 || v4.is_documentation()
-                // 100.64.0.0/10, carrier-grade NAT; 0.0.0.0/8
+                // 0.0.0.0/8 "this network"; 100.64.0.0/10 carrier-grade NAT
+                || a == 0
                 || (a == 100 && (64..128).contains(&b))
-                || a == 0)
+                // 192.0.0.0/24 IETF protocol assignments; 192.88.99.0/24 6to4 relay
+                || (a == 192 && b == 0 && c == 0)
+                || (a == 192 && b == 88 && c == 99)
+                // 198.18.0.0/15 benchmarking; 240.0.0.0/4 reserved
+                || (a == 198 && (b & 0xfe) == 18)
+                || a >= 240)
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            let s = v6.segments();
+            let embedded = |high: u16, low: u16| {
+                let [h1, h2] = high.to_be_bytes();
+                let [l1, l2] = low.to_be_bytes();
+                Ipv4Addr::new(h1, h2, l1, l2)
+            };
+            if v6.is_loopback() || v6.is_unspecified() {
+                return false;
+            }
+            // ::ffff:a.b.c.d (mapped) and ::a.b.c.d (compatible, deprecated)
+            if let Some(v4) = v6.to_ipv4() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
+            // 64:ff9b::/96 NAT64 well-known prefix
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return is_public(IpAddr::V4(embedded(s[6], s[7])));
+            }
+            // 2002::/16 6to4: the IPv4 address is in the next 32 bits
+            if s[0] == 0x2002 {
+                return is_public(IpAddr::V4(embedded(s[1], s[2])));
+            }
+            let first = s[0];
+            !(v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
-                || (first & 0xffc0) == 0xfe80) // link local fe80::/10
+                || (first & 0xffc0) == 0xfe80 // link local fe80::/10
+                || (first & 0xffc0) == 0xfec0 // site local fec0::/10 (deprecated)
+                || (s[0] == 0x64 && s[1] == 0xff9b) // 64:ff9b:1::/48 local-use NAT64
+                || (s[0] == 0x100 && s[1..4] == [0, 0, 0]) // 100::/64 discard
+                || (s[0] == 0x2001 && s[1] < 0x200) // 2001::/23 IETF protocol assignments (Teredo, ORCHID…)
+                || (s[0] == 0x2001 && s[1] == 0xdb8)) // 2001:db8::/32 documentation
         }
     }
 }
@@ -743,10 +773,41 @@ mod tests {
             "fe80::1",
             "fd00::1",
             "::ffff:127.0.0.1",
+            // IPv4 inside IPv6: compatible, NAT64, 6to4
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "64:ff9b::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::1",
+            "2002:7f00:1::",
+            "2002:a9fe:a9fe::1",
+            // the rest of the special-purpose registries
+            "192.0.0.8",
+            "192.88.99.1",
+            "198.18.0.1",
+            "198.19.255.255",
+            "240.0.0.1",
+            "255.255.255.255",
+            "192.0.2.1",
+            "fec0::1",
+            "100::1",
+            "2001::1",
+            "2001:10::1",
+            "2001:db8::1",
+            "ff02::1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["93.184.216.34", "2606:4700::1111", "1.1.1.1"] {
+        for ip in [
+            "93.184.216.34",
+            "2606:4700::1111",
+            "1.1.1.1",
+            "::ffff:1.1.1.1",
+            "64:ff9b::101:101",
+            "2002:101:101::1",
+            "2a00:1450:4001::1",
+            "198.20.0.1",
+        ] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
     }

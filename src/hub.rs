@@ -8,7 +8,7 @@ use actix::{Actor, Addr};
 
 use crate::actors::{channel, delivery, presence, router, thumbnails};
 use crate::channels::Channels;
-use crate::channels::widget::limits::VisitorLimits;
+use crate::channels::widget::limits::{SocketSlots, VisitorLimits};
 use crate::config::Settings;
 use crate::conversations::{ConversationRegistry, Conversations};
 use crate::db::Database;
@@ -32,6 +32,8 @@ pub struct Hub {
     pub(crate) thumbnails: thumbnails::Thumbnailer,
     /// Widget visitors' rate limits.
     pub(crate) widget_limits: Arc<VisitorLimits>,
+    /// Widget visitors' open sockets, per address and in all.
+    pub(crate) visitor_sockets: Arc<SocketSlots>,
 }
 
 impl Hub {
@@ -95,9 +97,17 @@ impl Hub {
             presence.clone(),
             db.clone(),
         ));
-        let conn = &mut db.reader().await?;
-        for inbox in crate::store::inboxes::enabled(conn).await? {
-            supervisor.do_send(channel::Configure(inbox));
+        // Awaited, so every enabled inbox answers its webhooks before the server accepts
+        // the first request (a retried webhook must never get 404 during a restart).
+        let enabled = {
+            let conn = &mut db.reader().await?;
+            crate::store::inboxes::enabled(conn).await?
+        };
+        for inbox in enabled {
+            let inbox_id = inbox.id;
+            if let Err(error) = supervisor.send(channel::Configure(inbox)).await {
+                tracing::warn!(inbox_id, %error, "channel supervisor unavailable at start");
+            }
         }
         Ok(Self {
             events,
@@ -111,6 +121,10 @@ impl Hub {
             files,
             thumbnails,
             widget_limits: Arc::default(),
+            visitor_sockets: Arc::new(SocketSlots::new(
+                settings.realtime.visitor_sockets_per_address,
+                settings.realtime.max_visitor_sockets,
+            )),
         })
     }
 }

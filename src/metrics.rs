@@ -167,7 +167,11 @@ impl Metrics {
         Ok(out)
     }
 
+    /// Records one answered request. Every label comes from a closed set (a method nobody
+    /// defined is `OTHER`, a path no route matched is `unmatched`), so made-up requests
+    /// cannot grow the registry without bound.
     pub(crate) fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let method = known_method(method);
         self.requests
             .get_or_create(&RequestLabels {
                 method: method.to_owned(),
@@ -182,4 +186,16 @@ impl Metrics {
             })
             .observe(seconds);
     }
+}
+
+/// The HTTP method as a metric label: one of the standard ones, else `OTHER`.
+fn known_method(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    KNOWN
+        .iter()
+        .find(|known| **known == method)
+        .copied()
+        .unwrap_or("OTHER")
 }

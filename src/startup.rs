@@ -249,6 +249,23 @@ async fn ensure_first_admin(db: &Database, settings: &Settings) -> Result<(), St
     let fail = |e: &dyn std::fmt::Display| StartupError::FirstAdmin(e.to_string());
     match &settings.admin {
         Some(admin) => {
+            let ignored = || {
+                tracing::info!(
+                    email = %admin.email,
+                    "agents exist already: SWITCHBOARD_ADMIN_EMAIL and SWITCHBOARD_ADMIN_PASSWORD \
+                     were ignored (sign in with an existing account, or reset a password with \
+                     `switchboard admin reset-password --email …`)"
+                );
+            };
+            // Counted first, so a restarted hub does not hash a password it will not use.
+            let existing = {
+                let conn = &mut db.reader().await.map_err(|e| fail(&e))?;
+                store::agents::count(conn).await.map_err(|e| fail(&e))?
+            };
+            if existing > 0 {
+                ignored();
+                return Ok(());
+            }
             let password = admin.password.clone();
             let password_hash =
                 actix_web::rt::task::spawn_blocking(move || auth::hash_password(&password))
@@ -268,7 +285,7 @@ async fn ensure_first_admin(db: &Database, settings: &Settings) -> Result<(), St
                 .map_err(|e| fail(&e))?
             {
                 Some(agent) => tracing::info!(email = %agent.email, "created the first admin"),
-                None => tracing::debug!("agents exist; SWITCHBOARD_ADMIN_* ignored"),
+                None => ignored(),
             }
         }
         None => {

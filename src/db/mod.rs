@@ -255,10 +255,24 @@ impl Database {
         let mut conn = self.writer().await?;
         match &mut conn {
             DbConn::Sqlite(c) => {
-                diesel::sql_query("VACUUM INTO ?")
-                    .bind::<diesel::sql_types::Text, _>(target)
+                // The copy holds password hashes and inbox secrets: it is created empty and
+                // private (0600) first, and VACUUM INTO fills the empty file, so it is never
+                // readable by others, not even for a moment.
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                options
+                    .open(&target)
+                    .map_err(|e| StoreError::Unavailable(format!("cannot create {target}: {e}")))?;
+                let copied = diesel::sql_query("VACUUM INTO ?")
+                    .bind::<diesel::sql_types::Text, _>(target.clone())
                     .execute(&mut **c)
-                    .await?;
+                    .await;
+                if let Err(error) = copied {
+                    let _ = std::fs::remove_file(&target);
+                    return Err(error.into());
+                }
                 Ok(())
             }
             DbConn::Postgres(_) => Err(StoreError::Unavailable(

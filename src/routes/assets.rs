@@ -21,6 +21,7 @@ use super::ApiError;
 
 pub(crate) const JS: &str = "text/javascript";
 pub(crate) const CSS: &str = "text/css";
+pub(crate) const SVG: &str = "image/svg+xml";
 
 /// A file of `templates/`: compiled in (release) or read from disk (debug). Made by
 /// [`template!`], which picks the one or the other.
@@ -122,8 +123,9 @@ pub(crate) use template;
 
 /// Every file of the web app, by its name under `/assets/` (its path under `templates/app/`,
 /// so the modules' relative imports resolve to names of this table).
-static ASSETS: [(&str, File); 32] = [
+static ASSETS: [(&str, File); 33] = [
     ("app.css", template!("app/app.css", CSS)),
+    ("favicon.svg", template!("app/favicon.svg", SVG)),
     ("login.js", template!("app/login.js", JS)),
     ("main.js", template!("app/main.js", JS)),
     ("core.js", template!("app/core.js", JS)),
@@ -165,7 +167,16 @@ static ASSETS: [(&str, File); 32] = [
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     // `.*`: module names have folders (`inbox/list.js`).
-    cfg.route("/assets/{name:.*}", web::get().to(asset));
+    cfg.route("/assets/{name:.*}", web::get().to(asset))
+        // Browsers ask for it on their own, whatever the pages link.
+        .route("/favicon.ico", web::get().to(favicon));
+}
+
+async fn favicon(req: HttpRequest) -> HttpResponse {
+    match ASSETS.iter().find(|(known, _)| *known == "favicon.svg") {
+        Some((_, file)) => file.respond(&req, "max-age=86400").await,
+        None => actix_web::ResponseError::error_response(&ApiError::not_found("no favicon")),
+    }
 }
 
 async fn asset(req: HttpRequest, name: web::Path<String>) -> HttpResponse {

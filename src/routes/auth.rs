@@ -86,7 +86,7 @@ async fn login(
     let ttl = state.settings.auth.session_ttl;
     let expires_at = store::now() + TimeDelta::from_std(ttl).map_err(ApiError::internal)?;
     let actor = Actor::agent(agent.id, ip.map(|ip| ip.to_string()));
-    store::agents::start_session(
+    let session = store::agents::start_session(
         &mut state.db.writer().await?,
         agent.id,
         &auth::token_hash(&token),
@@ -94,6 +94,11 @@ async fn login(
         &actor,
     )
     .await?;
+    // The answer shows this login, not the one before it.
+    let agent = crate::store::agents::Agent {
+        last_login_at: Some(session.created_at),
+        ..agent
+    };
     state.metrics.login(LoginOutcome::Success);
 
     let cookie = session_cookie(&state, token.clone())

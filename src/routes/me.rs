@@ -8,7 +8,7 @@ use serde_json::json;
 use super::ApiError;
 use super::extract::{self, Auth, AuthMethod};
 use super::{AgentView, PublicId, id_string, no_content, utc};
-use crate::auth::{self, TOKEN_PREFIX};
+use crate::auth::{self, MAX_API_TOKENS, NewApiToken};
 use crate::domain::{DisplayName, Password};
 use crate::state::AppState;
 use crate::store::{self, agents::ApiToken};
@@ -113,9 +113,6 @@ struct NewToken {
     name: String,
 }
 
-/// Tokens one agent may hold.
-const MAX_TOKENS: usize = 50;
-
 /// Creates a personal API token; the secret is in this response only. Only a signed-in
 /// browser session may create one, so a leaked token cannot mint more tokens.
 async fn create_token(
@@ -129,28 +126,26 @@ async fn create_token(
             "API tokens are created from a signed-in session, not with another token",
         ));
     }
-    let existing =
-        store::agents::list_tokens(&mut state.db.reader().await?, caller.agent.id).await?;
-    if existing.len() >= MAX_TOKENS {
-        return Err(ApiError::conflict(
-            "too_many_tokens",
-            format!("you have {MAX_TOKENS} tokens; revoke one first"),
-        ));
-    }
     let name = DisplayName::parse(&body.name).map_err(|r| ApiError::invalid("name", r))?;
-    let secret = auth::new_secret(TOKEN_PREFIX);
-    let prefix: String = secret.chars().take(TOKEN_PREFIX.len() + 6).collect();
+    let minted = NewApiToken::generate();
     let token = store::agents::create_token(
         &mut state.db.writer().await?,
         caller.agent.id,
         &name,
-        &prefix,
-        &auth::token_hash(&secret),
+        &minted.prefix,
+        &minted.hash,
+        MAX_API_TOKENS,
         &caller.actor(),
     )
-    .await?;
+    .await?
+    .ok_or_else(|| {
+        ApiError::conflict(
+            "too_many_tokens",
+            format!("you have {MAX_API_TOKENS} tokens; revoke one first"),
+        )
+    })?;
     let mut body = serde_json::to_value(TokenView::from(&token)).map_err(ApiError::internal)?;
-    body["token"] = json!(secret);
+    body["token"] = json!(minted.secret);
     Ok(HttpResponse::Created().json(body))
 }
 

@@ -231,6 +231,9 @@ async fn identify(
 ) -> HttpResponse {
     let result = async {
         let (_, config) = widget(&state, &req, &query.key)?;
+        if !state.hub.widget_limits.identify(&client_ip(&state, &req)) {
+            return Err(ApiError::rate_limited(60));
+        }
         let visitor_id = visitor(&state, &req, &config)?;
         let body = body.into_inner();
         let name = body
@@ -516,7 +519,22 @@ async fn socket(
         ApiError::bad_request("not_a_websocket", format!("websocket handshake: {e}"))
     })?;
     let ip = client_ip(&state, &req);
-    let session =
-        crate::channels::widget::session::VisitorSession::new(state.clone(), entry, config, ip);
+    // Counted before the upgrade: a refused socket costs no actor and no file descriptor.
+    let slot = state.hub.visitor_sockets.take(&ip).map_err(|refused| {
+        use crate::channels::widget::limits::SlotRefused;
+        match refused {
+            SlotRefused::Address => ApiError::rate_limited(30),
+            SlotRefused::Hub => {
+                ApiError::busy("the hub holds as many visitor connections as it may")
+            }
+        }
+    })?;
+    let session = crate::channels::widget::session::VisitorSession::new(
+        state.clone(),
+        entry,
+        config,
+        ip,
+        slot,
+    );
     actix_web_actors::ws::start(session, &req, stream)
 }

@@ -405,16 +405,36 @@ pub struct ApiToken {
     pub created_at: NaiveDateTime,
 }
 
+/// Creates a token unless the agent already holds `max` (`Ok(None)` then). The count and
+/// the insert are one transaction holding the agent's row lock (PostgreSQL; SQLite has one
+/// writer), so concurrent creations cannot pass the cap together.
 pub async fn create_token(
     conn: &mut DbConn,
     agent_id: i64,
     name: &DisplayName,
     prefix: &str,
     token_hash: &str,
+    max: usize,
     actor: &Actor,
-) -> Result<ApiToken, StoreError> {
+) -> Result<Option<ApiToken>, StoreError> {
     let at = now();
+    let max = i64::try_from(max).unwrap_or(i64::MAX);
+    let lock_agent = matches!(conn, DbConn::Postgres(_));
     db_run!(conn, c => c.transaction::<_, StoreError, _>(async |c| {
+        if lock_agent {
+            diesel::sql_query("SELECT id FROM agents WHERE id = $1 FOR UPDATE")
+                .bind::<diesel::sql_types::BigInt, _>(agent_id)
+                .execute(c)
+                .await?;
+        }
+        let held: i64 = api_tokens::table
+            .filter(api_tokens::agent_id.eq(agent_id))
+            .count()
+            .get_result(c)
+            .await?;
+        if held >= max {
+            return Ok(None);
+        }
         let token = diesel::insert_into(api_tokens::table)
             .values((
                 api_tokens::agent_id.eq(agent_id),
@@ -429,7 +449,7 @@ pub async fn create_token(
         let event = AuditEvent::new("token.create", "api_token", token.id)
             .with_details(json!({"name": token.name}));
         audit!(c, actor, event).await?;
-        Ok(token)
+        Ok(Some(token))
     }).await)
 }
 

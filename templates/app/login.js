@@ -6,7 +6,8 @@
 // Where to go after signing in: `next` when it is a path on this site, else "/".
 // Refused: absolute URLs, protocol-relative "//host", "/\host" (browsers read "\" as "/"),
 // anything with control characters (the URL parser drops tabs and newlines, so "/\t/host"
-// would become "//host"), and the login page itself.
+// would become "//host"), paths that become "//host" once dot segments are resolved, and the
+// login page itself.
 function nextTarget() {
   var next;
   try {
@@ -24,6 +25,9 @@ function nextTarget() {
     return '/';
   }
   if (url.origin !== location.origin) return '/';
+  // "/.//evil.example/x", "/%2e//…" and "/a/..//…" parse to a path starting with "//",
+  // which the browser would then read as another site.
+  if (url.pathname.charAt(1) === '/' || url.pathname.charAt(1) === '\\') return '/';
   if (url.pathname === '/login' || url.pathname === '/login/') return '/';
   return url.pathname + url.search + url.hash;
 }

@@ -32,6 +32,9 @@ async fn first_admin_from_env_logs_in_and_reads_me() {
     let me: Value = app.get("/api/v1/me").await.json().await.unwrap();
     assert_eq!(me["agent"]["email"], ADMIN_EMAIL);
     assert_eq!(me["csrf_token"], body["csrf_token"]);
+    // The login's own answer already shows this login.
+    assert!(body["agent"]["last_login_at"].is_string(), "{body}");
+    assert_eq!(me["agent"]["last_login_at"], body["agent"]["last_login_at"]);
 }
 
 #[actix_web::test]
@@ -98,8 +101,23 @@ async fn malformed_and_mistyped_bodies_get_400_with_an_error_body() {
             .send()
             .await
             .unwrap();
-        assert_error(response, StatusCode::BAD_REQUEST, "malformed_json").await;
+        let body = assert_error(response, StatusCode::BAD_REQUEST, "malformed_json").await;
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(!message.contains("Json deserialize error"), "{message}");
     }
+    // No body at all: said in words.
+    let response = app
+        .client
+        .post(&url)
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    let body = assert_error(response, StatusCode::BAD_REQUEST, "empty_body").await;
+    assert_eq!(
+        body["error"]["message"],
+        "the request has no body: send a JSON object"
+    );
     let response = app
         .login_with(&app.client, "not-an-email", "whatever")
         .await;

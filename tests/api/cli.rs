@@ -368,6 +368,13 @@ async fn backup_copies_sqlite_and_points_postgres_to_pg_dump() {
     }
     assert!(output.status.success(), "{stderr}");
     assert!(stdout.contains("Backup written"), "{stdout}");
+    // It holds password hashes and secrets: readable by its owner only (issue #17, item 10).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "backup mode {mode:o}");
+    }
     let copy = Database::connect(&switchboard::config::DatabaseSettings {
         url: switchboard::config::DatabaseUrl::Sqlite(target.clone()),
         max_connections: 1,
@@ -386,4 +393,122 @@ async fn backup_copies_sqlite_and_points_postgres_to_pg_dump() {
     let (output, _, stderr) = run(again);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr.contains("exists already"), "{stderr}");
+}
+
+#[actix_web::test]
+async fn token_create_prints_a_working_token_once() {
+    let db = TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut admin = switchboard(dir.path(), &db);
+    admin.args([
+        "admin",
+        "create",
+        "--email",
+        "ops@example.com",
+        "--name",
+        "Ops",
+    ]);
+    let (output, _, stderr) = run_with_stdin(admin, "");
+    assert!(output.status.success(), "{stderr}");
+
+    let mut create = switchboard(dir.path(), &db);
+    create.args([
+        "token",
+        "create",
+        "--email",
+        "ops@example.com",
+        "--name",
+        "deploy script",
+    ]);
+    let (output, stdout, stderr) = run(create);
+    assert!(output.status.success(), "{stderr}");
+    // Only the token on standard output, so `TOKEN=$(switchboard token create …)` works.
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let token = stdout.trim().to_owned();
+    assert!(token.starts_with("sb_pat_"), "{stdout}");
+    assert!(stderr.contains("\"deploy script\""), "{stderr}");
+    assert!(!stderr.contains(&token), "shown once, on stdout only");
+
+    let mut unknown = switchboard(dir.path(), &db);
+    unknown.args([
+        "token",
+        "create",
+        "--email",
+        "ghost@example.com",
+        "--name",
+        "x",
+    ]);
+    let (output, _, stderr) = run(unknown);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.contains("no agent with email ghost@example.com"),
+        "{stderr}"
+    );
+    let mut unnamed = switchboard(dir.path(), &db);
+    unnamed.args([
+        "token",
+        "create",
+        "--email",
+        "ops@example.com",
+        "--name",
+        " ",
+    ]);
+    let (output, _, stderr) = run(unnamed);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr.contains("--name"), "{stderr}");
+
+    // The hub accepts it; admin variables given to a hub that has agents are ignored, and
+    // the log says so.
+    let mut command = switchboard(dir.path(), &db);
+    command
+        .env("SWITCHBOARD_ADMIN_EMAIL", "boss@example.com")
+        .env("SWITCHBOARD_ADMIN_PASSWORD", "a long admin passphrase");
+    let (mut child, base, lines, _) = start(command);
+    let me: Value = reqwest::Client::new()
+        .get(format!("{base}/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["agent"]["email"], "ops@example.com");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("SWITCHBOARD_ADMIN_PASSWORD were ignored")),
+        "{lines:?}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn every_command_and_flag_is_described_in_help() {
+    for args in [
+        vec!["--help"],
+        vec!["admin", "create", "--help"],
+        vec!["admin", "reset-password", "--help"],
+        vec!["token", "create", "--help"],
+        vec!["backup", "--help"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(&args)
+            .output()
+            .expect("run switchboard --help");
+        assert!(output.status.success(), "{args:?}");
+        let help = String::from_utf8_lossy(&output.stdout);
+        // clap lists an undescribed flag as its bare name at the end of a line.
+        for line in help.lines() {
+            let trimmed = line.trim();
+            let bare = trimmed.starts_with("--") && !trimmed.contains("  ");
+            assert!(!bare, "{args:?}: `{trimmed}` has no description\n{help}");
+        }
+    }
+    let help = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["backup", "--help"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("SQLite only"));
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::chrome::Chrome;
@@ -13,6 +13,11 @@ use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, CallbackServer, TestApp, spawn
 /// Signs in through the sign-in page, as a person does.
 async fn sign_in(chrome: &Chrome, app: &TestApp, email: &str, password: &str) {
     visit(chrome, app, "/login", "login-email").await;
+    submit_sign_in(chrome, email, password).await;
+}
+
+/// Fills and submits the sign-in form of the page that is open.
+async fn submit_sign_in(chrome: &Chrome, email: &str, password: &str) {
     let script = format!(
         "const set = (id, v) => {{ const e = document.querySelector(`[data-testid=${{id}}]`); \
          e.value = v; e.dispatchEvent(new Event('input', {{bubbles: true}})); }}; \
@@ -187,6 +192,23 @@ async fn an_agent_answers_a_customer_in_the_inbox() {
     callback.wait_for(2).await;
     chrome.screenshot("inbox-conversation").await;
 
+    // A reply the integration refuses shows as failed at once, with the reason and Retry,
+    // without a reload (issue #17, item 11): the POST's own (queued) answer, which may come
+    // after the failure event, does not put the clock back.
+    callback.script([crate::helpers::Answer::status(
+        400,
+        r#"{"error":{"code":"unknown_customer","message":"no such customer"}}"#,
+    )]);
+    compose(&chrome, "This one will be refused.").await;
+    chrome
+        .wait_until(
+            "the refused reply marked failed",
+            "return Array.from(document.querySelectorAll('[data-testid=message]')).some(m => \
+             m.textContent.includes('This one will be refused') && m.dataset.status === 'failed' \
+             && m.textContent.includes('no such customer') && !!m.querySelector('[data-testid=retry]'));",
+        )
+        .await;
+
     // `?` shows the keyboard shortcuts; Escape closes them.
     let key = |k: &str| {
         format!(
@@ -238,7 +260,8 @@ async fn an_agent_answers_a_customer_in_the_inbox() {
         all.iter()
             .filter(|m| m["direction"] == "outbound" && m["private"] != "true")
             .count(),
-        2
+        3,
+        "two replies delivered, one refused"
     );
     chrome
         .js(
@@ -313,6 +336,38 @@ async fn an_admin_creates_an_inbox_and_an_agent_cannot_open_admin_pages() {
         )
         .await;
     chrome.screenshot("admin-inbox-created").await;
+    // The page offers a test command with a real signature; sent as shown, it is accepted.
+    chrome
+        .wait_until(
+            "the signed test command",
+            "const c = document.querySelector('[data-testid=inbox-test-command]'); \
+             return !!c && c.textContent.includes('sha256=') && !c.textContent.includes('$SIG');",
+        )
+        .await;
+    let command = chrome
+        .js("return document.querySelector('[data-testid=inbox-test-command]').textContent;")
+        .await;
+    let command = command.as_str().expect("command text").to_owned();
+    let between = |start: &str, end: &str| -> String {
+        let from = command.find(start).expect(start) + start.len();
+        let to = from + command[from..].find(end).expect(end);
+        command[from..to].to_owned()
+    };
+    let signature = between("X-Switchboard-Signature: ", "'");
+    let body = between("-d '", "' ");
+    let url = command.rsplit(' ').next().expect("url").trim().to_owned();
+    let sent = app
+        .client
+        .post(&url)
+        .header("Content-Type", "application/json")
+        .header("X-Switchboard-Signature", &signature)
+        .body(body)
+        .send()
+        .await
+        .expect("test command");
+    assert_eq!(sent.status(), StatusCode::OK, "{command}");
+    let answer: Value = sent.json().await.expect("answer");
+    assert_eq!(answer["stored"][0]["type"], "message", "{answer}");
     let inboxes = app.get_json(&admin, "/api/v1/inboxes").await;
     assert!(
         inboxes["data"]
@@ -418,5 +473,36 @@ async fn an_admin_manages_agents_canned_responses_and_reads_the_audit_log() {
         )
         .await;
     chrome.screenshot("admin-audit").await;
+    chrome.close().await;
+}
+
+/// `?next=` leads only to this site: paths that turn into `//host` once the browser resolves
+/// their dot segments are refused (issue #17, item 1).
+#[actix_web::test]
+async fn signing_in_never_leads_to_another_site() {
+    let app = spawn_app().await;
+    let chrome = Chrome::start(1200, 800).await;
+    for next in [
+        "/.//evil.example/x",
+        "/%2e//evil.example/x",
+        "/a/..//evil.example/x",
+        "/./%2F/evil.example",
+    ] {
+        chrome.client.delete_all_cookies().await.expect("sign out");
+        visit(&chrome, &app, &format!("/login?next={next}"), "login-email").await;
+        submit_sign_in(&chrome, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        chrome
+            .wait_until(
+                "the page after signing in",
+                "return location.pathname !== '/login' || location.origin === 'null';",
+            )
+            .await;
+        let at = chrome.js("return location.href;").await;
+        let at = at.as_str().unwrap_or_default().to_owned();
+        assert!(
+            at.starts_with(&format!("{}/", app.address)),
+            "next={next} led to {at}"
+        );
+    }
     chrome.close().await;
 }

@@ -69,6 +69,35 @@ async fn metrics_count_requests_by_route_pattern() {
     assert!(text.trim_end().ends_with("# EOF"), "{text}");
 }
 
+/// Made-up methods and paths must not grow the registry (issue #17, item 2): every label
+/// comes from a closed set.
+#[actix_web::test]
+async fn made_up_methods_and_paths_share_one_series() {
+    let app = spawn_app().await;
+    for i in 0..40 {
+        let method = reqwest::Method::from_bytes(format!("BREW{i}").as_bytes()).unwrap();
+        app.client
+            .request(method, app.url(&format!("/no/such/path/{i}")))
+            .send()
+            .await
+            .unwrap();
+        app.get(&format!("/made-up-{i}")).await;
+    }
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(!text.contains("BREW"), "{text}");
+    assert!(!text.contains("made-up"), "{text}");
+    let other = text
+        .lines()
+        .filter(|l| l.starts_with("switchboard_http_requests_total{method=\"OTHER\""))
+        .collect::<Vec<_>>();
+    assert!(!other.is_empty(), "{text}");
+    let series = text
+        .lines()
+        .filter(|l| l.starts_with("switchboard_http_requests_total{"))
+        .count();
+    assert!(series < 10, "{series} series:\n{text}");
+}
+
 #[actix_web::test]
 async fn unknown_paths_get_a_json_404() {
     let app = spawn_app().await;
@@ -138,4 +167,27 @@ async fn a_request_whose_client_hangs_up_mid_query_still_completes() {
         actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(names, ["Abandoned"]);
+}
+
+/// After a restart the first signed webhook is stored, never answered 404 while the
+/// inboxes load (issue #17, item 4): channels are up before the server accepts requests.
+#[actix_web::test]
+async fn webhooks_are_served_from_the_first_request_after_a_restart() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let inbox = app.create_api_inbox(&admin, None).await;
+    let app = app.restart().await;
+    let inbox = crate::helpers::ApiInbox {
+        webhook_url: format!("{}/webhooks/api/{}", app.address, inbox.id),
+        ..inbox
+    };
+    assert_eq!(app.get("/ready").await.status(), StatusCode::OK);
+    let response = app
+        .post_signed(
+            &inbox,
+            "",
+            &crate::helpers::message_event("after-restart", "cust-1", "hello again"),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
 }

@@ -301,3 +301,27 @@ async fn unknown_and_traversing_asset_paths_answer_404() {
         assert!(answer.contains(r#""code":"not_found""#), "{path}: {answer}");
     }
 }
+
+#[actix_web::test]
+async fn the_favicon_is_served_where_browsers_look() {
+    let app = spawn_app().await;
+    let login = client()
+        .get(app.url("/login"))
+        .send()
+        .await
+        .expect("login page")
+        .text()
+        .await
+        .expect("html");
+    assert!(login.contains(r#"<link rel="icon" type="image/svg+xml" href="/assets/favicon.svg">"#));
+    for path in ["/assets/favicon.svg", "/favicon.ico"] {
+        let response = client().get(app.url(path)).send().await.expect("favicon");
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let kind = response.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .expect("content type")
+            .to_owned();
+        assert!(kind.starts_with("image/svg+xml"), "{path}: {kind}");
+        assert!(response.text().await.expect("svg").starts_with("<svg"));
+    }
+}

@@ -1,5 +1,5 @@
 //! The S3 blob backend against a real S3-compatible server: moto's standalone server
-//! (`python3 -m pip install 'moto[server]'`; `.ci/run` installs it).
+//! (`.ci/run` installs it into a virtual environment at `target/venv`; see [`python`]).
 //!
 //! One moto server is started per test process, on first use ([`moto`]); every test gets
 //! its own bucket ([`Moto::fresh_bucket`]). To run the whole hub on S3 in a test:
@@ -56,6 +56,20 @@ pub struct Moto {
 
 static MOTO: OnceLock<Moto> = OnceLock::new();
 
+/// The Python that has moto: `SWITCHBOARD_TEST_PYTHON`, else the project's virtual
+/// environment `target/venv` (Debian's own Python refuses a global `pip install`), else
+/// `python3` from the PATH.
+fn python() -> std::path::PathBuf {
+    if let Some(python) = std::env::var_os("SWITCHBOARD_TEST_PYTHON") {
+        return python.into();
+    }
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venv/bin/python3");
+    if venv.exists() {
+        return venv;
+    }
+    "python3".into()
+}
+
 /// The moto server of this test process, started on first use. Panics with instructions
 /// when moto is not installed.
 pub fn moto() -> &'static Moto {
@@ -64,7 +78,8 @@ pub fn moto() -> &'static Moto {
 
 impl Moto {
     fn start() -> Self {
-        let installed = Command::new("python3")
+        let python = python();
+        let installed = Command::new(&python)
             .args(["-c", "import moto.server"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -72,15 +87,16 @@ impl Moto {
             .is_ok_and(|s| s.success());
         assert!(
             installed,
-            "moto's S3 server is not installed (python3 -c 'import moto.server' failed): \
-             run .ci/run, or python3 -m pip install 'moto[server]'"
+            "moto's S3 server is not installed ({} -c 'import moto.server' failed): run \
+             .ci/run, or: python3 -m venv target/venv && target/venv/bin/pip install 'moto[server]'",
+            python.display()
         );
         let mut last_log = String::new();
         // A port picked by binding :0 may be taken again before moto binds it; retry.
         for _ in 0..3 {
             let port = free_port();
             let mut log = tempfile::tempfile().expect("temp file for moto's log");
-            let mut child = Command::new("python3")
+            let mut child = Command::new(&python)
                 .args(["-c", MOTO_LAUNCHER, &port.to_string()])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::null())

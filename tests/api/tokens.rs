@@ -127,3 +127,40 @@ async fn a_token_cannot_mint_more_tokens() {
     let list = app.get_json(&token, "/api/v1/me/tokens").await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
 }
+
+/// 80 creations at once leave exactly the cap of 50 (issue #17, item 8): the count and the
+/// insert are one locked transaction.
+#[actix_web::test]
+async fn concurrent_token_creations_cannot_pass_the_cap() {
+    let app = spawn_app().await;
+    let browser = app.browser(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let create = |i: usize| {
+        browser
+            .client
+            .post(app.url("/api/v1/me/tokens"))
+            .header("X-CSRF-Token", &browser.csrf)
+            .json(&json!({"name": format!("burst {i}")}))
+            .send()
+    };
+    let answers = futures_util::future::join_all((0..80).map(create)).await;
+    let mut created = 0;
+    let mut refused = 0;
+    for answer in answers {
+        match answer.expect("answer").status() {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => refused += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((created, refused), (50, 30));
+    let list = browser
+        .client
+        .get(app.url("/api/v1/me/tokens"))
+        .send()
+        .await
+        .expect("list")
+        .json::<Value>()
+        .await
+        .expect("JSON");
+    assert_eq!(list["data"].as_array().map(Vec::len), Some(50), "{list}");
+}

@@ -827,3 +827,90 @@ async fn two_tabs_of_a_new_visitor_writing_at_once_both_see_both_messages() {
         );
     }
 }
+
+/// Identify checks an HMAC and writes the contact: one address gets 30 a minute, like new
+/// sessions (issue #17, item 7).
+#[actix_web::test]
+async fn identify_is_rate_limited_per_address() {
+    let app = spawn_app().await;
+    let widget = create_widget(&app, json!({"allowed_origins": [SITE]})).await;
+    let visitor = new_visitor(&app, &widget).await;
+    let mut limited = None;
+    for i in 0..40 {
+        let response = identify(
+            &app,
+            &widget.key,
+            &visitor,
+            json!({"name": format!("Ann {i}")}),
+        )
+        .await;
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some((i, response));
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::OK, "call {i}");
+    }
+    let (at, response) = limited.expect("identify is limited");
+    assert_eq!(at, 30, "the 31st call is refused");
+    assert!(response.headers().contains_key("retry-after"));
+    assert_error(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
+
+/// A socket that never says hello is closed after 10 s, and one address holds a bounded
+/// number of sockets, so idle connections cannot exhaust the hub (issue #17, item 3).
+#[actix_web::test]
+async fn silent_sockets_are_closed_and_sockets_per_address_are_capped() {
+    let app = crate::helpers::spawn_app_with(|env| {
+        env.insert(
+            "SWITCHBOARD_REALTIME_VISITOR_SOCKETS_PER_ADDRESS".into(),
+            "3".into(),
+        );
+    })
+    .await;
+    let widget = create_widget(&app, json!({"allowed_origins": [SITE]})).await;
+    let connect = || {
+        let url = format!(
+            "{}/widget/ws?key={}",
+            app.address.replacen("http", "ws", 1),
+            widget.key
+        );
+        let mut request = url.into_client_request().expect("ws request");
+        request
+            .headers_mut()
+            .insert("Origin", SITE.parse().expect("origin"));
+        tokio_tungstenite::connect_async(request)
+    };
+    let (mut silent, _) = connect().await.expect("first socket");
+    let (_second, _) = connect().await.expect("second socket");
+    let (_third, _) = connect().await.expect("third socket");
+    match connect().await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 429);
+        }
+        other => panic!("a fourth socket from one address must be refused: {other:?}"),
+    }
+
+    // The silent one is told why and closed; its slot is free again.
+    let started = std::time::Instant::now();
+    let mut closed = false;
+    while let Ok(Some(frame)) = tokio::time::timeout(Duration::from_secs(15), silent.next()).await {
+        match frame {
+            Ok(Frame::Close(_)) | Err(_) => {
+                closed = true;
+                break;
+            }
+            Ok(_) => {}
+        }
+    }
+    assert!(closed, "the silent socket was not closed");
+    assert!(started.elapsed() < Duration::from_secs(14));
+    let mut again = None;
+    for _ in 0..50 {
+        if let Ok((socket, _)) = connect().await {
+            again = Some(socket);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(again.is_some(), "the freed slot is usable again");
+}

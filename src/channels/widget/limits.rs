@@ -6,11 +6,13 @@ use std::num::NonZeroU32;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 /// Visitors' rate limits: per visitor (20 messages a minute, bursts of 10) and per client
-/// address (60 a minute), so one page cannot flood the inbox.
+/// address (60 a minute), so one page cannot flood the inbox. Open sockets are counted in
+/// [`SocketSlots`].
 pub(crate) struct VisitorLimits {
     per_visitor: DefaultKeyedRateLimiter<String>,
     per_ip: DefaultKeyedRateLimiter<String>,
     sessions_per_ip: DefaultKeyedRateLimiter<String>,
+    identify_per_ip: DefaultKeyedRateLimiter<String>,
 }
 
 impl Default for VisitorLimits {
@@ -20,6 +22,8 @@ impl Default for VisitorLimits {
             per_visitor: RateLimiter::keyed(Quota::per_minute(n(20)).allow_burst(n(10))),
             per_ip: RateLimiter::keyed(Quota::per_minute(n(60)).allow_burst(n(30))),
             sessions_per_ip: RateLimiter::keyed(Quota::per_minute(n(30)).allow_burst(n(30))),
+            // Identify verifies an HMAC and writes the contact: as dear as a new session.
+            identify_per_ip: RateLimiter::keyed(Quota::per_minute(n(30)).allow_burst(n(30))),
         }
     }
 }
@@ -38,11 +42,18 @@ impl VisitorLimits {
         self.sessions_per_ip.check_key(&address_key(ip)).is_ok()
     }
 
+    /// Whether this address may identify a visitor once more now.
+    pub(crate) fn identify(&self, ip: &str) -> bool {
+        self.tidy();
+        self.identify_per_ip.check_key(&address_key(ip)).is_ok()
+    }
+
     fn tidy(&self) {
         if self.per_visitor.len() > 100_000 || self.per_ip.len() > 100_000 {
             self.per_visitor.retain_recent();
             self.per_ip.retain_recent();
             self.sessions_per_ip.retain_recent();
+            self.identify_per_ip.retain_recent();
         }
     }
 }
@@ -62,8 +73,111 @@ fn address_key(ip: &str) -> String {
     }
 }
 
+/// Open visitor sockets, counted per client address and in all, so visitors cannot take the
+/// file descriptors webhooks, agents and the database need.
+pub(crate) struct SocketSlots {
+    per_address: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    total: std::sync::atomic::AtomicUsize,
+    max_per_address: usize,
+    max_total: usize,
+}
+
+/// Why a visitor socket was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SlotRefused {
+    /// This address holds its share already.
+    Address,
+    /// Visitors hold their share of the hub's sockets.
+    Hub,
+}
+
+impl SocketSlots {
+    /// `max_total` 0: derived from the open-file limit (see [`derived_max_sockets`]).
+    pub(crate) fn new(max_per_address: usize, max_total: usize) -> Self {
+        let max_total = match max_total {
+            0 => derived_max_sockets(open_file_limit()),
+            n => n,
+        };
+        Self {
+            per_address: std::sync::Mutex::default(),
+            total: std::sync::atomic::AtomicUsize::new(0),
+            max_per_address: max_per_address.max(1),
+            max_total: max_total.max(1),
+        }
+    }
+
+    /// Takes a slot for a socket from `ip`; it is given back when the [`SocketSlot`] drops.
+    pub(crate) fn take(self: &std::sync::Arc<Self>, ip: &str) -> Result<SocketSlot, SlotRefused> {
+        use std::sync::atomic::Ordering;
+        let key = address_key(ip);
+        let mut per_address = self
+            .per_address
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let held = per_address.get(&key).copied().unwrap_or(0);
+        if held >= self.max_per_address {
+            return Err(SlotRefused::Address);
+        }
+        if self.total.load(Ordering::Relaxed) >= self.max_total {
+            return Err(SlotRefused::Hub);
+        }
+        self.total.fetch_add(1, Ordering::Relaxed);
+        per_address.insert(key.clone(), held + 1);
+        Ok(SocketSlot {
+            slots: self.clone(),
+            key,
+        })
+    }
+
+    fn give_back(&self, key: &str) {
+        use std::sync::atomic::Ordering;
+        let mut per_address = self
+            .per_address
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(held) = per_address.get_mut(key) {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                per_address.remove(key);
+            }
+        }
+        self.total.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// One open visitor socket's share; dropping it (the session stopped) frees it.
+pub(crate) struct SocketSlot {
+    slots: std::sync::Arc<SocketSlots>,
+    key: String,
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        self.slots.give_back(&self.key);
+    }
+}
+
+/// Visitor sockets allowed under an open-file limit: all but a fifth of it (at least 256),
+/// which stays for webhooks, agents, the database and files.
+fn derived_max_sockets(limit: Option<u64>) -> usize {
+    let Some(limit) = limit else {
+        return 10_000;
+    };
+    let reserve = (limit / 5).max(256);
+    usize::try_from(limit.saturating_sub(reserve)).unwrap_or(usize::MAX)
+}
+
+/// The soft open-file limit of this process (Linux: `/proc/self/limits`).
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[test]
@@ -79,5 +193,27 @@ mod tests {
         );
         assert_eq!(address_key("::ffff:203.0.113.7"), "203.0.113.7");
         assert_eq!(address_key(""), "");
+    }
+
+    #[test]
+    fn slots_are_capped_per_address_and_in_all_and_given_back() {
+        let slots = Arc::new(SocketSlots::new(2, 3));
+        let a1 = slots.take("10.0.0.1").expect("first");
+        let _a2 = slots.take("10.0.0.1").expect("second");
+        assert_eq!(slots.take("10.0.0.1").err(), Some(SlotRefused::Address));
+        // One /64 is one address.
+        let _b1 = slots.take("2001:db8:1:2::1").expect("v6");
+        assert_eq!(slots.take("2001:db8:1:2::99").err(), Some(SlotRefused::Hub));
+        drop(a1);
+        assert!(slots.take("2001:db8:1:2::99").is_ok());
+    }
+
+    #[test]
+    fn the_derived_cap_keeps_a_reserve() {
+        assert_eq!(derived_max_sockets(Some(512)), 256);
+        assert_eq!(derived_max_sockets(Some(20_000)), 16_000);
+        assert_eq!(derived_max_sockets(Some(100)), 0);
+        assert_eq!(derived_max_sockets(None), 10_000);
+        assert!(open_file_limit().is_some_and(|l| l > 0));
     }
 }

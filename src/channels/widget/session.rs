@@ -22,6 +22,7 @@ use switchboard_widget::{
 };
 
 use super::WidgetConfig;
+use super::limits::SocketSlot;
 use crate::actors::delivery::VisitorReceipt;
 use crate::channels::ChannelEntry;
 use crate::db::types::{DeliveryStatus, SenderType};
@@ -34,6 +35,9 @@ use crate::store::conversations::Message;
 use crate::views::utc;
 
 const HEARTBEAT: Duration = Duration::from_secs(30);
+/// A socket that has not said `hello` by then is closed: pings alone would keep it (and its
+/// file descriptor) forever.
+const HELLO_DEADLINE: Duration = Duration::from_secs(10);
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
 /// Messages sent when a visitor opens the widget without a resume point.
 const HISTORY: i64 = 50;
@@ -72,6 +76,8 @@ pub(crate) struct VisitorSession {
     frames: governor::DefaultDirectRateLimiter,
     agents_online: bool,
     agent_names: HashMap<i64, String>,
+    /// This socket's share of the visitor sockets, given back when the session ends.
+    _slot: SocketSlot,
 }
 
 impl VisitorSession {
@@ -80,6 +86,7 @@ impl VisitorSession {
         entry: Arc<ChannelEntry>,
         config: Arc<WidgetConfig>,
         ip: String,
+        slot: SocketSlot,
     ) -> Self {
         Self {
             state,
@@ -104,6 +111,7 @@ impl VisitorSession {
             ),
             agents_online: false,
             agent_names: HashMap::new(),
+            _slot: slot,
         }
     }
 
@@ -585,6 +593,16 @@ impl Actor for VisitorSession {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(16);
+        ctx.run_later(HELLO_DEADLINE, |this, ctx| {
+            if this.visitor.is_none() {
+                this.refuse(ctx, ErrorCode::Unauthorized, "no hello within 10 s");
+                ctx.close(Some(ws::CloseReason {
+                    code: ws::CloseCode::Policy,
+                    description: Some("no hello".into()),
+                }));
+                ctx.stop();
+            }
+        });
         ctx.run_interval(HEARTBEAT, |this, ctx| {
             if this.last_heard.elapsed() > CLIENT_TIMEOUT {
                 ctx.stop();

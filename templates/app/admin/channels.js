@@ -222,5 +222,44 @@ export function connectionBox(inbox, fresh) {
     parts.push(snippetBox('Embed snippet', inbox.embed, 'inbox-embed',
       'Paste this into your site\'s pages, just before </body>. It is also shown on this inbox\'s page.'));
   }
+  if (inbox.channel_type === 'api' && inbox.webhook_url) parts.push(testCommandBox(inbox, fresh));
   return h('div', { class: 'connection' }, parts);
+}
+
+// A command that sends one signed test message, to see the inbox work without writing an
+// integration. With the secret at hand (just created or rotated) the signature is computed
+// here and the command runs as is; later the secret is masked, so the command computes the
+// signature itself with openssl from a SECRET you paste in.
+function testCommandBox(inbox, fresh) {
+  var body = JSON.stringify({
+    type: 'message',
+    external_id: 'test-' + Date.now(),
+    contact: { identifier: 'test-customer', name: 'Test Customer' },
+    content: 'Hello! This is a test message.'
+  });
+  var url = inbox.webhook_url;
+  var withOpenssl = "SECRET='" + (fresh ? inbox.secret : 'paste the inbox secret here') + "'\n" +
+    "BODY='" + body + "'\n" +
+    "SIG=$(printf '%s' \"$BODY\" | openssl dgst -sha256 -hmac \"$SECRET\" | cut -d' ' -f2)\n" +
+    "curl -H 'Content-Type: application/json' -H \"X-Switchboard-Signature: sha256=$SIG\" \\\n" +
+    "  -d \"$BODY\" " + url;
+  var note = 'Paste it into a terminal: the message appears in the inbox at once, and the answer ' +
+    'names the stored message. Sent twice, it is answered as a duplicate and stored once.';
+  var box = h('div', { class: 'test-command' },
+    snippetBox('Send a test message', withOpenssl, 'inbox-test-command', note));
+  var subtle = window.crypto && window.crypto.subtle;
+  if (fresh && inbox.secret && subtle) {
+    var enc = new TextEncoder();
+    subtle.importKey('raw', enc.encode(inbox.secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
+      .then(function (key) { return subtle.sign('HMAC', key, enc.encode(body)); })
+      .then(function (mac) {
+        var hex = Array.prototype.map.call(new Uint8Array(mac), function (b) {
+          return ('0' + b.toString(16)).slice(-2);
+        }).join('');
+        var signed = "curl -H 'Content-Type: application/json' -H 'X-Switchboard-Signature: sha256=" + hex +
+          "' \\\n  -d '" + body + "' " + url;
+        box.replaceChildren(snippetBox('Send a test message', signed, 'inbox-test-command', note));
+      }, function () { /* keep the openssl form */ });
+  }
+  return box;
 }

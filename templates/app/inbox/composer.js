@@ -143,7 +143,8 @@ function send(C) {
     renderUploads(C);
     delete S.drafts[C.id];
     if (m && m.id) {
-      upsertMessage(C, m);
+      // Events of this new message that came before this answer are newer than it.
+      upsertMessage(C, m, 0);
       S.snippets[C.id] = { text: messagePreview(m) };
     }
     scrollToBottom();

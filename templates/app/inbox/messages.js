@@ -8,9 +8,15 @@ import { setRowUnread } from './list.js';
 
 // Keeps a message, never moving its delivery status backwards (events and REST answers
 // may arrive in any order); a retry moves a failed reply back to queued.
-export function storeMessage(C, m) {
+// `sinceEvents`: for the answer to our own send or retry, how many events of the message
+// had arrived when the request left. An event that came after it is newer than the answer
+// (a reply can fail before its POST is answered), so the answer must not undo it.
+export function storeMessage(C, m, sinceEvents) {
   var old = C.msgs[m.id];
-  if (old && old.status && m.status && RANK[m.status] < RANK[old.status] && old.status !== 'failed') {
+  var newerEvent = sinceEvents !== undefined && (C.events[m.id] || 0) > sinceEvents;
+  if (old && newerEvent) {
+    m = Object.assign({}, m, { status: old.status, error: old.error });
+  } else if (old && old.status && m.status && RANK[m.status] < RANK[old.status] && old.status !== 'failed') {
     m = Object.assign({}, m, { status: old.status, error: old.error });
   }
   if (old && old.attachments && m.attachments) {
@@ -71,10 +77,11 @@ export function refreshMessages(C) {
   });
 }
 
-export function upsertMessage(C, m) {
+// `sinceEvents`: see storeMessage (answers to our own requests only).
+export function upsertMessage(C, m, sinceEvents) {
   if (!current(C)) return;
   var stick = nearBottom() || (m.sender_type === 'agent' && idEq(m.sender_id, session.me && session.me.id));
-  m = storeMessage(C, m);
+  m = storeMessage(C, m, sinceEvents);
   if (!C.loaded) return;
   var el = messageEl(C, m);
   var old = C.els[m.id];
@@ -170,9 +177,10 @@ function messageEl(C, m) {
       type: 'button', class: 'small', 'data-testid': 'retry', 'aria-label': 'Retry sending this message',
       onclick: function () {
         retry.disabled = true;
+        var since = C.events[m.id] || 0;
         api('POST', '/api/v1/conversations/' + encodeURIComponent(C.id) + '/messages/' +
           encodeURIComponent(m.id) + '/retry').then(function (msg) {
-          if (msg && msg.id) upsertMessage(C, msg);
+          if (msg && msg.id) upsertMessage(C, msg, since);
         }, function (e) { retry.disabled = false; fail(e); });
       }
     }, 'Retry');

@@ -51,6 +51,7 @@ function onMessage(m, created) {
   if (!mounted()) return;
   var C = V.conv && idEq(V.conv.id, m.conversation_id) ? V.conv : null;
   if (C) {
+    C.events[m.id] = (C.events[m.id] || 0) + 1;
     upsertMessage(C, m);
     if (created && m.direction === 'inbound') {
       // The customer's message arrived: they stopped typing it.

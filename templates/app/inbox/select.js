@@ -69,7 +69,7 @@ export function openConversation(id) {
   if (V.conv) closeConversationState(V.conv);
   var draft = S.drafts[id] || {};
   var C = V.conv = {
-    id: id, data: null, msgs: {}, els: {}, order: [], loaded: false,
+    id: id, data: null, msgs: {}, els: {}, order: [], loaded: false, events: {},
     hasEarlier: false, typing: {}, mode: draft.mode || 'reply', uploads: (draft.uploads || []).slice(),
     uploading: 0, canned: null, candidates: [], sentTypingAt: 0
   };
