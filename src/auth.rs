@@ -163,10 +163,14 @@ impl HashGate {
     }
 }
 
-/// Login attempt limits, per client address and per account.
+/// Login attempt limits, per client address and per account. A browser that signed in to
+/// the account before (it shows a valid device cookie, OWASP's device-cookie scheme) is
+/// limited per device instead of per account, so strangers guessing a password cannot lock
+/// the owner out.
 pub struct LoginLimiter {
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
     per_account: DefaultKeyedRateLimiter<String>,
+    per_device: DefaultKeyedRateLimiter<String>,
 }
 
 impl LoginLimiter {
@@ -175,26 +179,36 @@ impl LoginLimiter {
         Self {
             per_ip: RateLimiter::keyed(Quota::per_minute(per_ip)),
             per_account: RateLimiter::keyed(Quota::per_minute(per_account)),
+            per_device: RateLimiter::keyed(Quota::per_minute(per_account)),
         }
     }
 
-    /// Counts one attempt; `Err(wait)` when the address or the account is over its limit.
-    pub fn check(&self, ip: Option<IpAddr>, account: &str) -> Result<(), Duration> {
+    /// Counts one attempt; `Err(wait)` when the address, or the device (a known browser of
+    /// this account, by its device cookie's nonce) else the account, is over its limit.
+    pub fn check(
+        &self,
+        ip: Option<IpAddr>,
+        account: &str,
+        device: Option<&str>,
+    ) -> Result<(), Duration> {
         let clock = DefaultClock::default();
         if let Some(ip) = ip {
             self.per_ip
                 .check_key(&limiter_key(ip))
                 .map_err(|not_until| not_until.wait_time_from(clock.now()))?;
         }
-        self.per_account
-            .check_key(&account.to_owned())
-            .map_err(|not_until| not_until.wait_time_from(clock.now()))
+        let checked = match device {
+            Some(device) => self.per_device.check_key(&device.to_owned()),
+            None => self.per_account.check_key(&account.to_owned()),
+        };
+        checked.map_err(|not_until| not_until.wait_time_from(clock.now()))
     }
 
     /// Forgets keys whose limits have fully recovered, bounding memory under attack.
     pub fn shrink(&self) {
         self.per_ip.retain_recent();
         self.per_account.retain_recent();
+        self.per_device.retain_recent();
     }
 }
 

@@ -147,6 +147,7 @@ impl Application {
         let server_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(routes::refuse_nul_text))
                 .wrap(from_fn(routes::run_to_completion))
                 .wrap(from_fn(routes::observe))
                 .wrap(TracingLogger::default())

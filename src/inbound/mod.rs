@@ -22,6 +22,7 @@
 mod error;
 mod fetch;
 mod polling;
+mod scrub;
 mod store;
 mod writer;
 
@@ -81,6 +82,8 @@ impl Inbound {
         let mut statuses: Vec<(usize, StatusUpdate)> = Vec::new();
         let mut others: Vec<(usize, InboundEvent)> = Vec::new();
         let mut outcomes: Vec<(usize, Outcome)> = Vec::with_capacity(events.len());
+        let mut events = events;
+        events.iter_mut().for_each(scrub::event);
         for (index, event) in events.into_iter().enumerate() {
             match event {
                 InboundEvent::Status(update) => statuses.push((index, update)),
@@ -187,6 +190,8 @@ impl Inbound {
         files: StagedFiles,
     ) -> Result<Outcome, InboundError> {
         let media = vec![files];
+        let mut message = message;
+        scrub::message(&mut message);
         let mut outcomes = self
             .store(source, vec![InboundEvent::Message(message)], media)
             .await?;

@@ -36,6 +36,29 @@ fn session_cookie(state: &AppState, value: String) -> actix_web::cookie::CookieB
         .secure(state.settings.server.cookies_secure())
 }
 
+/// The device cookie: set when an account signs in on a browser, so that browser is not
+/// locked out with strangers guessing the password (OWASP's device-cookie scheme).
+const DEVICE_COOKIE: &str = "sb_device";
+
+/// `{nonce}.{hex HMAC(hub key, email, nonce)}`: bound to the account, unforgeable.
+fn device_cookie_value(state: &AppState, email: &EmailAddress, nonce: &str) -> String {
+    let signed = format!("{}\n{nonce}", email.as_str());
+    let mac = hex::encode(state.secret.sign("device", signed.as_bytes()));
+    format!("{nonce}.{mac}")
+}
+
+/// The nonce of the request's device cookie when it is valid for this account.
+fn known_device(req: &HttpRequest, state: &AppState, email: &EmailAddress) -> Option<String> {
+    let cookie = req.cookie(DEVICE_COOKIE)?;
+    let (nonce, mac) = cookie.value().split_once('.')?;
+    let mac = hex::decode(mac).ok()?;
+    let signed = format!("{}\n{nonce}", email.as_str());
+    let valid = nonce.len() == 32
+        && nonce.bytes().all(|b| b.is_ascii_hexdigit())
+        && state.secret.verify("device", signed.as_bytes(), &mac);
+    valid.then(|| nonce.to_owned())
+}
+
 fn invalid_credentials(state: &AppState) -> ApiError {
     state.metrics.login(LoginOutcome::Failure);
     ApiError::unauthorized("invalid_credentials", "wrong email or password")
@@ -50,7 +73,11 @@ async fn login(
     let ip = extract::client_ip(&req, state.settings.server.trust_proxy_headers);
     // Parsed first so only well-formed, bounded emails become rate-limiter keys.
     let email = EmailAddress::parse(&body.email).map_err(|r| ApiError::invalid("email", r))?;
-    if let Err(wait) = state.login_limiter.check(ip, email.as_str()) {
+    let device = known_device(&req, &state, &email);
+    if let Err(wait) = state
+        .login_limiter
+        .check(ip, email.as_str(), device.as_deref())
+    {
         state.metrics.login(LoginOutcome::RateLimited);
         tracing::warn!(?ip, email = %email, "login rate limited");
         return Err(ApiError::rate_limited(wait.as_secs_f64().ceil() as u64));
@@ -106,11 +133,22 @@ async fn login(
             i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
         ))
         .finish();
-    Ok(HttpResponse::Ok().cookie(cookie).json(json!({
-        "agent": AgentView::from(&agent),
-        "csrf_token": extract::csrf_token(&state, &token),
-        "expires_at": utc(expires_at),
-    })))
+    let nonce = device.unwrap_or_else(|| hex::encode(auth::random_bytes::<16>()));
+    let device_cookie = Cookie::build(DEVICE_COOKIE, device_cookie_value(&state, &email, &nonce))
+        .path("/api/v1/auth")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.settings.server.cookies_secure())
+        .max_age(time::Duration::days(365))
+        .finish();
+    Ok(HttpResponse::Ok()
+        .cookie(cookie)
+        .cookie(device_cookie)
+        .json(json!({
+            "agent": AgentView::from(&agent),
+            "csrf_token": extract::csrf_token(&state, &token),
+            "expires_at": utc(expires_at),
+        })))
 }
 
 /// Ends the cookie session. API tokens are revoked with `DELETE /api/v1/me/tokens/{id}`.

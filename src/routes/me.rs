@@ -45,7 +45,10 @@ async fn change_password(
     body: web::Json<PasswordChange>,
 ) -> Result<HttpResponse, ApiError> {
     // Guessing the current password through a stolen session counts as login attempts.
-    if let Err(wait) = state.login_limiter.check(caller.ip, &caller.agent.email) {
+    if let Err(wait) = state
+        .login_limiter
+        .check(caller.ip, &caller.agent.email, None)
+    {
         return Err(ApiError::rate_limited(wait.as_secs_f64().ceil() as u64));
     }
     let new_password =

@@ -151,6 +151,57 @@ pub(crate) async fn observe(
     Ok(response)
 }
 
+/// Refuses a JSON body that carries a NUL character (`\u0000`) with 422, before any
+/// handler reads it: PostgreSQL cannot store NUL in text (it answered 500), and one place
+/// checks every JSON input of the agents' API and the widget's. Customers' messages from
+/// providers are not refused: the inbound door replaces NUL with U+FFFD instead.
+pub(crate) async fn refuse_nul_text(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use futures_util::StreamExt;
+    let json = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|kind| kind.starts_with("application/json"));
+    let path = req.path();
+    if !json || !(path.starts_with("/api/") || path.starts_with("/widget/api/")) {
+        return next.call(req).await.map(|r| r.map_into_left_body());
+    }
+    let limit = req
+        .app_data::<web::Data<crate::state::AppState>>()
+        .map_or(1 << 20, |state| state.settings.server.max_json_bytes);
+    let mut payload = actix_web::HttpMessage::take_payload(&mut req);
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > limit {
+            let refused =
+                ApiError::payload_too_large(format!("the body is larger than {limit} bytes"));
+            let response = actix_web::ResponseError::error_response(&refused);
+            return Ok(req.into_response(response).map_into_right_body());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if has_escaped_nul(&body) {
+        let refused = ApiError::invalid("body", "text must not contain NUL characters (\\u0000)");
+        let response = actix_web::ResponseError::error_response(&refused);
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    req.set_payload(actix_web::dev::Payload::from(body.freeze()));
+    next.call(req).await.map(|r| r.map_into_left_body())
+}
+
+/// Whether JSON text holds the escape `\u0000` (and not an escaped backslash followed by
+/// the letters `u0000`).
+fn has_escaped_nul(body: &[u8]) -> bool {
+    body.windows(6).enumerate().any(|(at, window)| {
+        window == b"\\u0000"
+            && body[..at].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0
+    })
+}
+
 /// 405 when the path exists with other methods, else 404; JSON either way.
 async fn api_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let what = format!("{} {}", req.method(), req.path());
@@ -267,4 +318,18 @@ impl From<&Agent> for AgentView {
 /// 204 No Content.
 pub(crate) fn no_content() -> HttpResponse {
     HttpResponse::NoContent().finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_escaped_nul;
+
+    #[test]
+    fn nul_escapes_are_found_and_escaped_backslashes_are_not() {
+        assert!(has_escaped_nul(br#"{"content":"a\u0000b"}"#));
+        assert!(has_escaped_nul(br#"{"content":"\\\u0000"}"#));
+        assert!(!has_escaped_nul(br#"{"content":"a\\u0000b"}"#));
+        assert!(!has_escaped_nul(br#"{"content":"\u0001"}"#));
+        assert!(!has_escaped_nul(b""));
+    }
 }

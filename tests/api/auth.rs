@@ -154,6 +154,62 @@ async fn login_is_rate_limited_per_account() {
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
+/// Strangers guessing the password do not lock the owner out: a browser that signed in to
+/// the account before carries a device cookie and is limited on its own (issue #17, item 9).
+#[actix_web::test]
+async fn a_known_browser_is_not_locked_out_by_strangers() {
+    let app = spawn_app_with(|env| {
+        env.insert("SWITCHBOARD_LOGIN_ATTEMPTS_PER_ACCOUNT".into(), "3".into());
+    })
+    .await;
+    let owner = crate::helpers::client();
+    let first = app.login_with(&owner, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let device = first
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("sb_device="))
+        .expect("device cookie");
+    assert!(device.contains("HttpOnly"), "{device}");
+    assert!(device.contains("Path=/api/v1/auth"), "{device}");
+
+    // The owner's sign-in counted too: two wrong guesses use up the account's three.
+    let stranger = crate::helpers::client();
+    for _ in 0..2 {
+        let response = app
+            .login_with(&stranger, ADMIN_EMAIL, "wrong password!")
+            .await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let locked = app.login_with(&stranger, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The owner's browser still signs in.
+    let again = app.login_with(&owner, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    // A forged device cookie is just no device cookie.
+    let forger = reqwest::Client::new();
+    let forged = forger
+        .post(app.url("/api/v1/auth/login"))
+        .header(
+            "Cookie",
+            "sb_device=00112233445566778899aabbccddeeff.deadbeef",
+        )
+        .json(&serde_json::json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The device has its own limit: guessing from it locks that device.
+    for _ in 0..2 {
+        let response = app.login_with(&owner, ADMIN_EMAIL, "wrong password!").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let response = app.login_with(&owner, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
 #[actix_web::test]
 async fn login_is_rate_limited_per_ip() {
     let app = spawn_app_with(|env| {

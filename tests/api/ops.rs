@@ -191,3 +191,55 @@ async fn webhooks_are_served_from_the_first_request_after_a_restart() {
         .await;
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+/// NUL characters: the agents' JSON inputs refuse them with 422 and store nothing
+/// (PostgreSQL cannot store them; it answered 500), never a 500 (issue #17, item 6).
+#[actix_web::test]
+async fn nul_characters_in_inputs_are_refused_clearly() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    for (path, body) in [
+        (
+            "/api/v1/canned-responses",
+            serde_json::json!({"short_code": "nul", "content": "a\u{0}b"}),
+        ),
+        (
+            "/api/v1/teams",
+            serde_json::json!({"name": "Night shift", "description": "x\u{0}y"}),
+        ),
+    ] {
+        let response = app
+            .api(&admin, reqwest::Method::POST, path, Some(body))
+            .await;
+        let error = assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input").await;
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("NUL")),
+            "{error}"
+        );
+    }
+    let canned = app.get_json(&admin, "/api/v1/canned-responses").await;
+    assert_eq!(canned["data"].as_array().map(Vec::len), Some(0), "{canned}");
+    // The literal characters backslash-u-0-0-0-0 are ordinary text.
+    let literal = app
+        .api(
+            &admin,
+            reqwest::Method::POST,
+            "/api/v1/canned-responses",
+            Some(serde_json::json!({"short_code": "lit", "content": "type \\u0000 here"})),
+        )
+        .await;
+    assert_eq!(literal.status(), StatusCode::CREATED);
+
+    // The API channel's integrator gets a clear 400 naming the field, and can fix and resend.
+    let inbox = app.create_api_inbox(&admin, None).await;
+    let response = app
+        .post_signed(
+            &inbox,
+            "",
+            &crate::helpers::message_event("nul-1", "cust-1", "hel\u{0}lo"),
+        )
+        .await;
+    assert_error(response, StatusCode::BAD_REQUEST, "malformed_payload").await;
+}

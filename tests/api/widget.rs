@@ -914,3 +914,15 @@ async fn silent_sockets_are_closed_and_sockets_per_address_are_capped() {
     }
     assert!(again.is_some(), "the freed slot is usable again");
 }
+
+/// A visitor's NUL character is kept visible as U+FFFD, never a 500 (PostgreSQL cannot store
+/// NUL) that the widget would retry forever (issue #17, item 6).
+#[actix_web::test]
+async fn a_visitor_message_with_a_nul_character_is_stored_with_a_replacement() {
+    let app = spawn_app().await;
+    let widget = create_widget(&app, json!({"allowed_origins": [SITE]})).await;
+    let visitor = new_visitor(&app, &widget).await;
+    let mut socket = VisitorSocket::open(&app, &widget.key, &visitor, None).await;
+    let ack = socket.say("c-nul-0001", "hel\u{0}lo").await;
+    assert_eq!(ack["message"]["content"], "hel\u{FFFD}lo", "{ack}");
+}
