@@ -144,25 +144,27 @@ pub async fn claim_due(
                 recipient.phone = phone;
             }
         }
-        let reply_to_external_id = match message.reply_to_id {
-            // The customer's message id, or the provider's id of one of ours.
+        // The answered message: the customer's message id (or the provider's id of one of
+        // ours) and its details (its forum topic); else the customer's latest message's.
+        type Answered = (Option<String>, Option<String>, Option<String>);
+        let answered: Option<Answered> = match message.reply_to_id {
             Some(id) => db_run!(conn, c => messages::table
                 .find(id)
-                .select((messages::external_id, messages::provider_message_id))
-                .first::<(Option<String>, Option<String>)>(c)
-                .await
-                .optional())?
-            .and_then(|(external, provider)| external.or(provider)),
-            None => None,
-        };
-        // The answered message's topic, else the customer's latest message's.
-        let details: Option<Option<String>> = match message.reply_to_id {
-            Some(id) => db_run!(conn, c => messages::table
-                .find(id)
-                .select(messages::details)
+                .select((
+                    messages::external_id,
+                    messages::provider_message_id,
+                    messages::details,
+                ))
                 .first(c)
                 .await
                 .optional())?,
+            None => None,
+        };
+        let reply_to_external_id = answered
+            .as_ref()
+            .and_then(|(external, provider, _)| external.clone().or_else(|| provider.clone()));
+        let details: Option<Option<String>> = match answered {
+            Some((_, _, details)) => Some(details),
             None => db_run!(conn, c => messages::table
                 .filter(messages::conversation_id.eq(message.conversation_id))
                 .filter(messages::direction.eq(Direction::Inbound))

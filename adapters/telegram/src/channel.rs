@@ -545,25 +545,21 @@ impl TelegramChannel {
         self.limits.until_ready(target.chat_id).await;
         let kind =
             outbound::upload_kind(&file.content_type, file.byte_size, file.width, file.height);
+        // sendPhoto and sendDocument have the same fields but are distinct types.
+        macro_rules! upload {
+            ($payload:ident) => {{
+                let mut payload = $payload::new(ChatId(target.chat_id), input);
+                payload.caption = caption;
+                payload.parse_mode = parse_mode;
+                payload.reply_parameters = reply.cloned();
+                payload.message_thread_id = target.thread;
+                MultipartRequest::new(self.bot.clone(), Lenient::<_, SentMessage>::new(payload))
+                    .await
+            }};
+        }
         let sent = match kind {
-            UploadKind::Photo => {
-                let mut payload = SendPhoto::new(ChatId(target.chat_id), input);
-                payload.caption = caption;
-                payload.parse_mode = parse_mode;
-                payload.reply_parameters = reply.cloned();
-                payload.message_thread_id = target.thread;
-                MultipartRequest::new(self.bot.clone(), Lenient::<_, SentMessage>::new(payload))
-                    .await
-            }
-            UploadKind::Document => {
-                let mut payload = SendDocument::new(ChatId(target.chat_id), input);
-                payload.caption = caption;
-                payload.parse_mode = parse_mode;
-                payload.reply_parameters = reply.cloned();
-                payload.message_thread_id = target.thread;
-                MultipartRequest::new(self.bot.clone(), Lenient::<_, SentMessage>::new(payload))
-                    .await
-            }
+            UploadKind::Photo => upload!(SendPhoto),
+            UploadKind::Document => upload!(SendDocument),
         };
         Ok(sent.map_err(|e| describe(&e))?.message_id)
     }
