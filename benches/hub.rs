@@ -20,7 +20,9 @@
 //!    callback deliveries (sends)/s until every reply arrived;
 //! d) peak (VmHWM) and final RSS of the server process;
 //! w) web chat widget (issue #5): idle visitor websockets the hub holds and the RSS per
-//!    socket, and the round trip visitor → agent → visitor (see widget_phase.rs).
+//!    socket, and the round trip visitor → agent → visitor (see widget_phase.rs);
+//! x) WhatsApp (issue #14): signed Cloud API webhooks of 1 and of 100 messages each, durable
+//!    messages/s and the answer time per webhook (see whatsapp_phase.rs).
 //!
 //! More options: `--help`. Server settings can be changed with `--server-env KEY=VALUE`
 //! (e.g. `SWITCHBOARD_INBOUND_BATCH_WAIT_MS=0`) to compare configurations.
@@ -40,6 +42,8 @@ use serde_json::{Value, json};
 use switchboard_api_channel::{SIGNATURE_HEADER, sign};
 use tokio::task::JoinSet;
 
+#[path = "whatsapp_phase.rs"]
+mod whatsapp_phase;
 #[path = "widget_phase.rs"]
 mod widget_phase;
 
@@ -47,6 +51,8 @@ const ADMIN_EMAIL: &str = "bench@example.com";
 const ADMIN_PASSWORD: &str = "bench correct horse battery staple";
 const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
+/// Issue #14: batched WhatsApp webhooks on SQLite, durable messages per second.
+const TARGET_WHATSAPP_BATCHED: u64 = 5_000;
 /// Targets from issue #5: idle widget sockets and RSS per idle socket.
 const TARGET_WIDGET_SOCKETS: usize = 20_000;
 const TARGET_WIDGET_KB_PER_SOCKET: f64 = 20.0;
@@ -87,6 +93,7 @@ struct Options {
     reply_concurrency: usize,
     widget_sockets: usize,
     round_trips: usize,
+    wa_concurrency: usize,
     phases: String,
     pg_url: String,
     server_env: Vec<(String, String)>,
@@ -108,7 +115,8 @@ cargo bench --bench hub -- [options]
   --reply-concurrency C            replies in flight in phase c (default 64)
   --widget-sockets N               idle visitor websockets in phase w (default 20000)
   --round-trips N                  visitor -> agent -> visitor round trips in phase w (default 200)
-  --phases abcw                    which phases to run (default abcw)
+  --wa-concurrency C               WhatsApp webhooks in flight in phase x (default 64)
+  --phases abcxw                   which phases to run (default abcxw)
   --pg-url URL                     PostgreSQL admin URL (default postgres://postgres@127.0.0.1:5432/postgres)
   --server-env KEY=VALUE           extra environment for the hub (repeatable)
   --server-log PREFIX              keep the hub's log as PREFIX-<backend>.log
@@ -128,7 +136,8 @@ fn parse_options() -> Result<Options, String> {
         reply_concurrency: 64,
         widget_sockets: TARGET_WIDGET_SOCKETS,
         round_trips: 200,
-        phases: "abcw".into(),
+        wa_concurrency: 64,
+        phases: "abcxw".into(),
         pg_url: DEFAULT_PG_URL.into(),
         server_env: Vec::new(),
         server_log: None,
@@ -167,6 +176,7 @@ fn parse_options() -> Result<Options, String> {
             "--reply-concurrency" => o.reply_concurrency = number(&arg, args.next())?,
             "--widget-sockets" => o.widget_sockets = number(&arg, args.next())?,
             "--round-trips" => o.round_trips = number(&arg, args.next())?,
+            "--wa-concurrency" => o.wa_concurrency = number(&arg, args.next())?,
             "--phases" => o.phases = args.next().ok_or("--phases needs a value")?,
             "--pg-url" => o.pg_url = args.next().ok_or("--pg-url needs a value")?,
             "--server-env" => {
@@ -785,6 +795,12 @@ fn callback(
     req: &actix_web::HttpRequest,
     body: &[u8],
 ) -> actix_web::HttpResponse {
+    // Phase x's inbox checks its token against the number: this server plays the Graph API.
+    if req.method() == actix_web::http::Method::GET {
+        return actix_web::HttpResponse::Ok()
+            .content_type("application/json")
+            .body(whatsapp_phase::phone_number().to_string());
+    }
     let header = req
         .headers()
         .get(SIGNATURE_HEADER)
@@ -1538,6 +1554,7 @@ struct Report {
     latency: Option<LatencyResult>,
     outbound: Option<OutboundResult>,
     widget: Option<widget_phase::WidgetResult>,
+    whatsapp: Vec<whatsapp_phase::WhatsAppResult>,
     rss_after: Vec<(&'static str, u64)>,
     peak_rss_kb: u64,
     final_rss_kb: u64,
@@ -1649,6 +1666,7 @@ async fn run_backend(
         latency: None,
         outbound: None,
         widget: None,
+        whatsapp: Vec::new(),
         rss_after: Vec::new(),
         peak_rss_kb: 0,
         final_rss_kb: 0,
@@ -1723,6 +1741,31 @@ async fn run_backend(
         report
             .rss_after
             .push(("c", server.memory_kb("VmRSS").unwrap_or(0)));
+    }
+    if options.phases.contains('x') {
+        println!(
+            "x) WhatsApp webhooks of 1 and of 100 messages: {} s each, {} in flight ...",
+            options.duration.as_secs(),
+            options.wa_concurrency
+        );
+        let _ = std::io::stdout().flush();
+        wait_for_quiet(server_pid, options.quiet_wait, ticks).await;
+        let graph_url = callback.url.replace("/callback", "/graph/");
+        report.whatsapp = whatsapp_phase::run(
+            &hub.client,
+            &server.base,
+            &hub.token,
+            &graph_url,
+            options.duration,
+            options.wa_concurrency,
+            options.contacts,
+            &nonce,
+        )
+        .await?;
+        check_alive(&mut server, "phase x")?;
+        report
+            .rss_after
+            .push(("x", server.memory_kb("VmRSS").unwrap_or(0)));
     }
     if options.phases.contains('w') {
         println!(
@@ -2072,6 +2115,34 @@ impl Report {
                 c.setup.problems(),
             );
             t.row("   CPU (replies + drain)", c.cpu.describe(), "");
+        }
+        for x in &self.whatsapp {
+            let answers = &x.answers;
+            t.row(
+                format!("x) WhatsApp webhooks of {} message(s)", x.batch),
+                format!(
+                    "{} durable msg/s ({} webhooks, answer p50 {:.1} / p99 {:.1} ms)",
+                    grouped(x.per_second()),
+                    grouped(x.webhooks as f64),
+                    percentile_duration(answers, 50.0).as_secs_f64() * 1e3,
+                    percentile_duration(answers, 99.0).as_secs_f64() * 1e3,
+                ),
+                {
+                    let mut problems = format!("{} failed", x.failed);
+                    if let Some(p) = &x.first_problem {
+                        let p: String = p.chars().take(160).collect();
+                        let _ = write!(problems, " (first: {p})");
+                    }
+                    if x.batch > 1 {
+                        let _ = write!(
+                            problems,
+                            "; >= {TARGET_WHATSAPP_BATCHED} msg/s on SQLite: {}",
+                            verdict(x.per_second() >= TARGET_WHATSAPP_BATCHED as f64)
+                        );
+                    }
+                    problems
+                },
+            );
         }
         if let Some(w) = &self.widget {
             let per = w.per_socket_kb();

@@ -34,7 +34,7 @@ struct ChannelLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct UpdateLabels {
-    /// The channel type (`telegram`, `api`, `widget`): a fixed set, never an inbox id.
+    /// The channel type (`telegram`, `whatsapp`, `api`, `widget`): a fixed set, never an inbox id.
     channel: &'static str,
     outcome: UpdateOutcome,
 }

@@ -503,6 +503,10 @@ async fn drain(
                     },
                     reply_to_external_id: job.reply_to_external_id.clone(),
                     thread_id: job.thread_id.clone(),
+                    template: crate::store::conversations::MessageDetails::parse(
+                        job.message.details.as_deref(),
+                    )
+                    .template,
                 };
                 let mut message = message;
                 let loaded = if entry.adapter.capabilities().uploads_files
@@ -535,6 +539,12 @@ async fn drain(
                         }),
                     Err(error) => Err(error),
                 };
+                if let Err(switchboard_channel::ChannelError::Permanent {
+                    code: Some(code), ..
+                }) = &result
+                {
+                    note_refusal(&db, &entry, &job.recipient.identifier, code).await;
+                }
                 let outcome = SendOutcome {
                     inbox_id: entry.inbox_id,
                     job,
@@ -551,4 +561,51 @@ async fn drain(
         })
         .await;
     Ok(count)
+}
+
+/// Remembers what a provider's refusal says about more than this one message: WhatsApp's
+/// 131047 closes the customer's reply window (the inbox offers templates only), and 190 says
+/// the inbox's token is dead (admins see it on the inbox). Best effort: the failure itself is
+/// recorded on the message either way.
+async fn note_refusal(db: &Database, entry: &ChannelEntry, recipient: &str, code: &str) {
+    let result = match code {
+        "131047" => {
+            let Some(window) = entry
+                .adapter
+                .capabilities()
+                .reply_window_secs
+                .and_then(|secs| i64::try_from(secs).ok())
+            else {
+                return;
+            };
+            match db.writer().await {
+                Ok(mut conn) => {
+                    crate::store::contacts::close_reply_window(
+                        &mut conn,
+                        entry.inbox_id,
+                        recipient,
+                        chrono::TimeDelta::seconds(window),
+                    )
+                    .await
+                }
+                Err(error) => Err(error),
+            }
+        }
+        "190" => match db.writer().await {
+            Ok(mut conn) => {
+                crate::store::inboxes::mark(
+                    &mut conn,
+                    entry.inbox_id,
+                    crate::channels::whatsapp::TOKEN_REFUSED,
+                    serde_json::Value::String(chrono::Utc::now().to_rfc3339()),
+                )
+                .await
+            }
+            Err(error) => Err(error),
+        },
+        _ => return,
+    };
+    if let Err(error) = result {
+        tracing::warn!(%error, inbox_id = entry.inbox_id, code, "cannot record what a refusal means");
+    }
 }

@@ -11,6 +11,7 @@
 mod api;
 pub(crate) mod setup;
 mod telegram;
+pub(crate) mod whatsapp;
 pub(crate) mod widget;
 
 use std::any::Any;
@@ -27,7 +28,12 @@ use crate::inbound::Source;
 use crate::store::inboxes::Inbox;
 
 /// Every channel type the hub can run, in the order admins see them.
-static KINDS: [&dyn ChannelKind; 3] = [&api::ApiKind, &telegram::TelegramKind, &widget::WidgetKind];
+static KINDS: [&dyn ChannelKind; 4] = [
+    &api::ApiKind,
+    &telegram::TelegramKind,
+    &whatsapp::WhatsAppKind,
+    &widget::WidgetKind,
+];
 
 /// The home of a channel type, if this version has one.
 pub(crate) fn kind(channel_type: ChannelType) -> Option<&'static dyn ChannelKind> {
@@ -275,6 +281,6 @@ mod tests {
                 Some(k.channel_type())
             );
         }
-        assert_eq!(available(), "api, telegram, widget");
+        assert_eq!(available(), "api, telegram, whatsapp, widget");
     }
 }

@@ -72,6 +72,18 @@ fn home(channel_type: ChannelType) -> Result<&'static dyn ChannelKind, SettingsE
     })
 }
 
+/// A stored inbox and the home of its type.
+async fn stored(
+    state: &AppState,
+    id: InboxId,
+) -> Result<(Inbox, &'static dyn ChannelKind), SetupError> {
+    let inbox = inboxes::find(&mut state.db.reader().await?, id.get())
+        .await?
+        .ok_or(SetupError::NotFound)?;
+    let kind = home(inbox.channel_type)?;
+    Ok((inbox, kind))
+}
+
 /// Checks a settings object for a channel type; unknown keys are refused so typos do not
 /// pass silently.
 fn check_settings(
@@ -177,12 +189,20 @@ async fn connect_new(
     if !inbox.enabled {
         return Ok(None);
     }
+    connect_and_store(state, kind, inbox, actor).await
+}
+
+/// Connects a stored inbox's provider and stores what it told about the account (a bot's
+/// name, a number's verified name); `None` when nothing changed.
+async fn connect_and_store(
+    state: &AppState,
+    kind: &dyn ChannelKind,
+    inbox: &Inbox,
+    actor: &Actor,
+) -> Result<Option<Inbox>, SetupError> {
     let about = kind
         .connect(inbox, &state.settings, &webhook_url(state, inbox))
         .await?;
-    if about.is_empty() {
-        return Ok(None);
-    }
     let mut settings = inbox.settings_json();
     if let Some(map) = settings.as_object_mut() {
         map.extend(about);
@@ -207,10 +227,7 @@ pub(crate) async fn update(
     patch: InboxPatch,
     actor: &Actor,
 ) -> Result<Inbox, SetupError> {
-    let current = inboxes::find(&mut state.db.reader().await?, id.get())
-        .await?
-        .ok_or(SetupError::NotFound)?;
-    let kind = home(current.channel_type)?;
+    let (current, kind) = stored(state, id).await?;
     let mut settings = None;
     let mut secrets = None;
     if let Some(patch) = &patch.settings {
@@ -297,6 +314,19 @@ pub(crate) async fn update(
     Ok(inbox)
 }
 
+/// Checks a stored inbox's account with its provider again (a WhatsApp token against its
+/// number) and stores what the provider tells now; an admin's "check connection".
+pub(crate) async fn check(
+    state: &AppState,
+    id: InboxId,
+    actor: &Actor,
+) -> Result<Inbox, SetupError> {
+    let (current, kind) = stored(state, id).await?;
+    Ok(connect_and_store(state, kind, &current, actor)
+        .await?
+        .unwrap_or(current))
+}
+
 /// Replaces the inbox's webhook secret; a provider that sends it back learns the new one
 /// first, so its next request carries it. Other secrets (a bot token) stay.
 pub(crate) async fn rotate_secret(
@@ -304,10 +334,7 @@ pub(crate) async fn rotate_secret(
     id: InboxId,
     actor: &Actor,
 ) -> Result<Inbox, SetupError> {
-    let current = inboxes::find(&mut state.db.reader().await?, id.get())
-        .await?
-        .ok_or(SetupError::NotFound)?;
-    let kind = home(current.channel_type)?;
+    let (current, kind) = stored(state, id).await?;
     let mut secrets = secrets_of(&current);
     secrets.insert(
         "secret".into(),

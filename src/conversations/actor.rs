@@ -322,6 +322,7 @@ async fn execute(
                 idempotency_key: draft.idempotency_key,
                 reply_to_id: draft.reply_to.map(MessageId::get),
                 attachment_ids: draft.attachment_ids,
+                details: draft.details,
             };
             match conv::store_reply(conn, &reply, &actor).await {
                 Ok(outcome) => Ok(Output::Reply(outcome)),

@@ -26,6 +26,8 @@ pub(crate) struct ReplyDraft {
     pub(crate) attachment_ids: Vec<i64>,
     /// Makes a repeated request (a retry after a lost answer) return the first message.
     pub(crate) idempotency_key: Option<String>,
+    /// What is stored with the message besides its text (the template it is sent as).
+    pub(crate) details: Option<String>,
 }
 
 impl ReplyDraft {
@@ -73,6 +75,7 @@ impl ReplyDraft {
             reply_to,
             attachment_ids,
             idempotency_key: None,
+            details: None,
         })
     }
 }

@@ -107,6 +107,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         blocked_at -> Nullable<Timestamp>,
+        last_inbound_at -> Nullable<Timestamp>,
     }
 }
 
@@ -193,6 +194,14 @@ diesel::table! {
         inbox_id -> BigInt,
         position -> BigInt,
         updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    channel_templates (inbox_id) {
+        inbox_id -> BigInt,
+        templates -> Text,
+        fetched_at -> Timestamp,
     }
 }
 
@@ -305,6 +314,7 @@ diesel::joinable!(messages -> inboxes (inbox_id));
 diesel::joinable!(message_edits -> messages (message_id));
 diesel::joinable!(channel_cursors -> inboxes (inbox_id));
 diesel::joinable!(unreadable_events -> inboxes (inbox_id));
+diesel::joinable!(channel_templates -> inboxes (inbox_id));
 diesel::joinable!(attachments -> conversations (conversation_id));
 diesel::joinable!(attachments -> messages (message_id));
 diesel::joinable!(conversation_participants -> conversations (conversation_id));
@@ -336,6 +346,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     channel_cursors,
     unreadable_events,
+    channel_templates,
     canned_responses,
 );
 

@@ -43,11 +43,18 @@ pub(super) async fn fetch_media(
         super::store::known_external_ids(conn, entry.inbox_id, &ids).await?
     };
     let notes_refused = entry.adapter.capabilities().notes_refused_files;
+    // Webhooks cannot wait for a provider's next retry to try a file again; the polling
+    // loop can, and does (with backoff) before it notes the file.
+    let notes_unavailable = notes_refused && entry.poller.is_none();
     for event in events.iter_mut() {
         let mut fetched = files.stage();
         let result = match message_of_mut(event) {
             Some(m) if !known.contains(&m.external_id) => {
-                fetch_message(files, entry, m, notes_refused, &mut fetched).await
+                let policy = NotePolicy {
+                    refused: notes_refused,
+                    unavailable: notes_unavailable,
+                };
+                fetch_message(files, entry, m, policy, &mut fetched).await
             }
             _ => Ok(()),
         };
@@ -81,7 +88,7 @@ async fn fetch_message(
     files: &Files,
     entry: &ChannelEntry,
     m: &mut InboundMessage,
-    notes_refused: bool,
+    policy: NotePolicy,
     fetched: &mut StagedFiles,
 ) -> Result<(), InboundError> {
     let mut notes = Vec::new();
@@ -90,9 +97,22 @@ async fn fetch_message(
             .limits()
             .max_message_bytes
             .saturating_sub(fetched.total_bytes());
-        match fetch_one(files, entry, reference, budget).await {
+        let mut result = fetch_one(files, entry, reference, budget).await;
+        // A webhook channel that notes refused files gets a few quick tries at a passing
+        // outage, then a note: a provider that retries its webhook for days must not hold up, or
+        // in the end lose, the customer's words for one file.
+        for pause in NOTED_FILE_RETRIES {
+            match &result {
+                Err(error) if policy.unavailable && !refused_for_good(error) => {
+                    tokio::time::sleep(pause).await;
+                    result = fetch_one(files, entry, reference, budget).await;
+                }
+                _ => break,
+            }
+        }
+        match result {
             Ok(file) => fetched.push(file),
-            Err(error) if notes_refused && refused_for_good(&error) => {
+            Err(error) if (policy.refused && refused_for_good(&error)) || policy.unavailable => {
                 tracing::info!(%error, external_id = %m.external_id, "inbound file refused; noted in the message");
                 notes.push(refusal_note(reference, &error));
             }
@@ -129,6 +149,21 @@ async fn fetch_one(
         Err(ChannelError::Permanent { reason, .. }) => Err(FileError::Fetch(reason)),
     }
 }
+
+/// Which files that cannot be kept become a note in the message instead of failing it.
+#[derive(Clone, Copy)]
+struct NotePolicy {
+    /// Files refused for good (too large, a provider that will not hand them out).
+    refused: bool,
+    /// Files a passing outage keeps out, after a few quick tries.
+    unavailable: bool,
+}
+
+/// Pauses before the extra tries at a file that a passing outage kept from being fetched.
+const NOTED_FILE_RETRIES: [std::time::Duration; 2] = [
+    std::time::Duration::from_millis(250),
+    std::time::Duration::from_secs(1),
+];
 
 /// Whether fetching again cannot help: the file itself is refused, or the provider will not
 /// hand it out.

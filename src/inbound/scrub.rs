@@ -85,6 +85,16 @@ pub(super) fn event(event: &mut InboundEvent) {
         }
         InboundEvent::Typing(t) => profile(&mut t.sender),
         InboundEvent::Reachability(r) => profile(&mut r.sender),
+        InboundEvent::Reaction(r) => {
+            text(&mut r.external_id);
+            text(&mut r.target_external_id);
+            optional(&mut r.emoji);
+            profile(&mut r.sender);
+        }
+        InboundEvent::IdentityChange(change) => {
+            text(&mut change.old_identifier);
+            text(&mut change.new_identifier);
+        }
         InboundEvent::Skipped { reason } | InboundEvent::Unreadable { reason, .. } => text(reason),
     }
 }

@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use switchboard_channel::{
-    ContactProfile, InboundEvent, InboundMessage, MessageEdit, Reachability,
+    ContactProfile, IdentityChange, InboundEvent, InboundMessage, MessageEdit, Reachability,
+    Reaction,
 };
 
 use crate::db::StoreError;
@@ -60,6 +61,10 @@ pub(crate) enum Outcome {
     Unreadable { id: i64, reason: String },
     /// The contact blocked (or unblocked) the channel.
     Reachability { contact_id: i64, blocked: bool },
+    /// A reaction was put on (or taken off) a message.
+    Reacted { message: Message },
+    /// The contact's identity moved to a new identifier (a new WhatsApp number).
+    IdentityMoved { contact_id: i64 },
     /// A delivery status (applied only if it moves the message forward).
     Status(StatusApplied),
     /// The contact is typing in this conversation.
@@ -81,7 +86,9 @@ impl Outcome {
             | Self::Edited { .. }
             | Self::Status(_)
             | Self::Typing { .. }
-            | Self::Reachability { .. } => UpdateOutcome::stored,
+            | Self::Reachability { .. }
+            | Self::Reacted { .. }
+            | Self::IdentityMoved { .. } => UpdateOutcome::stored,
         }
     }
 }
@@ -92,6 +99,9 @@ pub(crate) enum ConversationStart {
     Created,
     Reopened,
 }
+
+/// How stale `contact_identities.last_inbound_at` may get before a message refreshes it.
+const LAST_INBOUND_STEP: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 /// The body of one inbound transaction, written once per backend connection type.
 macro_rules! ingest_body {
@@ -125,6 +135,44 @@ macro_rules! ingest_body {
                         },
                         None => Outcome::Ignored {
                             reason: "block or unblock by someone who never wrote",
+                        },
+                    }
+                }
+                InboundEvent::Reaction(r) => ingest_reaction!([$($aw)*] c, source, r),
+                InboundEvent::IdentityChange(change) => {
+                    let change: &IdentityChange = change;
+                    // Someone already known under the new id keeps it: two identities are
+                    // not merged silently (an admin can merge the contacts).
+                    let taken: i64 = contact_identities::table
+                        .filter(contact_identities::inbox_id.eq(source.inbox_id))
+                        .filter(contact_identities::identifier.eq(&change.new_identifier))
+                        .count()
+                        .get_result(c)
+                        $($aw)*?;
+                    let moved: Option<i64> = if taken > 0 {
+                        None
+                    } else {
+                        diesel::update(
+                            contact_identities::table
+                                .filter(contact_identities::inbox_id.eq(source.inbox_id))
+                                .filter(contact_identities::identifier.eq(&change.old_identifier)),
+                        )
+                        .set((
+                            contact_identities::identifier.eq(&change.new_identifier),
+                            contact_identities::updated_at.eq(now()),
+                        ))
+                        .returning(contact_identities::contact_id)
+                        .get_result(c)
+                        $($aw)*
+                        .optional()?
+                    };
+                    match moved {
+                        Some(contact_id) => Outcome::IdentityMoved { contact_id },
+                        None if taken > 0 => Outcome::Ignored {
+                            reason: "number change to an identifier another contact has",
+                        },
+                        None => Outcome::Ignored {
+                            reason: "number change of someone who never wrote",
                         },
                     }
                 }
@@ -336,6 +384,7 @@ macro_rules! resolve_contact {
             Option<String>,
             i64,
             String,
+            Option<chrono::NaiveDateTime>,
         );
         let known: Option<Current> = contact_identities::table
             .inner_join(contacts::table)
@@ -350,19 +399,28 @@ macro_rules! resolve_contact {
                 contacts::avatar_url,
                 contact_identities::id,
                 contact_identities::profile,
+                contact_identities::last_inbound_at,
             ))
             .first(c)
             $($aw)*
             .optional()?;
         match known {
-            Some((id, name, email, phone, language, avatar_url, identity_id, profile)) => {
+            Some((id, name, email, phone, language, avatar_url, identity_id, profile, last_in)) => {
                 // The channel's details of the identity (a Telegram username) follow renames.
                 if let Some(details) = changed_details(&p.details, &profile) {
                     diesel::update(contact_identities::table.find(identity_id))
                         .set((
                             contact_identities::profile.eq(details),
                             contact_identities::updated_at.eq(at),
+                            contact_identities::last_inbound_at.eq(at),
                         ))
+                        .execute(c)
+                        $($aw)*?;
+                } else if last_in.is_none_or(|last| at - last > LAST_INBOUND_STEP) {
+                    // At most one write a minute per chatty customer: the reply window it
+                    // feeds is 24 hours, and closing it a minute early is the safe side.
+                    diesel::update(contact_identities::table.find(identity_id))
+                        .set(contact_identities::last_inbound_at.eq(at))
                         .execute(c)
                         $($aw)*?;
                 }
@@ -412,12 +470,55 @@ macro_rules! resolve_contact {
                         contact_identities::identifier.eq(&p.identifier),
                         contact_identities::verification.eq(source.verification),
                         contact_identities::profile.eq(details_json(&p.details)),
+                        contact_identities::last_inbound_at.eq(at),
                         contact_identities::created_at.eq(at),
                         contact_identities::updated_at.eq(at),
                     ))
                     .execute(c)
                     $($aw)*?;
                 id
+            }
+        }
+    }};
+}
+
+macro_rules! ingest_reaction {
+    ([$($aw:tt)*] $c:expr, $source:expr, $r:expr) => {{
+        let c = &mut *$c;
+        let source: &Source = $source;
+        let r: &Reaction = $r;
+        // A reaction to the customer's own message or to one of our replies.
+        let found: Option<Message> = messages::table
+            .filter(messages::inbox_id.eq(source.inbox_id))
+            .filter(
+                messages::external_id
+                    .eq(&r.target_external_id)
+                    .or(messages::provider_message_id.eq(&r.target_external_id)),
+            )
+            .select(Message::as_select())
+            .first(c)
+            $($aw)*
+            .optional()?;
+        match found {
+            None => Outcome::Ignored {
+                reason: "reaction to a message the hub does not know",
+            },
+            Some(message) => {
+                let mut details = MessageDetails::parse(message.details.as_deref());
+                let emoji = r.emoji.as_deref().filter(|e| !e.is_empty());
+                if details.react(&r.sender.identifier, emoji, r.at) {
+                    let message: Message = diesel::update(messages::table.find(message.id))
+                        .set(messages::details.eq(details.to_stored()))
+                        .returning(Message::as_returning())
+                        .get_result(c)
+                        $($aw)*?;
+                    Outcome::Reacted { message }
+                } else {
+                    // A redelivered webhook: the reaction is already there.
+                    Outcome::Ignored {
+                        reason: "reaction already applied",
+                    }
+                }
             }
         }
     }};
@@ -537,10 +638,13 @@ pub(super) fn ingest_sqlite(
 mod blocking {
     use diesel::prelude::*;
     use switchboard_channel::{
-        ContactProfile, InboundEvent, InboundMessage, MessageEdit, Reachability,
+        ContactProfile, IdentityChange, InboundEvent, InboundMessage, MessageEdit, Reachability,
+        Reaction,
     };
 
-    use super::{ConversationStart, Outcome, Source, changed_details, details_json, naive};
+    use super::{
+        ConversationStart, LAST_INBOUND_STEP, Outcome, Source, changed_details, details_json, naive,
+    };
     use crate::db::StoreError;
     use crate::db::schema::attachments;
     use crate::db::schema::{contact_identities, contacts, conversations, message_edits, messages};
@@ -603,6 +707,14 @@ pub(super) async fn lock_pg<'a>(
                 InboundEvent::Edit(e) => vec![
                     edit_lock_key(source.inbox_id, &e.external_id),
                     contact_lock_key(source.inbox_id, &e.sender.identifier),
+                ],
+                // Reactions rewrite the reacted message's details.
+                InboundEvent::Reaction(r) => {
+                    vec![edit_lock_key(source.inbox_id, &r.target_external_id)]
+                }
+                InboundEvent::IdentityChange(change) => vec![
+                    contact_lock_key(source.inbox_id, &change.old_identifier),
+                    contact_lock_key(source.inbox_id, &change.new_identifier),
                 ],
                 _ => Vec::new(),
             })

@@ -85,6 +85,8 @@ impl InboundWriter {
                 Some(InboundEvent::Edit(e)) => e.sender.identifier.as_str(),
                 Some(InboundEvent::Typing(t)) => t.sender.identifier.as_str(),
                 Some(InboundEvent::Reachability(r)) => r.sender.identifier.as_str(),
+                Some(InboundEvent::Reaction(r)) => r.sender.identifier.as_str(),
+                Some(InboundEvent::IdentityChange(change)) => change.old_identifier.as_str(),
                 Some(
                     InboundEvent::Status(_)
                     | InboundEvent::Skipped { .. }
@@ -306,7 +308,9 @@ fn fan_out(after: &AfterCommit, inbox_id: i64, outcomes: &[Outcome]) {
                     tracing::debug!(%error, "router busy");
                 }
             }
-            Outcome::Edited { message } => events.message(message, false),
+            Outcome::Edited { message } | Outcome::Reacted { message } => {
+                events.message(message, false)
+            }
             Outcome::Typing {
                 conversation_id,
                 contact_id,
@@ -332,6 +336,9 @@ fn fan_out(after: &AfterCommit, inbox_id: i64, outcomes: &[Outcome]) {
                 },
             ),
             Outcome::Ignored { reason } => tracing::info!(reason, "inbound event skipped"),
+            Outcome::IdentityMoved { contact_id } => {
+                tracing::info!(contact_id, "contact's channel identifier changed");
+            }
             Outcome::Duplicate { .. }
             | Outcome::Status(_)
             | Outcome::Skipped { .. }

@@ -123,7 +123,7 @@ pub(crate) use template;
 
 /// Every file of the web app, by its name under `/assets/` (its path under `templates/app/`,
 /// so the modules' relative imports resolve to names of this table).
-static ASSETS: [(&str, File); 33] = [
+static ASSETS: [(&str, File); 36] = [
     ("app.css", template!("app/app.css", CSS)),
     ("favicon.svg", template!("app/favicon.svg", SVG)),
     ("login.js", template!("app/login.js", JS)),
@@ -147,6 +147,11 @@ static ASSETS: [(&str, File); 33] = [
     ("inbox/details.js", template!("app/inbox/details.js", JS)),
     ("inbox/realtime.js", template!("app/inbox/realtime.js", JS)),
     ("inbox/keyboard.js", template!("app/inbox/keyboard.js", JS)),
+    ("inbox/window.js", template!("app/inbox/window.js", JS)),
+    (
+        "inbox/templates.js",
+        template!("app/inbox/templates.js", JS),
+    ),
     ("admin/index.js", template!("app/admin/index.js", JS)),
     ("admin/ui.js", template!("app/admin/ui.js", JS)),
     ("admin/frame.js", template!("app/admin/frame.js", JS)),
@@ -163,6 +168,7 @@ static ASSETS: [(&str, File); 33] = [
     ("admin/teams.js", template!("app/admin/teams.js", JS)),
     ("admin/canned.js", template!("app/admin/canned.js", JS)),
     ("admin/audit.js", template!("app/admin/audit.js", JS)),
+    ("admin/whatsapp.js", template!("app/admin/whatsapp.js", JS)),
 ];
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {

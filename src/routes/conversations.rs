@@ -228,7 +228,17 @@ async fn show(
 ) -> Result<HttpResponse, ApiError> {
     let conversation = visible_conversation(&state, &caller, id.0).await?;
     let mut views = with_details(&state, &caller, std::slice::from_ref(&conversation)).await?;
-    Ok(HttpResponse::Ok().json(views.remove(0)))
+    let mut shown = serde_json::to_value(views.remove(0)).map_err(ApiError::internal)?;
+    if let (Some(window), Some(map)) = (
+        reply_window(&state, &conversation).await?,
+        shown.as_object_mut(),
+    ) {
+        map.insert(
+            "reply_window".into(),
+            serde_json::to_value(window).map_err(ApiError::internal)?,
+        );
+    }
+    Ok(HttpResponse::Ok().json(shown))
 }
 
 #[derive(Deserialize)]
@@ -274,6 +284,36 @@ async fn messages(
     })))
 }
 
+/// Tells the customer's channel that their messages up to `seq` were read (WhatsApp's blue
+/// ticks), in the background: the agent's read mark never waits on the provider, and a
+/// failure only costs the customer a tick.
+async fn mark_read_at_provider(state: &AppState, conversation: &Conversation, seq: i64) {
+    let Some(entry) = conversation
+        .inbox_id
+        .and_then(|id| state.hub.channels.get(id))
+        .filter(|e| e.adapter.capabilities().marks_read)
+    else {
+        return;
+    };
+    let external_id = match state.db.reader().await {
+        Ok(mut conn) => conv::last_inbound_external_id(&mut conn, conversation.id, seq).await,
+        Err(error) => Err(error),
+    };
+    let external_id = match external_id {
+        Ok(Some(id)) => id,
+        Ok(None) => return,
+        Err(error) => {
+            tracing::info!(%error, "cannot look up the message to mark read");
+            return;
+        }
+    };
+    actix_web::rt::spawn(async move {
+        if let Err(error) = entry.adapter.mark_read(&external_id).await {
+            tracing::info!(%error, inbox_id = entry.inbox_id, "cannot mark the customer's message read");
+        }
+    });
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReplyBody {
@@ -285,6 +325,151 @@ struct ReplyBody {
     /// Uploads of this conversation (`POST .../attachments`) to send with the message.
     #[serde(default)]
     attachment_ids: Vec<PublicId>,
+    /// Send an approved template of the channel (WhatsApp) instead of free text; the stored
+    /// message shows its text as the customer reads it.
+    template: Option<switchboard_channel::TemplateMessage>,
+}
+
+/// The reply window of a channel that has one (WhatsApp: free-form replies only within 24
+/// hours of the customer's last message), as the inbox shows it.
+#[derive(Debug, serde::Serialize)]
+struct ReplyWindow {
+    /// How long the window lasts after each customer message.
+    limit_secs: u64,
+    last_inbound_at: Option<DateTime<Utc>>,
+    /// When free-form replies stop being accepted; `None`: the customer never wrote.
+    closes_at: Option<DateTime<Utc>>,
+    open: bool,
+}
+
+/// The conversation's reply window, when its channel has one.
+async fn reply_window(
+    state: &AppState,
+    conversation: &Conversation,
+) -> Result<Option<ReplyWindow>, ApiError> {
+    let (Some(inbox_id), Some(contact_id)) = (conversation.inbox_id, conversation.contact_id)
+    else {
+        return Ok(None);
+    };
+    let conn = &mut state.db.reader().await?;
+    let Some(inbox) = inboxes::find(conn, inbox_id).await? else {
+        return Ok(None);
+    };
+    let Some(limit_secs) =
+        crate::channels::kind(inbox.channel_type).and_then(|k| k.capabilities().reply_window_secs)
+    else {
+        return Ok(None);
+    };
+    let last = crate::store::contacts::last_inbound_at(conn, inbox_id, contact_id).await?;
+    let limit = chrono::TimeDelta::seconds(i64::try_from(limit_secs).unwrap_or(i64::MAX / 1000));
+    let closes_at = last.map(|l| utc(l + limit));
+    Ok(Some(ReplyWindow {
+        limit_secs,
+        last_inbound_at: last.map(utc),
+        open: closes_at.is_some_and(|c| c > Utc::now()),
+        closes_at,
+    }))
+}
+
+/// What a reply becomes on its channel: a template's rendered text (checked against the
+/// inbox's approved templates), or free text refused when the channel's reply window is
+/// closed, before anything is stored or sent.
+async fn check_channel_rules(
+    state: &AppState,
+    conversation: &Conversation,
+    body: &mut ReplyBody,
+) -> Result<Option<String>, ApiError> {
+    let Some(template) = body.template.take() else {
+        if body.private {
+            return Ok(None);
+        }
+        return match reply_window(state, conversation).await? {
+            Some(window) if !window.open => Err(ApiError::unprocessable(
+                "reply_window_closed",
+                match window.last_inbound_at {
+                    Some(last) => format!(
+                        "this channel delivers free-form replies only within {} hours of the \
+                         customer's last message ({}); send an approved template instead",
+                        window.limit_secs / 3600,
+                        last.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    ),
+                    None => "the customer has not written on this channel yet; send an \
+                             approved template instead"
+                        .to_owned(),
+                },
+            )),
+            _ => Ok(None),
+        };
+    };
+    if body.private {
+        return Err(ApiError::invalid(
+            "template",
+            "a private note cannot be a template",
+        ));
+    }
+    if !body.content.trim().is_empty() || !body.attachment_ids.is_empty() {
+        return Err(ApiError::invalid(
+            "template",
+            "send either a template or content and files, not both",
+        ));
+    }
+    let inbox = match conversation.inbox_id {
+        Some(id) => inboxes::find(&mut state.db.reader().await?, id).await?,
+        None => None,
+    }
+    .ok_or_else(|| ApiError::invalid("template", "the conversation has no channel"))?;
+    if !crate::channels::kind(inbox.channel_type).is_some_and(|k| k.capabilities().templates) {
+        return Err(ApiError::invalid(
+            "template",
+            format!("{} inboxes have no message templates", inbox.channel_type),
+        ));
+    }
+    let known = crate::store::templates::get(&mut state.db.reader().await?, inbox.id)
+        .await?
+        .map(|(list, _)| list)
+        .unwrap_or_default();
+    let approved = known
+        .iter()
+        .find(|t| t.name == template.name && t.language == template.language)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "template",
+                format!(
+                    "no template {:?} in {:?} is known for this inbox; refresh the templates",
+                    template.name, template.language
+                ),
+            )
+        })?;
+    if !approved.status.eq_ignore_ascii_case("APPROVED") {
+        return Err(ApiError::invalid(
+            "template",
+            format!(
+                "template {:?} is {}, not approved",
+                approved.name, approved.status
+            ),
+        ));
+    }
+    if let Some(format) = approved
+        .header_format
+        .as_deref()
+        .filter(|f| !f.eq_ignore_ascii_case("TEXT"))
+    {
+        return Err(ApiError::invalid(
+            "template",
+            format!(
+                "template {:?} has a {} header, which the hub cannot send yet",
+                approved.name,
+                format.to_lowercase()
+            ),
+        ));
+    }
+    body.content = switchboard_whatsapp::templates::render(approved, &template)
+        .map_err(|reason| ApiError::invalid("template", reason))?;
+    let details = conv::MessageDetails {
+        template: Some(template),
+        ..conv::MessageDetails::default()
+    };
+    Ok(details.to_stored())
 }
 
 async fn reply(
@@ -295,7 +480,8 @@ async fn reply(
     body: web::Json<ReplyBody>,
 ) -> Result<HttpResponse, ApiError> {
     let conversation = visible_conversation(&state, &caller, id.get()).await?;
-    let body = body.into_inner();
+    let mut body = body.into_inner();
+    let details = check_channel_rules(&state, &conversation, &mut body).await?;
     let attachment_ids: Vec<i64> = body.attachment_ids.iter().map(|a| a.0).collect();
     let mut draft = ReplyDraft::parse(
         &body.content,
@@ -303,6 +489,7 @@ async fn reply(
         body.reply_to_id,
         &attachment_ids,
     )?;
+    draft.details = details;
     draft.idempotency_key = match req.headers().get("Idempotency-Key") {
         None => None,
         Some(value) => {
@@ -530,6 +717,7 @@ async fn read(
         })
         .await
         .map_err(|e| ApiError::unavailable(format!("delivery tracker: {e}")))??;
+    mark_read_at_provider(&state, &conversation, read).await;
     let unread = conv::unread_counts(
         &mut state.db.reader().await?,
         caller.agent.id,

@@ -26,6 +26,12 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/inboxes/{id}", web::patch().to(update))
         .route("/inboxes/{id}", web::delete().to(delete))
         .route("/inboxes/{id}/rotate-secret", web::post().to(rotate_secret))
+        .route("/inboxes/{id}/check", web::post().to(check))
+        .route("/inboxes/{id}/templates", web::get().to(templates))
+        .route(
+            "/inboxes/{id}/templates/refresh",
+            web::post().to(refresh_templates),
+        )
         .route("/inboxes/{id}/members", web::get().to(members))
         .route("/inboxes/{id}/members", web::post().to(add_member))
         .route(
@@ -252,6 +258,82 @@ async fn rotate_secret(
 ) -> Result<HttpResponse, ApiError> {
     let inbox = setup::rotate_secret(&state, *id, &admin.actor()).await?;
     Ok(HttpResponse::Ok().json(view(&state, &inbox, true)))
+}
+
+/// Checks the inbox's account with its provider again (is the token still good?) and
+/// answers the inbox with what the provider tells now.
+async fn check(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<InboxId>,
+) -> Result<HttpResponse, ApiError> {
+    let inbox = setup::check(&state, *id, &admin.actor()).await?;
+    Ok(HttpResponse::Ok().json(view(&state, &inbox, false)))
+}
+
+/// The inbox's approved message templates, from the stored copy (fetched from the provider
+/// the first time).
+async fn templates(
+    state: web::Data<AppState>,
+    caller: Auth,
+    id: web::Path<PublicId>,
+) -> Result<HttpResponse, ApiError> {
+    let inbox = find_visible(&state, &caller, id.0).await?;
+    let stored = store::templates::get(&mut state.db.reader().await?, inbox.id).await?;
+    let (list, fetched_at) = match stored {
+        Some(stored) => stored,
+        None => fetch_templates(&state, &inbox).await?,
+    };
+    Ok(HttpResponse::Ok().json(json!({"data": list, "fetched_at": utc(fetched_at)})))
+}
+
+/// Fetches the templates from the provider again (after an admin approved a new one).
+async fn refresh_templates(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<InboxId>,
+) -> Result<HttpResponse, ApiError> {
+    let inbox = inboxes::find(&mut state.db.reader().await?, id.0)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no inbox with that id"))?;
+    let (list, fetched_at) = fetch_templates(&state, &inbox).await?;
+    Ok(HttpResponse::Ok().json(json!({"data": list, "fetched_at": utc(fetched_at)})))
+}
+
+async fn fetch_templates(
+    state: &AppState,
+    inbox: &Inbox,
+) -> Result<
+    (
+        Vec<switchboard_channel::MessageTemplate>,
+        chrono::NaiveDateTime,
+    ),
+    ApiError,
+> {
+    let offers =
+        crate::channels::kind(inbox.channel_type).is_some_and(|k| k.capabilities().templates);
+    if !offers {
+        return Err(ApiError::unprocessable(
+            "no_templates",
+            format!("{} inboxes have no message templates", inbox.channel_type),
+        ));
+    }
+    let entry = state.hub.channels.get(inbox.id).ok_or_else(|| {
+        ApiError::conflict(
+            "inbox_disabled",
+            "the inbox is disabled; enable it to fetch templates",
+        )
+    })?;
+    let list = entry.adapter.templates().await.map_err(|e| match e {
+        switchboard_channel::ChannelError::Permanent { reason, .. } => {
+            ApiError::unprocessable("provider_refused", reason)
+        }
+        switchboard_channel::ChannelError::Transient { reason, .. } => {
+            ApiError::unavailable(format!("cannot reach the provider: {reason}"))
+        }
+    })?;
+    let fetched_at = store::templates::put(&mut state.db.writer().await?, inbox.id, &list).await?;
+    Ok((list, fetched_at))
 }
 
 async fn delete(

@@ -1,4 +1,5 @@
-//! Channel webhooks: `POST /webhooks/{channel_type}/{inbox_id}[/{route}]`.
+//! Channel webhooks: `POST /webhooks/{channel_type}/{inbox_id}[/{route}]`, and the
+//! `GET` subscription check of providers that make one (WhatsApp).
 //!
 //! The inbox's channel adapter verifies the signature and parses the body; nothing is
 //! stored unless all of it is valid. The events go through the inbound door, which answers
@@ -8,7 +9,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use serde_json::json;
-use switchboard_channel::{InboundError, InboundRequest};
+use switchboard_channel::{Handshake, InboundError, InboundRequest};
 
 use super::ApiError;
 use crate::inbound::Outcome;
@@ -22,6 +23,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/webhooks")
             .route("/{channel_type}/{inbox_id}", web::post().to(receive))
+            .route("/{channel_type}/{inbox_id}", web::get().to(handshake))
             .route(
                 "/{channel_type}/{inbox_id}/{route}",
                 web::post().to(receive),
@@ -49,22 +51,48 @@ pub(super) struct Stored {
     unreadable_id: Option<String>,
 }
 
-async fn receive(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
+/// A provider's subscription check (WhatsApp: `GET ?hub.mode=subscribe&hub.verify_token=…
+/// &hub.challenge=…`), answered with the raw challenge as plain text.
+async fn handshake(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let entry = entry_of(&state, &req)?;
+    match entry.adapter.handshake(req.query_string()) {
+        Handshake::Accepted(challenge) => Ok(HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .body(challenge)),
+        Handshake::Refused(reason) => {
+            tracing::info!(inbox_id = entry.inbox_id, %reason, "webhook subscription check refused");
+            Err(ApiError::forbidden("verification_failed", reason))
+        }
+        Handshake::Unsupported => Err(ApiError::method_not_allowed(
+            "this channel's webhook only accepts POST",
+        )),
+    }
+}
+
+/// The running channel a webhook path names, if its type matches.
+fn entry_of(
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<std::sync::Arc<crate::channels::ChannelEntry>, ApiError> {
     let channel_type = req.match_info().get("channel_type").unwrap_or_default();
-    let route = req.match_info().get("route").unwrap_or_default();
     let inbox_id = req
         .match_info()
         .get("inbox_id")
         .and_then(|id| id.parse::<i64>().ok())
         .filter(|id| *id > 0);
-    let entry = inbox_id
+    inbox_id
         .and_then(|id| state.hub.channels.get(id))
         .filter(|e| e.channel_type.as_str() == channel_type)
-        .ok_or_else(|| ApiError::not_found("no enabled inbox of that channel type with that id"))?;
+        .ok_or_else(|| ApiError::not_found("no enabled inbox of that channel type with that id"))
+}
+
+async fn receive(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let route = req.match_info().get("route").unwrap_or_default();
+    let entry = entry_of(&state, &req)?;
     let body = read_body(payload).await?;
     let headers: Vec<(&str, &str)> = req
         .headers()
@@ -84,6 +112,10 @@ async fn receive(
         InboundError::Malformed(reason) => {
             tracing::info!(inbox_id = entry.inbox_id, %reason, "malformed webhook");
             ApiError::bad_request("malformed_payload", reason)
+        }
+        InboundError::UnknownAccount(reason) => {
+            tracing::info!(inbox_id = entry.inbox_id, %reason, "webhook for another account");
+            ApiError::not_found_code("unknown_account", reason)
         }
     })?;
     let count = events.len();
@@ -162,6 +194,15 @@ pub(super) fn outcome_view(outcome: &Outcome) -> Stored {
             reason: Some(reason.clone()),
             unreadable_id: Some(id.to_string()),
             ..blank("unreadable")
+        },
+        Outcome::Reacted { message } => Stored {
+            message_id: Some(message.id.to_string()),
+            conversation_id: Some(message.conversation_id.to_string()),
+            ..blank("reaction")
+        },
+        Outcome::IdentityMoved { .. } => Stored {
+            status: Some("moved"),
+            ..blank("identity")
         },
         Outcome::Reachability { blocked, .. } => Stored {
             status: Some(if *blocked { "blocked" } else { "unblocked" }),

@@ -211,3 +211,41 @@ pub async fn visible_in(
         .await)?;
     Ok(n > 0)
 }
+
+/// When the contact last wrote to this inbox (through any of their identities there), for
+/// channels that only deliver free-form replies within a window of it.
+pub async fn last_inbound_at(
+    conn: &mut DbConn,
+    inbox_id: i64,
+    contact_id: i64,
+) -> Result<Option<NaiveDateTime>, StoreError> {
+    let last: Option<Option<NaiveDateTime>> = db_run!(conn, c => contact_identities::table
+        .filter(contact_identities::inbox_id.eq(inbox_id))
+        .filter(contact_identities::contact_id.eq(contact_id))
+        .select(diesel::dsl::max(contact_identities::last_inbound_at))
+        .first(c)
+        .await
+        .optional())?;
+    Ok(last.flatten())
+}
+
+/// Marks the reply window of a customer closed because the provider said so (WhatsApp error
+/// 131047), whatever the hub's own clock thought: the inbox then offers templates only.
+pub async fn close_reply_window(
+    conn: &mut DbConn,
+    inbox_id: i64,
+    identifier: &str,
+    window: chrono::TimeDelta,
+) -> Result<(), StoreError> {
+    let closed_at = super::now() - window - chrono::TimeDelta::seconds(1);
+    db_run!(conn, c => diesel::update(
+        contact_identities::table
+            .filter(contact_identities::inbox_id.eq(inbox_id))
+            .filter(contact_identities::identifier.eq(identifier))
+            .filter(contact_identities::last_inbound_at.gt(closed_at)),
+    )
+    .set(contact_identities::last_inbound_at.eq(closed_at))
+    .execute(c)
+    .await)?;
+    Ok(())
+}

@@ -125,6 +125,28 @@ pub struct MessageDetails {
     /// The provider's id of the group author (display names change and collide).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author_id: Option<String>,
+    /// Provider facts kept with the message (a WhatsApp ad referral, an order's items).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    /// The customer's reactions to this message, one per reacting identity.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<StoredReaction>,
+    /// The approved template a reply was sent as (its text is the message's content), so a
+    /// retry sends the same template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<switchboard_channel::TemplateMessage>,
+}
+
+/// One reaction on a message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredReaction {
+    /// The emoji.
+    pub emoji: String,
+    /// Who reacted: the channel identifier of the customer.
+    pub by: String,
+    /// When.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl MessageDetails {
@@ -135,11 +157,40 @@ impl MessageDetails {
             forwarded: message.forwarded.clone(),
             thread_id: message.thread_id.clone(),
             author_id: message.author_id.clone(),
+            extra: message.extra.clone(),
+            ..Self::default()
         };
         if details == Self::default() {
             return None;
         }
         serde_json::to_string(&details).ok()
+    }
+
+    /// The stored form (`None`: nothing to store).
+    pub(crate) fn to_stored(&self) -> Option<String> {
+        if *self == Self::default() {
+            return None;
+        }
+        serde_json::to_string(self).ok()
+    }
+
+    /// Applies `by`'s reaction (`None` takes it back); answers whether anything changed.
+    pub(crate) fn react(
+        &mut self,
+        by: &str,
+        emoji: Option<&str>,
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> bool {
+        let before = self.reactions.clone();
+        self.reactions.retain(|r| r.by != by);
+        if let Some(emoji) = emoji {
+            self.reactions.push(StoredReaction {
+                emoji: emoji.to_owned(),
+                by: by.to_owned(),
+                at,
+            });
+        }
+        self.reactions != before
     }
 
     /// Reads stored details; unreadable JSON (never written by the hub) reads as none.
@@ -481,6 +532,8 @@ pub struct NewReply {
     pub reply_to_id: Option<i64>,
     /// Pending uploads of this conversation to send with the message.
     pub attachment_ids: Vec<i64>,
+    /// Stored [`MessageDetails`] (the template a reply is sent as).
+    pub details: Option<String>,
 }
 
 /// What storing a reply did.
@@ -606,6 +659,7 @@ pub async fn store_reply(
                 messages::reply_to_id.eq(reply.reply_to_id),
                 messages::idempotency_key.eq(&reply.idempotency_key),
                 messages::delivery_status.eq(public.then_some(DeliveryStatus::Queued)),
+                messages::details.eq(&reply.details),
                 messages::created_at.eq(at),
             ))
             .returning(Message::as_returning())
@@ -841,4 +895,24 @@ pub async fn open_load(
         .into_iter()
         .filter_map(|(id, n)| id.map(|id| (id, n)))
         .collect())
+}
+
+/// The provider id of the customer's latest message up to `seq`, so the channel can tell
+/// the customer it was read (WhatsApp's blue ticks cover it and everything before).
+pub async fn last_inbound_external_id(
+    conn: &mut DbConn,
+    conversation_id: i64,
+    seq: i64,
+) -> Result<Option<String>, StoreError> {
+    let found: Option<Option<String>> = db_run!(conn, c => messages::table
+        .filter(messages::conversation_id.eq(conversation_id))
+        .filter(messages::seq.le(seq))
+        .filter(messages::direction.eq(Direction::Inbound))
+        .filter(messages::external_id.is_not_null())
+        .order(messages::seq.desc())
+        .select(messages::external_id)
+        .first(c)
+        .await
+        .optional())?;
+    Ok(found.flatten())
 }

@@ -77,13 +77,31 @@ pub async fn apply(
                 .first(c)
                 .await
                 .optional()?;
+            // A provider redelivering the same report (a retried webhook: same id, status
+            // and body) changes nothing and is kept once; distinct reports are all kept.
+            let raw = update.raw.to_string();
+            let seen: i64 = provider_status_events::table
+                .filter(provider_status_events::inbox_id.eq(inbox_id))
+                .filter(provider_status_events::external_id.eq(&update.external_id))
+                .filter(provider_status_events::status.eq(status.as_str()))
+                .filter(provider_status_events::payload.eq(&raw))
+                .count()
+                .get_result(c)
+                .await?;
+            if seen > 0 {
+                applied.push(match message_id {
+                    Some(message_id) => StatusApplied::Stale { message_id },
+                    None => StatusApplied::Unmatched,
+                });
+                continue;
+            }
             diesel::insert_into(provider_status_events::table)
                 .values((
                     provider_status_events::inbox_id.eq(inbox_id),
                     provider_status_events::message_id.eq(message_id),
                     provider_status_events::external_id.eq(&update.external_id),
                     provider_status_events::status.eq(status.as_str()),
-                    provider_status_events::payload.eq(update.raw.to_string()),
+                    provider_status_events::payload.eq(&raw),
                     provider_status_events::received_at.eq(crate::store::now()),
                     provider_status_events::error_code.eq(error.and_then(|e| e.code.clone())),
                     provider_status_events::error_reason.eq(error.map(|e| e.reason.clone())),

@@ -99,6 +99,28 @@ pub async fn create(conn: &mut DbConn, new: &NewInbox, actor: &Actor) -> Result<
     }).await)
 }
 
+/// Sets one setting of an inbox on the hub's own account (a provider refused its token), so
+/// admins see it; `Value::Null` clears it. Not audited: no one changed the configuration.
+pub async fn mark(conn: &mut DbConn, id: i64, key: &str, value: Value) -> Result<(), StoreError> {
+    let Some(inbox) = find(conn, id).await? else {
+        return Ok(());
+    };
+    let mut settings = inbox.settings_json();
+    let Some(map) = settings.as_object_mut() else {
+        return Ok(());
+    };
+    if map.get(key) == Some(&value) {
+        return Ok(());
+    }
+    map.insert(key.to_owned(), value);
+    let text = settings.to_string();
+    db_run!(conn, c => diesel::update(inboxes::table.find(id))
+        .set((inboxes::settings.eq(&text), inboxes::updated_at.eq(now())))
+        .execute(c)
+        .await)?;
+    Ok(())
+}
+
 pub async fn find(conn: &mut DbConn, id: i64) -> Result<Option<Inbox>, StoreError> {
     Ok(db_run!(conn, c => inboxes::table
         .find(id)

@@ -11,7 +11,7 @@ use crate::chrome::Chrome;
 use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, CallbackServer, TestApp, spawn_app};
 
 /// Signs in through the sign-in page, as a person does.
-async fn sign_in(chrome: &Chrome, app: &TestApp, email: &str, password: &str) {
+pub(crate) async fn sign_in(chrome: &Chrome, app: &TestApp, email: &str, password: &str) {
     visit(chrome, app, "/login", "login-email").await;
     submit_sign_in(chrome, email, password).await;
 }
@@ -28,7 +28,7 @@ async fn submit_sign_in(chrome: &Chrome, email: &str, password: &str) {
 }
 
 /// Opens a page of the hub and waits until the element with `testid` shows.
-async fn visit(chrome: &Chrome, app: &TestApp, path: &str, testid: &str) {
+pub(crate) async fn visit(chrome: &Chrome, app: &TestApp, path: &str, testid: &str) {
     chrome
         .client
         .goto(&app.url(path))
@@ -40,13 +40,13 @@ async fn visit(chrome: &Chrome, app: &TestApp, path: &str, testid: &str) {
 }
 
 /// Whether an element with this test id exists (and is shown).
-fn shown(testid: &str) -> String {
+pub(crate) fn shown(testid: &str) -> String {
     format!(
         "const e = document.querySelector('[data-testid={testid}]'); return !!e && e.offsetParent !== null;"
     )
 }
 
-async fn click(chrome: &Chrome, selector: &str) {
+pub(crate) async fn click(chrome: &Chrome, selector: &str) {
     let script = format!(
         "const e = document.querySelector({selector:?}); if (!e) return false; e.click(); return true;"
     );

@@ -14,6 +14,10 @@ mod conversation_changes;
 mod conversation_helpers;
 mod conversation_list;
 mod fake_telegram;
+// The WhatsApp adapter's own fake Graph API, shared so both test suites speak one protocol.
+#[allow(dead_code)]
+#[path = "../../adapters/whatsapp/tests/fake_graph/mod.rs"]
+pub mod fake_graph;
 mod helpers;
 mod inbox_access;
 mod inbox_admin;
@@ -29,5 +33,7 @@ mod teams;
 mod telegram;
 mod tokens;
 mod viewers;
+mod whatsapp;
+mod whatsapp_browser;
 mod widget;
 mod widget_browser;

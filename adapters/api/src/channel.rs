@@ -26,6 +26,10 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     media: true,
     uploads_files: false,
     notes_refused_files: false,
+    reply_window_secs: None,
+    templates: false,
+    reactions: false,
+    marks_read: false,
 };
 
 /// One API inbox's settings, as an admin configures them.

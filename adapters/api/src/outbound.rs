@@ -385,6 +385,7 @@ mod tests {
             },
             reply_to_external_id: Some("m-1".into()),
             thread_id: None,
+            template: None,
         };
         let rendered: Value =
             serde_json::from_slice(&render_outbound(&message)).expect("rendered JSON");
@@ -422,6 +423,7 @@ mod tests {
             recipient: ContactProfile::new("cust-42"),
             reply_to_external_id: None,
             thread_id: None,
+            template: None,
         };
         let rendered: Value =
             serde_json::from_slice(&render_outbound(&message)).expect("rendered JSON");

@@ -141,6 +141,7 @@ fn message() -> OutboundMessage {
         },
         reply_to_external_id: Some("m-1".into()),
         thread_id: None,
+        template: None,
     }
 }
 

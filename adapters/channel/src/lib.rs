@@ -16,6 +16,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+mod json;
+mod parts;
+mod text;
+
+pub use json::{json_int, json_type};
+pub use parts::{Progress, delivered_note};
+pub use text::{error_chain, split_text};
+
 /// Longest wait the hub will honour from a provider's `Retry-After`, so a buggy or hostile value
 /// cannot park an outbox entry for days.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60 * 60);
@@ -114,6 +122,10 @@ pub struct InboundMessage {
     /// The provider's sub-thread of the chat (a Telegram forum topic); replies go back there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread_id: Option<String>,
+    /// Provider-specific facts worth keeping with the message (the ad a WhatsApp customer
+    /// clicked, an order's items), shown in the inbox as they are.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl InboundMessage {
@@ -178,6 +190,37 @@ pub struct Reachability {
     pub sender: ContactProfile,
     /// `true`: replies cannot be delivered until this changes again.
     pub blocked: bool,
+    /// When the provider says it changed.
+    #[serde(default)]
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// A customer reacted to a message with an emoji (or took their reaction back), shown on
+/// the message rather than as a message of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    /// The provider's id of the reaction itself, so a redelivered webhook applies it once.
+    pub external_id: String,
+    /// The provider's id of the message reacted to (the customer's or one of our replies).
+    pub target_external_id: String,
+    /// Who reacted.
+    pub sender: ContactProfile,
+    /// The emoji; `None` removes the sender's earlier reaction.
+    #[serde(default)]
+    pub emoji: Option<String>,
+    /// When the provider says it happened.
+    #[serde(default)]
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// The customer's id on the channel changed (a new WhatsApp number): their identity follows,
+/// so the conversation history stays with them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityChange {
+    /// The identifier the hub knows them by.
+    pub old_identifier: String,
+    /// The identifier they use from now on.
+    pub new_identifier: String,
     /// When the provider says it changed.
     #[serde(default)]
     pub at: Option<DateTime<Utc>>,
@@ -269,6 +312,10 @@ pub enum InboundEvent {
     Typing(Typing),
     /// The customer blocked or unblocked the channel.
     Reachability(Reachability),
+    /// A customer reacted to a message.
+    Reaction(Reaction),
+    /// The customer's id on the channel changed.
+    IdentityChange(IdentityChange),
     /// A provider update the hub does not handle on purpose (a group chat on an inbox that
     /// ignores groups, a service message); counted and logged, nothing stored.
     Skipped {
@@ -335,6 +382,93 @@ pub struct OutboundMessage {
     /// latest message.
     #[serde(default)]
     pub thread_id: Option<String>,
+    /// Send this approved template instead of free text (`content` then holds its rendered
+    /// text, as the agent saw it): the only thing WhatsApp delivers outside its 24-hour window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<TemplateMessage>,
+}
+
+/// An approved template with its parameters filled in, as an agent chose it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TemplateMessage {
+    /// The template's name at the provider.
+    pub name: String,
+    /// Its language code (`en_US`); a template exists once per language.
+    pub language: String,
+    /// Values for the header's placeholders, in order.
+    #[serde(default)]
+    pub header: Vec<TemplateParameter>,
+    /// Values for the body's placeholders, in order.
+    #[serde(default)]
+    pub body: Vec<TemplateParameter>,
+    /// Values for buttons with a placeholder (a dynamic URL suffix).
+    #[serde(default)]
+    pub buttons: Vec<TemplateButtonValue>,
+}
+
+/// One placeholder's value: positional (`{{1}}`) or named (`{{first_name}}`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TemplateParameter {
+    /// The placeholder's name for named templates; `None` for positional ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The text put in its place.
+    pub text: String,
+}
+
+/// The value of a button's placeholder.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TemplateButtonValue {
+    /// The button's position in the template (from 0).
+    pub index: u32,
+    /// The text put in its placeholder (the URL's dynamic suffix).
+    pub text: String,
+}
+
+/// A message template as the provider has it approved, for agents to pick and fill.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MessageTemplate {
+    /// The provider's template id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The name used to send it.
+    pub name: String,
+    /// Language code.
+    pub language: String,
+    /// Review state (`APPROVED`, `PENDING`, `REJECTED`, `PAUSED`...): only approved ones send.
+    pub status: String,
+    /// `MARKETING`, `UTILITY` or `AUTHENTICATION`.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// `POSITIONAL` (`{{1}}`) or `NAMED` (`{{first_name}}`) placeholders.
+    #[serde(default)]
+    pub parameter_format: Option<String>,
+    /// Header text; `None` when there is no header or it is not text.
+    #[serde(default)]
+    pub header: Option<String>,
+    /// Header kind when it is not text (`IMAGE`, `VIDEO`, `DOCUMENT`, `LOCATION`).
+    #[serde(default)]
+    pub header_format: Option<String>,
+    /// Body text with its placeholders.
+    pub body: String,
+    /// Footer text.
+    #[serde(default)]
+    pub footer: Option<String>,
+    /// Its buttons, in order.
+    #[serde(default)]
+    pub buttons: Vec<TemplateButton>,
+}
+
+/// One button of a template.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TemplateButton {
+    /// `QUICK_REPLY`, `URL`, `PHONE_NUMBER`, `COPY_CODE`...
+    pub kind: String,
+    /// The label.
+    pub text: String,
+    /// The URL for URL buttons, with a `{{1}}` placeholder when its end is filled per send.
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 /// What the provider told us about a message it accepted.
@@ -392,6 +526,21 @@ pub enum InboundError {
     /// the location, e.g. `events[2].contact.identifier: must not be empty`.
     #[error("{0}")]
     Malformed(String),
+    /// The payload is for an account this inbox is not (another WhatsApp number); answer
+    /// HTTP 404 so the misrouting shows in the provider's dashboard.
+    #[error("{0}")]
+    UnknownAccount(String),
+}
+
+/// The answer to a provider's subscription check (WhatsApp's `GET` with `hub.challenge`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handshake {
+    /// The channel has no such check: the hub answers 405.
+    Unsupported,
+    /// Verified: answer 200 with this body, exactly.
+    Accepted(String),
+    /// Wrong token or mode: answer 403 with this reason.
+    Refused(String),
 }
 
 /// What a channel supports, so the inbox only offers what will actually work.
@@ -411,6 +560,15 @@ pub struct Capabilities {
     /// instead of refusing the whole webhook: the provider cannot change the file and would
     /// only resend it, holding up everything behind it.
     pub notes_refused_files: bool,
+    /// Free-form replies are only delivered within this many seconds of the customer's last
+    /// message (WhatsApp: 24 hours); after that only templates are.
+    pub reply_window_secs: Option<u64>,
+    /// Offers provider-approved templates ([`Channel::templates`]).
+    pub templates: bool,
+    /// Reports customers' reactions to messages.
+    pub reactions: bool,
+    /// Tells the customer when an agent has read their messages ([`Channel::mark_read`]).
+    pub marks_read: bool,
 }
 
 /// An inbound webhook request, stripped to what an adapter needs to verify and parse it, so
@@ -488,6 +646,25 @@ pub trait Channel: Send + Sync {
     ) -> BoxFuture<'a, Result<Option<MediaDownload>, ChannelError>> {
         let _ = reference;
         Box::pin(async { Ok(None) })
+    }
+
+    /// Answers a provider's subscription check, a `GET` on the webhook URL with this query
+    /// string. The default: the channel has none.
+    fn handshake(&self, query: &str) -> Handshake {
+        let _ = query;
+        Handshake::Unsupported
+    }
+
+    /// Tells the provider an agent has read the customer's message `external_id` (and those
+    /// before it). The default does nothing, for channels without read receipts.
+    fn mark_read<'a>(&'a self, external_id: &'a str) -> BoxFuture<'a, Result<(), ChannelError>> {
+        let _ = external_id;
+        Box::pin(async { Ok(()) })
+    }
+
+    /// The provider's approved message templates, all pages. The default: none.
+    fn templates(&self) -> BoxFuture<'_, Result<Vec<MessageTemplate>, ChannelError>> {
+        Box::pin(async { Ok(Vec::new()) })
     }
 
     /// Parses an update kept as unreadable again (no signature check: it was verified when

@@ -6,7 +6,7 @@
 //! never interleave, and each part that went out is remembered ([`Progress`]), so a retry after
 //! a failure half-way sends only what is missing instead of repeating the first pieces.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -18,7 +18,7 @@ use subtle_eq::constant_time_eq;
 use switchboard_channel::{
     AttachmentRef, BoxFuture, Capabilities, Channel, ChannelError, InboundError, InboundEvent,
     InboundRequest, MediaDownload, OutboundAttachment, OutboundMessage, PolledUpdate, Poller,
-    SendReceipt,
+    Progress, SendReceipt, delivered_note, split_text,
 };
 use teloxide::net::Download;
 use teloxide::payloads::{
@@ -61,6 +61,10 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     uploads_files: true,
     // Telegram cannot change a file the hub refuses: a note replaces it.
     notes_refused_files: true,
+    reply_window_secs: None,
+    templates: false,
+    reactions: false,
+    marks_read: false,
 };
 
 /// How one inbox talks to its bot.
@@ -145,84 +149,6 @@ impl Limits {
     }
 }
 
-/// Outbox jobs whose progress is remembered at most; past this many, the oldest are forgotten
-/// (a retry of a forgotten one starts from its first part again).
-const PROGRESS_KEPT: usize = 10_000;
-
-/// Which parts of each outbox job already reached Telegram, by the hub's message id
-/// ([`OutboundMessage::message_id`]), so a retry sends only the missing ones.
-///
-/// Kept after a failure (transient, or permanent: an agent's manual retry then sends only what
-/// is missing), dropped once the whole reply went out. In memory only: after a restart of the
-/// hub, a half-sent reply is sent again from its first part.
-#[derive(Default)]
-struct Progress {
-    jobs: HashMap<String, JobProgress>,
-    /// Job keys by the order they were first recorded, to forget the oldest first.
-    order: BTreeMap<u64, String>,
-    next: u64,
-}
-
-struct JobProgress {
-    /// Its key in [`Progress::order`].
-    seq: u64,
-    /// How many parts the reply had; a different count is different content: start over.
-    total: usize,
-    /// Part index (text pieces first, then files) → Telegram's message id.
-    sent: BTreeMap<usize, i32>,
-}
-
-impl Progress {
-    /// The parts of `job` (of `total`) already sent.
-    fn sent(&self, job: &str, total: usize) -> BTreeMap<usize, i32> {
-        match self.jobs.get(job) {
-            Some(progress) if progress.total == total => progress.sent.clone(),
-            _ => BTreeMap::new(),
-        }
-    }
-
-    /// Remembers that `part` of `job` went out as Telegram message `id`.
-    fn record(&mut self, job: &str, total: usize, part: usize, id: i32) {
-        if self.jobs.get(job).is_some_and(|p| p.total != total) {
-            self.forget(job);
-        }
-        if !self.jobs.contains_key(job) {
-            let seq = self.next;
-            self.next += 1;
-            self.order.insert(seq, job.to_owned());
-            self.jobs.insert(
-                job.to_owned(),
-                JobProgress {
-                    seq,
-                    total,
-                    sent: BTreeMap::new(),
-                },
-            );
-            while self.jobs.len() > PROGRESS_KEPT {
-                let Some((_, oldest)) = self.order.pop_first() else {
-                    break;
-                };
-                self.jobs.remove(&oldest);
-            }
-        }
-        if let Some(progress) = self.jobs.get_mut(job) {
-            progress.sent.insert(part, id);
-        }
-    }
-
-    /// Drops what is known about `job` (it was delivered completely).
-    fn forget(&mut self, job: &str) {
-        if let Some(progress) = self.jobs.remove(job) {
-            self.order.remove(&progress.seq);
-        }
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.jobs.len()
-    }
-}
-
 /// Past this many per-chat locks, idle ones left behind by cancelled sends are swept out.
 const CHAT_LOCKS_SWEEP: usize = 1_024;
 
@@ -303,7 +229,7 @@ fn parts(message: &OutboundMessage) -> Vec<Part<'_>> {
     let mut parts = Vec::new();
     if !caption_fits && !text.trim().is_empty() {
         parts.extend(
-            outbound::split_text(text, outbound::MAX_TEXT_UTF16)
+            split_text(text, outbound::MAX_TEXT_UTF16, char::len_utf16)
                 .into_iter()
                 .map(Part::Text),
         );
@@ -321,66 +247,13 @@ fn parts(message: &OutboundMessage) -> Vec<Part<'_>> {
     parts
 }
 
-/// Says in a failure's reason which parts already reached the customer, so the agent knows
-/// before retrying: `… (parts 1–2 of 3 were delivered)`.
-fn with_delivered(error: ChannelError, sent: &BTreeMap<usize, i32>, total: usize) -> ChannelError {
-    if sent.is_empty() {
-        return error;
-    }
-    let note = delivered_note(sent.keys().copied(), total);
-    match error {
-        ChannelError::Permanent { code, reason } => ChannelError::Permanent {
-            code,
-            reason: format!("{reason} ({note})"),
-        },
-        ChannelError::Transient {
-            reason,
-            retry_after,
-        } => ChannelError::Transient {
-            reason: format!("{reason} ({note})"),
-            retry_after,
-        },
-    }
-}
-
-/// `part 1 of 3 was delivered`, `parts 1–2 of 3 were delivered`, `parts 1–2, 4 of 5 were
-/// delivered` (counted from 1).
-fn delivered_note(sent: impl IntoIterator<Item = usize>, total: usize) -> String {
-    let mut ranges: Vec<(usize, usize)> = Vec::new();
-    let mut count = 0;
-    for part in sent {
-        count += 1;
-        let number = part + 1;
-        match ranges.last_mut() {
-            Some((_, end)) if *end + 1 == number => *end = number,
-            _ => ranges.push((number, number)),
-        }
-    }
-    let listed: Vec<String> = ranges
-        .iter()
-        .map(|&(start, end)| {
-            if start == end {
-                start.to_string()
-            } else {
-                format!("{start}–{end}")
-            }
-        })
-        .collect();
-    let listed = listed.join(", ");
-    if count == 1 {
-        format!("part {listed} of {total} was delivered")
-    } else {
-        format!("parts {listed} of {total} were delivered")
-    }
-}
-
 /// One bot: parses its webhook requests and sends through the Bot API.
 pub struct TelegramChannel {
     bot: Bot,
     webhook_secret: Option<String>,
     parse: ParseOptions,
     limits: Limits,
-    progress: Mutex<Progress>,
+    progress: Mutex<Progress<i32>>,
     chats: ChatLocks,
 }
 
@@ -442,7 +315,7 @@ impl TelegramChannel {
         })
     }
 
-    fn progress(&self) -> MutexGuard<'_, Progress> {
+    fn progress(&self) -> MutexGuard<'_, Progress<i32>> {
         self.progress.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -625,7 +498,7 @@ impl TelegramChannel {
                     // Recorded at once: a send cut off later still knows this part went out.
                     self.progress().record(job, total, index, id);
                 }
-                Err(error) => return Err(with_delivered(error, &sent, total)),
+                Err(error) => return Err(error.with_delivered_parts(sent.into_keys(), total)),
             }
         }
         self.progress().forget(job);
@@ -928,71 +801,6 @@ mod tests {
         assert!(!format!("{s:#?}").contains("AAEsecretpart"));
     }
 
-    #[test]
-    fn progress_resumes_forgets_and_is_bounded() {
-        let mut progress = Progress::default();
-        progress.record("7", 3, 0, 1000);
-        progress.record("7", 3, 1, 1001);
-        assert_eq!(
-            progress.sent("7", 3),
-            BTreeMap::from([(0, 1000), (1, 1001)])
-        );
-        // Another part count is another content: nothing of it was sent.
-        assert!(progress.sent("7", 4).is_empty());
-        progress.record("7", 4, 0, 2000);
-        assert_eq!(progress.sent("7", 4), BTreeMap::from([(0, 2000)]));
-        assert!(progress.sent("7", 3).is_empty());
-        progress.forget("7");
-        assert!(progress.sent("7", 4).is_empty());
-        assert_eq!(progress.len(), 0);
-        assert!(progress.order.is_empty());
-
-        for job in 0..PROGRESS_KEPT + 5 {
-            progress.record(&job.to_string(), 2, 0, 1);
-        }
-        assert_eq!(progress.len(), PROGRESS_KEPT);
-        assert_eq!(progress.order.len(), PROGRESS_KEPT);
-        // The oldest were dropped, the newest kept.
-        assert!(progress.sent("0", 2).is_empty());
-        assert!(progress.sent("4", 2).is_empty());
-        assert_eq!(progress.sent("5", 2).len(), 1);
-        assert_eq!(progress.sent(&(PROGRESS_KEPT + 4).to_string(), 2).len(), 1);
-    }
-
-    #[test]
-    fn failures_name_the_parts_already_delivered() {
-        assert_eq!(delivered_note([0], 3), "part 1 of 3 was delivered");
-        assert_eq!(delivered_note([0, 1], 3), "parts 1–2 of 3 were delivered");
-        assert_eq!(
-            delivered_note([0, 1, 3], 5),
-            "parts 1–2, 4 of 5 were delivered"
-        );
-        let blocked = || ChannelError::Permanent {
-            code: Some("403".into()),
-            reason: "Forbidden: bot was blocked by the user".into(),
-        };
-        assert_eq!(with_delivered(blocked(), &BTreeMap::new(), 3), blocked());
-        assert_eq!(
-            with_delivered(blocked(), &BTreeMap::from([(0, 5), (1, 6)]), 3),
-            ChannelError::Permanent {
-                code: Some("403".into()),
-                reason: "Forbidden: bot was blocked by the user (parts 1–2 of 3 were delivered)"
-                    .into(),
-            }
-        );
-        let limited = ChannelError::Transient {
-            reason: "Telegram rate limit: retry after 2 s".into(),
-            retry_after: Some(Duration::from_secs(2)),
-        };
-        assert_eq!(
-            with_delivered(limited, &BTreeMap::from([(0, 5)]), 2),
-            ChannelError::Transient {
-                reason: "Telegram rate limit: retry after 2 s (part 1 of 2 was delivered)".into(),
-                retry_after: Some(Duration::from_secs(2)),
-            }
-        );
-    }
-
     fn outbound_message(content: &str, files: usize) -> OutboundMessage {
         OutboundMessage {
             message_id: "1".into(),
@@ -1015,6 +823,7 @@ mod tests {
             recipient: Default::default(),
             reply_to_external_id: None,
             thread_id: None,
+            template: None,
         }
     }
 

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use switchboard_channel::{
     AttachmentRef, ContactProfile, Forward, InboundError, InboundEvent, InboundMessage,
-    MessageEdit, Quote, Reachability,
+    MessageEdit, Quote, Reachability, json_int, json_type,
 };
 
 /// Largest file a bot may fetch with getFile (the Bot API refuses bigger ones), so larger files
@@ -193,34 +193,8 @@ fn update_event(
     }
 }
 
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// An integer however the server wrote it (`42`, `42.0`, `"42"`).
-fn int(value: &Value) -> Option<i64> {
-    if let Some(number) = value.as_i64() {
-        return Some(number);
-    }
-    if let Some(text) = value.as_str() {
-        return text.trim().parse().ok();
-    }
-    value
-        .as_f64()
-        .filter(|number| number.fract() == 0.0 && number.abs() < 9.0e15)
-        // Checked above: a whole number well inside i64.
-        .map(|number| number as i64)
-}
-
 fn field_int(object: &Map<String, Value>, key: &str) -> Option<i64> {
-    object.get(key).and_then(int)
+    object.get(key).and_then(json_int)
 }
 
 fn field_str<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
@@ -424,6 +398,7 @@ fn build_message(
         forwarded: forward_of(object),
         edited_at: None,
         thread_id,
+        extra: serde_json::Map::new(),
     };
     Ok((message, rendered.unread_parts))
 }
@@ -865,7 +840,7 @@ fn render(
             }
             "dice" => {
                 let emoji = value.get("emoji").and_then(Value::as_str).unwrap_or("🎲");
-                match value.get("value").and_then(int) {
+                match value.get("value").and_then(json_int) {
                     Some(number) => rendered.line(format!("Dice {emoji}: {number}")),
                     None => rendered.line(format!("Dice {emoji}")),
                 }

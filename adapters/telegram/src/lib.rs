@@ -1,8 +1,8 @@
 //! Switchboard's Telegram channel, on teloxide's Bot API types and client.
 //!
 //! [`inbound`] turns Bot API `Update`s (webhook bodies or getUpdates results) into normalized
-//! events; [`outbound`] holds the pure rules for sending (HTML escaping, splitting long texts,
-//! choosing photo or document, mapping Bot API errors to retry or fail). Neither touches the
+//! events; [`outbound`] holds the pure rules for sending (HTML escaping, text limits, choosing
+//! photo or document, mapping Bot API errors to retry or fail). Neither touches the
 //! network; [`channel`] is the thin client around them, which the hub's channel actor drives.
 
 #![warn(missing_docs)]

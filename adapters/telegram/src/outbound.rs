@@ -1,16 +1,18 @@
 //! The pure rules for sending through the Bot API.
 //!
-//! The channel actor escapes and splits the agent's text, picks `sendPhoto` or `sendDocument`
-//! for each file, addresses the chat from the contact identifier, and maps teloxide's errors to
-//! retry-or-fail with the functions here, so all of it is testable without a network.
+//! The channel actor escapes the agent's text (split to [`MAX_TEXT_UTF16`] by the shared
+//! [`switchboard_channel::split_text`]), picks `sendPhoto` or `sendDocument` for each file,
+//! addresses the chat from the contact identifier, and maps teloxide's errors to retry-or-fail
+//! with the functions here, so all of it is testable without a network.
 
-use switchboard_channel::{ChannelError, MAX_RETRY_AFTER};
+use switchboard_channel::{ChannelError, MAX_RETRY_AFTER, error_chain};
 use teloxide::{ApiError, RequestError};
 
 use crate::inbound::external_id;
 
 /// Longest message text the Bot API accepts, counted after entity parsing in UTF-16 code units;
-/// longer replies must be split with [`split_text`].
+/// longer replies must be split with [`switchboard_channel::split_text`], counting
+/// [`char::len_utf16`].
 pub const MAX_TEXT_UTF16: usize = 4096;
 
 /// Longest media caption the Bot API accepts, in UTF-16 code units; a longer text goes in its
@@ -23,8 +25,9 @@ pub const MAX_PHOTO_BYTES: u64 = 10 * 1024 * 1024;
 /// Escapes text for `parse_mode=HTML`, so customer-visible text is shown exactly as the agent
 /// typed it instead of being read as markup (or refused as broken markup).
 ///
-/// Split first ([`split_text`]), then escape each piece: Telegram counts the limit after
-/// entities are parsed, and a split must never cut an entity such as `&amp;` in two.
+/// Split first ([`switchboard_channel::split_text`]), then escape each piece: Telegram counts
+/// the limit after entities are parsed, and a split must never cut an entity such as `&amp;` in
+/// two.
 pub fn escape_html(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for ch in text.chars() {
@@ -43,56 +46,6 @@ pub fn escape_html(text: &str) -> String {
 /// the Bot API limits are in those units, not bytes or chars.
 pub fn utf16_len(text: &str) -> usize {
     text.chars().map(char::len_utf16).sum()
-}
-
-/// Splits a text too long for one message into pieces of at most `max_utf16` UTF-16 units.
-///
-/// Pieces never split a character, and concatenated they give back `text` exactly. A piece
-/// preferably ends after a paragraph break (`"\n\n"`), then a line break, then a space, as long
-/// as that break lies in the second half of the piece (so no tiny fragments are sent);
-/// otherwise it is cut hard at the limit. Empty text gives no pieces. A `max_utf16` of 0 counts
-/// as 1, and with a limit of 1 a character needing two units still forms its own piece.
-pub fn split_text(text: &str, max_utf16: usize) -> Vec<String> {
-    let max = max_utf16.max(1);
-    let mut pieces = Vec::new();
-    let mut rest = text;
-    while !rest.is_empty() {
-        // Byte index where the longest prefix of at most `max` units ends.
-        let mut units = 0;
-        let mut end = rest.len();
-        for (index, ch) in rest.char_indices() {
-            if units + ch.len_utf16() > max {
-                end = index;
-                break;
-            }
-            units += ch.len_utf16();
-        }
-        if end == rest.len() {
-            pieces.push(rest.to_owned());
-            break;
-        }
-        if end == 0 {
-            // Only with `max == 1` and an astral character: send it alone rather than loop.
-            end = rest.chars().next().map_or(rest.len(), char::len_utf8);
-        }
-        let cut = break_point(&rest[..end]).unwrap_or(end);
-        let (piece, tail) = rest.split_at(cut);
-        pieces.push(piece.to_owned());
-        rest = tail;
-    }
-    pieces
-}
-
-/// The preferred place to end `window` (a byte index just after the separator), if any lies in
-/// its second half.
-fn break_point(window: &str) -> Option<usize> {
-    let half = window.len() / 2;
-    ["\n\n", "\n", " "].into_iter().find_map(|separator| {
-        window
-            .rfind(separator)
-            .map(|index| index + separator.len())
-            .filter(|&cut| cut > half)
-    })
 }
 
 /// Reads an external id made by [`crate::inbound::external_id`] back into chat id and
@@ -275,21 +228,6 @@ fn retry_after_in(description: &str) -> Option<std::time::Duration> {
     Some(std::time::Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
 }
 
-/// An error and its causes, `outer: inner: innermost`, skipping causes already in the text.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !cause_text.is_empty() && !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 /// Removes what could leak the bot token from an error text: URLs (teloxide's request URLs are
 /// `https://api.telegram.org/bot<token>/method`) keep only scheme and host, and anything left
 /// that looks like a token (`<digits>:<35 characters>`) is replaced.
@@ -406,93 +344,6 @@ mod tests {
         assert_eq!(utf16_len("😀"), 2);
         assert_eq!(utf16_len("👍🏽"), 4);
         assert_eq!(utf16_len("a😀b"), "a😀b".encode_utf16().count());
-    }
-
-    fn assert_split(text: &str, max: usize) -> Vec<String> {
-        let pieces = split_text(text, max);
-        assert_eq!(pieces.concat(), text, "pieces must reassemble the text");
-        for piece in &pieces {
-            assert!(!piece.is_empty());
-            assert!(utf16_len(piece) <= max, "{piece:?} is longer than {max}");
-        }
-        pieces
-    }
-
-    #[test]
-    fn split_empty_and_short() {
-        assert!(split_text("", MAX_TEXT_UTF16).is_empty());
-        assert_eq!(split_text("Hallo", MAX_TEXT_UTF16), vec!["Hallo"]);
-        let exact = "x".repeat(MAX_TEXT_UTF16);
-        assert_eq!(split_text(&exact, MAX_TEXT_UTF16), vec![exact.clone()]);
-    }
-
-    #[test]
-    fn split_ten_thousand_chars_into_three() {
-        let text = "a".repeat(10_000);
-        let pieces = assert_split(&text, MAX_TEXT_UTF16);
-        assert_eq!(pieces.len(), 3);
-        assert_eq!(utf16_len(&pieces[0]), 4096);
-        assert_eq!(utf16_len(&pieces[1]), 4096);
-        assert_eq!(utf16_len(&pieces[2]), 10_000 - 2 * 4096);
-
-        let words = "Lorem ipsum dolor sit amet, ".repeat(358); // 10,024 chars
-        let pieces = assert_split(&words, MAX_TEXT_UTF16);
-        assert_eq!(pieces.len(), 3);
-        assert!(pieces[0].ends_with(' ') && pieces[1].ends_with(' '));
-    }
-
-    #[test]
-    fn split_prefers_paragraphs_then_lines_then_spaces() {
-        let text = "aaaa bbbb\ncccc\n\ndddd eeee";
-        assert_eq!(
-            assert_split(text, 20),
-            vec!["aaaa bbbb\ncccc\n\n", "dddd eeee"]
-        );
-        let text = "aaaa bbbb cc\ncccc dddd eeee";
-        assert_eq!(
-            assert_split(text, 20),
-            vec!["aaaa bbbb cc\n", "cccc dddd eeee"]
-        );
-        let text = "aaaa bbbb cccc dddd eeee";
-        assert_eq!(
-            assert_split(text, 12),
-            vec!["aaaa bbbb ", "cccc dddd ", "eeee"]
-        );
-        // A paragraph break in the first half would leave a tiny piece: take the later line break.
-        let text = "a\n\nbbbbbbbbbbb\ncccc";
-        assert_eq!(assert_split(text, 16), vec!["a\n\nbbbbbbbbbbb\n", "cccc"]);
-    }
-
-    #[test]
-    fn split_hard_without_break_points() {
-        assert_eq!(assert_split("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
-    }
-
-    #[test]
-    fn split_never_cuts_multibyte_or_astral_characters() {
-        // Umlauts are two bytes but one unit each.
-        assert_eq!(assert_split("äöüäöü", 4), vec!["äöüä", "öü"]);
-        // An emoji (two units) that would straddle the limit moves to the next piece.
-        assert_eq!(assert_split("abc😀def", 4), vec!["abc", "😀de", "f"]);
-        assert_eq!(assert_split("😀😀😀", 5), vec!["😀😀", "😀"]);
-        // Around the real limit.
-        let text = format!("{}😀{}", "x".repeat(MAX_TEXT_UTF16 - 1), "y".repeat(10));
-        let pieces = assert_split(&text, MAX_TEXT_UTF16);
-        assert_eq!(pieces.len(), 2);
-        assert_eq!(pieces[0], "x".repeat(MAX_TEXT_UTF16 - 1));
-        assert!(pieces[1].starts_with('😀'));
-        let emoji = "😀".repeat(3000);
-        let pieces = assert_split(&emoji, MAX_TEXT_UTF16);
-        assert_eq!(pieces.len(), 2);
-        assert_eq!(utf16_len(&pieces[0]), 4096);
-    }
-
-    #[test]
-    fn split_degenerate_limits_still_progress() {
-        assert_eq!(split_text("ab", 0), vec!["a", "b"]);
-        let pieces = split_text("a😀b", 1);
-        assert_eq!(pieces, vec!["a", "😀", "b"]);
-        assert_eq!(pieces.concat(), "a😀b");
     }
 
     #[test]

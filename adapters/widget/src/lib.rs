@@ -40,4 +40,9 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     media: true,
     uploads_files: false,
     notes_refused_files: false,
+    reply_window_secs: None,
+    templates: false,
+    reactions: false,
+    // Visitors see their messages read as soon as an agent opens the conversation.
+    marks_read: true,
 };

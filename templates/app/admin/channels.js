@@ -2,6 +2,7 @@
 
 import { h } from '../core.js';
 import { checkboxRow, copyButton, formRow, secretBox, select, snippetBox } from './ui.js';
+import { whatsappSteps } from './whatsapp.js';
 
 var ASK = [['off', 'Off'], ['optional', 'Optional'], ['required', 'Required']];
 
@@ -45,6 +46,34 @@ export var CHANNELS = {
       'Add agents as members so they see the inbox\'s conversations.'
     ]
   },
+  whatsapp: {
+    label: 'WhatsApp (Cloud API)',
+    short: 'WhatsApp',
+    fields: [
+      { key: 'phone_number_id', label: 'Phone number id', kind: 'text', required: true, placeholder: '106540352242922',
+        hint: 'The number\'s id in Meta\'s App Dashboard → WhatsApp → API Setup (not the phone number itself).' },
+      { key: 'waba_id', label: 'WhatsApp Business Account id', kind: 'text', placeholder: '102290129340398',
+        hint: 'Shown beside the phone number id. Needed to list the message templates agents send after 24 hours.' },
+      { key: 'access_token', label: 'Access token', kind: 'secret', required: true, placeholder: 'EAAG…',
+        hint: 'A system user\'s token with whatsapp_business_messaging and whatsapp_business_management. The hub checks it with Meta before saving.',
+        editHint: 'Leave empty to keep it. After pasting a new one, save and check the connection.' },
+      { key: 'app_secret', label: 'App secret', kind: 'secret', required: true,
+        hint: 'App Dashboard → App settings → Basic. Meta signs its webhooks with it.',
+        editHint: 'Leave empty to keep it.' },
+      { key: 'verify_token', label: 'Verify token', kind: 'text', maxlength: 200,
+        hint: 'What you type into Meta\'s webhook form. Empty: the hub makes one.' },
+      { key: 'api_url', label: 'Graph API URL', kind: 'url', nullable: true, advanced: true, placeholder: 'https://graph.facebook.com/',
+        hint: 'Leave empty for Meta\'s Graph API; set it for a proxy or a test double.' },
+      { key: 'api_version', label: 'Graph API version', kind: 'text', advanced: true, placeholder: 'v23.0',
+        hint: 'Empty: the version this hub was tested with.' }
+    ],
+    steps: [
+      'In Meta\'s App Dashboard, add the WhatsApp product and note the phone number id and the WhatsApp Business Account id.',
+      'Create a system user token with whatsapp_business_messaging and whatsapp_business_management, and copy the app secret.',
+      'Paste them here. The hub checks the token with Meta before it saves the inbox.',
+      'Then the inbox page shows the Callback URL and Verify token to enter in WhatsApp → Configuration.'
+    ]
+  },
   widget: {
     label: 'Web chat widget',
     short: 'Widget',
@@ -80,9 +109,12 @@ var COMMON_FIELDS = [
 
 export function channelLabel(type) { return CHANNELS[type] ? CHANNELS[type].short : type; }
 
-export function stepsBox(type) {
+// The setup steps of a channel type; with the `inbox` made, WhatsApp's name the values to
+// paste into Meta's dashboard.
+export function stepsBox(type, inbox) {
   var spec = CHANNELS[type];
   if (!spec) return null;
+  if (type === 'whatsapp' && inbox) return whatsappSteps(inbox);
   return h('div', { class: 'setup-steps', 'data-testid': 'inbox-steps' },
     h('h3', {}, 'Setup'),
     h('ol', {}, spec.steps.map(function (s) { return h('li', {}, s); })));
@@ -96,6 +128,7 @@ export function settingsFieldset(type, current) {
   var spec = CHANNELS[type];
   var fields = (spec ? spec.fields : []).concat(COMMON_FIELDS);
   var controls = [];
+  var advanced = [];
   var rows = fields.map(function (f) {
     var id = 'setting-' + f.key;
     var attrs = { id: id, name: f.key, 'data-field': 'settings.' + f.key, 'data-testid': id };
@@ -127,8 +160,8 @@ export function settingsFieldset(type, current) {
       if (f.kind === 'secret') {
         attrs.placeholder = editing && cur[f.key] ? String(cur[f.key]) : (f.placeholder || null);
         if (!editing && f.required) attrs.required = true;
-        if (editing) hint = 'Now ' + (cur[f.key] ? String(cur[f.key]) : 'not set') +
-          '. Leave empty to keep it; a new token connects that bot instead (and rotates the secret if it is another bot).';
+        if (editing) hint = 'Now ' + (cur[f.key] ? String(cur[f.key]) : 'not set') + '. ' +
+          (f.editHint || 'Leave empty to keep it; a new token connects that bot instead (and rotates the secret if it is another bot).');
       } else {
         if (f.placeholder) attrs.placeholder = f.placeholder;
         if (f.required && !editing) attrs.required = true;
@@ -139,8 +172,17 @@ export function settingsFieldset(type, current) {
     }
     controls.push({ field: f, el: el });
     var label = f.label + (f.required && !editing ? ' (required)' : '');
-    return f.kind === 'checkbox' ? checkboxRow(label, el, hint) : formRow(label, el, hint);
+    var row = f.kind === 'checkbox' ? checkboxRow(label, el, hint) : formRow(label, el, hint);
+    if (f.advanced) { advanced.push(row); return null; }
+    return row;
   });
+  // Settings few admins need sit in a fold, open when one of them is set.
+  var fold = null;
+  if (advanced.length) {
+    fold = h('details', { class: 'advanced', 'data-testid': 'settings-advanced' },
+      h('summary', {}, 'Advanced'), advanced);
+    fold.open = fields.some(function (f) { return f.advanced && cur[f.key] !== undefined && cur[f.key] !== null && cur[f.key] !== ''; });
+  }
 
   function read(c) {
     var f = c.field;
@@ -191,7 +233,7 @@ export function settingsFieldset(type, current) {
   }
 
   var fieldset = h('fieldset', { class: 'settings', 'data-channel': type },
-    h('legend', {}, (spec ? spec.short : type) + ' settings'), rows);
+    h('legend', {}, (spec ? spec.short : type) + ' settings'), rows, fold);
   return { el: fieldset, collect: collect };
 }
 
@@ -207,9 +249,12 @@ export function connectionBox(inbox, fresh) {
         ? h('p', { class: 'muted' }, 'Widget visitors connect through the embed snippet; this URL is not needed for it.')
         : inbox.channel_type === 'telegram'
           ? h('p', { class: 'muted' }, 'In webhook mode the hub registers this URL with Telegram itself.')
-          : h('p', { class: 'muted' }, 'Your integration POSTs signed events here.'))
+          : inbox.channel_type === 'whatsapp'
+            ? h('p', { class: 'muted' }, 'Meta posts the number\'s messages here: enter it as the Callback URL (see the setup steps).')
+            : h('p', { class: 'muted' }, 'Your integration POSTs signed events here.'))
   ];
-  if (inbox.secret) {
+  // WhatsApp's webhooks are signed with the app secret: the hub's own secret means nothing there.
+  if (inbox.secret && inbox.channel_type !== 'whatsapp') {
     parts.push(fresh
       ? secretBox('Secret', inbox.secret, 'inbox-secret',
         'Copy it now: it is shown only once. Later views show it masked; rotate it to get a new one.')

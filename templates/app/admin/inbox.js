@@ -10,6 +10,7 @@ import { adminPage, loading } from './frame.js';
 import { CHANNELS, connectionBox, settingsFieldset, stepsBox } from './channels.js';
 import { membersSection } from './members.js';
 import { unreadableSection } from './unreadable.js';
+import { templatesSection, whatsappSections } from './whatsapp.js';
 
 // /admin/inboxes/:id
 export function inboxPage(main, params) {
@@ -72,11 +73,15 @@ export function inboxPage(main, params) {
       h('dt', {}, 'Created'), h('dd', {}, timeEl(inbox.created_at))];
     if (settings.bot_username) facts.push(h('dt', {}, 'Bot'), h('dd', {}, '@' + settings.bot_username));
     if (inbox.channel_type === 'telegram' && settings.mode) facts.push(h('dt', {}, 'Mode'), h('dd', {}, settings.mode));
+    var whatsapp = inbox.channel_type === 'whatsapp' ? whatsappSections(inbox) : null;
+    // A refused token stops every reply: it goes first.
+    if (whatsapp) p.body.appendChild(whatsapp.warning);
     p.body.appendChild(h('section', { class: 'card', 'aria-labelledby': 'inbox-status' },
       h('h2', { id: 'inbox-status' }, 'Status'),
       h('dl', { class: 'facts' }, facts),
       checkboxRow('Enabled', enabled, 'A disabled inbox keeps its history but receives and sends nothing.'),
       enabledError));
+    if (whatsapp) p.body.appendChild(whatsapp.card);
 
     // Connection: webhook URL, secret, snippet, rotate.
     var connection = h('div', {}, connectionBox(inbox, false));
@@ -98,12 +103,15 @@ export function inboxPage(main, params) {
           toast('New secret made. Copy it now: it is shown only once.');
         }, function (err) { showError(rotateError, err); });
     });
+    // WhatsApp signs with the app secret: the hub's own secret has nothing to rotate for.
+    var rotatable = inbox.channel_type !== 'whatsapp';
     p.body.appendChild(h('section', { class: 'card', 'aria-labelledby': 'inbox-connection' },
       h('h2', { id: 'inbox-connection' }, 'Connection'),
       connection,
-      h('div', { class: 'row-actions' }, rotate),
-      rotateError,
-      stepsBox(inbox.channel_type)));
+      rotatable ? h('div', { class: 'row-actions' }, rotate) : null,
+      rotatable ? rotateError : null,
+      stepsBox(inbox.channel_type, inbox)));
+    if (inbox.capabilities && inbox.capabilities.templates) p.body.appendChild(templatesSection(id));
 
     // Settings form.
     var name = h('input', { type: 'text', id: 'inbox-name', required: true, maxlength: '100', 'data-testid': 'inbox-name', 'data-field': 'name', autocomplete: 'off' });

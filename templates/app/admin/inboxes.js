@@ -9,7 +9,7 @@ import { CHANNELS, channelLabel, connectionBox, settingsFieldset, stepsBox } fro
 
 // /admin/inboxes (and /admin/inboxes/new, which focuses the form).
 export function inboxesPage(main, focusForm) {
-  var p = adminPage(main, 'Inboxes', 'Each inbox is one channel: an integration, a Telegram bot or a chat widget on your site.');
+  var p = adminPage(main, 'Inboxes', 'Each inbox is one channel: an integration, a Telegram bot, a WhatsApp number or a chat widget on your site.');
   var newButton = h('button', { type: 'button', class: 'primary', 'data-testid': 'inbox-new' }, 'New inbox');
   var t = table(null, ['Name', 'Channel', 'Status', 'Webhook URL']);
   var empty = h('p', { class: 'empty', hidden: true }, 'No inboxes yet. Create the first one below.');
@@ -86,6 +86,13 @@ export function inboxesPage(main, focusForm) {
       showError(error, { status: 422, message: 'settings.bot_token: is required (ask @BotFather for one)' }, form);
       return;
     }
+    if (type.value === 'whatsapp') {
+      var missing = ['phone_number_id', 'access_token', 'app_secret'].filter(function (k) { return !settings[k]; })[0];
+      if (missing) {
+        showError(error, { status: 422, message: 'settings.' + missing + ': is required (see Meta\'s App Dashboard)' }, form);
+        return;
+      }
+    }
     if (type.value === 'widget' && !(settings.allowed_origins && settings.allowed_origins.length)) {
       showError(error, { status: 422, message: 'settings.allowed_origins: add at least one origin, like https://shop.example' }, form);
       return;
@@ -98,7 +105,7 @@ export function inboxesPage(main, focusForm) {
       clear(result).appendChild(h('div', { class: 'card created', 'data-testid': 'inbox-created', 'data-id': inbox.id },
         h('h3', { tabindex: '-1' }, 'Inbox "' + inbox.name + '" created'),
         connectionBox(inbox, true),
-        stepsBox(inbox.channel_type),
+        stepsBox(inbox.channel_type, inbox),
         h('p', {}, link('/admin/inboxes/' + enc(inbox.id), 'Open the inbox to add members and change settings'))));
       var heading = result.querySelector('h3');
       if (heading) heading.focus();

@@ -6,6 +6,8 @@ import { S, V } from './state.js';
 import { current, fmtSize } from './helpers.js';
 import { messagePreview } from './list.js';
 import { scrollToBottom, upsertMessage } from './messages.js';
+import { capabilitiesOf, closeWindow, renderWindow, windowClosed } from './window.js';
+import { closePicker, openPicker } from './templates.js';
 
 export function buildComposer(C, draftText) {
   var listId = nextId('canned');
@@ -35,13 +37,42 @@ export function buildComposer(C, draftText) {
     onchange: function () { upload(C, V.fileInput); }
   });
   V.uploadsEl = h('ul', { class: 'uploads', 'aria-label': 'Files to send' });
+  // Channels with a reply window and templates (WhatsApp): the time left, the picker, and
+  // what replaces the text box once the window closed.
+  V.windowEl = h('span', { class: 'reply-window', 'data-testid': 'reply-window', hidden: true });
+  V.pickerEl = h('section', {
+    id: nextId('picker'), class: 'template-picker', 'data-testid': 'template-picker', hidden: true,
+    onkeydown: function (e) {
+      if (e.key !== 'Escape') return;
+      e.preventDefault();
+      e.stopPropagation();
+      closePicker(C, true);
+    }
+  });
+  V.templateBtn = h('button', {
+    type: 'button', class: 'mode template-btn', 'data-testid': 'template-open', hidden: true,
+    'aria-expanded': 'false', 'aria-controls': V.pickerEl.id,
+    onclick: function () { if (C.picking) closePicker(C, true); else openPicker(C); }
+  }, 'Template');
+  V.closedText = h('span', {});
+  V.closedBtn = h('button', {
+    type: 'button', class: 'primary', 'data-testid': 'window-template',
+    onclick: function () { openPicker(C); }
+  }, 'Send template');
+  V.closedNote = h('div', { class: 'window-closed', 'data-testid': 'window-closed', role: 'status', hidden: true },
+    h('p', {}, V.closedText), V.closedBtn);
   V.sendBtn = h('button', { type: 'submit', class: 'primary send', 'data-testid': 'send' }, 'Send');
   V.form = h('form', {
     class: 'composer', 'aria-label': 'Write a message',
     onsubmit: function (e) { e.preventDefault(); send(C); }
   },
-  h('div', { class: 'composer-modes', role: 'group', 'aria-label': 'Message type' }, V.modeReply, V.modeNote),
+  h('div', { class: 'composer-top' },
+    h('div', { class: 'composer-modes', role: 'group', 'aria-label': 'Message type' }, V.modeReply, V.modeNote),
+    V.templateBtn,
+    V.windowEl),
   V.cannedList,
+  V.pickerEl,
+  V.closedNote,
   V.composer,
   V.uploadsEl,
   h('div', { class: 'composer-actions' },
@@ -62,7 +93,28 @@ export function buildComposer(C, draftText) {
   });
   setMode(C, C.mode, false);
   renderUploads(C);
+  renderWindow(C);
   return V.form;
+}
+
+// Shows what the composer can send now: text, or (window closed) templates only; the
+// picker, when open, takes the text box's place.
+export function applyComposerState(C) {
+  if (!current(C) || !V.form) return;
+  var caps = capabilitiesOf(C);
+  var only = C.mode !== 'note' && windowClosed(C);
+  V.templateBtn.hidden = !caps.templates;
+  V.templateBtn.setAttribute('aria-expanded', String(!!C.picking));
+  V.form.classList.toggle('templates-only', only);
+  V.form.classList.toggle('picking', !!C.picking);
+  V.pickerEl.hidden = !C.picking;
+  V.closedNote.hidden = !only || !!C.picking;
+  V.closedBtn.hidden = !caps.templates;
+  var w = (C.data && C.data.reply_window) || {};
+  var hours = Math.round((w.limit_secs || 0) / 3600);
+  V.closedText.textContent = w.closes_at
+    ? 'The ' + hours + '-hour reply window is closed: the customer can only be sent an approved template until they write again. Private notes still work.'
+    : 'The customer has not written on this channel yet: only an approved template can reach them. Private notes still work.';
 }
 
 export function setMode(C, mode, focus) {
@@ -75,8 +127,14 @@ export function setMode(C, mode, focus) {
   V.composer.setAttribute('aria-label', note ? 'Private note (only agents see it)' : 'Reply to the customer');
   V.composer.placeholder = note ? 'Write a private note for your team…' : 'Write a reply…';
   V.sendBtn.textContent = note ? 'Add note' : 'Send';
+  // A template is always a reply to the customer.
+  if (note && C.picking) closePicker(C, false);
   saveDraft(C);
-  if (focus) V.composer.focus();
+  applyComposerState(C);
+  if (!focus) return;
+  var target = C.picking ? V.pickerEl.querySelector('select, input, button')
+    : V.closedNote.hidden ? V.composer : V.closedBtn;
+  if (target) target.focus();
 }
 
 function saveDraft(C) {
@@ -127,6 +185,7 @@ export function sendTyping(C, on) {
 function send(C) {
   if (!current(C) || C.sending) return;
   var content = V.composer.value;
+  if (C.mode !== 'note' && windowClosed(C)) { openPicker(C); return; }
   if (!content.trim() && !C.uploads.length) { V.composer.focus(); return; }
   if (C.uploading) { toast('Wait for the files to finish uploading.', 'info'); return; }
   closeCanned(C);
@@ -149,7 +208,15 @@ function send(C) {
     }
     scrollToBottom();
     V.composer.focus();
-  }, fail).then(function () {
+  }, function (e) {
+    // The window closed while the agent typed: the text stays, the picker opens.
+    if (e && e.code === 'reply_window_closed' && current(C)) {
+      closeWindow(C, e.message);
+      openPicker(C);
+      return;
+    }
+    fail(e);
+  }).then(function () {
     C.sending = false;
     if (current(C)) V.sendBtn.disabled = false;
   });

@@ -151,7 +151,12 @@ function messageEl(C, m) {
     note ? h('span', { class: 'badge note-badge' }, 'Private note') : null,
     chanIcon(chan),
     timeEl(m.provider_at || m.created_at, 'msg-time'),
+    m.template && m.template.name ? h('span', {
+      class: 'badge template-badge', 'data-testid': 'template-badge', title: 'Template ' + String(m.template.name)
+    }, 'Template') : null,
     m.edited_at ? editsEl(C, m) : null));
+  var referral = referralEl(m.extra && m.extra.referral);
+  if (referral) el.appendChild(referral);
   if (m.forwarded) {
     el.appendChild(h('div', { class: 'forwarded muted small', 'data-testid': 'forwarded' },
       'Forwarded from ' + m.forwarded.from,
@@ -168,6 +173,7 @@ function messageEl(C, m) {
   if (m.attachments && m.attachments.length) {
     el.appendChild(h('div', { class: 'attachments' }, m.attachments.map(attachmentEl)));
   }
+  if (Array.isArray(m.reactions) && m.reactions.length) el.appendChild(reactionsEl(m.reactions));
   var foot = h('footer', { class: 'msg-foot' });
   if (direction === 'outbound' && !note && m.status) foot.appendChild(tickEl(m, receiptsOf(inboxId)));
   if (m.status === 'failed') {
@@ -190,6 +196,46 @@ function messageEl(C, m) {
   }
   if (foot.firstChild) el.appendChild(foot);
   return el;
+}
+
+function str(v) { return typeof v === 'string' || typeof v === 'number' ? String(v) : ''; }
+
+// The ad or post a customer tapped to start the chat (WhatsApp click-to-chat ads).
+function referralEl(ref) {
+  if (!ref || typeof ref !== 'object') return null;
+  var what = str(ref.headline) || str(ref.body) || '';
+  var url = str(ref.source_url);
+  // Only web addresses become links: the customer's provider data never runs as a script.
+  var link = /^https?:\/\//i.test(url)
+    ? h('a', { href: url, target: '_blank', rel: 'noopener noreferrer' }, url)
+    : url;
+  var kind = str(ref.source_type) === 'post' ? 'post' : 'ad';
+  return h('div', { class: 'referral muted small', 'data-testid': 'referral' },
+    h('span', { 'aria-hidden': 'true' }, '📣 '),
+    'Came from ' + kind + (what ? ': ' : ''), what ? h('strong', null, what) : null,
+    url ? [' (', link, ')'] : null);
+}
+
+// Customer reactions, one chip per emoji (with how many when several reacted alike).
+function reactionsEl(list) {
+  var groups = [];
+  var at = {};
+  list.forEach(function (r) {
+    var emoji = r && str(r.emoji);
+    if (!emoji) return;
+    if (!(emoji in at)) { at[emoji] = groups.length; groups.push({ emoji: emoji, by: [] }); }
+    if (str(r.by)) groups[at[emoji]].by.push(str(r.by));
+  });
+  if (!groups.length) return null;
+  return h('ul', { class: 'reactions', 'data-testid': 'reactions', 'aria-label': 'Reactions' },
+    groups.map(function (g) {
+      var n = Math.max(1, g.by.length);
+      return h('li', {
+        class: 'reaction', 'data-testid': 'reaction', 'data-emoji': g.emoji,
+        title: g.by.length ? 'Reacted: ' + g.by.join(', ') : null,
+        'aria-label': g.emoji + (n > 1 ? ' × ' + n : '') + ' reaction'
+      }, g.emoji, n > 1 ? h('span', { class: 'count' }, String(n)) : null);
+    }));
 }
 
 /// What a reply answers: the stored message when it is here, else the words the channel

@@ -12,6 +12,7 @@ import {
 import { reloadConversation } from './select.js';
 import { renderDetailsSoon, renderTyping, renderViewers } from './pane.js';
 import { markRead, upsertMessage } from './messages.js';
+import { noteMessage } from './window.js';
 
 export function registerEvents() {
   on('conversation.created', function (d) { if (d && d.conversation) { applyConversation(d.conversation); scheduleRefresh(); } });
@@ -52,7 +53,9 @@ function onMessage(m, created) {
   var C = V.conv && idEq(V.conv.id, m.conversation_id) ? V.conv : null;
   if (C) {
     C.events[m.id] = (C.events[m.id] || 0) + 1;
+    var before = C.msgs[m.id];
     upsertMessage(C, m);
+    noteMessage(C, m, before, created);
     if (created && m.direction === 'inbound') {
       // The customer's message arrived: they stopped typing it.
       Object.keys(C.typing).forEach(function (k) {

@@ -14,6 +14,7 @@ import { buildConversation, renderHeader, renderTyping, renderViewers } from './
 import { markRead, renderMessages, scrollToBottom, storeMessage } from './messages.js';
 import { sendTyping } from './composer.js';
 import { renderActions, renderContact } from './details.js';
+import { renderWindow } from './window.js';
 
 export function select(id, focusRow) {
   if (!V) return;
@@ -60,6 +61,7 @@ export function closeConversationState(C) {
   Object.keys(C.typing).forEach(function (k) { clearTimeout(C.typing[k].timer); });
   clearTimeout(C.readTimer);
   clearTimeout(C.cannedTimer);
+  clearTimeout(C.windowTimer);
   if (C.sentTypingAt && Date.now() - C.sentTypingAt < 10000) sendTyping(C, false);
 }
 
@@ -71,7 +73,8 @@ export function openConversation(id) {
   var C = V.conv = {
     id: id, data: null, msgs: {}, els: {}, order: [], loaded: false, events: {},
     hasEarlier: false, typing: {}, mode: draft.mode || 'reply', uploads: (draft.uploads || []).slice(),
-    uploading: 0, canned: null, candidates: [], sentTypingAt: 0
+    uploading: 0, canned: null, candidates: [], sentTypingAt: 0,
+    windowTimer: null, picking: false, picker: null
   };
   V.root.classList.add('has-conversation');
   if (phone()) V.root.classList.remove('show-details');
@@ -94,6 +97,7 @@ function loadConversation(C) {
     renderHeader(C);
     renderActions(C);
     renderContact(C);
+    renderWindow(C);
     var names = Promise.all([ensureInbox(conv.inbox_id), membersOf(conv.inbox_id), loadAllAgents(), loadTeams()])
       .then(function (r) {
         if (!current(C)) return;
@@ -108,6 +112,7 @@ function loadConversation(C) {
         renderActions(C);
         renderViewers(C);
         renderTyping(C);
+        renderWindow(C); // the inbox's capabilities are known now
       });
     var contact = fetchContact(conv.contact_id, true);
     return Promise.all([names, contact]).then(function () { return conv; }, function () { return conv; });
