@@ -2133,7 +2133,7 @@ impl Report {
                         let p: String = p.chars().take(160).collect();
                         let _ = write!(problems, " (first: {p})");
                     }
-                    if x.batch > 1 {
+                    if x.batch > 1 && matches!(self.backend, Backend::Sqlite) {
                         let _ = write!(
                             problems,
                             "; >= {TARGET_WHATSAPP_BATCHED} msg/s on SQLite: {}",

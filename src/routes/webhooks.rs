@@ -6,12 +6,15 @@
 //! only after every one is durably stored, so a provider that gets no 200 retries, and the
 //! dedupe on (inbox, external id) makes the retry harmless.
 
+use std::sync::Arc;
+
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use serde_json::json;
 use switchboard_channel::{Handshake, InboundError, InboundRequest};
 
 use super::ApiError;
+use crate::channels::ChannelEntry;
 use crate::inbound::Outcome;
 use crate::state::AppState;
 use crate::store::delivery::StatusApplied;
@@ -70,10 +73,7 @@ async fn handshake(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpR
 }
 
 /// The running channel a webhook path names, if its type matches.
-fn entry_of(
-    state: &AppState,
-    req: &HttpRequest,
-) -> Result<std::sync::Arc<crate::channels::ChannelEntry>, ApiError> {
+fn entry_of(state: &AppState, req: &HttpRequest) -> Result<Arc<ChannelEntry>, ApiError> {
     let channel_type = req.match_info().get("channel_type").unwrap_or_default();
     let inbox_id = req
         .match_info()
@@ -104,7 +104,71 @@ async fn receive(
         headers,
         body: &body,
     };
-    let events = entry.adapter.parse_inbound(&request).map_err(|e| match e {
+    let own = match entry.adapter.parse_inbound(&request) {
+        Ok(events) => Some(events),
+        // Perhaps for another inbox of the same provider app: looked for below.
+        Err(InboundError::UnknownAccount(reason)) => {
+            tracing::info!(inbox_id = entry.inbox_id, %reason, "webhook for another account");
+            None
+        }
+        Err(error) => return Err(refusal(&entry, error)),
+    };
+    // Meta posts every number of an app to one callback URL: the changes for the app's
+    // other numbers go to their own inboxes (each verifies the body with its own secret).
+    let own_account = entry.adapter.account();
+    let siblings: Vec<Arc<ChannelEntry>> = entry
+        .adapter
+        .accounts_in(&request)
+        .into_iter()
+        .filter(|account| own_account.as_ref() != Some(account))
+        .filter_map(|account| {
+            state.hub.channels.find(|e| {
+                e.channel_type == entry.channel_type
+                    && e.inbox_id != entry.inbox_id
+                    && e.adapter.account().as_ref() == Some(&account)
+            })
+        })
+        .collect();
+    if own.is_none() && siblings.is_empty() {
+        return Err(ApiError::not_found_code(
+            "unknown_account",
+            "the webhook is for an account no enabled inbox here has",
+        ));
+    }
+    let mut stored: Vec<Stored> = Vec::new();
+    if let Some(events) = own {
+        stored.extend(take_in(&state, &entry, events).await?);
+    }
+    for sibling in siblings {
+        match sibling.adapter.parse_inbound(&request) {
+            Ok(events) => stored.extend(take_in(&state, &sibling, events).await?),
+            Err(error) => tracing::info!(
+                inbox_id = sibling.inbox_id,
+                %error,
+                "webhook names this inbox's account but does not pass its check"
+            ),
+        }
+    }
+    Ok(HttpResponse::Ok().json(json!({ "stored": stored })))
+}
+
+/// Stores one inbox's events through the inbound door and answers what each did.
+async fn take_in(
+    state: &AppState,
+    entry: &ChannelEntry,
+    events: Vec<switchboard_channel::InboundEvent>,
+) -> Result<Vec<Stored>, ApiError> {
+    let count = events.len();
+    let outcomes = state.hub.inbound.take_in(entry, events).await?;
+    state
+        .metrics
+        .inbound_events(entry.channel_type.as_str(), count);
+    Ok(outcomes.iter().map(outcome_view).collect())
+}
+
+/// How a refused webhook is answered.
+fn refusal(entry: &ChannelEntry, error: InboundError) -> ApiError {
+    match error {
         InboundError::Unauthorized(reason) => {
             tracing::info!(inbox_id = entry.inbox_id, %reason, "webhook refused");
             ApiError::unauthorized("invalid_signature", reason)
@@ -113,18 +177,8 @@ async fn receive(
             tracing::info!(inbox_id = entry.inbox_id, %reason, "malformed webhook");
             ApiError::bad_request("malformed_payload", reason)
         }
-        InboundError::UnknownAccount(reason) => {
-            tracing::info!(inbox_id = entry.inbox_id, %reason, "webhook for another account");
-            ApiError::not_found_code("unknown_account", reason)
-        }
-    })?;
-    let count = events.len();
-    let outcomes = state.hub.inbound.take_in(&entry, events).await?;
-    let stored: Vec<Stored> = outcomes.iter().map(outcome_view).collect();
-    state
-        .metrics
-        .inbound_events(entry.channel_type.as_str(), count);
-    Ok(HttpResponse::Ok().json(json!({ "stored": stored })))
+        InboundError::UnknownAccount(reason) => ApiError::not_found_code("unknown_account", reason),
+    }
 }
 
 fn status_view(applied: &StatusApplied) -> Stored {

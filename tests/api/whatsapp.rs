@@ -8,7 +8,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::fake_graph::{Answer, FakeGraph, PHONE_ID, Route, TOKEN, VERSION, WABA_ID};
+use crate::fake_graph::{
+    Answer, FakeGraph, PHONE_ID, Route, SECOND_PHONE_ID, TOKEN, VERSION, WABA_ID,
+};
 use crate::helpers::{TestApp, assert_error, spawn_app};
 
 pub(crate) const APP_SECRET: &str = "wa-app-secret-for-tests";
@@ -737,5 +739,74 @@ async fn files_that_cannot_be_kept_become_notes() {
             .as_str()
             .unwrap_or_default()
             .starts_with("see attached")
+    );
+}
+
+#[actix_web::test]
+async fn one_callback_url_serves_every_number_of_the_app() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let fake = FakeGraph::start().await;
+    let first = create_inbox(&app, &admin, &fake).await;
+    let mut second_settings = settings(&fake);
+    second_settings["phone_number_id"] = json!(SECOND_PHONE_ID);
+    let created = app
+        .api(
+            &admin,
+            Method::POST,
+            "/api/v1/inboxes",
+            Some(json!({"name": "WhatsApp 2", "channel_type": "whatsapp", "settings": second_settings})),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let second_id = created.json::<Value>().await.expect("inbox")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    // Meta posts both numbers' changes to the one callback URL of the app (the first inbox's).
+    let mut both = messages(vec![text("wamid.ONE", "to the first number")]);
+    let mut other = both["entry"][0]["changes"][0].clone();
+    other["value"]["metadata"]["phone_number_id"] = json!(SECOND_PHONE_ID);
+    other["value"]["messages"][0]["id"] = json!("wamid.TWO");
+    other["value"]["messages"][0]["text"]["body"] = json!("to the second number");
+    both["entry"][0]["changes"]
+        .as_array_mut()
+        .expect("changes")
+        .push(other.clone());
+    let answer = first.post(&app, &both).await;
+    let created: Vec<&Value> = answer["stored"]
+        .as_array()
+        .map(|s| s.iter().filter(|e| e["type"] == "message").collect())
+        .unwrap_or_default();
+    assert_eq!(created.len(), 2, "{answer}");
+    // A body only for the second number, posted to the first inbox's URL, still lands.
+    let mut only_second = envelope(other["value"].clone());
+    only_second["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = json!("wamid.THREE");
+    let answer = first.post(&app, &only_second).await;
+    assert_eq!(answer["stored"][0]["type"], "message", "{answer}");
+
+    let in_inbox = |inbox: String| {
+        let app = &app;
+        let admin = &admin;
+        async move {
+            let list = app
+                .get_json(admin, &format!("/api/v1/conversations?inbox_id={inbox}"))
+                .await;
+            let id = list["data"][0]["id"]
+                .as_str()
+                .expect("a conversation")
+                .to_owned();
+            thread(app, admin, &id)
+                .await
+                .iter()
+                .filter_map(|m| m["content"].as_str().map(str::to_owned))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(in_inbox(first.id.clone()).await, ["to the first number"]);
+    assert_eq!(
+        in_inbox(second_id).await,
+        ["to the second number", "to the second number"]
     );
 }

@@ -667,6 +667,20 @@ pub trait Channel: Send + Sync {
         Box::pin(async { Ok(Vec::new()) })
     }
 
+    /// The provider account this channel is (a WhatsApp phone_number_id), when one app's
+    /// webhooks can carry several accounts' updates. The default: none.
+    fn account(&self) -> Option<String> {
+        None
+    }
+
+    /// The accounts a webhook body this channel verified addresses, so the hub can hand a
+    /// body shared by several inboxes of one provider app (Meta posts every number of an
+    /// app to one callback URL) to each of them. The default: none.
+    fn accounts_in(&self, request: &InboundRequest<'_>) -> Vec<String> {
+        let _ = request;
+        Vec::new()
+    }
+
     /// Parses an update kept as unreadable again (no signature check: it was verified when
     /// it arrived), so an admin can replay it once the parser reads it. The default says
     /// the channel keeps nothing to replay.

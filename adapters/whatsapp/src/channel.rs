@@ -973,6 +973,14 @@ impl Channel for WhatsAppChannel {
     fn reparse(&self, raw: &serde_json::Value) -> Result<Vec<InboundEvent>, InboundError> {
         crate::inbound::parse_value(raw, &self.settings.phone_number_id)
     }
+
+    fn account(&self) -> Option<String> {
+        Some(self.settings.phone_number_id.clone())
+    }
+
+    fn accounts_in(&self, request: &InboundRequest<'_>) -> Vec<String> {
+        crate::inbound::phone_number_ids(request.body)
+    }
 }
 
 #[cfg(test)]

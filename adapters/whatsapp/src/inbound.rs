@@ -135,6 +135,36 @@ fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
         == 0
 }
 
+/// The business numbers (`metadata.phone_number_id`) a webhook body's changes are for, each
+/// once, in order: Meta posts every number of an app to one callback URL, and the hub hands
+/// the body to each number's inbox. Unreadable bodies name none.
+pub fn phone_number_ids(body: &[u8]) -> Vec<String> {
+    let Ok(envelope) = serde_json::from_slice::<Value>(body) else {
+        return Vec::new();
+    };
+    let mut ids: Vec<String> = Vec::new();
+    let entries = envelope.get("entry").and_then(Value::as_array);
+    for entry in entries.into_iter().flatten() {
+        let changes = entry.get("changes").and_then(Value::as_array);
+        for change in changes.into_iter().flatten() {
+            let id = change
+                .pointer("/value/metadata/phone_number_id")
+                .and_then(|v| match v {
+                    Value::String(s) => Some(s.trim().to_owned()),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+                .filter(|id| !id.is_empty());
+            if let Some(id) = id
+                && !ids.contains(&id)
+            {
+                ids.push(id);
+            }
+        }
+    }
+    ids
+}
+
 /// Reads a verified webhook body for the number `phone_number_id`.
 pub fn parse_webhook(
     body: &[u8],
@@ -1507,6 +1537,15 @@ fn field_time(object: &Object, key: &str) -> Option<DateTime<Utc>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn numbers_named_by_a_body_in_order_each_once() {
+        let body = br#"{"entry":[{"changes":[{"value":{"metadata":{"phone_number_id":"2"}}},
+            {"value":{"metadata":{"phone_number_id":"1"}}}]},
+            {"changes":[{"value":{"metadata":{"phone_number_id":"2"}}},{"value":{}}]}]}"#;
+        assert_eq!(phone_number_ids(body), ["2", "1"]);
+        assert!(phone_number_ids(b"not json").is_empty());
+    }
+
     use super::*;
 
     /// The number every fixture is addressed to (Meta's documented example id).

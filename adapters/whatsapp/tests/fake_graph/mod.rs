@@ -18,6 +18,8 @@ use url::Url;
 pub const TOKEN: &str = "EAAGtestTOKENforTheFakeGraph";
 /// The business number's id the fake knows.
 pub const PHONE_ID: &str = "106540352242922";
+/// A second number of the same business account (one Meta app serves both).
+pub const SECOND_PHONE_ID: &str = "106540352242999";
 /// The business account's id the fake knows.
 pub const WABA_ID: &str = "102290129340398";
 /// The version the tests configure.
@@ -222,7 +224,7 @@ impl FakeGraph {
     fn answer(&self, mut request: Request) -> Answer {
         let segments: Vec<&str> = request.path.trim_matches('/').split('/').collect();
         request.route = match (request.method.as_str(), segments.as_slice()) {
-            ("GET", [VERSION, PHONE_ID]) => Route::Phone,
+            ("GET", [VERSION, PHONE_ID | SECOND_PHONE_ID]) => Route::Phone,
             ("POST", [VERSION, PHONE_ID, "media"]) => Route::Upload,
             ("POST", [VERSION, PHONE_ID, "messages"]) => Route::Messages,
             ("GET", [VERSION, WABA_ID, "message_templates"]) => Route::Templates,
@@ -260,7 +262,7 @@ impl FakeGraph {
                 json!({
                     "verified_name": "Switchboard Test",
                     "display_phone_number": "+1 555-010-0199",
-                    "id": PHONE_ID,
+                    "id": segments.get(1).copied().unwrap_or(PHONE_ID),
                     "quality_rating": "GREEN",
                 }),
             ),
