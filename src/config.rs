@@ -120,6 +120,15 @@ pub struct AttachmentSettings {
     /// Whether channels' media may be fetched from loopback, private and link-local
     /// addresses (off: a webhook must not make the hub probe its own network).
     pub fetch_private_addresses: bool,
+    /// Bytes one widget visitor may upload in 24 hours (rolling); 0 = unlimited. Anonymous
+    /// uploads are the one way strangers can fill the hub's storage.
+    pub visitor_daily_bytes: u64,
+    /// Bytes all visitors of one widget inbox may upload in 24 hours (rolling); 0 = unlimited.
+    /// Bounds what many fresh visitor sessions can store together.
+    pub inbox_daily_bytes: u64,
+    /// Free space the filesystem blob store keeps: below it uploads are refused (507), so
+    /// the database and the logs on that disk can still write. 0 = no floor; not used on S3.
+    pub min_free_disk_bytes: u64,
 }
 
 /// The inbound batching writer (group commit, see DESIGN.md).
@@ -569,6 +578,21 @@ const ENV_OVERRIDES: &[(&str, &str, Kind)] = &[
         "attachments.fetch_private_addresses",
         Kind::Boolean,
     ),
+    (
+        "SWITCHBOARD_ATTACHMENTS_VISITOR_DAILY_MB",
+        "attachments.visitor_daily_mb",
+        Kind::Integer,
+    ),
+    (
+        "SWITCHBOARD_ATTACHMENTS_INBOX_DAILY_MB",
+        "attachments.inbox_daily_mb",
+        Kind::Integer,
+    ),
+    (
+        "SWITCHBOARD_ATTACHMENTS_MIN_FREE_DISK_MB",
+        "attachments.min_free_disk_mb",
+        Kind::Integer,
+    ),
 ];
 
 /// The environment variable of a setting, for error messages.
@@ -617,6 +641,9 @@ struct RawAttachments {
     max_image_dimension: i64,
     url_ttl_secs: i64,
     fetch_private_addresses: bool,
+    visitor_daily_mb: i64,
+    inbox_daily_mb: i64,
+    min_free_disk_mb: i64,
 }
 
 #[derive(Deserialize)]
@@ -1216,9 +1243,34 @@ impl RawAttachments {
                 604_800,
             )? as u64),
             fetch_private_addresses: self.fetch_private_addresses,
+            visitor_daily_bytes: in_range(
+                "attachments.visitor_daily_mb",
+                self.visitor_daily_mb,
+                0,
+                MAX_STORAGE_MB,
+            )? as u64
+                * MIB,
+            inbox_daily_bytes: in_range(
+                "attachments.inbox_daily_mb",
+                self.inbox_daily_mb,
+                0,
+                MAX_STORAGE_MB,
+            )? as u64
+                * MIB,
+            min_free_disk_bytes: in_range(
+                "attachments.min_free_disk_mb",
+                self.min_free_disk_mb,
+                0,
+                MAX_STORAGE_MB,
+            )? as u64
+                * MIB,
         })
     }
 }
+
+/// Largest storage setting in MiB (about 1 EiB): any real disk or quota, and no overflow
+/// in bytes.
+const MAX_STORAGE_MB: i64 = 1 << 40;
 
 #[cfg(test)]
 mod tests {
@@ -1398,6 +1450,9 @@ mod tests {
         assert_eq!(a.max_message_bytes, 50 * 1024 * 1024);
         assert_eq!(a.max_image_dimension, 10_000);
         assert_eq!(a.url_ttl, Duration::from_secs(900));
+        assert_eq!(a.visitor_daily_bytes, 50 * 1024 * 1024);
+        assert_eq!(a.inbox_daily_bytes, 2048 * 1024 * 1024);
+        assert_eq!(a.min_free_disk_bytes, 1024 * 1024 * 1024);
         // The S3 settings are only read with the S3 backend.
         let s = Settings::from_layers(
             None,
@@ -1428,6 +1483,9 @@ mod tests {
                 ("SWITCHBOARD_ATTACHMENTS_MAX_MESSAGE_MB", "200"),
                 ("SWITCHBOARD_ATTACHMENTS_MAX_IMAGE_DIMENSION", "4096"),
                 ("SWITCHBOARD_ATTACHMENTS_URL_TTL_SECS", "60"),
+                ("SWITCHBOARD_ATTACHMENTS_VISITOR_DAILY_MB", "0"),
+                ("SWITCHBOARD_ATTACHMENTS_INBOX_DAILY_MB", "10"),
+                ("SWITCHBOARD_ATTACHMENTS_MIN_FREE_DISK_MB", "0"),
             ]),
         )
         .expect("valid");
@@ -1455,6 +1513,9 @@ mod tests {
         assert_eq!(s.attachments.max_message_bytes, 200 * 1024 * 1024);
         assert_eq!(s.attachments.max_image_dimension, 4096);
         assert_eq!(s.attachments.url_ttl, Duration::from_secs(60));
+        assert_eq!(s.attachments.visitor_daily_bytes, 0);
+        assert_eq!(s.attachments.inbox_daily_bytes, 10 * 1024 * 1024);
+        assert_eq!(s.attachments.min_free_disk_bytes, 0);
 
         // No endpoint: AWS itself; no keys: the AWS credential chain.
         let s = Settings::from_layers(

@@ -5,7 +5,8 @@
 //! the blob store. Downloads go through short-lived signed URLs.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -14,6 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::blobs::{BlobError, BlobStore};
 use crate::config::{AttachmentSettings, Settings};
 use crate::media::{self, ImageLimits, MediaError, MediaKind};
+use crate::metrics::UploadMetrics;
 use crate::secrets::SecretKey;
 use crate::store::attachments::NewAttachment;
 
@@ -143,6 +145,109 @@ pub enum FileError {
     Storage(#[from] BlobError),
     #[error("temporary file error: {0}")]
     Io(#[from] std::io::Error),
+    /// Refused for where it would be stored, not for what it is (quota, disk floor).
+    #[error(transparent)]
+    Refused(#[from] StorageRefusal),
+}
+
+/// Why an upload was refused for storage: a widget quota or the free-disk floor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StorageRefusal {
+    #[error("this visitor's daily upload quota is used up")]
+    VisitorQuota,
+    #[error("this widget's daily upload quota is used up")]
+    InboxQuota,
+    #[error(
+        "the hub's storage is nearly full, so uploads are refused until space is freed; tell the hub's administrator"
+    )]
+    DiskFloor,
+}
+
+impl StorageRefusal {
+    /// Its `reason` label in `switchboard_uploads_refused_total`.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::VisitorQuota => "visitor_quota",
+            Self::InboxQuota => "inbox_quota",
+            Self::DiskFloor => "disk_floor",
+        }
+    }
+}
+
+/// Counts an upload's bytes as they arrive, so a quota can refuse it half-way, before
+/// anything is stored.
+pub(crate) trait Meter {
+    fn count(&mut self, bytes: u64) -> Result<(), StorageRefusal>;
+}
+
+/// An upload no quota counts (agents').
+pub(crate) struct Unmetered;
+
+impl Meter for Unmetered {
+    fn count(&mut self, _bytes: u64) -> Result<(), StorageRefusal> {
+        Ok(())
+    }
+}
+
+/// How long a free-space reading is trusted: uploads check it per chunk, and a syscall
+/// per chunk would cost more than a second's staleness risks.
+const FREE_SPACE_TTL: Duration = Duration::from_secs(1);
+
+/// The filesystem blob store's free-disk floor (nothing on S3, whose space is not ours to
+/// watch), with the last reading cached.
+struct DiskFloor {
+    floor: u64,
+    /// The blob root and the temporary folder (uploads land there first); the lower free
+    /// space counts. Empty on S3.
+    paths: Vec<PathBuf>,
+    last: Mutex<Option<(Instant, Option<u64>)>>,
+}
+
+impl DiskFloor {
+    /// Free bytes for unprivileged writers on the fullest of the paths, read at most once
+    /// a second; None on S3 or when the disk cannot be asked.
+    fn free_bytes(&self, metrics: &UploadMetrics) -> Option<u64> {
+        if self.paths.is_empty() {
+            return None;
+        }
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((at, free)) = *last
+            && at.elapsed() < FREE_SPACE_TTL
+        {
+            return free;
+        }
+        let mut free: Option<u64> = None;
+        for path in &self.paths {
+            match rustix::fs::statvfs(path) {
+                Ok(stat) => {
+                    let bytes = stat.f_bavail.saturating_mul(stat.f_frsize);
+                    free = Some(free.map_or(bytes, |f| f.min(bytes)));
+                }
+                // Not knowing is no reason to refuse; a full disk still fails the write.
+                Err(error) => {
+                    tracing::warn!(%error, path = %path.display(), "cannot read free disk space");
+                }
+            }
+        }
+        if let Some(bytes) = free {
+            metrics.set_free_disk(bytes);
+        }
+        *last = Some((Instant::now(), free));
+        free
+    }
+
+    fn check(&self, metrics: &UploadMetrics) -> Result<(), StorageRefusal> {
+        if self.floor == 0 {
+            return Ok(());
+        }
+        match self.free_bytes(metrics) {
+            Some(free) if free < self.floor => Err(StorageRefusal::DiskFloor),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl FileError {
@@ -176,6 +281,8 @@ pub struct Files {
     public_base: String,
     /// For fetching channels' media.
     http: reqwest::Client,
+    floor: DiskFloor,
+    metrics: UploadMetrics,
 }
 
 impl Files {
@@ -188,7 +295,20 @@ impl Files {
             std::fs::remove_dir_all(&tmp_dir)?;
         }
         std::fs::create_dir_all(&tmp_dir)?;
+        let floor = DiskFloor {
+            floor: settings.attachments.min_free_disk_bytes,
+            paths: match &settings.storage.backend {
+                crate::config::StorageBackend::Filesystem { root } => {
+                    vec![root.clone(), tmp_dir.clone()]
+                }
+                crate::config::StorageBackend::S3(_) => Vec::new(),
+            },
+            last: Mutex::new(None),
+        };
+        let metrics = UploadMetrics::new(!floor.paths.is_empty());
         Ok(Self {
+            floor,
+            metrics,
             blobs,
             limits: settings.attachments.clone(),
             tmp_dir,
@@ -218,6 +338,37 @@ impl Files {
         &self.limits
     }
 
+    /// The uploads' metrics (refusals, free disk), registered with the hub's others.
+    pub(crate) fn upload_metrics(&self) -> &UploadMetrics {
+        &self.metrics
+    }
+
+    /// Free bytes on the filesystem blob store's disk (read at most once a second; None on
+    /// S3); refreshes the free-disk gauge.
+    pub(crate) fn free_disk_bytes(&self) -> Option<u64> {
+        self.floor.free_bytes(&self.metrics)
+    }
+
+    /// Whether the disk is above its floor, so an upload may start (see
+    /// `attachments.min_free_disk_mb`).
+    pub(crate) fn check_free_space(&self) -> Result<(), StorageRefusal> {
+        self.floor.check(&self.metrics)
+    }
+
+    /// Counts a refused upload in `switchboard_uploads_refused_total`; a full disk is
+    /// logged too, since someone has to free space.
+    pub(crate) fn count_refusal(&self, refusal: StorageRefusal) {
+        self.metrics.refused(refusal.label());
+        match refusal {
+            StorageRefusal::DiskFloor => tracing::warn!(
+                free_bytes = self.free_disk_bytes(),
+                floor_bytes = self.floor.floor,
+                "upload refused: the blob store's disk is below attachments.min_free_disk_mb"
+            ),
+            _ => tracing::info!(reason = refusal.label(), "upload refused over a quota"),
+        }
+    }
+
     /// Limits for decoding untrusted images.
     pub fn image_limits(&self) -> ImageLimits {
         ImageLimits {
@@ -231,8 +382,40 @@ impl Files {
     pub async fn receive<S, E>(
         &self,
         file_name: Option<&str>,
+        body: S,
+        budget: u64,
+    ) -> Result<NewAttachment, FileError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        self.receive_counted(file_name, body, budget, None).await
+    }
+
+    /// Receives a person's upload (an agent's or a widget visitor's) like [`Files::receive`],
+    /// refused half-way once the disk reaches its floor or `quota` says no. Channels' media
+    /// are not held to the floor: refusing them would lose a customer's message.
+    pub(crate) async fn receive_upload<S, E>(
+        &self,
+        file_name: Option<&str>,
+        body: S,
+        budget: u64,
+        quota: &mut (dyn Meter + Send),
+    ) -> Result<NewAttachment, FileError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        self.receive_counted(file_name, body, budget, Some(quota))
+            .await
+    }
+
+    async fn receive_counted<S, E>(
+        &self,
+        file_name: Option<&str>,
         mut body: S,
         budget: u64,
+        mut quota: Option<&mut (dyn Meter + Send)>,
     ) -> Result<NewAttachment, FileError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -253,6 +436,10 @@ impl Files {
                 None => None,
             };
             if let Some(chunk) = &chunk {
+                if let Some(quota) = quota.as_mut() {
+                    self.floor.check(&self.metrics)?;
+                    quota.count(chunk.len() as u64)?;
+                }
                 size += chunk.len() as u64;
                 hasher.update(chunk);
                 if sniffed.is_none() {
@@ -312,6 +499,7 @@ impl Files {
             storage_key,
             width,
             height,
+            visitor: None,
         })
     }
 

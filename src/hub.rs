@@ -9,6 +9,7 @@ use actix::{Actor, Addr};
 use crate::actors::{channel, delivery, presence, router, thumbnails};
 use crate::channels::Channels;
 use crate::channels::widget::limits::{SocketSlots, VisitorLimits};
+use crate::channels::widget::quota::UploadQuotas;
 use crate::config::Settings;
 use crate::conversations::{ConversationRegistry, Conversations};
 use crate::db::Database;
@@ -34,6 +35,8 @@ pub struct Hub {
     pub(crate) widget_limits: Arc<VisitorLimits>,
     /// Widget visitors' open sockets, per address and in all.
     pub(crate) visitor_sockets: Arc<SocketSlots>,
+    /// Widget visitors' daily upload quotas, with the uploads in flight.
+    pub(crate) widget_quotas: Arc<UploadQuotas>,
 }
 
 impl Hub {
@@ -125,6 +128,7 @@ impl Hub {
                 settings.realtime.visitor_sockets_per_address,
                 settings.realtime.max_visitor_sockets,
             )),
+            widget_quotas: Arc::new(UploadQuotas::new(&settings.attachments)),
         })
     }
 }

@@ -67,6 +67,40 @@ impl ChannelUpdates {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabels {
+    /// `visitor_quota`, `inbox_quota` or `disk_floor`: a fixed set, never an inbox or visitor.
+    reason: &'static str,
+}
+
+/// Uploads refused for storage (widget quotas, the free-disk floor) and the blob store's
+/// free disk space; made with the files, before the hub starts.
+#[derive(Clone, Debug)]
+pub(crate) struct UploadMetrics {
+    refused: Family<RefusalLabels, Counter>,
+    free_disk: Gauge,
+    /// Whether the blob store is on this machine's disk (no free-space gauge on S3).
+    on_disk: bool,
+}
+
+impl UploadMetrics {
+    pub(crate) fn new(on_disk: bool) -> Self {
+        Self {
+            refused: Family::default(),
+            free_disk: Gauge::default(),
+            on_disk,
+        }
+    }
+
+    pub(crate) fn refused(&self, reason: &'static str) {
+        self.refused.get_or_create(&RefusalLabels { reason }).inc();
+    }
+
+    pub(crate) fn set_free_disk(&self, bytes: u64) {
+        self.free_disk.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
     backend: &'static str,
@@ -92,14 +126,31 @@ pub(crate) enum LoginOutcome {
 }
 
 impl Metrics {
-    /// The metrics, counting provider updates into `updates` (made before the hub starts).
-    pub(crate) fn new(backend: &'static str, updates: &ChannelUpdates) -> Self {
+    /// The metrics, counting provider updates into `updates` and uploads' refusals into
+    /// `uploads` (both made before the hub starts).
+    pub(crate) fn new(
+        backend: &'static str,
+        updates: &ChannelUpdates,
+        uploads: &UploadMetrics,
+    ) -> Self {
         let mut registry = Registry::with_prefix("switchboard");
         registry.register(
             "channel_updates",
             "Provider updates by channel and outcome (stored, ignored, unreadable)",
             updates.0.clone(),
         );
+        registry.register(
+            "uploads_refused",
+            "Uploads refused for storage, by reason (visitor_quota, inbox_quota, disk_floor)",
+            uploads.refused.clone(),
+        );
+        if uploads.on_disk {
+            registry.register(
+                "blob_store_free_bytes",
+                "Free bytes on the filesystem blob store's disk (as of the last upload or scrape)",
+                uploads.free_disk.clone(),
+            );
+        }
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests answered", requests.clone());
         let durations: HistogramFamily<RouteLabels> =

@@ -126,6 +126,7 @@ impl Application {
             .await
             .map_err(|e| StartupError::Storage(e.to_string()))?;
         let updates = crate::metrics::ChannelUpdates::default();
+        let uploads = files.upload_metrics().clone();
         let hub = crate::hub::Hub::start(db.clone(), settings.clone(), Arc::new(files), &updates)
             .await
             .map_err(|source| StartupError::Database {
@@ -139,7 +140,7 @@ impl Application {
                 settings.auth.login_attempts_per_account,
             ),
             hash_gate: HashGate::default(),
-            metrics: Metrics::new(db.backend_name(), &updates),
+            metrics: Metrics::new(db.backend_name(), &updates, &uploads),
             db,
             secret,
             settings,

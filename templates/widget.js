@@ -151,6 +151,8 @@
       const data = await res.json().catch(() => null); // errors are JSON; anything else → null
       const r = { status: res.status, ok: res.ok, body: data };
       if ((res.status !== 429 && res.status !== 503) || (auth && ep !== epoch)) return r;
+      // A storage quota stands until the day's uploads age out: shown to the visitor, not retried.
+      if (errCode(r) === 'storage_quota_exceeded') return r;
       // Cross-origin, the header is only readable when the hub exposes it (Access-Control-Expose-Headers).
       const ra = res.headers.get('Retry-After');
       let secs = ra == null || ra === '' ? 5 : +ra;

@@ -241,6 +241,8 @@ diesel::table! {
         thumb_large_key -> Nullable<Text>,
         created_at -> Timestamp,
         thumbnail_error -> Nullable<Text>,
+        visitor_inbox_id -> Nullable<BigInt>,
+        visitor_id -> Nullable<Text>,
     }
 }
 

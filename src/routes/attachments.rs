@@ -20,7 +20,7 @@ use serde_json::json;
 use super::conversations::visible_conversation;
 use super::extract::Auth;
 use super::{ApiError, PublicId, utc};
-use crate::files::{MAX_FILES, SignatureError, StagedFiles, Variant};
+use crate::files::{FileError, MAX_FILES, SignatureError, StagedFiles, Unmetered, Variant};
 use crate::state::AppState;
 use crate::store::attachments::{self, Attachment};
 use crate::views::AttachmentView;
@@ -45,6 +45,11 @@ async fn upload(
     form: Multipart,
 ) -> Result<HttpResponse, ApiError> {
     let conversation = visible_conversation(&state, &caller, id.0).await?;
+    // Refused before the body is read while the disk is at its floor.
+    if let Err(refusal) = state.hub.files.check_free_space() {
+        state.hub.files.count_refusal(refusal);
+        return Err(refusal.into());
+    }
     let mut staged = state.hub.files.stage();
     if let Err(error) = receive_files(&state, form, &mut staged).await {
         staged.discard().await;
@@ -146,8 +151,15 @@ async fn receive_files(
             .limits()
             .max_message_bytes
             .saturating_sub(staged.total_bytes());
-        match files.receive(Some(&file_name), field, budget).await {
+        match files
+            .receive_upload(Some(&file_name), field, budget, &mut Unmetered)
+            .await
+        {
             Ok(file) => staged.push(file),
+            Err(FileError::Refused(refusal)) => {
+                files.count_refusal(refusal);
+                return Err(refusal.into());
+            }
             Err(error) => {
                 tracing::info!(%error, file_name, "upload refused");
                 return Err(error.into());

@@ -17,7 +17,7 @@ use crate::channels::setup::SetupError;
 use crate::channels::{ConnectError, SettingsError};
 use crate::conversations::ConversationError;
 use crate::db::StoreError;
-use crate::files::FileError;
+use crate::files::{FileError, StorageRefusal};
 use crate::inbound::InboundError;
 use crate::media::MediaError;
 use crate::store::agents::AgentChangeError;
@@ -105,6 +105,30 @@ impl ApiError {
             retry_after_secs: Some(1),
             ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message)
         }
+    }
+
+    /// Over a widget storage quota: 429 with when enough of the window will have aged out.
+    pub(crate) fn storage_quota_exceeded(
+        message: impl Into<String>,
+        retry_after_secs: u64,
+    ) -> Self {
+        Self {
+            retry_after_secs: Some(retry_after_secs.max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "storage_quota_exceeded",
+                message,
+            )
+        }
+    }
+
+    /// The blob store's disk is at its floor (`attachments.min_free_disk_mb`): 507.
+    pub(crate) fn insufficient_storage(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "insufficient_storage",
+            message,
+        )
     }
 
     pub(crate) fn payload_too_large(message: impl Into<String>) -> Self {
@@ -228,6 +252,20 @@ impl From<FileError> for ApiError {
             FileError::Fetch(_) => Self::invalid("attachments", error),
             FileError::FetchUnavailable(_) => Self::unavailable(error.to_string()),
             FileError::Storage(_) | FileError::Io(_) => Self::internal(error),
+            FileError::Refused(refusal) => refusal.into(),
+        }
+    }
+}
+
+impl From<StorageRefusal> for ApiError {
+    /// Quotas get a minute here; the widget route answers them itself, with the time the
+    /// window frees enough.
+    fn from(refusal: StorageRefusal) -> Self {
+        match refusal {
+            StorageRefusal::DiskFloor => Self::insufficient_storage(refusal.to_string()),
+            StorageRefusal::VisitorQuota | StorageRefusal::InboxQuota => {
+                Self::storage_quota_exceeded(refusal.to_string(), 60)
+            }
         }
     }
 }

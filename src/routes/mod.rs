@@ -84,6 +84,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
     .configure(attachments::configure_downloads)
     .service(
         web::scope("/api/v1")
+            // Inside the headers below, so its refusals carry them too.
+            .wrap(actix_web::middleware::from_fn(require_credentials))
             // Responses carry CSRF tokens, API tokens and generated passwords.
             .wrap(
                 actix_web::middleware::DefaultHeaders::new()
@@ -149,6 +151,33 @@ pub(crate) async fn observe(
         tracing::info!(method, path = request.path(), status, millis, "request");
     }
     Ok(response)
+}
+
+/// Answers 401 at once to an agents'-API request that carries no credentials at all (no
+/// bearer token, no session cookie), so an anonymous caller learns nothing about a route's
+/// body or path format from validation errors: handlers' extractors run side by side, and a
+/// malformed body would otherwise answer 400 before the caller is known. Requests with
+/// credentials are checked in full by the `Auth` extractor as before.
+pub(crate) async fn require_credentials(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let public = req.path() == "/api/v1/auth/login";
+    let has_bearer = req
+        .headers()
+        .contains_key(actix_web::http::header::AUTHORIZATION);
+    let has_session = [extract::SESSION_COOKIE, extract::SECURE_SESSION_COOKIE]
+        .iter()
+        .any(|name| req.cookie(name).is_some());
+    if public || has_bearer || has_session {
+        return next.call(req).await.map(|r| r.map_into_left_body());
+    }
+    let refused = ApiError::unauthorized(
+        "unauthenticated",
+        "log in first, or send an API token as `Authorization: Bearer <token>`",
+    );
+    let response = actix_web::ResponseError::error_response(&refused);
+    Ok(req.into_response(response).map_into_right_body())
 }
 
 /// Refuses a JSON body that carries a NUL character (`\u0000`) with 422, before any

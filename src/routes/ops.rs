@@ -38,6 +38,8 @@ async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 
 /// Prometheus text exposition.
 async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    // Read now, so the free-disk gauge is fresh at every scrape, not only after uploads.
+    let _ = state.hub.files.free_disk_bytes();
     let body = state.metrics.encode().map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")

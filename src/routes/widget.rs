@@ -18,8 +18,9 @@ use switchboard_channel::{ContactProfile, InboundMessage};
 
 use super::ApiError;
 use crate::channels::ChannelEntry;
+use crate::channels::widget::quota::Upload;
 use crate::channels::widget::{Ask, WidgetConfig};
-use crate::files::{MAX_FILES, StagedFiles};
+use crate::files::{FileError, MAX_FILES, StagedFiles, StorageRefusal};
 use crate::inbound::Outcome;
 use crate::realtime::visitors::VisitorEvent;
 use crate::state::AppState;
@@ -344,14 +345,42 @@ async fn receive_message(
     {
         return Err(ApiError::rate_limited(10));
     }
+    // Storage: a body that declares files is refused before a byte of it is read when the
+    // disk is at its floor or the files cannot fit a quota; the rest is counted as it comes.
+    let declared = declared_file_bytes(req);
+    if declared > 0
+        && let Err(refusal) = state.hub.files.check_free_space()
+    {
+        state.hub.files.count_refusal(refusal);
+        return Err(refusal.into());
+    }
+    let mut upload = state
+        .hub
+        .widget_quotas
+        .begin(&state.db, config.inbox_id, &visitor_id)
+        .await?;
+    if let Err(refusal) = upload.admit(declared) {
+        return Err(storage_refused(state, &upload, refusal).await);
+    }
     let mut staged = state.hub.files.stage();
-    let parts = match read_message_form(state, form, &mut staged).await {
+    let parts = match read_message_form(state, form, &mut staged, &mut upload).await {
         Ok(parts) => parts,
         Err(error) => {
             staged.discard().await;
             return Err(error);
         }
     };
+    if !staged.is_empty() {
+        let refused = match upload.confirm(&state.db).await {
+            Ok(Ok(())) => None,
+            Ok(Err(refusal)) => Some(storage_refused(state, &upload, refusal).await),
+            Err(error) => Some(error.into()),
+        };
+        if let Some(error) = refused {
+            staged.discard().await;
+            return Err(error);
+        }
+    }
     let event = match checked_message(&visitor_id, parts, staged.is_empty()) {
         Ok(event) => event,
         Err(error) => {
@@ -363,7 +392,10 @@ async fn receive_message(
         .hub
         .inbound
         .take_in_received(entry.source, event, staged)
-        .await?;
+        .await;
+    // Counted in flight until now: the stored rows count from here on.
+    drop(upload);
+    let outcome = outcome?;
     let (message, created) = match outcome {
         Outcome::Created { message, .. } => (message, true),
         Outcome::Duplicate { message_id } => {
@@ -397,6 +429,54 @@ async fn receive_message(
     })
 }
 
+/// Bytes of files a message's body may hold by its Content-Length: all but room for its
+/// two text parts (a frame each at most) and the form's boundaries and part headers. So an
+/// upload that cannot fit is refused before it is read; 0 when no length is declared.
+fn declared_file_bytes(req: &HttpRequest) -> u64 {
+    let frame = switchboard_widget::Limits::default().max_frame_bytes as u64;
+    let room = 2 * frame + 16 * 1024;
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(0, |length| length.saturating_sub(room))
+}
+
+/// The answer to an upload refused for storage, counted in the metrics; a quota's says
+/// (and its Retry-After gives) when enough of the 24-hour window will have aged out.
+async fn storage_refused(state: &AppState, upload: &Upload, refusal: StorageRefusal) -> ApiError {
+    state.hub.files.count_refusal(refusal);
+    if refusal == StorageRefusal::DiskFloor {
+        return refusal.into();
+    }
+    let exceeded = match upload.exceeded(&state.db, refusal).await {
+        Ok(exceeded) => exceeded,
+        Err(error) => {
+            tracing::warn!(%error, "cannot compute an upload quota's Retry-After");
+            return refusal.into();
+        }
+    };
+    let whose = match refusal {
+        StorageRefusal::VisitorQuota => "you may upload",
+        _ => "this chat's visitors may upload together",
+    };
+    let secs = exceeded.retry_after_secs;
+    ApiError::storage_quota_exceeded(
+        format!(
+            "upload quota used up: {whose} {} MB a day (rolling 24 hours); try again in {}",
+            exceeded.limit / (1024 * 1024),
+            if secs >= 3600 {
+                format!("{} h {} min", secs / 3600, secs % 3600 / 60)
+            } else if secs >= 60 {
+                format!("{} min", secs.div_ceil(60))
+            } else {
+                format!("{secs} s")
+            }
+        ),
+        secs,
+    )
+}
+
 /// The text parts of a visitor's message form, as sent.
 #[derive(Default)]
 struct MessageParts {
@@ -405,11 +485,13 @@ struct MessageParts {
 }
 
 /// Reads a visitor message form (`client_id`, `content`, `file` parts); its files are
-/// received into `staged`, each through the usual checks and within the message budget.
+/// received into `staged`, each through the usual checks, within the message budget and
+/// counted by `upload` against the visitor's and the inbox's quotas.
 async fn read_message_form(
     state: &AppState,
     mut form: Multipart,
     staged: &mut StagedFiles,
+    upload: &mut Upload,
 ) -> Result<MessageParts, ApiError> {
     let files = &state.hub.files;
     let limits = switchboard_widget::Limits::default();
@@ -452,7 +534,18 @@ async fn read_message_form(
                     .limits()
                     .max_message_bytes
                     .saturating_sub(staged.total_bytes());
-                staged.push(files.receive(file_name.as_deref(), field, budget).await?);
+                let mut file = match files
+                    .receive_upload(file_name.as_deref(), field, budget, upload)
+                    .await
+                {
+                    Ok(file) => file,
+                    Err(FileError::Refused(refusal)) => {
+                        return Err(storage_refused(state, upload, refusal).await);
+                    }
+                    Err(error) => return Err(error.into()),
+                };
+                upload.tag(&mut file);
+                staged.push(file);
             }
             other => {
                 return Err(ApiError::invalid(

@@ -50,6 +50,15 @@ pub struct NewAttachment {
     pub storage_key: String,
     pub width: Option<i64>,
     pub height: Option<i64>,
+    /// Set on a widget visitor's upload, so the storage quotas can count it.
+    pub visitor: Option<VisitorUpload>,
+}
+
+/// The widget inbox and visitor an anonymous upload came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisitorUpload {
+    pub inbox_id: i64,
+    pub visitor_id: String,
 }
 
 /// What a message shows of one of its files (kept as JSON on the message row).
@@ -192,6 +201,8 @@ type Row<'a> = (
     diesel::dsl::Eq<attachments::width, Option<i64>>,
     diesel::dsl::Eq<attachments::height, Option<i64>>,
     diesel::dsl::Eq<attachments::created_at, NaiveDateTime>,
+    diesel::dsl::Eq<attachments::visitor_inbox_id, Option<i64>>,
+    diesel::dsl::Eq<attachments::visitor_id, Option<&'a str>>,
 );
 
 /// The insertable values of one file (shared by uploads and inbound messages).
@@ -212,7 +223,62 @@ pub fn row(
         attachments::width.eq(file.width),
         attachments::height.eq(file.height),
         attachments::created_at.eq(at),
+        attachments::visitor_inbox_id.eq(file.visitor.as_ref().map(|v| v.inbox_id)),
+        attachments::visitor_id.eq(file.visitor.as_ref().map(|v| v.visitor_id.as_str())),
     )
+}
+
+/// Bytes widget visitors uploaded into `inbox_id` since `since` (only `visitor_id`'s when
+/// given): what the storage quotas compare with their limit.
+pub async fn visitor_upload_bytes(
+    conn: &mut DbConn,
+    inbox_id: i64,
+    visitor_id: Option<&str>,
+    since: NaiveDateTime,
+) -> Result<u64, StoreError> {
+    // A literal sum: diesel's `sum` of a BigInt is a Numeric on PostgreSQL.
+    let total: i64 = db_run!(conn, c => {
+        let mut query = attachments::table
+            .filter(attachments::visitor_inbox_id.eq(inbox_id))
+            .filter(attachments::created_at.ge(since))
+            .into_boxed();
+        if let Some(visitor_id) = visitor_id {
+            query = query.filter(attachments::visitor_id.eq(visitor_id));
+        }
+        query
+            .select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "CAST(COALESCE(SUM(byte_size), 0) AS BIGINT)",
+            ))
+            .get_result(c)
+            .await
+    })?;
+    Ok(u64::try_from(total).unwrap_or(0))
+}
+
+/// The same uploads as (stored at, bytes), oldest first, at most `limit`: when each
+/// leaves a rolling window, for a quota's Retry-After.
+pub async fn visitor_uploads(
+    conn: &mut DbConn,
+    inbox_id: i64,
+    visitor_id: Option<&str>,
+    since: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<(NaiveDateTime, i64)>, StoreError> {
+    Ok(db_run!(conn, c => {
+        let mut query = attachments::table
+            .filter(attachments::visitor_inbox_id.eq(inbox_id))
+            .filter(attachments::created_at.ge(since))
+            .into_boxed();
+        if let Some(visitor_id) = visitor_id {
+            query = query.filter(attachments::visitor_id.eq(visitor_id));
+        }
+        query
+            .order(attachments::created_at)
+            .limit(limit)
+            .select((attachments::created_at, attachments::byte_size))
+            .load(c)
+            .await
+    })?)
 }
 
 /// Puts pending uploads on a new message inside the caller's transaction (a reply): each must

@@ -5,6 +5,7 @@
 mod agents;
 mod attachments;
 mod auth;
+mod authz;
 mod canned;
 mod channels;
 mod chrome;
@@ -18,6 +19,7 @@ mod fake_telegram;
 #[allow(dead_code)]
 #[path = "../../adapters/whatsapp/tests/fake_graph/mod.rs"]
 pub mod fake_graph;
+mod fuzz;
 mod helpers;
 mod inbox_access;
 mod inbox_admin;
@@ -25,6 +27,7 @@ mod inbox_browser;
 mod messages;
 mod ops;
 mod pages;
+mod quotas;
 mod realtime;
 mod router;
 mod s3;

@@ -101,12 +101,18 @@ async fn made_up_methods_and_paths_share_one_series() {
 #[actix_web::test]
 async fn unknown_paths_get_a_json_404() {
     let app = spawn_app().await;
+    // Anonymous callers learn nothing about which API paths exist.
     assert_error(
         app.get("/api/v1/nothing-here").await,
-        StatusCode::NOT_FOUND,
-        "not_found",
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
     )
     .await;
+    let token = app.admin_token().await;
+    let response = app
+        .api(&token, reqwest::Method::GET, "/api/v1/nothing-here", None)
+        .await;
+    assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
     assert_error(
         app.get("/no/such/page").await,
         StatusCode::NOT_FOUND,

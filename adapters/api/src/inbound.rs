@@ -233,6 +233,10 @@ fn provider_error(event: &Object, path: &str) -> Result<ProviderError, InboundEr
                 reason: NO_REASON.to_owned(),
             });
         }
+        // NUL is refused here as in every other string field (see `optional_str`).
+        Some(Value::String(reason)) if reason.contains('\0') => {
+            return Err(malformed(&error_path, "must not contain NUL characters"));
+        }
         Some(Value::String(reason)) => {
             return Ok(ProviderError {
                 code: None,
@@ -249,6 +253,12 @@ fn provider_error(event: &Object, path: &str) -> Result<ProviderError, InboundEr
     };
     let code = match field(error, "code") {
         None => None,
+        Some(Value::String(code)) if code.contains('\0') => {
+            return Err(malformed(
+                &join(&error_path, "code"),
+                "must not contain NUL characters",
+            ));
+        }
         Some(Value::String(code)) => non_blank(code).map(str::to_owned),
         Some(Value::Number(code)) => Some(code.to_string()),
         Some(_) => {
@@ -792,6 +802,8 @@ mod tests {
             (r#"{"type":"status","external_id":"m","status":"failed","error":42}"#.into(), "error: must be an object like {\"code\": \"...\", \"reason\": \"...\"}".into()),
             (r#"{"type":"status","external_id":"m","status":"failed","error":{"code":["x"]}}"#.into(), "error.code: must be a string or a number".into()),
             (r#"{"type":"status","external_id":"m","status":"failed","error":{"reason":7}}"#.into(), "error.reason: must be a string".into()),
+            (r#"{"type":"status","external_id":"m","status":"failed","error":"a\u0000b"}"#.into(), "error: must not contain NUL characters".into()),
+            (r#"{"type":"status","external_id":"m","status":"failed","error":{"code":"\u0000"}}"#.into(), "error.code: must not contain NUL characters".into()),
         ];
         for (body, expected) in cases {
             let message = malformed_message(parse_events(body.as_bytes()));

@@ -1032,6 +1032,13 @@ fn media(rendered: &mut Rendered, kind: &str, payload: Option<&Value>) {
         rendered.unshowable(label, "it has no media id");
         return;
     };
+    // The id is written into the source before `?sha256=` and into a Graph URL path: one
+    // with `?`, `/`, `.` or the like would make a reference the channel cannot open (or one
+    // whose id and checksum read differently), so it is a note, not a file.
+    if !is_media_id(&media_id) {
+        rendered.unshowable(label, "its media id is not one WhatsApp serves files by");
+        return;
+    }
     let source = match object.get("sha256").and_then(text_of) {
         Some(sha256) => format!("{media_id}?sha256={sha256}"),
         None => media_id,
@@ -1049,6 +1056,15 @@ fn media(rendered: &mut Rendered, kind: &str, payload: Option<&Value>) {
             .and_then(json_int)
             .and_then(|size| u64::try_from(size).ok()),
     });
+}
+
+/// Whether `id` can be a Graph media id (digits as Meta sends them; letters, `_` and `-` are
+/// taken too): what the channel accepts in a media reference.
+fn is_media_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// A coordinate however it was written (`37.44`, `"37.44"`), in its shortest exact form.
@@ -2180,6 +2196,33 @@ mod tests {
         assert_eq!(
             only_message(parsed).attachments,
             vec![attachment("1003383421387256", None, "image/jpeg")]
+        );
+    }
+
+    /// Found by fuzzing (issue #17): an id such as `?` made the source `?sha256=…`, a
+    /// reference without an id that the channel could not open.
+    #[test]
+    fn media_with_an_unusable_id_becomes_a_note() {
+        for id in ["?", "12?sha256=AAAA", "../1", "1.2", "a b", "1/2", "#"] {
+            let parsed = parse_modified("sticker", |value| {
+                first_message(value)["sticker"]["id"] = json!(id);
+            });
+            let message = only_message(parsed);
+            assert_eq!(
+                message.content,
+                "[Sticker]\n[A sticker arrived but cannot be shown here: its media id is not one \
+                 WhatsApp serves files by]",
+                "{id}"
+            );
+            assert!(message.attachments.is_empty(), "{id}");
+        }
+        let parsed = parse_modified("sticker", |value| {
+            first_message(value)["sticker"]["id"] = json!(1908647269898587_u64);
+        });
+        assert_eq!(
+            only_message(parsed).attachments.len(),
+            1,
+            "numeric ids still read"
         );
     }
 

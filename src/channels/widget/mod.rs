@@ -1,12 +1,13 @@
 //! Widget inboxes: each one's settings (looks, pre-chat form, allowed origins, identity
-//! verification), the visitors' rate limits ([`limits`]) and the visitor socket's session
-//! actor ([`session`]). Agents' replies reach open sockets through the realtime visitors'
-//! registry (`realtime::visitors`).
+//! verification), the visitors' rate limits ([`limits`]), their uploads' storage quotas
+//! ([`quota`]) and the visitor socket's session actor ([`session`]). Agents' replies reach
+//! open sockets through the realtime visitors' registry (`realtime::visitors`).
 //!
 //! The protocol itself (frames, tokens, HMAC) is the pure `switchboard-widget` crate; the
 //! HTTP routes are in `routes::widget`.
 
 pub(crate) mod limits;
+pub(crate) mod quota;
 pub(crate) mod session;
 
 use std::collections::HashSet;

@@ -1,0 +1,710 @@
+//! Person, machine or bounce: the rules that keep auto-replies, loops and delivery failures
+//! out of the customer inbox.
+//!
+//! Bounces are looked for first (a delivery report often also says `Auto-Submitted`), then
+//! loops (our own mail come back), then the auto-reply headers of RFC 3834 and the
+//! conventions that came before and beside it.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
+
+use crate::inbound::{
+    Classification, Mailbox, ParseOptions, bare_address, header_values, strip_brackets, unfold,
+};
+
+/// What classification looks at, gathered once by the parser.
+pub(crate) struct Facts<'a> {
+    pub(crate) message: &'a Message<'a>,
+    /// The mail's own Message-ID (`None` when it had none).
+    pub(crate) message_id: Option<&'a str>,
+    pub(crate) subject: &'a str,
+    pub(crate) from: &'a [Mailbox],
+    pub(crate) reply_to: &'a [Mailbox],
+    pub(crate) full_text: &'a str,
+    pub(crate) options: &'a ParseOptions,
+}
+
+pub(crate) fn classify(facts: &Facts<'_>) -> Classification {
+    if let Some(classification) = delivery_report(facts) {
+        return classification;
+    }
+    if let Some(reason) = loop_reason(facts) {
+        return Classification::AutoReply { reason };
+    }
+    if let Some(reason) = auto_reply_reason(facts) {
+        return Classification::AutoReply { reason };
+    }
+    Classification::Normal
+}
+
+fn header(facts: &Facts<'_>, name: &str) -> Option<String> {
+    header_values(facts.message, name).into_iter().next()
+}
+
+fn has_header(facts: &Facts<'_>, name: &str) -> bool {
+    facts
+        .message
+        .headers_raw()
+        .any(|(header, _)| header.eq_ignore_ascii_case(name))
+}
+
+// ---- loops ----
+
+fn loop_reason(facts: &Facts<'_>) -> Option<String> {
+    let own = |address: &str| {
+        facts
+            .options
+            .own_addresses
+            .iter()
+            .any(|ours| ours.trim().eq_ignore_ascii_case(address))
+    };
+    let sender = header_values(facts.message, "Sender")
+        .iter()
+        .filter_map(|value| bare_address(value))
+        .collect::<Vec<_>>();
+    for address in facts
+        .from
+        .iter()
+        .chain(facts.reply_to)
+        .map(|mailbox| mailbox.address.as_str())
+        .chain(sender.iter().map(String::as_str))
+    {
+        if own(address) {
+            return Some(format!("loop: sent from our own address {address}"));
+        }
+    }
+    if let (Some(id), Some(domain)) = (facts.message_id, &facts.options.own_message_id_domain)
+        && let Some((_, id_domain)) = id.rsplit_once('@')
+        && id_domain.eq_ignore_ascii_case(domain.trim())
+    {
+        return Some("loop: the mail carries one of our own Message-IDs".to_owned());
+    }
+    for value in header_values(facts.message, "X-Loop") {
+        let value = value.to_lowercase();
+        if let Some(ours) = facts
+            .options
+            .own_addresses
+            .iter()
+            .find(|ours| !ours.trim().is_empty() && value.contains(&ours.trim().to_lowercase()))
+        {
+            return Some(format!("loop: X-Loop names our address {}", ours.trim()));
+        }
+    }
+    None
+}
+
+// ---- auto-replies ----
+
+/// Subjects of out-of-office replies, lower-cased starts and phrases in the languages
+/// Exchange and Outlook answer in.
+const OUT_OF_OFFICE_SUBJECTS: &[&str] = &[
+    "automatic reply",
+    "auto reply",
+    "auto-reply",
+    "autoreply",
+    "auto response",
+    "autoresponse",
+    "out of office",
+    "out of the office",
+    "ooo:",
+    "abwesenheit",
+    "automatische antwort",
+    "réponse automatique",
+    "reponse automatique",
+    "absent",
+    "respuesta automática",
+    "respuesta automatica",
+    "fuera de la oficina",
+    "risposta automatica",
+    "automatisch antwoord",
+    "afwezig",
+];
+
+fn out_of_office_subject(subject: &str) -> bool {
+    let lower = subject.to_lowercase();
+    OUT_OF_OFFICE_SUBJECTS
+        .iter()
+        .any(|phrase| lower.contains(phrase))
+}
+
+fn auto_reply_reason(facts: &Facts<'_>) -> Option<String> {
+    if let Some(value) = header(facts, "Auto-Submitted") {
+        // `keyword [; parameters]`, possibly with a (comment).
+        let keyword = value
+            .split(|c: char| c == ';' || c == '(' || c.is_whitespace())
+            .find(|word| !word.is_empty())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if !keyword.is_empty() && keyword != "no" {
+            return Some(format!("Auto-Submitted: {keyword}"));
+        }
+    }
+    for name in ["X-Autoreply", "X-Autorespond"] {
+        if let Some(value) = header(facts, name) {
+            return Some(format!("{name}: {}", short(&value)));
+        }
+    }
+    // Outlook.com marks its auto-replies `Reply`; `Forward` is a customer's own forwarding
+    // rule, whose mail is theirs.
+    if let Some(value) = header(facts, "X-Autogenerated")
+        && value.trim().eq_ignore_ascii_case("reply")
+    {
+        return Some("X-Autogenerated: Reply".to_owned());
+    }
+    if let Some(value) = header(facts, "Precedence") {
+        let value = value.trim().to_ascii_lowercase();
+        if matches!(value.as_str(), "bulk" | "junk" | "list" | "auto_reply") {
+            return Some(format!("Precedence: {value}"));
+        }
+    }
+    if has_header(facts, "X-Auto-Response-Suppress") && out_of_office_subject(facts.subject) {
+        return Some(format!("out-of-office reply: {}", short(facts.subject)));
+    }
+    if has_header(facts, "List-Unsubscribe") {
+        return Some("bulk mail: List-Unsubscribe".to_owned());
+    }
+    None
+}
+
+fn short(text: &str) -> String {
+    shorten(text, 120)
+}
+
+// ---- bounces ----
+
+/// One recipient block of a `message/delivery-status` part.
+#[derive(Default, Debug)]
+struct RecipientStatus {
+    recipient: Option<String>,
+    action: Option<String>,
+    status: Option<String>,
+    diagnostic: Option<String>,
+}
+
+/// Bounces and other delivery reports: a DSN (`multipart/report;
+/// report-type=delivery-status`), or a mailer-daemon's or Exchange's report without one.
+fn delivery_report(facts: &Facts<'_>) -> Option<Classification> {
+    let message = facts.message;
+    let dsn_part = message.parts.iter().find(|part| {
+        part.is_content_type("message", "delivery-status")
+            || part.is_content_type("message", "global-delivery-status")
+    });
+    let is_report = message
+        .root_part()
+        .content_type()
+        .is_some_and(|content_type| {
+            content_type.ctype().eq_ignore_ascii_case("multipart")
+                && content_type
+                    .subtype()
+                    .is_some_and(|subtype| subtype.eq_ignore_ascii_case("report"))
+                && content_type
+                    .attribute("report-type")
+                    .is_some_and(|kind| kind.trim().eq_ignore_ascii_case("delivery-status"))
+        });
+    if let Some(part) = dsn_part.filter(|_| is_report || from_daemon(facts)) {
+        let statuses = delivery_statuses(&String::from_utf8_lossy(part.contents()));
+        return Some(dsn_classification(facts, &statuses));
+    }
+    if is_report {
+        // A report that lost its status part: still a report, never a customer's mail.
+        return Some(bounce(facts, None, reason_from_text(facts)));
+    }
+    let ndr_header = has_header(facts, "X-MS-Exchange-Message-Is-Ndr");
+    let null_sender = header(facts, "Return-Path").is_some_and(|path| {
+        let path = path.trim();
+        path.is_empty() || path == "<>"
+    });
+    let failure_subject = failure_subject(facts.subject);
+    if ndr_header || (from_daemon(facts) && !delay_subject(facts.subject)) {
+        return Some(bounce(facts, None, reason_from_text(facts)));
+    }
+    if from_daemon(facts) || (null_sender && delay_subject(facts.subject)) {
+        return Some(Classification::AutoReply {
+            reason: format!("delivery report: {}", short(facts.subject)),
+        });
+    }
+    if null_sender && failure_subject {
+        return Some(bounce(facts, None, reason_from_text(facts)));
+    }
+    None
+}
+
+/// Mailer daemons, postmasters and Exchange's system mailbox, the senders of reports.
+fn from_daemon(facts: &Facts<'_>) -> bool {
+    facts.from.iter().any(|mailbox| {
+        let local = mailbox
+            .address
+            .rsplit_once('@')
+            .map_or(mailbox.address.as_str(), |(local, _)| local);
+        matches!(
+            local,
+            "mailer-daemon" | "mailer_daemon" | "mailerdaemon" | "mail-daemon" | "postmaster"
+        ) || local.starts_with("microsoftexchange")
+    })
+}
+
+/// Subjects of non-delivery reports, lower-cased phrases.
+const FAILURE_SUBJECTS: &[&str] = &[
+    "undeliverable",
+    "undelivered",
+    "delivery status notification (failure)",
+    "delivery failure",
+    "delivery has failed",
+    "delivery failed",
+    "failure notice",
+    "returned mail",
+    "mail delivery failed",
+    "could not be delivered",
+    "couldn't be delivered",
+    "mail system error",
+    "non remis",
+    "unzustellbar",
+    "nicht zustellbar",
+    "no se puede entregar",
+    "no entregado",
+];
+
+fn failure_subject(subject: &str) -> bool {
+    let lower = subject.to_lowercase();
+    FAILURE_SUBJECTS.iter().any(|phrase| lower.contains(phrase))
+}
+
+fn delay_subject(subject: &str) -> bool {
+    let lower = subject.to_lowercase();
+    lower.contains("delay") || lower.contains("verzögert") || lower.contains("retard")
+}
+
+/// Reads the per-recipient blocks of a delivery-status body (RFC 3464): blocks separated by
+/// empty lines, fields folded like headers. The first block is per-message and carries no
+/// recipient, so it is skipped by the filter below.
+fn delivery_statuses(body: &str) -> Vec<RecipientStatus> {
+    let mut statuses = Vec::new();
+    let normalized = body.replace("\r\n", "\n");
+    for block in normalized.split("\n\n") {
+        let mut fields: Vec<(String, String)> = Vec::new();
+        for line in block.lines() {
+            if line.starts_with([' ', '\t']) {
+                if let Some((_, value)) = fields.last_mut() {
+                    value.push(' ');
+                    value.push_str(line.trim());
+                }
+                continue;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                fields.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+            }
+        }
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find(|(field, _)| field == name)
+                .map(|(_, value)| unfold(value))
+                .filter(|value| !value.is_empty())
+        };
+        let recipient = field("final-recipient")
+            .or_else(|| field("original-recipient"))
+            .and_then(|value| {
+                let address = value.split_once(';').map_or(value.as_str(), |(_, a)| a);
+                bare_address(address)
+            });
+        if recipient.is_none() && field("action").is_none() && field("status").is_none() {
+            continue;
+        }
+        statuses.push(RecipientStatus {
+            recipient,
+            action: field("action").map(|action| action.to_ascii_lowercase()),
+            status: field("status"),
+            diagnostic: field("diagnostic-code").map(|code| match code.split_once(';') {
+                Some((kind, text)) if !kind.contains(' ') => text.trim().to_owned(),
+                _ => code,
+            }),
+        });
+    }
+    statuses
+}
+
+fn dsn_classification(facts: &Facts<'_>, statuses: &[RecipientStatus]) -> Classification {
+    let failed = statuses
+        .iter()
+        .find(|status| status.action.as_deref() == Some("failed"))
+        .or_else(|| {
+            statuses.iter().find(|status| {
+                status.action.is_none()
+                    && status
+                        .status
+                        .as_deref()
+                        .is_some_and(|code| code.trim().starts_with('5'))
+            })
+        });
+    let Some(failed) = failed else {
+        let action = statuses
+            .iter()
+            .find_map(|status| status.action.clone())
+            .unwrap_or_else(|| "report".to_owned());
+        return Classification::AutoReply {
+            reason: format!("delivery report: {action}"),
+        };
+    };
+    let reason = failed
+        .diagnostic
+        .clone()
+        .or_else(|| {
+            failed
+                .status
+                .clone()
+                .map(|status| format!("status {status}"))
+        })
+        .unwrap_or_else(|| reason_from_text(facts));
+    bounce(facts, failed.recipient.clone(), reason)
+}
+
+fn bounce(facts: &Facts<'_>, recipient: Option<String>, reason: String) -> Classification {
+    Classification::Bounce {
+        original_message_id: original_message_id(facts),
+        recipient: recipient.or_else(|| recipient_from_text(facts)),
+        reason,
+    }
+}
+
+/// The Message-ID of the mail that bounced: from the returned message or its headers
+/// (`message/rfc822`, `text/rfc822-headers`), else from a `Message-ID:` line quoted in the
+/// report's text.
+fn original_message_id(facts: &Facts<'_>) -> Option<String> {
+    let own = facts.message_id.map(strip_brackets);
+    let usable = |id: String| -> Option<String> {
+        let id = strip_brackets(&id);
+        (!id.is_empty() && Some(&id) != own.as_ref()).then_some(id)
+    };
+    for part in &facts.message.parts {
+        match &part.body {
+            PartType::Message(returned) => {
+                if let Some(id) = returned.message_id().and_then(|id| usable(id.to_owned())) {
+                    return Some(id);
+                }
+            }
+            _ if part.is_content_type("text", "rfc822-headers")
+                || part.is_content_type("message", "rfc822-headers")
+                || part.is_content_type("message", "rfc822") =>
+            {
+                let contents = part.contents();
+                // Guarded like the main parse: these are a stranger's headers too.
+                let from_parser = catch_unwind(AssertUnwindSafe(|| {
+                    MessageParser::default()
+                        .parse_headers(contents)
+                        .filter(|headers| !headers.parts.is_empty())
+                        .and_then(|headers| headers.message_id().map(str::to_owned))
+                }))
+                .ok()
+                .flatten();
+                if let Some(id) = from_parser.and_then(usable) {
+                    return Some(id);
+                }
+                if let Some(id) =
+                    message_id_line(&String::from_utf8_lossy(contents)).and_then(usable)
+                {
+                    return Some(id);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut texts: Vec<String> = vec![facts.full_text.to_owned()];
+    for part in &facts.message.parts {
+        if let PartType::Text(text) = &part.body {
+            texts.push(text.to_string());
+        }
+    }
+    texts
+        .iter()
+        .filter_map(|text| message_id_line(text))
+        .find_map(usable)
+}
+
+/// The id in the first `Message-ID: <…>` line of `text` (quoted original headers).
+fn message_id_line(text: &str) -> Option<String> {
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let trimmed = line.trim_start_matches(['>', ' ', '\t']);
+        let Some((name, value)) = trimmed.split_once(':') else {
+            continue;
+        };
+        if !name.trim().eq_ignore_ascii_case("message-id") {
+            continue;
+        }
+        let mut value = value.trim().to_owned();
+        if value.is_empty()
+            && let Some(next) = lines.peek()
+        {
+            value = next.trim().to_owned();
+        }
+        let id = match (value.find('<'), value.find('>')) {
+            (Some(start), Some(end)) if start < end => value.get(start + 1..end)?.to_owned(),
+            _ => value.split_whitespace().next()?.to_owned(),
+        };
+        if id.contains('@') {
+            return Some(id);
+        }
+    }
+    None
+}
+
+/// Phrases after which a report names the address that failed.
+const RECIPIENT_CUES: &[&str] = &[
+    "following recipient",
+    "following address",
+    "following addresses",
+    "could not be delivered to",
+    "couldn't be delivered to",
+    "wasn't delivered to",
+    "your message to",
+    "delivery to",
+    "failed recipient",
+    "recipient address",
+];
+
+/// The failed address as a report's text names it.
+fn recipient_from_text(facts: &Facts<'_>) -> Option<String> {
+    if let Some(value) = header(facts, "X-Failed-Recipients")
+        && let Some(address) = value.split(',').find_map(bare_address)
+    {
+        return Some(address);
+    }
+    let lines: Vec<&str> = facts.full_text.lines().collect();
+    for (index, line) in lines.iter().enumerate() {
+        let lower = line.to_lowercase();
+        let Some(cue) = RECIPIENT_CUES
+            .iter()
+            .find_map(|cue| lower.find(cue).map(|at| at + cue.len()))
+        else {
+            continue;
+        };
+        let same_line = lower.get(cue..).unwrap_or_default();
+        let candidates =
+            std::iter::once(same_line).chain(lines.iter().skip(index + 1).take(4).copied());
+        for candidate in candidates {
+            if let Some(address) = first_address(candidate) {
+                return Some(address);
+            }
+        }
+    }
+    None
+}
+
+/// The first word of `text` that reads as an email address.
+fn first_address(text: &str) -> Option<String> {
+    text.split(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '(' | ')' | '"' | ',' | ';'))
+        .map(|word| word.trim_matches(|c: char| matches!(c, '.' | ':' | '\'' | '[' | ']')))
+        .find_map(bare_address)
+}
+
+/// The reason a report's text gives: a line with an SMTP reply or enhanced status code,
+/// else the line after Gmail's "Technical details", else the subject.
+fn reason_from_text(facts: &Facts<'_>) -> String {
+    let lines: Vec<&str> = facts.full_text.lines().map(str::trim).collect();
+    if let Some(index) = lines.iter().position(|line| has_status_code(line)) {
+        return shorten(&smtp_reply(&lines, index), MAX_REASON_CHARS);
+    }
+    if let Some(index) = lines
+        .iter()
+        .position(|line| line.to_lowercase().starts_with("technical details"))
+        && let Some(next) = lines.iter().skip(index + 1).find(|line| !line.is_empty())
+    {
+        return shorten(next, MAX_REASON_CHARS);
+    }
+    if facts.subject.is_empty() {
+        "the mail could not be delivered".to_owned()
+    } else {
+        short(facts.subject)
+    }
+}
+
+/// Longest bounce reason kept: enough for a multi-line SMTP reply.
+const MAX_REASON_CHARS: usize = 300;
+
+/// A multi-line SMTP reply (`550-5.1.1 …` continued up to `550 5.1.1 …`) starting at
+/// `index`, joined on one line with the repeated codes removed; any other line as it is.
+fn smtp_reply(lines: &[&str], index: usize) -> String {
+    let first = lines[index];
+    let code = first
+        .get(..3)
+        .filter(|code| code.bytes().all(|b| b.is_ascii_digit()));
+    let (Some(code), Some("-")) = (code, first.get(3..4)) else {
+        return first.to_owned();
+    };
+    let text = |line: &str| line.get(4..).unwrap_or_default().trim().to_owned();
+    let first_text = text(first);
+    let enhanced = first_text
+        .split_whitespace()
+        .next()
+        .filter(|word| word.contains('.') && word.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+        .map(str::to_owned);
+    let mut joined = vec![first_text];
+    for line in lines.iter().skip(index + 1) {
+        let (Some(prefix), Some(separator)) = (line.get(..3), line.get(3..4)) else {
+            break;
+        };
+        if prefix != code || !matches!(separator, "-" | " ") {
+            break;
+        }
+        let mut continuation = text(line);
+        if let Some(enhanced) = &enhanced
+            && let Some(rest) = continuation.strip_prefix(enhanced.as_str())
+        {
+            continuation = rest.trim_start().to_owned();
+        }
+        joined.push(continuation);
+        if separator == " " {
+            break;
+        }
+    }
+    format!("{code} {}", joined.join(" "))
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    let text = text.trim();
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let mut short: String = text.chars().take(max).collect();
+        short.push('…');
+        short
+    }
+}
+
+/// Whether a line holds an SMTP reply code (`550 `, `550-`) or an enhanced status code
+/// (`5.1.1`).
+fn has_status_code(line: &str) -> bool {
+    let bytes = line.as_bytes();
+    bytes.windows(4).enumerate().any(|(at, window)| {
+        let boundary = at == 0 || !bytes[at - 1].is_ascii_alphanumeric();
+        boundary
+            && matches!(window[0], b'4' | b'5')
+            && window[1].is_ascii_digit()
+            && window[2].is_ascii_digit()
+            && matches!(window[3], b' ' | b'-')
+    }) || bytes.windows(5).enumerate().any(|(at, window)| {
+        let boundary = at == 0 || !bytes[at - 1].is_ascii_alphanumeric();
+        boundary
+            && matches!(window[0], b'4' | b'5')
+            && window[1] == b'.'
+            && window[2].is_ascii_digit()
+            && window[3] == b'.'
+            && window[4].is_ascii_digit()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_status_blocks() {
+        let body = "Reporting-MTA: dns; mx.example.net\r\nArrival-Date: Tue, 5 Mar 2024\r\n\r\n\
+                    Final-Recipient: rfc822; Nobody@Example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n\
+                    Diagnostic-Code: smtp; 550 5.1.1 <nobody@example.com>:\r\n  Recipient address rejected\r\n";
+        let statuses = delivery_statuses(body);
+        assert_eq!(statuses.len(), 1);
+        assert_eq!(statuses[0].recipient.as_deref(), Some("nobody@example.com"));
+        assert_eq!(statuses[0].action.as_deref(), Some("failed"));
+        assert_eq!(
+            statuses[0].diagnostic.as_deref(),
+            Some("550 5.1.1 <nobody@example.com>: Recipient address rejected")
+        );
+    }
+
+    fn classify_with(header: &str) -> Classification {
+        let raw = format!(
+            "From: Jane <jane@example.com>\r\nTo: support@acme.example\r\nSubject: Hello\r\n\
+             Message-ID: <h-1@example.com>\r\n{header}\r\n\r\nBody\r\n"
+        );
+        crate::inbound::parse_inner(raw.as_bytes(), &ParseOptions::default()).classification
+    }
+
+    #[test]
+    fn auto_reply_headers() {
+        let auto = |reason: &str| Classification::AutoReply {
+            reason: reason.to_owned(),
+        };
+        assert_eq!(classify_with("X-Dummy: 1"), Classification::Normal);
+        assert_eq!(classify_with("Auto-Submitted: no"), Classification::Normal);
+        assert_eq!(
+            classify_with("Auto-Submitted: No (a person)"),
+            Classification::Normal
+        );
+        assert_eq!(
+            classify_with("Auto-Submitted: auto-replied; owner-email=\"jane@example.com\""),
+            auto("Auto-Submitted: auto-replied")
+        );
+        assert_eq!(classify_with("X-Autoreply: yes"), auto("X-Autoreply: yes"));
+        assert_eq!(
+            classify_with("X-Autorespond: vacation"),
+            auto("X-Autorespond: vacation")
+        );
+        assert_eq!(
+            classify_with("X-Autogenerated: Reply"),
+            auto("X-Autogenerated: Reply")
+        );
+        assert_eq!(
+            classify_with("X-Autogenerated: Forward"),
+            Classification::Normal
+        );
+        for value in ["bulk", "junk", "list", "auto_reply", "JUNK"] {
+            assert_eq!(
+                classify_with(&format!("Precedence: {value}")),
+                auto(&format!("Precedence: {}", value.to_ascii_lowercase()))
+            );
+        }
+        assert_eq!(
+            classify_with("Precedence: first-class"),
+            Classification::Normal
+        );
+        assert_eq!(
+            classify_with("X-Auto-Response-Suppress: All"),
+            Classification::Normal
+        );
+        assert_eq!(
+            classify_with("X-Auto-Response-Suppress: All\r\nSubject: Out of Office: Jane"),
+            auto("out-of-office reply: Out of Office: Jane")
+        );
+        assert_eq!(
+            classify_with("List-Unsubscribe: <mailto:leave@list.example>"),
+            auto("bulk mail: List-Unsubscribe")
+        );
+    }
+
+    #[test]
+    fn a_delay_report_is_not_a_bounce() {
+        let raw =
+            b"Return-Path: <>\r\nFrom: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\r\n\
+                    Subject: Delivery Status Notification (Delay)\r\n\r\nStill trying.\r\n";
+        assert_eq!(
+            crate::inbound::parse_inner(raw, &ParseOptions::default()).classification,
+            Classification::AutoReply {
+                reason: "delivery report: Delivery Status Notification (Delay)".to_owned()
+            }
+        );
+    }
+
+    #[test]
+    fn status_codes() {
+        assert!(has_status_code("550 5.1.1 User unknown"));
+        assert!(has_status_code("Remote server returned '550-5.1.1'"));
+        assert!(has_status_code("status 4.4.7"));
+        assert!(!has_status_code("Order 1550 arrived"));
+        assert!(!has_status_code("version 5.1"));
+    }
+
+    #[test]
+    fn message_id_lines() {
+        assert_eq!(
+            message_id_line("X: y\nMessage-ID: <abc@acme.example>\n").as_deref(),
+            Some("abc@acme.example")
+        );
+        assert_eq!(
+            message_id_line("Message-Id:\n <abc@acme.example>\n").as_deref(),
+            Some("abc@acme.example")
+        );
+        assert_eq!(message_id_line("Message-ID: none"), None);
+    }
+}
