@@ -282,7 +282,7 @@ async fn templates(
     let stored = store::templates::get(&mut state.db.reader().await?, inbox.id).await?;
     let (list, fetched_at) = match stored {
         Some(stored) => stored,
-        None => fetch_templates(&state, &inbox).await?,
+        None => fetch_templates(&state, &inbox, &caller.actor()).await?,
     };
     Ok(HttpResponse::Ok().json(json!({"data": list, "fetched_at": utc(fetched_at)})))
 }
@@ -290,19 +290,20 @@ async fn templates(
 /// Fetches the templates from the provider again (after an admin approved a new one).
 async fn refresh_templates(
     state: web::Data<AppState>,
-    _admin: Admin,
+    admin: Admin,
     id: web::Path<InboxId>,
 ) -> Result<HttpResponse, ApiError> {
     let inbox = inboxes::find(&mut state.db.reader().await?, id.0)
         .await?
         .ok_or_else(|| ApiError::not_found("no inbox with that id"))?;
-    let (list, fetched_at) = fetch_templates(&state, &inbox).await?;
+    let (list, fetched_at) = fetch_templates(&state, &inbox, &admin.actor()).await?;
     Ok(HttpResponse::Ok().json(json!({"data": list, "fetched_at": utc(fetched_at)})))
 }
 
 async fn fetch_templates(
     state: &AppState,
     inbox: &Inbox,
+    actor: &store::Actor,
 ) -> Result<
     (
         Vec<switchboard_channel::MessageTemplate>,
@@ -332,7 +333,8 @@ async fn fetch_templates(
             ApiError::unavailable(format!("cannot reach the provider: {reason}"))
         }
     })?;
-    let fetched_at = store::templates::put(&mut state.db.writer().await?, inbox.id, &list).await?;
+    let fetched_at =
+        store::templates::put(&mut state.db.writer().await?, inbox.id, &list, actor).await?;
     Ok((list, fetched_at))
 }
 

@@ -539,6 +539,12 @@ async fn replies_statuses_window_templates_and_read_marks() {
         names.contains(&"shipping_update") && names.contains(&"hello_world"),
         "both pages: {templates}"
     );
+    // Fetching from Meta is a change of the inbox's stored copy: audited.
+    let actions = app.audit_actions(&admin, 20).await;
+    assert!(
+        actions.iter().any(|a| a == "inbox.templates_fetch"),
+        "{actions:?}"
+    );
     // A parameter missing: refused with its name.
     let incomplete = reply(
         &app,
