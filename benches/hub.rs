@@ -22,7 +22,9 @@
 //! w) web chat widget (issue #5): idle visitor websockets the hub holds and the RSS per
 //!    socket, and the round trip visitor → agent → visitor (see widget_phase.rs);
 //! x) WhatsApp (issue #14): signed Cloud API webhooks of 1 and of 100 messages each, durable
-//!    messages/s and the answer time per webhook (see whatsapp_phase.rs).
+//!    messages/s and the answer time per webhook (see whatsapp_phase.rs);
+//! m) email (issue #15): raw MIME mails posted to an email inbox's webhook as an MTA's pipe
+//!    does, durable mails/s and the answer time per mail (see email_phase.rs).
 //!
 //! More options: `--help`. Server settings can be changed with `--server-env KEY=VALUE`
 //! (e.g. `SWITCHBOARD_INBOUND_BATCH_WAIT_MS=0`) to compare configurations.
@@ -42,6 +44,8 @@ use serde_json::{Value, json};
 use switchboard_api_channel::{SIGNATURE_HEADER, sign};
 use tokio::task::JoinSet;
 
+#[path = "email_phase.rs"]
+mod email_phase;
 #[path = "whatsapp_phase.rs"]
 mod whatsapp_phase;
 #[path = "widget_phase.rs"]
@@ -94,6 +98,7 @@ struct Options {
     widget_sockets: usize,
     round_trips: usize,
     wa_concurrency: usize,
+    mail_concurrency: usize,
     phases: String,
     pg_url: String,
     server_env: Vec<(String, String)>,
@@ -116,7 +121,8 @@ cargo bench --bench hub -- [options]
   --widget-sockets N               idle visitor websockets in phase w (default 20000)
   --round-trips N                  visitor -> agent -> visitor round trips in phase w (default 200)
   --wa-concurrency C               WhatsApp webhooks in flight in phase x (default 64)
-  --phases abcxw                   which phases to run (default abcxw)
+  --mail-concurrency C             raw MIME mails in flight in phase m (default 64)
+  --phases abcxmw                  which phases to run (default abcxmw)
   --pg-url URL                     PostgreSQL admin URL (default postgres://postgres@127.0.0.1:5432/postgres)
   --server-env KEY=VALUE           extra environment for the hub (repeatable)
   --server-log PREFIX              keep the hub's log as PREFIX-<backend>.log
@@ -137,7 +143,8 @@ fn parse_options() -> Result<Options, String> {
         widget_sockets: TARGET_WIDGET_SOCKETS,
         round_trips: 200,
         wa_concurrency: 64,
-        phases: "abcxw".into(),
+        mail_concurrency: 64,
+        phases: "abcxmw".into(),
         pg_url: DEFAULT_PG_URL.into(),
         server_env: Vec::new(),
         server_log: None,
@@ -177,6 +184,7 @@ fn parse_options() -> Result<Options, String> {
             "--widget-sockets" => o.widget_sockets = number(&arg, args.next())?,
             "--round-trips" => o.round_trips = number(&arg, args.next())?,
             "--wa-concurrency" => o.wa_concurrency = number(&arg, args.next())?,
+            "--mail-concurrency" => o.mail_concurrency = number(&arg, args.next())?,
             "--phases" => o.phases = args.next().ok_or("--phases needs a value")?,
             "--pg-url" => o.pg_url = args.next().ok_or("--pg-url needs a value")?,
             "--server-env" => {
@@ -1555,6 +1563,7 @@ struct Report {
     outbound: Option<OutboundResult>,
     widget: Option<widget_phase::WidgetResult>,
     whatsapp: Vec<whatsapp_phase::WhatsAppResult>,
+    email: Option<email_phase::MailResult>,
     rss_after: Vec<(&'static str, u64)>,
     peak_rss_kb: u64,
     final_rss_kb: u64,
@@ -1667,6 +1676,7 @@ async fn run_backend(
         outbound: None,
         widget: None,
         whatsapp: Vec::new(),
+        email: None,
         rss_after: Vec::new(),
         peak_rss_kb: 0,
         final_rss_kb: 0,
@@ -1766,6 +1776,31 @@ async fn run_backend(
         report
             .rss_after
             .push(("x", server.memory_kb("VmRSS").unwrap_or(0)));
+    }
+    if options.phases.contains('m') {
+        println!(
+            "m) raw MIME mails to an email inbox's webhook: {} s, {} in flight ...",
+            options.duration.as_secs(),
+            options.mail_concurrency
+        );
+        let _ = std::io::stdout().flush();
+        wait_for_quiet(server_pid, options.quiet_wait, ticks).await;
+        report.email = Some(
+            email_phase::run(
+                &hub.client,
+                &server.base,
+                &hub.token,
+                options.duration,
+                options.mail_concurrency,
+                options.contacts,
+                &nonce,
+            )
+            .await?,
+        );
+        check_alive(&mut server, "phase m")?;
+        report
+            .rss_after
+            .push(("m", server.memory_kb("VmRSS").unwrap_or(0)));
     }
     if options.phases.contains('w') {
         println!(
@@ -2139,6 +2174,26 @@ impl Report {
                             "; >= {TARGET_WHATSAPP_BATCHED} msg/s on SQLite: {}",
                             verdict(x.per_second() >= TARGET_WHATSAPP_BATCHED as f64)
                         );
+                    }
+                    problems
+                },
+            );
+        }
+        if let Some(m) = &self.email {
+            t.row(
+                "m) raw MIME mails (webhook, one per POST)",
+                format!(
+                    "{} durable mails/s ({} B each, answer p50 {:.1} / p99 {:.1} ms)",
+                    grouped(m.per_second()),
+                    m.mail_bytes,
+                    percentile_duration(&m.answers, 50.0).as_secs_f64() * 1e3,
+                    percentile_duration(&m.answers, 99.0).as_secs_f64() * 1e3,
+                ),
+                {
+                    let mut problems = format!("{} failed", m.failed);
+                    if let Some(p) = &m.first_problem {
+                        let p: String = p.chars().take(160).collect();
+                        let _ = write!(problems, " (first: {p})");
                     }
                     problems
                 },

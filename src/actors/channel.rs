@@ -455,6 +455,22 @@ async fn attach_data(
     Ok(())
 }
 
+/// The conversation's mail thread for a reply by email; unreadable now is a transient
+/// failure, retried like a provider outage.
+async fn mail_thread(
+    db: &Database,
+    conversation_id: i64,
+) -> Result<switchboard_channel::MailThread, switchboard_channel::ChannelError> {
+    let unavailable = |e: StoreError| switchboard_channel::ChannelError::Transient {
+        reason: e.to_string(),
+        retry_after: None,
+    };
+    let conn = &mut db.reader().await.map_err(unavailable)?;
+    crate::store::mail::thread(conn, conversation_id)
+        .await
+        .map_err(unavailable)
+}
+
 /// Claims due jobs and sends them, `concurrency` at a time, within the rate limit.
 async fn drain(
     entry: Arc<ChannelEntry>,
@@ -507,9 +523,19 @@ async fn drain(
                         job.message.details.as_deref(),
                     )
                     .template,
+                    mail_thread: None,
                 };
                 let mut message = message;
-                let loaded = if entry.adapter.capabilities().uploads_files
+                let threaded = if entry.adapter.capabilities().threads_by_reference {
+                    mail_thread(&db, job.message.conversation_id)
+                        .await
+                        .map(|thread| message.mail_thread = Some(thread))
+                } else {
+                    Ok(())
+                };
+                let loaded = if threaded.is_err() {
+                    threaded
+                } else if entry.adapter.capabilities().uploads_files
                     && !message.attachments.is_empty()
                 {
                     attach_data(&db, &files, job.message.id, &mut message.attachments).await

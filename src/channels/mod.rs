@@ -9,6 +9,7 @@
 //! [`ChannelKind`], and one line in [`KINDS`]. ARCHITECTURE.md walks through it.
 
 mod api;
+mod email;
 pub(crate) mod setup;
 mod telegram;
 pub(crate) mod whatsapp;
@@ -28,8 +29,9 @@ use crate::inbound::Source;
 use crate::store::inboxes::Inbox;
 
 /// Every channel type the hub can run, in the order admins see them.
-static KINDS: [&dyn ChannelKind; 4] = [
+static KINDS: [&dyn ChannelKind; 5] = [
     &api::ApiKind,
+    &email::EmailKind,
     &telegram::TelegramKind,
     &whatsapp::WhatsAppKind,
     &widget::WidgetKind,
@@ -125,12 +127,53 @@ pub(crate) trait ChannelKind: Sync {
         format!("…{}", crate::auth::last_chars(value, 4))
     }
 
+    /// Moves the credentials an admin sent out of the settings into the secrets, so they
+    /// are never stored or shown with the settings; answers whether any was sent. The
+    /// default takes the top-level [`Self::credential_keys`]; a type whose credentials sit
+    /// inside a settings object (email's `imap.password`) takes them itself.
+    fn take_credentials(
+        &self,
+        settings: &mut Map<String, Value>,
+        secrets: &mut Map<String, Value>,
+    ) -> bool {
+        let mut taken = false;
+        for key in self.credential_keys() {
+            if let Some(value) = settings.remove(*key) {
+                let text = value.as_str().unwrap_or_default().trim().to_owned();
+                secrets.insert((*key).to_owned(), Value::String(text));
+                taken = true;
+            }
+        }
+        taken
+    }
+
+    /// Puts the masked credentials into the settings admins read (see
+    /// [`Self::take_credentials`]).
+    fn show_credentials(&self, settings: &mut Map<String, Value>, inbox: &Inbox) {
+        for key in self.credential_keys() {
+            if let Some(value) = inbox.secret(key) {
+                settings.insert(
+                    (*key).to_owned(),
+                    Value::String(self.mask_credential(key, &value)),
+                );
+            }
+        }
+    }
+
+    /// Largest webhook body this type accepts: JSON events are small; a raw mail carries
+    /// its attachments.
+    fn max_webhook_bytes(&self, hub: &Settings) -> usize {
+        let _ = hub;
+        2 * 1024 * 1024
+    }
+
     /// Fills in what a new inbox needs besides the admin's settings (defaults, generated
-    /// keys); `secrets` already holds the credentials and the webhook secret.
+    /// keys); `secrets` already holds the credentials and the webhook secret, and takes
+    /// generated keys.
     fn prepare_new(
         &self,
         settings: &mut Map<String, Value>,
-        secrets: &Map<String, Value>,
+        secrets: &mut Map<String, Value>,
         hub: &Settings,
     ) -> Result<(), SettingsError> {
         let _ = (settings, secrets, hub);
@@ -281,6 +324,6 @@ mod tests {
                 Some(k.channel_type())
             );
         }
-        assert_eq!(available(), "api, telegram, whatsapp, widget");
+        assert_eq!(available(), "api, email, telegram, whatsapp, widget");
     }
 }

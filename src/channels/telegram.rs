@@ -49,7 +49,7 @@ impl ChannelKind for TelegramKind {
     fn prepare_new(
         &self,
         settings: &mut Map<String, Value>,
-        secrets: &Map<String, Value>,
+        secrets: &mut Map<String, Value>,
         hub: &Settings,
     ) -> Result<(), SettingsError> {
         if !secrets.contains_key("bot_token") {

@@ -70,7 +70,7 @@ impl ChannelKind for WhatsAppKind {
     fn prepare_new(
         &self,
         settings: &mut Map<String, Value>,
-        secrets: &Map<String, Value>,
+        secrets: &mut Map<String, Value>,
         _hub: &Settings,
     ) -> Result<(), SettingsError> {
         for key in ["access_token", "app_secret"] {

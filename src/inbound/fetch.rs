@@ -92,6 +92,7 @@ async fn fetch_message(
     fetched: &mut StagedFiles,
 ) -> Result<(), InboundError> {
     let mut notes = Vec::new();
+    let mut content_ids = Vec::new();
     for reference in &m.attachments {
         let budget = files
             .limits()
@@ -111,7 +112,10 @@ async fn fetch_message(
             }
         }
         match result {
-            Ok(file) => fetched.push(file),
+            Ok(file) => {
+                fetched.push(file);
+                content_ids.push(reference.content_id.clone());
+            }
             Err(error) if (policy.refused && refused_for_good(&error)) || policy.unavailable => {
                 tracing::info!(%error, external_id = %m.external_id, "inbound file refused; noted in the message");
                 notes.push(refusal_note(reference, &error));
@@ -121,6 +125,12 @@ async fn fetch_message(
                 return Err(InboundError::File(error));
             }
         }
+    }
+    // A mail's HTML shows inline parts by Content-ID: the inbox finds them by file order.
+    if let Some(mail) = m.mail.as_mut()
+        && content_ids.iter().any(Option::is_some)
+    {
+        mail.content_ids = content_ids;
     }
     if !notes.is_empty() {
         m.attachments.clear();
@@ -142,6 +152,15 @@ async fn fetch_one(
     reference: &AttachmentRef,
     budget: u64,
 ) -> Result<NewAttachment, FileError> {
+    if let Some(data) = reference.data.clone() {
+        // The content came inside the message (a mail's part): the same checks, no fetch.
+        let download = switchboard_channel::MediaDownload {
+            file_name: None,
+            byte_size: u64::try_from(data.len()).ok(),
+            body: Box::pin(futures_util::stream::iter([Ok(data)])),
+        };
+        return files.receive_download(reference, download, budget).await;
+    }
     match entry.adapter.open_media(reference).await {
         Ok(Some(download)) => files.receive_download(reference, download, budget).await,
         Ok(None) => files.fetch(files.http(), reference, budget).await,

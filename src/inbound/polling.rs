@@ -211,6 +211,8 @@ mod tests {
                     file_name: None,
                     content_type: None,
                     byte_size: None,
+                    content_id: None,
+                    data: None,
                 })
                 .collect(),
             ..InboundMessage::default()

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use switchboard_channel::{
     ContactProfile, IdentityChange, InboundEvent, InboundMessage, MessageEdit, Reachability,
-    Reaction,
+    Reaction, ThreadKeys,
 };
 
 use crate::db::StoreError;
@@ -237,11 +237,36 @@ macro_rules! ingest_message {
             .first(c)
             $($aw)*
             .optional()?;
+        // A mail finds its conversation by its thread keys, before anything is written: an
+        // automatic reply that answers nothing here is not stored at all.
+        let threaded: Option<Option<(i64, ConversationStatus)>> = match (&earlier, &m.thread) {
+            (None, Some(keys)) => Some(find_thread!([$($aw)*] c, source, &m.sender, keys)),
+            _ => None,
+        };
+        let automatic_unthreaded = m.automatic.is_some() && !matches!(threaded, Some(Some(_)));
         if let Some(message_id) = earlier {
             Outcome::Duplicate { message_id }
+        } else if automatic_unthreaded {
+            Outcome::Skipped {
+                reason: format!(
+                    "automatic mail ({}) that answers no conversation here",
+                    m.automatic.as_deref().unwrap_or("automatic")
+                ),
+            }
         } else {
             let contact_id = resolve_contact!([$($aw)*] c, source, &m.sender, at);
-            // The contact's active conversation here, else (policy) the last resolved one.
+            // A mail: the conversation its thread keys found (a closed one, or a resolved one
+            // the inbox does not reopen, starts a new thread). Other channels: the contact's
+            // active conversation here, else (policy) the last resolved one.
+            let existing: Option<(i64, ConversationStatus)> = if let Some(found) = threaded {
+                found.filter(|(_, status)| match status {
+                    ConversationStatus::Closed => m.automatic.is_some(),
+                    ConversationStatus::Resolved => {
+                        source.reopen_resolved || m.automatic.is_some()
+                    }
+                    _ => true,
+                })
+            } else {
             let mut candidates = conversations::table
                 .filter(conversations::inbox_id.eq(source.inbox_id))
                 .filter(conversations::contact_id.eq(contact_id))
@@ -256,13 +281,20 @@ macro_rules! ingest_message {
                 candidates.filter(conversations::status.ne(ConversationStatus::Resolved))
                         .filter(conversations::status.ne(ConversationStatus::Closed))
             };
-            let existing: Option<(i64, ConversationStatus)> =
-                candidates.first(c)$($aw)*.optional()?;
+            candidates.first(c)$($aw)*.optional()?
+            };
             let status = match existing {
                 Some((_, ConversationStatus::Pending)) => ConversationStatus::Pending,
                 _ => ConversationStatus::Open,
             };
+            let subject: Option<&str> = m
+                .mail
+                .as_ref()
+                .map(|mail| mail.subject.trim())
+                .filter(|subject| !subject.is_empty());
             let (conversation_id, start) = match existing {
+                // An automatic mail changes nothing about its conversation's state.
+                Some((id, _)) if m.automatic.is_some() => (id, None),
                 Some((id, ConversationStatus::Resolved)) => (id, Some(ConversationStart::Reopened)),
                 Some((id, _)) => (id, None),
                 None => {
@@ -271,6 +303,7 @@ macro_rules! ingest_message {
                             conversations::kind.eq(ConversationKind::Support),
                             conversations::inbox_id.eq(source.inbox_id),
                             conversations::contact_id.eq(contact_id),
+                            conversations::subject.eq(subject),
                             conversations::status.eq(ConversationStatus::Open),
                             conversations::priority.eq(Priority::None),
                             conversations::last_seq.eq(0),
@@ -284,8 +317,18 @@ macro_rules! ingest_message {
                     (id, Some(ConversationStart::Created))
                 }
             };
-            // A customer writing wakes a snoozed conversation and reopens a resolved one.
-            let conversation: Conversation =
+            // A customer writing wakes a snoozed conversation and reopens a resolved one; an
+            // automatic mail only takes its place in the thread.
+            let conversation: Conversation = if m.automatic.is_some() {
+                diesel::update(conversations::table.find(conversation_id))
+                    .set((
+                        conversations::last_seq.eq(conversations::last_seq + 1),
+                        conversations::updated_at.eq(at),
+                    ))
+                    .returning(Conversation::as_returning())
+                    .get_result(c)
+                    $($aw)*?
+            } else {
                 diesel::update(conversations::table.find(conversation_id))
                     .set((
                         conversations::last_seq.eq(conversations::last_seq + 1),
@@ -297,7 +340,8 @@ macro_rules! ingest_message {
                     ))
                     .returning(Conversation::as_returning())
                     .get_result(c)
-                    $($aw)*?;
+                    $($aw)*?
+            };
             let reply_to_id: Option<i64> = match &m.reply_to_external_id {
                 Some(ext) => messages::table
                     .filter(messages::inbox_id.eq(source.inbox_id))
@@ -366,6 +410,80 @@ macro_rules! ingest_message {
                 images,
             }
         }
+    }};
+}
+
+/// The conversation a mail's thread keys find, in the order the keys are trusted: a signed
+/// reply address, our signed Message-IDs, stored inbound Message-IDs, then a `[#n]` subject
+/// number (only of a conversation of the same contact: anyone can type one).
+macro_rules! find_thread {
+    ([$($aw:tt)*] $c:expr, $source:expr, $sender:expr, $keys:expr) => {{
+        let c = &mut *$c;
+        let source: &Source = $source;
+        let sender: &ContactProfile = $sender;
+        let keys: &ThreadKeys = $keys;
+        let ids = |raw: &[String]| -> Vec<i64> {
+            raw.iter().filter_map(|id| id.parse::<i64>().ok()).collect()
+        };
+        let mut found: Option<(i64, ConversationStatus)> = None;
+        let conversation_ids = ids(&keys.conversation_ids);
+        if !conversation_ids.is_empty() {
+            found = conversations::table
+                .filter(conversations::inbox_id.eq(source.inbox_id))
+                .filter(conversations::kind.eq(ConversationKind::Support))
+                .filter(conversations::id.eq_any(&conversation_ids))
+                .order(conversations::id.desc())
+                .select((conversations::id, conversations::status))
+                .first(c)
+                $($aw)*
+                .optional()?;
+        }
+        let message_ids = ids(&keys.message_ids);
+        if found.is_none() && !message_ids.is_empty() {
+            found = messages::table
+                .inner_join(conversations::table)
+                .filter(messages::inbox_id.eq(source.inbox_id))
+                .filter(messages::id.eq_any(&message_ids))
+                .filter(conversations::kind.eq(ConversationKind::Support))
+                .order(messages::id.desc())
+                .select((conversations::id, conversations::status))
+                .first(c)
+                $($aw)*
+                .optional()?;
+        }
+        if found.is_none() && !keys.external_ids.is_empty() {
+            found = messages::table
+                .inner_join(conversations::table)
+                .filter(messages::inbox_id.eq(source.inbox_id))
+                .filter(
+                    messages::external_id
+                        .eq_any(&keys.external_ids)
+                        .or(messages::provider_message_id.eq_any(&keys.external_ids)),
+                )
+                .filter(conversations::kind.eq(ConversationKind::Support))
+                .order(messages::id.desc())
+                .select((conversations::id, conversations::status))
+                .first(c)
+                $($aw)*
+                .optional()?;
+        }
+        if found.is_none() && let Some(number) = keys.number {
+            found = conversations::table
+                .inner_join(
+                    contact_identities::table
+                        .on(contact_identities::contact_id.nullable().eq(conversations::contact_id)),
+                )
+                .filter(conversations::id.eq(number))
+                .filter(conversations::inbox_id.eq(source.inbox_id))
+                .filter(conversations::kind.eq(ConversationKind::Support))
+                .filter(contact_identities::inbox_id.eq(source.inbox_id))
+                .filter(contact_identities::identifier.eq(&sender.identifier))
+                .select((conversations::id, conversations::status))
+                .first(c)
+                $($aw)*
+                .optional()?;
+        }
+        found
     }};
 }
 
@@ -639,7 +757,7 @@ mod blocking {
     use diesel::prelude::*;
     use switchboard_channel::{
         ContactProfile, IdentityChange, InboundEvent, InboundMessage, MessageEdit, Reachability,
-        Reaction,
+        Reaction, ThreadKeys,
     };
 
     use super::{

@@ -123,7 +123,7 @@ pub(crate) use template;
 
 /// Every file of the web app, by its name under `/assets/` (its path under `templates/app/`,
 /// so the modules' relative imports resolve to names of this table).
-static ASSETS: [(&str, File); 36] = [
+static ASSETS: [(&str, File); 38] = [
     ("app.css", template!("app/app.css", CSS)),
     ("favicon.svg", template!("app/favicon.svg", SVG)),
     ("login.js", template!("app/login.js", JS)),
@@ -148,6 +148,7 @@ static ASSETS: [(&str, File); 36] = [
     ("inbox/realtime.js", template!("app/inbox/realtime.js", JS)),
     ("inbox/keyboard.js", template!("app/inbox/keyboard.js", JS)),
     ("inbox/window.js", template!("app/inbox/window.js", JS)),
+    ("inbox/mail.js", template!("app/inbox/mail.js", JS)),
     (
         "inbox/templates.js",
         template!("app/inbox/templates.js", JS),
@@ -169,6 +170,7 @@ static ASSETS: [(&str, File); 36] = [
     ("admin/canned.js", template!("app/admin/canned.js", JS)),
     ("admin/audit.js", template!("app/admin/audit.js", JS)),
     ("admin/whatsapp.js", template!("app/admin/whatsapp.js", JS)),
+    ("admin/email.js", template!("app/admin/email.js", JS)),
 ];
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {

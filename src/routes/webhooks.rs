@@ -19,9 +19,6 @@ use crate::inbound::Outcome;
 use crate::state::AppState;
 use crate::store::delivery::StatusApplied;
 
-/// Largest webhook body accepted.
-const MAX_BODY: usize = 2 * 1024 * 1024;
-
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/webhooks")
@@ -93,7 +90,10 @@ async fn receive(
 ) -> Result<HttpResponse, ApiError> {
     let route = req.match_info().get("route").unwrap_or_default();
     let entry = entry_of(&state, &req)?;
-    let body = read_body(payload).await?;
+    let limit = crate::channels::kind(entry.channel_type).map_or(2 * 1024 * 1024, |kind| {
+        kind.max_webhook_bytes(&state.settings)
+    });
+    let body = read_body(payload, limit).await?;
     let headers: Vec<(&str, &str)> = req
         .headers()
         .iter()
@@ -265,15 +265,15 @@ pub(super) fn outcome_view(outcome: &Outcome) -> Stored {
     }
 }
 
-/// Reads the body up to [`MAX_BODY`], answering 413 (as JSON) beyond it.
-async fn read_body(mut payload: web::Payload) -> Result<Vec<u8>, ApiError> {
+/// Reads the body up to `limit` bytes (the channel type's), answering 413 (as JSON) beyond it.
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
     use futures_util::StreamExt;
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::bad_request("unreadable_body", e.to_string()))?;
-        if body.len() + chunk.len() > MAX_BODY {
+        if body.len() + chunk.len() > limit {
             return Err(ApiError::payload_too_large(format!(
-                "the body is larger than {MAX_BODY} bytes"
+                "the body is larger than {limit} bytes"
             )));
         }
         body.extend_from_slice(&chunk);

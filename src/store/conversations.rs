@@ -135,6 +135,13 @@ pub struct MessageDetails {
     /// retry sends the same template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<switchboard_channel::TemplateMessage>,
+    /// A mail's subject, copies, full text and sanitized HTML.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail: Option<switchboard_channel::MailDetails>,
+    /// Why a machine wrote this message (an out-of-office reply): shown as automatic,
+    /// never answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automatic: Option<String>,
 }
 
 /// One reaction on a message.
@@ -158,6 +165,8 @@ impl MessageDetails {
             thread_id: message.thread_id.clone(),
             author_id: message.author_id.clone(),
             extra: message.extra.clone(),
+            mail: message.mail.clone(),
+            automatic: message.automatic.clone(),
             ..Self::default()
         };
         if details == Self::default() {

@@ -14,6 +14,7 @@ pub mod cursors;
 pub mod delivery;
 pub mod inboxes;
 pub(crate) mod locks;
+pub mod mail;
 pub mod outbox;
 pub mod teams;
 pub mod templates;

@@ -11,9 +11,15 @@ mod channels;
 mod chrome;
 mod cli;
 mod contacts;
+// The email adapter's real-server harnesses (dovecot, aiosmtpd), shared with its own tests.
 mod conversation_changes;
 mod conversation_helpers;
 mod conversation_list;
+#[allow(dead_code)]
+#[path = "../../adapters/email/tests/servers/dovecot.rs"]
+mod dovecot;
+mod email;
+mod email_browser;
 mod fake_telegram;
 // The WhatsApp adapter's own fake Graph API, shared so both test suites speak one protocol.
 #[allow(dead_code)]
@@ -31,6 +37,9 @@ mod quotas;
 mod realtime;
 mod router;
 mod s3;
+#[allow(dead_code)]
+#[path = "../../adapters/email/tests/servers/smtp_sink.rs"]
+mod smtp_sink;
 mod storage;
 mod teams;
 mod telegram;

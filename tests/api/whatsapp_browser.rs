@@ -32,7 +32,7 @@ fn text(id: &str, body: &str) -> Value {
 }
 
 /// Signs in through the sign-in page and waits for the app.
-async fn sign_in(chrome: &Chrome, app: &TestApp, email: &str, password: &str) {
+pub(crate) async fn sign_in(chrome: &Chrome, app: &TestApp, email: &str, password: &str) {
     crate::inbox_browser::sign_in(chrome, app, email, password).await;
     chrome
         .wait_until("the app", "return !!document.querySelector('nav.topnav');")
@@ -46,7 +46,7 @@ fn hidden(testid: &str) -> String {
 }
 
 /// Sets a field (by CSS selector) and tells the page it changed.
-async fn fill(chrome: &Chrome, selector: &str, value: &str) {
+pub(crate) async fn fill(chrome: &Chrome, selector: &str, value: &str) {
     let script = format!(
         "const e = document.querySelector({selector:?}); if (!e) return false; \
          e.value = {value:?}; e.dispatchEvent(new Event('input', {{bubbles: true}})); \

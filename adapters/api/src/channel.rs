@@ -30,6 +30,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     templates: false,
     reactions: false,
     marks_read: false,
+    threads_by_reference: false,
 };
 
 /// One API inbox's settings, as an admin configures them.

@@ -339,6 +339,8 @@ fn attachments(event: &Object, path: &str) -> Result<Vec<AttachmentRef>, Inbound
                 file_name: optional_text(item, &item_path, "file_name", MAX_TEXT_CHARS)?,
                 content_type: optional_text(item, &item_path, "content_type", MAX_TEXT_CHARS)?,
                 byte_size,
+                content_id: None,
+                data: None,
             })
         })
         .collect()
@@ -617,12 +619,16 @@ mod tests {
                     file_name: Some("a.png".into()),
                     content_type: Some("image/png".into()),
                     byte_size: Some(123),
+                    content_id: None,
+                    data: None,
                 },
                 AttachmentRef {
                     source: "https://files.example.com/b".into(),
                     file_name: None,
                     content_type: None,
                     byte_size: None,
+                    content_id: None,
+                    data: None,
                 },
             ]
         );

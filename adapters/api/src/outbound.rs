@@ -359,6 +359,7 @@ mod tests {
     #[test]
     fn render_outbound_shape() {
         let message = OutboundMessage {
+            mail_thread: None,
             message_id: "msg-17".into(),
             conversation_id: "conv-3".into(),
             content: "Hi Ann, your order shipped.".into(),
@@ -415,6 +416,7 @@ mod tests {
     #[test]
     fn render_outbound_without_reply_or_attachments() {
         let message = OutboundMessage {
+            mail_thread: None,
             message_id: "msg-18".into(),
             conversation_id: "conv-3".into(),
             content: "internal".into(),

@@ -80,6 +80,14 @@ pub struct AttachmentRef {
     /// Size as claimed by the provider, so oversized files can be refused before downloading.
     #[serde(default)]
     pub byte_size: Option<u64>,
+    /// The part's `Content-ID` (without brackets) when the message's HTML shows it inline
+    /// (`cid:` images in a mail), so the inbox can put the stored file in its place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_id: Option<String>,
+    /// The content itself, when it arrived inside the message (a mail's parts): the hub
+    /// stores it through the same checks as a download instead of fetching `source`.
+    #[serde(skip)]
+    pub data: Option<bytes::Bytes>,
 }
 
 /// A new message from a customer.
@@ -126,6 +134,68 @@ pub struct InboundMessage {
     /// clicked, an order's items), shown in the inbox as they are.
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub extra: serde_json::Map<String, serde_json::Value>,
+    /// Set by channels that thread by reference (email): the message joins the conversation
+    /// these keys find, or starts a new one, instead of the contact's open conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<ThreadKeys>,
+    /// Why a machine, not the customer, wrote this (an out-of-office reply): stored only in a
+    /// conversation it threads into, never starting or reopening one, never assigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automatic: Option<String>,
+    /// What a mail carries besides its text (subject, copies, the full and HTML versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail: Option<MailDetails>,
+}
+
+/// How a message finds its conversation on a channel that threads by reference, tried in
+/// this order. Every key is one the channel checked: ids are the hub's own (from a signed
+/// address or Message-ID), so a forged header cannot reach someone else's conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ThreadKeys {
+    /// Conversations the channel vouches for (a signed reply address), best first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conversation_ids: Vec<String>,
+    /// The hub's own messages this one answers (signed Message-IDs), most recent first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub message_ids: Vec<String>,
+    /// External ids of earlier inbound messages it answers (In-Reply-To, References).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external_ids: Vec<String>,
+    /// A conversation number the subject carries (`[#42]`): tried last, and only for a
+    /// conversation of the same contact, since anyone can type one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<i64>,
+}
+
+/// The parts of a mail the inbox shows besides its text.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MailDetails {
+    /// The subject as the customer wrote it; a new conversation takes it.
+    #[serde(default)]
+    pub subject: String,
+    /// The sender as the mail names them (`Name <address>`): on a thread with several
+    /// people, replies copy everyone who wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Addressees besides us (`Name <address>`), kept so replies go to everyone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to: Vec<String>,
+    /// Copies (`Name <address>`), kept on the conversation and used for replies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cc: Vec<String>,
+    /// The whole text, quoted history and signature included (the message shows it stripped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_text: Option<String>,
+    /// The HTML version, sanitized (no scripts, no remote loads), shown on demand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    /// Remote images the sanitized HTML left out, loaded only when an agent asks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remote_images: Vec<String>,
+    /// The `Content-ID` of each stored file, in the message's file order, so `cid:` images in
+    /// the HTML show the stored files (filled by the hub as it keeps them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub content_ids: Vec<Option<String>>,
 }
 
 impl InboundMessage {
@@ -386,6 +456,27 @@ pub struct OutboundMessage {
     /// text, as the agent saw it): the only thing WhatsApp delivers outside its 24-hour window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<TemplateMessage>,
+    /// The conversation's thread as a mail reply needs it (subject, earlier Message-IDs,
+    /// copies); filled only for channels that thread by reference
+    /// ([`Capabilities::threads_by_reference`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail_thread: Option<MailThread>,
+}
+
+/// What a mail reply needs of its conversation to thread in the customer's mail client.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MailThread {
+    /// The conversation's number, shown as `[#42]` in the subject.
+    pub number: i64,
+    /// The conversation's subject (`Re: ` is added by the channel).
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Message-IDs of the thread so far, oldest first (customers' and ours).
+    #[serde(default)]
+    pub references: Vec<String>,
+    /// Copies to keep (`Name <address>`): everyone on the thread's mails besides us.
+    #[serde(default)]
+    pub cc: Vec<String>,
 }
 
 /// An approved template with its parameters filled in, as an agent chose it.
@@ -569,6 +660,9 @@ pub struct Capabilities {
     pub reactions: bool,
     /// Tells the customer when an agent has read their messages ([`Channel::mark_read`]).
     pub marks_read: bool,
+    /// Threads by reference, not one chat per contact (email): inbound messages carry
+    /// [`InboundMessage::thread`] and replies get [`OutboundMessage::mail_thread`].
+    pub threads_by_reference: bool,
 }
 
 /// An inbound webhook request, stripped to what an adapter needs to verify and parse it, so

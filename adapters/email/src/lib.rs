@@ -15,11 +15,14 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod channel;
 mod classify;
 pub mod html;
+pub mod imap;
 pub mod inbound;
 pub mod outbound;
 pub mod quotes;
+pub mod smtp;
 
 #[cfg(test)]
 mod fixture_tests;
@@ -48,4 +51,50 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     templates: false,
     reactions: false,
     marks_read: false,
+    threads_by_reference: true,
 };
+
+/// How a connection to a mail server is protected (IMAP and SMTP alike).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tls {
+    /// TLS from the first byte (IMAP 993, SMTP 465).
+    Implicit,
+    /// Plain connect, then `STARTTLS` (IMAP 143, SMTP 587); refused if the server lacks it.
+    StartTls,
+    /// No TLS: only for a server on the same host or a test server.
+    None,
+}
+
+impl Tls {
+    /// Reads the stored spelling: `implicit`, `starttls` or `none`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "implicit" => Some(Self::Implicit),
+            "starttls" => Some(Self::StartTls),
+            "none" => Some(Self::None),
+            _ => None,
+        }
+    }
+
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Implicit => "implicit",
+            Self::StartTls => "starttls",
+            Self::None => "none",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tls;
+
+    #[test]
+    fn tls_modes_read_their_stored_spelling() {
+        for mode in [Tls::Implicit, Tls::StartTls, Tls::None] {
+            assert_eq!(Tls::parse(mode.as_str()), Some(mode));
+        }
+        assert_eq!(Tls::parse("ssl"), None);
+    }
+}

@@ -65,6 +65,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     templates: false,
     reactions: false,
     marks_read: false,
+    threads_by_reference: false,
 };
 
 /// How one inbox talks to its bot.
@@ -803,6 +804,7 @@ mod tests {
 
     fn outbound_message(content: &str, files: usize) -> OutboundMessage {
         OutboundMessage {
+            mail_thread: None,
             message_id: "1".into(),
             conversation_id: "1".into(),
             content: content.into(),

@@ -398,7 +398,7 @@ fn build_message(
         forwarded: forward_of(object),
         edited_at: None,
         thread_id,
-        extra: serde_json::Map::new(),
+        ..InboundMessage::default()
     };
     Ok((message, rendered.unread_parts))
 }
@@ -727,6 +727,8 @@ impl Rendered {
                 file_name,
                 content_type,
                 byte_size,
+                content_id: None,
+                data: None,
             }),
         }
     }
@@ -1238,6 +1240,8 @@ mod tests {
                 file_name: Some("photo_AQADt1280.jpg".into()),
                 content_type: Some("image/jpeg".into()),
                 byte_size: Some(183_021),
+                content_id: None,
+                data: None,
             }
         );
     }
@@ -1254,6 +1258,8 @@ mod tests {
                 file_name: Some("Rechnung 2024-03.pdf".into()),
                 content_type: Some("application/pdf".into()),
                 byte_size: Some(183_456),
+                content_id: None,
+                data: None,
             }
         );
     }
@@ -1281,6 +1287,8 @@ mod tests {
                 file_name: Some("voice_AgADvoice1.ogg".into()),
                 content_type: Some("audio/ogg".into()),
                 byte_size: Some(28_544),
+                content_id: None,
+                data: None,
             }
         );
     }
@@ -1338,6 +1346,8 @@ mod tests {
                 file_name: Some("Hotline Warteschleife.mp3".into()),
                 content_type: Some("audio/mpeg".into()),
                 byte_size: Some(2_946_123),
+                content_id: None,
+                data: None,
             }
         );
 
@@ -1365,6 +1375,8 @@ mod tests {
                 file_name: Some("video_AgADvideo1.mp4".into()),
                 content_type: Some("video/mp4".into()),
                 byte_size: Some(3_145_728),
+                content_id: None,
+                data: None,
             }
         );
 
@@ -1390,6 +1402,8 @@ mod tests {
                 file_name: Some("video_note_AgADnote1.mp4".into()),
                 content_type: Some("video/mp4".into()),
                 byte_size: Some(1_048_576),
+                content_id: None,
+                data: None,
             }
         );
     }
@@ -1406,6 +1420,8 @@ mod tests {
                 file_name: Some("sticker_AgADsticker1.webp".into()),
                 content_type: Some("image/webp".into()),
                 byte_size: Some(23_476),
+                content_id: None,
+                data: None,
             }
         );
     }
@@ -1434,6 +1450,8 @@ mod tests {
                 file_name: Some("giphy.mp4".into()),
                 content_type: Some("video/mp4".into()),
                 byte_size: Some(402_113),
+                content_id: None,
+                data: None,
             }
         );
     }
@@ -1975,6 +1993,8 @@ mod tests {
                 file_name: Some("photo_m211.jpg".into()),
                 content_type: Some("image/jpeg".into()),
                 byte_size: Some(61_215),
+                content_id: None,
+                data: None,
             }
         );
 
@@ -1988,6 +2008,8 @@ mod tests {
                 file_name: Some("sticker_m87.webp".into()),
                 content_type: Some("image/webp".into()),
                 byte_size: Some(23_210),
+                content_id: None,
+                data: None,
             }
         );
     }

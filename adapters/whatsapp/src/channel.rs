@@ -55,6 +55,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     templates: true,
     reactions: true,
     marks_read: true,
+    threads_by_reference: false,
 };
 
 /// One WhatsApp inbox's settings as the hub stores them.
@@ -1122,6 +1123,7 @@ mod tests {
 
     fn message(content: &str, files: &[(&str, usize)]) -> OutboundMessage {
         OutboundMessage {
+            mail_thread: None,
             message_id: "1".into(),
             conversation_id: "1".into(),
             content: content.into(),

@@ -1055,6 +1055,8 @@ fn media(rendered: &mut Rendered, kind: &str, payload: Option<&Value>) {
             .get("file_size")
             .and_then(json_int)
             .and_then(|size| u64::try_from(size).ok()),
+        content_id: None,
+        data: None,
     });
 }
 
@@ -1692,6 +1694,8 @@ mod tests {
             file_name: file_name.map(str::to_owned),
             content_type: Some(content_type.to_owned()),
             byte_size: None,
+            content_id: None,
+            data: None,
         }
     }
 

@@ -40,6 +40,7 @@ fn channel(fake: &FakeGraph) -> WhatsAppChannel {
 
 fn message(id: &str, content: &str) -> OutboundMessage {
     OutboundMessage {
+        mail_thread: None,
         message_id: id.into(),
         conversation_id: "c1".into(),
         content: content.into(),
@@ -530,6 +531,8 @@ async fn collect(channel: &WhatsAppChannel, source: &str) -> Result<Vec<u8>, Str
         file_name: None,
         content_type: None,
         byte_size: None,
+        content_id: None,
+        data: None,
     };
     let download = channel
         .open_media(&reference)
@@ -565,6 +568,8 @@ async fn media_is_streamed_with_the_token_and_checked() {
         file_name: None,
         content_type: None,
         byte_size: None,
+        content_id: None,
+        data: None,
     };
     let download = channel
         .open_media(&reference)
@@ -631,6 +636,8 @@ async fn media_errors_are_classified() {
         file_name: None,
         content_type: None,
         byte_size: None,
+        content_id: None,
+        data: None,
     };
     let (code, _) = permanent(
         channel

@@ -45,4 +45,5 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     reactions: false,
     // Visitors see their messages read as soon as an agent opens the conversation.
     marks_read: true,
+    threads_by_reference: false,
 };

@@ -46,7 +46,7 @@ impl ChannelKind for WidgetKind {
     fn prepare_new(
         &self,
         settings: &mut Map<String, Value>,
-        _secrets: &Map<String, Value>,
+        _secrets: &mut Map<String, Value>,
         _hub: &Settings,
     ) -> Result<(), SettingsError> {
         if !settings.contains_key("allowed_origins") {

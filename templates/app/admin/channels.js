@@ -2,6 +2,7 @@
 
 import { h } from '../core.js';
 import { checkboxRow, copyButton, formRow, secretBox, select, snippetBox } from './ui.js';
+import { mtaSnippets, serverControl } from './email.js';
 import { whatsappSteps } from './whatsapp.js';
 
 var ASK = [['off', 'Off'], ['optional', 'Optional'], ['required', 'Required']];
@@ -20,6 +21,28 @@ export var CHANNELS = {
       'Sign every request body with HMAC-SHA256 using the secret and send the hex digest as "X-Switchboard-Signature: sha256=<digest>".',
       'POST message events to the webhook URL, delivery statuses to the webhook URL followed by /status.',
       'Set a callback URL to receive agents\' replies; verify their signature with the same secret.',
+      'Add agents as members so they see the inbox\'s conversations.'
+    ]
+  },
+  email: {
+    label: 'Email (IMAP and SMTP)',
+    short: 'Email',
+    fields: [
+      { key: 'address', label: 'Support address', kind: 'text', required: true, placeholder: 'support@example.com',
+        hint: 'The address customers write to; replies go out from it.' },
+      { key: 'display_name', label: 'Name replies are sent under', kind: 'text', maxlength: 200, placeholder: 'Example Support' },
+      { key: 'smtp', label: 'Outgoing mail (SMTP)', kind: 'server', required: true,
+        hint: 'Replies go out through this server. The hub connects and logs in before saving.' },
+      { key: 'imap', label: 'Incoming mail (IMAP)', kind: 'server',
+        hint: 'Optional: the hub reads new mail from this mailbox (IDLE, else polling). Without it, mail arrives from your MTA by webhook.' },
+      { key: 'reply_domain', label: 'Reply domain', kind: 'text', nullable: true, advanced: true, placeholder: 'reply.example.com',
+        hint: 'Optional: replies carry Reply-To: reply+<token>@this domain, so answers thread even when a mail client drops the headers. Route the domain\'s mail to this inbox.' }
+    ],
+    steps: [
+      'Enter the support address and the SMTP server replies go out by (host, port, encryption, login).',
+      'Either give the IMAP mailbox the hub reads, or have your MTA post each mail to the webhook URL (the inbox page shows a Postfix example).',
+      'The hub logs in to both servers before saving; a refusal shows the server\'s own words.',
+      'Replies thread in customers\' mail clients (signed Message-IDs, References, [#number] in the subject); auto-replies and bounces never start conversations.',
       'Add agents as members so they see the inbox\'s conversations.'
     ]
   },
@@ -134,6 +157,15 @@ export function settingsFieldset(type, current) {
     var attrs = { id: id, name: f.key, 'data-field': 'settings.' + f.key, 'data-testid': id };
     var el;
     var hint = f.hint || null;
+    if (f.kind === 'server') {
+      var server = serverControl(f.key, cur[f.key], editing);
+      controls.push({ field: f, el: server.el, server: server });
+      var group = h('fieldset', { class: 'server', 'data-testid': 'server-' + f.key },
+        h('legend', {}, f.label + (f.required && !editing ? ' (required)' : '')),
+        f.hint ? h('p', { class: 'muted' }, f.hint) : null, server.el);
+      if (f.advanced) { advanced.push(group); return null; }
+      return group;
+    }
     if (f.kind === 'select') {
       var opts = f.options;
       var value = cur[f.key] !== undefined && cur[f.key] !== null ? String(cur[f.key]) : (f.fallback || '');
@@ -186,6 +218,7 @@ export function settingsFieldset(type, current) {
 
   function read(c) {
     var f = c.field;
+    if (c.server) return c.server.read();
     if (f.kind === 'checkbox') return c.el.checked;
     if (f.kind === 'origins') {
       return c.el.value.split(/\r?\n|,/).map(function (s) { return s.trim(); }).filter(Boolean);
@@ -199,6 +232,11 @@ export function settingsFieldset(type, current) {
       var f = c.field;
       var value = read(c);
       var before = cur[f.key];
+      if (c.server) {
+        if (!editing) { if (value) out[f.key] = value; return; }
+        if (c.server.changed(value)) out[f.key] = value;
+        return;
+      }
       if (!editing) {
         if (f.kind === 'checkbox') { if (value !== !!f.fallback) out[f.key] = value; return; }
         if (f.kind === 'origins') { if (value.length) out[f.key] = value; return; }
@@ -251,7 +289,9 @@ export function connectionBox(inbox, fresh) {
           ? h('p', { class: 'muted' }, 'In webhook mode the hub registers this URL with Telegram itself.')
           : inbox.channel_type === 'whatsapp'
             ? h('p', { class: 'muted' }, 'Meta posts the number\'s messages here: enter it as the Callback URL (see the setup steps).')
-            : h('p', { class: 'muted' }, 'Your integration POSTs signed events here.'))
+            : inbox.channel_type === 'email'
+              ? h('p', { class: 'muted' }, 'An MTA may POST raw mails here (bearer token or basic-auth password: the secret); not needed with IMAP.')
+              : h('p', { class: 'muted' }, 'Your integration POSTs signed events here.'))
   ];
   // WhatsApp's webhooks are signed with the app secret: the hub's own secret means nothing there.
   if (inbox.secret && inbox.channel_type !== 'whatsapp') {
@@ -268,6 +308,7 @@ export function connectionBox(inbox, fresh) {
       'Paste this into your site\'s pages, just before </body>. It is also shown on this inbox\'s page.'));
   }
   if (inbox.channel_type === 'api' && inbox.webhook_url) parts.push(testCommandBox(inbox, fresh));
+  if (inbox.channel_type === 'email' && inbox.webhook_url) parts.push(mtaSnippets(inbox, fresh));
   return h('div', { class: 'connection' }, parts);
 }
 

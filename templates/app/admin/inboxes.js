@@ -93,6 +93,13 @@ export function inboxesPage(main, focusForm) {
         return;
       }
     }
+    if (type.value === 'email') {
+      var absent = !settings.address ? 'address' : !settings.smtp ? 'smtp' : null;
+      if (absent) {
+        showError(error, { status: 422, message: 'settings.' + absent + ': is required' + (absent === 'smtp' ? ' (the server replies go out by)' : '') }, form);
+        return;
+      }
+    }
     if (type.value === 'widget' && !(settings.allowed_origins && settings.allowed_origins.length)) {
       showError(error, { status: 422, message: 'settings.allowed_origins: add at least one origin, like https://shop.example' }, form);
       return;

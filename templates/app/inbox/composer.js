@@ -6,6 +6,7 @@ import { S, V } from './state.js';
 import { current, fmtSize } from './helpers.js';
 import { messagePreview } from './list.js';
 import { scrollToBottom, upsertMessage } from './messages.js';
+import { renderMailTo } from './mail.js';
 import { capabilitiesOf, closeWindow, renderWindow, windowClosed } from './window.js';
 import { closePicker, openPicker } from './templates.js';
 
@@ -61,6 +62,7 @@ export function buildComposer(C, draftText) {
   }, 'Send template');
   V.closedNote = h('div', { class: 'window-closed', 'data-testid': 'window-closed', role: 'status', hidden: true },
     h('p', {}, V.closedText), V.closedBtn);
+  V.mailTo = h('p', { class: 'mail-to muted small', 'data-testid': 'mail-to', hidden: true });
   V.sendBtn = h('button', { type: 'submit', class: 'primary send', 'data-testid': 'send' }, 'Send');
   V.form = h('form', {
     class: 'composer', 'aria-label': 'Write a message',
@@ -70,6 +72,7 @@ export function buildComposer(C, draftText) {
     h('div', { class: 'composer-modes', role: 'group', 'aria-label': 'Message type' }, V.modeReply, V.modeNote),
     V.templateBtn,
     V.windowEl),
+  V.mailTo,
   V.cannedList,
   V.pickerEl,
   V.closedNote,
@@ -110,6 +113,7 @@ export function applyComposerState(C) {
   V.pickerEl.hidden = !C.picking;
   V.closedNote.hidden = !only || !!C.picking;
   V.closedBtn.hidden = !caps.templates;
+  renderMailTo(C);
   var w = (C.data && C.data.reply_window) || {};
   var hours = Math.round((w.limit_secs || 0) / 3600);
   V.closedText.textContent = w.closes_at

@@ -5,6 +5,7 @@ import { PAGE, RANK, TICKS, V } from './state.js';
 import { chanIcon, channelOf, current, fmtSize, idEq, receiptsOf, timeEl } from './helpers.js';
 import { agentName, convName } from './directories.js';
 import { setRowUnread } from './list.js';
+import { automaticBadge, mailAddressees, mailExtras, renderMailTo } from './mail.js';
 
 // Keeps a message, never moving its delivery status backwards (events and REST answers
 // may arrive in any order); a retry moves a failed reply back to queued.
@@ -60,6 +61,7 @@ export function renderMessages(C, keepScroll) {
     V.messageList.appendChild(el);
   });
   V.earlierBtn.hidden = !C.hasEarlier;
+  renderMailTo(C);
   if (stick) scrollToBottom(); else V.stream.scrollTop = top;
 }
 
@@ -141,6 +143,7 @@ function messageEl(C, m) {
   var chan = channelOf(inboxId);
   var system = !inbound && !note && m.sender_type === 'system';
   var cls = 'message ' + direction + (note ? ' note' : '') + (system ? ' system' : '') +
+    (m.automatic ? ' automatic' : '') +
     (m.status === 'failed' ? ' failed' : '');
   var el = h('article', {
     class: cls, 'data-testid': 'message', 'data-id': m.id, 'data-direction': direction,
@@ -154,7 +157,10 @@ function messageEl(C, m) {
     m.template && m.template.name ? h('span', {
       class: 'badge template-badge', 'data-testid': 'template-badge', title: 'Template ' + String(m.template.name)
     }, 'Template') : null,
+    automaticBadge(m),
     m.edited_at ? editsEl(C, m) : null));
+  var addressees = mailAddressees(m);
+  if (addressees) el.appendChild(addressees);
   var referral = referralEl(m.extra && m.extra.referral);
   if (referral) el.appendChild(referral);
   if (m.forwarded) {
@@ -169,7 +175,10 @@ function messageEl(C, m) {
       quoted.author ? h('span', { class: 'quote-author' }, quoted.author) : null,
       h('span', { class: 'quote-text' }, quoted.text)));
   }
-  if (m.content) el.appendChild(h('div', { class: 'content' }, m.content));
+  var contentEl = m.content ? h('div', { class: 'content' }, m.content) : null;
+  if (contentEl) el.appendChild(contentEl);
+  var extras = mailExtras(m, contentEl);
+  if (extras) el.appendChild(extras);
   if (m.attachments && m.attachments.length) {
     el.appendChild(h('div', { class: 'attachments' }, m.attachments.map(attachmentEl)));
   }

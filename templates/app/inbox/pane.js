@@ -84,6 +84,8 @@ export function renderHeader(C) {
   }, '←'));
   V.header.appendChild(h('div', { class: 'conv-title' },
     h('h2', { id: 'conv-title' }, c ? convName(c) : 'Loading…'),
+    c && c.subject && c.subject !== convName(c)
+      ? h('p', { class: 'conv-subject', 'data-testid': 'conv-subject' }, c.subject) : null,
     c ? h('p', { class: 'conv-sub' },
       chanIcon(chan), ' ', h('span', null, chanLabel(chan) + ' · ' + inboxName(c.inbox_id)),
       h('span', { class: 'badge status-' + c.status }, statusLabel(c.status)),
