@@ -245,7 +245,7 @@ async fn send(app: &TestApp, token: &str, conversation_id: &str, body: Value) ->
 }
 
 /// Uploads one file and returns its attachment view.
-async fn upload_one(
+pub(crate) async fn upload_one(
     app: &TestApp,
     token: &str,
     conversation_id: &str,

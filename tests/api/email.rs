@@ -400,7 +400,7 @@ async fn raw_mime_webhook_threads_dedupes_and_keeps_machines_out() {
     let sent_id = reply(&app, &admin, &conversation, "We are on it.").await;
     let shown = sent_or_failed(&app, &admin, &conversation, &sent_id).await;
     assert_eq!(shown["status"], "sent", "{shown}");
-    let sent = sink.wait_for(1, Duration::from_secs(10));
+    let sent = sink.wait_for(1, Duration::from_secs(10)).await;
     let raw = &sent[0].raw;
     let our_id = header(raw, "Message-ID").expect("Message-ID");
     assert_eq!(
@@ -781,7 +781,7 @@ async fn a_customer_answer_to_an_agent_mail_arrives_through_imap_in_the_same_con
     let sent_id = reply(&app, &admin, &conversation, "It ships today.").await;
     let shown = sent_or_failed(&app, &admin, &conversation, &sent_id).await;
     assert_eq!(shown["status"], "sent", "{shown}");
-    let sent = sink.wait_for(1, Duration::from_secs(10));
+    let sent = sink.wait_for(1, Duration::from_secs(10)).await;
     let our_id = header(&sent[0].raw, "Message-ID").expect("Message-ID");
     // Jane's client answers our mail; it lands in the mailbox the hub reads.
     let answer = mail(
@@ -817,4 +817,65 @@ async fn a_customer_answer_to_an_agent_mail_arrives_through_imap_in_the_same_con
     let list = arrived(&app, &admin, &conversation, "j3@example.com").await;
     let inbound = list.iter().filter(|m| m["direction"] == "inbound").count();
     assert_eq!(inbound, 3, "each mail once: {list:?}");
+}
+
+#[actix_web::test]
+async fn a_reply_carries_its_files_as_mime_attachments() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let sink = SmtpSink::start(&python());
+    let inbox = create_inbox(
+        &app,
+        &admin,
+        json!({"address": ADDRESS, "smtp": smtp_settings(&sink)}),
+    )
+    .await;
+    let stored = deliver(
+        &app,
+        &inbox,
+        &mail(
+            "ann@example.com",
+            "Invoice?",
+            "inv1@example.com",
+            "",
+            "Send the invoice please",
+        ),
+    )
+    .await;
+    let conversation = stored["conversation_id"]
+        .as_str()
+        .expect("conversation")
+        .to_owned();
+    // With the binary comment line real PDFs start with, so the part goes out base64.
+    let pdf = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n".to_vec();
+    let file =
+        crate::attachments::upload_one(&app, &admin, &conversation, "invoice.pdf", pdf.clone())
+            .await;
+    let response = app
+        .api(
+            &admin,
+            Method::POST,
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            Some(json!({"content": "Here it is.", "attachment_ids": [file["id"]]})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.expect("reply");
+    let id = body["id"].as_str().expect("id");
+    let shown = sent_or_failed(&app, &admin, &conversation, id).await;
+    assert_eq!(shown["status"], "sent", "{shown}");
+    let sent = sink.wait_for(1, Duration::from_secs(10)).await;
+    let text = String::from_utf8_lossy(&sent[0].raw).replace("\r\n", "\n");
+    assert!(text.contains("filename=\"invoice.pdf\""), "{text}");
+    assert!(text.contains("Content-Type: application/pdf"), "{text}");
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&pdf);
+    assert!(
+        text.replace('\n', "").contains(&encoded),
+        "the file's bytes, base64: {text}"
+    );
+    assert!(
+        text.contains("multipart/alternative"),
+        "text and HTML: {text}"
+    );
 }

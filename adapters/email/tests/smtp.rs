@@ -82,7 +82,7 @@ async fn a_reply_arrives_as_rendered_and_refusals_say_whether_to_retry() {
         )
         .await
         .expect("sent");
-    let got = sink.wait_for(1, Duration::from_secs(10));
+    let got = sink.wait_for(1, Duration::from_secs(10)).await;
     assert_eq!(got[0].from, "support@acme.example");
     assert_eq!(got[0].recipients, ["ann@example.com", "bob@example.com"]);
     let text = String::from_utf8_lossy(&got[0].raw);

@@ -59,6 +59,9 @@ def main():
         auth_require_tls=False,
         auth_required=False,
         decode_data=False,
+        # A fixed name: aiosmtpd would otherwise ask the resolver (getfqdn) on every
+        # connection, which takes seconds on a machine without DNS.
+        server_hostname="sink.test",
     )
     controller.start()
     print("ready", flush=True)

@@ -1,7 +1,7 @@
 //! An SMTP receiver per test: aiosmtpd (from the virtual environment `.ci/run` makes under
 //! `target/venv`) running `smtp_sink.py` beside this file, writing every accepted mail into
 //! a temp folder. `temp-fail@…` recipients get 451, `reject@…` get 550. Shared with the
-//! hub's tests through `#[path]`: std and serde_json only.
+//! hub's tests through `#[path]`: std, serde_json and tokio only.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -126,8 +126,9 @@ impl SmtpSink {
         found
     }
 
-    /// Waits until `n` mails arrived (panics after `timeout`).
-    pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
+    /// Waits until `n` mails arrived (panics after `timeout`). Async, so a hub running on
+    /// the test's own runtime keeps sending meanwhile.
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
         let deadline = Instant::now() + timeout;
         loop {
             let got = self.messages();
@@ -139,7 +140,7 @@ impl SmtpSink {
                 "the SMTP sink got {} mails, expected {n}",
                 got.len()
             );
-            std::thread::sleep(Duration::from_millis(50));
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }
