@@ -59,6 +59,8 @@ struct Hub {
     /// The webhook URL of a WhatsApp inbox talking to a fake Graph API on loopback, when
     /// the hub was started with one.
     whatsapp: Option<String>,
+    /// An email inbox's webhook URL and secret, when the hub was started with one.
+    email: Option<(String, String)>,
     client: reqwest::Client,
     runtime: tokio::runtime::Runtime,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -67,11 +69,12 @@ struct Hub {
 
 impl Hub {
     fn start() -> Self {
-        Self::start_with(false)
+        Self::start_with(false, false)
     }
 
-    /// A hub, with a WhatsApp inbox on a fake Graph API (both on this thread) if `whatsapp`.
-    fn start_with(whatsapp: bool) -> Self {
+    /// A hub, with a WhatsApp inbox on a fake Graph API (both on this thread) if `whatsapp`,
+    /// and an email inbox (its SMTP server a real aiosmtpd) if `email`.
+    fn start_with(whatsapp: bool, email: bool) -> Self {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -86,21 +89,48 @@ impl Hub {
                     webhook = Some(inbox.webhook_url);
                     fake = Some(graph);
                 }
+                let mut mailbox = None;
+                let mut sink = None;
+                if email {
+                    let smtp = crate::smtp_sink::SmtpSink::start(
+                        &Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venv/bin/python3"),
+                    );
+                    let settings = json!({"address": "support@acme.example", "smtp": {
+                        "host": "127.0.0.1", "port": smtp.port(), "tls": "none",
+                        "username": smtp.user(), "password": smtp.password()}});
+                    let response = app
+                        .api(
+                            &admin,
+                            reqwest::Method::POST,
+                            "/api/v1/inboxes",
+                            Some(json!({
+                            "name": "Mail", "channel_type": "email", "settings": settings})),
+                        )
+                        .await;
+                    let inbox: Value = response.json().await.expect("email inbox");
+                    mailbox = Some((
+                        inbox["webhook_url"].as_str().expect("url").to_owned(),
+                        inbox["secret"].as_str().expect("secret").to_owned(),
+                    ));
+                    sink = Some(smtp);
+                }
                 ready_tx
-                    .send((app.address.clone(), admin, webhook))
+                    .send((app.address.clone(), admin, webhook, mailbox))
                     .expect("the test waits for the hub");
                 let _ = stop_rx.await;
                 app.handle.stop(true).await;
                 app.state.hub.shutdown().await;
                 drop(app);
                 drop(fake);
+                drop(sink);
             });
         });
-        let (address, admin, whatsapp) = ready_rx.recv().expect("the hub starts");
+        let (address, admin, whatsapp, email) = ready_rx.recv().expect("the hub starts");
         Self {
             address,
             admin,
             whatsapp,
+            email,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(30))
@@ -462,7 +492,7 @@ fn whatsapp_sign(body: &[u8]) -> String {
 /// never answers 5xx. (Media the fake does not know is refused as Graph refuses it.)
 #[test]
 fn signed_whatsapp_webhooks_never_answer_5xx() {
-    let hub = Hub::start_with(true);
+    let hub = Hub::start_with(true, false);
     let webhook_url = hub.whatsapp.clone().expect("a WhatsApp inbox");
     let corpus = whatsapp_corpus();
     let keys = leak_keys(corpus_keys(&corpus));
@@ -502,6 +532,100 @@ fn signed_whatsapp_webhooks_never_answer_5xx() {
             Ok(())
         },
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Raw mails
+// ---------------------------------------------------------------------------------------
+
+/// The email adapter's fixtures: mails shaped after real clients, bounces and broken MIME.
+fn mail_corpus() -> Vec<Vec<u8>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters/email/tests/fixtures");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("email fixtures")
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|path| std::fs::read(path).expect("fixture"))
+        .collect()
+}
+
+/// A fixture with bytes overwritten, lines dropped and its end cut off.
+fn mangled_mail(corpus: Vec<Vec<u8>>) -> impl Strategy<Value = Vec<u8>> {
+    let count = corpus.len();
+    (
+        0..count,
+        prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..24),
+        prop::collection::vec(any::<prop::sample::Index>(), 0..4),
+        prop::option::of(any::<prop::sample::Index>()),
+    )
+        .prop_map(move |(pick, edits, dropped, cut)| {
+            let mut mail = corpus[pick].clone();
+            for (at, byte) in edits {
+                if !mail.is_empty() {
+                    let at = at.index(mail.len());
+                    mail[at] = byte;
+                }
+            }
+            for line in dropped {
+                let starts: Vec<usize> = std::iter::once(0)
+                    .chain(
+                        mail.iter()
+                            .enumerate()
+                            .filter(|(_, b)| **b == b'\n')
+                            .map(|(i, _)| i + 1),
+                    )
+                    .collect();
+                let start = starts[line.index(starts.len())];
+                let end = mail[start..]
+                    .iter()
+                    .position(|b| *b == b'\n')
+                    .map_or(mail.len(), |i| start + i + 1);
+                mail.drain(start..end);
+            }
+            if let Some(cut) = cut
+                && !mail.is_empty()
+            {
+                mail.truncate(cut.index(mail.len()).max(1));
+            }
+            mail
+        })
+}
+
+/// Mangled mails from real clients posted to an email inbox's raw-MIME webhook, with and
+/// without the inbox secret: stored, noted or refused, never a 5xx.
+#[test]
+fn raw_mails_never_answer_5xx() {
+    let hub = Hub::start_with(false, true);
+    let (url, secret) = hub.email.clone().expect("an email inbox");
+    let strategy = (
+        mangled_mail(mail_corpus()),
+        prop_oneof![9 => Just(true), 1 => Just(false)],
+    );
+    check("raw mails", &hub, 120, strategy, |(mail, authorized)| {
+        let (status, answer) = hub.block_on(async {
+            let mut request = hub
+                .client
+                .post(&url)
+                .header("Content-Type", "message/rfc822")
+                .body(mail.clone());
+            if authorized {
+                request = request.bearer_auth(&secret);
+            }
+            let response = request.send().await.expect("webhook request");
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap_or_default())
+        });
+        assert_not_5xx(status, "the email webhook", &answer)?;
+        if !authorized {
+            prop_assert_eq!(status, 401, "no secret: {}", answer);
+        }
+        Ok(())
+    });
 }
 
 // ---------------------------------------------------------------------------------------
