@@ -229,6 +229,8 @@ fn check_setting(key: &str, value: &Value) -> Result<(), SettingsError> {
                 check_domain(&field, text)?;
             }
         }
+        // `null` takes the mailbox away (mail then arrives by the webhook only).
+        "imap" if value.is_null() => {}
         "imap" | "smtp" => {
             let Value::Object(object) = value else {
                 return Err(SettingsError::new(&field, "must be an object"));
@@ -462,6 +464,14 @@ mod tests {
         assert_eq!(error.field, "settings.smtp.host");
         let error = check_setting("smtp", &json!({"host": "h", "folder": "x"})).expect_err("key");
         assert_eq!(error.field, "settings.smtp.folder");
+        assert!(
+            check_setting("imap", &Value::Null).is_ok(),
+            "null removes the mailbox"
+        );
+        assert!(
+            check_setting("smtp", &Value::Null).is_err(),
+            "replies need a server"
+        );
     }
 
     #[test]

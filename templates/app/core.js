@@ -64,8 +64,9 @@ export function toast(message, kind) {
 
 // ---- API ---------------------------------------------------------------------------------
 
-export function ApiError(status, code, message) {
-  this.status = status; this.code = code; this.message = message;
+// `field`: where in the request a 422 points (`settings.smtp`), when the answer names it.
+export function ApiError(status, code, message, field) {
+  this.status = status; this.code = code; this.message = message; this.field = field || null;
 }
 
 // api('POST', '/api/v1/...', body) → parsed JSON (null for 204); throws ApiError.
@@ -91,7 +92,7 @@ export function api(method, path, body) {
         function (json) {
           if (!r.ok) {
             var e = (json && json.error) || {};
-            throw new ApiError(r.status, e.code || 'error', e.message || r.statusText);
+            throw new ApiError(r.status, e.code || 'error', e.message || r.statusText, e.field);
           }
           return json;
         },

@@ -285,7 +285,18 @@ async fn create_checks_the_servers_and_masks_passwords() {
         response.status(),
         StatusCode::OK,
         "patch with the masked password"
-    );
+    ); // The mailbox can be let go: mail then arrives by the webhook only.
+    let response = app
+        .api(
+            &admin,
+            Method::PATCH,
+            &format!("/api/v1/inboxes/{}", inbox.id),
+            Some(json!({"settings": {"imap": null}})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK, "imap removed");
+    let shown: Value = response.json().await.expect("inbox");
+    assert!(shown["settings"].get("imap").is_none(), "{shown}");
 }
 
 #[actix_web::test]

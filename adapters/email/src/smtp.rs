@@ -31,7 +31,8 @@ pub struct SmtpSettings {
     pub username: Option<String>,
     /// The login's password.
     pub password: Option<String>,
-    /// The name sent in `EHLO`; lettre's default when `None`.
+    /// The name sent in `EHLO`; `[127.0.0.1]` when `None` (lettre without its `hostname`
+    /// feature), which servers that check the EHLO name may refuse.
     pub hello_name: Option<String>,
 }
 
@@ -57,12 +58,13 @@ pub enum SendError {
         /// What happened, in the server's words when it gave some.
         reason: String,
     },
-    /// A 5xx answer: the server will not take this mail; the agent sees why.
+    /// A 5xx answer, or a mail the server cannot take (an internationalized address without
+    /// SMTPUTF8, no STARTTLS): retrying will not help; the agent sees why.
     #[error("{reason}")]
     Permanent {
-        /// The server's reply code.
+        /// The server's reply code; `None` when lettre refused before asking.
         code: Option<u16>,
-        /// The server's words (`550 5.1.1 user unknown`).
+        /// The server's words (`550 5.1.1 user unknown`), or lettre's.
         reason: String,
     },
 }
@@ -136,23 +138,28 @@ pub async fn check(settings: &SmtpSettings) -> Result<(), CheckError> {
             "{}:{} closed the connection",
             settings.host, settings.port
         ))),
-        Ok(Err(error)) if error.is_permanent() || error.is_transient() || error.is_response() => {
-            Err(CheckError::Refused(words(&error)))
-        }
+        Ok(Err(error)) if answered(&error) => Err(CheckError::Refused(words(&error))),
         Ok(Err(error)) => Err(CheckError::Unreachable(words(&error))),
     }
 }
 
-/// The server's code and words, as lettre reports them (`535 5.7.8 authentication failed`).
+/// Whether a server was reached and its answer rules the settings out: a 4xx/5xx reply,
+/// an unreadable reply (not an SMTP server on that port), or lettre's refusal to go on
+/// with what the server offers (no STARTTLS, no common AUTH mechanism).
+fn answered(error: &SmtpError) -> bool {
+    error.status().is_some() || error.is_response() || error.is_client()
+}
+
+/// The server's code and words as lettre reports them (`535 5.7.8 authentication failed`);
+/// lettre's own refusals without its "internal client error" prefix, which would read as
+/// our bug; anything else (connect, TLS, timeout) with lettre's kind in front.
 fn words(error: &SmtpError) -> String {
-    let detail = std::error::Error::source(error)
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    match error.status() {
-        Some(code) if detail.is_empty() => format!("{code}"),
-        Some(code) => format!("{code} {detail}"),
-        None if detail.is_empty() => error.to_string(),
-        None => format!("{error}"),
+    let detail = std::error::Error::source(error).map(ToString::to_string);
+    match (error.status(), detail) {
+        (Some(code), Some(detail)) => format!("{code} {detail}"),
+        (Some(code), None) => code.to_string(),
+        (None, Some(detail)) if error.is_client() => detail,
+        (None, _) => error.to_string(),
     }
 }
 
@@ -197,7 +204,9 @@ impl SmtpSender {
         sent.map(|_| ()).map_err(|error| {
             let code = error.status().map(u16::from);
             let reason = words(&error);
-            if error.is_permanent() {
+            // lettre's own refusals (an internationalized address the server cannot take,
+            // no STARTTLS) come out the same on every retry.
+            if error.is_permanent() || error.is_client() {
                 SendError::Permanent { code, reason }
             } else {
                 SendError::Transient { code, reason }

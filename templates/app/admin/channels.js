@@ -2,7 +2,7 @@
 
 import { h } from '../core.js';
 import { checkboxRow, copyButton, formRow, secretBox, select, snippetBox } from './ui.js';
-import { mtaSnippets, serverControl } from './email.js';
+import { mtaSnippets, serverFieldset } from './email.js';
 import { whatsappSteps } from './whatsapp.js';
 
 var ASK = [['off', 'Off'], ['optional', 'Optional'], ['required', 'Required']];
@@ -33,8 +33,8 @@ export var CHANNELS = {
       { key: 'display_name', label: 'Name replies are sent under', kind: 'text', maxlength: 200, placeholder: 'Example Support' },
       { key: 'smtp', label: 'Outgoing mail (SMTP)', kind: 'server', required: true,
         hint: 'Replies go out through this server. The hub connects and logs in before saving.' },
-      { key: 'imap', label: 'Incoming mail (IMAP)', kind: 'server',
-        hint: 'Optional: the hub reads new mail from this mailbox (IDLE, else polling). Without it, mail arrives from your MTA by webhook.' },
+      { key: 'imap', label: 'Incoming mail (IMAP)', kind: 'server', toggleLabel: 'Read mail from an IMAP mailbox',
+        hint: 'Optional: the hub reads new mail from this mailbox (IDLE, else polling). Without it, mail arrives from your MTA by webhook (the inbox page shows a Postfix example).' },
       { key: 'reply_domain', label: 'Reply domain', kind: 'text', nullable: true, advanced: true, placeholder: 'reply.example.com',
         hint: 'Optional: replies carry Reply-To: reply+<token>@this domain, so answers thread even when a mail client drops the headers. Route the domain\'s mail to this inbox.' }
     ],
@@ -158,13 +158,10 @@ export function settingsFieldset(type, current) {
     var el;
     var hint = f.hint || null;
     if (f.kind === 'server') {
-      var server = serverControl(f.key, cur[f.key], editing);
+      var server = serverFieldset(f, cur[f.key], editing);
       controls.push({ field: f, el: server.el, server: server });
-      var group = h('fieldset', { class: 'server', 'data-testid': 'server-' + f.key },
-        h('legend', {}, f.label + (f.required && !editing ? ' (required)' : '')),
-        f.hint ? h('p', { class: 'muted' }, f.hint) : null, server.el);
-      if (f.advanced) { advanced.push(group); return null; }
-      return group;
+      if (f.advanced) { advanced.push(server.el); return null; }
+      return server.el;
     }
     if (f.kind === 'select') {
       var opts = f.options;

@@ -8,6 +8,7 @@ import {
 } from './ui.js';
 import { adminPage, loading } from './frame.js';
 import { CHANNELS, connectionBox, settingsFieldset, stepsBox } from './channels.js';
+import { emailFacts } from './email.js';
 import { membersSection } from './members.js';
 import { unreadableSection } from './unreadable.js';
 import { templatesSection, whatsappSections } from './whatsapp.js';
@@ -73,6 +74,7 @@ export function inboxPage(main, params) {
       h('dt', {}, 'Created'), h('dd', {}, timeEl(inbox.created_at))];
     if (settings.bot_username) facts.push(h('dt', {}, 'Bot'), h('dd', {}, '@' + settings.bot_username));
     if (inbox.channel_type === 'telegram' && settings.mode) facts.push(h('dt', {}, 'Mode'), h('dd', {}, settings.mode));
+    if (inbox.channel_type === 'email') facts = facts.concat(emailFacts(settings));
     var whatsapp = inbox.channel_type === 'whatsapp' ? whatsappSections(inbox) : null;
     // A refused token stops every reply: it goes first.
     if (whatsapp) p.body.appendChild(whatsapp.warning);
@@ -92,7 +94,9 @@ export function inboxPage(main, params) {
         ? 'Rotate the secret? Identity hashes your site computes with the old secret stop being accepted.'
         : inbox.channel_type === 'telegram'
           ? 'Rotate the secret? The hub tells Telegram the new one first.'
-          : 'Rotate the secret? Requests signed with the old secret are refused from now on, and callbacks are signed with the new one.';
+          : inbox.channel_type === 'email'
+            ? 'Rotate the secret? Your MTA\'s pipe must use the new one: mail it posts with the old one is refused (Postfix keeps it queued and retries).'
+            : 'Rotate the secret? Requests signed with the old secret are refused from now on, and callbacks are signed with the new one.';
       if (!yes(warn)) return;
       clearError(rotateError);
       busy(rotate, function () { return api('POST', '/api/v1/inboxes/' + enc(id) + '/rotate-secret'); })

@@ -9,7 +9,7 @@ import { CHANNELS, channelLabel, connectionBox, settingsFieldset, stepsBox } fro
 
 // /admin/inboxes (and /admin/inboxes/new, which focuses the form).
 export function inboxesPage(main, focusForm) {
-  var p = adminPage(main, 'Inboxes', 'Each inbox is one channel: an integration, a Telegram bot, a WhatsApp number or a chat widget on your site.');
+  var p = adminPage(main, 'Inboxes', 'Each inbox is one channel: an integration, a Telegram bot, a WhatsApp number, a support email address or a chat widget on your site.');
   var newButton = h('button', { type: 'button', class: 'primary', 'data-testid': 'inbox-new' }, 'New inbox');
   var t = table(null, ['Name', 'Channel', 'Status', 'Webhook URL']);
   var empty = h('p', { class: 'empty', hidden: true }, 'No inboxes yet. Create the first one below.');
@@ -94,9 +94,12 @@ export function inboxesPage(main, focusForm) {
       }
     }
     if (type.value === 'email') {
-      var absent = !settings.address ? 'address' : !settings.smtp ? 'smtp' : null;
+      var absent = !settings.address ? ['address', 'is required']
+        : !settings.smtp ? ['smtp', 'is required (the server replies go out by)']
+          : settings.imap && !settings.imap.host ? ['imap.host', 'is required (or untick "Read mail from an IMAP mailbox")']
+            : null;
       if (absent) {
-        showError(error, { status: 422, message: 'settings.' + absent + ': is required' + (absent === 'smtp' ? ' (the server replies go out by)' : '') }, form);
+        showError(error, { status: 422, message: 'settings.' + absent[0] + ': ' + absent[1] }, form);
         return;
       }
     }

@@ -35,22 +35,40 @@ export function alertBox(testid) {
 }
 
 // Shows an API error in `box`; a 422 names its field ("settings.callback_url: ..."), which
-// is then marked invalid and focused when the form has a control with that data-field.
+// is then marked invalid and focused when the form has a control with that data-field (or,
+// for "settings.smtp", the first control under it). A section of the form with an error line
+// of its own (`data-error-for`: the field; `data-error-match`: a pattern for answers that name
+// no field, like a 503 "the SMTP server cannot be reached") repeats the message next to it.
 export function showError(box, error, form) {
   var message = error && error.message ? error.message : String(error);
   if (box) box.textContent = message; else fail(error);
   if (!form) return;
-  each(form.querySelectorAll('[aria-invalid]'), function (el) { el.removeAttribute('aria-invalid'); });
+  clearMarks(form);
   var m = /^([A-Za-z_][\w.[\]]*): /.exec(message);
-  if (m && error && error.status === 422) {
-    var target = form.querySelector('[data-field="' + m[1] + '"]');
+  var field = (error && error.field) || (m ? m[1] : null);
+  var text = m ? message.slice(m[0].length) : message;
+  each(form.querySelectorAll('[data-error-for]'), function (line) {
+    var mine = line.getAttribute('data-error-for');
+    var match = line.getAttribute('data-error-match');
+    var hit = field ? field === mine || field.indexOf(mine + '.') === 0
+      : !!match && new RegExp(match, 'i').test(text);
+    if (hit) line.textContent = text.charAt(0).toUpperCase() + text.slice(1);
+  });
+  if (field && error && error.status === 422) {
+    var target = form.querySelector('[data-field="' + field + '"]') ||
+      form.querySelector('[data-field^="' + field + '."]');
     if (target) { target.setAttribute('aria-invalid', 'true'); target.focus(); }
   }
 }
 
+function clearMarks(form) {
+  each(form.querySelectorAll('[aria-invalid]'), function (el) { el.removeAttribute('aria-invalid'); });
+  each(form.querySelectorAll('[data-error-for]'), function (line) { line.textContent = ''; });
+}
+
 export function clearError(box, form) {
   if (box) box.textContent = '';
-  if (form) each(form.querySelectorAll('[aria-invalid]'), function (el) { el.removeAttribute('aria-invalid'); });
+  if (form) clearMarks(form);
 }
 
 // A labelled form row: <div class=form-row><label for=id>…</label>control<p hint></div>.

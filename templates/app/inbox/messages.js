@@ -5,7 +5,7 @@ import { PAGE, RANK, TICKS, V } from './state.js';
 import { chanIcon, channelOf, current, fmtSize, idEq, receiptsOf, timeEl } from './helpers.js';
 import { agentName, convName } from './directories.js';
 import { setRowUnread } from './list.js';
-import { automaticBadge, mailAddressees, mailExtras, renderMailTo } from './mail.js';
+import { automaticBadge, mailAddressees, mailExtras, mailName, renderMailTo } from './mail.js';
 
 // Keeps a message, never moving its delivery status backwards (events and REST answers
 // may arrive in any order); a retry moves a failed reply back to queued.
@@ -77,6 +77,7 @@ export function refreshMessages(C) {
       C.els[id] = el;
     }
   });
+  renderMailTo(C);
 }
 
 // `sinceEvents`: see storeMessage (answers to our own requests only).
@@ -98,6 +99,7 @@ export function upsertMessage(C, m, sinceEvents) {
     for (var i = at + 1; i < C.order.length && !next; i++) next = C.els[C.order[i]] || null;
     V.messageList.insertBefore(el, next && next.parentNode === V.messageList ? next : null);
   }
+  if (m.mail) renderMailTo(C);
   if (stick) scrollToBottom();
 }
 
@@ -119,13 +121,18 @@ export function loadEarlier(C) {
         V.messageList.insertBefore(el, first);
       });
       C.hasEarlier = ((page && page.data) || []).length === PAGE && data.length > 0 && data[0].seq > 1;
+      renderMailTo(C);
       V.earlierBtn.hidden = !C.hasEarlier;
       V.stream.scrollTop = top + (V.stream.scrollHeight - before);
     }, fail).then(function () { if (current(C)) V.earlierBtn.disabled = false; });
 }
 
 function senderName(C, m) {
-  if (m.direction === 'inbound') return m.author || (C.data ? convName(C.data) : 'Customer');
+  if (m.direction === 'inbound') {
+    // A mail names its writer: on a thread with several people it may not be the contact.
+    var from = !m.author && m.mail && m.mail.from ? mailName(m.mail.from) : null;
+    return m.author || from || (C.data ? convName(C.data) : 'Customer');
+  }
   if (m.sender_type === 'agent') {
     if (!m.sender_id) return 'Agent';
     return idEq(m.sender_id, session.me && session.me.id) ? session.me.name + ' (you)' : agentName(m.sender_id);
@@ -147,7 +154,8 @@ function messageEl(C, m) {
     (m.status === 'failed' ? ' failed' : '');
   var el = h('article', {
     class: cls, 'data-testid': 'message', 'data-id': m.id, 'data-direction': direction,
-    'data-private': String(note), 'data-status': m.status || '', 'data-seq': m.seq
+    'data-private': String(note), 'data-status': m.status || '', 'data-seq': m.seq,
+    'data-automatic': m.automatic ? 'true' : null
   });
   el.appendChild(h('header', { class: 'msg-meta' },
     h('span', { class: 'sender' }, senderName(C, m)),
@@ -175,9 +183,10 @@ function messageEl(C, m) {
       quoted.author ? h('span', { class: 'quote-author' }, quoted.author) : null,
       h('span', { class: 'quote-text' }, quoted.text)));
   }
-  var contentEl = m.content ? h('div', { class: 'content' }, m.content) : null;
+  // A mail that only quotes earlier ones has no text of its own, but its full text.
+  var contentEl = m.content || (m.mail && m.mail.full_text) ? h('div', { class: 'content' }, m.content || '') : null;
   if (contentEl) el.appendChild(contentEl);
-  var extras = mailExtras(m, contentEl);
+  var extras = mailExtras(C, m, contentEl);
   if (extras) el.appendChild(extras);
   if (m.attachments && m.attachments.length) {
     el.appendChild(h('div', { class: 'attachments' }, m.attachments.map(attachmentEl)));

@@ -70,7 +70,9 @@ function onMessage(m, created) {
     S.snippets[m.conversation_id] = { text: messagePreview(m), id: m.id };
     if (i >= 0) {
       var row = Object.assign({}, S.rows[i]);
-      if (ts(m.created_at) > ts(row.last_activity_at)) row.last_activity_at = m.created_at;
+      // An automatic mail (an out-of-office reply) takes its place in the thread without
+      // moving the conversation up, as the hub does.
+      if (!m.automatic && ts(m.created_at) > ts(row.last_activity_at)) row.last_activity_at = m.created_at;
       if (m.direction === 'inbound' && !C) row.unread_count = (row.unread_count || 0) + 1;
       S.rows[i] = row;
       S.rows.sort(newestFirst);

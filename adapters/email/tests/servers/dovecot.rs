@@ -5,6 +5,7 @@
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,9 +15,10 @@ pub const USER: &str = "support@example.test";
 /// Its password.
 pub const PASSWORD: &str = "secret-pass";
 
-/// A running dovecot; killed (and its folder removed) on drop.
+/// A private dovecot; stopped (and its folder removed) on drop.
 pub struct Dovecot {
-    child: Child,
+    /// The server process, `None` while stopped.
+    child: Option<Child>,
     dir: PathBuf,
     port: u16,
 }
@@ -80,12 +82,15 @@ impl Dovecot {
         set_mode(&dir.join("home"), 0o777);
         let port = free_port();
         let d = dir.display();
+        // IDLE keepalives ("* OK Still here") every 2 s instead of 2 min, so tests see a
+        // client keep its own IDLE deadline through them.
         let config = format!(
             "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {d}/run\nstate_dir = {d}/state\n\
              log_path = {d}/dovecot.log\nssl = no\ndisable_plaintext_auth = no\n\
              auth_mechanisms = plain login\ndefault_internal_user = {user}\n\
              default_internal_group = {group}\ndefault_login_user = {user}\n\
              first_valid_uid = 1\nmail_location = maildir:~/Maildir\n\
+             imap_idle_notify_interval = 2 secs\n\
              service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
              service stats {{\n  unix_listener stats-reader {{\n    mode = 0666\n  }}\n  unix_listener stats-writer {{\n    mode = 0666\n  }}\n}}\n\
              passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {d}/users\n}}\n\
@@ -93,25 +98,69 @@ impl Dovecot {
         );
         std::fs::write(dir.join("dovecot.conf"), config).expect("dovecot.conf");
         std::fs::write(dir.join("users"), format!("{USER}:{{PLAIN}}{PASSWORD}\n")).expect("users");
+        let mut dovecot = Self {
+            child: None,
+            dir,
+            port,
+        };
+        dovecot.spawn();
+        dovecot
+    }
+
+    /// Starts the server process and waits until it accepts connections.
+    fn spawn(&mut self) {
         let child = Command::new("/usr/sbin/dovecot")
             .arg("-F")
             .arg("-c")
-            .arg(dir.join("dovecot.conf"))
+            .arg(self.dir.join("dovecot.conf"))
+            // Its own process group, so stop() reaches every process it forks.
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("dovecot starts");
-        let dovecot = Self { child, dir, port };
+        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(
                 Instant::now() < deadline,
-                "dovecot did not listen on {port}: {}",
-                std::fs::read_to_string(dovecot.dir.join("dovecot.log")).unwrap_or_default()
+                "dovecot did not listen on {}: {}",
+                self.port,
+                std::fs::read_to_string(self.dir.join("dovecot.log")).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        dovecot
+    }
+
+    /// Stops the server (its open connections close); [`Dovecot::restart`] brings it back.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        // The master leaves its imap processes serving their connections when it ends, so
+        // the whole group gets the signal: SIGTERM (their clients read BYE), then SIGKILL for
+        // any straggler. std has no signal API; the shell's kill builtin does.
+        let group = format!("-{}", child.id());
+        let signal = |name: &str| {
+            let _ = Command::new("sh")
+                .args(["-c", r#"kill -s "$0" -- "$1""#, name, &group])
+                .stderr(Stdio::null())
+                .status();
+        };
+        signal("TERM");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        signal("KILL");
+        let _ = child.wait();
+    }
+
+    /// Stops the server and starts it again on the same port with the same mail: for a
+    /// client's reconnect after the server went away.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
     }
 
     /// The IMAP port on 127.0.0.1 (plain text, no TLS).
@@ -179,10 +228,15 @@ impl Dovecot {
 
     /// The flags of mail `uid` in `user`'s INBOX (`\Seen \Recent`...).
     pub fn flags(&self, user: &str, uid: u32) -> String {
+        self.flags_in(user, "INBOX", uid)
+    }
+
+    /// The flags of mail `uid` in `user`'s `folder`.
+    pub fn flags_in(&self, user: &str, folder: &str, uid: u32) -> String {
         let uid = uid.to_string();
-        let out = run(self.doveadm().args([
-            "fetch", "-u", user, "flags", "mailbox", "INBOX", "uid", &uid,
-        ]));
+        let out = run(self
+            .doveadm()
+            .args(["fetch", "-u", user, "flags", "mailbox", folder, "uid", &uid]));
         out.lines()
             .filter_map(|line| line.strip_prefix("flags: "))
             .collect::<Vec<_>>()
@@ -217,8 +271,7 @@ fn set_mode(path: &Path, mode: u32) {
 
 impl Drop for Dovecot {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -1,7 +1,7 @@
 //! An SMTP receiver per test: aiosmtpd (from the virtual environment `.ci/run` makes under
-//! `target/venv`) running `smtp_sink.py` beside this file, writing every accepted mail into
-//! a temp folder. `temp-fail@…` recipients get 451, `reject@…` get 550. Shared with the
-//! hub's tests through `#[path]`: std, serde_json and tokio only.
+//! `target/venv`) running `smtp_sink.py` (beside this file, embedded in the test), writing
+//! every accepted mail into a temp folder. `temp-fail@…` recipients get 451, `reject@…`
+//! get 550. Shared with the hub's tests through `#[path]`: std, serde_json and tokio only.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -48,40 +48,34 @@ impl SmtpSink {
             STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).expect("sink folder");
+        // The script travels inside the test binary: this file is compiled from the email
+        // crate and from the hub (through `#[path]`), each with its own manifest dir.
+        let script = dir.join("smtp_sink.py");
+        std::fs::write(&script, include_str!("smtp_sink.py")).expect("sink script");
+        let log = dir.join("smtp_sink.log");
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("a free port");
-        let script = Path::new(file!())
-            .parent()
-            .map(|p| p.join("smtp_sink.py"))
-            .expect("script path");
-        // file!() is relative to the workspace root of the crate being built.
-        let script = [
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(&script),
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../..")
-                .join(&script),
-        ]
-        .into_iter()
-        .find(|p| p.exists())
-        .expect("smtp_sink.py next to smtp_sink.rs");
         let child = Command::new(python)
-            .arg(script)
+            .arg(&script)
             .arg(port.to_string())
             .arg(&dir)
             .arg(USER)
             .arg(PASSWORD)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("sink log"))
             .spawn()
             .expect("aiosmtpd starts");
-        let sink = Self { child, dir, port };
+        let mut sink = Self { child, dir, port };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            let exited = sink.child.try_wait().ok().flatten();
             assert!(
-                Instant::now() < deadline,
-                "the SMTP sink did not listen on {port}"
+                exited.is_none() && Instant::now() < deadline,
+                "the SMTP sink did not listen on {port} ({}): {}",
+                exited.map_or_else(|| "timed out".to_owned(), |status| status.to_string()),
+                std::fs::read_to_string(&log).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
