@@ -53,6 +53,37 @@ pub(super) fn message(m: &mut InboundMessage) {
         text(&mut attachment.source);
         optional(&mut attachment.file_name);
         optional(&mut attachment.content_type);
+        optional(&mut attachment.content_id);
+    }
+    // Thread keys become query parameters, which PostgreSQL refuses with NUL as well.
+    if let Some(thread) = &mut m.thread {
+        for key in thread
+            .conversation_ids
+            .iter_mut()
+            .chain(&mut thread.message_ids)
+            .chain(&mut thread.external_ids)
+        {
+            text(key);
+        }
+    }
+    // Mail details: the subject is a column; the rest is stored as JSON (NUL escaped) but
+    // cleaned all the same, for the inbox and for replies that copy the addresses.
+    if let Some(mail) = &mut m.mail {
+        text(&mut mail.subject);
+        optional(&mut mail.from);
+        optional(&mut mail.full_text);
+        optional(&mut mail.html);
+        for value in mail
+            .to
+            .iter_mut()
+            .chain(&mut mail.cc)
+            .chain(&mut mail.remote_images)
+        {
+            text(value);
+        }
+        for content_id in &mut mail.content_ids {
+            optional(content_id);
+        }
     }
     // Quote and forward are stored as JSON, where NUL is escaped; cleaned for the inbox.
     if let Some(quote) = &mut m.quote {
@@ -120,6 +151,22 @@ mod tests {
         assert_eq!(m.external_id, "ext\u{FFFD}id");
         assert_eq!(m.sender.identifier, "cust\u{FFFD}");
         assert_eq!(m.sender.name.as_deref(), Some("A\u{FFFD}nn"));
+        let mut mail = InboundMessage::new("x", ContactProfile::new("y"), "plain");
+        mail.thread = Some(switchboard_channel::ThreadKeys {
+            external_ids: vec!["<a\0b@example>".into()],
+            ..Default::default()
+        });
+        mail.mail = Some(switchboard_channel::MailDetails {
+            subject: "Re: \0".into(),
+            cc: vec!["c\0@example".into()],
+            ..Default::default()
+        });
+        message(&mut mail);
+        let thread = mail.thread.unwrap_or_default();
+        assert_eq!(thread.external_ids, ["<a\u{FFFD}b@example>"]);
+        let details = mail.mail.unwrap_or_default();
+        assert_eq!(details.subject, "Re: \u{FFFD}");
+        assert_eq!(details.cc, ["c\u{FFFD}@example"]);
         let mut untouched = InboundMessage::new("x", ContactProfile::new("y"), "plain");
         message(&mut untouched);
         assert_eq!(untouched.content, "plain");
