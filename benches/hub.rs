@@ -340,8 +340,9 @@ fn print_machine_info(options: &Options) {
     );
 }
 
-/// The release server binary: Cargo builds it for bench targets and says where; without
-/// that, `target/release/switchboard`, built here when missing.
+/// The server binary: Cargo builds it for bench targets (with the bench profile, which has
+/// the `dist` settings of Cargo.toml) and says where; without that,
+/// `target/release/switchboard`, built here when missing.
 fn server_binary() -> Result<PathBuf, String> {
     if let Some(path) = option_env!("CARGO_BIN_EXE_switchboard")
         && Path::new(path).exists()
