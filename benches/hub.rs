@@ -1154,6 +1154,25 @@ struct InboundResult {
     ws_max: u64,
     ws_wait: Duration,
     cpu: CpuUse,
+    /// Database statements the hub sent during the phase (older builds do not count them).
+    statements: Option<u64>,
+}
+
+/// The hub's count of database statements (`switchboard_db_statements_total`), when the
+/// build measured has it.
+async fn db_statements(hub: &Hub) -> Option<u64> {
+    let response = hub
+        .client
+        .get(format!("{}/metrics", hub.base))
+        .send()
+        .await
+        .ok()?;
+    let text = response.text().await.ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("switchboard_db_statements_total "))?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// a) closed loop: `concurrency` workers post single-message webhooks for `duration`.
@@ -1705,8 +1724,12 @@ async fn run_backend(
         );
         let _ = std::io::stdout().flush();
         wait_for_quiet(server_pid, options.quiet_wait, ticks).await;
-        report.inbound =
-            Some(phase_inbound(&hub, options, &sockets, server_pid, ticks, &nonce).await);
+        let statements_before = db_statements(&hub).await;
+        let mut inbound = phase_inbound(&hub, options, &sockets, server_pid, ticks, &nonce).await;
+        if let (Some(before), Some(after)) = (statements_before, db_statements(&hub).await) {
+            inbound.statements = Some(after.saturating_sub(before));
+        }
+        report.inbound = Some(inbound);
         check_alive(&mut server, "phase a")?;
         report
             .rss_after
@@ -1981,6 +2004,17 @@ impl Report {
                 grouped(rate),
                 target,
             );
+            if let Some(statements) = a.statements {
+                t.row(
+                    "   database statements per stored message",
+                    format!(
+                        "{:.2} ({} in all)",
+                        statements as f64 / (a.tally.ok.max(1)) as f64,
+                        grouped(statements as f64)
+                    ),
+                    "background work included (issue #23 counts round trips)",
+                );
+            }
             let mut per_second = a.per_second.clone();
             per_second.sort_unstable();
             t.row(

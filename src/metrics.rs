@@ -126,14 +126,21 @@ pub(crate) enum LoginOutcome {
 }
 
 impl Metrics {
-    /// The metrics, counting provider updates into `updates` and uploads' refusals into
-    /// `uploads` (both made before the hub starts).
+    /// The metrics, counting provider updates into `updates`, uploads' refusals into
+    /// `uploads` and the database's statements into `statements` (all made before the hub
+    /// starts).
     pub(crate) fn new(
         backend: &'static str,
         updates: &ChannelUpdates,
         uploads: &UploadMetrics,
+        statements: &Counter,
     ) -> Self {
         let mut registry = Registry::with_prefix("switchboard");
+        registry.register(
+            "db_statements",
+            "Statements sent to the database (transaction statements included)",
+            statements.clone(),
+        );
         registry.register(
             "channel_updates",
             "Provider updates by channel and outcome (stored, ignored, unreadable)",

@@ -140,7 +140,7 @@ impl Application {
                 settings.auth.login_attempts_per_account,
             ),
             hash_gate: HashGate::default(),
-            metrics: Metrics::new(db.backend_name(), &updates, &uploads),
+            metrics: Metrics::new(db.backend_name(), &updates, &uploads, db.statements()),
             db,
             secret,
             settings,

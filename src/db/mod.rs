@@ -51,6 +51,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use futures_util::FutureExt;
 
 use crate::config::{DatabaseSettings, DatabaseUrl};
+use prometheus_client::metrics::counter::Counter;
 
 /// The async SQLite connection type.
 pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
@@ -134,12 +135,27 @@ enum Pools {
 pub struct Database {
     pools: Pools,
     url: DatabaseUrl,
+    /// Statements sent on the pools' connections (`switchboard_db_statements_total`): round
+    /// trips per message are what ingest on PostgreSQL spends (issue #23).
+    statements: Counter,
+}
+
+/// Counts every statement a connection finishes (transaction statements included).
+struct CountStatements(Counter);
+
+impl diesel::connection::Instrumentation for CountStatements {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        if let diesel::connection::InstrumentationEvent::FinishQuery { .. } = event {
+            self.0.inc();
+        }
+    }
 }
 
 impl Database {
     /// Opens the pools (connections are made lazily, except one checked now) and, for
     /// SQLite, creates the file and its folder when missing.
     pub async fn connect(settings: &DatabaseSettings) -> Result<Self, StoreError> {
+        let statements = Counter::default();
         let pools = match &settings.url {
             DatabaseUrl::Sqlite(path) => {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -151,13 +167,25 @@ impl Database {
                     StoreError::Unavailable("the SQLite path is not UTF-8".into())
                 })?;
                 Pools::Sqlite {
-                    readers: sqlite_pool(path, settings, true)?,
-                    writer: sqlite_pool(path, settings, false)?,
+                    readers: sqlite_pool(path, settings, true, &statements)?,
+                    writer: sqlite_pool(path, settings, false, &statements)?,
                 }
             }
             DatabaseUrl::Postgres(url) => {
-                let mut config = ManagerConfig::default();
+                let mut config = ManagerConfig::<AsyncPgConnection>::default();
                 config.recycling_method = RecyclingMethod::Verified;
+                let counter = statements.clone();
+                config.custom_setup = Box::new(move |url| {
+                    let counter = counter.clone();
+                    let url = url.to_owned();
+                    async move {
+                        use diesel_async::AsyncConnection;
+                        let mut conn = AsyncPgConnection::establish(&url).await?;
+                        conn.set_instrumentation(CountStatements(counter));
+                        Ok(conn)
+                    }
+                    .boxed()
+                });
                 let manager = AsyncDieselConnectionManager::new_with_config(url, config);
                 Pools::Postgres(build_pool(manager, settings, settings.max_connections)?)
             }
@@ -165,10 +193,16 @@ impl Database {
         let db = Self {
             pools,
             url: settings.url.clone(),
+            statements,
         };
         // Fail at start-up, not at the first request, when the database is unreachable.
         db.ping().await?;
         Ok(db)
+    }
+
+    /// The count of statements sent, for the metrics registry.
+    pub(crate) fn statements(&self) -> &Counter {
+        &self.statements
     }
 
     /// Which backend this is ("sqlite" or "postgres").
@@ -400,15 +434,19 @@ fn sqlite_pool(
     path: &str,
     settings: &DatabaseSettings,
     read_only: bool,
+    statements: &Counter,
 ) -> Result<Pool<SqliteConn>, StoreError> {
+    let statements = statements.clone();
     let busy_ms = settings.busy_timeout.as_millis();
     let mut config = ManagerConfig::<SqliteConn>::default();
     config.recycling_method = RecyclingMethod::Fast;
     config.custom_setup = Box::new(move |url| {
         let url = url.to_owned();
+        let statements = statements.clone();
         async move {
             use diesel_async::AsyncConnection;
             let mut conn = SqliteConn::establish(&url).await?;
+            conn.set_instrumentation(CountStatements(statements));
             // busy_timeout first, so even switching to WAL waits for other processes.
             let pragmas = format!(
                 "PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL; \

@@ -69,6 +69,33 @@ async fn metrics_count_requests_by_route_pattern() {
     assert!(text.trim_end().ends_with("# EOF"), "{text}");
 }
 
+/// The database's statements are counted (issue #23 measures round trips per message with
+/// it). Background actors use the database too, so only growth is checked.
+#[actix_web::test]
+async fn metrics_count_database_statements() {
+    let app = spawn_app().await;
+    let statements = async || -> u64 {
+        let text = app.get("/metrics").await.text().await.unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix("switchboard_db_statements_total "))
+            .unwrap_or_else(|| panic!("no statement counter in\n{text}"))
+            .trim()
+            .parse()
+            .expect("a count")
+    };
+    let before = statements().await;
+    assert!(
+        before > 0,
+        "start-up (migrations check, first admin) used the database"
+    );
+    assert_eq!(app.get("/ready").await.status(), StatusCode::OK);
+    let after = statements().await;
+    assert!(
+        after > before,
+        "/ready checks the database: {before} -> {after}"
+    );
+}
+
 /// Made-up methods and paths must not grow the registry (issue #17, item 2): every label
 /// comes from a closed set.
 #[actix_web::test]
