@@ -171,24 +171,7 @@ impl Database {
                     writer: sqlite_pool(path, settings, false, &statements)?,
                 }
             }
-            DatabaseUrl::Postgres(url) => {
-                let mut config = ManagerConfig::<AsyncPgConnection>::default();
-                config.recycling_method = RecyclingMethod::Verified;
-                let counter = statements.clone();
-                config.custom_setup = Box::new(move |url| {
-                    let counter = counter.clone();
-                    let url = url.to_owned();
-                    async move {
-                        use diesel_async::AsyncConnection;
-                        let mut conn = AsyncPgConnection::establish(&url).await?;
-                        conn.set_instrumentation(CountStatements(counter));
-                        Ok(conn)
-                    }
-                    .boxed()
-                });
-                let manager = AsyncDieselConnectionManager::new_with_config(url, config);
-                Pools::Postgres(build_pool(manager, settings, settings.max_connections)?)
-            }
+            DatabaseUrl::Postgres(url) => Pools::Postgres(pg_pool(url, settings, &statements)?),
         };
         let db = Self {
             pools,
@@ -428,6 +411,29 @@ fn embedded_versions(migrations: EmbeddedMigrations) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+fn pg_pool(
+    url: &str,
+    settings: &DatabaseSettings,
+    statements: &Counter,
+) -> Result<Pool<AsyncPgConnection>, StoreError> {
+    let statements = statements.clone();
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    config.recycling_method = RecyclingMethod::Verified;
+    config.custom_setup = Box::new(move |url| {
+        let url = url.to_owned();
+        let statements = statements.clone();
+        async move {
+            use diesel_async::AsyncConnection;
+            let mut conn = AsyncPgConnection::establish(&url).await?;
+            conn.set_instrumentation(CountStatements(statements));
+            Ok(conn)
+        }
+        .boxed()
+    });
+    let manager = AsyncDieselConnectionManager::new_with_config(url, config);
+    build_pool(manager, settings, settings.max_connections)
 }
 
 fn sqlite_pool(
