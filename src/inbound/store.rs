@@ -100,6 +100,44 @@ pub(crate) enum ConversationStart {
     Reopened,
 }
 
+/// The support conversation a customer's first message (or first after a closed one) opens.
+#[derive(Insertable)]
+#[diesel(table_name = conversations)]
+struct NewConversation<'a> {
+    kind: ConversationKind,
+    inbox_id: i64,
+    contact_id: i64,
+    subject: Option<&'a str>,
+    status: ConversationStatus,
+    priority: Priority,
+    last_seq: i64,
+    last_activity_at: chrono::NaiveDateTime,
+    created_at: chrono::NaiveDateTime,
+    updated_at: chrono::NaiveDateTime,
+}
+
+impl<'a> NewConversation<'a> {
+    fn support(
+        inbox_id: i64,
+        contact_id: i64,
+        subject: Option<&'a str>,
+        at: chrono::NaiveDateTime,
+    ) -> Self {
+        Self {
+            kind: ConversationKind::Support,
+            inbox_id,
+            contact_id,
+            subject,
+            status: ConversationStatus::Open,
+            priority: Priority::None,
+            last_seq: 0,
+            last_activity_at: at,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+}
+
 /// How stale `contact_identities.last_inbound_at` may get before a message refreshes it.
 const LAST_INBOUND_STEP: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
@@ -299,18 +337,7 @@ macro_rules! ingest_message {
                 Some((id, _)) => (id, None),
                 None => {
                     let id: i64 = diesel::insert_into(conversations::table)
-                        .values((
-                            conversations::kind.eq(ConversationKind::Support),
-                            conversations::inbox_id.eq(source.inbox_id),
-                            conversations::contact_id.eq(contact_id),
-                            conversations::subject.eq(subject),
-                            conversations::status.eq(ConversationStatus::Open),
-                            conversations::priority.eq(Priority::None),
-                            conversations::last_seq.eq(0),
-                            conversations::last_activity_at.eq(at),
-                            conversations::created_at.eq(at),
-                            conversations::updated_at.eq(at),
-                        ))
+                        .values(NewConversation::support(source.inbox_id, contact_id, subject, at))
                         .returning(conversations::id)
                         .get_result(c)
                         $($aw)*?;
@@ -739,6 +766,10 @@ macro_rules! ingest_edit {
     }};
 }
 
+// After the macros, which it reuses for what is rare.
+mod bulk;
+pub(super) use self::bulk::{JobRef, ingest_batch_pg};
+
 /// Stores a batch of events in the caller's transaction on SQLite, synchronously: the writer
 /// runs a whole batch in one blocking call on the connection's thread instead of hopping to
 /// a blocking thread for every statement (about five per message).
@@ -761,12 +792,13 @@ mod blocking {
     };
 
     use super::{
-        ConversationStart, LAST_INBOUND_STEP, Outcome, Source, changed_details, details_json, naive,
+        ConversationStart, LAST_INBOUND_STEP, NewConversation, Outcome, Source, changed_details,
+        details_json, naive,
     };
     use crate::db::StoreError;
     use crate::db::schema::attachments;
     use crate::db::schema::{contact_identities, contacts, conversations, message_edits, messages};
-    use crate::db::types::{ConversationKind, ConversationStatus, Direction, Priority, SenderType};
+    use crate::db::types::{ConversationKind, ConversationStatus, Direction, SenderType};
     use crate::store::attachments::{Attachment, NewAttachment, meta_json, row as attachment_row};
     use crate::store::conversations::{Conversation, Message, MessageDetails};
     use crate::store::now;

@@ -264,11 +264,11 @@ async fn transaction(conn: &mut DbConn, jobs: &[&Job]) -> Result<Vec<Vec<Outcome
                     jobs.iter().map(|job| (&job.source, job.events.as_slice())),
                 )
                 .await?;
-                let mut all = Vec::new();
-                for job in jobs {
-                    all.push(inbound::ingest_pg(c, &job.source, &job.events, &job.media).await?);
-                }
-                Ok(all)
+                let work: Vec<inbound::JobRef<'_>> = jobs
+                    .iter()
+                    .map(|job| (&job.source, job.events.as_slice(), job.media.as_slice()))
+                    .collect();
+                inbound::ingest_batch_pg(c, &work).await
             })
             .await
         }

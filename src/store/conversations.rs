@@ -38,7 +38,7 @@ diesel::define_sql_function! {
 }
 
 /// A stored conversation.
-#[derive(Debug, Clone, Queryable, Selectable, PartialEq)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, PartialEq)]
 #[diesel(table_name = conversations)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct Conversation {
@@ -73,7 +73,7 @@ impl Conversation {
 }
 
 /// A stored message.
-#[derive(Debug, Clone, Queryable, Selectable, PartialEq)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, PartialEq)]
 #[diesel(table_name = messages)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct Message {

@@ -504,6 +504,114 @@ async fn a_batch_stores_every_event_and_separates_contacts() {
     assert_eq!(conversations(&app, &admin).await.len(), 3);
 }
 
+/// One body holding what the set-based write path (PostgreSQL) must treat exactly like the
+/// one-by-one path: a resolved conversation reopened by two messages, a pending one that
+/// stays pending, a new contact renamed by its second message, a quote (which takes the
+/// one-by-one path) between plain messages, and a repeat of an id stored before.
+#[actix_web::test]
+async fn a_mixed_batch_keeps_order_status_and_profiles() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let inbox = app.create_api_inbox(&admin, None).await;
+    let set_status = async |conversation_id: &str, status: &str| {
+        let response = app
+            .api(
+                &admin,
+                Method::POST,
+                &format!("/api/v1/conversations/{conversation_id}/status"),
+                Some(json!({ "status": status })),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "{status}");
+    };
+    let first = app.inbound(&inbox, "r-1", "cust-r", "first").await;
+    let resolved = stored_id(&first, 0, "conversation_id");
+    set_status(&resolved, "resolved").await;
+    let other = app.inbound(&inbox, "p-1", "cust-p", "waiting").await;
+    let pending = stored_id(&other, 0, "conversation_id");
+    set_status(&pending, "pending").await;
+
+    let named = |external_id: &str, identifier: &str, name: &str| {
+        let mut event = message_event(external_id, identifier, name);
+        event["contact"]["name"] = json!(name);
+        event
+    };
+    let mut quoting = message_event("r-4", "cust-r", "quoting the first");
+    quoting["reply_to"] = json!("r-1");
+    let body = json!({"events": [
+        message_event("r-2", "cust-r", "back again"),
+        named("n-1", "cust-n", "Nina"),
+        message_event("r-3", "cust-r", "second"),
+        message_event("p-2", "cust-p", "still there"),
+        named("n-2", "cust-n", "Nina K"),
+        quoting,
+        message_event("r-5", "cust-r", "after the quote"),
+        message_event("r-1", "cust-r", "first"),
+    ]});
+    let response = app.post_signed(&inbox, "", &body).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.expect("webhook answer");
+    for index in [0, 2, 5, 6] {
+        assert_eq!(
+            stored_id(&answer, index, "conversation_id"),
+            resolved,
+            "{answer}"
+        );
+    }
+    assert_eq!(
+        stored_id(&answer, 3, "conversation_id"),
+        pending,
+        "{answer}"
+    );
+    assert_eq!(answer["stored"][7]["duplicate"], true, "{answer}");
+    assert_eq!(
+        answer["stored"][7]["message_id"], first["stored"][0]["message_id"],
+        "{answer}"
+    );
+
+    let thread = messages(&app, &admin, &resolved).await;
+    let read: Vec<(i64, &str)> = thread
+        .iter()
+        .map(|m| (m["seq"].as_i64().unwrap(), m["content"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        read,
+        [
+            (1, "first"),
+            (2, "back again"),
+            (3, "second"),
+            (4, "quoting the first"),
+            (5, "after the quote"),
+        ]
+    );
+    assert_eq!(thread[3]["reply_to_id"], thread[0]["id"], "{thread:?}");
+    let status_of = async |conversation_id: &str| {
+        app.get_json(&admin, &format!("/api/v1/conversations/{conversation_id}"))
+            .await["status"]
+            .clone()
+    };
+    assert_eq!(status_of(&resolved).await, "open", "reopened");
+    assert_eq!(
+        status_of(&pending).await,
+        "pending",
+        "a customer writing keeps pending"
+    );
+
+    let nina = stored_id(&answer, 1, "conversation_id");
+    assert_eq!(stored_id(&answer, 4, "conversation_id"), nina);
+    let nina_thread = messages(&app, &admin, &nina).await;
+    assert_eq!(nina_thread.len(), 2);
+    let contact_id = nina_thread[0]["sender_id"].as_str().expect("sender id");
+    let contact = app
+        .get_json(&admin, &format!("/api/v1/contacts/{contact_id}"))
+        .await;
+    assert_eq!(
+        contact["contact"]["name"], "Nina K",
+        "the later profile wins"
+    );
+    assert_eq!(conversations(&app, &admin).await.len(), 3);
+}
+
 #[actix_web::test]
 async fn refused_webhooks_store_nothing() {
     let app = spawn_app().await;
