@@ -99,8 +99,8 @@ pub fn verify_password(stored_hash: &str, candidate: &str) -> bool {
 }
 
 /// A hash of a random password, verified against when the email is unknown so a failed
-/// login takes as long whether or not the account exists. Made once, at start-up, on a
-/// blocking thread.
+/// login takes as long whether or not the account exists. Made once, on a blocking thread
+/// started at start-up (a login before it is done waits for it).
 pub fn decoy_hash() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DECOY.get_or_init(|| {

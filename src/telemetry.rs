@@ -110,6 +110,35 @@ fn without_colours(text: &str) -> String {
     out
 }
 
+/// Request spans as tracing-actix-web makes them, except for websocket upgrades: a span lives
+/// as long as its response, and an upgraded response lives as long as the socket, so every idle
+/// socket kept a span (~0.9 KB: registry slot, extensions, formatted fields; issue #23). Each
+/// frame a socket receives gets its own span in its actor instead (`agent_frame`,
+/// `visitor_frame`).
+pub struct RequestSpans;
+
+impl tracing_actix_web::RootSpanBuilder for RequestSpans {
+    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        let upgrade = request
+            .headers()
+            .get(actix_web::http::header::UPGRADE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.eq_ignore_ascii_case("websocket"));
+        if upgrade {
+            tracing::Span::none()
+        } else {
+            tracing_actix_web::root_span!(request)
+        }
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::without_colours;

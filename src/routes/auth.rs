@@ -90,14 +90,18 @@ async fn login(
     }
 
     let agent = store::agents::find_by_email(&mut state.db.reader().await?, &email).await?;
-    let stored = agent.as_ref().map_or_else(
-        || auth::decoy_hash().to_owned(),
-        |a| a.password_hash.clone(),
-    );
+    let stored = agent.as_ref().map(|a| a.password_hash.clone());
     let candidate = body.into_inner().password;
+    // The decoy is read on the blocking thread: right after start it may still be in the making.
     let matches = state
         .hash_gate
-        .run(move || auth::verify_password(&stored, &candidate))
+        .run(move || {
+            let stored: &str = match &stored {
+                Some(hash) => hash,
+                None => auth::decoy_hash(),
+            };
+            auth::verify_password(stored, &candidate)
+        })
         .await?;
     // A deactivated account answers like a wrong password: the response must not confirm
     // a former colleague's password.

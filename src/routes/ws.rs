@@ -369,6 +369,7 @@ impl StreamHandler<Item> for AgentSession {
 
 impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for AgentSession {
     fn handle(&mut self, msg: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        let _span = tracing::debug_span!("agent_frame", agent_id = self.agent_id).entered();
         self.last_heard = Instant::now();
         match msg {
             Ok(ws::Message::Ping(bytes)) => ctx.pong(&bytes),
