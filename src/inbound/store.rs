@@ -305,21 +305,25 @@ macro_rules! ingest_message {
                     _ => true,
                 })
             } else {
-            let mut candidates = conversations::table
+            // Closed never continues; resolved only when the inbox reopens. One fixed
+            // statement for both policies (the second status is a bound value), so SQLite
+            // keeps it prepared: a boxed query was parsed and planned again per message.
+            let also_excluded = if source.reopen_resolved {
+                ConversationStatus::Closed
+            } else {
+                ConversationStatus::Resolved
+            };
+            conversations::table
                 .filter(conversations::inbox_id.eq(source.inbox_id))
                 .filter(conversations::contact_id.eq(contact_id))
                 .filter(conversations::kind.eq(ConversationKind::Support))
+                .filter(conversations::status.ne(ConversationStatus::Closed))
+                .filter(conversations::status.ne(also_excluded))
                 .order(conversations::id.desc())
                 .select((conversations::id, conversations::status))
-                .limit(1)
-                .into_boxed();
-            candidates = if source.reopen_resolved {
-                candidates.filter(conversations::status.ne(ConversationStatus::Closed))
-            } else {
-                candidates.filter(conversations::status.ne(ConversationStatus::Resolved))
-                        .filter(conversations::status.ne(ConversationStatus::Closed))
-            };
-            candidates.first(c)$($aw)*.optional()?
+                .first(c)
+                $($aw)*
+                .optional()?
             };
             let status = match existing {
                 Some((_, ConversationStatus::Pending)) => ConversationStatus::Pending,

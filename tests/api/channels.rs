@@ -612,6 +612,87 @@ async fn a_mixed_batch_keeps_order_status_and_profiles() {
     assert_eq!(conversations(&app, &admin).await.len(), 3);
 }
 
+/// A contact an admin merged has two identifiers; messages of both in one body update it in
+/// arrival order (the later name wins), and an inbox that does not reopen resolved
+/// conversations starts a new one for a batch, too.
+#[actix_web::test]
+async fn a_batch_updates_a_merged_contact_in_order_and_keeps_the_reopen_policy() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let inbox = app.create_api_inbox(&admin, None).await;
+    let sender_of = async |answer: &Value| {
+        let conversation_id = stored_id(answer, 0, "conversation_id");
+        let thread = messages(&app, &admin, &conversation_id).await;
+        thread[0]["sender_id"]
+            .as_str()
+            .expect("sender id")
+            .to_owned()
+    };
+    let first = app.inbound(&inbox, "a-1", "cust-a", "from a").await;
+    let second = app.inbound(&inbox, "b-1", "cust-b", "from b").await;
+    let (kept, other) = (sender_of(&first).await, sender_of(&second).await);
+    let response = app
+        .api(
+            &admin,
+            Method::POST,
+            &format!("/api/v1/contacts/{kept}/merge"),
+            Some(json!({ "contact_id": other })),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK, "merged");
+
+    let named = |external_id: &str, identifier: &str, name: &str| {
+        let mut event = message_event(external_id, identifier, "hello");
+        event["contact"]["name"] = json!(name);
+        event
+    };
+    let body = json!({"events": [named("b-2", "cust-b", "Bea"), named("a-2", "cust-a", "Ann")]});
+    let response = app.post_signed(&inbox, "", &body).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let contact = app
+        .get_json(&admin, &format!("/api/v1/contacts/{kept}"))
+        .await;
+    assert_eq!(
+        contact["contact"]["name"], "Ann",
+        "the later message's name wins"
+    );
+
+    let response = app
+        .api(
+            &admin,
+            Method::PATCH,
+            &format!("/api/v1/inboxes/{}", inbox.id),
+            Some(json!({"settings": {"reopen_resolved": false}})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK, "settings changed");
+    let resolved = stored_id(&first, 0, "conversation_id");
+    let response = app
+        .api(
+            &admin,
+            Method::POST,
+            &format!("/api/v1/conversations/{resolved}/status"),
+            Some(json!({"status": "resolved"})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK, "resolved");
+    let body = json!({"events": [
+        message_event("a-3", "cust-a", "new question"),
+        message_event("a-4", "cust-a", "and more"),
+    ]});
+    let response = app.post_signed(&inbox, "", &body).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.expect("webhook answer");
+    let fresh = stored_id(&answer, 0, "conversation_id");
+    assert_ne!(fresh, resolved, "a new conversation: {answer}");
+    assert_eq!(stored_id(&answer, 1, "conversation_id"), fresh, "{answer}");
+    let status = app
+        .get_json(&admin, &format!("/api/v1/conversations/{resolved}"))
+        .await["status"]
+        .clone();
+    assert_eq!(status, "resolved", "the old one stays resolved");
+}
+
 #[actix_web::test]
 async fn refused_webhooks_store_nothing() {
     let app = spawn_app().await;

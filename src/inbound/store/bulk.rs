@@ -10,8 +10,8 @@
 //! every message with one `INSERT … SELECT FROM unnest(…)`. Texts are fixed, so the server
 //! prepares each once per connection. Only what is rare (a new or renamed contact, a new
 //! conversation) takes per-row statements, through the same code as the one-by-one path;
-//! the result is exactly what [`ingest_pg`](super::ingest_pg) would store for the same
-//! events in the same order.
+//! the result is what [`ingest_pg`](super::ingest_pg) would store for the same events in the
+//! same order, except that a run shares one receive time.
 
 use std::collections::HashMap;
 
@@ -66,7 +66,19 @@ pub(in crate::inbound) async fn ingest_batch_pg(
     for (job, (source, events, media)) in jobs.iter().enumerate() {
         for (index, event) in events.iter().enumerate() {
             let files = media.get(index).map(Vec::as_slice).unwrap_or(&[]);
-            if let Some(message) = plain(event, files) {
+            let plain = plain(event, files);
+            // A policy change while jobs queued: one run sees one policy per inbox.
+            let policy_changed = run.iter().any(|item| {
+                item.source.inbox_id == source.inbox_id
+                    && item.source.reopen_resolved != source.reopen_resolved
+            });
+            if plain.is_none() || policy_changed {
+                for (item, outcome) in run.iter().zip(ingest_plain_pg(c, &run).await?) {
+                    outcomes[item.job].push(outcome);
+                }
+                run.clear();
+            }
+            if let Some(message) = plain {
                 run.push(Item {
                     job,
                     source,
@@ -74,10 +86,6 @@ pub(in crate::inbound) async fn ingest_batch_pg(
                 });
                 continue;
             }
-            for (item, outcome) in run.iter().zip(ingest_plain_pg(c, &run).await?) {
-                outcomes[item.job].push(outcome);
-            }
-            run.clear();
             let one = super::ingest_pg(
                 c,
                 source,
@@ -252,35 +260,47 @@ async fn ingest_plain_pg(
         .map(|row| ((row.inbox_id, row.identifier.clone()), row))
         .collect()
     };
+    // A contact merged by an admin can have two identifiers here; its messages must update
+    // it in arrival order, so both go the one-by-one way.
+    let mut identifiers_of: HashMap<i64, usize> = HashMap::new();
+    for row in stored.values() {
+        *identifiers_of.entry(row.contact_id).or_default() += 1;
+    }
     let mut contact_of: HashMap<(i64, &str), i64> = HashMap::new();
+    let mut fast: std::collections::HashSet<(i64, &str)> = std::collections::HashSet::new();
     let mut touched: Vec<i64> = Vec::new();
     for &(inbox_id, identifier) in &senders {
-        let row = stored.get(&(inbox_id, identifier.to_owned()));
-        let theirs = || {
-            new.iter().map(|&i| &items[i]).filter(move |item| {
-                item.source.inbox_id == inbox_id && item.message.sender.identifier == identifier
-            })
+        let Some(row) = stored.get(&(inbox_id, identifier.to_owned())) else {
+            continue;
         };
-        match row {
-            Some(row) if theirs().all(|item| row.unchanged_by(&item.message.sender)) => {
-                if row
-                    .last_inbound_at
-                    .is_none_or(|last| at - last > LAST_INBOUND_STEP)
-                {
-                    touched.push(row.identity_id);
-                }
-                contact_of.insert((inbox_id, identifier), row.contact_id);
+        let unchanged = new.iter().map(|&i| &items[i]).all(|item| {
+            item.source.inbox_id != inbox_id
+                || item.message.sender.identifier != identifier
+                || row.unchanged_by(&item.message.sender)
+        });
+        if unchanged && identifiers_of.get(&row.contact_id) == Some(&1) {
+            if row
+                .last_inbound_at
+                .is_none_or(|last| at - last > LAST_INBOUND_STEP)
+            {
+                touched.push(row.identity_id);
             }
-            // New, or a profile that changes: each message's profile in turn, as one by one.
-            _ => {
-                let mut contact_id = 0;
-                for item in theirs() {
-                    contact_id =
-                        resolve_contact!([.await] c, item.source, &item.message.sender, at);
-                }
-                contact_of.insert((inbox_id, identifier), contact_id);
-            }
+            contact_of.insert((inbox_id, identifier), row.contact_id);
+            fast.insert((inbox_id, identifier));
         }
+    }
+    // New contacts and changed profiles: each message's profile in arrival order, as one by one.
+    for &i in &new {
+        let item = &items[i];
+        let key = (
+            item.source.inbox_id,
+            item.message.sender.identifier.as_str(),
+        );
+        if fast.contains(&key) {
+            continue;
+        }
+        let contact_id = resolve_contact!([.await] c, item.source, &item.message.sender, at);
+        contact_of.insert(key, contact_id);
     }
     if !touched.is_empty() {
         diesel::update(contact_identities::table.filter(contact_identities::id.eq_any(&touched)))
@@ -291,6 +311,8 @@ async fn ingest_plain_pg(
 
     // 3. Each contact's active conversation here (or, by the inbox's policy, the last
     //    resolved one), in one statement; a contact without one gets a new conversation.
+    //    Locked as read (`FOR UPDATE`): an agent resolving or closing one now waits until
+    //    this commits, so the status read here is the one step 4 moves on from.
     let mut threads: Vec<(i64, i64, bool)> = new
         .iter()
         .map(|&i| {
@@ -311,7 +333,7 @@ async fn ingest_plain_pg(
              CROSS JOIN LATERAL (SELECT id, status FROM conversations \
              WHERE contact_id = k.contact_id AND inbox_id = k.inbox_id AND kind = $4 \
              AND status <> $5 AND (k.reopen OR status <> $6) \
-             ORDER BY id DESC LIMIT 1) AS c",
+             ORDER BY id DESC LIMIT 1 FOR UPDATE) AS c",
         )
         .bind::<Array<BigInt>, _>(threads.iter().map(|t| t.0).collect::<Vec<_>>())
         .bind::<Array<BigInt>, _>(threads.iter().map(|t| t.1).collect::<Vec<_>>())
@@ -360,7 +382,9 @@ async fn ingest_plain_pg(
     for &i in &new {
         *counts.entry(conversation_of(&items[i])).or_default() += 1;
     }
-    let (ids, ns): (Vec<i64>, Vec<i64>) = counts.iter().map(|(id, n)| (*id, *n)).unzip();
+    let mut bumps: Vec<(i64, i64)> = counts.iter().map(|(id, n)| (*id, *n)).collect();
+    bumps.sort_unstable();
+    let (ids, ns): (Vec<i64>, Vec<i64>) = bumps.into_iter().unzip();
     let updated: HashMap<i64, Conversation> = if ids.is_empty() {
         HashMap::new()
     } else {
