@@ -263,6 +263,46 @@ fn callback_ids(callback: &CallbackServer) -> Vec<String> {
         .collect()
 }
 
+/// Sets a conversation's status as `token`, asserting 200.
+async fn set_status(app: &TestApp, token: &str, conversation_id: &str, status: &str) {
+    let response = app
+        .api(
+            token,
+            Method::POST,
+            &format!("/api/v1/conversations/{conversation_id}/status"),
+            Some(json!({ "status": status })),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK, "set status {status}");
+}
+
+/// A conversation's status as the API shows it.
+async fn status_of(app: &TestApp, token: &str, conversation_id: &str) -> Value {
+    app.get_json(token, &format!("/api/v1/conversations/{conversation_id}"))
+        .await["status"]
+        .clone()
+}
+
+/// Turns off reopening resolved conversations for the inbox.
+async fn keep_resolved_closed(app: &TestApp, token: &str, inbox: &ApiInbox) {
+    let response = app
+        .api(
+            token,
+            Method::PATCH,
+            &format!("/api/v1/inboxes/{}", inbox.id),
+            Some(json!({"settings": {"reopen_resolved": false}})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK, "settings changed");
+}
+
+/// A message event whose contact carries `name`.
+fn named_event(external_id: &str, identifier: &str, content: &str, name: &str) -> Value {
+    let mut event = message_event(external_id, identifier, content);
+    event["contact"]["name"] = json!(name);
+    event
+}
+
 // ---------------------------------------------------------------------------------------
 // Inbound
 // ---------------------------------------------------------------------------------------
@@ -513,37 +553,21 @@ async fn a_mixed_batch_keeps_order_status_and_profiles() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let inbox = app.create_api_inbox(&admin, None).await;
-    let set_status = async |conversation_id: &str, status: &str| {
-        let response = app
-            .api(
-                &admin,
-                Method::POST,
-                &format!("/api/v1/conversations/{conversation_id}/status"),
-                Some(json!({ "status": status })),
-            )
-            .await;
-        assert_eq!(response.status(), StatusCode::OK, "{status}");
-    };
     let first = app.inbound(&inbox, "r-1", "cust-r", "first").await;
     let resolved = stored_id(&first, 0, "conversation_id");
-    set_status(&resolved, "resolved").await;
+    set_status(&app, &admin, &resolved, "resolved").await;
     let other = app.inbound(&inbox, "p-1", "cust-p", "waiting").await;
     let pending = stored_id(&other, 0, "conversation_id");
-    set_status(&pending, "pending").await;
+    set_status(&app, &admin, &pending, "pending").await;
 
-    let named = |external_id: &str, identifier: &str, name: &str| {
-        let mut event = message_event(external_id, identifier, name);
-        event["contact"]["name"] = json!(name);
-        event
-    };
     let mut quoting = message_event("r-4", "cust-r", "quoting the first");
     quoting["reply_to"] = json!("r-1");
     let body = json!({"events": [
         message_event("r-2", "cust-r", "back again"),
-        named("n-1", "cust-n", "Nina"),
+        named_event("n-1", "cust-n", "Nina", "Nina"),
         message_event("r-3", "cust-r", "second"),
         message_event("p-2", "cust-p", "still there"),
-        named("n-2", "cust-n", "Nina K"),
+        named_event("n-2", "cust-n", "Nina K", "Nina K"),
         quoting,
         message_event("r-5", "cust-r", "after the quote"),
         message_event("r-1", "cust-r", "first"),
@@ -585,14 +609,9 @@ async fn a_mixed_batch_keeps_order_status_and_profiles() {
         ]
     );
     assert_eq!(thread[3]["reply_to_id"], thread[0]["id"], "{thread:?}");
-    let status_of = async |conversation_id: &str| {
-        app.get_json(&admin, &format!("/api/v1/conversations/{conversation_id}"))
-            .await["status"]
-            .clone()
-    };
-    assert_eq!(status_of(&resolved).await, "open", "reopened");
+    assert_eq!(status_of(&app, &admin, &resolved).await, "open", "reopened");
     assert_eq!(
-        status_of(&pending).await,
+        status_of(&app, &admin, &pending).await,
         "pending",
         "a customer writing keeps pending"
     );
@@ -641,12 +660,7 @@ async fn a_batch_updates_a_merged_contact_in_order_and_keeps_the_reopen_policy()
         .await;
     assert_eq!(response.status(), StatusCode::OK, "merged");
 
-    let named = |external_id: &str, identifier: &str, name: &str| {
-        let mut event = message_event(external_id, identifier, "hello");
-        event["contact"]["name"] = json!(name);
-        event
-    };
-    let body = json!({"events": [named("b-2", "cust-b", "Bea"), named("a-2", "cust-a", "Ann")]});
+    let body = json!({"events": [named_event("b-2", "cust-b", "Bea", "Bea"), named_event("a-2", "cust-a", "Ann", "Ann")]});
     let response = app.post_signed(&inbox, "", &body).await;
     assert_eq!(response.status(), StatusCode::OK);
     let contact = app
@@ -657,25 +671,9 @@ async fn a_batch_updates_a_merged_contact_in_order_and_keeps_the_reopen_policy()
         "the later message's name wins"
     );
 
-    let response = app
-        .api(
-            &admin,
-            Method::PATCH,
-            &format!("/api/v1/inboxes/{}", inbox.id),
-            Some(json!({"settings": {"reopen_resolved": false}})),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK, "settings changed");
+    keep_resolved_closed(&app, &admin, &inbox).await;
     let resolved = stored_id(&first, 0, "conversation_id");
-    let response = app
-        .api(
-            &admin,
-            Method::POST,
-            &format!("/api/v1/conversations/{resolved}/status"),
-            Some(json!({"status": "resolved"})),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK, "resolved");
+    set_status(&app, &admin, &resolved, "resolved").await;
     let body = json!({"events": [
         message_event("a-3", "cust-a", "new question"),
         message_event("a-4", "cust-a", "and more"),
@@ -686,11 +684,11 @@ async fn a_batch_updates_a_merged_contact_in_order_and_keeps_the_reopen_policy()
     let fresh = stored_id(&answer, 0, "conversation_id");
     assert_ne!(fresh, resolved, "a new conversation: {answer}");
     assert_eq!(stored_id(&answer, 1, "conversation_id"), fresh, "{answer}");
-    let status = app
-        .get_json(&admin, &format!("/api/v1/conversations/{resolved}"))
-        .await["status"]
-        .clone();
-    assert_eq!(status, "resolved", "the old one stays resolved");
+    assert_eq!(
+        status_of(&app, &admin, &resolved).await,
+        "resolved",
+        "the old one stays resolved"
+    );
 }
 
 #[actix_web::test]
@@ -1450,37 +1448,27 @@ async fn a_message_on_a_resolved_conversation_reopens_it_unless_the_inbox_says_o
         let conversation: Value = response.json().await.unwrap();
         assert_eq!(conversation["status"], "resolved");
     };
-    let status_of = async |conversation_id: &str| {
-        app.get_json(&admin, &format!("/api/v1/conversations/{conversation_id}"))
-            .await["status"]
-            .clone()
-    };
-
     let first = customer_writes(&app, &inbox, "m-1").await;
     resolve(&first).await;
     let again = customer_writes(&app, &inbox, "m-2").await;
     assert_eq!(again, first, "the same conversation continues");
-    assert_eq!(status_of(&first).await, "open", "and it is open again");
+    assert_eq!(
+        status_of(&app, &admin, &first).await,
+        "open",
+        "and it is open again"
+    );
     assert_eq!(messages(&app, &admin, &first).await.len(), 2);
 
-    let response = app
-        .api(
-            &admin,
-            Method::PATCH,
-            &format!("/api/v1/inboxes/{}", inbox.id),
-            Some(json!({"settings": {"reopen_resolved": false}})),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK, "settings changed");
+    keep_resolved_closed(&app, &admin, &inbox).await;
     resolve(&first).await;
     let next = customer_writes(&app, &inbox, "m-3").await;
     assert_ne!(next, first, "a new conversation starts");
     assert_eq!(
-        status_of(&first).await,
+        status_of(&app, &admin, &first).await,
         "resolved",
         "the old one stays resolved"
     );
-    assert_eq!(status_of(&next).await, "open");
+    assert_eq!(status_of(&app, &admin, &next).await, "open");
     assert_eq!(messages(&app, &admin, &first).await.len(), 2);
     assert_eq!(messages(&app, &admin, &next).await.len(), 1);
 }
