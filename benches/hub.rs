@@ -24,7 +24,9 @@
 //! x) WhatsApp (issue #14): signed Cloud API webhooks of 1 and of 100 messages each, durable
 //!    messages/s and the answer time per webhook (see whatsapp_phase.rs);
 //! m) email (issue #15): raw MIME mails posted to an email inbox's webhook as an MTA's pipe
-//!    does, durable mails/s and the answer time per mail (see email_phase.rs).
+//!    does, durable mails/s and the answer time per mail (see email_phase.rs);
+//! s) SLA (issue #16): many open conversations with running SLA clocks, then a restart:
+//!    the time to reload the timers and the supervisor's memory (see sla_phase.rs).
 //!
 //! More options: `--help`. Server settings can be changed with `--server-env KEY=VALUE`
 //! (e.g. `SWITCHBOARD_INBOUND_BATCH_WAIT_MS=0`) to compare configurations.
@@ -46,6 +48,8 @@ use tokio::task::JoinSet;
 
 #[path = "email_phase.rs"]
 mod email_phase;
+#[path = "sla_phase.rs"]
+mod sla_phase;
 #[path = "whatsapp_phase.rs"]
 mod whatsapp_phase;
 #[path = "widget_phase.rs"]
@@ -99,6 +103,7 @@ struct Options {
     round_trips: usize,
     wa_concurrency: usize,
     mail_concurrency: usize,
+    sla_conversations: u64,
     phases: String,
     pg_url: String,
     server_env: Vec<(String, String)>,
@@ -122,7 +127,8 @@ cargo bench --bench hub -- [options]
   --round-trips N                  visitor -> agent -> visitor round trips in phase w (default 200)
   --wa-concurrency C               WhatsApp webhooks in flight in phase x (default 64)
   --mail-concurrency C             raw MIME mails in flight in phase m (default 64)
-  --phases abcxmw                  which phases to run (default abcxmw)
+  --sla-conversations N            open conversations with SLA clocks in phase s (default 100000)
+  --phases abcxmws                 which phases to run (default abcxmws)
   --pg-url URL                     PostgreSQL admin URL (default postgres://postgres@127.0.0.1:5432/postgres)
   --server-env KEY=VALUE           extra environment for the hub (repeatable)
   --server-log PREFIX              keep the hub's log as PREFIX-<backend>.log
@@ -144,7 +150,8 @@ fn parse_options() -> Result<Options, String> {
         round_trips: 200,
         wa_concurrency: 64,
         mail_concurrency: 64,
-        phases: "abcxmw".into(),
+        phases: "abcxmws".into(),
+        sla_conversations: 100_000,
         pg_url: DEFAULT_PG_URL.into(),
         server_env: Vec::new(),
         server_log: None,
@@ -185,6 +192,7 @@ fn parse_options() -> Result<Options, String> {
             "--round-trips" => o.round_trips = number(&arg, args.next())?,
             "--wa-concurrency" => o.wa_concurrency = number(&arg, args.next())?,
             "--mail-concurrency" => o.mail_concurrency = number(&arg, args.next())?,
+            "--sla-conversations" => o.sla_conversations = number(&arg, args.next())?,
             "--phases" => o.phases = args.next().ok_or("--phases needs a value")?,
             "--pg-url" => o.pg_url = args.next().ok_or("--pg-url needs a value")?,
             "--server-env" => {
@@ -1592,6 +1600,7 @@ struct Report {
     widget: Option<widget_phase::WidgetResult>,
     whatsapp: Vec<whatsapp_phase::WhatsAppResult>,
     email: Option<email_phase::MailResult>,
+    sla: Option<sla_phase::SlaResult>,
     rss_after: Vec<(&'static str, u64)>,
     peak_rss_kb: u64,
     final_rss_kb: u64,
@@ -1709,6 +1718,7 @@ async fn run_backend(
         widget: None,
         whatsapp: Vec::new(),
         email: None,
+        sla: None,
         rss_after: Vec::new(),
         peak_rss_kb: 0,
         final_rss_kb: 0,
@@ -1862,7 +1872,40 @@ async fn run_backend(
             .rss_after
             .push(("w", server.memory_kb("VmRSS").unwrap_or(0)));
     }
-    report.peak_rss_kb = server.memory_kb("VmHWM").unwrap_or(0);
+    if options.phases.contains('s') {
+        println!(
+            "s) SLA: {} open conversations with running clocks ({} in flight), then a restart ...",
+            options.sla_conversations, options.concurrency
+        );
+        let _ = std::io::stdout().flush();
+        wait_for_quiet(server_pid, options.quiet_wait, ticks).await;
+        let pid = server_pid.to_string();
+        let mut sla = sla_phase::seed(
+            &hub,
+            options.sla_conversations,
+            options.concurrency,
+            &nonce,
+            || proc_status(&pid, "VmRSS").unwrap_or(0),
+        )
+        .await?;
+        check_alive(&mut server, "phase s")?;
+        report
+            .rss_after
+            .push(("s", server.memory_kb("VmRSS").unwrap_or(0)));
+        // The peak before the restart (the restarted process starts its own).
+        report.peak_rss_kb = server.memory_kb("VmHWM").unwrap_or(0);
+        socket_tasks.abort_all();
+        drop(server);
+        server = Server::start(binary, &env, data_dir.path())?;
+        sla.restart_ready = Some(server.wait_ready(&load_client()).await?);
+        sla.start_pass_ms = sla_phase::start_pass(&hub, &server.base).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        sla.restart_idle_rss_kb = server.memory_kb("VmRSS").unwrap_or(0);
+        report.sla = Some(sla);
+    }
+    report.peak_rss_kb = report
+        .peak_rss_kb
+        .max(server.memory_kb("VmHWM").unwrap_or(0));
     report.final_rss_kb = server.memory_kb("VmRSS").unwrap_or(0);
     report.threads = server.memory_kb("Threads").unwrap_or(0);
     report.resyncs = sockets
@@ -2222,6 +2265,33 @@ impl Report {
                             "; >= {TARGET_WHATSAPP_BATCHED} msg/s on SQLite: {}",
                             verdict(x.per_second() >= TARGET_WHATSAPP_BATCHED as f64)
                         );
+                    }
+                    problems
+                },
+            );
+        }
+        if let Some(s) = &self.sla {
+            t.row(
+                "s) SLA clocks (open conversations, then a restart)",
+                format!(
+                    "{} conversations opened at {} msg/s with the supervisor at work, all clocked {} after the last; \
+                     RSS {} -> {} MiB; after a restart ready in {} ms, timers reloaded in {}, idle RSS {} MiB",
+                    grouped(s.conversations as f64),
+                    grouped(s.seed_rate()),
+                    s.caught_up_after
+                        .map_or("never (10 min)".to_owned(), |d| format!("{:.1} s", d.as_secs_f64())),
+                    s.rss_before_kb / 1024,
+                    s.rss_after_kb / 1024,
+                    s.restart_ready.map_or(0, |d| d.as_millis()),
+                    s.start_pass_ms
+                        .map_or("(not reported)".to_owned(), |ms| format!("{ms:.0} ms")),
+                    s.restart_idle_rss_kb / 1024,
+                ),
+                {
+                    let mut problems = format!("{} failed", s.failed);
+                    if let Some(p) = &s.first_problem {
+                        let p: String = p.chars().take(160).collect();
+                        let _ = write!(problems, " (first: {p})");
                     }
                     problems
                 },

@@ -28,6 +28,10 @@ pub struct Hub {
     pub(crate) supervisor: Addr<channel::ChannelSupervisor>,
     pub(crate) router: Addr<router::Router>,
     pub(crate) delivery: Addr<delivery::DeliveryTracker>,
+    /// SLA policies, business hours and the clock every SLA decision reads.
+    pub sla: Arc<crate::sla::Sla>,
+    /// The escalation supervisor (SLA clocks and their actions).
+    pub(crate) escalation: Addr<crate::sla::Escalation>,
     /// Attachment files: limits, blob store, signed URLs.
     pub files: Arc<crate::files::Files>,
     pub(crate) thumbnails: thumbnails::Thumbnailer,
@@ -53,6 +57,10 @@ impl Hub {
             settings.realtime.client_buffer,
         ));
         let presence = Arc::new(presence::Presence::new(events.clone()));
+        let sla = Arc::new(crate::sla::Sla::new(Arc::default()));
+        events.watch_sla(sla.clone());
+        let escalation =
+            crate::sla::Escalation::new(db.clone(), sla.clone(), events.clone()).start();
         let channels = Channels::default();
         let delivery = delivery::DeliveryTracker::new(db.clone(), events.clone()).start();
         let router = router::Router::new(db.clone(), presence.clone()).start();
@@ -95,9 +103,13 @@ impl Hub {
         router.do_send(router::Attach {
             conversations: conversations.registry().clone(),
         });
+        escalation.do_send(crate::sla::Attach {
+            conversations: conversations.clone(),
+        });
         actix_web::rt::spawn(crate::channels::widget::watch_presence(
             events.clone(),
             presence.clone(),
+            sla.clone(),
             db.clone(),
         ));
         // Awaited, so every enabled inbox answers its webhooks before the server accepts
@@ -121,6 +133,8 @@ impl Hub {
             supervisor,
             router,
             delivery,
+            sla,
+            escalation,
             files,
             thumbnails,
             widget_limits: Arc::default(),
@@ -144,5 +158,6 @@ impl Hub {
             .send(crate::conversations::Shutdown)
             .await;
         let _ = self.router.send(router::Shutdown).await;
+        let _ = self.escalation.send(crate::sla::Shutdown).await;
     }
 }

@@ -23,6 +23,7 @@ mod metrics;
 pub mod realtime;
 mod routes;
 mod secrets;
+pub mod sla;
 pub mod startup;
 pub mod state;
 pub mod store;

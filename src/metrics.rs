@@ -134,8 +134,29 @@ impl Metrics {
         updates: &ChannelUpdates,
         uploads: &UploadMetrics,
         statements: &Counter,
+        sla: &crate::sla::SlaMetrics,
     ) -> Self {
         let mut registry = Registry::with_prefix("switchboard");
+        registry.register(
+            "sla_synced",
+            "Conversations whose SLA clocks the escalation supervisor wrote",
+            sla.synced.clone(),
+        );
+        registry.register(
+            "sla_fired",
+            "SLA warnings and breaches recorded (and their actions run) by this node",
+            sla.fired.clone(),
+        );
+        registry.register(
+            "sla_start_pass_milliseconds",
+            "How long the supervisor's first pass after start took: timers reloaded, missed changes synced, due clocks fired",
+            sla.start_pass_ms.clone(),
+        );
+        registry.register(
+            "sla_full_pass_milliseconds",
+            "How long the latest full pass (every 30 s: stale conversations, due clocks) took",
+            sla.full_pass_ms.clone(),
+        );
         registry.register(
             "db_statements",
             "Statements sent to the database (transaction statements included)",

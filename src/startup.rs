@@ -133,6 +133,13 @@ impl Application {
                 url: settings.database.url.to_string(),
                 source,
             })?;
+        let metrics = Metrics::new(
+            db.backend_name(),
+            &updates,
+            &uploads,
+            db.statements(),
+            &hub.sla.metrics,
+        );
         let state = web::Data::new(AppState {
             hub,
             login_limiter: LoginLimiter::new(
@@ -140,7 +147,7 @@ impl Application {
                 settings.auth.login_attempts_per_account,
             ),
             hash_gate: HashGate::default(),
-            metrics: Metrics::new(db.backend_name(), &updates, &uploads, db.statements()),
+            metrics,
             db,
             secret,
             settings,

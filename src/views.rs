@@ -185,6 +185,10 @@ pub struct ConversationView {
     /// The latest message in short, in REST answers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_message: Option<LastMessageView>,
+    /// The SLA target due soonest, in REST answers while one runs or is paused (events
+    /// carry it as `conversation.sla`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sla: Option<crate::sla::SlaBadge>,
 }
 
 /// A conversation's latest message, shortened for lists.
@@ -220,6 +224,7 @@ impl From<&Conversation> for ConversationView {
             unread_count: None,
             contact_name: None,
             last_message: None,
+            sla: None,
         }
     }
 }

@@ -53,6 +53,12 @@ pub(crate) enum Command {
         message: MessageId,
         actor: AuditActor,
     },
+    /// Fire a due SLA clock with the policies and schedules of the moment.
+    FireSla {
+        clock_id: i64,
+        now: chrono::NaiveDateTime,
+        config: Arc<crate::sla::Config>,
+    },
 }
 
 /// What a command produced.
@@ -63,6 +69,9 @@ pub(crate) enum Output {
     Reply(ReplyOutcome),
     Conversation(Conversation),
     Message(Message),
+    /// An SLA clock fired: the conversation after its actions, and the activity line.
+    /// `None` when nothing was due any more (fired elsewhere, met or paused meanwhile).
+    Fired(Option<(Conversation, Option<Message>)>),
 }
 
 /// A command addressed to one conversation (sent to the registry).
@@ -362,6 +371,25 @@ async fn execute(
                 None => Err(ConversationError::NotFound),
             }
         }
+        Command::FireSla {
+            clock_id,
+            now,
+            config,
+        } => {
+            crate::db::begin(conn).await?;
+            match fire_sla(conn, id, clock_id, now, &config).await {
+                Ok(fired) => {
+                    crate::db::commit(conn).await?;
+                    Ok(Output::Fired(fired))
+                }
+                Err(error) => {
+                    if let Err(rollback) = crate::db::rollback(conn).await {
+                        tracing::warn!(%rollback, "rollback after a failed SLA firing");
+                    }
+                    Err(error)
+                }
+            }
+        }
         Command::Retry { message, actor } => {
             match outbox::retry(conn, id, message.get(), &actor).await {
                 Ok(message) => Ok(Output::Message(message)),
@@ -371,6 +399,117 @@ async fn execute(
             }
         }
     }
+}
+
+/// Records a due warning or breach and runs its actions, inside the caller's transaction.
+/// Every action is idempotent ("at least this priority", "this team", "this label"), each
+/// is audited by the change it makes, and an activity line tells the agents what happened.
+async fn fire_sla(
+    conn: &mut DbConn,
+    id: i64,
+    clock_id: i64,
+    now: chrono::NaiveDateTime,
+    config: &crate::sla::Config,
+) -> Result<Option<(Conversation, Option<Message>)>, ConversationError> {
+    use crate::sla::policy::{Action, Stage, Target, priority_rank};
+    let (clock, fired) = crate::store::sla::fire(conn, clock_id, now).await?;
+    let Some(clock) = clock.filter(|_| fired.warning || fired.breach) else {
+        return Ok(None);
+    };
+    let stage = if fired.breach {
+        Stage::Breach
+    } else {
+        Stage::Warning
+    };
+    let policy = config
+        .policies
+        .iter()
+        .find(|p| Some(p.id) == clock.policy_id);
+    let system = AuditActor::system();
+    let mut done: Vec<String> = Vec::new();
+    for action in policy.into_iter().flat_map(|p| p.actions_on(stage)) {
+        let Some(current) = conv::find(conn, id).await? else {
+            return Err(ConversationError::NotFound);
+        };
+        let change = match action {
+            Action::RaisePriority(p) if priority_rank(current.priority) < priority_rank(*p) => {
+                done.push(format!("priority raised to {}", p.as_str()));
+                ConversationChange::Priority(*p)
+            }
+            Action::SetTeam(team) if current.team_id != Some(*team) => {
+                let Some(found) = teams::find(conn, *team).await? else {
+                    done.push(format!("team {team} no longer exists"));
+                    continue;
+                };
+                done.push(format!("handed to team {}", found.name));
+                ConversationChange::AssignAndTeam {
+                    agent_id: None,
+                    team_id: Some(Some(*team)),
+                }
+            }
+            Action::Unassign if current.assignee_id.is_some() => {
+                done.push("unassigned, to be offered again".to_owned());
+                ConversationChange::Assign {
+                    agent_id: None,
+                    only_if_unassigned: false,
+                }
+            }
+            Action::AddLabel(label) => {
+                let mut labels = conv::labels_of(conn, &[id])
+                    .await?
+                    .remove(&id)
+                    .unwrap_or_default();
+                if labels.contains(label) {
+                    continue;
+                }
+                labels.push(label.clone());
+                done.push(format!("labelled {label}"));
+                ConversationChange::Labels(labels)
+            }
+            _ => continue,
+        };
+        conv::change(conn, id, &change, &system).await?;
+    }
+    let target = Target::parse(&clock.target).unwrap_or(Target::Resolution);
+    let due = clock
+        .due_at
+        .map(|d| d.and_utc().format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default();
+    let mut line = match stage {
+        Stage::Warning => format!("{} SLA due soon ({due})", target.label()),
+        Stage::Breach => format!("{} SLA breached (due {due})", target.label()),
+    };
+    if !done.is_empty() {
+        line.push_str(": ");
+        line.push_str(&done.join("; "));
+    }
+    let event = crate::store::AuditEvent::new(
+        match stage {
+            Stage::Warning => "sla.warning",
+            Stage::Breach => "sla.breach",
+        },
+        "conversation",
+        id,
+    )
+    .with_details(serde_json::json!({
+        "clock_id": clock_id.to_string(),
+        "target": target.as_str(),
+        "policy_id": clock.policy_id.map(|p| p.to_string()),
+        "due_at": clock.due_at.map(|d| d.and_utc()),
+        "actions": done,
+    }));
+    crate::store::audit::record(conn, &system, &event).await?;
+    let activity = conv::store_activity(conn, id, &line).await?;
+    let conversation = conv::find(conn, id)
+        .await?
+        .ok_or(ConversationError::NotFound)?;
+    tracing::info!(
+        conversation_id = id,
+        clock_id,
+        stage = stage.as_str(),
+        "SLA fired"
+    );
+    Ok(Some((conversation, activity)))
 }
 
 /// Refuses attachments that are not unsent uploads of this conversation, or that together
@@ -461,15 +600,15 @@ fn after_commit(shared: &Shared, output: &Output) {
             if frees_agent(conversation.status) || conversation.assignee_id.is_none() {
                 let _ = shared.router.try_send(AgentAvailable { agent_id: 0 });
             }
-            if conversation.status == ConversationStatus::Open
-                && conversation.assignee_id.is_none()
-                && let Some(inbox_id) = conversation.inbox_id
-            {
-                let _ = shared.router.try_send(Route {
-                    conversation_id: conversation.id,
-                    inbox_id,
-                });
+            route_if_waiting(shared, conversation);
+        }
+        Output::Fired(None) => {}
+        Output::Fired(Some((conversation, activity))) => {
+            if let Some(activity) = activity {
+                shared.events.message(activity, true);
             }
+            shared.events.conversation(conversation, false);
+            route_if_waiting(shared, conversation);
         }
         Output::Message(message) => {
             // A retried reply: published by the tracker, which starts its statuses over.
@@ -478,6 +617,19 @@ fn after_commit(shared: &Shared, output: &Output) {
                 wake(shared, inbox_id);
             }
         }
+    }
+}
+
+/// An open conversation without an assignee goes to the router.
+fn route_if_waiting(shared: &Shared, conversation: &Conversation) {
+    if conversation.status == ConversationStatus::Open
+        && conversation.assignee_id.is_none()
+        && let Some(inbox_id) = conversation.inbox_id
+    {
+        let _ = shared.router.try_send(Route {
+            conversation_id: conversation.id,
+            inbox_id,
+        });
     }
 }
 

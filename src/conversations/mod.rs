@@ -171,6 +171,28 @@ impl Conversations {
         }
     }
 
+    /// Fires a due SLA clock (the escalation supervisor): records the warning or breach
+    /// once and runs the policy's actions with it, in one transaction.
+    pub(crate) async fn fire_sla(
+        &self,
+        id: ConversationId,
+        clock_id: i64,
+        now: chrono::NaiveDateTime,
+        config: std::sync::Arc<crate::sla::Config>,
+    ) -> Result<bool, ConversationError> {
+        let output = self
+            .run(
+                id,
+                Command::FireSla {
+                    clock_id,
+                    now,
+                    config,
+                },
+            )
+            .await?;
+        Ok(matches!(output, Output::Fired(Some(_))))
+    }
+
     /// Merges `source` into `target` (identities and conversations move); `None` when one
     /// of them no longer exists.
     pub(crate) async fn merge_contacts(

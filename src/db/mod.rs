@@ -121,6 +121,38 @@ macro_rules! db_run {
     };
 }
 
+/// Opens a transaction on a pooled connection, for work that spans several store calls
+/// (each call's own transaction then nests as a savepoint). Pair with [`commit`] or
+/// [`rollback`].
+pub async fn begin(conn: &mut DbConn) -> Result<(), StoreError> {
+    Ok(db_run!(conn, c => begin_on(c).await)?)
+}
+
+/// Commits the transaction [`begin`] opened.
+pub async fn commit(conn: &mut DbConn) -> Result<(), StoreError> {
+    Ok(db_run!(conn, c => commit_on(c).await)?)
+}
+
+/// Rolls back the transaction [`begin`] opened.
+pub async fn rollback(conn: &mut DbConn) -> Result<(), StoreError> {
+    Ok(db_run!(conn, c => rollback_on(c).await)?)
+}
+
+async fn begin_on<C: diesel_async::AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {
+    use diesel_async::TransactionManager;
+    C::TransactionManager::begin_transaction(c).await
+}
+
+async fn commit_on<C: diesel_async::AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {
+    use diesel_async::TransactionManager;
+    C::TransactionManager::commit_transaction(c).await
+}
+
+async fn rollback_on<C: diesel_async::AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {
+    use diesel_async::TransactionManager;
+    C::TransactionManager::rollback_transaction(c).await
+}
+
 #[derive(Clone)]
 enum Pools {
     Sqlite {

@@ -326,6 +326,80 @@ diesel::joinable!(outbox -> inboxes (inbox_id));
 diesel::joinable!(provider_status_events -> inboxes (inbox_id));
 diesel::joinable!(provider_status_events -> messages (message_id));
 
+diesel::table! {
+    business_schedules (id) {
+        id -> BigInt,
+        name -> Text,
+        time_zone -> Text,
+        hours -> Text,
+        closed_dates -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    inbox_schedules (inbox_id) {
+        inbox_id -> BigInt,
+        schedule_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    sla_policies (id) {
+        id -> BigInt,
+        name -> Text,
+        position -> BigInt,
+        enabled -> Bool,
+        inbox_id -> Nullable<BigInt>,
+        priority -> Nullable<Text>,
+        team_id -> Nullable<BigInt>,
+        label -> Nullable<Text>,
+        first_response_secs -> Nullable<BigInt>,
+        next_response_secs -> Nullable<BigInt>,
+        resolution_secs -> Nullable<BigInt>,
+        warn_percent -> BigInt,
+        actions -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sla_states (conversation_id) {
+        conversation_id -> BigInt,
+        policy_id -> Nullable<BigInt>,
+        synced_seq -> BigInt,
+        synced_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sla_clocks (id) {
+        id -> BigInt,
+        conversation_id -> BigInt,
+        policy_id -> Nullable<BigInt>,
+        target -> Text,
+        target_secs -> BigInt,
+        warn_percent -> BigInt,
+        consumed_secs -> BigInt,
+        started_at -> Timestamp,
+        resumed_at -> Nullable<Timestamp>,
+        warn_at -> Nullable<Timestamp>,
+        due_at -> Nullable<Timestamp>,
+        fire_at -> Nullable<Timestamp>,
+        warned_at -> Nullable<Timestamp>,
+        breached_at -> Nullable<Timestamp>,
+        met_at -> Nullable<Timestamp>,
+        ended_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(inbox_schedules -> business_schedules (schedule_id));
+diesel::joinable!(sla_states -> conversations (conversation_id));
+diesel::joinable!(sla_clocks -> conversations (conversation_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     agents,
     sessions,
@@ -350,6 +424,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     unreadable_events,
     channel_templates,
     canned_responses,
+    business_schedules,
+    inbox_schedules,
+    sla_policies,
+    sla_states,
+    sla_clocks,
 );
 
 diesel::table! {

@@ -85,6 +85,13 @@ pub enum Event {
         /// even where the agent directory is for admins).
         agents: Vec<ViewerView>,
     },
+    /// A conversation's SLA changed: started, paused, met, warned, breached.
+    #[serde(rename = "conversation.sla")]
+    Sla {
+        #[serde(serialize_with = "crate::views::id_string")]
+        conversation_id: i64,
+        sla: Option<crate::sla::SlaBadge>,
+    },
     #[serde(rename = "presence")]
     Presence {
         #[serde(serialize_with = "crate::views::id_string")]
@@ -153,6 +160,8 @@ pub struct EventHub {
     log_capacity: usize,
     buffer: usize,
     inner: Mutex<Inner>,
+    /// Told of every conversation change, to keep SLA clocks in step.
+    sla: std::sync::OnceLock<Arc<crate::sla::Sla>>,
 }
 
 impl EventHub {
@@ -171,7 +180,35 @@ impl EventHub {
                 subscribers: HashMap::new(),
                 next_subscriber: 1,
             }),
+            sla: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Lets the SLA bookkeeping hear of every committed conversation change.
+    pub(crate) fn watch_sla(&self, sla: Arc<crate::sla::Sla>) {
+        let _ = self.sla.set(sla);
+    }
+
+    fn touched(&self, conversation_id: i64) {
+        if let Some(sla) = self.sla.get() {
+            sla.touch(conversation_id);
+        }
+    }
+
+    /// Publishes a conversation's SLA badge (none: no running clock) to its inbox.
+    pub(crate) fn sla(
+        &self,
+        conversation_id: i64,
+        inbox_id: i64,
+        sla: Option<crate::sla::SlaBadge>,
+    ) {
+        self.publish(
+            Scope::Inbox(inbox_id),
+            &Event::Sla {
+                conversation_id,
+                sla,
+            },
+        );
     }
 
     /// Identifies this run of the stream; sequence numbers are only comparable within it.
@@ -356,6 +393,7 @@ impl EventHub {
         conversation: &crate::store::conversations::Conversation,
         created: bool,
     ) {
+        self.touched(conversation.id);
         let Some(inbox_id) = conversation.inbox_id else {
             return;
         };
@@ -370,6 +408,7 @@ impl EventHub {
 
     /// Publishes a new or changed message to its conversation's inbox.
     pub fn message(&self, message: &crate::store::conversations::Message, created: bool) {
+        self.touched(message.conversation_id);
         let Some(inbox_id) = message.inbox_id else {
             return;
         };

@@ -123,7 +123,7 @@ pub(crate) use template;
 
 /// Every file of the web app, by its name under `/assets/` (its path under `templates/app/`,
 /// so the modules' relative imports resolve to names of this table).
-static ASSETS: [(&str, File); 38] = [
+static ASSETS: [(&str, File); 39] = [
     ("app.css", template!("app/app.css", CSS)),
     ("favicon.svg", template!("app/favicon.svg", SVG)),
     ("login.js", template!("app/login.js", JS)),
@@ -169,6 +169,7 @@ static ASSETS: [(&str, File); 38] = [
     ("admin/teams.js", template!("app/admin/teams.js", JS)),
     ("admin/canned.js", template!("app/admin/canned.js", JS)),
     ("admin/audit.js", template!("app/admin/audit.js", JS)),
+    ("admin/sla.js", template!("app/admin/sla.js", JS)),
     ("admin/whatsapp.js", template!("app/admin/whatsapp.js", JS)),
     ("admin/email.js", template!("app/admin/email.js", JS)),
 ];

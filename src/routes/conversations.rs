@@ -99,6 +99,7 @@ async fn with_details(
         .map(|c| (c.id, c.last_seq))
         .collect();
     let mut last = conv::last_messages(conn, &latest).await?;
+    let clocks = crate::store::sla::active_clocks(conn, &ids).await?;
     Ok(conversations
         .iter()
         .map(|c| {
@@ -112,6 +113,12 @@ async fn with_details(
                 private: m.private,
                 created_at: utc(m.created_at),
             });
+            let mine: Vec<_> = clocks
+                .iter()
+                .filter(|k| k.conversation_id == c.id)
+                .cloned()
+                .collect();
+            view.sla = state.hub.sla.badge(c.inbox_id, &mine);
             view
         })
         .collect())
@@ -131,6 +138,8 @@ struct ListQuery {
     /// Text search over the contact and the messages.
     q: Option<String>,
     contact_id: Option<PublicId>,
+    /// `at_risk`: an SLA target past its warning share or breached.
+    sla: Option<String>,
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -211,6 +220,11 @@ async fn list(
         priority: q.priority,
         text,
         contact_id: q.contact_id.map(|c| c.0),
+        sla_at_risk: match q.sla.as_deref() {
+            None => None,
+            Some("at_risk") => Some(state.hub.sla.clock.now().naive_utc()),
+            Some(_) => return Err(ApiError::invalid("sla", "must be at_risk")),
+        },
         before,
         limit,
     };

@@ -18,6 +18,7 @@ mod inboxes;
 mod me;
 mod ops;
 mod pages;
+mod sla;
 mod teams;
 mod webhooks;
 mod widget;
@@ -98,6 +99,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
             .configure(canned::configure)
             .configure(audit::configure)
             .configure(inboxes::configure)
+            .configure(sla::configure)
             .configure(conversations::configure)
             .configure(attachments::configure)
             .configure(contacts::configure)

@@ -111,6 +111,16 @@ macro_rules! audit {
     };
 }
 
+/// Inserts an audit row inside the caller's transaction, on a pooled connection.
+pub async fn record(
+    conn: &mut DbConn,
+    actor: &Actor,
+    event: &AuditEvent,
+) -> Result<(), StoreError> {
+    db_run!(conn, c => crate::audit!(c, actor, event).await)?;
+    Ok(())
+}
+
 /// A stored audit entry.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = audit_log)]

@@ -15,7 +15,7 @@ use serde_json::json;
 use super::{Actor, AuditEvent, now};
 use crate::db::schema::{
     contact_identities, contacts, conversation_labels, conversation_participants, conversations,
-    labels, messages, outbox,
+    labels, messages, outbox, sla_clocks,
 };
 use crate::db::types::{
     ConversationKind, ConversationStatus, DeliveryStatus, Direction, OutboxState, Priority,
@@ -224,6 +224,9 @@ pub struct ConversationFilter {
     /// Case-insensitive match on the contact's name, email or phone, or a message's text.
     pub text: Option<String>,
     pub contact_id: Option<i64>,
+    /// Only conversations with an SLA clock past its warning share or breached at this
+    /// instant.
+    pub sla_at_risk: Option<NaiveDateTime>,
     /// Keyset cursor: (last_activity_at, id) of the previous page's last item.
     pub before: Option<(NaiveDateTime, i64)>,
     pub limit: i64,
@@ -273,6 +276,16 @@ pub async fn list(
         }
         if let Some(contact_id) = filter.contact_id {
             q = q.filter(conversations::contact_id.eq(contact_id));
+        }
+        if let Some(at) = filter.sla_at_risk {
+            q = q.filter(
+                conversations::id.eq_any(
+                    sla_clocks::table
+                        .filter(sla_clocks::ended_at.is_null())
+                        .filter(sla_clocks::warned_at.is_not_null().or(sla_clocks::warn_at.le(at)))
+                        .select(sla_clocks::conversation_id),
+                ),
+            );
         }
         if let Some(label) = &filter.label {
             q = q.filter(
@@ -712,6 +725,46 @@ pub async fn store_reply(
         audit!(c, actor, event).await.map_err(StoreError::from)?;
         Ok(ReplyOutcome::Created { message, conversation })
     }).await)
+}
+
+/// Stores an activity line (the hub's own private note: an SLA warning, an escalation) in
+/// the caller's transaction. It takes the next sequence number, so clients resume across
+/// it like any message, but it does not move the conversation up the list.
+pub async fn store_activity(
+    conn: &mut DbConn,
+    conversation_id: i64,
+    content: &str,
+) -> Result<Option<Message>, StoreError> {
+    let at = now();
+    db_run!(conn, c => {
+        let Some((seq, inbox_id)) = diesel::update(conversations::table.find(conversation_id))
+            .set((
+                conversations::last_seq.eq(conversations::last_seq + 1),
+                conversations::updated_at.eq(at),
+            ))
+            .returning((conversations::last_seq, conversations::inbox_id))
+            .get_result::<(i64, Option<i64>)>(c)
+            .await
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let message = diesel::insert_into(messages::table)
+            .values((
+                messages::conversation_id.eq(conversation_id),
+                messages::inbox_id.eq(inbox_id),
+                messages::seq.eq(seq),
+                messages::direction.eq(Direction::Internal),
+                messages::sender_type.eq(SenderType::System),
+                messages::content.eq(content),
+                messages::private.eq(true),
+                messages::created_at.eq(at),
+            ))
+            .returning(Message::as_returning())
+            .get_result(c)
+            .await?;
+        Ok(Some(message))
+    })
 }
 
 /// A change an agent (or the router) makes to a conversation's state.

@@ -16,6 +16,7 @@ pub mod inboxes;
 pub(crate) mod locks;
 pub mod mail;
 pub mod outbox;
+pub mod sla;
 pub mod teams;
 pub mod templates;
 pub mod unreadable;

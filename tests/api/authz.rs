@@ -833,6 +833,8 @@ struct World {
     attachment: String,
     team: String,
     canned: String,
+    schedule: String,
+    policy: String,
     login_email: String,
     login_password: String,
     counter: Cell<usize>,
@@ -928,6 +930,8 @@ impl World {
             attachment: String::new(),
             team: String::new(),
             canned: String::new(),
+            schedule: String::new(),
+            policy: String::new(),
             login_email: "login@example.com".to_owned(),
             login_password,
             counter: Cell::new(0),
@@ -938,6 +942,8 @@ impl World {
         world.attachment = world.image_with_thumbnails().await;
         world.team = world.team_with_member().await;
         world.canned = world.fresh_canned().await;
+        world.schedule = world.fresh_schedule().await;
+        world.policy = world.fresh_policy().await;
         (world.telegram, world.unreadable) = world.telegram_with_unreadable().await;
         world.widget_key = world.widget().await;
         world
@@ -1122,6 +1128,27 @@ impl World {
         id
     }
 
+    async fn fresh_schedule(&self) -> String {
+        let n = self.next();
+        let body = json!({"name": format!("Hours {n}"), "time_zone": "UTC",
+            "hours": {"mon": [["09:00", "17:00"]]}});
+        id_of(
+            &self
+                .admin_call(Method::POST, "/api/v1/business-hours", Some(body), 201)
+                .await,
+        )
+    }
+
+    async fn fresh_policy(&self) -> String {
+        let n = self.next();
+        let body = json!({"name": format!("Policy {n}"), "resolution_secs": 86_400});
+        id_of(
+            &self
+                .admin_call(Method::POST, "/api/v1/sla-policies", Some(body), 201)
+                .await,
+        )
+    }
+
     async fn fresh_team(&self) -> String {
         let n = self.next();
         let team = self
@@ -1220,6 +1247,14 @@ impl World {
             ("DELETE", "/api/v1/agents/{id}") => {
                 Some(format!("/api/v1/agents/{}", self.fresh_agent().await))
             }
+            ("DELETE", "/api/v1/business-hours/{id}") => Some(format!(
+                "/api/v1/business-hours/{}",
+                self.fresh_schedule().await
+            )),
+            ("DELETE", "/api/v1/sla-policies/{id}") => Some(format!(
+                "/api/v1/sla-policies/{}",
+                self.fresh_policy().await
+            )),
             ("DELETE", "/api/v1/teams/{id}") => {
                 Some(format!("/api/v1/teams/{}", self.fresh_team().await))
             }
@@ -1313,6 +1348,8 @@ impl World {
                 ("contacts", "id") => &self.contact,
                 ("agents", "id") => &self.member_id,
                 ("teams", "id") => &self.team,
+                ("business-hours", "id") => &self.schedule,
+                ("sla-policies", "id") => &self.policy,
                 ("members", "agent_id") => &self.member_id,
                 ("canned-responses", "id") => &self.canned,
                 _ => panic!(
@@ -1343,6 +1380,14 @@ impl World {
             ("PATCH", "/api/v1/agents/{id}") => json!({"name": "Member Agent"}),
             ("POST", "/api/v1/teams") => json!({"name": format!("Team {n}")}),
             ("PATCH", "/api/v1/teams/{id}") => json!({"description": "checked"}),
+            ("POST", "/api/v1/business-hours") => json!({"name": format!("Hours {n}"),
+                "time_zone": "UTC", "hours": {"mon": [["09:00", "17:00"]]}}),
+            ("PATCH", "/api/v1/business-hours/{id}") => json!({"closed_dates": ["2026-12-25"]}),
+            ("PUT", "/api/v1/inboxes/{id}/business-hours") => json!({"business_hours_id": null}),
+            ("POST", "/api/v1/sla-policies") => {
+                json!({"name": format!("Policy {n}"), "resolution_secs": 3600})
+            }
+            ("PATCH", "/api/v1/sla-policies/{id}") => json!({"warn_percent": 75}),
             ("POST", "/api/v1/teams/{id}/members") | ("POST", "/api/v1/inboxes/{id}/members") => {
                 json!({"agent_id": self.member_id})
             }

@@ -404,7 +404,7 @@ async fn an_admin_creates_an_inbox_and_an_agent_cannot_open_admin_pages() {
 }
 
 /// Sets a form field by test id and tells the page it changed.
-async fn fill(chrome: &Chrome, testid: &str, value: &str) {
+pub(crate) async fn fill(chrome: &Chrome, testid: &str, value: &str) {
     let script = format!(
         "const e = document.querySelector('[data-testid={testid}]'); if (!e) return false; \
          e.value = {value:?}; e.dispatchEvent(new Event('input', {{bubbles: true}})); \

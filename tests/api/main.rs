@@ -37,6 +37,8 @@ mod quotas;
 mod realtime;
 mod router;
 mod s3;
+mod sla;
+mod sla_browser;
 #[allow(dead_code)]
 #[path = "../../adapters/email/tests/servers/smtp_sink.rs"]
 mod smtp_sink;

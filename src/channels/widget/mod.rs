@@ -310,12 +310,14 @@ pub(crate) fn token_key(state: &crate::state::AppState) -> [u8; 32] {
     state.secret.sign("widget-visitor-token-key", b"")
 }
 
-/// Whether any agent of the inbox is online now (the widget shows its away message else).
+/// Whether the inbox is within its business hours and any of its agents is online now
+/// (the widget shows its away message else).
 pub(crate) async fn agents_online(
     state: &crate::state::AppState,
     inbox_id: i64,
 ) -> Result<bool, crate::db::StoreError> {
-    inbox_online(&state.db, &state.hub.presence, inbox_id).await
+    Ok(state.hub.sla.is_open(inbox_id)
+        && inbox_online(&state.db, &state.hub.presence, inbox_id).await?)
 }
 
 async fn inbox_online(
@@ -332,27 +334,46 @@ async fn inbox_online(
     Ok(members.iter().any(|id| online.contains(id)))
 }
 
-/// Tells visitor sockets when their inbox gets or loses an online agent: one check per
-/// inbox with open sockets after each burst of presence changes (not one per socket).
+/// Tells visitor sockets when their inbox gets or loses an online agent, or opens or
+/// closes by its business hours: one check per inbox with open sockets after each burst of
+/// presence changes (not one per socket), and once a minute for the hours; only changes
+/// are sent.
 pub(crate) async fn watch_presence(
     events: Arc<crate::realtime::EventHub>,
     presence: Arc<crate::actors::presence::Presence>,
+    sla: Arc<crate::sla::Sla>,
     db: crate::db::Database,
 ) {
+    let mut told: std::collections::HashMap<i64, bool> = std::collections::HashMap::new();
     loop {
-        events.visitors.presence.notified().await;
-        // Agents come and go in bursts (a shift starting): one round for the burst.
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-        for inbox_id in events.visitors.inboxes() {
-            match inbox_online(&db, &presence, inbox_id).await {
-                Ok(online) => events.visitors.to_inbox(
-                    inbox_id,
-                    VisitorEvent::Presence {
-                        agents_online: online,
-                    },
-                ),
-                Err(error) => tracing::warn!(%error, inbox_id, "cannot check agents' presence"),
+        let changed = tokio::select! {
+            () = events.visitors.presence.notified() => true,
+            () = tokio::time::sleep(std::time::Duration::from_secs(60)) => false,
+        };
+        if changed {
+            // Agents come and go in bursts (a shift starting): one round for the burst.
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        let inboxes = events.visitors.inboxes();
+        told.retain(|id, _| inboxes.contains(id));
+        for inbox_id in inboxes {
+            let online = match inbox_online(&db, &presence, inbox_id).await {
+                Ok(online) => online && sla.is_open(inbox_id),
+                Err(error) => {
+                    tracing::warn!(%error, inbox_id, "cannot check agents' presence");
+                    continue;
+                }
+            };
+            if !changed && told.get(&inbox_id) == Some(&online) {
+                continue;
             }
+            told.insert(inbox_id, online);
+            events.visitors.to_inbox(
+                inbox_id,
+                VisitorEvent::Presence {
+                    agents_online: online,
+                },
+            );
         }
     }
 }

@@ -19,6 +19,32 @@ export function debounce(fn, ms) {
   wrapped.cancel = function () { clearTimeout(t); t = null; };
   return wrapped;
 }
+// The SLA badge of a conversation ("SLA 12m", "SLA overdue 5m", "SLA paused 40m"): the
+// target due soonest. Time left counts down to its due instant while it runs.
+export function slaLeft(sla) {
+  if (!sla) return null;
+  if (!sla.paused && sla.due_at) return Math.round((ts(sla.due_at) - Date.now()) / 1000);
+  return sla.remaining_secs;
+}
+export function slaBadge(sla) {
+  if (!sla) return null;
+  var left = slaLeft(sla);
+  // The hub's word wins over this browser's clock.
+  if (sla.state === 'breached') left = Math.min(left, sla.remaining_secs);
+  var state = left < 0 ? 'breached' : sla.state;
+  var span = function (secs) {
+    var m = Math.max(0, Math.round(Math.abs(secs) / 60));
+    if (m < 60) return m + 'm';
+    if (m < 48 * 60) return Math.floor(m / 60) + 'h' + (m % 60 ? ' ' + (m % 60) + 'm' : '');
+    return Math.floor(m / 1440) + 'd';
+  };
+  var names = { first_response: 'First response', next_response: 'Next response', resolution: 'Resolution' };
+  var text = left < 0 ? 'SLA overdue ' + span(left) : (sla.paused ? 'SLA paused ' : 'SLA ') + span(left);
+  return h('span', {
+    class: 'badge sla-' + state + (sla.paused ? ' sla-paused' : ''), 'data-testid': 'sla-badge', 'data-state': state,
+    title: (names[sla.target] || 'SLA') + (sla.due_at ? ' due ' + new Date(sla.due_at).toLocaleString() : ' (paused)')
+  }, text);
+}
 export function statusLabel(s) { return STATUS_LABELS[s] || s || ''; }
 export function priorityLabel(p) {
   for (var i = 0; i < PRIORITIES.length; i++) if (PRIORITIES[i][0] === p) return PRIORITIES[i][1];

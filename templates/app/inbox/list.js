@@ -4,7 +4,7 @@ import { api, clear, fail, h, session } from '../core.js';
 import { isAdmin } from '../shared.js';
 import { ALL_STATUSES, PAGE, S, V } from './state.js';
 import {
-  chanIcon, channelOf, idEq, mounted, newestFirst, priorityLabel, statusLabel, timeEl, ts
+  chanIcon, channelOf, idEq, mounted, newestFirst, priorityLabel, slaBadge, slaLeft, statusLabel, timeEl, ts
 } from './helpers.js';
 import { agentName, convName, ensureInbox, fetchContact, membersOf } from './directories.js';
 import { fillInboxSelect } from './page.js';
@@ -21,6 +21,7 @@ function listPath(cursor) {
   if (f.inbox) q.push('inbox_id=' + encodeURIComponent(f.inbox));
   if (f.status) q.push('status=' + encodeURIComponent(f.status === 'all' ? ALL_STATUSES : f.status));
   if (f.priority) q.push('priority=' + encodeURIComponent(f.priority));
+  if (f.sla) q.push('sla=' + encodeURIComponent(f.sla));
   if (f.label.trim()) q.push('label=' + encodeURIComponent(f.label.trim()));
   if (f.q.trim()) q.push('q=' + encodeURIComponent(f.q.trim()));
   if (cursor) q.push('cursor=' + encodeURIComponent(cursor));
@@ -116,12 +117,20 @@ export function renderList() {
   if (!S.rows.length) {
     ul.appendChild(h('li', { class: 'empty' }, S.pages ? 'No conversations match these filters.' : 'Loading…'));
   }
+  if (S.filters.sla) S.rows.sort(soonestDue);
   S.rows.forEach(function (c) { ul.appendChild(h('li', { class: 'conv-item' }, rowEl(c))); });
   V.moreBtn.hidden = !S.cursor;
   if (focusedId) {
     var again = ul.querySelector('[data-testid=conversation-row][data-id="' + cssId(focusedId) + '"]');
     if (again) again.focus();
   }
+}
+// "Breaching soon" lists the least time left first.
+function soonestDue(a, b) {
+  var x = slaLeft(a.sla), y = slaLeft(b.sla);
+  if (x === null || x === undefined) return 1;
+  if (y === null || y === undefined) return -1;
+  return x - y;
 }
 export function cssId(id) { return String(id).replace(/[^0-9A-Za-z_-]/g, ''); }
 
@@ -171,6 +180,7 @@ function rowEl(c) {
       c.assignee_id ? agentName(c.assignee_id) : 'Unassigned'),
     showStatus ? h('span', { class: 'badge status-' + c.status }, statusLabel(c.status)) : null,
     c.priority && c.priority !== 'none' ? h('span', { class: 'badge prio-' + c.priority }, priorityLabel(c.priority)) : null,
+    slaBadge(c.sla),
     others.length ? h('span', {
       class: 'row-viewers', role: 'img', 'aria-label': 'Viewed by ' + others.map(agentName).join(', ')
     }, '👁 ' + others.length) : null));
@@ -238,6 +248,20 @@ export function applyConversation(c) {
   }
   S.rows.sort(newestFirst);
   if (c.contact_id) fetchContact(c.contact_id);
+  if (S.filters.sla) scheduleRefresh(); // only the server knows who is at risk
+  renderListSoon();
+}
+
+// A conversation's SLA changed (`conversation.sla` event).
+export function applySla(id, sla) {
+  var C = V && V.conv && idEq(V.conv.id, id) ? V.conv : null;
+  if (C && C.data) {
+    C.data = Object.assign({}, C.data, { sla: sla });
+    renderHeader(C);
+  }
+  var i = rowIndex(id);
+  if (i >= 0) S.rows[i] = Object.assign({}, S.rows[i], { sla: sla });
+  if (S.filters.sla) scheduleRefresh();
   renderListSoon();
 }
 

@@ -148,8 +148,9 @@ function messageEl(C, m) {
   var direction = inbound ? 'inbound' : 'outbound';
   var inboxId = m.inbox_id || (C.data && C.data.inbox_id);
   var chan = channelOf(inboxId);
-  var system = !inbound && !note && m.sender_type === 'system';
-  var cls = 'message ' + direction + (note ? ' note' : '') + (system ? ' system' : '') +
+  // The hub's own lines (an SLA warning or breach, kept as private notes) show as activity.
+  var system = !inbound && m.sender_type === 'system';
+  var cls = 'message ' + direction + (note && !system ? ' note' : '') + (system ? ' system' : '') +
     (m.automatic ? ' automatic' : '') +
     (m.status === 'failed' ? ' failed' : '');
   var el = h('article', {
@@ -159,7 +160,7 @@ function messageEl(C, m) {
   });
   el.appendChild(h('header', { class: 'msg-meta' },
     h('span', { class: 'sender' }, senderName(C, m)),
-    note ? h('span', { class: 'badge note-badge' }, 'Private note') : null,
+    note && !system ? h('span', { class: 'badge note-badge' }, 'Private note') : null,
     chanIcon(chan),
     timeEl(m.provider_at || m.created_at, 'msg-time'),
     m.template && m.template.name ? h('span', {

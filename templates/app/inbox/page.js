@@ -81,6 +81,11 @@ function buildView(main) {
     return h('option', { value: p[0] }, p[1]);
   }));
   view.prioritySelect.value = S.filters.priority;
+  view.slaSelect = h('select', {
+    id: 'filter-sla', 'data-testid': 'filter-sla', 'aria-label': 'SLA',
+    onchange: function () { setFilter('sla', view.slaSelect.value); }
+  }, h('option', { value: '' }, 'Any SLA'), h('option', { value: 'at_risk' }, 'Breaching soon'));
+  view.slaSelect.value = S.filters.sla || '';
   var datalistId = nextId('labels');
   view.labelList = h('datalist', { id: datalistId });
   view.labelInput = h('input', {
@@ -90,6 +95,9 @@ function buildView(main) {
   });
   var labelNow = debounce(function () { setFilter('label', view.labelInput.value.trim()); }, 400);
   view.timers.push(labelNow.cancel);
+  // SLA badges count down.
+  var slaTick = setInterval(renderListSoon, 30000);
+  view.timers.push(function () { clearInterval(slaTick); });
   view.labelInput.addEventListener('input', labelNow);
   view.labelInput.addEventListener('change', function () { labelNow.cancel(); setFilter('label', view.labelInput.value.trim()); });
 
@@ -109,7 +117,7 @@ function buildView(main) {
       h('div', { class: 'tabs', role: 'group', 'aria-label': 'Assignee' },
         tab('mine', 'Mine'), tab('unassigned', 'Unassigned'), tab('all', 'All')),
       view.search,
-      h('div', { class: 'filter-selects' }, view.inboxSelect, view.statusSelect, view.prioritySelect,
+      h('div', { class: 'filter-selects' }, view.inboxSelect, view.statusSelect, view.prioritySelect, view.slaSelect,
         view.labelInput, view.labelList)),
     h('nav', { class: 'list-scroll', 'aria-label': 'Conversation list' }, view.listEl, view.moreBtn));
 

@@ -4,7 +4,7 @@ import { clear, h, session } from '../core.js';
 import { S, V } from './state.js';
 import {
   chanIcon, chanLabel, channelOf, current, idEq, inboxName, mounted, phone, priorityLabel,
-  statusLabel
+  slaBadge, statusLabel
 } from './helpers.js';
 import { agentName, convName } from './directories.js';
 import { backToList } from './select.js';
@@ -89,7 +89,8 @@ export function renderHeader(C) {
     c ? h('p', { class: 'conv-sub' },
       chanIcon(chan), ' ', h('span', null, chanLabel(chan) + ' · ' + inboxName(c.inbox_id)),
       h('span', { class: 'badge status-' + c.status }, statusLabel(c.status)),
-      c.priority && c.priority !== 'none' ? h('span', { class: 'badge prio-' + c.priority }, priorityLabel(c.priority)) : null)
+      c.priority && c.priority !== 'none' ? h('span', { class: 'badge prio-' + c.priority }, priorityLabel(c.priority)) : null,
+      slaBadge(c.sla))
       : null));
   V.header.appendChild(h('button', {
     type: 'button', class: 'details-toggle', 'aria-controls': V.sideId,

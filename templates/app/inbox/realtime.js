@@ -7,7 +7,7 @@ import { agentName, loadInboxes, membersOf, rememberAgent } from './directories.
 import { setViewing, viewingId } from './viewing.js';
 import { fillInboxSelect } from './page.js';
 import {
-  applyConversation, messagePreview, refreshList, renderListSoon, rowIndex, scheduleRefresh
+  applyConversation, applySla, messagePreview, refreshList, renderListSoon, rowIndex, scheduleRefresh
 } from './list.js';
 import { reloadConversation } from './select.js';
 import { renderDetailsSoon, renderTyping, renderViewers } from './pane.js';
@@ -19,6 +19,7 @@ export function registerEvents() {
   on('conversation.updated', function (d) { if (d && d.conversation) { applyConversation(d.conversation); scheduleRefresh(); } });
   on('message.created', function (d) { if (d && d.message) onMessage(d.message, true); });
   on('message.updated', function (d) { if (d && d.message) onMessage(d.message, false); });
+  on('conversation.sla', function (d) { if (d && d.conversation_id) applySla(d.conversation_id, d.sla || null); });
   on('typing', onTyping);
   on('contact.reachability', function (d) {
     // A customer blocked (or unblocked) the channel: the contact card says so.

@@ -41,7 +41,7 @@ export var V = null;
 export function setView(view) { V = view; }
 
 function loadFilters() {
-  var f = { assignee: 'all', inbox: '', status: 'open', priority: '', label: '', q: '' };
+  var f = { assignee: 'all', inbox: '', status: 'open', priority: '', label: '', q: '', sla: '' };
   try {
     var saved = JSON.parse(sessionStorage.getItem('sb.inbox.filters') || 'null');
     if (saved && typeof saved === 'object') {
