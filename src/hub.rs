@@ -65,11 +65,13 @@ impl Hub {
         let delivery = delivery::DeliveryTracker::new(db.clone(), events.clone()).start();
         let router = router::Router::new(db.clone(), presence.clone()).start();
         let thumbnails = thumbnails::Thumbnailer::start(db.clone(), events.clone(), files.clone());
+        let notifier = crate::notify::Notifier::new(db.clone(), events.clone()).start();
         let writer = InboundWriter::start(
             db.clone(),
             events.clone(),
             router.clone(),
             thumbnails.clone(),
+            notifier.clone(),
             settings.inbound.clone(),
         );
         let inbound = Inbound::new(
@@ -92,9 +94,12 @@ impl Hub {
             ConversationRegistry::new(
                 db.clone(),
                 events.clone(),
-                supervisor.clone(),
-                router.clone(),
-                delivery.clone(),
+                crate::conversations::Peers {
+                    channels: supervisor.clone(),
+                    router: router.clone(),
+                    delivery: delivery.clone(),
+                    notifier: notifier.clone(),
+                },
                 settings.realtime.conversation_idle,
                 settings.attachments.max_message_bytes,
             )

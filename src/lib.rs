@@ -20,6 +20,7 @@ pub mod hub;
 mod inbound;
 mod media;
 mod metrics;
+mod notify;
 pub mod realtime;
 mod routes;
 mod secrets;

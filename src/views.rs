@@ -292,3 +292,33 @@ impl From<&Identity> for IdentityView {
         }
     }
 }
+
+/// A notification as its agent sees it (REST and `notification.created`).
+#[derive(Debug, Clone, Serialize)]
+pub struct NotificationView {
+    #[serde(serialize_with = "id_string")]
+    pub id: i64,
+    /// `assigned`, `mention`, `message`, `sla_warning` or `sla_breach`.
+    pub kind: String,
+    #[serde(serialize_with = "opt_id_string")]
+    pub conversation_id: Option<i64>,
+    #[serde(serialize_with = "opt_id_string")]
+    pub actor_id: Option<i64>,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+impl From<&crate::store::notifications::Notification> for NotificationView {
+    fn from(n: &crate::store::notifications::Notification) -> Self {
+        Self {
+            id: n.id,
+            kind: n.kind.clone(),
+            conversation_id: n.conversation_id,
+            actor_id: n.actor_id,
+            body: n.body.clone(),
+            created_at: utc(n.created_at),
+            read_at: n.read_at.map(utc),
+        }
+    }
+}

@@ -71,7 +71,16 @@ pub(crate) enum Output {
     Message(Message),
     /// An SLA clock fired: the conversation after its actions, and the activity line.
     /// `None` when nothing was due any more (fired elsewhere, met or paused meanwhile).
-    Fired(Option<(Conversation, Option<Message>)>),
+    Fired(Option<FiredSla>),
+}
+
+/// What an SLA firing did.
+#[derive(Debug, Clone)]
+pub(crate) struct FiredSla {
+    pub(crate) conversation: Conversation,
+    pub(crate) activity: Option<Message>,
+    /// A breach (else a warning).
+    pub(crate) breach: bool,
 }
 
 /// A command addressed to one conversation (sent to the registry).
@@ -120,6 +129,8 @@ struct Shared {
     channels: Addr<ChannelSupervisor>,
     router: Addr<Router>,
     delivery: Addr<DeliveryTracker>,
+    /// Told of assignments, notes (for @mentions) and SLA firings.
+    notifier: Addr<crate::notify::Notifier>,
     /// Most bytes of files on one message.
     max_message_bytes: u64,
 }
@@ -131,16 +142,28 @@ pub(crate) struct ConversationRegistry {
     actors: HashMap<i64, (Addr<ConversationActor>, Instant)>,
 }
 
+/// The actors a conversation's changes wake after the commit.
+pub(crate) struct Peers {
+    pub(crate) channels: Addr<ChannelSupervisor>,
+    pub(crate) router: Addr<Router>,
+    pub(crate) delivery: Addr<DeliveryTracker>,
+    pub(crate) notifier: Addr<crate::notify::Notifier>,
+}
+
 impl ConversationRegistry {
     pub(crate) fn new(
         db: Database,
         events: Arc<EventHub>,
-        channels: Addr<ChannelSupervisor>,
-        router: Addr<Router>,
-        delivery: Addr<DeliveryTracker>,
+        peers: Peers,
         idle: Duration,
         max_message_bytes: u64,
     ) -> Self {
+        let Peers {
+            channels,
+            router,
+            delivery,
+            notifier,
+        } = peers;
         Self {
             shared: Shared {
                 db,
@@ -148,6 +171,7 @@ impl ConversationRegistry {
                 channels,
                 router,
                 delivery,
+                notifier,
                 max_message_bytes,
             },
             idle,
@@ -291,10 +315,12 @@ impl Handler<Run> for ConversationActor {
         let work = async move {
             use tracing::Instrument;
             let limit = shared.max_message_bytes;
+            let heard = Heard::of(&msg.0);
             let result =
                 detached(execute(shared.db.clone(), id, msg.0, limit).instrument(span)).await?;
             let output = result?;
             after_commit(&shared, &output);
+            notify(&shared, heard, &output);
             Ok(output)
         };
         AtomicResponse::new(Box::pin(work.into_actor(self)))
@@ -410,7 +436,7 @@ async fn fire_sla(
     clock_id: i64,
     now: chrono::NaiveDateTime,
     config: &crate::sla::Config,
-) -> Result<Option<(Conversation, Option<Message>)>, ConversationError> {
+) -> Result<Option<FiredSla>, ConversationError> {
     use crate::sla::policy::{Action, Stage, Target, priority_rank};
     let (clock, fired) = crate::store::sla::fire(conn, clock_id, now).await?;
     let Some(clock) = clock.filter(|_| fired.warning || fired.breach) else {
@@ -509,7 +535,11 @@ async fn fire_sla(
         stage = stage.as_str(),
         "SLA fired"
     );
-    Ok(Some((conversation, activity)))
+    Ok(Some(FiredSla {
+        conversation,
+        activity,
+        breach: stage == Stage::Breach,
+    }))
 }
 
 /// Refuses attachments that are not unsent uploads of this conversation, or that together
@@ -603,7 +633,11 @@ fn after_commit(shared: &Shared, output: &Output) {
             route_if_waiting(shared, conversation);
         }
         Output::Fired(None) => {}
-        Output::Fired(Some((conversation, activity))) => {
+        Output::Fired(Some(FiredSla {
+            conversation,
+            activity,
+            ..
+        })) => {
             if let Some(activity) = activity {
                 shared.events.message(activity, true);
             }
@@ -617,6 +651,89 @@ fn after_commit(shared: &Shared, output: &Output) {
                 wake(shared, inbox_id);
             }
         }
+    }
+}
+
+/// What of a command its agents may need to hear about, taken before it runs.
+enum Heard {
+    /// An assignment to this agent, by this agent (none: the router or the hub).
+    Assignment {
+        to: i64,
+        by: Option<i64>,
+    },
+    /// A private note by this agent.
+    Note {
+        by: i64,
+    },
+    Nothing,
+}
+
+impl Heard {
+    fn of(command: &Command) -> Self {
+        match command {
+            Command::Assign { assignment, actor } => match assignment.assignee {
+                Some(Some(to)) => Self::Assignment {
+                    to: to.get(),
+                    by: actor.agent_id,
+                },
+                _ => Self::Nothing,
+            },
+            Command::Change {
+                change:
+                    ConversationChange::Assign {
+                        agent_id: Some(to), ..
+                    },
+                actor,
+            } => Self::Assignment {
+                to: *to,
+                by: actor.agent_id,
+            },
+            Command::Reply { agent, draft, .. } if draft.private => Self::Note { by: agent.get() },
+            _ => Self::Nothing,
+        }
+    }
+}
+
+/// Hands the notifier what agents should hear about a committed command.
+fn notify(shared: &Shared, heard: Heard, output: &Output) {
+    use crate::notify::Intent;
+    let intent = match (heard, output) {
+        (Heard::Assignment { to, by }, Output::Conversation(c)) if c.assignee_id == Some(to) => {
+            Intent::Assigned {
+                agent_id: to,
+                conversation_id: c.id,
+                actor_id: by,
+            }
+        }
+        (
+            Heard::Note { by },
+            Output::Reply(ReplyOutcome::Created {
+                message,
+                conversation,
+            }),
+        ) => Intent::Note {
+            conversation_id: conversation.id,
+            inbox_id: conversation.inbox_id,
+            actor_id: by,
+            content: message.content.clone(),
+        },
+        (_, Output::Fired(Some(fired))) => Intent::Sla {
+            assignee_id: fired.conversation.assignee_id,
+            conversation_id: fired.conversation.id,
+            breach: fired.breach,
+            line: fired
+                .activity
+                .as_ref()
+                .map(|m| m.content.clone())
+                .unwrap_or_default(),
+        },
+        _ => return,
+    };
+    if let Err(error) = shared
+        .notifier
+        .try_send(crate::notify::Notify(vec![intent]))
+    {
+        tracing::warn!(%error, "notifier busy; a notification was dropped");
     }
 }
 

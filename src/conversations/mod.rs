@@ -11,7 +11,7 @@ use actix::Addr;
 use chrono::Utc;
 
 pub(crate) use self::actor::{
-    Command, ConversationRegistry, ForConversation, MergeContacts, Output, Shutdown,
+    Command, ConversationRegistry, ForConversation, MergeContacts, Output, Peers, Shutdown,
 };
 use self::rules::{Assignment, ReplyDraft};
 use crate::db::StoreError;

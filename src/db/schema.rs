@@ -396,6 +396,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    notifications (id) {
+        id -> BigInt,
+        agent_id -> BigInt,
+        kind -> Text,
+        conversation_id -> Nullable<BigInt>,
+        actor_id -> Nullable<BigInt>,
+        body -> Text,
+        created_at -> Timestamp,
+        read_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(inbox_schedules -> business_schedules (schedule_id));
 diesel::joinable!(sla_states -> conversations (conversation_id));
 diesel::joinable!(sla_clocks -> conversations (conversation_id));
@@ -429,6 +442,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sla_policies,
     sla_states,
     sla_clocks,
+    notifications,
 );
 
 diesel::table! {

@@ -53,12 +53,14 @@ impl InboundWriter {
         events: Arc<EventHub>,
         router: Addr<Router>,
         thumbnails: Thumbnailer,
+        notifier: Addr<crate::notify::Notifier>,
         settings: InboundSettings,
     ) -> Self {
         let after = AfterCommit {
             events,
             router,
             thumbnails,
+            notifier,
         };
         let count = if db.concurrent_writers() {
             settings.writers.max(1)
@@ -133,6 +135,8 @@ struct AfterCommit {
     events: Arc<EventHub>,
     router: Addr<Router>,
     thumbnails: Thumbnailer,
+    /// Told of customers' messages in assigned conversations.
+    notifier: Addr<crate::notify::Notifier>,
 }
 
 async fn run(
@@ -278,6 +282,7 @@ async fn transaction(conn: &mut DbConn, jobs: &[&Job]) -> Result<Vec<Vec<Outcome
 /// After the commit: realtime events and routing.
 fn fan_out(after: &AfterCommit, inbox_id: i64, outcomes: &[Outcome]) {
     let (events, router) = (&after.events, &after.router);
+    let mut intents = Vec::new();
     for outcome in outcomes {
         match outcome {
             Outcome::Created {
@@ -297,6 +302,15 @@ fn fan_out(after: &AfterCommit, inbox_id: i64, outcomes: &[Outcome]) {
                     *conversation_change == Some(ConversationStart::Created),
                 );
                 events.message(message, true);
+                if let (Some(agent_id), crate::db::types::Direction::Inbound) =
+                    (conversation.assignee_id, message.direction)
+                {
+                    intents.push(crate::notify::Intent::Message {
+                        agent_id,
+                        conversation_id: conversation.id,
+                        content: message.content.clone(),
+                    });
+                }
                 if conversation_change.is_some()
                     && conversation.assignee_id.is_none()
                     && let Err(error) = router.try_send(Route {
@@ -344,5 +358,10 @@ fn fan_out(after: &AfterCommit, inbox_id: i64, outcomes: &[Outcome]) {
             | Outcome::Skipped { .. }
             | Outcome::Unreadable { .. } => {}
         }
+    }
+    if !intents.is_empty()
+        && let Err(error) = after.notifier.try_send(crate::notify::Notify(intents))
+    {
+        tracing::warn!(%error, "notifier busy; new-message notifications dropped");
     }
 }

@@ -40,6 +40,8 @@ pub enum Scope {
     Inbox(i64),
     /// Every agent (presence).
     Everyone,
+    /// One agent's sockets only (their notifications).
+    Agent(i64),
 }
 
 /// The events agents receive.
@@ -84,6 +86,11 @@ pub enum Event {
         /// The same agents with their names (every agent may see colleagues' names here,
         /// even where the agent directory is for admins).
         agents: Vec<ViewerView>,
+    },
+    /// A notification for the agent of this socket (the bell).
+    #[serde(rename = "notification.created")]
+    Notification {
+        notification: crate::views::NotificationView,
     },
     /// A conversation's SLA changed: started, paused, met, warned, breached.
     #[serde(rename = "conversation.sla")]
@@ -139,6 +146,7 @@ impl Subscriber {
         match scope {
             Scope::Everyone => true,
             Scope::Inbox(id) => self.admin || self.inboxes.contains(&id),
+            Scope::Agent(id) => self.agent_id == id,
         }
     }
 }
@@ -193,6 +201,16 @@ impl EventHub {
         if let Some(sla) = self.sla.get() {
             sla.touch(conversation_id);
         }
+    }
+
+    /// Tells one agent's sockets of a new notification.
+    pub(crate) fn notification(&self, notification: &crate::store::notifications::Notification) {
+        self.publish(
+            Scope::Agent(notification.agent_id),
+            &Event::Notification {
+                notification: notification.into(),
+            },
+        );
     }
 
     /// Publishes a conversation's SLA badge (none: no running clock) to its inbox.

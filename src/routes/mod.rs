@@ -16,6 +16,7 @@ pub(crate) mod error;
 pub(crate) mod extract;
 mod inboxes;
 mod me;
+mod notifications;
 mod ops;
 mod pages;
 mod sla;
@@ -100,6 +101,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
             .configure(audit::configure)
             .configure(inboxes::configure)
             .configure(sla::configure)
+            .configure(notifications::configure)
             .configure(conversations::configure)
             .configure(attachments::configure)
             .configure(contacts::configure)

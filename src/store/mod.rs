@@ -15,6 +15,7 @@ pub mod delivery;
 pub mod inboxes;
 pub(crate) mod locks;
 pub mod mail;
+pub mod notifications;
 pub mod outbox;
 pub mod sla;
 pub mod teams;

@@ -121,6 +121,8 @@ export var socketState = 'connecting';
 // on('message.created', fn(data, frame)); 'resync' is emitted when the stream asks the
 // page to reload its state; 'socket' when the connection state changes.
 export function on(type, fn) { (handlers[type] = handlers[type] || []).push(fn); }
+// A handler of the whole app (the bell), kept across navigation.
+export function onGlobal(type, fn) { fn.sbGlobal = true; on(type, fn); }
 function emit(type, data, frame) {
   (handlers[type] || []).forEach(function (fn) {
     try { fn(data, frame); } catch (e) { if (window.console) console.error(e); }
@@ -199,6 +201,9 @@ export function navigate(path, replace) {
   afterNavigation.forEach(function (fn) { fn(); });
 }
 
+// Builders of extra items in the top bar (the bell registers one).
+export var navExtras = [];
+
 function nav() {
   var link = function (href, label, key) {
     var current = location.pathname === href || (href !== '/' && location.pathname.indexOf(href) === 0);
@@ -217,6 +222,7 @@ function nav() {
     admin ? link('/admin/inboxes', 'Admin') : null,
     h('span', { class: 'spacer' }),
     h('span', { class: 'socket-state', 'data-testid': 'socket-state', 'aria-live': 'polite' }),
+    navExtras.map(function (build) { return build(); }),
     link('/profile', session.me ? session.me.name : 'Profile'),
     h('button', {
       class: 'link', type: 'button', 'data-testid': 'logout',
@@ -253,11 +259,14 @@ function render() {
   }
   main.appendChild(h('p', { class: 'empty' }, 'Nothing here. ', h('a', { href: '/' }, 'Back to the inbox')));
 }
-// Page handlers are dropped on navigation; the layout's own ones stay.
+// Page handlers are dropped on navigation; the layout's own ones (onGlobal) stay.
 var globalTypes = { socket: true };
 function keepGlobal(all) {
   var kept = {};
-  Object.keys(all).forEach(function (t) { if (globalTypes[t]) kept[t] = all[t]; });
+  Object.keys(all).forEach(function (t) {
+    var fns = all[t].filter(function (fn) { return globalTypes[t] || fn.sbGlobal; });
+    if (fns.length) kept[t] = fns;
+  });
   return kept;
 }
 

@@ -835,6 +835,7 @@ struct World {
     canned: String,
     schedule: String,
     policy: String,
+    notification: String,
     login_email: String,
     login_password: String,
     counter: Cell<usize>,
@@ -932,6 +933,7 @@ impl World {
             canned: String::new(),
             schedule: String::new(),
             policy: String::new(),
+            notification: String::new(),
             login_email: "login@example.com".to_owned(),
             login_password,
             counter: Cell::new(0),
@@ -944,6 +946,7 @@ impl World {
         world.canned = world.fresh_canned().await;
         world.schedule = world.fresh_schedule().await;
         world.policy = world.fresh_policy().await;
+        world.notification = world.admin_notification().await;
         (world.telegram, world.unreadable) = world.telegram_with_unreadable().await;
         world.widget_key = world.widget().await;
         world
@@ -1126,6 +1129,34 @@ impl World {
             .create_agent(&self.admin, &format!("spare{n}@example.com"), "agent")
             .await;
         id
+    }
+
+    /// A notification of the admin's: the member assigns inbox A's conversation to them.
+    async fn admin_notification(&self) -> String {
+        let me = self.admin_call(Method::GET, "/api/v1/me", None, 200).await;
+        let admin_id = me["agent"]["id"].as_str().unwrap_or_default().to_owned();
+        let path = format!("/api/v1/conversations/{}/assign", self.conversation);
+        let response = self
+            .app
+            .api(
+                &self.member,
+                Method::POST,
+                &path,
+                Some(json!({"assignee_id": admin_id})),
+            )
+            .await;
+        assert!(response.status().is_success(), "assign to the admin");
+        let list = eventually(&self.app, &self.admin, "/api/v1/notifications", |l| {
+            l["data"][0]["id"].is_string()
+        })
+        .await;
+        // Back to nobody, as the other rows expect.
+        self.admin_call(Method::POST, &path, Some(json!({"assignee_id": null})), 200)
+            .await;
+        list["data"][0]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     async fn fresh_schedule(&self) -> String {
@@ -1350,6 +1381,7 @@ impl World {
                 ("teams", "id") => &self.team,
                 ("business-hours", "id") => &self.schedule,
                 ("sla-policies", "id") => &self.policy,
+                ("notifications", "id") => &self.notification,
                 ("members", "agent_id") => &self.member_id,
                 ("canned-responses", "id") => &self.canned,
                 _ => panic!(

@@ -31,6 +31,8 @@ mod inbox_access;
 mod inbox_admin;
 mod inbox_browser;
 mod messages;
+mod notifications;
+mod notifications_browser;
 mod ops;
 mod pages;
 mod quotas;

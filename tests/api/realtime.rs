@@ -110,13 +110,26 @@ async fn reconnecting_with_a_sequence_replays_exactly_the_missed_events() {
     let got = read_until(&mut resumed, "the live message", |f| is_message(f, "live")).await;
     watched.extend(read_until(&mut watcher, "the live message", |f| is_message(f, "live")).await);
 
-    // The watcher's stream is the reference: contiguous, as it sees everything.
+    // The watcher's stream is the reference: it sees everything but other agents' own
+    // notifications (the notifier publishes them within a quarter second, so whether the
+    // assignment's falls inside this window varies), so after ada left it skips exactly
+    // the ones ada got.
+    let notes: Vec<u64> = got
+        .iter()
+        .filter(|f| f["type"] == "notification.created")
+        .map(seq_of)
+        .collect();
     let all: Vec<u64> = watched.iter().map(seq_of).collect();
     assert!(
-        all.windows(2).all(|w| w[1] == w[0] + 1),
-        "the admin's stream has gaps or repeats: {:?}",
+        all.windows(2)
+            .all(|w| w[1] > w[0] && (w[0] + 1..w[1]).all(|s| s <= last_seen || notes.contains(&s))),
+        "the admin's stream has gaps or repeats: {:?} (ada's notifications {notes:?})",
         summary(&watched)
     );
+    let got: Vec<Value> = got
+        .into_iter()
+        .filter(|f| f["type"] != "notification.created")
+        .collect();
     let expected: Vec<Value> = watched
         .iter()
         .filter(|f| seq_of(f) > last_seen)
