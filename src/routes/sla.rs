@@ -205,9 +205,19 @@ async fn inbox_schedule(
         return Err(ApiError::not_found("no inbox with that id"));
     }
     let schedule_id = store::schedule_of_inbox(conn, id.0).await?;
+    // Read from the store, not the supervisor's copy (which follows a change within a pass).
+    let schedule = match schedule_id {
+        Some(schedule_id) => store::schedule(conn, schedule_id).await?,
+        None => None,
+    };
+    let open_now = schedule.as_ref().is_none_or(|row| {
+        crate::sla::Config::from_rows(&[], std::slice::from_ref(row), &[(id.0, row.id)])
+            .schedule_of(Some(id.0))
+            .is_none_or(|s| s.is_open(state.hub.sla.clock.now()))
+    });
     Ok(HttpResponse::Ok().json(json!({
         "business_hours_id": schedule_id.map(|s| s.to_string()),
-        "open_now": state.hub.sla.is_open(id.0),
+        "open_now": open_now,
     })))
 }
 

@@ -303,36 +303,18 @@ async fn sync(
     let now = sla.clock.now();
     let mut changed = Vec::new();
     {
+        // One transaction for the batch (one fsync on SQLite); each conversation's write
+        // nests as a savepoint, so one refused write leaves the others.
         let conn = &mut db.writer().await?;
-        for &id in ids {
-            let Some(view) = store::sync_view(conn, id).await? else {
-                continue;
-            };
-            let facts = &view.conversation;
-            let labels = &view.labels;
-            let subject = policy::Subject {
-                inbox_id: facts.inbox_id,
-                priority: facts.priority,
-                team_id: facts.team_id,
-                labels,
-            };
-            let chosen = policy::choose(&config.policies, subject);
-            let write = track::plan(&view, chosen, config.schedule_of(facts.inbox_id), now);
-            let synced = view.state.as_ref().is_some_and(|s| {
-                s.synced_at == facts.updated_at && s.policy_id == chosen.map(|p| p.id)
-            });
-            if synced && write.changed.is_empty() && write.started.is_empty() {
-                continue;
-            }
-            if let Err(error) = store::save_sync(conn, &view, chosen.map(|p| p.id), &write).await {
-                // Another node started the same clock (the unique index refused the
-                // second); the next full pass looks again.
-                tracing::debug!(conversation_id = id, %error, "SLA sync not saved");
-                continue;
-            }
-            sla.metrics.synced.inc();
-            if !write.changed.is_empty() || !write.started.is_empty() {
-                changed.push((id, facts.inbox_id));
+        crate::db::begin(conn).await?;
+        let outcome = sync_batch(conn, sla, config, ids, now, &mut changed).await;
+        match outcome {
+            Ok(()) => crate::db::commit(conn).await?,
+            Err(error) => {
+                if let Err(rollback) = crate::db::rollback(conn).await {
+                    tracing::warn!(%rollback, "rollback after a failed SLA sync");
+                }
+                return Err(error);
             }
         }
     }
@@ -352,6 +334,46 @@ async fn sync(
             .collect();
         if let Some(inbox_id) = inbox_id {
             events.sla(id, inbox_id, sla.badge(Some(inbox_id), &mine));
+        }
+    }
+    Ok(())
+}
+
+/// Plans and writes the clocks of a batch, inside the caller's transaction; notes the
+/// conversations whose clocks changed.
+async fn sync_batch(
+    conn: &mut crate::db::DbConn,
+    sla: &Sla,
+    config: &Config,
+    ids: &[i64],
+    now: DateTime<Utc>,
+    changed: &mut Vec<(i64, Option<i64>)>,
+) -> Result<(), StoreError> {
+    for view in store::sync_views(conn, ids).await? {
+        let facts = &view.conversation;
+        let subject = policy::Subject {
+            inbox_id: facts.inbox_id,
+            priority: facts.priority,
+            team_id: facts.team_id,
+            labels: &view.labels,
+        };
+        let chosen = policy::choose(&config.policies, subject);
+        let write = track::plan(&view, chosen, config.schedule_of(facts.inbox_id), now);
+        let synced = view.state.as_ref().is_some_and(|s| {
+            s.synced_at == facts.updated_at && s.policy_id == chosen.map(|p| p.id)
+        });
+        if synced && write.changed.is_empty() && write.started.is_empty() {
+            continue;
+        }
+        if let Err(error) = store::save_sync(conn, &view, chosen.map(|p| p.id), &write).await {
+            // Another node started the same clock (the unique index refused the second);
+            // the next full pass looks again.
+            tracing::debug!(conversation_id = facts.id, %error, "SLA sync not saved");
+            continue;
+        }
+        sla.metrics.synced.inc();
+        if !write.changed.is_empty() || !write.started.is_empty() {
+            changed.push((facts.id, facts.inbox_id));
         }
     }
     Ok(())

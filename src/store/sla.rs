@@ -395,56 +395,90 @@ pub async fn resync_all(conn: &mut DbConn) -> Result<usize, StoreError> {
     Ok(db_run!(conn, c => diesel::delete(sla_states::table).execute(c).await)?)
 }
 
-/// Reads what a sync of one conversation needs; `None` when it does not exist.
-pub async fn sync_view(conn: &mut DbConn, id: i64) -> Result<Option<SyncView>, StoreError> {
-    db_run!(conn, c => {
-        let Some(conversation) = conversations::table
-            .find(id)
+/// Reads what a sync of some conversations needs, with a fixed number of queries whatever
+/// their number (those that no longer exist are left out).
+pub async fn sync_views(conn: &mut DbConn, ids: &[i64]) -> Result<Vec<SyncView>, StoreError> {
+    use std::collections::HashMap;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (facts, labels, states, clocks, inbound, replies) = db_run!(conn, c => {
+        let facts = conversations::table
+            .filter(conversations::id.eq_any(ids))
+            .order(conversations::id)
             .select(ConversationFacts::as_select())
-            .first(c)
-            .await
-            .optional()?
-        else {
-            return Ok(None);
-        };
-        let labels = conversation_labels::table
-            .inner_join(labels::table)
-            .filter(conversation_labels::conversation_id.eq(id))
-            .select(labels::name)
-            .load::<String>(c)
+            .load(c)
             .await?;
-        let state = sla_states::table
-            .find(id)
+        let labels: Vec<(i64, String)> = conversation_labels::table
+            .inner_join(labels::table)
+            .filter(conversation_labels::conversation_id.eq_any(ids))
+            .select((conversation_labels::conversation_id, labels::name))
+            .load(c)
+            .await?;
+        let states = sla_states::table
+            .filter(sla_states::conversation_id.eq_any(ids))
             .select(StateRow::as_select())
-            .first(c)
-            .await
-            .optional()?;
-        let active = sla_clocks::table
-            .filter(sla_clocks::conversation_id.eq(id))
+            .load(c)
+            .await?;
+        let clocks = sla_clocks::table
+            .filter(sla_clocks::conversation_id.eq_any(ids))
             .filter(sla_clocks::ended_at.is_null())
             .order(sla_clocks::id)
             .select(ClockRow::as_select())
             .load(c)
             .await?;
-        let last_inbound_seq = messages::table
-            .filter(messages::conversation_id.eq(id))
+        let inbound: Vec<(i64, Option<i64>)> = messages::table
+            .filter(messages::conversation_id.eq_any(ids))
             .filter(messages::direction.eq(Direction::Inbound))
-            .order(messages::seq.desc())
-            .select(messages::seq)
-            .first::<i64>(c)
-            .await
-            .optional()?;
-        let last_reply_seq = messages::table
-            .filter(messages::conversation_id.eq(id))
+            .group_by(messages::conversation_id)
+            .select((messages::conversation_id, diesel::dsl::max(messages::seq)))
+            .load(c)
+            .await?;
+        let replies: Vec<(i64, Option<i64>)> = messages::table
+            .filter(messages::conversation_id.eq_any(ids))
             .filter(messages::direction.eq(Direction::Outbound))
             .filter(messages::sender_type.eq(SenderType::Agent))
-            .order(messages::seq.desc())
-            .select(messages::seq)
-            .first::<i64>(c)
-            .await
-            .optional()?;
-        Ok(Some(SyncView { conversation, labels, state, active, last_inbound_seq, last_reply_seq }))
-    })
+            .group_by(messages::conversation_id)
+            .select((messages::conversation_id, diesel::dsl::max(messages::seq)))
+            .load(c)
+            .await?;
+        Ok::<_, diesel::result::Error>((facts, labels, states, clocks, inbound, replies))
+    })?;
+    let mut labels_of: HashMap<i64, Vec<String>> = HashMap::new();
+    for (id, name) in labels {
+        labels_of.entry(id).or_default().push(name);
+    }
+    let mut states: HashMap<i64, StateRow> =
+        states.into_iter().map(|s| (s.conversation_id, s)).collect();
+    let mut clocks_of: HashMap<i64, Vec<ClockRow>> = HashMap::new();
+    for clock in clocks {
+        clocks_of
+            .entry(clock.conversation_id)
+            .or_default()
+            .push(clock);
+    }
+    let inbound: HashMap<i64, i64> = inbound
+        .into_iter()
+        .filter_map(|(id, seq)| Some((id, seq?)))
+        .collect();
+    let replies: HashMap<i64, i64> = replies
+        .into_iter()
+        .filter_map(|(id, seq)| Some((id, seq?)))
+        .collect();
+    Ok(facts
+        .into_iter()
+        .map(|conversation| {
+            let id = conversation.id;
+            SyncView {
+                labels: labels_of.remove(&id).unwrap_or_default(),
+                state: states.remove(&id),
+                active: clocks_of.remove(&id).unwrap_or_default(),
+                last_inbound_seq: inbound.get(&id).copied(),
+                last_reply_seq: replies.get(&id).copied(),
+                conversation,
+            }
+        })
+        .collect())
 }
 
 /// Writes a sync's outcome and records what it accounted for. The firing columns
