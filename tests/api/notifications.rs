@@ -122,24 +122,30 @@ async fn an_assignment_notifies_the_assignee_live_and_they_mark_it_read() {
     );
 }
 
+/// Priya Shah, an agent and member of the inbox; answers her token.
+pub(crate) async fn priya(app: &TestApp, admin: &str, inbox_id: &str) -> String {
+    let (id, token) = agent(app, admin, "priya@example.com").await;
+    call_ok(
+        app,
+        admin,
+        Method::PATCH,
+        &format!("/api/v1/agents/{id}"),
+        Some(json!({"name": "Priya Shah"})),
+        StatusCode::OK,
+    )
+    .await;
+    app.add_member(admin, inbox_id, &id).await;
+    token
+}
+
 #[actix_web::test]
 async fn a_note_notifies_the_members_it_mentions() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let inbox = app.create_api_inbox(&admin, None).await;
-    let (priya, priya_token) = agent(&app, &admin, "priya@example.com").await;
-    call_ok(
-        &app,
-        &admin,
-        Method::PATCH,
-        &format!("/api/v1/agents/{priya}"),
-        Some(json!({"name": "Priya Shah"})),
-        StatusCode::OK,
-    )
-    .await;
+    let priya_token = priya(&app, &admin, &inbox.id).await;
     let (ada, ada_token) = agent(&app, &admin, "ada@example.com").await;
     let (_outsider, outsider_token) = agent(&app, &admin, "olga@example.com").await;
-    app.add_member(&admin, &inbox.id, &priya).await;
     app.add_member(&admin, &inbox.id, &ada).await;
     let id = post_message(
         &app,

@@ -96,3 +96,66 @@ async fn the_bell_counts_live_and_opens_the_conversation() {
         assert!(response.status().is_success());
     }
 }
+
+#[actix_web::test]
+async fn a_note_mentions_a_member_picked_from_the_suggestions() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let inbox = app.create_api_inbox(&admin, None).await;
+    let priya_token = crate::notifications::priya(&app, &admin, &inbox.id).await;
+    post_message(
+        &app,
+        &inbox,
+        &message_event("m-1", "cust-1", "refund please"),
+    )
+    .await;
+
+    let chrome = Chrome::start(1400, 900).await;
+    sign_in(&chrome, &app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    chrome
+        .wait_until("the conversation row", &shown("conversation-row"))
+        .await;
+    click(&chrome, "[data-testid=conversation-row]").await;
+    chrome.wait_until("the composer", &shown("composer")).await;
+    click(&chrome, "[data-testid=mode-note]").await;
+    chrome
+        .js(
+            "const t = document.querySelector('[data-testid=composer]'); t.focus(); \
+             t.value = 'Please check the refund @pr'; \
+             t.setSelectionRange(t.value.length, t.value.length); \
+             t.dispatchEvent(new Event('input', {bubbles: true})); return true;",
+        )
+        .await;
+    chrome
+        .wait_until(
+            "the member suggested",
+            "const o = document.querySelector('[data-testid=mention-option]'); \
+             return !!o && o.dataset.handle === 'priya';",
+        )
+        .await;
+    chrome.screenshot("mention-suggestions").await;
+    let enter = "const t = document.querySelector('[data-testid=composer]'); \
+                 t.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', code: 'Enter', keyCode: 13, bubbles: true})); \
+                 return t.value;";
+    let picked = chrome.js(enter).await;
+    assert_eq!(picked, json!("Please check the refund @priya "));
+    chrome.js(enter).await;
+    chrome
+        .wait_until(
+            "the mention set apart in the note",
+            "return Array.from(document.querySelectorAll('[data-testid=message][data-private=true] [data-testid=mention]')) \
+             .some(m => m.textContent === '@priya');",
+        )
+        .await;
+    let mentioned = crate::helpers::eventually(&app, &priya_token, "/api/v1/notifications", |l| {
+        l["data"][0]["kind"] == "mention"
+    })
+    .await;
+    assert!(
+        mentioned["data"][0]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("@priya")),
+        "{mentioned}"
+    );
+    chrome.close().await;
+}

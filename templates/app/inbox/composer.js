@@ -9,6 +9,7 @@ import { scrollToBottom, upsertMessage } from './messages.js';
 import { renderMailTo } from './mail.js';
 import { capabilitiesOf, closeWindow, renderWindow, windowClosed } from './window.js';
 import { closePicker, openPicker } from './templates.js';
+import { membersOf } from './directories.js';
 
 export function buildComposer(C, draftText) {
   var listId = nextId('canned');
@@ -81,7 +82,7 @@ export function buildComposer(C, draftText) {
   h('div', { class: 'composer-actions' },
     h('label', { class: 'button attach-label', for: fileId },
       h('span', { 'aria-hidden': 'true' }, '📎'), ' Attach', V.fileInput),
-    h('span', { id: hintId, class: 'hint muted' }, 'Enter sends · Shift+Enter new line · / for canned responses'),
+    h('span', { id: hintId, class: 'hint muted' }, 'Enter sends · Shift+Enter new line · / for canned responses · @ mentions (notes)'),
     V.sendBtn));
 
   V.composer.addEventListener('keydown', function (e) { composerKey(C, e); });
@@ -268,11 +269,48 @@ function renderUploads(C, pendingNames) {
   V.uploadsEl.hidden = !V.uploadsEl.firstChild;
 }
 
+// @mentions in a private note: `@na` before the caret suggests the inbox's members; the
+// hub notifies whoever a note mentions (first name, or the name without spaces when two
+// members share a first name).
+var MENTION = /(^|[\s([{,;:])@([\p{L}\p{N}._-]*)$/u;
+function mentionHandle(agent, members) {
+  var name = String(agent.name || '').toLowerCase();
+  var first = name.split(/\s+/)[0] || '';
+  var shared = members.filter(function (a) {
+    return String(a.name || '').toLowerCase().split(/\s+/)[0] === first;
+  }).length > 1;
+  return shared ? name.replace(/\s+/g, '') : first;
+}
+function mentionLookup(C, before) {
+  var m = MENTION.exec(before);
+  if (!m) return false;
+  var query = m[2].toLowerCase();
+  var start = before.length - m[2].length - 1;
+  var inboxId = C.data && C.data.inbox_id;
+  var token = (C.cannedToken || 0) + 1;
+  C.cannedToken = token;
+  membersOf(inboxId).then(function (members) {
+    if (!current(C) || C.cannedToken !== token) return;
+    var items = members.filter(function (a) {
+      var name = String(a.name || '').toLowerCase();
+      return a.active !== false && (name.indexOf(query) === 0 || name.split(/\s+/).some(function (w) { return w.indexOf(query) === 0; }) ||
+        String(a.email || '').toLowerCase().indexOf(query) === 0);
+    }).slice(0, 8).map(function (a) {
+      return { mention: true, handle: mentionHandle(a, members), name: a.name };
+    });
+    if (!items.length) { closeCanned(C); return; }
+    C.canned = { items: items, active: 0, start: start, end: start + query.length + 1 };
+    renderCanned(C);
+  });
+  return true;
+}
+
 // Canned responses: `/code` before the caret opens suggestions.
 function cannedLookup(C) {
   if (!current(C)) return;
   var ta = V.composer;
   var before = ta.value.slice(0, ta.selectionStart);
+  if (C.mode === 'note' && mentionLookup(C, before)) return;
   var m = /(^|\s)\/([A-Za-z0-9_-]+)$/.exec(before);
   if (!m) { closeCanned(C); return; }
   var query = m[2];
@@ -294,10 +332,16 @@ function cannedLookup(C) {
 function renderCanned(C) {
   var list = V.cannedList;
   clear(list);
+  list.setAttribute('aria-label', C.canned.items[0] && C.canned.items[0].mention ? 'Mentions' : 'Canned responses');
   C.canned.items.forEach(function (item, i) {
     var id = list.id + '-' + i;
     var active = i === C.canned.active;
-    list.appendChild(h('li', {
+    list.appendChild(item.mention ? h('li', {
+      id: id, role: 'option', class: 'canned-option' + (active ? ' active' : ''),
+      'data-testid': 'mention-option', 'data-handle': item.handle, 'aria-selected': String(active),
+      onmousedown: function (e) { e.preventDefault(); },
+      onclick: function () { pickCanned(C, item); }
+    }, h('strong', null, '@' + item.handle), ' ', h('span', { class: 'canned-text' }, item.name)) : h('li', {
       id: id, role: 'option', class: 'canned-option' + (active ? ' active' : ''),
       'data-testid': 'canned-option', 'data-code': item.short_code, 'aria-selected': String(active),
       onmousedown: function (e) { e.preventDefault(); },
@@ -330,12 +374,14 @@ function pickCanned(C, item) {
   var ta = V.composer;
   var start = C.canned.start;
   var end = Math.max(C.canned.end, ta.selectionStart);
-  // The text may have moved since the lookup: find the /code again right before the caret.
+  // The text may have moved since the lookup: find the /code or @name again right before
+  // the caret.
   var before = ta.value.slice(0, ta.selectionStart);
-  var m = /(^|\s)\/([A-Za-z0-9_-]+)$/.exec(before);
+  var m = item.mention ? MENTION.exec(before) : /(^|\s)\/([A-Za-z0-9_-]+)$/.exec(before);
   if (m) { start = before.length - m[2].length - 1; end = ta.selectionStart; }
-  ta.value = ta.value.slice(0, start) + item.content + ta.value.slice(end);
-  var caret = start + item.content.length;
+  var text = item.mention ? '@' + item.handle + ' ' : item.content;
+  ta.value = ta.value.slice(0, start) + text + ta.value.slice(end);
+  var caret = start + text.length;
   ta.setSelectionRange(caret, caret);
   closeCanned(C);
   ta.focus();

@@ -142,6 +142,22 @@ function senderName(C, m) {
   return 'Customer';
 }
 
+// A note's @mentions set apart (text nodes and spans only, never HTML).
+function withMentions(text) {
+  var parts = [];
+  var re = /(^|[\s([{,;:])(@[\p{L}\p{N}._-]*[\p{L}\p{N}])/gu;
+  var last = 0;
+  var m;
+  while ((m = re.exec(text)) !== null) {
+    var at = m.index + m[1].length;
+    if (at > last) parts.push(text.slice(last, at));
+    parts.push(h('span', { class: 'mention', 'data-testid': 'mention' }, m[2]));
+    last = at + m[2].length;
+  }
+  if (last < text.length) parts.push(text.slice(last));
+  return parts;
+}
+
 function messageEl(C, m) {
   var inbound = m.direction === 'inbound';
   var note = !!m.private;
@@ -185,7 +201,8 @@ function messageEl(C, m) {
       h('span', { class: 'quote-text' }, quoted.text)));
   }
   // A mail that only quotes earlier ones has no text of its own, but its full text.
-  var contentEl = m.content || (m.mail && m.mail.full_text) ? h('div', { class: 'content' }, m.content || '') : null;
+  var contentEl = m.content || (m.mail && m.mail.full_text)
+    ? h('div', { class: 'content' }, note ? withMentions(m.content || '') : m.content || '') : null;
   if (contentEl) el.appendChild(contentEl);
   var extras = mailExtras(C, m, contentEl);
   if (extras) el.appendChild(extras);
