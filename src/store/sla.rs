@@ -140,6 +140,7 @@ pub struct SyncWrite {
 
 // ---- schedules ----------------------------------------------------------------------
 
+/// Every business schedule, oldest first (the supervisor loads them all; there are few).
 pub async fn schedules(conn: &mut DbConn) -> Result<Vec<ScheduleRow>, StoreError> {
     Ok(db_run!(conn, c => business_schedules::table
         .order(business_schedules::id)
@@ -148,6 +149,7 @@ pub async fn schedules(conn: &mut DbConn) -> Result<Vec<ScheduleRow>, StoreError
         .await)?)
 }
 
+/// One business schedule by id.
 pub async fn schedule(conn: &mut DbConn, id: i64) -> Result<Option<ScheduleRow>, StoreError> {
     Ok(db_run!(conn, c => business_schedules::table
         .find(id)
@@ -269,6 +271,7 @@ pub async fn set_inbox_schedule(
 
 // ---- policies -----------------------------------------------------------------------
 
+/// Every policy in precedence order (position, then id).
 pub async fn policies(conn: &mut DbConn) -> Result<Vec<PolicyRow>, StoreError> {
     Ok(db_run!(conn, c => sla_policies::table
         .order((sla_policies::position, sla_policies::id))
@@ -277,6 +280,7 @@ pub async fn policies(conn: &mut DbConn) -> Result<Vec<PolicyRow>, StoreError> {
         .await)?)
 }
 
+/// One policy by id.
 pub async fn policy(conn: &mut DbConn, id: i64) -> Result<Option<PolicyRow>, StoreError> {
     Ok(db_run!(conn, c => sla_policies::table
         .find(id)
