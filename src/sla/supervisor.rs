@@ -274,11 +274,18 @@ async fn run_pass(
         sync(db, sla, events, &config, ids).await?;
     }
     if pass.full {
+        // Without an enabled policy nothing needs a clock: only running ones are ended, and
+        // the hub's conversations are not walked (at start or every 30 s).
+        let any_policy = config.any_enabled();
         let mut after = 0;
         loop {
             let ids = {
                 let conn = &mut db.reader().await?;
-                store::stale(conn, after, BATCH).await?
+                if any_policy {
+                    store::stale(conn, after, BATCH).await?
+                } else {
+                    store::with_running_clocks(conn, after, BATCH).await?
+                }
             };
             let Some(&last) = ids.last() else { break };
             sync(db, sla, events, &config, &ids).await?;

@@ -393,6 +393,24 @@ pub async fn stale(conn: &mut DbConn, after: i64, limit: i64) -> Result<Vec<i64>
         .await)?)
 }
 
+/// Conversations with a clock still running (after the last policy was disabled or
+/// deleted, the only ones a pass must look at: their clocks end). `after` is the id cursor.
+pub async fn with_running_clocks(
+    conn: &mut DbConn,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<i64>, StoreError> {
+    Ok(db_run!(conn, c => sla_clocks::table
+        .filter(sla_clocks::ended_at.is_null())
+        .filter(sla_clocks::conversation_id.gt(after))
+        .select(sla_clocks::conversation_id)
+        .distinct()
+        .order(sla_clocks::conversation_id)
+        .limit(limit)
+        .load(c)
+        .await)?)
+}
+
 /// Forgets what was synced for every conversation, so the next pass looks at all active
 /// ones again (policies or schedules changed).
 pub async fn resync_all(conn: &mut DbConn) -> Result<usize, StoreError> {

@@ -497,3 +497,45 @@ async fn bad_schedules_and_policies_are_refused_naming_the_field() {
         .await;
     assert_error(duplicate, StatusCode::CONFLICT, "name_taken").await;
 }
+
+#[actix_web::test]
+async fn deleting_the_last_policy_ends_the_running_clocks() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let inbox = app.create_api_inbox(&admin, None).await;
+    let policy = create_policy(
+        &app,
+        &admin,
+        json!({"name": "Hour", "first_response_secs": 3600}),
+    )
+    .await;
+    let id = first_message(&app, &inbox, "m-1", "cust-1").await;
+    sla_until(&app, &admin, &id, |s| {
+        s["sla"]["target"] == "first_response"
+    })
+    .await;
+
+    let path = format!(
+        "/api/v1/sla-policies/{}",
+        policy["id"].as_str().unwrap_or_default()
+    );
+    call_ok(
+        &app,
+        &admin,
+        Method::DELETE,
+        &path,
+        None,
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    let sla = sla_until(&app, &admin, &id, |s| s["sla"].is_null()).await;
+    let first = &sla["clocks"][0];
+    assert!(
+        first["ended_at"].is_string() && first["met_at"].is_null(),
+        "{sla}"
+    );
+    // Nothing fires for it any more.
+    advance(&app, 2 * HOUR);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(audit_count(&app, &admin, "sla.breach").await, 0);
+}
