@@ -37,6 +37,7 @@ pub struct Settings {
     pub inbound: InboundSettings,
     pub outbound: OutboundSettings,
     pub realtime: RealtimeSettings,
+    pub notifications: NotificationSettings,
     pub storage: StorageSettings,
     pub attachments: AttachmentSettings,
 }
@@ -156,6 +157,44 @@ pub struct OutboundSettings {
     pub concurrency: usize,
     /// Sends per second per channel (the provider's limit).
     pub rate_per_second: NonZeroU32,
+}
+
+/// Notifications by email (the bell needs no settings).
+#[derive(Debug, Clone)]
+pub struct NotificationSettings {
+    /// The SMTP server and sender; `None`: no notification email.
+    pub email: Option<NotificationEmail>,
+    /// How long a notification may stay unread before an online or busy agent gets it
+    /// by email.
+    pub email_after: Duration,
+    /// The least time between two digests to one agent.
+    pub email_digest: Duration,
+    /// How often the mailer looks for notifications to send.
+    pub email_check: Duration,
+}
+
+/// Where notification mail goes out.
+#[derive(Clone)]
+pub struct NotificationEmail {
+    pub host: String,
+    pub port: u16,
+    pub tls: switchboard_email::Tls,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// The From address.
+    pub from: String,
+}
+
+impl fmt::Debug for NotificationEmail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NotificationEmail")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The agents' realtime stream.
@@ -593,6 +632,51 @@ const ENV_OVERRIDES: &[(&str, &str, Kind)] = &[
         "attachments.min_free_disk_mb",
         Kind::Integer,
     ),
+    (
+        "SWITCHBOARD_NOTIFICATIONS_SMTP_HOST",
+        "notifications.smtp_host",
+        Kind::Text,
+    ),
+    (
+        "SWITCHBOARD_NOTIFICATIONS_SMTP_PORT",
+        "notifications.smtp_port",
+        Kind::Integer,
+    ),
+    (
+        "SWITCHBOARD_NOTIFICATIONS_SMTP_TLS",
+        "notifications.smtp_tls",
+        Kind::Text,
+    ),
+    (
+        "SWITCHBOARD_NOTIFICATIONS_SMTP_USERNAME",
+        "notifications.smtp_username",
+        Kind::Text,
+    ),
+    (
+        "SWITCHBOARD_NOTIFICATIONS_SMTP_PASSWORD",
+        "notifications.smtp_password",
+        Kind::Text,
+    ),
+    (
+        "SWITCHBOARD_NOTIFICATIONS_EMAIL_FROM",
+        "notifications.email_from",
+        Kind::Text,
+    ),
+    (
+        "SWITCHBOARD_NOTIFICATIONS_EMAIL_AFTER_MINUTES",
+        "notifications.email_after_minutes",
+        Kind::Integer,
+    ),
+    (
+        "SWITCHBOARD_NOTIFICATIONS_EMAIL_DIGEST_MINUTES",
+        "notifications.email_digest_minutes",
+        Kind::Integer,
+    ),
+    (
+        "SWITCHBOARD_NOTIFICATIONS_EMAIL_CHECK_SECS",
+        "notifications.email_check_secs",
+        Kind::Integer,
+    ),
 ];
 
 /// The environment variable of a setting, for error messages.
@@ -617,6 +701,21 @@ struct RawSettings {
     realtime: RawRealtime,
     storage: RawStorage,
     attachments: RawAttachments,
+    notifications: RawNotifications,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotifications {
+    smtp_host: String,
+    smtp_port: i64,
+    smtp_tls: String,
+    smtp_username: String,
+    smtp_password: String,
+    email_from: String,
+    email_after_minutes: i64,
+    email_digest_minutes: i64,
+    email_check_secs: i64,
 }
 
 #[derive(Deserialize)]
@@ -1098,6 +1197,7 @@ impl RawSettings {
         };
         let storage = self.storage.validate(&data_dir)?;
         let attachments = self.attachments.validate()?;
+        let notifications = self.notifications.validate(&server.public_url)?;
         Ok(Settings {
             data_dir,
             server,
@@ -1110,6 +1210,67 @@ impl RawSettings {
             realtime,
             storage,
             attachments,
+            notifications,
+        })
+    }
+}
+
+impl RawNotifications {
+    fn validate(&self, public_url: &Url) -> Result<NotificationSettings, ConfigError> {
+        let host = self.smtp_host.trim();
+        let email = if host.is_empty() {
+            None
+        } else {
+            let tls = switchboard_email::Tls::parse(self.smtp_tls.trim()).ok_or_else(|| {
+                invalid(
+                    "notifications.smtp_tls",
+                    "must be starttls, implicit or none",
+                )
+            })?;
+            let from = match self.email_from.trim() {
+                "" => format!(
+                    "switchboard@{}",
+                    public_url.host_str().unwrap_or("localhost")
+                ),
+                from => from.to_owned(),
+            };
+            if let Err(reason) = crate::domain::EmailAddress::parse(&from) {
+                return Err(invalid(
+                    "notifications.email_from",
+                    format!("{from}: {reason}"),
+                ));
+            }
+            let optional = |text: &str| Some(text.to_owned()).filter(|t| !t.is_empty());
+            Some(NotificationEmail {
+                host: host.to_owned(),
+                port: in_range("notifications.smtp_port", self.smtp_port, 1, 65_535)? as u16,
+                tls,
+                username: optional(&self.smtp_username),
+                password: optional(&self.smtp_password),
+                from,
+            })
+        };
+        let minutes = |setting, value| -> Result<Duration, ConfigError> {
+            Ok(Duration::from_secs(
+                in_range(setting, value, 0, 7 * 24 * 60)? as u64 * 60,
+            ))
+        };
+        Ok(NotificationSettings {
+            email,
+            email_after: minutes(
+                "notifications.email_after_minutes",
+                self.email_after_minutes,
+            )?,
+            email_digest: minutes(
+                "notifications.email_digest_minutes",
+                self.email_digest_minutes,
+            )?,
+            email_check: Duration::from_secs(in_range(
+                "notifications.email_check_secs",
+                self.email_check_secs,
+                1,
+                3600,
+            )? as u64),
         })
     }
 }

@@ -35,6 +35,10 @@ pub struct Hub {
     /// Attachment files: limits, blob store, signed URLs.
     pub files: Arc<crate::files::Files>,
     pub(crate) thumbnails: thumbnails::Thumbnailer,
+    /// Mails unread notifications (only when an SMTP server is configured).
+    pub(crate) mailer: Option<Addr<crate::notify::Mailer>>,
+    /// Its counts, for `/metrics`.
+    pub(crate) mailer_metrics: Arc<crate::notify::MailerMetrics>,
     /// Widget visitors' rate limits.
     pub(crate) widget_limits: Arc<VisitorLimits>,
     /// Widget visitors' open sockets, per address and in all.
@@ -66,6 +70,14 @@ impl Hub {
         let router = router::Router::new(db.clone(), presence.clone()).start();
         let thumbnails = thumbnails::Thumbnailer::start(db.clone(), events.clone(), files.clone());
         let notifier = crate::notify::Notifier::new(db.clone(), events.clone()).start();
+        let mailer_metrics = Arc::new(crate::notify::MailerMetrics::default());
+        let mailer = crate::notify::start_mailer(
+            db.clone(),
+            presence.clone(),
+            &settings.notifications,
+            settings.server.public_url.clone(),
+            mailer_metrics.clone(),
+        );
         let writer = InboundWriter::start(
             db.clone(),
             events.clone(),
@@ -140,6 +152,8 @@ impl Hub {
             delivery,
             sla,
             escalation,
+            mailer,
+            mailer_metrics,
             files,
             thumbnails,
             widget_limits: Arc::default(),
@@ -164,5 +178,8 @@ impl Hub {
             .await;
         let _ = self.router.send(router::Shutdown).await;
         let _ = self.escalation.send(crate::sla::Shutdown).await;
+        if let Some(mailer) = &self.mailer {
+            let _ = mailer.send(crate::notify::StopMailer).await;
+        }
     }
 }

@@ -135,6 +135,7 @@ impl Metrics {
         uploads: &UploadMetrics,
         statements: &Counter,
         sla: &crate::sla::SlaMetrics,
+        mail: &crate::notify::MailerMetrics,
     ) -> Self {
         let mut registry = Registry::with_prefix("switchboard");
         registry.register(
@@ -156,6 +157,16 @@ impl Metrics {
             "sla_full_pass_milliseconds",
             "How long the latest full pass (every 30 s: stale conversations, due clocks) took",
             sla.full_pass_ms.clone(),
+        );
+        registry.register(
+            "notification_emails_sent",
+            "Notification digests handed to the SMTP server",
+            mail.sent.clone(),
+        );
+        registry.register(
+            "notification_emails_failed",
+            "Notification digests the SMTP server refused or could not take (retried next pass)",
+            mail.failed.clone(),
         );
         registry.register(
             "db_statements",

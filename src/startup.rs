@@ -139,6 +139,7 @@ impl Application {
             &uploads,
             db.statements(),
             &hub.sla.metrics,
+            &hub.mailer_metrics,
         );
         let state = web::Data::new(AppState {
             hub,

@@ -1,6 +1,7 @@
-//! Presence: an agent is online (or away, if they chose that) while at least one of their
-//! inbox connections is open, and offline otherwise. Changes are published as
-//! `presence` events and tell the router an agent may take conversations.
+//! Presence: while at least one of their inbox connections is open an agent shows what they
+//! chose (online, busy or away), and offline otherwise. Changes are published as
+//! `presence` events; only online agents take new conversations from the router and make
+//! the widget say someone is there.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,12 +31,11 @@ impl Presence {
 
     fn status_of(state: Option<&State>) -> Availability {
         match state {
-            // Connected agents are online unless they chose "away"; the stored
-            // "offline" only describes an agent without a connection.
-            Some(s) if s.connections > 0 && s.availability == Availability::Away => {
-                Availability::Away
-            }
-            Some(s) if s.connections > 0 => Availability::Online,
+            Some(s) if s.connections > 0 => match s.availability {
+                // Offline is never a choice; a connected agent is at least online.
+                Availability::Offline => Availability::Online,
+                chosen => chosen,
+            },
             _ => Availability::Offline,
         }
     }
@@ -82,6 +82,26 @@ impl Presence {
         self.update(agent_id, |s| {
             s.connections = s.connections.saturating_sub(1)
         })
+    }
+
+    /// An agent chose another availability (an admin may choose for them); returns the new
+    /// status if it changed. Without a connection nothing shows until they connect.
+    pub(crate) fn chose(&self, agent_id: i64, availability: Availability) -> Option<Availability> {
+        if !self.is_connected(agent_id) {
+            return None;
+        }
+        self.update(agent_id, |s| s.availability = availability)
+    }
+
+    fn is_connected(&self, agent_id: i64) -> bool {
+        let agents = self.agents.lock().unwrap_or_else(|p| p.into_inner());
+        agents.get(&agent_id).is_some_and(|s| s.connections > 0)
+    }
+
+    /// What an agent shows now: their choice while connected, offline otherwise.
+    pub(crate) fn status(&self, agent_id: i64) -> Availability {
+        let agents = self.agents.lock().unwrap_or_else(|p| p.into_inner());
+        Self::status_of(agents.get(&agent_id))
     }
 
     /// Agents that are connected and online.

@@ -81,6 +81,8 @@ pub(crate) struct FiredSla {
     pub(crate) activity: Option<Message>,
     /// A breach (else a warning).
     pub(crate) breach: bool,
+    /// Who hears of it (the policy's notify actions).
+    pub(crate) notify: crate::sla::policy::NotifyTargets,
 }
 
 /// A command addressed to one conversation (sent to the registry).
@@ -535,10 +537,14 @@ async fn fire_sla(
         stage = stage.as_str(),
         "SLA fired"
     );
+    let notify = policy.map_or(crate::sla::policy::NotifyTargets::DEFAULT, |p| {
+        p.notify_targets(stage)
+    });
     Ok(Some(FiredSla {
         conversation,
         activity,
         breach: stage == Stage::Breach,
+        notify,
     }))
 }
 
@@ -719,6 +725,8 @@ fn notify(shared: &Shared, heard: Heard, output: &Output) {
         },
         (_, Output::Fired(Some(fired))) => Intent::Sla {
             assignee_id: fired.conversation.assignee_id,
+            team_id: fired.conversation.team_id,
+            to: fired.notify,
             conversation_id: fired.conversation.id,
             breach: fired.breach,
             line: fired

@@ -372,6 +372,7 @@ diesel::table! {
         synced_seq -> BigInt,
         synced_at -> Timestamp,
         updated_at -> Timestamp,
+        due_at -> Nullable<Timestamp>,
     }
 }
 
@@ -406,10 +407,34 @@ diesel::table! {
         body -> Text,
         created_at -> Timestamp,
         read_at -> Nullable<Timestamp>,
+        emailed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    inbox_watchers (agent_id, inbox_id) {
+        agent_id -> BigInt,
+        inbox_id -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    notification_settings (agent_id) {
+        agent_id -> BigInt,
+        email_enabled -> Bool,
+        email_kinds -> Text,
+        quiet_start_minute -> Nullable<BigInt>,
+        quiet_end_minute -> Nullable<BigInt>,
+        time_zone -> Text,
+        last_emailed_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
     }
 }
 
 diesel::joinable!(inbox_schedules -> business_schedules (schedule_id));
+diesel::joinable!(inbox_watchers -> agents (agent_id));
+diesel::joinable!(inbox_watchers -> inboxes (inbox_id));
 diesel::joinable!(sla_states -> conversations (conversation_id));
 diesel::joinable!(sla_clocks -> conversations (conversation_id));
 
@@ -443,6 +468,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     sla_states,
     sla_clocks,
     notifications,
+    inbox_watchers,
+    notification_settings,
 );
 
 diesel::table! {

@@ -90,8 +90,11 @@ text_enum! {
 }
 
 text_enum! {
-    /// Presence an agent shows to routing and colleagues.
-    Availability { Online => "online", Away => "away", Offline => "offline" }
+    /// Presence an agent shows to routing and colleagues. Agents choose online (routing
+    /// gives them conversations), busy (working, nothing new) or away (not at the desk:
+    /// notifications go by email); offline is never chosen or stored, it is what presence
+    /// shows while an agent has no connection.
+    Availability { Online => "online", Away => "away", Busy => "busy", Offline => "offline" }
 }
 
 text_enum! {

@@ -302,6 +302,15 @@ fn fan_out(after: &AfterCommit, inbox_id: i64, outcomes: &[Outcome]) {
                     *conversation_change == Some(ConversationStart::Created),
                 );
                 events.message(message, true);
+                if *conversation_change == Some(ConversationStart::Created)
+                    && message.direction == crate::db::types::Direction::Inbound
+                {
+                    intents.push(crate::notify::Intent::NewConversation {
+                        conversation_id: conversation.id,
+                        inbox_id,
+                        content: message.content.clone(),
+                    });
+                }
                 if let (Some(agent_id), crate::db::types::Direction::Inbound) =
                     (conversation.assignee_id, message.direction)
                 {

@@ -31,7 +31,10 @@ async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let (limit, after) = query.parse()?;
     let agents = store::agents::list(&mut state.db.reader().await?, after, limit).await?;
-    let views = agents.iter().map(AgentView::from).collect();
+    let views = agents
+        .iter()
+        .map(|a| AgentView::from(a).live(&state.hub.presence))
+        .collect();
     Ok(HttpResponse::Ok().json(Page::new(views, limit, |a: &AgentView| a.id)))
 }
 
@@ -101,7 +104,8 @@ async fn create(
                 e.into()
             }
         })?;
-    let mut out = serde_json::to_value(AgentView::from(&agent)).map_err(ApiError::internal)?;
+    let mut out = serde_json::to_value(AgentView::from(&agent).live(&state.hub.presence))
+        .map_err(ApiError::internal)?;
     if generated {
         out["password"] = json!(password.expose());
     }
@@ -116,7 +120,7 @@ async fn show(
     let agent = store::agents::find(&mut state.db.reader().await?, id.0)
         .await?
         .ok_or_else(|| ApiError::not_found("no agent with that id"))?;
-    Ok(HttpResponse::Ok().json(AgentView::from(&agent)))
+    Ok(HttpResponse::Ok().json(AgentView::from(&agent).live(&state.hub.presence)))
 }
 
 #[derive(Deserialize)]
@@ -150,7 +154,7 @@ async fn update(
             .transpose()
             .map_err(|r| ApiError::invalid("name", r))?,
         role: body.role,
-        availability: body.availability,
+        availability: body.availability.map(chosen_availability).transpose()?,
         capacity: body.capacity.map(check_capacity).transpose()?,
         active: body.active,
     };
@@ -161,7 +165,32 @@ async fn update(
         &admin.actor(),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(AgentView::from(&agent)))
+    if let Some(availability) = changes.availability {
+        show_choice(&state, agent.id, availability);
+    }
+    Ok(HttpResponse::Ok().json(AgentView::from(&agent).live(&state.hub.presence)))
+}
+
+/// Refuses "offline": it is what presence shows without a connection, not a choice.
+pub(crate) fn chosen_availability(a: Availability) -> Result<Availability, ApiError> {
+    match a {
+        Availability::Offline => Err(ApiError::invalid(
+            "availability",
+            "choose online, busy or away; offline is shown while an agent has no connection",
+        )),
+        chosen => Ok(chosen),
+    }
+}
+
+/// Shows a stored choice to colleagues at once, and offers the router an agent who just
+/// became online.
+pub(crate) fn show_choice(state: &AppState, agent_id: i64, availability: Availability) {
+    if state.hub.presence.chose(agent_id, availability) == Some(Availability::Online) {
+        let _ = state
+            .hub
+            .router
+            .try_send(crate::actors::router::AgentAvailable { agent_id });
+    }
 }
 
 /// Deactivates (agents are never deleted: their messages and audit entries keep them).

@@ -123,11 +123,12 @@ pub(crate) use template;
 
 /// Every file of the web app, by its name under `/assets/` (its path under `templates/app/`,
 /// so the modules' relative imports resolve to names of this table).
-static ASSETS: [(&str, File); 40] = [
+static ASSETS: [(&str, File); 41] = [
     ("app.css", template!("app/app.css", CSS)),
     ("favicon.svg", template!("app/favicon.svg", SVG)),
     ("login.js", template!("app/login.js", JS)),
     ("bell.js", template!("app/bell.js", JS)),
+    ("status.js", template!("app/status.js", JS)),
     ("main.js", template!("app/main.js", JS)),
     ("core.js", template!("app/core.js", JS)),
     ("shared.js", template!("app/shared.js", JS)),

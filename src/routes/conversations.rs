@@ -140,6 +140,9 @@ struct ListQuery {
     contact_id: Option<PublicId>,
     /// `at_risk`: an SLA target past its warning share or breached.
     sla: Option<String>,
+    /// `activity` (newest activity first, the default) or `sla_due` (conversations with a
+    /// running SLA target, the soonest due first).
+    sort: Option<String>,
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -181,6 +184,11 @@ async fn list(
                 ApiError::invalid("assignee", "must be me, unassigned, all or an agent id")
             })?,
         )),
+    };
+    let by_sla_due = match q.sort.as_deref() {
+        None | Some("activity") => false,
+        Some("sla_due") => true,
+        Some(_) => return Err(ApiError::invalid("sort", "must be activity or sla_due")),
     };
     let before = q
         .cursor
@@ -225,9 +233,20 @@ async fn list(
             Some("at_risk") => Some(state.hub.sla.clock.now().naive_utc()),
             Some(_) => return Err(ApiError::invalid("sla", "must be at_risk")),
         },
-        before,
+        before: before.filter(|_| !by_sla_due),
         limit,
     };
+    if by_sla_due {
+        let conn = &mut state.db.reader().await?;
+        let rows = conv::list_by_sla_due(conn, &filter, before).await?;
+        let next_cursor = rows
+            .last()
+            .filter(|_| rows.len() as i64 == limit)
+            .map(|(c, due)| format!("{}.{}", due.and_utc().timestamp_micros(), c.id));
+        let conversations: Vec<_> = rows.into_iter().map(|(c, _)| c).collect();
+        let views = with_details(&state, &caller, &conversations).await?;
+        return Ok(HttpResponse::Ok().json(json!({ "data": views, "next_cursor": next_cursor })));
+    }
     let rows = conv::list(&mut state.db.reader().await?, &filter).await?;
     let views = with_details(&state, &caller, &rows).await?;
     let full = views.len() as i64 == limit;

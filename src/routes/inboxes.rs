@@ -357,7 +357,7 @@ async fn members(
     let mut views = Vec::new();
     for agent_id in inboxes::member_ids(conn, inbox.id).await? {
         if let Some(agent) = agents::find(conn, agent_id).await? {
-            views.push(AgentView::from(&agent));
+            views.push(AgentView::from(&agent).live(&state.hub.presence));
         }
     }
     Ok(HttpResponse::Ok().json(json!({ "data": views })))

@@ -9,6 +9,7 @@ use super::ApiError;
 use super::extract::{self, Auth, AuthMethod};
 use super::{AgentView, PublicId, id_string, no_content, utc};
 use crate::auth::{self, MAX_API_TOKENS, NewApiToken};
+use crate::db::types::Availability;
 use crate::domain::{DisplayName, Password};
 use crate::state::AppState;
 use crate::store::{self, agents::ApiToken};
@@ -16,6 +17,7 @@ use crate::store::{self, agents::ApiToken};
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/me", web::get().to(me))
         .route("/me/password", web::put().to(change_password))
+        .route("/me/availability", web::put().to(set_availability))
         .route("/me/tokens", web::get().to(list_tokens))
         .route("/me/tokens", web::post().to(create_token))
         .route("/me/tokens/{id}", web::delete().to(delete_token));
@@ -27,7 +29,37 @@ async fn me(state: web::Data<AppState>, caller: Auth) -> HttpResponse {
         AuthMethod::Session { token, .. } => Some(extract::csrf_token(&state, token)),
         AuthMethod::Token { .. } => None,
     };
-    HttpResponse::Ok().json(json!({"agent": AgentView::from(&caller.agent), "csrf_token": csrf}))
+    let agent = AgentView::from(&caller.agent).live(&state.hub.presence);
+    HttpResponse::Ok().json(json!({"agent": agent, "csrf_token": csrf}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AvailabilityChoice {
+    availability: Availability,
+}
+
+/// The caller chooses online, busy or away: stored (it outlives the session), shown to
+/// colleagues at once and honoured by routing and the widget.
+async fn set_availability(
+    state: web::Data<AppState>,
+    caller: Auth,
+    body: web::Json<AvailabilityChoice>,
+) -> Result<HttpResponse, ApiError> {
+    let availability = super::agents::chosen_availability(body.availability)?;
+    let changes = store::agents::AgentChanges {
+        availability: Some(availability),
+        ..store::agents::AgentChanges::default()
+    };
+    let agent = store::agents::update(
+        &mut state.db.writer().await?,
+        caller.agent.id,
+        &changes,
+        &caller.actor(),
+    )
+    .await?;
+    super::agents::show_choice(&state, agent.id, availability);
+    Ok(HttpResponse::Ok().json(AgentView::from(&agent).live(&state.hub.presence)))
 }
 
 #[derive(Deserialize)]

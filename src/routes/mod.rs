@@ -323,12 +323,24 @@ pub(crate) struct AgentView {
     pub(crate) email: String,
     pub(crate) name: String,
     pub(crate) role: Role,
+    /// What the agent chose (online, away or busy).
     pub(crate) availability: Availability,
+    /// What they show now: their choice while connected to this node, offline otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) status: Option<Availability>,
     pub(crate) capacity: Option<i64>,
     pub(crate) active: bool,
     pub(crate) last_login_at: Option<DateTime<Utc>>,
     pub(crate) created_at: DateTime<Utc>,
     pub(crate) updated_at: DateTime<Utc>,
+}
+
+impl AgentView {
+    /// The view with the agent's live status, for pages that show who is there.
+    pub(crate) fn live(mut self, presence: &crate::actors::presence::Presence) -> Self {
+        self.status = Some(presence.status(self.id));
+        self
+    }
 }
 
 impl From<&Agent> for AgentView {
@@ -339,6 +351,7 @@ impl From<&Agent> for AgentView {
             name: a.name.clone(),
             role: a.role,
             availability: a.availability,
+            status: None,
             capacity: a.capacity,
             active: a.active,
             last_login_at: a.last_login_at.map(utc),

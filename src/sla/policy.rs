@@ -86,6 +86,40 @@ pub(crate) enum Action {
     Unassign,
     /// Adds a label.
     AddLabel(String),
+    /// Tells these people (on top of nothing else: without a notify action the assignee
+    /// hears it, or every admin when nobody has the conversation).
+    Notify(NotifyTargets),
+}
+
+/// Who an SLA warning or breach notifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct NotifyTargets {
+    /// The conversation's assignee.
+    pub(crate) assignee: bool,
+    /// The members of its team (after the stage's other actions).
+    pub(crate) team: bool,
+    /// Every active admin.
+    pub(crate) admins: bool,
+}
+
+impl NotifyTargets {
+    /// Without a notify action: the assignee, or the admins when nobody has it.
+    pub(crate) const DEFAULT: Self = Self {
+        assignee: true,
+        team: false,
+        admins: false,
+    };
+
+    fn names(self) -> Vec<&'static str> {
+        [
+            (self.assignee, "assignee"),
+            (self.team, "team"),
+            (self.admins, "admins"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
+    }
 }
 
 /// An action and the stage it runs at.
@@ -173,6 +207,22 @@ impl Policy {
     }
 
     /// The actions of one stage, in the order the admin gave them.
+    /// Who hears of a warning or breach at `stage`: the notify actions' targets together,
+    /// or the default without any.
+    pub(crate) fn notify_targets(&self, stage: Stage) -> NotifyTargets {
+        let mut any = false;
+        let mut to = NotifyTargets::default();
+        for action in self.actions_on(stage) {
+            if let Action::Notify(t) = action {
+                any = true;
+                to.assignee |= t.assignee;
+                to.team |= t.team;
+                to.admins |= t.admins;
+            }
+        }
+        if any { to } else { NotifyTargets::DEFAULT }
+    }
+
     pub(crate) fn actions_on(&self, stage: Stage) -> impl Iterator<Item = &Action> {
         self.actions
             .iter()
@@ -347,6 +397,7 @@ pub(crate) fn actions_json(actions: &[StagedAction]) -> Value {
                     Action::SetTeam(t) => json!({"do": "set_team", "team_id": t.to_string()}),
                     Action::Unassign => json!({"do": "unassign"}),
                     Action::AddLabel(l) => json!({"do": "add_label", "label": l}),
+                    Action::Notify(to) => json!({"do": "notify", "to": to.names()}),
                 };
                 v["on"] = json!(a.on.as_str());
                 v
@@ -412,10 +463,31 @@ fn parse_action(i: usize, value: &Value) -> Result<StagedAction, FieldError> {
                     FieldError::new(format!("{field}.label"), "a label name, 1 to 50 characters")
                 })?,
         ),
+        Some("notify") => {
+            let bad = || {
+                FieldError::new(
+                    format!("{field}.to"),
+                    "a list of assignee, team, admins (at least one)",
+                )
+            };
+            let mut to = NotifyTargets::default();
+            for name in value.get("to").and_then(Value::as_array).ok_or_else(bad)? {
+                match name.as_str() {
+                    Some("assignee") => to.assignee = true,
+                    Some("team") => to.team = true,
+                    Some("admins") => to.admins = true,
+                    _ => return Err(bad()),
+                }
+            }
+            if to == NotifyTargets::default() {
+                return Err(bad());
+            }
+            Action::Notify(to)
+        }
         _ => {
             return Err(FieldError::new(
                 format!("{field}.do"),
-                "one of raise_priority, set_team, unassign, add_label",
+                "one of raise_priority, set_team, unassign, add_label, notify",
             ));
         }
     };
@@ -516,6 +588,29 @@ mod tests {
             p.actions_on(Stage::Warning).cloned().collect::<Vec<_>>(),
             vec![Action::AddLabel("late".into())]
         );
+        // Without a notify action the assignee hears it; with some, their targets together.
+        assert_eq!(p.notify_targets(Stage::Breach), NotifyTargets::DEFAULT);
+        let told = policy(
+            2,
+            0,
+            json!({"name": "n", "resolution_secs": 60, "actions": [
+                {"on": "breach", "do": "notify", "to": ["team"]},
+                {"on": "breach", "do": "notify", "to": ["admins", "team"]}
+            ]}),
+        );
+        assert_eq!(
+            told.notify_targets(Stage::Breach),
+            NotifyTargets {
+                assignee: false,
+                team: true,
+                admins: true
+            }
+        );
+        assert_eq!(told.notify_targets(Stage::Warning), NotifyTargets::DEFAULT);
+        assert_eq!(
+            actions_json(&told.actions)[1],
+            json!({"on": "breach", "do": "notify", "to": ["team", "admins"]})
+        );
         let field = |doc: Value| {
             parse_policy(&doc)
                 .err()
@@ -552,6 +647,13 @@ mod tests {
             ),
             "actions[0].do"
         );
+        for to in [json!(["everyone"]), json!([]), json!("team"), Value::Null] {
+            assert_eq!(
+                field(json!({"name": "p", "resolution_secs": 60,
+                    "actions": [{"on": "breach", "do": "notify", "to": to}]})),
+                "actions[0].to"
+            );
+        }
         assert_eq!(
             field(json!({"name": "p", "resolution_secs": 60, "colour": 1})),
             "colour"

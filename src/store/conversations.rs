@@ -239,21 +239,13 @@ pub enum AssigneeFilter {
     Agent(i64),
 }
 
-/// Newest activity first, by keyset cursor.
-pub async fn list(
-    conn: &mut DbConn,
-    filter: &ConversationFilter,
-) -> Result<Vec<Conversation>, StoreError> {
-    let pattern = filter
-        .text
-        .as_ref()
-        .map(|t| format!("%{}%", escape_like(&t.to_lowercase())));
-    Ok(db_run!(conn, c => {
-        let mut q = conversations::table
-            .select(Conversation::as_select())
-            .order((conversations::last_activity_at.desc(), conversations::id.desc()))
-            .limit(filter.limit)
-            .into_boxed();
+/// Narrows a boxed conversation query by everything in a [`ConversationFilter`] but its
+/// order and cursor (shared by both orders of the list).
+macro_rules! narrowed {
+    ($q:expr, $filter:expr, $pattern:expr) => {{
+        let filter: &ConversationFilter = $filter;
+        let pattern: &Option<String> = $pattern;
+        let mut q = $q;
         if let Some(visible) = &filter.visible_inboxes {
             q = q.filter(conversations::inbox_id.eq_any(visible.clone()));
         }
@@ -282,7 +274,11 @@ pub async fn list(
                 conversations::id.eq_any(
                     sla_clocks::table
                         .filter(sla_clocks::ended_at.is_null())
-                        .filter(sla_clocks::warned_at.is_not_null().or(sla_clocks::warn_at.le(at)))
+                        .filter(
+                            sla_clocks::warned_at
+                                .is_not_null()
+                                .or(sla_clocks::warn_at.le(at)),
+                        )
                         .select(sla_clocks::conversation_id),
                 ),
             );
@@ -300,9 +296,15 @@ pub async fn list(
         if let Some(pattern) = &pattern {
             let by_contact = contacts::table
                 .filter(
-                    lower(contacts::name.assume_not_null()).like(pattern.clone()).escape('\\')
-                        .or(lower(contacts::email.assume_not_null()).like(pattern.clone()).escape('\\'))
-                        .or(lower(contacts::phone.assume_not_null()).like(pattern.clone()).escape('\\')),
+                    lower(contacts::name.assume_not_null())
+                        .like(pattern.clone())
+                        .escape('\\')
+                        .or(lower(contacts::email.assume_not_null())
+                            .like(pattern.clone())
+                            .escape('\\'))
+                        .or(lower(contacts::phone.assume_not_null())
+                            .like(pattern.clone())
+                            .escape('\\')),
                 )
                 .select(contacts::id.nullable());
             let by_message = messages::table
@@ -314,6 +316,23 @@ pub async fn list(
                     .or(conversations::id.eq_any(by_message)),
             );
         }
+        q
+    }};
+}
+
+/// Newest activity first, by keyset cursor.
+pub async fn list(
+    conn: &mut DbConn,
+    filter: &ConversationFilter,
+) -> Result<Vec<Conversation>, StoreError> {
+    let pattern = like_pattern(filter);
+    Ok(db_run!(conn, c => {
+        let q = conversations::table
+            .select(Conversation::as_select())
+            .order((conversations::last_activity_at.desc(), conversations::id.desc()))
+            .limit(filter.limit)
+            .into_boxed();
+        let mut q = narrowed!(q, filter, &pattern);
         if let Some((at, id)) = filter.before {
             q = q.filter(
                 conversations::last_activity_at
@@ -323,6 +342,46 @@ pub async fn list(
         }
         q.load(c).await
     })?)
+}
+
+/// Conversations with a running SLA target, the soonest due first (overdue ones first of
+/// all), with that due time; `after` is the (due, id) of the previous page's last item.
+pub async fn list_by_sla_due(
+    conn: &mut DbConn,
+    filter: &ConversationFilter,
+    after: Option<(NaiveDateTime, i64)>,
+) -> Result<Vec<(Conversation, NaiveDateTime)>, StoreError> {
+    use crate::db::schema::sla_states;
+    let pattern = like_pattern(filter);
+    let rows: Vec<(Conversation, Option<NaiveDateTime>)> = db_run!(conn, c => {
+        let q = conversations::table
+            .inner_join(sla_states::table)
+            .filter(sla_states::due_at.is_not_null())
+            .select((Conversation::as_select(), sla_states::due_at))
+            .order((sla_states::due_at.asc(), conversations::id.asc()))
+            .limit(filter.limit)
+            .into_boxed();
+        let mut q = narrowed!(q, filter, &pattern);
+        if let Some((at, id)) = after {
+            q = q.filter(
+                sla_states::due_at
+                    .gt(at)
+                    .or(sla_states::due_at.eq(at).and(conversations::id.gt(id))),
+            );
+        }
+        q.load(c).await
+    })?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(c, due)| due.map(|d| (c, d)))
+        .collect())
+}
+
+fn like_pattern(filter: &ConversationFilter) -> Option<String> {
+    filter
+        .text
+        .as_ref()
+        .map(|t| format!("%{}%", escape_like(&t.to_lowercase())))
 }
 
 fn escape_like(text: &str) -> String {

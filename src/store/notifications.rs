@@ -119,3 +119,239 @@ pub async fn owned(conn: &mut DbConn, agent_id: i64, id: i64) -> Result<bool, St
         .await)?;
     Ok(found > 0)
 }
+
+/// The kinds of notification, as stored; the settings' email kinds are a subset.
+pub const KINDS: [&str; 6] = [
+    "assigned",
+    "mention",
+    "message",
+    "sla_warning",
+    "sla_breach",
+    "inbox_conversation",
+];
+
+/// An agent's notification settings; [`settings`] answers the defaults for an agent who
+/// never saved any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Whether unread notifications are mailed at all.
+    pub email_enabled: bool,
+    /// Which kinds are mailed.
+    pub email_kinds: Vec<String>,
+    /// Quiet hours as minutes of the day (start, end) in `time_zone`; the window may wrap
+    /// midnight. No mail goes out inside it.
+    pub quiet: Option<(i64, i64)>,
+    /// An IANA zone name, checked by the route.
+    pub time_zone: String,
+    /// When the last digest went out (digests are spaced by the configured interval).
+    pub last_emailed_at: Option<NaiveDateTime>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            email_enabled: true,
+            email_kinds: KINDS.iter().map(|k| (*k).to_owned()).collect(),
+            quiet: None,
+            time_zone: "UTC".to_owned(),
+            last_emailed_at: None,
+        }
+    }
+}
+
+type SettingsRow = (
+    i64,
+    bool,
+    String,
+    Option<i64>,
+    Option<i64>,
+    String,
+    Option<NaiveDateTime>,
+);
+
+fn settings_of(row: SettingsRow) -> (i64, Settings) {
+    let (agent_id, email_enabled, kinds, start, end, time_zone, last_emailed_at) = row;
+    let email_kinds = serde_json::from_str::<Vec<String>>(&kinds)
+        .unwrap_or_else(|_| Settings::default().email_kinds);
+    let quiet = start.zip(end);
+    (
+        agent_id,
+        Settings {
+            email_enabled,
+            email_kinds,
+            quiet,
+            time_zone,
+            last_emailed_at,
+        },
+    )
+}
+
+/// The settings of the given agents; those without a row get the defaults.
+pub async fn settings_of_agents(
+    conn: &mut DbConn,
+    agent_ids: &[i64],
+) -> Result<std::collections::HashMap<i64, Settings>, StoreError> {
+    use crate::db::schema::notification_settings as ns;
+    let rows: Vec<SettingsRow> = db_run!(conn, c => ns::table
+        .filter(ns::agent_id.eq_any(agent_ids))
+        .select((
+            ns::agent_id,
+            ns::email_enabled,
+            ns::email_kinds,
+            ns::quiet_start_minute,
+            ns::quiet_end_minute,
+            ns::time_zone,
+            ns::last_emailed_at,
+        ))
+        .load(c)
+        .await)?;
+    let mut out: std::collections::HashMap<i64, Settings> =
+        rows.into_iter().map(settings_of).collect();
+    for id in agent_ids {
+        out.entry(*id).or_default();
+    }
+    Ok(out)
+}
+
+/// One agent's settings (the defaults when never saved).
+pub async fn settings(conn: &mut DbConn, agent_id: i64) -> Result<Settings, StoreError> {
+    Ok(settings_of_agents(conn, &[agent_id])
+        .await?
+        .remove(&agent_id)
+        .unwrap_or_default())
+}
+
+/// Saves an agent's settings and the inboxes they watch in one transaction (the digest
+/// time is kept).
+pub async fn save_settings(
+    conn: &mut DbConn,
+    agent_id: i64,
+    settings: &Settings,
+    watched: &[i64],
+) -> Result<(), StoreError> {
+    use crate::db::schema::inbox_watchers as w;
+    use crate::db::schema::notification_settings as ns;
+    let at = super::now();
+    let kinds = serde_json::json!(settings.email_kinds).to_string();
+    let values = (
+        ns::agent_id.eq(agent_id),
+        ns::email_enabled.eq(settings.email_enabled),
+        ns::email_kinds.eq(&kinds),
+        ns::quiet_start_minute.eq(settings.quiet.map(|q| q.0)),
+        ns::quiet_end_minute.eq(settings.quiet.map(|q| q.1)),
+        ns::time_zone.eq(&settings.time_zone),
+        ns::updated_at.eq(at),
+    );
+    db_run!(conn, c => c.transaction::<_, StoreError, _>(async |c| {
+        diesel::insert_into(ns::table)
+            .values(values)
+            .on_conflict(ns::agent_id)
+            .do_update()
+            .set((
+                ns::email_enabled.eq(settings.email_enabled),
+                ns::email_kinds.eq(&kinds),
+                ns::quiet_start_minute.eq(settings.quiet.map(|q| q.0)),
+                ns::quiet_end_minute.eq(settings.quiet.map(|q| q.1)),
+                ns::time_zone.eq(&settings.time_zone),
+                ns::updated_at.eq(at),
+            ))
+            .execute(c)
+            .await?;
+        diesel::delete(w::table.filter(w::agent_id.eq(agent_id))).execute(c).await?;
+        for inbox_id in watched {
+            diesel::insert_into(w::table)
+                .values((w::agent_id.eq(agent_id), w::inbox_id.eq(inbox_id), w::created_at.eq(at)))
+                .execute(c)
+                .await?;
+        }
+        Ok(())
+    }).await)
+}
+
+/// The inboxes an agent watches.
+pub async fn watched_inboxes(conn: &mut DbConn, agent_id: i64) -> Result<Vec<i64>, StoreError> {
+    use crate::db::schema::inbox_watchers as w;
+    Ok(db_run!(conn, c => w::table
+        .filter(w::agent_id.eq(agent_id))
+        .order(w::inbox_id)
+        .select(w::inbox_id)
+        .load(c)
+        .await)?)
+}
+
+/// The agents who watch an inbox (the notifier checks they may still see it).
+pub async fn watchers(conn: &mut DbConn, inbox_id: i64) -> Result<Vec<i64>, StoreError> {
+    use crate::db::schema::inbox_watchers as w;
+    Ok(db_run!(conn, c => w::table
+        .filter(w::inbox_id.eq(inbox_id))
+        .order(w::agent_id)
+        .select(w::agent_id)
+        .load(c)
+        .await)?)
+}
+
+/// Unread notifications not yet mailed, created after `since`, oldest first (at most
+/// `limit`): what the mailer considers.
+pub async fn unmailed(
+    conn: &mut DbConn,
+    since: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<Notification>, StoreError> {
+    Ok(db_run!(conn, c => notifications::table
+        .filter(notifications::read_at.is_null())
+        .filter(notifications::emailed_at.is_null())
+        .filter(notifications::created_at.gt(since))
+        .order(notifications::id)
+        .limit(limit)
+        .select(Notification::as_select())
+        .load(c)
+        .await)?)
+}
+
+/// Marks notifications mailed, only those no one marked first (another node, a read),
+/// and the agent's digest time; answers the ids this call claimed, which it must send.
+pub async fn claim_for_email(
+    conn: &mut DbConn,
+    agent_id: i64,
+    ids: &[i64],
+    at: NaiveDateTime,
+) -> Result<Vec<i64>, StoreError> {
+    use crate::db::schema::notification_settings as ns;
+    let defaults = serde_json::json!(Settings::default().email_kinds).to_string();
+    db_run!(conn, c => c.transaction::<_, StoreError, _>(async |c| {
+        let claimed: Vec<i64> = diesel::update(notifications::table)
+            .filter(notifications::id.eq_any(ids))
+            .filter(notifications::agent_id.eq(agent_id))
+            .filter(notifications::read_at.is_null())
+            .filter(notifications::emailed_at.is_null())
+            .set(notifications::emailed_at.eq(at))
+            .returning(notifications::id)
+            .get_results(c)
+            .await?;
+        if !claimed.is_empty() {
+            diesel::insert_into(ns::table)
+                .values((
+                    ns::agent_id.eq(agent_id),
+                    ns::email_kinds.eq(&defaults),
+                    ns::last_emailed_at.eq(at),
+                    ns::updated_at.eq(at),
+                ))
+                .on_conflict(ns::agent_id)
+                .do_update()
+                .set(ns::last_emailed_at.eq(at))
+                .execute(c)
+                .await?;
+        }
+        Ok(claimed)
+    }).await)
+}
+
+/// Gives claimed notifications back after a failed send, so the next pass retries them.
+pub async fn unclaim(conn: &mut DbConn, ids: &[i64]) -> Result<(), StoreError> {
+    db_run!(conn, c => diesel::update(notifications::table)
+        .filter(notifications::id.eq_any(ids))
+        .set(notifications::emailed_at.eq(None::<NaiveDateTime>))
+        .execute(c)
+        .await)?;
+    Ok(())
+}

@@ -513,6 +513,18 @@ pub async fn save_sync(
 ) -> Result<(), StoreError> {
     let at = super::now();
     let facts = &view.conversation;
+    // The soonest due time among the clocks still running after this write.
+    let due_at = view
+        .active
+        .iter()
+        .filter(|c| !write.changed.iter().any(|w| w.id == c.id))
+        .chain(&write.changed)
+        .chain(&write.started)
+        .filter(|c| c.ended_at.is_none() && c.met_at.is_none())
+        .filter_map(|c| c.due_at)
+        .min()
+        // Microseconds, as PostgreSQL keeps them, so a page cursor compares equal on both.
+        .map(|due| chrono::SubsecRound::trunc_subsecs(due, 6));
     db_run!(conn, c => c.transaction::<_, StoreError, _>(async |c| {
         for clock in &write.changed {
             diesel::update(sla_clocks::table.find(clock.id))
@@ -554,6 +566,7 @@ pub async fn save_sync(
             sla_states::synced_seq.eq(facts.last_seq),
             sla_states::synced_at.eq(facts.updated_at),
             sla_states::updated_at.eq(at),
+            sla_states::due_at.eq(due_at),
         );
         diesel::insert_into(sla_states::table)
             .values((sla_states::conversation_id.eq(facts.id), state))

@@ -6,6 +6,7 @@ import { start } from './core.js';
 import './inbox/index.js';
 import './admin/index.js';
 import './bell.js';
+import './status.js';
 
 // Imports run first, so every route is registered before start() draws the page; module
 // scripts run once the document is parsed (like `defer`), so #app is there.

@@ -1439,6 +1439,8 @@ impl World {
             ("POST", "/api/v1/conversations/{id}/priority") => json!({"priority": "high"}),
             ("PUT", "/api/v1/conversations/{id}/labels") => json!({"labels": ["authz"]}),
             ("POST", "/api/v1/conversations/{id}/read") => json!({}),
+            ("PUT", "/api/v1/me/availability") => json!({"availability": "online"}),
+            ("PUT", "/api/v1/me/notification-settings") => json!({"email": {"enabled": true}}),
             ("POST", "/api/v1/conversations/{id}/typing") => json!({"on": true}),
             ("PATCH", "/api/v1/contacts/{id}") => json!({"name": "Ann"}),
             ("POST", "/widget/api/session") => json!({"token": null}),

@@ -172,6 +172,39 @@ async fn start(env: HashMap<String, String>, data_dir: TempDir, db: TestDatabase
 }
 
 impl TestApp {
+    /// Starts another hub on the same PostgreSQL database (its own data directory and
+    /// port), as a second node behind a load balancer would run. The first keeps the
+    /// database; this one never drops it.
+    pub async fn second_node(&self) -> TestApp {
+        assert!(
+            self.db.is_postgres(),
+            "several nodes share a PostgreSQL database"
+        );
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut env = self.env.clone();
+        env.insert(
+            "SWITCHBOARD_DATA_DIR".into(),
+            data_dir.path().to_string_lossy().into_owned(),
+        );
+        let db = TestDatabase {
+            url: self.db.url.clone(),
+            pg: None,
+        };
+        start(env, data_dir, db).await
+    }
+
+    /// The `/metrics` page (Prometheus text).
+    pub async fn metrics_text(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// Stops this hub (server and actors) and starts a new one on the same data
     /// directory and database, as after a restart of the process.
     pub async fn restart(self) -> TestApp {

@@ -237,3 +237,96 @@ async fn an_sla_breach_notifies_the_assignee() {
         "{n}"
     );
 }
+
+#[actix_web::test]
+async fn a_policy_notifies_the_team_and_the_admins_it_names() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let inbox = app.create_api_inbox(&admin, None).await;
+    let (ada, ada_token) = agent(&app, &admin, "ada@example.com").await;
+    let (lead, lead_token) = agent(&app, &admin, "lead@example.com").await;
+    let (_, outsider_token) = agent(&app, &admin, "outsider@example.com").await;
+    app.add_member(&admin, &inbox.id, &ada).await;
+    let team = call_ok(
+        &app,
+        &admin,
+        Method::POST,
+        "/api/v1/teams",
+        Some(json!({"name": "Tier 2"})),
+        StatusCode::CREATED,
+    )
+    .await;
+    let team_id = team["id"].as_str().unwrap_or_default().to_owned();
+    call_ok(
+        &app,
+        &admin,
+        Method::POST,
+        &format!("/api/v1/teams/{team_id}/members"),
+        Some(json!({"agent_id": lead})),
+        StatusCode::CREATED,
+    )
+    .await;
+    // A bad target list is refused by name.
+    let (status, error) = call(
+        &app,
+        &admin,
+        Method::POST,
+        "/api/v1/sla-policies",
+        Some(json!({"name": "Bad", "first_response_secs": 60,
+            "actions": [{"on": "breach", "do": "notify", "to": ["everyone"]}]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("actions[0].to: ")),
+        "{error}"
+    );
+    // On breach: hand to Tier 2 and tell the team and the admins (not the assignee).
+    let policy = call_ok(
+        &app,
+        &admin,
+        Method::POST,
+        "/api/v1/sla-policies",
+        Some(
+            json!({"name": "Hour", "first_response_secs": 3600, "actions": [
+                {"on": "breach", "do": "set_team", "team_id": team_id},
+                {"on": "breach", "do": "notify", "to": ["team", "admins"]},
+            ]}),
+        ),
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(
+        policy["actions"][1],
+        json!({"on": "breach", "do": "notify", "to": ["team", "admins"]})
+    );
+    let id = post_message(&app, &inbox, &message_event("m-1", "cust-1", "hello")).await;
+    change(&app, &admin, &id, "assign", json!({"assignee_id": ada})).await;
+    until_count(&app, &ada_token, 1).await;
+    eventually(
+        &app,
+        &admin,
+        &format!("{}/sla", conversation_path(&id)),
+        |s| s["sla"]["target"] == "first_response",
+    )
+    .await;
+
+    app.state.hub.sla.clock.advance(Duration::from_secs(3601));
+    let leads = until_count(&app, &lead_token, 1).await;
+    assert_eq!(leads["data"][0]["kind"], "sla_breach", "{leads}");
+    let admins = eventually(&app, &admin, "/api/v1/notifications", |l| {
+        l["data"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|n| n["kind"] == "sla_breach"))
+    })
+    .await;
+    assert!(admins["unread_count"].as_i64() >= Some(1));
+    // Ada (assigned, not named) and an agent outside the team hear nothing of it.
+    let adas = app.get_json(&ada_token, "/api/v1/notifications").await;
+    assert_eq!(adas["data"].as_array().map(Vec::len), Some(1), "{adas}");
+    assert_eq!(adas["data"][0]["kind"], "assigned");
+    let outsiders = app.get_json(&outsider_token, "/api/v1/notifications").await;
+    assert_eq!(outsiders["data"], json!([]), "{outsiders}");
+}

@@ -539,3 +539,176 @@ async fn deleting_the_last_policy_ends_the_running_clocks() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(audit_count(&app, &admin, "sla.breach").await, 0);
 }
+
+#[actix_web::test]
+async fn sorting_by_sla_due_lists_the_soonest_first_and_pages_in_that_order() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let inbox = app.create_api_inbox(&admin, None).await;
+    // Urgent conversations get 10 minutes, the rest an hour.
+    create_policy(
+        &app,
+        &admin,
+        json!({"name": "Urgent", "position": 0, "priority": "urgent", "first_response_secs": 600}),
+    )
+    .await;
+    create_policy(
+        &app,
+        &admin,
+        json!({"name": "Hour", "position": 1, "first_response_secs": 3600}),
+    )
+    .await;
+    let older = first_message(&app, &inbox, "s-1", "cust-1").await;
+    sla_until(&app, &admin, &older, |s| {
+        s["sla"]["target"] == "first_response"
+    })
+    .await;
+    advance(&app, Duration::from_secs(60));
+    let newer = first_message(&app, &inbox, "s-2", "cust-2").await;
+    sla_until(&app, &admin, &newer, |s| {
+        s["sla"]["target"] == "first_response"
+    })
+    .await;
+    advance(&app, Duration::from_secs(60));
+    let urgent = first_message(&app, &inbox, "s-3", "cust-3").await;
+    change(
+        &app,
+        &admin,
+        &urgent,
+        "priority",
+        json!({"priority": "urgent"}),
+    )
+    .await;
+    sla_until(&app, &admin, &urgent, |s| {
+        s["clocks"][0]["target_secs"] == 600
+    })
+    .await;
+    // Answered: its clock is met, so it has nothing due and is left out.
+    let answered = first_message(&app, &inbox, "s-4", "cust-4").await;
+    sla_until(&app, &admin, &answered, |s| {
+        s["sla"]["target"] == "first_response"
+    })
+    .await;
+    reply_meets_first_response(&app, &admin, &answered, "Hello!").await;
+
+    let ids = |page: &Value| -> Vec<String> {
+        page["data"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .filter_map(|c| c["id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let first = eventually(
+        &app,
+        &admin,
+        "/api/v1/conversations?sort=sla_due&limit=2",
+        |p| p["data"].as_array().map(Vec::len) == Some(2),
+    )
+    .await;
+    assert_eq!(ids(&first), vec![urgent.clone(), older.clone()], "{first}");
+    let cursor = first["next_cursor"].as_str().unwrap_or_default().to_owned();
+    assert!(!cursor.is_empty(), "{first}");
+    let second = app
+        .get_json(
+            &admin,
+            &format!("/api/v1/conversations?sort=sla_due&limit=2&cursor={cursor}"),
+        )
+        .await;
+    assert_eq!(ids(&second), vec![newer.clone()], "{second}");
+    assert_eq!(second["next_cursor"], Value::Null);
+    // The default order is still the newest activity first, with every conversation.
+    let recent = app.get_json(&admin, "/api/v1/conversations").await;
+    assert_eq!(ids(&recent).len(), 4, "{recent}");
+    assert_eq!(ids(&recent)[0], answered);
+    // Filters apply to the sorted list too.
+    let urgent_only = app
+        .get_json(&admin, "/api/v1/conversations?sort=sla_due&priority=urgent")
+        .await;
+    assert_eq!(ids(&urgent_only), vec![urgent]);
+
+    let (status, error) = call(
+        &app,
+        &admin,
+        Method::GET,
+        "/api/v1/conversations?sort=oldest",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("sort: ")),
+        "{error}"
+    );
+}
+
+/// Two nodes on one PostgreSQL database both hold the timer; only one records the breach
+/// and runs its actions (the `IS NULL` guard of the write), once. On SQLite there is one
+/// node by design, so this runs on PostgreSQL only (CI runs both backends).
+#[actix_web::test]
+async fn with_two_nodes_only_one_fires_each_timer() {
+    let app = spawn_app().await;
+    if !app.db.is_postgres() {
+        return;
+    }
+    let admin = app.admin_token().await;
+    let inbox = app.create_api_inbox(&admin, None).await;
+    create_policy(
+        &app,
+        &admin,
+        json!({"name": "Fast", "first_response_secs": 600, "actions": [
+            {"on": "warning", "do": "add_label", "label": "soon"},
+            {"on": "breach", "do": "add_label", "label": "late"},
+            {"on": "breach", "do": "raise_priority", "priority": "high"}
+        ]}),
+    )
+    .await;
+    let ids = [
+        first_message(&app, &inbox, "m-1", "cust-1").await,
+        first_message(&app, &inbox, "m-2", "cust-2").await,
+        first_message(&app, &inbox, "m-3", "cust-3").await,
+    ];
+    for id in &ids {
+        sla_until(&app, &admin, id, |s| s["sla"]["target"] == "first_response").await;
+    }
+    // The second node loads the same timers at start and sleeps until them too.
+    let other = app.second_node().await;
+    // Past 80 %: the warnings; past the target: the breaches.
+    for (secs, label) in [(481, "soon"), (120, "late")] {
+        advance(&other, Duration::from_secs(secs));
+        advance(&app, Duration::from_secs(secs));
+        for id in &ids {
+            eventually(&app, &admin, &conversation_path(id), |c| {
+                c["labels"]
+                    .as_array()
+                    .is_some_and(|l| l.contains(&json!(label)))
+            })
+            .await;
+        }
+    }
+    // Both supervisors have had their chance (their passes run every 200 ms when due).
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(audit_count(&app, &admin, "sla.warning").await, 3);
+    assert_eq!(audit_count(&app, &admin, "sla.breach").await, 3);
+    for id in &ids {
+        let lines = activity(&app, &admin, id).await;
+        let breaches = lines.iter().filter(|l| l.contains("breached")).count();
+        let warnings = lines.iter().filter(|l| l.contains("due soon")).count();
+        assert_eq!((warnings, breaches), (1, 1), "{lines:?}");
+    }
+    // Each node counts what it recorded: together, each stage of each timer once.
+    let mut fired = 0.0;
+    for node in [&app, &other] {
+        let text = node.metrics_text().await;
+        fired += text
+            .lines()
+            .find_map(|l| l.strip_prefix("switchboard_sla_fired_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no fired counter in {text}"));
+    }
+    assert_eq!(fired, 6.0);
+}

@@ -1,6 +1,6 @@
 // ---- Agents ----------------------------------------------------------------------------------
 
-import { api, clear, h, session, toast } from '../core.js';
+import { api, clear, h, on, session, toast } from '../core.js';
 import { fetchAll } from '../shared.js';
 import {
   alertBox, alive, badge, busy, clearError, detailToggle, enc, formRow, secretBox, select,
@@ -9,6 +9,19 @@ import {
 import { adminPage } from './frame.js';
 
 var ROLES = [['agent', 'Agent'], ['admin', 'Admin']];
+var AVAILABILITY = [['online', 'Online'], ['busy', 'Busy'], ['away', 'Away']];
+var STATUS_TEXT = { online: 'Online', busy: 'Busy', away: 'Away', offline: 'Offline' };
+
+// What the agent shows now (connected: their choice; else offline), and what they chose.
+function statusBadge(a) {
+  var status = a.status || 'offline';
+  var b = badge(STATUS_TEXT[status] || status, 'availability-' + status);
+  b.setAttribute('data-testid', 'agent-status');
+  b.title = status === 'offline'
+    ? 'Not connected. Chose: ' + (STATUS_TEXT[a.availability] || a.availability)
+    : 'Connected';
+  return b;
+}
 
 function capacityText(c) { return c === null || c === undefined ? 'No limit' : String(c); }
 
@@ -22,14 +35,14 @@ function parseCapacity(text) {
 // /admin/agents
 export function agentsPage(main) {
   var p = adminPage(main, 'Agents', 'People who answer conversations. Admins also configure the hub.');
-  var t = table(null, ['Name', 'Email', 'Role', 'Availability', 'Capacity', 'Active', 'Actions']);
+  var t = table(null, ['Name', 'Email', 'Role', 'Status', 'Capacity', 'Active', 'Actions']);
   var newButton = h('button', { type: 'button', class: 'primary', 'data-testid': 'agent-new' }, 'New agent');
   p.body.appendChild(h('p', { class: 'row-actions' }, newButton));
   p.body.appendChild(h('section', { 'aria-label': 'Agent list' }, t.table));
 
   function row(a) {
     var self = session.me && String(session.me.id) === String(a.id);
-    var tr = h('tr', { 'data-testid': 'agent-row', 'data-id': a.id, class: a.active ? null : 'inactive' });
+    var tr = h('tr', { 'data-testid': 'agent-row', 'data-id': a.id, 'data-availability': a.availability, class: a.active ? null : 'inactive' });
     var edit = detailToggle(tr, 7, 'Edit', function (cell, close) { cell.appendChild(editForm(a, close)); });
     edit.setAttribute('data-testid', 'agent-edit');
     edit.setAttribute('aria-label', 'Edit ' + a.name);
@@ -56,7 +69,7 @@ export function agentsPage(main) {
     tr.appendChild(h('td', {}, a.name, self ? [' ', badge('You')] : null));
     tr.appendChild(h('td', {}, a.email));
     tr.appendChild(h('td', {}, a.role === 'admin' ? 'Admin' : 'Agent'));
-    tr.appendChild(h('td', {}, badge(a.availability || 'offline', 'availability-' + (a.availability || 'offline'))));
+    tr.appendChild(h('td', { class: 'agent-status-cell' }, statusBadge(a)));
     tr.appendChild(h('td', {}, capacityText(a.capacity)));
     tr.appendChild(h('td', {}, a.active ? badge('Active', 'ok') : badge('Deactivated', 'off')));
     tr.appendChild(h('td', { class: 'row-actions' }, edit, ' ', toggle));
@@ -69,6 +82,8 @@ export function agentsPage(main) {
     var email = h('input', { type: 'email', required: true, 'data-field': 'email', 'data-testid': 'agent-edit-email', autocomplete: 'off' });
     email.value = a.email;
     var role = select({ 'data-field': 'role', 'data-testid': 'agent-edit-role' }, ROLES, a.role);
+    var availability = select({ 'data-field': 'availability', 'data-testid': 'agent-edit-availability' }, AVAILABILITY,
+      a.availability === 'busy' || a.availability === 'away' ? a.availability : 'online');
     var capacity = h('input', { type: 'number', min: '0', max: '10000', step: '1', inputmode: 'numeric', 'data-field': 'capacity', 'data-testid': 'agent-edit-capacity' });
     capacity.value = a.capacity === null || a.capacity === undefined ? '' : String(a.capacity);
     var save = h('button', { type: 'submit', class: 'primary', 'data-testid': 'agent-save' }, 'Save');
@@ -76,6 +91,7 @@ export function agentsPage(main) {
     var error = alertBox('agent-edit-error');
     var form = h('form', { novalidate: true, 'aria-label': 'Edit ' + a.name },
       formRow('Name', name), formRow('Email', email), formRow('Role', role),
+      formRow('Availability', availability, 'Online agents get new conversations; busy and away ones do not.'),
       formRow('Capacity', capacity, 'Most open conversations assigned at once. Empty: no limit.'),
       error, h('div', { class: 'form-row row-actions' }, save, ' ', cancel));
     form.addEventListener('submit', function (e) {
@@ -85,6 +101,7 @@ export function agentsPage(main) {
       if (name.value.trim() !== a.name) body.name = name.value.trim();
       if (email.value.trim() !== a.email) body.email = email.value.trim();
       if (role.value !== a.role) body.role = role.value;
+      if (availability.value !== a.availability) body.availability = availability.value;
       var cap = parseCapacity(capacity.value);
       if (cap.error) { showError(error, { status: 422, message: cap.error }, form); return; }
       var was = a.capacity === undefined ? null : a.capacity;
@@ -99,6 +116,17 @@ export function agentsPage(main) {
     });
     return form;
   }
+
+  // Who is connected, live.
+  on('presence', function (d) {
+    if (!d || !alive(main)) return;
+    var tr = t.tbody.querySelector('tr[data-testid=agent-row][data-id="' + String(d.agent_id) + '"]');
+    var cell = tr && tr.querySelector('.agent-status-cell');
+    if (!cell) return;
+    var chose = d.status === 'offline' ? (tr.getAttribute('data-availability') || 'online') : d.status;
+    clear(cell).appendChild(statusBadge({ status: d.status, availability: chose }));
+    if (d.status !== 'offline') tr.setAttribute('data-availability', d.status);
+  });
 
   function load() {
     return fetchAll('/api/v1/agents').then(function (list) {

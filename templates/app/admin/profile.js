@@ -2,8 +2,9 @@
 
 import { api, clear, h, session, toast } from '../core.js';
 import { isAdmin } from '../shared.js';
+import { fetchAll } from '../shared.js';
 import {
-  alertBox, alive, busy, clearError, enc, formRow, link, secretBox, showError, table, timeEl, yes
+  alertBox, alive, busy, checkboxRow, clearError, enc, formRow, link, secretBox, showError, table, timeEl, yes
 } from './ui.js';
 
 // /profile: the signed-in agent's account, password and API tokens.
@@ -25,6 +26,7 @@ export function profilePage(main) {
     h('p', {}, link('/admin/canned', 'Manage canned responses'),
       isAdmin() ? [' · ', link('/admin/inboxes', 'Admin settings')] : null)));
 
+  page.appendChild(notificationsSection(main));
   page.appendChild(passwordSection());
   page.appendChild(tokensSection(main));
 }
@@ -133,4 +135,89 @@ function tokensSection(main) {
     h('p', { class: 'muted' }, 'Scripts use tokens instead of your password. A token acts as you, with your role. At most 50 per agent.'),
     listError, holder,
     h('h3', {}, 'New token'), form, result);
+}
+
+var KIND_LABELS = [
+  ['assigned', 'A conversation is assigned to me'],
+  ['mention', 'Someone @mentions me in a note'],
+  ['message', 'A customer writes in my conversation'],
+  ['sla_warning', 'An SLA is about to be breached'],
+  ['sla_breach', 'An SLA was breached'],
+  ['inbox_conversation', 'A new conversation starts in an inbox I watch']
+];
+
+// Email for unread notifications (kinds, quiet hours, time zone) and the watched inboxes.
+function notificationsSection(main) {
+  var error = alertBox('notify-settings-error');
+  var body = h('div', { class: 'muted' }, 'Loading your notification settings…');
+  var section = h('section', { class: 'card', 'aria-labelledby': 'profile-notifications', 'data-testid': 'notify-settings' },
+    h('h2', { id: 'profile-notifications' }, 'Notifications'), error, body);
+
+  Promise.all([api('GET', '/api/v1/me/notification-settings'), fetchAll('/api/v1/inboxes')]).then(function (r) {
+    if (!alive(main)) return;
+    clear(body).className = '';
+    body.appendChild(form(r[0], r[1]));
+  }, function (err) { clear(body); showError(error, err); });
+
+  function form(settings, inboxes) {
+    var email = settings.email;
+    var enabled = h('input', { type: 'checkbox', 'data-testid': 'notify-email-enabled', 'data-field': 'email.enabled' });
+    enabled.checked = !!email.enabled;
+    var kinds = KIND_LABELS.map(function (k) {
+      var box = h('input', { type: 'checkbox', value: k[0], 'data-testid': 'notify-kind-' + k[0] });
+      box.checked = email.kinds.indexOf(k[0]) >= 0;
+      return checkboxRow(k[1], box);
+    });
+    var quietOn = h('input', { type: 'checkbox', 'data-testid': 'notify-quiet-enabled' });
+    quietOn.checked = !!email.quiet_hours;
+    var start = h('input', { type: 'time', 'data-testid': 'notify-quiet-start', 'data-field': 'email.quiet_hours.start' });
+    var end = h('input', { type: 'time', 'data-testid': 'notify-quiet-end', 'data-field': 'email.quiet_hours.end' });
+    start.value = email.quiet_hours ? email.quiet_hours.start : '22:00';
+    end.value = email.quiet_hours ? email.quiet_hours.end : '07:00';
+    var browserZone = '';
+    try { browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch (e) { browserZone = ''; }
+    var zone = h('input', { type: 'text', 'data-testid': 'notify-time-zone', 'data-field': 'email.time_zone', autocomplete: 'off' });
+    zone.value = email.time_zone === 'UTC' && !email.quiet_hours && browserZone ? browserZone : email.time_zone;
+    var watched = inboxes.map(function (inbox) {
+      var box = h('input', { type: 'checkbox', value: inbox.id, 'data-testid': 'notify-watch-' + inbox.id });
+      box.checked = settings.watched_inbox_ids.indexOf(String(inbox.id)) >= 0;
+      return checkboxRow(inbox.name, box);
+    });
+    var save = h('button', { type: 'submit', class: 'primary', 'data-testid': 'notify-save' }, 'Save notification settings');
+    var f = h('form', { novalidate: true, 'aria-label': 'Notification settings' },
+      h('h3', {}, 'Email'),
+      settings.email_configured ? null : h('p', { class: 'muted', 'data-testid': 'notify-email-off' },
+        'This hub has no mail server configured (notifications.smtp_host): settings are kept for when it has.'),
+      checkboxRow('Email me notifications I have not read', enabled,
+        'Sent when you are away or offline, or after they stay unread for a while; gathered into one digest.'),
+      h('fieldset', {}, h('legend', {}, 'Mail me when'), kinds),
+      checkboxRow('Quiet hours: no email between', quietOn),
+      h('div', { class: 'form-row inline' }, formRow('From', start), formRow('Until', end)),
+      formRow('Time zone', zone, 'An IANA zone such as Europe/Berlin; quiet hours are in this zone.'),
+      h('h3', {}, 'Watched inboxes'),
+      h('p', { class: 'muted' }, 'A new conversation in a watched inbox notifies you.'),
+      watched.length ? watched : h('p', { class: 'empty' }, 'You are not a member of any inbox yet.'),
+      h('div', { class: 'form-row' }, save));
+    f.addEventListener('submit', function (e) {
+      e.preventDefault();
+      clearError(error, f);
+      var chosen = [];
+      kinds.forEach(function (row) { var b = row.querySelector('input'); if (b.checked) chosen.push(b.value); });
+      var ids = [];
+      watched.forEach(function (row) { var b = row.querySelector('input'); if (b.checked) ids.push(b.value); });
+      var payload = {
+        email: {
+          enabled: enabled.checked,
+          kinds: chosen,
+          quiet_hours: quietOn.checked ? { start: start.value, end: end.value } : null,
+          time_zone: zone.value.trim()
+        },
+        watched_inbox_ids: ids
+      };
+      busy(save, function () { return api('PUT', '/api/v1/me/notification-settings', payload); })
+        .then(function () { toast('Notification settings saved.'); }, function (err) { showError(error, err, f); });
+    });
+    return f;
+  }
+  return section;
 }

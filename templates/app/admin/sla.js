@@ -160,6 +160,24 @@ export function slaPage(main) {
     var unassign = h('input', { type: 'checkbox', 'data-testid': 'policy-breach-unassign' });
     unassign.checked = !!actionOf('breach', 'unassign');
     var breachLabel = h('input', { type: 'text', maxlength: '50', autocomplete: 'off', 'data-testid': 'policy-breach-label', value: (actionOf('breach', 'add_label') || {}).label || '' });
+    // Who hears a warning / breach: checkboxes per stage; all unticked = the default
+    // (the assignee, or the admins when nobody has it).
+    function notifyBoxes(stage) {
+      var chosen = (actionOf(stage, 'notify') || {}).to || ['assignee'];
+      return [['assignee', 'The assignee'], ['team', 'The team'], ['admins', 'Admins']].map(function (t) {
+        var box = h('input', { type: 'checkbox', value: t[0], 'data-testid': 'policy-' + stage + '-notify-' + t[0] });
+        box.checked = chosen.indexOf(t[0]) >= 0;
+        return checkboxRow(t[1], box);
+      });
+    }
+    function notifyAction(stage, rows) {
+      var to = rows.map(function (r) { return r.querySelector('input'); })
+        .filter(function (b) { return b.checked; }).map(function (b) { return b.value; });
+      if (!to.length || (to.length === 1 && to[0] === 'assignee')) return null;
+      return { on: stage, do: 'notify', to: to };
+    }
+    var warnNotify = notifyBoxes('warning');
+    var breachNotify = notifyBoxes('breach');
     var enabled = h('input', { type: 'checkbox', 'data-field': 'enabled', 'data-testid': 'policy-enabled' });
     enabled.checked = existing ? !!e.enabled : true;
     var save = h('button', { type: 'submit', class: 'primary', 'data-testid': 'policy-save' }, existing ? 'Save' : 'Create policy');
@@ -172,10 +190,12 @@ export function slaPage(main) {
       h('fieldset', {}, h('legend', {}, 'Targets in business minutes (empty: none)'),
         formRow('First response', first), formRow('Next response', next), formRow('Resolution', resolution),
         formRow('Warn at (% of the target)', warn)),
-      h('fieldset', {}, h('legend', {}, 'When warned'), formRow('Add the label', warnLabel)),
+      h('fieldset', {}, h('legend', {}, 'When warned'), formRow('Add the label', warnLabel),
+        h('p', { class: 'muted' }, 'Notify (nobody assigned: the admins):'), warnNotify),
       h('fieldset', {}, h('legend', {}, 'When breached'), formRow('Raise the priority to', raise),
         formRow('Hand to the team', toTeam), checkboxRow('Unassign, so it is offered again', unassign),
-        formRow('Add the label', breachLabel)),
+        formRow('Add the label', breachLabel),
+        h('p', { class: 'muted' }, 'Notify (nobody assigned: the admins):'), breachNotify),
       checkboxRow('Enabled', enabled),
       error, h('div', { class: 'form-row' }, save));
     form.addEventListener('submit', function (ev) {
@@ -187,6 +207,9 @@ export function slaPage(main) {
       if (toTeam.value) actions.push({ on: 'breach', do: 'set_team', team_id: toTeam.value });
       if (unassign.checked) actions.push({ on: 'breach', do: 'unassign' });
       if (breachLabel.value.trim()) actions.push({ on: 'breach', do: 'add_label', label: breachLabel.value.trim() });
+      [notifyAction('warning', warnNotify), notifyAction('breach', breachNotify)].forEach(function (a) {
+        if (a) actions.push(a);
+      });
       var body = {
         name: name.value.trim(), position: Number(position.value || 0), enabled: enabled.checked,
         inbox_id: inbox.value || null, priority: priority.value || null, team_id: team.value || null,

@@ -21,7 +21,8 @@ function listPath(cursor) {
   if (f.inbox) q.push('inbox_id=' + encodeURIComponent(f.inbox));
   if (f.status) q.push('status=' + encodeURIComponent(f.status === 'all' ? ALL_STATUSES : f.status));
   if (f.priority) q.push('priority=' + encodeURIComponent(f.priority));
-  if (f.sla) q.push('sla=' + encodeURIComponent(f.sla));
+  // "Breaching soon": the server sorts by the SLA due time, so paging follows it.
+  if (f.sla) q.push('sla=' + encodeURIComponent(f.sla), 'sort=sla_due');
   if (f.label.trim()) q.push('label=' + encodeURIComponent(f.label.trim()));
   if (f.q.trim()) q.push('q=' + encodeURIComponent(f.q.trim()));
   if (cursor) q.push('cursor=' + encodeURIComponent(cursor));

@@ -100,10 +100,10 @@ export function renderHeader(C) {
   V.convPane.removeAttribute('aria-label');
 }
 
-// " · online" after an agent's name once a presence event told us (the stored
-// availability is a preference, not whether the agent is connected).
+// " · online" (busy, away, offline) after an agent's name: the latest presence event, else
+// the live status the members list came with.
 export function presenceNote(a) {
-  var status = S.presence[a.id];
+  var status = S.presence[a.id] || a.status;
   return status ? ' · ' + status : '';
 }
 

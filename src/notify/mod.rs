@@ -18,6 +18,9 @@ use crate::db::{Database, StoreError};
 use crate::realtime::EventHub;
 use crate::store::notifications::{self as store, NewNotification};
 
+mod email;
+pub(crate) use email::{Mailer, MailerMetrics, StopMailer, start as start_mailer};
+
 /// How long intents gather before one write.
 const FLUSH: Duration = Duration::from_millis(250);
 /// Most intents kept waiting; beyond that new ones are dropped (and logged).
@@ -47,9 +50,18 @@ pub(crate) enum Intent {
         conversation_id: i64,
         content: String,
     },
-    /// An SLA warning or breach: its assignee hears it, or every admin when nobody has it.
+    /// A customer started a conversation; the agents who watch its inbox are told.
+    NewConversation {
+        conversation_id: i64,
+        inbox_id: i64,
+        content: String,
+    },
+    /// An SLA warning or breach, for whom the policy names (by default its assignee, or
+    /// every admin when nobody has it).
     Sla {
         assignee_id: Option<i64>,
+        team_id: Option<i64>,
+        to: crate::sla::policy::NotifyTargets,
         conversation_id: i64,
         breach: bool,
         line: String,
@@ -251,22 +263,67 @@ async fn resolve(
                     ),
                 });
             }
+            Intent::NewConversation {
+                conversation_id,
+                inbox_id,
+                content,
+            } => {
+                let watchers = store::watchers(conn, inbox_id).await?;
+                if watchers.is_empty() {
+                    continue;
+                }
+                let members = crate::store::inboxes::member_ids(conn, inbox_id).await?;
+                let inbox = crate::store::inboxes::find(conn, inbox_id)
+                    .await?
+                    .map_or_else(|| "an inbox".to_owned(), |i| i.name);
+                for agent in all_agents(conn, &mut agents_cache).await? {
+                    let may_see = agent.role == Role::Admin || members.contains(&agent.id);
+                    if !watchers.contains(&agent.id) || !agent.active || !may_see {
+                        continue;
+                    }
+                    out.push(NewNotification {
+                        agent_id: agent.id,
+                        kind: "inbox_conversation",
+                        conversation_id: Some(conversation_id),
+                        actor_id: None,
+                        body: format!("New conversation in {inbox}: {}", excerpt(&content)),
+                    });
+                }
+            }
             Intent::Sla {
                 assignee_id,
+                team_id,
+                to,
                 conversation_id,
                 breach,
                 line,
             } => {
-                let to: Vec<i64> = match assignee_id {
-                    Some(agent) => vec![agent],
-                    None => all_agents(conn, &mut agents_cache)
+                let mut heard: Vec<i64> = Vec::new();
+                if to.assignee {
+                    heard.extend(assignee_id);
+                }
+                if to.team
+                    && let Some(team) = team_id
+                {
+                    for member in crate::store::teams::members(conn, team).await? {
+                        if member.active && !heard.contains(&member.id) {
+                            heard.push(member.id);
+                        }
+                    }
+                }
+                // The admins when asked, and when the default finds nobody to tell.
+                if to.admins || heard.is_empty() {
+                    for admin in all_agents(conn, &mut agents_cache)
                         .await?
                         .iter()
                         .filter(|a| a.active && a.role == Role::Admin)
-                        .map(|a| a.id)
-                        .collect(),
-                };
-                for agent_id in to {
+                    {
+                        if !heard.contains(&admin.id) {
+                            heard.push(admin.id);
+                        }
+                    }
+                }
+                for agent_id in heard {
                     out.push(NewNotification {
                         agent_id,
                         kind: if breach { "sla_breach" } else { "sla_warning" },
