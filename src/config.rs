@@ -1250,9 +1250,10 @@ impl RawNotifications {
                 from,
             })
         };
+        // A day at most: older notifications are never mailed.
         let minutes = |setting, value| -> Result<Duration, ConfigError> {
             Ok(Duration::from_secs(
-                in_range(setting, value, 0, 7 * 24 * 60)? as u64 * 60,
+                in_range(setting, value, 0, 24 * 60)? as u64 * 60,
             ))
         };
         Ok(NotificationSettings {

@@ -725,6 +725,7 @@ fn notify(shared: &Shared, heard: Heard, output: &Output) {
         },
         (_, Output::Fired(Some(fired))) => Intent::Sla {
             assignee_id: fired.conversation.assignee_id,
+            inbox_id: fired.conversation.inbox_id,
             team_id: fired.conversation.team_id,
             to: fired.notify,
             conversation_id: fired.conversation.id,

@@ -29,8 +29,10 @@ use crate::store::notifications::{self as store, Notification, Settings};
 /// Notifications older than this are never mailed (someone who was away for a week does
 /// not want a week of them).
 const MAX_AGE: chrono::Duration = chrono::Duration::hours(24);
-/// Notifications read per pass.
-const PASS_LIMIT: i64 = 5_000;
+/// Notifications read per query; a pass pages through all that may be due.
+const PAGE: i64 = 1_000;
+/// Most notifications one pass considers (then the rest waits for the next pass).
+const PASS_LIMIT: usize = 50_000;
 /// Lines listed in one digest; the rest are counted.
 const DIGEST_LINES: usize = 25;
 
@@ -187,13 +189,29 @@ impl Work {
         let now = crate::store::now();
         let (pending, settings, agents) = {
             let conn = &mut self.db.reader().await?;
-            let pending = store::unmailed(conn, now - MAX_AGE, PASS_LIMIT).await?;
-            if pending.is_empty() {
-                return Ok(());
-            }
             let mut by_agent: BTreeMap<i64, Vec<Notification>> = BTreeMap::new();
-            for n in pending {
-                by_agent.entry(n.agent_id).or_default().push(n);
+            let (mut after, mut read) = (0, 0);
+            loop {
+                let page = store::unmailed(conn, now - MAX_AGE, after, PAGE).await?;
+                let full = page.len() as i64 == PAGE;
+                read += page.len();
+                for n in page {
+                    after = n.id;
+                    by_agent.entry(n.agent_id).or_default().push(n);
+                }
+                if !full {
+                    break;
+                }
+                if read >= PASS_LIMIT {
+                    tracing::warn!(
+                        read,
+                        "notification mail backlog; the rest waits for the next pass"
+                    );
+                    break;
+                }
+            }
+            if by_agent.is_empty() {
+                return Ok(());
             }
             let ids: Vec<i64> = by_agent.keys().copied().collect();
             let settings = store::settings_of_agents(conn, &ids).await?;
@@ -230,13 +248,13 @@ impl Work {
         now: NaiveDateTime,
     ) -> Result<(), StoreError> {
         let ids: Vec<i64> = due.iter().map(|n| n.id).collect();
-        let claimed = {
+        let claim = {
             let conn = &mut self.db.writer().await?;
-            store::claim_for_email(conn, agent.id, &ids, now).await?
+            store::claim_for_email(conn, agent.id, &ids, now, self.digest).await?
         };
         let due: Vec<&Notification> = due
             .into_iter()
-            .filter(|n| claimed.contains(&n.id))
+            .filter(|n| claim.ids.contains(&n.id))
             .collect();
         if due.is_empty() {
             return Ok(());
@@ -264,7 +282,7 @@ impl Work {
                 self.metrics.failed.inc();
                 tracing::warn!(agent_id = agent.id, %error, "notification digest not sent; retried next pass");
                 let conn = &mut self.db.writer().await?;
-                store::unclaim(conn, &claimed).await?;
+                store::unclaim(conn, agent.id, &claim, now).await?;
             }
         }
         Ok(())

@@ -60,6 +60,7 @@ pub(crate) enum Intent {
     /// every admin when nobody has it).
     Sla {
         assignee_id: Option<i64>,
+        inbox_id: Option<i64>,
         team_id: Option<i64>,
         to: crate::sla::policy::NotifyTargets,
         conversation_id: i64,
@@ -292,6 +293,7 @@ async fn resolve(
             }
             Intent::Sla {
                 assignee_id,
+                inbox_id,
                 team_id,
                 to,
                 conversation_id,
@@ -305,8 +307,15 @@ async fn resolve(
                 if to.team
                     && let Some(team) = team_id
                 {
+                    // Only those who may see the conversation: admins and the inbox's
+                    // members (a team can span inboxes).
+                    let members = match inbox_id {
+                        Some(inbox) => crate::store::inboxes::member_ids(conn, inbox).await?,
+                        None => Vec::new(),
+                    };
                     for member in crate::store::teams::members(conn, team).await? {
-                        if member.active && !heard.contains(&member.id) {
+                        let may_see = member.role == Role::Admin || members.contains(&member.id);
+                        if member.active && may_see && !heard.contains(&member.id) {
                             heard.push(member.id);
                         }
                     }

@@ -126,6 +126,9 @@ struct QuietHours {
     end: String,
 }
 
+/// Most inboxes one agent watches (each is checked when saved).
+const MAX_WATCHED: usize = 500;
+
 /// `HH:MM` (00:00 to 23:59) as minutes of the day.
 fn minute_of_day(field: &'static str, text: &str) -> Result<i64, ApiError> {
     let bad = || ApiError::invalid(field, "must be a time of day such as 22:00");
@@ -196,6 +199,12 @@ async fn save_settings(
     let conn = &mut state.db.writer().await?;
     let watched = match body.watched_inbox_ids {
         None => store::watched_inboxes(conn, agent_id).await?,
+        Some(ids) if ids.len() > MAX_WATCHED => {
+            return Err(ApiError::invalid(
+                "watched_inbox_ids",
+                format!("at most {MAX_WATCHED} inboxes"),
+            ));
+        }
         Some(ids) => {
             let mut watched: Vec<i64> = Vec::new();
             for id in ids {

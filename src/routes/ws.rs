@@ -167,6 +167,18 @@ impl AgentSession {
                         this.admin = admin;
                         this.hub.events.set_admin(this.current, admin);
                     }
+                    // A choice made through another node reaches this node's presence
+                    // (and its router) within a re-check.
+                    if agent.availability != this.availability {
+                        this.availability = agent.availability;
+                        if this.hub.presence.chose(this.agent_id, agent.availability)
+                            == Some(Availability::Online)
+                        {
+                            let _ = this.hub.router.try_send(AgentAvailable {
+                                agent_id: this.agent_id,
+                            });
+                        }
+                    }
                 }
                 Ok(None) => {
                     tracing::info!(

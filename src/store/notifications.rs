@@ -290,17 +290,38 @@ pub async fn watchers(conn: &mut DbConn, inbox_id: i64) -> Result<Vec<i64>, Stor
         .await)?)
 }
 
-/// Unread notifications not yet mailed, created after `since`, oldest first (at most
-/// `limit`): what the mailer considers.
+/// Unread notifications not yet mailed, created after `since`, of active agents who want
+/// email of their kind (no settings row: every kind); oldest first, `limit` after the id
+/// `after`. What the mailer considers: the rest waits only for time (delay, quiet hours,
+/// the digest interval), so paging through it all is bounded by what is about to go out.
 pub async fn unmailed(
     conn: &mut DbConn,
     since: NaiveDateTime,
+    after: i64,
     limit: i64,
 ) -> Result<Vec<Notification>, StoreError> {
+    use crate::db::schema::agents;
+    use crate::db::schema::notification_settings as ns;
+    use diesel::dsl::{exists, not};
     Ok(db_run!(conn, c => notifications::table
         .filter(notifications::read_at.is_null())
         .filter(notifications::emailed_at.is_null())
         .filter(notifications::created_at.gt(since))
+        .filter(notifications::id.gt(after))
+        .filter(notifications::agent_id.eq_any(
+            agents::table.filter(agents::active.eq(true)).select(agents::id),
+        ))
+        .filter(not(exists(
+            ns::table
+                .filter(ns::agent_id.eq(notifications::agent_id))
+                .filter(
+                    ns::email_enabled.eq(false).or(not(ns::email_kinds.like(
+                        diesel::dsl::sql::<diesel::sql_types::Text>("'%\"'")
+                            .concat(notifications::kind)
+                            .concat("\"%"),
+                    ))),
+                ),
+        )))
         .order(notifications::id)
         .limit(limit)
         .select(Notification::as_select())
@@ -308,17 +329,56 @@ pub async fn unmailed(
         .await)?)
 }
 
-/// Marks notifications mailed, only those no one marked first (another node, a read),
-/// and the agent's digest time; answers the ids this call claimed, which it must send.
+/// What a claim took: the notifications to send and the agent's digest time before it
+/// (put back if the send fails).
+#[derive(Debug, Clone, Default)]
+pub struct Claim {
+    pub ids: Vec<i64>,
+    pub previous_digest: Option<NaiveDateTime>,
+}
+
+/// Claims notifications for one digest, in one transaction: first the agent's digest slot
+/// (`last_emailed_at` moves to `at` only if the last digest is at least `interval` old),
+/// then the notifications nobody marked first (another node, a read). Answers the ids this
+/// call claimed, which it must send; none when another node sent a digest meanwhile.
 pub async fn claim_for_email(
     conn: &mut DbConn,
     agent_id: i64,
     ids: &[i64],
     at: NaiveDateTime,
-) -> Result<Vec<i64>, StoreError> {
+    interval: chrono::Duration,
+) -> Result<Claim, StoreError> {
     use crate::db::schema::notification_settings as ns;
     let defaults = serde_json::json!(Settings::default().email_kinds).to_string();
+    let open_before = at - interval;
     db_run!(conn, c => c.transaction::<_, StoreError, _>(async |c| {
+        diesel::insert_into(ns::table)
+            .values((
+                ns::agent_id.eq(agent_id),
+                ns::email_kinds.eq(&defaults),
+                ns::updated_at.eq(at),
+            ))
+            .on_conflict(ns::agent_id)
+            .do_nothing()
+            .execute(c)
+            .await?;
+        let previous: Option<NaiveDateTime> = ns::table
+            .find(agent_id)
+            .select(ns::last_emailed_at)
+            .first(c)
+            .await?;
+        let slot = diesel::update(ns::table.find(agent_id))
+            .filter(
+                ns::last_emailed_at
+                    .is_null()
+                    .or(ns::last_emailed_at.le(open_before)),
+            )
+            .set(ns::last_emailed_at.eq(at))
+            .execute(c)
+            .await?;
+        if slot == 0 {
+            return Ok(Claim::default());
+        }
         let claimed: Vec<i64> = diesel::update(notifications::table)
             .filter(notifications::id.eq_any(ids))
             .filter(notifications::agent_id.eq(agent_id))
@@ -328,30 +388,36 @@ pub async fn claim_for_email(
             .returning(notifications::id)
             .get_results(c)
             .await?;
-        if !claimed.is_empty() {
-            diesel::insert_into(ns::table)
-                .values((
-                    ns::agent_id.eq(agent_id),
-                    ns::email_kinds.eq(&defaults),
-                    ns::last_emailed_at.eq(at),
-                    ns::updated_at.eq(at),
-                ))
-                .on_conflict(ns::agent_id)
-                .do_update()
-                .set(ns::last_emailed_at.eq(at))
+        if claimed.is_empty() {
+            diesel::update(ns::table.find(agent_id))
+                .set(ns::last_emailed_at.eq(previous))
                 .execute(c)
                 .await?;
         }
-        Ok(claimed)
+        Ok(Claim { ids: claimed, previous_digest: previous })
     }).await)
 }
 
-/// Gives claimed notifications back after a failed send, so the next pass retries them.
-pub async fn unclaim(conn: &mut DbConn, ids: &[i64]) -> Result<(), StoreError> {
-    db_run!(conn, c => diesel::update(notifications::table)
-        .filter(notifications::id.eq_any(ids))
-        .set(notifications::emailed_at.eq(None::<NaiveDateTime>))
-        .execute(c)
-        .await)?;
-    Ok(())
+/// Gives a claim back after a failed send, so the next pass retries it: the notifications
+/// are unmarked and the agent's digest time is what it was.
+pub async fn unclaim(
+    conn: &mut DbConn,
+    agent_id: i64,
+    claim: &Claim,
+    at: NaiveDateTime,
+) -> Result<(), StoreError> {
+    use crate::db::schema::notification_settings as ns;
+    db_run!(conn, c => c.transaction::<_, StoreError, _>(async |c| {
+        diesel::update(notifications::table)
+            .filter(notifications::id.eq_any(&claim.ids))
+            .set(notifications::emailed_at.eq(None::<NaiveDateTime>))
+            .execute(c)
+            .await?;
+        diesel::update(ns::table.find(agent_id))
+            .filter(ns::last_emailed_at.eq(at))
+            .set(ns::last_emailed_at.eq(claim.previous_digest))
+            .execute(c)
+            .await?;
+        Ok(())
+    }).await)
 }

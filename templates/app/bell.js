@@ -97,7 +97,8 @@ function open(n) {
 }
 
 var LABELS = {
-  assigned: 'Assigned', mention: 'Mention', message: 'Message', sla_warning: 'SLA warning', sla_breach: 'SLA breach'
+  assigned: 'Assigned', mention: 'Mention', message: 'Message', sla_warning: 'SLA warning', sla_breach: 'SLA breach',
+  inbox_conversation: 'New conversation'
 };
 
 function renderPanel() {

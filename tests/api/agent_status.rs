@@ -153,8 +153,14 @@ fn python() -> std::path::PathBuf {
 }
 
 /// A hub that mails notifications through `sink`, looking every second (email after 10
-/// minutes for agents who are online, the default).
+/// minutes for agents who are online, the default), with no spacing between digests so
+/// each pass may mail what is due.
 async fn mailing_app(sink: &SmtpSink) -> TestApp {
+    mailing_app_with(sink, 0).await
+}
+
+/// The same with `digest_minutes` between two digests to one agent.
+async fn mailing_app_with(sink: &SmtpSink, digest_minutes: u32) -> TestApp {
     let port = sink.port().to_string();
     let (user, password) = (sink.user().to_owned(), sink.password().to_owned());
     spawn_app_with(move |env| {
@@ -172,10 +178,9 @@ async fn mailing_app(sink: &SmtpSink) -> TestApp {
                 "hub@switchboard.example".to_owned(),
             ),
             ("SWITCHBOARD_NOTIFICATIONS_EMAIL_CHECK_SECS", "1".to_owned()),
-            // No spacing between digests, so each pass may mail what is due.
             (
                 "SWITCHBOARD_NOTIFICATIONS_EMAIL_DIGEST_MINUTES",
-                "0".to_owned(),
+                digest_minutes.to_string(),
             ),
         ] {
             env.insert(key.to_owned(), value);
@@ -456,4 +461,38 @@ async fn watched_inboxes_notify_new_conversations_and_settings_refuse_bad_input(
             .is_some_and(|l| l.iter().all(|n| n["conversation_id"] != second.as_str())),
         "{adas}"
     );
+}
+
+#[actix_web::test]
+async fn a_refused_digest_is_retried_at_the_next_pass_not_after_the_digest_interval() {
+    let sink = SmtpSink::start(&python());
+    // Digests 15 minutes apart: only a refused one may be tried again sooner.
+    let app = mailing_app_with(&sink, 15).await;
+    let admin = app.admin_token().await;
+    let inbox = app.create_api_inbox(&admin, None).await;
+    // The test SMTP server answers 451 (try later) for temp-fail@ recipients.
+    let (unlucky, unlucky_token) = agent(&app, &admin, "temp-fail@example.com").await;
+    app.add_member(&admin, &inbox.id, &unlucky).await;
+    let conversation = post_message(&app, &inbox, &message_event("m-1", "c-1", "hi")).await;
+    note(&app, &admin, &conversation, "@temp-fail please look").await;
+    eventually(&app, &unlucky_token, "/api/v1/notifications", |l| {
+        l["unread_count"] == 1
+    })
+    .await;
+    let mut failed = 0.0;
+    for _ in 0..100 {
+        failed = app
+            .metrics_text()
+            .await
+            .lines()
+            .find_map(|l| l.strip_prefix("switchboard_notification_emails_failed_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if failed >= 2.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(failed >= 2.0, "tried {failed} times");
+    assert!(sink.messages().is_empty());
 }

@@ -245,8 +245,10 @@ async fn a_policy_notifies_the_team_and_the_admins_it_names() {
     let inbox = app.create_api_inbox(&admin, None).await;
     let (ada, ada_token) = agent(&app, &admin, "ada@example.com").await;
     let (lead, lead_token) = agent(&app, &admin, "lead@example.com").await;
+    let (remote, remote_token) = agent(&app, &admin, "remote@example.com").await;
     let (_, outsider_token) = agent(&app, &admin, "outsider@example.com").await;
     app.add_member(&admin, &inbox.id, &ada).await;
+    app.add_member(&admin, &inbox.id, &lead).await;
     let team = call_ok(
         &app,
         &admin,
@@ -257,15 +259,18 @@ async fn a_policy_notifies_the_team_and_the_admins_it_names() {
     )
     .await;
     let team_id = team["id"].as_str().unwrap_or_default().to_owned();
-    call_ok(
-        &app,
-        &admin,
-        Method::POST,
-        &format!("/api/v1/teams/{team_id}/members"),
-        Some(json!({"agent_id": lead})),
-        StatusCode::CREATED,
-    )
-    .await;
+    // The remote member is in the team but not in the inbox: they may not see it.
+    for member in [&lead, &remote] {
+        call_ok(
+            &app,
+            &admin,
+            Method::POST,
+            &format!("/api/v1/teams/{team_id}/members"),
+            Some(json!({"agent_id": member})),
+            StatusCode::CREATED,
+        )
+        .await;
+    }
     // A bad target list is refused by name.
     let (status, error) = call(
         &app,
@@ -323,7 +328,10 @@ async fn a_policy_notifies_the_team_and_the_admins_it_names() {
     })
     .await;
     assert!(admins["unread_count"].as_i64() >= Some(1));
-    // Ada (assigned, not named) and an agent outside the team hear nothing of it.
+    // Ada (assigned, not named), the team member who cannot see the inbox and an agent
+    // outside the team hear nothing of it.
+    let remotes = app.get_json(&remote_token, "/api/v1/notifications").await;
+    assert_eq!(remotes["data"], json!([]), "{remotes}");
     let adas = app.get_json(&ada_token, "/api/v1/notifications").await;
     assert_eq!(adas["data"].as_array().map(Vec::len), Some(1), "{adas}");
     assert_eq!(adas["data"][0]["kind"], "assigned");

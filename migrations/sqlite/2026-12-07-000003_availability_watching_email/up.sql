@@ -44,6 +44,12 @@ CREATE TABLE notifications_next (
 );
 INSERT INTO notifications_next (id, agent_id, kind, conversation_id, actor_id, body, created_at, read_at)
     SELECT id, agent_id, kind, conversation_id, actor_id, body, created_at, read_at FROM notifications;
+-- Keep the AUTOINCREMENT high mark, so ids of deleted notifications are never reused.
+UPDATE sqlite_sequence SET seq = max(seq, (SELECT seq FROM sqlite_sequence WHERE name = 'notifications'))
+    WHERE name = 'notifications_next';
+INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'notifications_next', seq FROM sqlite_sequence WHERE name = 'notifications'
+    AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'notifications_next');
 DROP TABLE notifications;
 ALTER TABLE notifications_next RENAME TO notifications;
 CREATE INDEX notifications_agent ON notifications (agent_id, id);
@@ -53,8 +59,9 @@ CREATE INDEX notifications_unmailed ON notifications (created_at) WHERE read_at 
 -- The soonest due time of a conversation's running SLA clocks, kept by the supervisor with
 -- each sync: the inbox's "SLA due" sort reads it through an index.
 ALTER TABLE sla_states ADD COLUMN due_at TEXT;
+-- Cut to microseconds (26 characters), as the supervisor writes it and page cursors carry it.
 UPDATE sla_states SET due_at = (
-    SELECT min(c.due_at) FROM sla_clocks c
+    SELECT substr(min(c.due_at), 1, 26) FROM sla_clocks c
     WHERE c.conversation_id = sla_states.conversation_id
       AND c.ended_at IS NULL AND c.met_at IS NULL AND c.due_at IS NOT NULL);
 CREATE INDEX sla_states_due ON sla_states (due_at, conversation_id) WHERE due_at IS NOT NULL;

@@ -163,7 +163,12 @@ export function slaPage(main) {
     // Who hears a warning / breach: checkboxes per stage; all unticked = the default
     // (the assignee, or the admins when nobody has it).
     function notifyBoxes(stage) {
-      var chosen = (actionOf(stage, 'notify') || {}).to || ['assignee'];
+      // Every notify action of the stage together (the API allows several).
+      var chosen = [];
+      (e.actions || []).forEach(function (a) {
+        if (a.on === stage && a.do === 'notify') chosen = chosen.concat(a.to || []);
+      });
+      if (!chosen.length) chosen = ['assignee'];
       return [['assignee', 'The assignee'], ['team', 'The team'], ['admins', 'Admins']].map(function (t) {
         var box = h('input', { type: 'checkbox', value: t[0], 'data-testid': 'policy-' + stage + '-notify-' + t[0] });
         box.checked = chosen.indexOf(t[0]) >= 0;

@@ -289,6 +289,11 @@ function mentionLookup(C, before) {
   var inboxId = C.data && C.data.inbox_id;
   var token = (C.cannedToken || 0) + 1;
   C.cannedToken = token;
+  if (!inboxId) {
+    // Typed before the conversation loaded: look again once it has (a slow network).
+    setTimeout(function () { if (current(C) && C.cannedToken === token) cannedLookup(C); }, 200);
+    return true;
+  }
   membersOf(inboxId).then(function (members) {
     if (!current(C) || C.cannedToken !== token) return;
     var items = members.filter(function (a) {
