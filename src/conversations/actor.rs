@@ -103,6 +103,26 @@ pub(crate) struct MergeContacts {
     pub(crate) actor: AuditActor,
 }
 
+/// The same changes to many conversations (bulk actions), in one transaction: all are
+/// made or none (sent to the registry; each conversation is published after the commit).
+#[derive(Message)]
+#[rtype(result = "Result<Vec<Conversation>, ConversationError>")]
+pub(crate) struct Bulk {
+    pub(crate) ids: Vec<i64>,
+    pub(crate) change: BulkChange,
+    pub(crate) actor: AuditActor,
+}
+
+/// What a bulk action changes; each part `None` (or empty) is left as it is.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BulkChange {
+    pub(crate) assignment: Option<Assignment>,
+    pub(crate) status: Option<(ConversationStatus, Option<chrono::NaiveDateTime>)>,
+    pub(crate) priority: Option<crate::db::types::Priority>,
+    pub(crate) add_labels: Vec<String>,
+    pub(crate) remove_labels: Vec<String>,
+}
+
 #[derive(Message)]
 #[rtype(result = "Result<Output, ConversationError>")]
 struct Run(Command);
@@ -251,6 +271,121 @@ impl Handler<MergeContacts> for ConversationRegistry {
             }))
         })
     }
+}
+
+impl Handler<Bulk> for ConversationRegistry {
+    type Result = ResponseFuture<Result<Vec<Conversation>, ConversationError>>;
+
+    fn handle(&mut self, msg: Bulk, _: &mut Self::Context) -> Self::Result {
+        let span = tracing::info_span!("bulk_change", conversations = msg.ids.len());
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            use tracing::Instrument;
+            let db = shared.db.clone();
+            let Bulk { ids, change, actor } = msg;
+            let by = actor.agent_id;
+            let assignee = change
+                .assignment
+                .and_then(|a| a.assignee)
+                .flatten()
+                .map(AgentId::get);
+            let changed = detached(
+                async move {
+                    let conn = &mut db.writer().await?;
+                    crate::db::begin(conn).await?;
+                    match apply_bulk(conn, &ids, &change, &actor).await {
+                        Ok(changed) => {
+                            crate::db::commit(conn).await?;
+                            Ok(changed)
+                        }
+                        Err(error) => {
+                            if let Err(rollback) = crate::db::rollback(conn).await {
+                                tracing::warn!(%rollback, "rollback after a refused bulk change");
+                            }
+                            Err(error)
+                        }
+                    }
+                }
+                .instrument(span),
+            )
+            .await??;
+            for conversation in &changed {
+                let output = Output::Conversation(conversation.clone());
+                after_commit(&shared, &output);
+                if let Some(to) = assignee {
+                    notify(&shared, Heard::Assignment { to, by }, &output);
+                }
+            }
+            Ok(changed)
+        })
+    }
+}
+
+/// Checks and applies a bulk change to each conversation in turn (inside the caller's
+/// transaction); the first refusal ends it, naming the conversation.
+async fn apply_bulk(
+    conn: &mut DbConn,
+    ids: &[i64],
+    change: &BulkChange,
+    actor: &AuditActor,
+) -> Result<Vec<Conversation>, ConversationError> {
+    let named = |id: i64, error: ConversationError| match error {
+        ConversationError::Invalid { field, reason } => {
+            ConversationError::invalid(field, format!("{reason} (conversation {id})"))
+        }
+        other => other,
+    };
+    let mut changed = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let conversation = conv::find(conn, id)
+            .await?
+            .ok_or(ConversationError::NotFound)?;
+        if let Some(assignment) = &change.assignment {
+            check_assignment(conn, &conversation, assignment)
+                .await
+                .map_err(|e| named(id, e))?;
+            let assign = ConversationChange::AssignAndTeam {
+                agent_id: assignment.assignee.map(|a| a.map(AgentId::get)),
+                team_id: assignment.team,
+            };
+            conv::change(conn, id, &assign, actor).await?;
+        }
+        if let Some((status, snoozed_until)) = change.status {
+            let set = ConversationChange::Status {
+                status,
+                snoozed_until,
+            };
+            conv::change(conn, id, &set, actor).await?;
+        }
+        if let Some(priority) = change.priority {
+            conv::change(conn, id, &ConversationChange::Priority(priority), actor).await?;
+        }
+        if !change.add_labels.is_empty() || !change.remove_labels.is_empty() {
+            let before = conv::labels_of(conn, &[id])
+                .await?
+                .remove(&id)
+                .unwrap_or_default();
+            let mut after: Vec<String> = before
+                .iter()
+                .filter(|l| !change.remove_labels.contains(l))
+                .cloned()
+                .collect();
+            for label in &change.add_labels {
+                if !after.contains(label) {
+                    after.push(label.clone());
+                }
+            }
+            if after != before {
+                conv::change(conn, id, &ConversationChange::Labels(after), actor).await?;
+            }
+        }
+        changed.push(
+            conv::find(conn, id)
+                .await?
+                .ok_or(ConversationError::NotFound)?,
+        );
+    }
+    Ok(changed)
 }
 
 impl Handler<ForConversation> for ConversationRegistry {

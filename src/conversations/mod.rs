@@ -11,7 +11,8 @@ use actix::Addr;
 use chrono::Utc;
 
 pub(crate) use self::actor::{
-    Command, ConversationRegistry, ForConversation, MergeContacts, Output, Peers, Shutdown,
+    Bulk, BulkChange, Command, ConversationRegistry, ForConversation, MergeContacts, Output, Peers,
+    Shutdown,
 };
 use self::rules::{Assignment, ReplyDraft};
 use crate::db::StoreError;
@@ -191,6 +192,20 @@ impl Conversations {
             )
             .await?;
         Ok(matches!(output, Output::Fired(Some(_))))
+    }
+
+    /// Applies the same changes to many conversations in one transaction (all or none),
+    /// each audited as if made one by one; answers them as they are after the commit.
+    pub(crate) async fn bulk(
+        &self,
+        ids: Vec<i64>,
+        change: BulkChange,
+        actor: AuditActor,
+    ) -> Result<Vec<Conversation>, ConversationError> {
+        self.registry
+            .send(Bulk { ids, change, actor })
+            .await
+            .map_err(|e| ConversationError::Unavailable(e.to_string()))?
     }
 
     /// Merges `source` into `target` (identities and conversations move); `None` when one

@@ -123,7 +123,7 @@ pub(crate) use template;
 
 /// Every file of the web app, by its name under `/assets/` (its path under `templates/app/`,
 /// so the modules' relative imports resolve to names of this table).
-static ASSETS: [(&str, File); 41] = [
+static ASSETS: [(&str, File); 42] = [
     ("app.css", template!("app/app.css", CSS)),
     ("favicon.svg", template!("app/favicon.svg", SVG)),
     ("login.js", template!("app/login.js", JS)),
@@ -142,6 +142,7 @@ static ASSETS: [(&str, File); 41] = [
     ("inbox/viewing.js", template!("app/inbox/viewing.js", JS)),
     ("inbox/page.js", template!("app/inbox/page.js", JS)),
     ("inbox/list.js", template!("app/inbox/list.js", JS)),
+    ("inbox/bulk.js", template!("app/inbox/bulk.js", JS)),
     ("inbox/select.js", template!("app/inbox/select.js", JS)),
     ("inbox/pane.js", template!("app/inbox/pane.js", JS)),
     ("inbox/messages.js", template!("app/inbox/messages.js", JS)),

@@ -25,6 +25,7 @@ use crate::views::{ConversationView, MessageView};
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/conversations", web::get().to(list))
+        .route("/conversations/bulk", web::post().to(bulk))
         .route("/conversations/{id}", web::get().to(show))
         .route("/conversations/{id}/messages", web::get().to(messages))
         .route("/conversations/{id}/messages", web::post().to(reply))
@@ -629,6 +630,110 @@ async fn assign(
         .assign(ConversationId(conversation.id), assignment, caller.actor())
         .await?;
     Ok(HttpResponse::Ok().json(ConversationView::from(&changed)))
+}
+
+/// Most conversations one bulk action changes.
+const MAX_BULK: usize = 200;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkBody {
+    conversation_ids: Vec<PublicId>,
+    /// An agent id, `"me"`, or null to unassign.
+    #[serde(default, deserialize_with = "super::double_option")]
+    assignee_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "super::double_option")]
+    team_id: Option<Option<PublicId>>,
+    status: Option<ConversationStatus>,
+    snoozed_until: Option<DateTime<Utc>>,
+    priority: Option<Priority>,
+    #[serde(default)]
+    add_labels: Vec<String>,
+    #[serde(default)]
+    remove_labels: Vec<String>,
+}
+
+/// The same changes to many conversations at once: every one must be visible to the caller
+/// and every change allowed for each, or nothing is changed (one transaction, each change
+/// audited as if made one by one, each conversation published after the commit).
+async fn bulk(
+    state: web::Data<AppState>,
+    caller: Auth,
+    body: web::Json<BulkBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let mut ids: Vec<i64> = Vec::with_capacity(body.conversation_ids.len());
+    for id in &body.conversation_ids {
+        if !ids.contains(&id.0) {
+            ids.push(id.0);
+        }
+    }
+    if ids.is_empty() || ids.len() > MAX_BULK {
+        return Err(ApiError::invalid(
+            "conversation_ids",
+            format!("give 1 to {MAX_BULK} conversations"),
+        ));
+    }
+    let assignment = if body.assignee_id.is_some() || body.team_id.is_some() {
+        Some(Assignment::parse(
+            body.assignee_id.as_ref().map(Option::as_deref),
+            body.team_id.map(|t| t.map(|t| t.0)),
+            AgentId(caller.agent.id),
+        )?)
+    } else {
+        None
+    };
+    let status = match body.status {
+        Some(status) => Some((
+            status,
+            crate::conversations::rules::status_change(status, body.snoozed_until, Utc::now())?,
+        )),
+        None if body.snoozed_until.is_some() => {
+            return Err(ApiError::invalid(
+                "snoozed_until",
+                "only goes with status snoozed",
+            ));
+        }
+        None => None,
+    };
+    let labels = |field: &str, raw: Vec<String>| {
+        crate::conversations::rules::labels(raw).map_err(|e| match e {
+            crate::conversations::ConversationError::Invalid { field: f, reason } => {
+                ApiError::invalid(&f.replacen("labels", field, 1), reason)
+            }
+            other => other.into(),
+        })
+    };
+    let change = crate::conversations::BulkChange {
+        assignment,
+        status,
+        priority: body.priority,
+        add_labels: labels("add_labels", body.add_labels)?,
+        remove_labels: labels("remove_labels", body.remove_labels)?,
+    };
+    if change.assignment.is_none()
+        && change.status.is_none()
+        && change.priority.is_none()
+        && change.add_labels.is_empty()
+        && change.remove_labels.is_empty()
+    {
+        return Err(crate::conversations::ConversationError::NothingToChange(
+            "give assignee_id, team_id, status, priority, add_labels or remove_labels",
+        )
+        .into());
+    }
+    // Every one visible first: a conversation the caller may not see answers 404 as if it
+    // did not exist, and nothing is changed.
+    for id in &ids {
+        visible_conversation(&state, &caller, *id).await?;
+    }
+    let changed = state
+        .hub
+        .conversations
+        .bulk(ids, change, caller.actor())
+        .await?;
+    let views = with_details(&state, &caller, &changed).await?;
+    Ok(HttpResponse::Ok().json(json!({ "data": views })))
 }
 
 #[derive(Deserialize)]

@@ -1440,6 +1440,10 @@ impl World {
             ("PUT", "/api/v1/conversations/{id}/labels") => json!({"labels": ["authz"]}),
             ("POST", "/api/v1/conversations/{id}/read") => json!({}),
             ("PUT", "/api/v1/me/availability") => json!({"availability": "online"}),
+            // Inbox A's conversation: others cannot see it (404).
+            ("POST", "/api/v1/conversations/bulk") => {
+                json!({"conversation_ids": [self.conversation], "priority": "low"})
+            }
             ("PUT", "/api/v1/me/notification-settings") => json!({"email": {"enabled": true}}),
             ("POST", "/api/v1/conversations/{id}/typing") => json!({"on": true}),
             ("PATCH", "/api/v1/contacts/{id}") => json!({"name": "Ann"}),

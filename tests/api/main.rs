@@ -8,6 +8,8 @@ mod agents;
 mod attachments;
 mod auth;
 mod authz;
+mod bulk;
+mod bulk_browser;
 mod canned;
 mod channels;
 mod chrome;

@@ -8,6 +8,7 @@ import { backToList, select } from './select.js';
 import { toggleDetails } from './pane.js';
 import { setMode } from './composer.js';
 import { assignMe, resolve } from './details.js';
+import { toggleSelected } from './bulk.js';
 
 var help = null; // {overlay, returnTo}
 
@@ -96,6 +97,18 @@ document.addEventListener('keydown', function (e) {
       e.preventDefault();
       if (C.data.status !== 'resolved') resolve(C);
       break;
+    case 'x':
+    case 'X': {
+      // Selects the focused row (or the open conversation) for bulk actions.
+      var el = document.activeElement;
+      var id = el && el.dataset && el.dataset.id && V.listEl.contains(el) ? el.dataset.id : (C && C.id);
+      if (!id) return;
+      e.preventDefault();
+      toggleSelected(id, e.shiftKey);
+      var row = V.listEl.querySelector('[data-testid=conversation-row][data-id="' + String(id).replace(/[^0-9A-Za-z_-]/g, '') + '"]');
+      if (row) row.focus();
+      break;
+    }
     case 'a':
       if (!C || !C.data) return;
       e.preventDefault();

@@ -11,6 +11,7 @@ import { fillInboxSelect } from './page.js';
 import { select } from './select.js';
 import { renderHeader } from './pane.js';
 import { renderActions } from './details.js';
+import { renderBulkBar, selectBox } from './bulk.js';
 
 export function filterKey() { return JSON.stringify(S.filters); }
 function listPath(cursor) {
@@ -119,7 +120,10 @@ export function renderList() {
     ul.appendChild(h('li', { class: 'empty' }, S.pages ? 'No conversations match these filters.' : 'Loading…'));
   }
   if (S.filters.sla) S.rows.sort(soonestDue);
-  S.rows.forEach(function (c) { ul.appendChild(h('li', { class: 'conv-item' }, rowEl(c))); });
+  S.rows.forEach(function (c) {
+    ul.appendChild(h('li', { class: 'conv-item' + (S.selected[c.id] ? ' picked' : '') }, selectBox(c, convName(c)), rowEl(c)));
+  });
+  renderBulkBar();
   V.moreBtn.hidden = !S.cursor;
   if (focusedId) {
     var again = ul.querySelector('[data-testid=conversation-row][data-id="' + cssId(focusedId) + '"]');

@@ -106,6 +106,7 @@ function buildView(main) {
     type: 'button', class: 'load-more', 'data-testid': 'load-more', hidden: true,
     onclick: loadMore
   }, 'Load more');
+  view.bulkBar = h('div', { class: 'bulk-bar', role: 'region', 'aria-label': 'Bulk actions', 'data-testid': 'bulk-bar', hidden: true });
   view.listPane = h('section', { class: 'pane list-pane', 'aria-labelledby': 'list-title' },
     h('div', { class: 'list-head' },
       h('h2', { id: 'list-title', class: 'pane-title' }, 'Conversations'),
@@ -119,6 +120,7 @@ function buildView(main) {
       view.search,
       h('div', { class: 'filter-selects' }, view.inboxSelect, view.statusSelect, view.prioritySelect, view.slaSelect,
         view.labelInput, view.labelList)),
+    view.bulkBar,
     h('nav', { class: 'list-scroll', 'aria-label': 'Conversation list' }, view.listEl, view.moreBtn));
 
   view.convPane = h('section', { class: 'pane conv-pane', 'aria-label': 'Conversation' });

@@ -19,7 +19,8 @@ export var TICKS = {
 export var RANK = { queued: 0, sent: 1, delivered: 2, read: 3, failed: 4 };
 export var SHORTCUTS = [
   ['j', 'Next conversation'], ['k', 'Previous conversation'], ['r', 'Reply'],
-  ['n', 'Private note'], ['e', 'Resolve'], ['a', 'Assign to me'], ['/', 'Search'],
+  ['n', 'Private note'], ['e', 'Resolve'], ['a', 'Assign to me'],
+  ['x', 'Select the conversation for bulk actions (Shift: the range)'], ['/', 'Search'],
   ['?', 'Show or hide this help'], ['Esc', 'Leave a field, close a list or this help']
 ];
 
@@ -33,7 +34,8 @@ export var S = {
   teams: null, teamList: [],
   contacts: {},
   snippets: {}, drafts: {}, labelsSeen: {}, viewers: {},
-  presence: {} // agent id → online | away | offline, from `presence` events
+  presence: {}, // agent id → online | busy | away | offline, from `presence` events
+  selected: {}, lastPicked: null // rows picked for bulk actions (bulk.js)
 };
 // The mounted view (DOM references and the open conversation). Other modules read it (an
 // imported binding follows every change) and change its fields; only setView() replaces it.
