@@ -49,6 +49,8 @@ pub(crate) struct InboxPatch {
     /// Merged key by key: `{"callback_url": null}` clears one setting.
     pub(crate) settings: Option<Value>,
     pub(crate) enabled: Option<bool>,
+    /// Whether an agent's reply to an unassigned conversation assigns it to them.
+    pub(crate) assign_on_reply: Option<bool>,
 }
 
 /// The URL a channel's provider posts to: `<public_url>webhooks/<type>/<id>`.
@@ -291,6 +293,7 @@ pub(crate) async fn update(
         settings: settings.map(Value::Object),
         secrets: secrets.map(Value::Object),
         enabled: patch.enabled,
+        assign_on_reply: patch.assign_on_reply,
     };
     let inbox = inboxes::update(&mut state.db.writer().await?, id.get(), &changes, actor)
         .await?

@@ -497,7 +497,9 @@ async fn execute(
                 details: draft.details,
             };
             match conv::store_reply(conn, &reply, &actor).await {
-                Ok(outcome) => Ok(Output::Reply(outcome)),
+                Ok(outcome) => Ok(Output::Reply(
+                    assign_on_reply(conn, outcome, agent, &actor).await?,
+                )),
                 Err(ReplyError::NotFound) => Err(ConversationError::NotFound),
                 Err(error @ (ReplyError::BadReplyTo | ReplyError::Attachment(_))) => {
                     Err(ConversationError::invalid("message", error))
@@ -750,6 +752,49 @@ async fn check_assignment(
         }
     }
     Ok(())
+}
+
+/// An agent's reply (not a note) to an unassigned conversation makes it theirs, when its
+/// inbox says so (`assign_on_reply`, on by default); a claim that loses quietly to a
+/// concurrent assignment. Audited like any assignment.
+async fn assign_on_reply(
+    conn: &mut DbConn,
+    outcome: ReplyOutcome,
+    agent: AgentId,
+    actor: &AuditActor,
+) -> Result<ReplyOutcome, ConversationError> {
+    let ReplyOutcome::Created {
+        message,
+        conversation,
+    } = outcome
+    else {
+        return Ok(outcome);
+    };
+    let wanted = !message.private
+        && conversation.assignee_id.is_none()
+        && match conversation.inbox_id {
+            Some(inbox) => inboxes::find(conn, inbox)
+                .await?
+                .is_some_and(|i| i.assign_on_reply),
+            None => false,
+        };
+    if !wanted {
+        return Ok(ReplyOutcome::Created {
+            message,
+            conversation,
+        });
+    }
+    let claim = ConversationChange::Assign {
+        agent_id: Some(agent.get()),
+        only_if_unassigned: true,
+    };
+    let conversation = conv::change(conn, conversation.id, &claim, actor)
+        .await?
+        .unwrap_or(conversation);
+    Ok(ReplyOutcome::Created {
+        message,
+        conversation,
+    })
 }
 
 /// Publishes a committed change and wakes whoever has work because of it.

@@ -70,6 +70,7 @@ diesel::table! {
         enabled -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        assign_on_reply -> Bool,
     }
 }
 

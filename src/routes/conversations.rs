@@ -42,7 +42,11 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/conversations/{id}/priority", web::post().to(priority))
         .route("/conversations/{id}/labels", web::put().to(labels))
         .route("/conversations/{id}/read", web::post().to(read))
-        .route("/conversations/{id}/typing", web::post().to(typing));
+        .route("/conversations/{id}/typing", web::post().to(typing))
+        .route(
+            "/conversations/{id}/activity",
+            web::get().to(super::activity::activity),
+        );
 }
 
 /// Longest `Idempotency-Key`.

@@ -110,6 +110,8 @@ struct InboxView {
     name: String,
     channel_type: ChannelType,
     enabled: bool,
+    /// An agent's reply to an unassigned conversation assigns it to them.
+    assign_on_reply: bool,
     settings: Value,
     /// Where the provider (or integration) posts events.
     webhook_url: String,
@@ -144,6 +146,7 @@ fn view(state: &AppState, inbox: &Inbox, reveal: bool) -> InboxView {
         name: inbox.name.clone(),
         channel_type: inbox.channel_type,
         enabled: inbox.enabled,
+        assign_on_reply: inbox.assign_on_reply,
         settings: setup::shown_settings(inbox),
         webhook_url: setup::webhook_url(state, inbox),
         secret,
@@ -230,6 +233,7 @@ struct UpdateInbox {
     name: Option<String>,
     settings: Option<Value>,
     enabled: Option<bool>,
+    assign_on_reply: Option<bool>,
 }
 
 async fn update(
@@ -246,6 +250,7 @@ async fn update(
             .transpose()?,
         settings: body.settings,
         enabled: body.enabled,
+        assign_on_reply: body.assign_on_reply,
     };
     let inbox = setup::update(&state, *id, patch, &admin.actor()).await?;
     Ok(HttpResponse::Ok().json(view(&state, &inbox, false)))

@@ -4,6 +4,7 @@
 //! cursor pagination (`?limit=&cursor=` → `{"data": [...], "next_cursor": ...}`); every
 //! error is `{"error": {"code", "message"}}` (see [`error`]: every error becomes an answer there).
 
+mod activity;
 mod agents;
 mod assets;
 mod attachments;

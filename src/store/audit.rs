@@ -153,3 +153,26 @@ pub async fn list(
         .await)?;
     Ok(rows)
 }
+
+/// The entries about one target (a conversation's changes), oldest first, at most
+/// `limit` of the newest; only the given actions.
+pub async fn for_target(
+    conn: &mut DbConn,
+    target_type: &str,
+    target_id: i64,
+    actions: &[&str],
+    limit: i64,
+) -> Result<Vec<AuditEntry>, StoreError> {
+    let actions: Vec<String> = actions.iter().map(|a| (*a).to_owned()).collect();
+    let mut rows: Vec<AuditEntry> = db_run!(conn, c => audit_log::table
+        .filter(audit_log::target_type.eq(target_type))
+        .filter(audit_log::target_id.eq(target_id))
+        .filter(audit_log::action.eq_any(&actions))
+        .order(audit_log::id.desc())
+        .limit(limit)
+        .select(AuditEntry::as_select())
+        .load(c)
+        .await)?;
+    rows.reverse();
+    Ok(rows)
+}

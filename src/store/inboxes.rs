@@ -26,6 +26,8 @@ pub struct Inbox {
     pub enabled: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// An agent's reply to an unassigned conversation assigns it to them.
+    pub assign_on_reply: bool,
 }
 
 impl Inbox {
@@ -71,6 +73,7 @@ pub struct InboxChanges {
     /// A new secrets document (a replaced bot token); never written to the audit log.
     pub secrets: Option<Value>,
     pub enabled: Option<bool>,
+    pub assign_on_reply: Option<bool>,
 }
 
 pub async fn create(conn: &mut DbConn, new: &NewInbox, actor: &Actor) -> Result<Inbox, StoreError> {
@@ -183,6 +186,7 @@ pub async fn update(
                 settings.as_ref().map(|s| inboxes::settings.eq(s)),
                 secrets.as_ref().map(|s| inboxes::secrets.eq(s)),
                 changes.enabled.map(|e| inboxes::enabled.eq(e)),
+                changes.assign_on_reply.map(|a| inboxes::assign_on_reply.eq(a)),
                 inboxes::updated_at.eq(now()),
             ))
             .returning(Inbox::as_returning())
@@ -192,6 +196,7 @@ pub async fn update(
         if inbox.is_some() {
             let event = AuditEvent::new("inbox.update", "inbox", id).with_details(json!({
                 "name": changes.name, "settings": changes.settings, "enabled": changes.enabled,
+                "assign_on_reply": changes.assign_on_reply,
                 "secrets_replaced": changes.secrets.is_some(),
             }));
             audit!(c, actor, event).await?;

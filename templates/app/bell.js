@@ -3,7 +3,7 @@
 // websocket as `notification.created`. Nothing rings while the agent has that conversation
 // open in a focused tab.
 
-import { afterNavigate, api, clear, fail, fmtTime, h, navExtras, navigate, onGlobal } from './core.js';
+import { afterNavigate, api, clear, fail, fmtTime, h, navExtras, navigate, onGlobal, toast } from './core.js';
 
 var state = { unread: 0, items: [], panel: null };
 var SOUND_KEY = 'sb.notify.sound';
@@ -194,6 +194,8 @@ onGlobal('notification.created', function (d) {
   state.unread += 1;
   paintCount();
   renderPanel();
+  // The router gave this agent a conversation: say so where they are looking.
+  if (n.kind === 'assigned' && !n.actor_id) toast(n.body + '.');
   if (viewing(n.conversation_id)) return;
   ring();
   if (!document.hasFocus()) desktop(n);

@@ -310,3 +310,128 @@ async fn changes_to_a_conversation_are_published_and_audited() {
     expected.reverse();
     assert_eq!(actions, expected);
 }
+
+#[actix_web::test]
+async fn the_activity_of_a_conversation_reads_as_sentences_from_the_audit_trail() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let inbox = app.create_api_inbox(&admin, None).await;
+    let other = app.create_api_inbox(&admin, None).await;
+    let (ada, ada_token) = agent(&app, &admin, "ada@example.com").await;
+    let (bob, bob_token) = agent(&app, &admin, "bob@example.com").await;
+    app.add_member(&admin, &inbox.id, &ada).await;
+    app.add_member(&admin, &other.id, &bob).await;
+    let id = post_message(&app, &inbox, &message_event("m-1", "cust-1", "hello")).await;
+
+    change(&app, &admin, &id, "assign", json!({"assignee_id": ada})).await;
+    change(
+        &app,
+        &ada_token,
+        &id,
+        "priority",
+        json!({"priority": "high"}),
+    )
+    .await;
+    change(&app, &ada_token, &id, "labels", json!({"labels": ["vip"]})).await;
+    change(
+        &app,
+        &ada_token,
+        &id,
+        "status",
+        json!({"status": "resolved"}),
+    )
+    .await;
+    change(&app, &admin, &id, "status", json!({"status": "open"})).await;
+    change(
+        &app,
+        &ada_token,
+        &id,
+        "assign",
+        json!({"assignee_id": null}),
+    )
+    .await;
+
+    let path = format!("{}/activity", conversation_path(&id));
+    let lines = app.get_json(&ada_token, &path).await;
+    let texts: Vec<&str> = lines["data"]
+        .as_array()
+        .map(|l| l.iter().filter_map(|a| a["text"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        texts,
+        vec![
+            "Administrator assigned this to Test Agent",
+            "Test Agent set the priority to high",
+            "Test Agent set the labels: vip",
+            "Test Agent resolved this",
+            "Administrator reopened this",
+            "Test Agent unassigned this",
+        ],
+        "{lines}"
+    );
+    assert_eq!(lines["data"][0]["action"], "conversation.assign");
+    assert!(lines["data"][0]["created_at"].is_string());
+    // Only those who may see the conversation read its activity.
+    let response = app.api(&bob_token, Method::GET, &path, None).await;
+    assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
+    let _ = bob;
+}
+
+#[actix_web::test]
+async fn a_reply_to_an_unassigned_conversation_assigns_it_unless_the_inbox_says_not_to() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let inbox = app.create_api_inbox(&admin, None).await;
+    let (ada, ada_token) = agent(&app, &admin, "ada@example.com").await;
+    let (bob, bob_token) = agent(&app, &admin, "bob@example.com").await;
+    app.add_member(&admin, &inbox.id, &ada).await;
+    app.add_member(&admin, &inbox.id, &bob).await;
+    let first = post_message(&app, &inbox, &message_event("m-1", "cust-1", "hello")).await;
+    let second = post_message(&app, &inbox, &message_event("m-2", "cust-2", "hi")).await;
+    let send = async |token: &str, id: &str, body: Value| {
+        let response = app
+            .api(
+                token,
+                Method::POST,
+                &format!("{}/messages", conversation_path(id)),
+                Some(body),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    };
+    let assignee =
+        async |id: &str| app.get_json(&admin, &conversation_path(id)).await["assignee_id"].clone();
+
+    // A note takes nothing; a reply takes the conversation, audited as the agent's own.
+    send(
+        &bob_token,
+        &first,
+        json!({"content": "looking", "private": true}),
+    )
+    .await;
+    assert_eq!(assignee(&first).await, Value::Null);
+    send(&ada_token, &first, json!({"content": "On it!"})).await;
+    assert_eq!(assignee(&first).await, ada.as_str());
+    let entry = last_audit(&app, &admin).await;
+    assert_eq!(entry["action"], "conversation.assign", "{entry}");
+    assert_eq!(entry["actor_id"], ada.as_str());
+    // Someone else's reply does not take it from her.
+    send(&bob_token, &first, json!({"content": "Adding a detail"})).await;
+    assert_eq!(assignee(&first).await, ada.as_str());
+
+    // The inbox can say no.
+    let response = app
+        .api(
+            &admin,
+            Method::PATCH,
+            &format!("/api/v1/inboxes/{}", inbox.id),
+            Some(json!({"assign_on_reply": false})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let shown: Value = response.json().await.unwrap_or_default();
+    assert_eq!(shown["assign_on_reply"], false);
+    send(&bob_token, &second, json!({"content": "Hello!"})).await;
+    assert_eq!(assignee(&second).await, Value::Null);
+    let _ = bob;
+}

@@ -38,6 +38,7 @@ mod messages;
 mod notifications;
 mod notifications_browser;
 mod ops;
+mod ownership_browser;
 mod pages;
 mod quotas;
 mod realtime;

@@ -69,6 +69,24 @@ export function inboxPage(main, params) {
         showError(enabledError, err);
       });
     });
+    var assignOnReply = h('input', { type: 'checkbox', 'data-testid': 'inbox-assign-on-reply' });
+    assignOnReply.checked = inbox.assign_on_reply !== false;
+    var assignError = alertBox('inbox-assign-error');
+    assignOnReply.addEventListener('change', function () {
+      var want = assignOnReply.checked;
+      clearError(assignError);
+      assignOnReply.disabled = true;
+      api('PATCH', '/api/v1/inboxes/' + enc(id), { assign_on_reply: want }).then(function (updated) {
+        assignOnReply.disabled = false;
+        inbox.assign_on_reply = updated.assign_on_reply;
+        assignOnReply.checked = !!updated.assign_on_reply;
+        toast(updated.assign_on_reply ? 'Replies now assign unassigned conversations.' : 'Replies no longer assign.');
+      }, function (err) {
+        assignOnReply.disabled = false;
+        assignOnReply.checked = !want;
+        showError(assignError, err);
+      });
+    });
     var facts = [h('dt', {}, 'Channel'), h('dd', {}, CHANNELS[inbox.channel_type] ? CHANNELS[inbox.channel_type].label : inbox.channel_type),
       h('dt', {}, 'Status'), h('dd', {}, statusBadge),
       h('dt', {}, 'Created'), h('dd', {}, timeEl(inbox.created_at))];
@@ -82,7 +100,9 @@ export function inboxPage(main, params) {
       h('h2', { id: 'inbox-status' }, 'Status'),
       h('dl', { class: 'facts' }, facts),
       checkboxRow('Enabled', enabled, 'A disabled inbox keeps its history but receives and sends nothing.'),
-      enabledError));
+      enabledError,
+      checkboxRow('Assign on reply', assignOnReply, 'An agent who replies to an unassigned conversation takes it.'),
+      assignError));
     if (whatsapp) p.body.appendChild(whatsapp.card);
 
     // Connection: webhook URL, secret, snippet, rotate.

@@ -92,11 +92,20 @@ document.addEventListener('keydown', function (e) {
       e.preventDefault();
       setMode(C, e.key === 'n' ? 'note' : 'reply', true);
       break;
-    case 'e':
+    case 'e': {
       if (!C || !C.data) return;
       e.preventDefault();
-      if (C.data.status !== 'resolved') resolve(C);
+      if (C.data.status === 'resolved') return;
+      // Resolve, then open the next conversation of the list (or the one before the last).
+      var at = rowIndex(C.id);
+      var after = at >= 0 ? (S.rows[at + 1] || S.rows[at - 1]) : null;
+      var nextId = after ? after.id : null;
+      Promise.resolve(resolve(C)).then(function (done) {
+        if (!done || !nextId || !mounted() || V.conv !== C) return;
+        select(nextId, true);
+      });
       break;
+    }
     case 'x':
     case 'X': {
       // Selects the focused row (or the open conversation) for bulk actions.

@@ -55,14 +55,47 @@ export function renderMessages(C, keepScroll) {
   if (C.loaded && !C.order.length) {
     V.messageList.appendChild(h('p', { class: 'empty' }, 'No messages yet.'));
   }
+  // Activity lines (who assigned, resolved, labelled…) between the messages by time; with
+  // earlier history not loaded, only those since the first message shown.
+  var lines = (C.activity || []).slice();
+  var first = C.order.length ? C.msgs[C.order[0]] : null;
+  if (C.hasEarlier && first) lines = lines.filter(function (a) { return a.created_at >= first.created_at; });
+  var next = 0;
+  function linesUntil(at) {
+    while (next < lines.length && (at === null || lines[next].created_at <= at)) {
+      V.messageList.appendChild(activityEl(lines[next]));
+      next += 1;
+    }
+  }
   C.order.forEach(function (id) {
+    linesUntil(C.msgs[id].created_at);
     var el = messageEl(C, C.msgs[id]);
     C.els[id] = el;
     V.messageList.appendChild(el);
   });
+  linesUntil(null);
   V.earlierBtn.hidden = !C.hasEarlier;
   renderMailTo(C);
   if (stick) scrollToBottom(); else V.stream.scrollTop = top;
+}
+
+function activityEl(a) {
+  return h('p', { class: 'activity-line', 'data-testid': 'activity-line', 'data-action': a.action },
+    a.text, ' · ', h('time', { datetime: a.created_at, title: fmtTime(a.created_at) }, fmtTime(a.created_at)));
+}
+
+// Loads the conversation's activity lines and redraws the thread (on open, and after a
+// change to it: the audit trail is the source, so nothing is stored twice).
+export function loadActivity(C) {
+  if (!current(C)) return;
+  clearTimeout(C.activityTimer);
+  C.activityTimer = setTimeout(function () {
+    api('GET', '/api/v1/conversations/' + encodeURIComponent(C.id) + '/activity').then(function (page) {
+      if (!current(C)) return;
+      C.activity = (page && page.data) || [];
+      if (C.loaded) renderMessages(C, true);
+    }, function () { /* the thread works without them */ });
+  }, C.activity ? 300 : 0);
 }
 
 // Redraws messages whose look changed (names, channel, receipts became known) in place.

@@ -11,12 +11,17 @@ import {
 } from './list.js';
 import { reloadConversation } from './select.js';
 import { renderDetailsSoon, renderTyping, renderViewers } from './pane.js';
-import { markRead, upsertMessage } from './messages.js';
+import { loadActivity, markRead, upsertMessage } from './messages.js';
 import { noteMessage } from './window.js';
 
 export function registerEvents() {
   on('conversation.created', function (d) { if (d && d.conversation) { applyConversation(d.conversation); scheduleRefresh(); } });
-  on('conversation.updated', function (d) { if (d && d.conversation) { applyConversation(d.conversation); scheduleRefresh(); } });
+  on('conversation.updated', function (d) {
+    if (!d || !d.conversation) return;
+    applyConversation(d.conversation);
+    scheduleRefresh();
+    if (V && V.conv && idEq(V.conv.id, d.conversation.id)) loadActivity(V.conv);
+  });
   on('message.created', function (d) { if (d && d.message) onMessage(d.message, true); });
   on('message.updated', function (d) { if (d && d.message) onMessage(d.message, false); });
   on('conversation.sla', function (d) { if (d && d.conversation_id) applySla(d.conversation_id, d.sla || null); });

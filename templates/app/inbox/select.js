@@ -11,7 +11,7 @@ import {
   cssId, markSelectedRow, mergeConv, messagePreview, renderListSoon, setRowUnread
 } from './list.js';
 import { buildConversation, renderHeader, renderTyping, renderViewers } from './pane.js';
-import { markRead, renderMessages, scrollToBottom, storeMessage } from './messages.js';
+import { loadActivity, markRead, renderMessages, scrollToBottom, storeMessage } from './messages.js';
 import { sendTyping } from './composer.js';
 import { renderActions, renderContact } from './details.js';
 import { renderWindow } from './window.js';
@@ -143,6 +143,7 @@ function loadConversation(C) {
     renderMessages(C, false);
     scrollToBottom();
     markRead(C);
+    loadActivity(C);
     V.messageList.removeAttribute('aria-busy');
   });
 }

@@ -19,7 +19,7 @@ export var TICKS = {
 export var RANK = { queued: 0, sent: 1, delivered: 2, read: 3, failed: 4 };
 export var SHORTCUTS = [
   ['j', 'Next conversation'], ['k', 'Previous conversation'], ['r', 'Reply'],
-  ['n', 'Private note'], ['e', 'Resolve'], ['a', 'Assign to me'],
+  ['n', 'Private note'], ['e', 'Resolve and open the next'], ['a', 'Assign to me'],
   ['x', 'Select the conversation for bulk actions (Shift: the range)'], ['/', 'Search'],
   ['?', 'Show or hide this help'], ['Esc', 'Leave a field, close a list or this help']
 ];
