@@ -18,7 +18,7 @@ use crate::actors::delivery::{DeliveryTracker, Requeued};
 use crate::actors::detached;
 use crate::actors::router::{AgentAvailable, Route, Router};
 use crate::db::types::{ConversationStatus, Role};
-use crate::db::{Database, DbConn};
+use crate::db::{Database, DbConn, StoreError};
 use crate::domain::{AgentId, ContactId, MessageId};
 use crate::realtime::{EventHub, frees_agent};
 use crate::store::Actor as AuditActor;
@@ -309,26 +309,35 @@ impl Handler<Bulk> for ConversationRegistry {
                 .instrument(span),
             )
             .await??;
-            for conversation in &changed {
-                let output = Output::Conversation(conversation.clone());
+            let mut out = Vec::with_capacity(changed.len());
+            for (conversation, assignee_before) in changed {
+                let output = Output::Conversation(conversation);
                 after_commit(&shared, &output);
-                if let Some(to) = assignee {
+                // Only a conversation that changed hands tells its new assignee.
+                if let Some(to) = assignee.filter(|to| assignee_before != Some(*to)) {
                     notify(&shared, Heard::Assignment { to, by }, &output);
                 }
+                if let Output::Conversation(conversation) = output {
+                    out.push(conversation);
+                }
             }
-            Ok(changed)
+            Ok(out)
         })
     }
 }
 
 /// Checks and applies a bulk change to each conversation in turn (inside the caller's
-/// transaction); the first refusal ends it, naming the conversation.
+/// transaction), in id order, each row locked before it is read (so two overlapping bulk
+/// changes cannot deadlock and a label set is not read stale); the first refusal ends it,
+/// naming the conversation. Answers each conversation after, with its assignee before.
 async fn apply_bulk(
     conn: &mut DbConn,
     ids: &[i64],
     change: &BulkChange,
     actor: &AuditActor,
-) -> Result<Vec<Conversation>, ConversationError> {
+) -> Result<Vec<(Conversation, Option<i64>)>, ConversationError> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
     let named = |id: i64, error: ConversationError| match error {
         ConversationError::Invalid { field, reason } => {
             ConversationError::invalid(field, format!("{reason} (conversation {id})"))
@@ -336,10 +345,12 @@ async fn apply_bulk(
         other => other,
     };
     let mut changed = Vec::with_capacity(ids.len());
-    for &id in ids {
+    for &id in &ids {
+        conv::lock(conn, id).await?;
         let conversation = conv::find(conn, id)
             .await?
             .ok_or(ConversationError::NotFound)?;
+        let assignee_before = conversation.assignee_id;
         if let Some(assignment) = &change.assignment {
             check_assignment(conn, &conversation, assignment)
                 .await
@@ -375,15 +386,25 @@ async fn apply_bulk(
                     after.push(label.clone());
                 }
             }
+            if after.len() > super::rules::MAX_LABELS {
+                return Err(ConversationError::invalid(
+                    "add_labels",
+                    format!(
+                        "a conversation keeps at most {} labels (conversation {id})",
+                        super::rules::MAX_LABELS
+                    ),
+                ));
+            }
             if after != before {
                 conv::change(conn, id, &ConversationChange::Labels(after), actor).await?;
             }
         }
-        changed.push(
+        changed.push((
             conv::find(conn, id)
                 .await?
                 .ok_or(ConversationError::NotFound)?,
-        );
+            assignee_before,
+        ));
     }
     Ok(changed)
 }
@@ -498,7 +519,7 @@ async fn execute(
             };
             match conv::store_reply(conn, &reply, &actor).await {
                 Ok(outcome) => Ok(Output::Reply(
-                    assign_on_reply(conn, outcome, agent, &actor).await?,
+                    assign_on_reply(conn, outcome, agent, &actor).await,
                 )),
                 Err(ReplyError::NotFound) => Err(ConversationError::NotFound),
                 Err(error @ (ReplyError::BadReplyTo | ReplyError::Attachment(_))) => {
@@ -756,20 +777,48 @@ async fn check_assignment(
 
 /// An agent's reply (not a note) to an unassigned conversation makes it theirs, when its
 /// inbox says so (`assign_on_reply`, on by default); a claim that loses quietly to a
-/// concurrent assignment. Audited like any assignment.
+/// concurrent assignment. Audited like any assignment. Best effort: the reply is stored
+/// already, so a failure here is logged and the reply answered as it is.
 async fn assign_on_reply(
     conn: &mut DbConn,
     outcome: ReplyOutcome,
     agent: AgentId,
     actor: &AuditActor,
-) -> Result<ReplyOutcome, ConversationError> {
+) -> ReplyOutcome {
     let ReplyOutcome::Created {
         message,
         conversation,
     } = outcome
     else {
-        return Ok(outcome);
+        return outcome;
     };
+    match claim_on_reply(conn, &message, &conversation, agent, actor).await {
+        Ok(Some(claimed)) => ReplyOutcome::Created {
+            message,
+            conversation: claimed,
+        },
+        Ok(None) => ReplyOutcome::Created {
+            message,
+            conversation,
+        },
+        Err(error) => {
+            tracing::warn!(%error, conversation_id = conversation.id, "reply stored; assigning it failed");
+            ReplyOutcome::Created {
+                message,
+                conversation,
+            }
+        }
+    }
+}
+
+/// The conversation after a reply's claim, or `None` when no claim was wanted.
+async fn claim_on_reply(
+    conn: &mut DbConn,
+    message: &Message,
+    conversation: &Conversation,
+    agent: AgentId,
+    actor: &AuditActor,
+) -> Result<Option<Conversation>, StoreError> {
     let wanted = !message.private
         && conversation.assignee_id.is_none()
         && match conversation.inbox_id {
@@ -779,22 +828,17 @@ async fn assign_on_reply(
             None => false,
         };
     if !wanted {
-        return Ok(ReplyOutcome::Created {
-            message,
-            conversation,
-        });
+        return Ok(None);
     }
     let claim = ConversationChange::Assign {
         agent_id: Some(agent.get()),
         only_if_unassigned: true,
     };
-    let conversation = conv::change(conn, conversation.id, &claim, actor)
-        .await?
-        .unwrap_or(conversation);
-    Ok(ReplyOutcome::Created {
-        message,
-        conversation,
-    })
+    match conv::change(conn, conversation.id, &claim, actor).await? {
+        Some(claimed) => Ok(Some(claimed)),
+        // Someone assigned it meanwhile: publish it as it is now.
+        None => conv::find(conn, conversation.id).await,
+    }
 }
 
 /// Publishes a committed change and wakes whoever has work because of it.

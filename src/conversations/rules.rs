@@ -12,7 +12,7 @@ use crate::files::MAX_FILES;
 /// Longest reply or note.
 pub(crate) const MAX_CONTENT_BYTES: usize = 65_536;
 /// Most labels on one conversation.
-const MAX_LABELS: usize = 50;
+pub(crate) const MAX_LABELS: usize = 50;
 /// Longest label.
 const MAX_LABEL_CHARS: usize = 50;
 

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::ApiError;
 use super::conversations::visible_conversation;
 use super::extract::Auth;
-use crate::db::types::ActorType;
+use crate::db::types::{ActorType, Role};
 use crate::domain::ConversationId;
 use crate::state::AppState;
 use crate::store::audit::AuditEntry;
@@ -37,6 +37,13 @@ pub(crate) async fn activity(
     let entries =
         crate::store::audit::for_target(conn, "conversation", conversation.id, &ACTIONS, LIMIT)
             .await?;
+    // Agents see the names they see elsewhere: their inbox's members and themselves;
+    // anyone else is "An admin" or "A former member".
+    let members = match (caller.agent.role, conversation.inbox_id) {
+        (Role::Admin, _) => None,
+        (_, Some(inbox)) => Some(crate::store::inboxes::member_ids(conn, inbox).await?),
+        (_, None) => Some(Vec::new()),
+    };
     let mut names = Names::default();
     for entry in &entries {
         let details: Value = serde_json::from_str(&entry.details).unwrap_or(Value::Null);
@@ -46,8 +53,16 @@ pub(crate) async fn activity(
             .chain(id_field(&details, "assignee_id"))
         {
             if let std::collections::hash_map::Entry::Vacant(slot) = names.agents.entry(id) {
-                let name = crate::store::agents::find(conn, id).await?.map(|a| a.name);
-                slot.insert(name.unwrap_or_else(|| "a former agent".to_owned()));
+                let agent = crate::store::agents::find(conn, id).await?;
+                let known = members
+                    .as_ref()
+                    .is_none_or(|m| m.contains(&id) || id == caller.agent.id);
+                slot.insert(match agent {
+                    Some(a) if known => a.name,
+                    Some(a) if a.role == Role::Admin => "An admin".to_owned(),
+                    Some(_) => "A former member".to_owned(),
+                    None => "A former agent".to_owned(),
+                });
             }
         }
         if let Some(team) = id_field(&details, "team_id")
@@ -88,12 +103,17 @@ fn id_field(details: &Value, field: &str) -> Option<i64> {
 /// The sentence for one audited change; `None` for one it cannot describe.
 fn line(entry: &AuditEntry, names: &Names) -> Option<String> {
     let details: Value = serde_json::from_str(&entry.details).ok()?;
+    // Inside a sentence: "assigned this to an admin".
     let agent = |id: i64| {
-        names
+        let name = names
             .agents
             .get(&id)
             .cloned()
-            .unwrap_or_else(|| "a former agent".to_owned())
+            .unwrap_or_else(|| "a former agent".to_owned());
+        match name.as_str() {
+            "An admin" | "A former member" | "A former agent" => name.to_lowercase(),
+            _ => name,
+        }
     };
     let who = match (entry.actor_type, entry.actor_id) {
         (ActorType::Agent, Some(id)) => names

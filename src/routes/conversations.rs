@@ -666,13 +666,20 @@ async fn bulk(
     body: web::Json<BulkBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let mut ids: Vec<i64> = Vec::with_capacity(body.conversation_ids.len());
-    for id in &body.conversation_ids {
-        if !ids.contains(&id.0) {
-            ids.push(id.0);
-        }
+    if body.conversation_ids.len() > MAX_BULK {
+        return Err(ApiError::invalid(
+            "conversation_ids",
+            format!("give 1 to {MAX_BULK} conversations"),
+        ));
     }
-    if ids.is_empty() || ids.len() > MAX_BULK {
+    let mut seen = std::collections::HashSet::new();
+    let ids: Vec<i64> = body
+        .conversation_ids
+        .iter()
+        .map(|id| id.0)
+        .filter(|id| seen.insert(*id))
+        .collect();
+    if ids.is_empty() {
         return Err(ApiError::invalid(
             "conversation_ids",
             format!("give 1 to {MAX_BULK} conversations"),

@@ -377,6 +377,17 @@ pub async fn list_by_sla_due(
         .collect())
 }
 
+/// Locks a conversation's row until the transaction ends (a no-op update: PostgreSQL holds
+/// the row lock; SQLite's single writer serialises anyway), so a read-modify-write inside
+/// the transaction is not raced by another writer of the same conversation.
+pub async fn lock(conn: &mut DbConn, id: i64) -> Result<(), StoreError> {
+    db_run!(conn, c => diesel::update(conversations::table.find(id))
+        .set(conversations::id.eq(conversations::id))
+        .execute(c)
+        .await)?;
+    Ok(())
+}
+
 fn like_pattern(filter: &ConversationFilter) -> Option<String> {
     filter
         .text

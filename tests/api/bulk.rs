@@ -193,6 +193,34 @@ async fn bulk_changes_apply_to_every_conversation_or_to_none() {
         (c["status"].clone(), c["priority"].clone()),
         (json!("pending"), json!("high"))
     );
+    // More labels than a conversation keeps: refused by name, nothing added.
+    let many_labels: Vec<String> = (1..=49).map(|n| format!("tag-{n}")).collect();
+    let (status, error) = bulk(
+        &app,
+        &admin,
+        json!({"conversation_ids": [ids[2]], "add_labels": many_labels}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("add_labels: ") && m.contains(&ids[2])),
+        "{error}"
+    );
+    assert_eq!(
+        conversation(&app, &admin, &ids[2]).await["labels"],
+        json!(["refund", "vip"])
+    );
+    // The same id twice is one conversation.
+    let (status, answer) = bulk(
+        &app,
+        &admin,
+        json!({"conversation_ids": [ids[0], ids[0]], "priority": "medium"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["data"].as_array().map(Vec::len), Some(1));
 
     // Unassign and resolve: the conversations are free again.
     let (status, answer) = bulk(

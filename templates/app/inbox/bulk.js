@@ -20,6 +20,7 @@ export function selectedIds() {
 export function clearSelection() {
   S.selected = {};
   S.lastPicked = null;
+  if (V && V.bulkBar) clear(V.bulkBar);
 }
 
 // Toggles one row; with `range`, every row between the last one picked and this one takes
@@ -61,7 +62,8 @@ export function selectBox(c, label) {
 
 function option(value, label) { return h('option', { value: value }, label); }
 
-// The bar above the list while rows are selected.
+// The bar above the list while rows are selected. Built when it appears; list renders (live
+// events) only update its count, so a half-typed label or an open menu survives them.
 export function renderBulkBar() {
   if (!V || !V.bulkBar) return;
   var bar = V.bulkBar;
@@ -69,8 +71,13 @@ export function renderBulkBar() {
   Object.keys(S.selected).forEach(function (id) { if (rowAt(id) < 0) delete S.selected[id]; });
   var ids = selectedIds();
   bar.hidden = !ids.length;
-  clear(bar);
-  if (!ids.length) return;
+  if (!ids.length) { clear(bar); return; }
+  var count = bar.querySelector('[data-testid=bulk-count]');
+  if (count) { count.textContent = ids.length + ' selected'; return; }
+  buildBulkBar(bar, ids);
+}
+
+function buildBulkBar(bar, ids) {
   var assign = h('select', { 'data-testid': 'bulk-assign', 'aria-label': 'Assign the selected conversations' },
     option('', 'Assign…'), option('me', 'To me'), option('none', 'Unassign'));
   loadAllAgents().then(function (agents) {
@@ -121,16 +128,20 @@ export function renderBulkBar() {
 
 function apply(change, what) {
   var ids = selectedIds();
-  if (!ids.length) return;
+  if (!ids.length || S.bulkBusy) return;
   change.conversation_ids = ids;
+  S.bulkBusy = true;
   Array.prototype.forEach.call(V.bulkBar.querySelectorAll('select, input, button'), function (el) { el.disabled = true; });
   api('POST', '/api/v1/conversations/bulk', change).then(function (answer) {
+    S.bulkBusy = false;
     clearSelection();
+    clear(V.bulkBar);
     ((answer && answer.data) || []).forEach(applyConversation);
     renderList();
     toast(what + ' · ' + ids.length + (ids.length === 1 ? ' conversation' : ' conversations'));
   }, function (err) {
+    S.bulkBusy = false;
     fail(err);
-    renderBulkBar();
+    if (V && V.bulkBar) { clear(V.bulkBar); renderBulkBar(); }
   });
 }

@@ -92,8 +92,13 @@ export function loadActivity(C) {
   C.activityTimer = setTimeout(function () {
     api('GET', '/api/v1/conversations/' + encodeURIComponent(C.id) + '/activity').then(function (page) {
       if (!current(C)) return;
-      C.activity = (page && page.data) || [];
-      if (C.loaded) renderMessages(C, true);
+      var list = (page && page.data) || [];
+      var before = C.activity || [];
+      var same = before.length === list.length &&
+        (!list.length || before[before.length - 1].id === list[list.length - 1].id);
+      C.activity = list;
+      // Redrawn only when a line came (a redraw closes open edit histories).
+      if (C.loaded && !same) renderMessages(C, true);
     }, function () { /* the thread works without them */ });
   }, C.activity ? 300 : 0);
 }
