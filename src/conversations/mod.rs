@@ -4,6 +4,7 @@
 //! at a time, in one transaction each, and published after the commit. HTTP handlers only
 //! parse, authorize, call and map [`ConversationError`].
 
+pub(crate) mod activity;
 mod actor;
 pub(crate) mod rules;
 

@@ -188,6 +188,9 @@ async fn resolve(
     let mut out: Vec<NewNotification> = Vec::new();
     let mut agents_cache: Option<Vec<crate::store::agents::Agent>> = None;
     let mut messages_seen: HashSet<(i64, i64)> = HashSet::new();
+    // Per inbox: its watchers, its members and its name.
+    let mut inboxes_cache: std::collections::HashMap<i64, (Vec<i64>, Vec<i64>, String)> =
+        std::collections::HashMap::new();
     // Newest first, so the latest message of a conversation is the one kept.
     for intent in intents.into_iter().rev() {
         match intent {
@@ -269,14 +272,28 @@ async fn resolve(
                 inbox_id,
                 content,
             } => {
-                let watchers = store::watchers(conn, inbox_id).await?;
+                // One read per inbox per flush, however many conversations it opened.
+                if let std::collections::hash_map::Entry::Vacant(slot) =
+                    inboxes_cache.entry(inbox_id)
+                {
+                    let watchers = store::watchers(conn, inbox_id).await?;
+                    let (members, name) = if watchers.is_empty() {
+                        (Vec::new(), String::new())
+                    } else {
+                        let members = crate::store::inboxes::member_ids(conn, inbox_id).await?;
+                        let name = crate::store::inboxes::find(conn, inbox_id)
+                            .await?
+                            .map_or_else(|| "an inbox".to_owned(), |i| i.name);
+                        (members, name)
+                    };
+                    slot.insert((watchers, members, name));
+                }
+                let Some((watchers, members, inbox)) = inboxes_cache.get(&inbox_id).cloned() else {
+                    continue;
+                };
                 if watchers.is_empty() {
                     continue;
                 }
-                let members = crate::store::inboxes::member_ids(conn, inbox_id).await?;
-                let inbox = crate::store::inboxes::find(conn, inbox_id)
-                    .await?
-                    .map_or_else(|| "an inbox".to_owned(), |i| i.name);
                 for agent in all_agents(conn, &mut agents_cache).await? {
                     let may_see = agent.role == Role::Admin || members.contains(&agent.id);
                     if !watchers.contains(&agent.id) || !agent.active || !may_see {
