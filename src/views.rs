@@ -175,6 +175,9 @@ pub struct ConversationView {
     pub last_activity_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Since when the customer waits for an answer (`null` when answered, resolved or closed),
+    /// so a list can say how long someone has waited.
+    pub waiting_since: Option<DateTime<Utc>>,
     /// Present in REST answers; events leave them out (`null`) as they are per agent.
     pub labels: Option<Vec<String>>,
     pub unread_count: Option<i64>,
@@ -220,6 +223,7 @@ impl From<&Conversation> for ConversationView {
             last_activity_at: utc(c.last_activity_at),
             created_at: utc(c.created_at),
             updated_at: utc(c.updated_at),
+            waiting_since: c.waiting_since.filter(|_| c.is_active()).map(utc),
             labels: None,
             unread_count: None,
             contact_name: None,

@@ -132,6 +132,7 @@ diesel::table! {
         last_activity_at -> Timestamp,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        waiting_since -> Nullable<Timestamp>,
     }
 }
 
@@ -433,6 +434,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    saved_views (id) {
+        id -> BigInt,
+        agent_id -> BigInt,
+        name -> Text,
+        filters -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(saved_views -> agents (agent_id));
 diesel::joinable!(inbox_schedules -> business_schedules (schedule_id));
 diesel::joinable!(inbox_watchers -> agents (agent_id));
 diesel::joinable!(inbox_watchers -> inboxes (inbox_id));
@@ -471,6 +484,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     notifications,
     inbox_watchers,
     notification_settings,
+    saved_views,
 );
 
 diesel::table! {

@@ -20,7 +20,7 @@ use crate::db::types::{
 };
 use crate::metrics::UpdateOutcome;
 use crate::store::attachments::{Attachment, NewAttachment, meta_json, row as attachment_row};
-use crate::store::conversations::{Conversation, Message, MessageDetails};
+use crate::store::conversations::{Conversation, Message, MessageDetails, coalesce_time};
 use crate::store::delivery::StatusApplied;
 use crate::store::locks::{advisory_locks_pg, contact_lock_key, edit_lock_key};
 use crate::store::now;
@@ -360,18 +360,32 @@ macro_rules! ingest_message {
                     .get_result(c)
                     $($aw)*?
             } else {
-                diesel::update(conversations::table.find(conversation_id))
-                    .set((
-                        conversations::last_seq.eq(conversations::last_seq + 1),
-                        conversations::last_activity_at.eq(at),
-                        conversations::updated_at.eq(at),
-                        conversations::status.eq(status),
-                        conversations::snoozed_until.eq(None::<chrono::NaiveDateTime>),
-                        conversations::resolved_at.eq(None::<chrono::NaiveDateTime>),
-                    ))
-                    .returning(Conversation::as_returning())
-                    .get_result(c)
-                    $($aw)*?
+                // A customer writing moves the conversation on, wakes and reopens it.
+                let woken = (
+                    conversations::last_seq.eq(conversations::last_seq + 1),
+                    conversations::last_activity_at.eq(at),
+                    conversations::updated_at.eq(at),
+                    conversations::status.eq(status),
+                    conversations::snoozed_until.eq(None::<chrono::NaiveDateTime>),
+                    conversations::resolved_at.eq(None::<chrono::NaiveDateTime>),
+                );
+                let target = conversations::table.find(conversation_id);
+                if matches!(start, Some(ConversationStart::Reopened)) {
+                    // A resolved conversation's customer starts waiting anew.
+                    diesel::update(target)
+                        .set((woken, conversations::waiting_since.eq(Some(at))))
+                        .returning(Conversation::as_returning())
+                        .get_result(c)
+                        $($aw)*?
+                } else {
+                    // Still waiting since their first unanswered message.
+                    let since = coalesce_time(conversations::waiting_since, at);
+                    diesel::update(target)
+                        .set((woken, conversations::waiting_since.eq(since)))
+                        .returning(Conversation::as_returning())
+                        .get_result(c)
+                        $($aw)*?
+                }
             };
             let reply_to_id: Option<i64> = match &m.reply_to_external_id {
                 Some(ext) => messages::table
@@ -804,7 +818,7 @@ mod blocking {
     use crate::db::schema::{contact_identities, contacts, conversations, message_edits, messages};
     use crate::db::types::{ConversationKind, ConversationStatus, Direction, SenderType};
     use crate::store::attachments::{Attachment, NewAttachment, meta_json, row as attachment_row};
-    use crate::store::conversations::{Conversation, Message, MessageDetails};
+    use crate::store::conversations::{Conversation, Message, MessageDetails, coalesce_time};
     use crate::store::now;
 
     pub(super) fn ingest(

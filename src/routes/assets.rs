@@ -123,7 +123,7 @@ pub(crate) use template;
 
 /// Every file of the web app, by its name under `/assets/` (its path under `templates/app/`,
 /// so the modules' relative imports resolve to names of this table).
-static ASSETS: [(&str, File); 42] = [
+static ASSETS: [(&str, File); 44] = [
     ("app.css", template!("app/app.css", CSS)),
     ("favicon.svg", template!("app/favicon.svg", SVG)),
     ("login.js", template!("app/login.js", JS)),
@@ -152,6 +152,7 @@ static ASSETS: [(&str, File); 42] = [
     ("inbox/keyboard.js", template!("app/inbox/keyboard.js", JS)),
     ("inbox/window.js", template!("app/inbox/window.js", JS)),
     ("inbox/mail.js", template!("app/inbox/mail.js", JS)),
+    ("inbox/views.js", template!("app/inbox/views.js", JS)),
     (
         "inbox/templates.js",
         template!("app/inbox/templates.js", JS),
@@ -170,6 +171,7 @@ static ASSETS: [(&str, File); 42] = [
     ),
     ("admin/agents.js", template!("app/admin/agents.js", JS)),
     ("admin/teams.js", template!("app/admin/teams.js", JS)),
+    ("admin/labels.js", template!("app/admin/labels.js", JS)),
     ("admin/canned.js", template!("app/admin/canned.js", JS)),
     ("admin/audit.js", template!("app/admin/audit.js", JS)),
     ("admin/sla.js", template!("app/admin/sla.js", JS)),

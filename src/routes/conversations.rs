@@ -18,7 +18,8 @@ use crate::domain::{AgentId, ConversationId, MessageId};
 use crate::realtime::{Event, Scope};
 use crate::state::AppState;
 use crate::store::conversations::{
-    self as conv, AssigneeFilter, Conversation, ConversationFilter, ReplyOutcome,
+    self as conv, AssigneeFilter, Conversation, ConversationFilter, ListOrder, ListPosition,
+    ReplyOutcome,
 };
 use crate::store::inboxes;
 use crate::views::{ConversationView, MessageView};
@@ -145,21 +146,47 @@ struct ListQuery {
     contact_id: Option<PublicId>,
     /// `at_risk`: an SLA target past its warning share or breached.
     sla: Option<String>,
-    /// `activity` (newest activity first, the default) or `sla_due` (conversations with a
-    /// running SLA target, the soonest due first).
+    /// `newest` (newest activity first, the default; also `activity`), `waiting` (customers
+    /// waiting longest first, then the rest newest first), `priority` (urgent first, newest
+    /// first within each) or `sla_due` (conversations with a running SLA target, the soonest
+    /// due first).
     sort: Option<String>,
     limit: Option<i64>,
     cursor: Option<String>,
 }
 
-fn parse_cursor(cursor: &str) -> Option<(NaiveDateTime, i64)> {
-    let (micros, id) = cursor.split_once('.')?;
-    let at = DateTime::<Utc>::from_timestamp_micros(micros.parse().ok()?)?.naive_utc();
-    Some((at, id.parse().ok()?))
+fn parse_time(micros: &str) -> Option<NaiveDateTime> {
+    Some(DateTime::<Utc>::from_timestamp_micros(micros.parse().ok()?)?.naive_utc())
 }
 
-fn make_cursor(c: &ConversationView) -> String {
-    format!("{}.{}", c.last_activity_at.timestamp_micros(), c.id)
+/// `<micros>.<id>`, optionally after a segment prefix (`w.`, `p-high.`).
+fn parse_keyset(text: &str) -> Option<(NaiveDateTime, i64)> {
+    let (micros, id) = text.split_once('.')?;
+    Some((parse_time(micros)?, id.parse().ok()?))
+}
+
+fn parse_cursor(cursor: &str) -> Option<ListPosition> {
+    if let Some(rest) = cursor.strip_prefix("w.") {
+        let (at, id) = parse_keyset(rest)?;
+        return Some(ListPosition::Waiting(at, id));
+    }
+    if let Some(rest) = cursor.strip_prefix("p-") {
+        let (priority, keyset) = rest.split_once('.')?;
+        let (at, id) = parse_keyset(keyset)?;
+        return Some(ListPosition::Priority(priority.parse().ok()?, at, id));
+    }
+    let (at, id) = parse_keyset(cursor)?;
+    Some(ListPosition::Activity(at, id))
+}
+
+fn make_cursor(position: ListPosition) -> String {
+    match position {
+        ListPosition::Activity(at, id) => format!("{}.{id}", at.and_utc().timestamp_micros()),
+        ListPosition::Waiting(at, id) => format!("w.{}.{id}", at.and_utc().timestamp_micros()),
+        ListPosition::Priority(p, at, id) => {
+            format!("p-{}.{}.{id}", p.as_str(), at.and_utc().timestamp_micros())
+        }
+    }
 }
 
 async fn list(
@@ -190,19 +217,25 @@ async fn list(
             })?,
         )),
     };
-    let by_sla_due = match q.sort.as_deref() {
-        None | Some("activity") => false,
-        Some("sla_due") => true,
-        Some(_) => return Err(ApiError::invalid("sort", "must be activity or sla_due")),
+    // `None`: by SLA due time (a list of its own, with its own cursor).
+    let order = match q.sort.as_deref() {
+        None | Some("activity") | Some("newest") => Some(ListOrder::Activity),
+        Some("waiting") => Some(ListOrder::Waiting),
+        Some("priority") => Some(ListOrder::Priority),
+        Some("sla_due") => None,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "sort",
+                "must be newest, waiting, priority or sla_due",
+            ));
+        }
     };
-    let before = q
+    let bad_cursor =
+        || ApiError::bad_request("invalid_cursor", "the cursor is not one this API returned");
+    let from = q
         .cursor
         .as_deref()
-        .map(|c| {
-            parse_cursor(c).ok_or_else(|| {
-                ApiError::bad_request("invalid_cursor", "the cursor is not one this API returned")
-            })
-        })
+        .map(|c| parse_cursor(c).ok_or_else(bad_cursor))
         .transpose()?;
     let text =
         q.q.as_deref()
@@ -238,12 +271,18 @@ async fn list(
             Some("at_risk") => Some(state.hub.sla.clock.now().naive_utc()),
             Some(_) => return Err(ApiError::invalid("sla", "must be at_risk")),
         },
-        before: before.filter(|_| !by_sla_due),
+        before: None,
+        waiting: None,
         limit,
     };
-    if by_sla_due {
+    let Some(order) = order else {
+        let after = match from {
+            None => None,
+            Some(ListPosition::Activity(at, id)) => Some((at, id)),
+            Some(_) => return Err(bad_cursor()),
+        };
         let conn = &mut state.db.reader().await?;
-        let rows = conv::list_by_sla_due(conn, &filter, before).await?;
+        let rows = conv::list_by_sla_due(conn, &filter, after).await?;
         let next_cursor = rows
             .last()
             .filter(|_| rows.len() as i64 == limit)
@@ -251,11 +290,24 @@ async fn list(
         let conversations: Vec<_> = rows.into_iter().map(|(c, _)| c).collect();
         let views = with_details(&state, &caller, &conversations).await?;
         return Ok(HttpResponse::Ok().json(json!({ "data": views, "next_cursor": next_cursor })));
+    };
+    // A cursor from another order would skip or repeat rows.
+    let fits = matches!(
+        (order, from),
+        (_, None)
+            | (ListOrder::Activity, Some(ListPosition::Activity(..)))
+            | (
+                ListOrder::Waiting,
+                Some(ListPosition::Waiting(..) | ListPosition::Activity(..))
+            )
+            | (ListOrder::Priority, Some(ListPosition::Priority(..)))
+    );
+    if !fits {
+        return Err(bad_cursor());
     }
-    let rows = conv::list(&mut state.db.reader().await?, &filter).await?;
+    let (rows, next) = conv::list_page(&mut state.db.reader().await?, &filter, order, from).await?;
     let views = with_details(&state, &caller, &rows).await?;
-    let full = views.len() as i64 == limit;
-    let next_cursor = views.last().filter(|_| full).map(make_cursor);
+    let next_cursor = next.map(make_cursor);
     Ok(HttpResponse::Ok().json(json!({ "data": views, "next_cursor": next_cursor })))
 }
 

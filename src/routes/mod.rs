@@ -16,12 +16,14 @@ mod conversations;
 pub(crate) mod error;
 pub(crate) mod extract;
 mod inboxes;
+mod labels;
 mod me;
 mod notifications;
 mod ops;
 mod pages;
 mod sla;
 mod teams;
+mod views;
 mod webhooks;
 mod widget;
 mod ws;
@@ -98,6 +100,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
             .configure(me::configure)
             .configure(agents::configure)
             .configure(teams::configure)
+            .configure(labels::configure)
+            .configure(views::configure)
             .configure(canned::configure)
             .configure(audit::configure)
             .configure(inboxes::configure)

@@ -30,6 +30,16 @@ diesel::define_sql_function! {
 }
 
 diesel::define_sql_function! {
+    /// The first time that is not NULL (here: a customer keeps waiting since their first
+    /// unanswered message).
+    #[sql_name = "coalesce"]
+    fn coalesce_time(
+        x: diesel::sql_types::Nullable<diesel::sql_types::Timestamp>,
+        y: diesel::sql_types::Timestamp,
+    ) -> diesel::sql_types::Nullable<diesel::sql_types::Timestamp>;
+}
+
+diesel::define_sql_function! {
     /// The first value that is not NULL (here: how far an agent read, else 0).
     fn coalesce(
         x: diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
@@ -60,6 +70,8 @@ pub struct Conversation {
     pub last_activity_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// When the customer's oldest unanswered message came (`None` once answered).
+    pub waiting_since: Option<NaiveDateTime>,
 }
 
 impl Conversation {
@@ -229,7 +241,32 @@ pub struct ConversationFilter {
     pub sla_at_risk: Option<NaiveDateTime>,
     /// Keyset cursor: (last_activity_at, id) of the previous page's last item.
     pub before: Option<(NaiveDateTime, i64)>,
+    /// `Some(true)`: only conversations whose customer waits for an answer; `Some(false)`:
+    /// only the others.
+    pub waiting: Option<bool>,
     pub limit: i64,
+}
+
+/// The order of the conversation list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListOrder {
+    /// Newest activity first.
+    Activity,
+    /// Customers waiting longest for an answer first, then the rest by newest activity.
+    Waiting,
+    /// Urgent first, down to no priority; by newest activity within each.
+    Priority,
+}
+
+/// Where the next page of an ordered list starts (after the previous page's last row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListPosition {
+    /// After (last_activity_at, id), newest first.
+    Activity(NaiveDateTime, i64),
+    /// After (waiting_since, id) among waiting conversations, oldest first.
+    Waiting(NaiveDateTime, i64),
+    /// After (last_activity_at, id) within the conversations of that priority.
+    Priority(Priority, NaiveDateTime, i64),
 }
 
 /// `assignee=` of the conversation list.
@@ -268,6 +305,23 @@ macro_rules! narrowed {
         }
         if let Some(contact_id) = filter.contact_id {
             q = q.filter(conversations::contact_id.eq(contact_id));
+        }
+        match filter.waiting {
+            Some(true) => {
+                q = q.filter(
+                    conversations::waiting_since
+                        .is_not_null()
+                        .and(conversations::status.eq_any(ACTIVE_STATUSES)),
+                )
+            }
+            Some(false) => {
+                q = q.filter(
+                    conversations::waiting_since
+                        .is_null()
+                        .or(conversations::status.ne_all(ACTIVE_STATUSES)),
+                )
+            }
+            None => {}
         }
         if let Some(at) = filter.sla_at_risk {
             q = q.filter(
@@ -338,6 +392,166 @@ pub async fn list(
                 conversations::last_activity_at
                     .lt(at)
                     .or(conversations::last_activity_at.eq(at).and(conversations::id.lt(id))),
+            );
+        }
+        q.load(c).await
+    })?)
+}
+
+/// Priorities in the order the priority sort lists them.
+const PRIORITY_ORDER: [Priority; 5] = [
+    Priority::Urgent,
+    Priority::High,
+    Priority::Medium,
+    Priority::Low,
+    Priority::None,
+];
+
+/// Statuses in which a customer can be waiting.
+const ACTIVE_STATUSES: [ConversationStatus; 3] = [
+    ConversationStatus::Open,
+    ConversationStatus::Pending,
+    ConversationStatus::Snoozed,
+];
+
+/// One page of the list in `order`, starting after `from`; with the position after its last
+/// row when the page is full. Orders that are not a single keyset walk their segments (the
+/// waiting, then the rest; each priority) one after the other, each by an indexed keyset.
+pub async fn list_page(
+    conn: &mut DbConn,
+    filter: &ConversationFilter,
+    order: ListOrder,
+    from: Option<ListPosition>,
+) -> Result<(Vec<Conversation>, Option<ListPosition>), StoreError> {
+    let limit = filter.limit;
+    let by_activity = |rows: &[Conversation]| {
+        rows.last()
+            .map(|c| ListPosition::Activity(c.last_activity_at, c.id))
+    };
+    match order {
+        ListOrder::Activity => {
+            let before = match from {
+                Some(ListPosition::Activity(at, id)) => Some((at, id)),
+                _ => None,
+            };
+            let rows = list(
+                conn,
+                &ConversationFilter {
+                    before,
+                    ..filter.clone()
+                },
+            )
+            .await?;
+            let next = if rows.len() as i64 == limit {
+                by_activity(&rows)
+            } else {
+                None
+            };
+            Ok((rows, next))
+        }
+        ListOrder::Waiting => {
+            let mut rows = Vec::new();
+            if !matches!(from, Some(ListPosition::Activity(..))) {
+                let after = match from {
+                    Some(ListPosition::Waiting(at, id)) => Some((at, id)),
+                    _ => None,
+                };
+                rows = list_waiting(conn, filter, after).await?;
+                if rows.len() as i64 == limit {
+                    let next = rows
+                        .last()
+                        .and_then(|c| c.waiting_since.map(|at| ListPosition::Waiting(at, c.id)));
+                    return Ok((rows, next));
+                }
+            }
+            let before = match from {
+                Some(ListPosition::Activity(at, id)) => Some((at, id)),
+                _ => None,
+            };
+            let rest_limit = limit - rows.len() as i64;
+            let rest = list(
+                conn,
+                &ConversationFilter {
+                    before,
+                    waiting: Some(false),
+                    limit: rest_limit,
+                    ..filter.clone()
+                },
+            )
+            .await?;
+            let next = if rest.len() as i64 == rest_limit {
+                by_activity(&rest)
+            } else {
+                None
+            };
+            rows.extend(rest);
+            Ok((rows, next))
+        }
+        ListOrder::Priority => {
+            let start = match from {
+                Some(ListPosition::Priority(p, ..)) => {
+                    PRIORITY_ORDER.iter().position(|x| *x == p).unwrap_or(0)
+                }
+                _ => 0,
+            };
+            let mut rows: Vec<Conversation> = Vec::new();
+            for &priority in &PRIORITY_ORDER[start..] {
+                if filter.priority.is_some_and(|only| only != priority) {
+                    continue;
+                }
+                let before = match from {
+                    Some(ListPosition::Priority(p, at, id)) if p == priority => Some((at, id)),
+                    _ => None,
+                };
+                let wanted = limit - rows.len() as i64;
+                let part = list(
+                    conn,
+                    &ConversationFilter {
+                        before,
+                        priority: Some(priority),
+                        limit: wanted,
+                        ..filter.clone()
+                    },
+                )
+                .await?;
+                let full = part.len() as i64 == wanted;
+                let next = part
+                    .last()
+                    .map(|c| ListPosition::Priority(priority, c.last_activity_at, c.id));
+                rows.extend(part);
+                if full {
+                    return Ok((rows, next));
+                }
+            }
+            Ok((rows, None))
+        }
+    }
+}
+
+/// Conversations whose customer waits, the longest waiting first; `after` is the
+/// (waiting_since, id) of the previous page's last item.
+async fn list_waiting(
+    conn: &mut DbConn,
+    filter: &ConversationFilter,
+    after: Option<(NaiveDateTime, i64)>,
+) -> Result<Vec<Conversation>, StoreError> {
+    let pattern = like_pattern(filter);
+    let filter = &ConversationFilter {
+        waiting: Some(true),
+        ..filter.clone()
+    };
+    Ok(db_run!(conn, c => {
+        let q = conversations::table
+            .select(Conversation::as_select())
+            .order((conversations::waiting_since.asc(), conversations::id.asc()))
+            .limit(filter.limit)
+            .into_boxed();
+        let mut q = narrowed!(q, filter, &pattern);
+        if let Some((at, id)) = after {
+            q = q.filter(
+                conversations::waiting_since
+                    .gt(at)
+                    .or(conversations::waiting_since.eq(at).and(conversations::id.gt(id))),
             );
         }
         q.load(c).await
@@ -712,18 +926,29 @@ pub async fn store_reply(
             }
         }
         let public = !reply.private;
-        let conversation = diesel::update(conversations::table.find(reply.conversation_id))
-            .set((
-                conversations::last_seq.eq(conversations::last_seq + 1),
-                conversations::last_activity_at.eq(at),
-                conversations::updated_at.eq(at),
-            ))
-            .returning(Conversation::as_returning())
-            .get_result(c)
-            .await
-            .optional()
-            .map_err(StoreError::from)?
-            .ok_or(ReplyError::NotFound)?;
+        let moved_on = (
+            conversations::last_seq.eq(conversations::last_seq + 1),
+            conversations::last_activity_at.eq(at),
+            conversations::updated_at.eq(at),
+        );
+        let target = conversations::table.find(reply.conversation_id);
+        // A public reply answers the customer: they no longer wait; a note leaves them waiting.
+        let conversation = if public {
+            diesel::update(target)
+                .set((moved_on, conversations::waiting_since.eq(None::<NaiveDateTime>)))
+                .returning(Conversation::as_returning())
+                .get_result(c)
+                .await
+        } else {
+            diesel::update(target)
+                .set(moved_on)
+                .returning(Conversation::as_returning())
+                .get_result(c)
+                .await
+        }
+        .optional()
+        .map_err(StoreError::from)?
+        .ok_or(ReplyError::NotFound)?;
         let inbox_id = match (public, conversation.inbox_id) {
             (true, None) => return Err(ReplyError::NoChannel),
             (_, inbox_id) => inbox_id,

@@ -13,6 +13,7 @@ pub mod conversations;
 pub mod cursors;
 pub mod delivery;
 pub mod inboxes;
+pub mod labels;
 pub(crate) mod locks;
 pub mod mail;
 pub mod notifications;
@@ -21,6 +22,7 @@ pub mod sla;
 pub mod teams;
 pub mod templates;
 pub mod unreadable;
+pub mod views;
 pub mod widget;
 
 use chrono::{NaiveDateTime, Timelike, Utc};

@@ -836,6 +836,8 @@ struct World {
     schedule: String,
     policy: String,
     notification: String,
+    label: String,
+    view: String,
     login_email: String,
     login_password: String,
     counter: Cell<usize>,
@@ -934,6 +936,8 @@ impl World {
             schedule: String::new(),
             policy: String::new(),
             notification: String::new(),
+            label: String::new(),
+            view: String::new(),
             login_email: "login@example.com".to_owned(),
             login_password,
             counter: Cell::new(0),
@@ -947,6 +951,8 @@ impl World {
         world.schedule = world.fresh_schedule().await;
         world.policy = world.fresh_policy().await;
         world.notification = world.admin_notification().await;
+        world.label = world.fresh_label().await;
+        world.view = world.fresh_view().await;
         (world.telegram, world.unreadable) = world.telegram_with_unreadable().await;
         world.widget_key = world.widget().await;
         world
@@ -1180,6 +1186,33 @@ impl World {
         )
     }
 
+    async fn fresh_label(&self) -> String {
+        let n = self.next();
+        let label = self
+            .admin_call(
+                Method::POST,
+                "/api/v1/labels",
+                Some(json!({"name": format!("spare {n}"), "color": "#1f6feb"})),
+                201,
+            )
+            .await;
+        id_of(&label)
+    }
+
+    /// A saved view of the admin's (nobody else's: theirs answer 404).
+    async fn fresh_view(&self) -> String {
+        let n = self.next();
+        let view = self
+            .admin_call(
+                Method::POST,
+                "/api/v1/me/views",
+                Some(json!({"name": format!("View {n}"), "filters": {"assignee": "me"}})),
+                201,
+            )
+            .await;
+        id_of(&view)
+    }
+
     async fn fresh_team(&self) -> String {
         let n = self.next();
         let team = self
@@ -1289,6 +1322,12 @@ impl World {
             ("DELETE", "/api/v1/teams/{id}") => {
                 Some(format!("/api/v1/teams/{}", self.fresh_team().await))
             }
+            ("DELETE", "/api/v1/labels/{id}") => {
+                Some(format!("/api/v1/labels/{}", self.fresh_label().await))
+            }
+            ("DELETE", "/api/v1/me/views/{id}") => {
+                Some(format!("/api/v1/me/views/{}", self.fresh_view().await))
+            }
             ("DELETE", "/api/v1/teams/{id}/members/{agent_id}") => {
                 let agent = self.fresh_agent().await;
                 let path = format!("/api/v1/teams/{}/members", self.team);
@@ -1379,6 +1418,8 @@ impl World {
                 ("contacts", "id") => &self.contact,
                 ("agents", "id") => &self.member_id,
                 ("teams", "id") => &self.team,
+                ("labels", "id") => &self.label,
+                ("views", "id") => &self.view,
                 ("business-hours", "id") => &self.schedule,
                 ("sla-policies", "id") => &self.policy,
                 ("notifications", "id") => &self.notification,
@@ -1412,6 +1453,12 @@ impl World {
             ("PATCH", "/api/v1/agents/{id}") => json!({"name": "Member Agent"}),
             ("POST", "/api/v1/teams") => json!({"name": format!("Team {n}")}),
             ("PATCH", "/api/v1/teams/{id}") => json!({"description": "checked"}),
+            ("POST", "/api/v1/labels") => json!({"name": format!("label {n}")}),
+            ("PATCH", "/api/v1/labels/{id}") => json!({"color": "#2da44e"}),
+            ("POST", "/api/v1/me/views") => {
+                json!({"name": format!("View {n}"), "filters": {"sort": "waiting"}})
+            }
+            ("PATCH", "/api/v1/me/views/{id}") => json!({"filters": {"status": "open"}}),
             ("POST", "/api/v1/business-hours") => json!({"name": format!("Hours {n}"),
                 "time_zone": "UTC", "hours": {"mon": [["09:00", "17:00"]]}}),
             ("PATCH", "/api/v1/business-hours/{id}") => json!({"closed_dates": ["2026-12-25"]}),

@@ -34,6 +34,8 @@ mod helpers;
 mod inbox_access;
 mod inbox_admin;
 mod inbox_browser;
+mod list_browser;
+mod list_views;
 mod messages;
 mod notifications;
 mod notifications_browser;

@@ -64,7 +64,13 @@ async fn live_columns(database: &Database) -> BTreeMap<(String, String), (String
                 "integer" | "bigint" => "BigInt",
                 "boolean" => "Bool",
                 "timestamp without time zone" => "Timestamp",
-                "text" if c.name.ends_with("_at") || c.name.ends_with("_until") => "Timestamp",
+                "text"
+                    if ["_at", "_until", "_since"]
+                        .iter()
+                        .any(|end| c.name.ends_with(end)) =>
+                {
+                    "Timestamp"
+                }
                 "text" => "Text",
                 other => panic!("unexpected SQL type {other} of {}.{}", c.table_name, c.name),
             };

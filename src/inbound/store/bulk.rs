@@ -392,7 +392,8 @@ async fn ingest_plain_pg(
             "UPDATE conversations c SET last_seq = c.last_seq + k.n, \
              last_activity_at = $3, updated_at = $3, \
              status = CASE WHEN c.status = $4 THEN c.status ELSE $5 END, \
-             snoozed_until = NULL, resolved_at = NULL \
+             snoozed_until = NULL, resolved_at = NULL, \
+             waiting_since = CASE WHEN c.status = $6 THEN $3 ELSE COALESCE(c.waiting_since, $3) END \
              FROM unnest($1::int8[], $2::int8[]) AS k(id, n) \
              WHERE c.id = k.id AND c.id = ANY($1) \
              RETURNING c.*",
@@ -402,6 +403,7 @@ async fn ingest_plain_pg(
         .bind::<Timestamp, _>(at)
         .bind::<Text, _>(ConversationStatus::Pending)
         .bind::<Text, _>(ConversationStatus::Open)
+        .bind::<Text, _>(ConversationStatus::Resolved)
         .load::<Conversation>(c)
         .await?
         .into_iter()

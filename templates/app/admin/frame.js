@@ -8,6 +8,7 @@ var SECTIONS = [
   ['/admin/inboxes', 'Inboxes', true],
   ['/admin/agents', 'Agents', true],
   ['/admin/teams', 'Teams', true],
+  ['/admin/labels', 'Labels', true],
   ['/admin/sla', 'Service levels', true],
   ['/admin/canned', 'Canned responses', false],
   ['/admin/audit', 'Audit log', true]

@@ -1,5 +1,5 @@
 // Switchboard web app: the agent's profile and the admin pages (inboxes, agents, teams, canned
-// responses, audit log, service levels). Everything is built with h() and text nodes: user content, secrets
+// responses, labels, audit log, service levels). Everything is built with h() and text nodes: user content, secrets
 // and snippets never go through innerHTML. Every call goes through api() (CSRF, errors).
 // This module registers the pages' routes (in this order: /admin/inboxes/new before
 // /admin/inboxes/:id); each page is in its own module beside it.
@@ -11,6 +11,7 @@ import { inboxesPage } from './inboxes.js';
 import { inboxPage } from './inbox.js';
 import { agentsPage } from './agents.js';
 import { teamsPage } from './teams.js';
+import { labelsPage } from './labels.js';
 import { cannedPage } from './canned.js';
 import { auditPage } from './audit.js';
 import { slaPage } from './sla.js';
@@ -24,6 +25,7 @@ route('/admin/inboxes/new', function (main) { inboxesPage(main, true); }, { admi
 route('/admin/inboxes/:id', inboxPage, { admin: true });
 route('/admin/agents', agentsPage, { admin: true });
 route('/admin/teams', teamsPage, { admin: true });
+route('/admin/labels', labelsPage, { admin: true });
 route('/admin/canned', cannedPage);
 route('/admin/audit', auditPage, { admin: true });
 route('/admin/sla', slaPage, { admin: true });

@@ -161,7 +161,9 @@ function labelsEl(C) {
     h('ul', { class: 'chips', 'data-testid': 'labels', 'aria-label': 'Labels' },
       labels.length ? null : h('li', { class: 'muted' }, 'None'),
       labels.map(function (l) {
-        return h('li', { class: 'chip' }, l, h('button', {
+        var dot = h('span', { class: 'label-dot', 'aria-hidden': 'true' });
+        dot.style.backgroundColor = S.labelColors[l] || '#888888';
+        return h('li', { class: 'chip' }, dot, l, h('button', {
           type: 'button', class: 'link chip-x', 'aria-label': 'Remove label ' + l,
           onclick: function () { save(labels.filter(function (x) { return x !== l; })); }
         }, '✕'));

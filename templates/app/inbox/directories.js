@@ -65,6 +65,30 @@ export function loadTeams() {
   return S.teams;
 }
 
+export function teamName(id) {
+  for (var i = 0; i < S.teamList.length; i++) if (idEq(S.teamList[i].id, id)) return S.teamList[i].name;
+  return null;
+}
+// Label colours, chosen by admins; a label without one (made by use) is grey.
+export function loadLabels(force) {
+  if (!S.labels || force) {
+    S.labels = pageAll('/api/v1/labels').then(function (list) {
+      var colors = {};
+      list.forEach(function (l) { colors[l.name] = l.color; });
+      S.labelColors = colors;
+      return list;
+    }, function () { S.labels = null; return []; });
+  }
+  return S.labels;
+}
+export function loadViews(force) {
+  if (!S.views || force) {
+    S.views = api('GET', '/api/v1/me/views').then(function (page) { return (page && page.data) || []; },
+      function () { S.views = null; return []; });
+  }
+  return S.views;
+}
+
 // Contacts come one by one (GET /contacts/{id} also gives identities and conversations);
 // the list prefetches them through a small queue.
 var contactQueue = [];

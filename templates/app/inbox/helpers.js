@@ -45,6 +45,38 @@ export function slaBadge(sla) {
     title: (names[sla.target] || 'SLA') + (sla.due_at ? ' due ' + new Date(sla.due_at).toLocaleString() : ' (paused)')
   }, text);
 }
+// Initials on a colour picked from the name, the same for a name everywhere; every colour
+// keeps white text at AA contrast.
+var AVATAR_COLORS = ['#0969da', '#8250df', '#bf3989', '#1a7f37', '#9a6700', '#bc4c00', '#57606a', '#0a7482'];
+export function initials(name) {
+  var words = String(name || '').replace(/[^\p{L}\p{N}\s]/gu, ' ').trim().split(/\s+/).filter(Boolean);
+  if (!words.length) return '?';
+  var first = Array.from(words[0])[0] || '';
+  var last = words.length > 1 ? Array.from(words[words.length - 1])[0] || '' : '';
+  return (first + last).toUpperCase();
+}
+export function avatar(name, extraClass) {
+  var hash = 0;
+  var text = String(name || '');
+  for (var i = 0; i < text.length; i++) hash = (hash * 31 + text.charCodeAt(i)) >>> 0;
+  var el = h('span', { class: 'avatar' + (extraClass ? ' ' + extraClass : ''), 'aria-hidden': 'true' }, initials(name));
+  el.style.backgroundColor = AVATAR_COLORS[hash % AVATAR_COLORS.length];
+  return el;
+}
+// A label with its admin-chosen colour as a dot (the text keeps the page's contrast).
+export function labelChip(name) {
+  var dot = h('span', { class: 'label-dot', 'aria-hidden': 'true' });
+  dot.style.backgroundColor = S.labelColors[name] || '#888888';
+  return h('span', { class: 'label-chip', 'data-testid': 'row-label', 'data-label': name }, dot, name);
+}
+// "Waiting 2h": how long the customer has waited for an answer.
+export function waitingFor(iso) {
+  var m = Math.max(0, Math.floor((Date.now() - ts(iso)) / 60000));
+  if (m < 1) return '<1m';
+  if (m < 60) return m + 'm';
+  if (m < 48 * 60) return Math.floor(m / 60) + 'h';
+  return Math.floor(m / 1440) + 'd';
+}
 export function statusLabel(s) { return STATUS_LABELS[s] || s || ''; }
 export function priorityLabel(p) {
   for (var i = 0; i < PRIORITIES.length; i++) if (PRIORITIES[i][0] === p) return PRIORITIES[i][1];

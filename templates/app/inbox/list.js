@@ -4,10 +4,11 @@ import { api, clear, fail, h, session } from '../core.js';
 import { isAdmin } from '../shared.js';
 import { ALL_STATUSES, PAGE, S, V } from './state.js';
 import {
-  chanIcon, channelOf, idEq, mounted, newestFirst, priorityLabel, slaBadge, slaLeft, statusLabel, timeEl, ts
+  avatar, chanIcon, channelOf, idEq, labelChip, mounted, newestFirst, priorityLabel, slaBadge, slaLeft, statusLabel,
+  timeEl, ts, waitingFor
 } from './helpers.js';
-import { agentName, convName, ensureInbox, fetchContact, membersOf } from './directories.js';
-import { fillInboxSelect } from './page.js';
+import { agentName, convName, ensureInbox, fetchContact, membersOf, teamName } from './directories.js';
+import { fillInboxSelect, fillLabelList } from './page.js';
 import { select } from './select.js';
 import { renderHeader } from './pane.js';
 import { renderActions } from './details.js';
@@ -20,10 +21,12 @@ function listPath(cursor) {
   if (f.assignee === 'mine') q.push('assignee=me');
   else if (f.assignee === 'unassigned') q.push('assignee=unassigned');
   if (f.inbox) q.push('inbox_id=' + encodeURIComponent(f.inbox));
+  if (f.team) q.push('team_id=' + encodeURIComponent(f.team));
   if (f.status) q.push('status=' + encodeURIComponent(f.status === 'all' ? ALL_STATUSES : f.status));
   if (f.priority) q.push('priority=' + encodeURIComponent(f.priority));
   // "Breaching soon": the server sorts by the SLA due time, so paging follows it.
   if (f.sla) q.push('sla=' + encodeURIComponent(f.sla), 'sort=sla_due');
+  else if (f.sort && f.sort !== 'newest') q.push('sort=' + encodeURIComponent(f.sort));
   if (f.label.trim()) q.push('label=' + encodeURIComponent(f.label.trim()));
   if (f.q.trim()) q.push('q=' + encodeURIComponent(f.q.trim()));
   if (cursor) q.push('cursor=' + encodeURIComponent(cursor));
@@ -48,7 +51,7 @@ export function refreshList(replace) {
       var ids = {};
       fresh.forEach(function (c) { ids[c.id] = true; });
       var last = fresh[fresh.length - 1];
-      var rest = S.rows.filter(function (c) { return !ids[c.id] && (!last || newestFirst(last, c) < 0); });
+      var rest = S.rows.filter(function (c) { return !ids[c.id] && (!last || listOrder(last, c) < 0); });
       S.rows = fresh.concat(rest);
     }
     noteRows(fresh);
@@ -98,10 +101,7 @@ function noteRows(rows) {
     if (!S.inboxes[id]) ensureInbox(id).then(function () { fillInboxSelect(); renderListSoon(); });
     if (!isAdmin()) membersOf(id).then(renderListSoon);
   });
-  if (V) {
-    clear(V.labelList);
-    Object.keys(S.labelsSeen).sort().forEach(function (l) { V.labelList.appendChild(h('option', { value: l })); });
-  }
+  fillLabelList();
 }
 
 var listFrame = null;
@@ -119,7 +119,7 @@ export function renderList() {
   if (!S.rows.length) {
     ul.appendChild(h('li', { class: 'empty' }, S.pages ? 'No conversations match these filters.' : 'Loading…'));
   }
-  if (S.filters.sla) S.rows.sort(soonestDue);
+  S.rows.sort(listOrder);
   S.rows.forEach(function (c) {
     ul.appendChild(h('li', { class: 'conv-item' + (S.selected[c.id] ? ' picked' : '') }, selectBox(c, convName(c)), rowEl(c)));
   });
@@ -130,6 +130,24 @@ export function renderList() {
     if (again) again.focus();
   }
 }
+// The rows in the order the server lists them (so live changes land where a reload would put
+// them): SLA due time under "Breaching soon", else the chosen sort.
+export function listOrder(a, b) {
+  if (S.filters.sla) return soonestDue(a, b);
+  if (S.filters.sort === 'waiting') {
+    var x = waitingKey(a), y = waitingKey(b);
+    if (x !== null && y !== null) return (x - y) || (Number(a.id) - Number(b.id));
+    if (x !== null) return -1;
+    if (y !== null) return 1;
+  } else if (S.filters.sort === 'priority') {
+    var d = (PRIORITY_RANK[b.priority] || 0) - (PRIORITY_RANK[a.priority] || 0);
+    if (d) return d;
+  }
+  return newestFirst(a, b);
+}
+var PRIORITY_RANK = { urgent: 4, high: 3, medium: 2, low: 1, none: 0 };
+var WAITING_STATUSES = { open: true, pending: true, snoozed: true };
+function waitingKey(c) { return c.waiting_since && WAITING_STATUSES[c.status] ? ts(c.waiting_since) : null; }
 // "Breaching soon" lists the least time left first.
 function soonestDue(a, b) {
   var x = slaLeft(a.sla), y = slaLeft(b.sla);
@@ -160,6 +178,8 @@ function rowEl(c) {
   var snippet = snippetOf(c);
   var others = (S.viewers[c.id] || []).filter(function (a) { return !idEq(a, session.me && session.me.id); });
   var showStatus = S.filters.status !== 'open' || c.status !== 'open';
+  var team = c.team_id ? teamName(c.team_id) : null;
+  var waiting = waitingKey(c) !== null;
   return h('a', {
     class: 'conv-row' + (selected ? ' selected' : '') + (unread ? ' unread' : ''),
     href: '/conversations/' + encodeURIComponent(c.id),
@@ -171,6 +191,7 @@ function rowEl(c) {
       select(c.id);
     }
   },
+  avatar(convName(c), 'row-avatar'),
   h('span', { class: 'row-top' },
     chanIcon(channelOf(c.inbox_id)),
     h('span', { class: 'row-name' }, convName(c)),
@@ -185,7 +206,12 @@ function rowEl(c) {
       c.assignee_id ? agentName(c.assignee_id) : 'Unassigned'),
     showStatus ? h('span', { class: 'badge status-' + c.status }, statusLabel(c.status)) : null,
     c.priority && c.priority !== 'none' ? h('span', { class: 'badge prio-' + c.priority }, priorityLabel(c.priority)) : null,
+    team ? h('span', { class: 'badge team-badge', 'data-testid': 'row-team' }, team) : null,
+    waiting ? h('span', {
+      class: 'badge waiting-badge', 'data-testid': 'row-waiting', title: 'Waiting for an answer since ' + new Date(c.waiting_since).toLocaleString()
+    }, 'Waiting ' + waitingFor(c.waiting_since)) : null,
     slaBadge(c.sla),
+    (c.labels || []).map(labelChip),
     others.length ? h('span', {
       class: 'row-viewers', role: 'img', 'aria-label': 'Viewed by ' + others.map(agentName).join(', ')
     }, '👁 ' + others.length) : null));
@@ -222,6 +248,7 @@ function matchesFilters(c, strict) {
   var statuses = f.status === 'all' ? ALL_STATUSES.split(',') : [f.status || 'open'];
   if (statuses.indexOf(c.status) < 0) return false;
   if (f.inbox && !idEq(c.inbox_id, f.inbox)) return false;
+  if (f.team && !idEq(c.team_id, f.team)) return false;
   if (f.assignee === 'mine' && !idEq(c.assignee_id, session.me && session.me.id)) return false;
   if (f.assignee === 'unassigned' && c.assignee_id) return false;
   if (f.priority && c.priority !== f.priority) return false;
@@ -249,9 +276,9 @@ export function applyConversation(c) {
     else S.rows.splice(i, 1);
   } else if (matchesFilters(c, true)) {
     var last = S.rows[S.rows.length - 1];
-    if (!S.cursor || !last || newestFirst(c, last) < 0) S.rows.push(mergeConv(C ? C.data : null, c));
+    if (!S.cursor || !last || listOrder(c, last) < 0) S.rows.push(mergeConv(C ? C.data : null, c));
   }
-  S.rows.sort(newestFirst);
+  S.rows.sort(listOrder);
   if (c.contact_id) fetchContact(c.contact_id);
   if (S.filters.sla) scheduleRefresh(); // only the server knows who is at risk
   renderListSoon();

@@ -2,9 +2,10 @@
 
 import { fail, h } from '../core.js';
 import { nextId } from '../shared.js';
-import { PRIORITIES, S, V, saveFilters, setView } from './state.js';
+import { PRIORITIES, S, SORTS, V, saveFilters, setView } from './state.js';
 import { chanLabel, debounce, mounted, statusLabel } from './helpers.js';
-import { loadAllAgents, loadInboxes } from './directories.js';
+import { loadAllAgents, loadInboxes, loadLabels, loadTeams } from './directories.js';
+import { setAllFilters, viewsControl } from './views.js';
 import { setViewing } from './viewing.js';
 import { filterKey, loadMore, refreshList, renderList, renderListSoon } from './list.js';
 import { closeConversationState, openConversation, showNoConversation } from './select.js';
@@ -25,6 +26,8 @@ export function render(main, params) {
     renderListSoon();
   }, fail);
   loadAllAgents().then(renderListSoon);
+  loadTeams().then(function () { if (mounted()) { fillTeamSelect(); renderListSoon(); } });
+  loadLabels().then(function () { if (mounted()) { fillLabelList(); renderListSoon(); } });
   if (params && params.id) openConversation(params.id);
   else { showNoConversation(); setViewing(null); }
 }
@@ -86,6 +89,37 @@ function buildView(main) {
     onchange: function () { setFilter('sla', view.slaSelect.value); }
   }, h('option', { value: '' }, 'Any SLA'), h('option', { value: 'at_risk' }, 'Breaching soon'));
   view.slaSelect.value = S.filters.sla || '';
+  view.teamSelect = h('select', {
+    id: 'filter-team', 'data-testid': 'filter-team', 'aria-label': 'Team',
+    onchange: function () { setFilter('team', view.teamSelect.value); }
+  }, h('option', { value: '' }, 'Any team'));
+  view.sortSelect = h('select', {
+    id: 'filter-sort', 'data-testid': 'filter-sort', 'aria-label': 'Sort',
+    title: 'Sort (Breaching soon sorts by SLA due time)',
+    onchange: function () { setFilter('sort', view.sortSelect.value); }
+  }, SORTS.map(function (o) { return h('option', { value: o[0] }, 'Sort: ' + o[1]); }));
+  view.sortSelect.value = S.filters.sort || 'newest';
+  view.views = viewsControl(function (filters) {
+    setAllFilters(filters);
+    refreshList(true);
+  });
+  // Every control shows the filters (after a view set them all at once).
+  view.syncFilters = function () {
+    if (view.search.value !== S.filters.q) view.search.value = S.filters.q;
+    view.inboxSelect.value = S.filters.inbox;
+    view.teamSelect.value = S.filters.team;
+    view.statusSelect.value = S.filters.status || 'open';
+    view.prioritySelect.value = S.filters.priority;
+    view.slaSelect.value = S.filters.sla || '';
+    view.sortSelect.value = S.filters.sort || 'newest';
+    view.sortSelect.disabled = !!S.filters.sla;
+    if (view.labelInput.value.trim() !== S.filters.label) view.labelInput.value = S.filters.label;
+    Object.keys(view.tabs).forEach(function (k) {
+      view.tabs[k].setAttribute('aria-pressed', String(S.filters.assignee === k));
+    });
+    view.views.sync();
+  };
+  view.sortSelect.disabled = !!S.filters.sla;
   var datalistId = nextId('labels');
   view.labelList = h('datalist', { id: datalistId });
   view.labelInput = h('input', {
@@ -118,8 +152,9 @@ function buildView(main) {
       h('div', { class: 'tabs', role: 'group', 'aria-label': 'Assignee' },
         tab('mine', 'Mine'), tab('unassigned', 'Unassigned'), tab('all', 'All')),
       view.search,
-      h('div', { class: 'filter-selects' }, view.inboxSelect, view.statusSelect, view.prioritySelect, view.slaSelect,
-        view.labelInput, view.labelList)),
+      h('div', { class: 'filter-selects' }, view.inboxSelect, view.teamSelect, view.statusSelect, view.prioritySelect,
+        view.slaSelect, view.sortSelect, view.labelInput, view.labelList),
+      view.views.el, view.views.form),
     view.bulkBar,
     h('nav', { class: 'list-scroll', 'aria-label': 'Conversation list' }, view.listEl, view.moreBtn));
 
@@ -129,7 +164,33 @@ function buildView(main) {
   view.root = h('div', { class: 'inbox' + (S.sideHidden ? ' side-hidden' : '') }, view.listPane, view.convPane, view.sidePane);
   main.appendChild(view.root);
   fillInboxSelect(view);
+  fillTeamSelect(view);
   return view;
+}
+
+function fillTeamSelect(view) {
+  view = view || V;
+  if (!view) return;
+  var sel = view.teamSelect;
+  var keep = S.filters.team;
+  while (sel.options.length > 1) sel.remove(1);
+  S.teamList.slice().sort(function (a, b) { return a.name.localeCompare(b.name); }).forEach(function (t) {
+    sel.appendChild(h('option', { value: t.id }, t.name));
+  });
+  if (keep && !S.teamList.some(function (t) { return String(t.id) === String(keep); })) {
+    sel.appendChild(h('option', { value: keep }, 'Team ' + keep));
+  }
+  sel.value = keep;
+}
+
+// Label suggestions: the admin's labels and those seen on rows.
+export function fillLabelList() {
+  if (!V) return;
+  var names = {};
+  Object.keys(S.labelColors).forEach(function (l) { names[l] = true; });
+  Object.keys(S.labelsSeen).forEach(function (l) { names[l] = true; });
+  while (V.labelList.firstChild) V.labelList.removeChild(V.labelList.firstChild);
+  Object.keys(names).sort().forEach(function (l) { V.labelList.appendChild(h('option', { value: l })); });
 }
 
 export function fillInboxSelect(view) {
@@ -151,10 +212,6 @@ function setFilter(name, value) {
   if (S.filters[name] === value) return;
   S.filters[name] = value;
   saveFilters();
-  if (V) {
-    Object.keys(V.tabs).forEach(function (k) {
-      V.tabs[k].setAttribute('aria-pressed', String(S.filters.assignee === k));
-    });
-  }
+  if (V) V.syncFilters();
   refreshList(true);
 }

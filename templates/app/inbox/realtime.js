@@ -2,12 +2,12 @@
 
 import { on, session } from '../core.js';
 import { S, V } from './state.js';
-import { idEq, mounted, newestFirst, ts } from './helpers.js';
+import { idEq, mounted, ts } from './helpers.js';
 import { agentName, loadInboxes, membersOf, rememberAgent } from './directories.js';
 import { setViewing, viewingId } from './viewing.js';
 import { fillInboxSelect } from './page.js';
 import {
-  applyConversation, applySla, messagePreview, refreshList, renderListSoon, rowIndex, scheduleRefresh
+  applyConversation, applySla, listOrder, messagePreview, refreshList, renderListSoon, rowIndex, scheduleRefresh
 } from './list.js';
 import { reloadConversation } from './select.js';
 import { renderDetailsSoon, renderTyping, renderViewers } from './pane.js';
@@ -80,8 +80,12 @@ function onMessage(m, created) {
       // moving the conversation up, as the hub does.
       if (!m.automatic && ts(m.created_at) > ts(row.last_activity_at)) row.last_activity_at = m.created_at;
       if (m.direction === 'inbound' && !C) row.unread_count = (row.unread_count || 0) + 1;
+      // Who waits, as the hub keeps it: a customer's message starts a wait, a public reply
+      // ends it (the conversation event that follows brings the hub's own value).
+      if (m.direction === 'inbound' && !m.automatic && !row.waiting_since) row.waiting_since = m.created_at;
+      if (m.direction === 'outbound') row.waiting_since = null;
       S.rows[i] = row;
-      S.rows.sort(newestFirst);
+      S.rows.sort(listOrder);
     }
     scheduleRefresh();
   } else if (S.snippets[m.conversation_id] && S.snippets[m.conversation_id].id === m.id) {

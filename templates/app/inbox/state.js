@@ -11,6 +11,7 @@ export var CHANNELS = {
 };
 export var STATUS_LABELS = { open: 'Open', pending: 'Pending', snoozed: 'Snoozed', resolved: 'Resolved', closed: 'Closed' };
 export var ALL_STATUSES = 'open,pending,snoozed,resolved,closed';
+export var SORTS = [['newest', 'Newest'], ['waiting', 'Waiting longest'], ['priority', 'Priority']];
 export var PRIORITIES = [['none', 'No priority'], ['low', 'Low'], ['medium', 'Medium'], ['high', 'High'], ['urgent', 'Urgent']];
 export var TICKS = {
   queued: ['⏱', 'Queued'], sent: ['✓', 'Sent'], delivered: ['✓✓', 'Delivered'],
@@ -32,6 +33,8 @@ export var S = {
   inboxes: {}, inboxesPromise: null,
   agents: {}, members: {}, allAgents: null,
   teams: null, teamList: [],
+  labels: null, labelColors: {}, // label name → #rrggbb (admin-managed; GET /api/v1/labels)
+  views: null, // the agent's saved views (GET /api/v1/me/views)
   contacts: {},
   snippets: {}, drafts: {}, labelsSeen: {}, viewers: {},
   presence: {}, // agent id → online | busy | away | offline, from `presence` events
@@ -43,7 +46,7 @@ export var V = null;
 export function setView(view) { V = view; }
 
 function loadFilters() {
-  var f = { assignee: 'all', inbox: '', status: 'open', priority: '', label: '', q: '', sla: '' };
+  var f = { assignee: 'all', inbox: '', team: '', status: 'open', priority: '', label: '', q: '', sla: '', sort: 'newest' };
   try {
     var saved = JSON.parse(sessionStorage.getItem('sb.inbox.filters') || 'null');
     if (saved && typeof saved === 'object') {

@@ -1,0 +1,3 @@
+DROP TABLE saved_views;
+DROP INDEX conversations_waiting;
+ALTER TABLE conversations DROP COLUMN waiting_since;
