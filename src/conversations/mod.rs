@@ -209,6 +209,38 @@ impl Conversations {
             .map_err(|e| ConversationError::Unavailable(e.to_string()))?
     }
 
+    /// Deletes a label: first taken off its conversations as agents' bulk changes are (each
+    /// audited, published, its SLA checked again), 200 at a time, then the label itself
+    /// (with any put on meanwhile). The number of conversations it was taken off; `None`
+    /// when there is no such label.
+    pub(crate) async fn delete_label(
+        &self,
+        db: &crate::db::Database,
+        label_id: i64,
+        actor: AuditActor,
+    ) -> Result<Option<usize>, ConversationError> {
+        let Some(label) = crate::store::labels::find(&mut db.reader().await?, label_id).await?
+        else {
+            return Ok(None);
+        };
+        let carriers = crate::store::labels::carriers(&mut db.reader().await?, label_id).await?;
+        for ids in carriers.chunks(200) {
+            let change = BulkChange {
+                assignment: None,
+                status: None,
+                priority: None,
+                add_labels: Vec::new(),
+                remove_labels: vec![label.name.clone()],
+            };
+            self.bulk(ids.to_vec(), change, actor.clone()).await?;
+        }
+        Ok(
+            crate::store::labels::delete(&mut db.writer().await?, label_id, &actor)
+                .await?
+                .map(|_| carriers.len()),
+        )
+    }
+
     /// Merges `source` into `target` (identities and conversations move); `None` when one
     /// of them no longer exists.
     pub(crate) async fn merge_contacts(

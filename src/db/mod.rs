@@ -294,6 +294,12 @@ impl Database {
         self.with_sync_connection(Harness::revert_all).await
     }
 
+    /// Reverts the newest migration; with [`migrate`](Self::migrate) after it, tests run a
+    /// migration's backfill over data the hub stored.
+    pub async fn revert_last_migration(&self) -> Result<Vec<String>, StoreError> {
+        self.with_sync_connection(Harness::revert_last).await
+    }
+
     /// Copies a consistent snapshot of a SQLite database to `target` (`VACUUM INTO`).
     pub async fn backup_sqlite(&self, target: &Path) -> Result<(), StoreError> {
         use diesel_async::RunQueryDsl;
@@ -391,6 +397,16 @@ impl Harness {
         self.guarded(|h| match h {
             Self::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map(names),
             Self::Postgres(c) => c.revert_all_migrations(POSTGRES_MIGRATIONS).map(names),
+        })
+    }
+
+    fn revert_last(&mut self) -> diesel::migration::Result<Vec<String>> {
+        self.guarded(|h| {
+            match h {
+                Self::Sqlite(c) => c.revert_last_migration(SQLITE_MIGRATIONS),
+                Self::Postgres(c) => c.revert_last_migration(POSTGRES_MIGRATIONS),
+            }
+            .map(|version| vec![version.to_string()])
         })
     }
 

@@ -159,7 +159,8 @@ fn parse_time(micros: &str) -> Option<NaiveDateTime> {
     Some(DateTime::<Utc>::from_timestamp_micros(micros.parse().ok()?)?.naive_utc())
 }
 
-/// `<micros>.<id>`, optionally after a segment prefix (`w.`, `p-high.`).
+/// `<micros>.<id>`, after a segment prefix in the sorts that have segments (`w.`, `r.`,
+/// `p-high.`).
 fn parse_keyset(text: &str) -> Option<(NaiveDateTime, i64)> {
     let (micros, id) = text.split_once('.')?;
     Some((parse_time(micros)?, id.parse().ok()?))
@@ -169,6 +170,10 @@ fn parse_cursor(cursor: &str) -> Option<ListPosition> {
     if let Some(rest) = cursor.strip_prefix("w.") {
         let (at, id) = parse_keyset(rest)?;
         return Some(ListPosition::Waiting(at, id));
+    }
+    if let Some(rest) = cursor.strip_prefix("r.") {
+        let (at, id) = parse_keyset(rest)?;
+        return Some(ListPosition::NotWaiting(at, id));
     }
     if let Some(rest) = cursor.strip_prefix("p-") {
         let (priority, keyset) = rest.split_once('.')?;
@@ -183,6 +188,9 @@ fn make_cursor(position: ListPosition) -> String {
     match position {
         ListPosition::Activity(at, id) => format!("{}.{id}", at.and_utc().timestamp_micros()),
         ListPosition::Waiting(at, id) => format!("w.{}.{id}", at.and_utc().timestamp_micros()),
+        ListPosition::NotWaiting(at, id) => {
+            format!("r.{}.{id}", at.and_utc().timestamp_micros())
+        }
         ListPosition::Priority(p, at, id) => {
             format!("p-{}.{}.{id}", p.as_str(), at.and_utc().timestamp_micros())
         }
@@ -298,7 +306,7 @@ async fn list(
             | (ListOrder::Activity, Some(ListPosition::Activity(..)))
             | (
                 ListOrder::Waiting,
-                Some(ListPosition::Waiting(..) | ListPosition::Activity(..))
+                Some(ListPosition::Waiting(..) | ListPosition::NotWaiting(..))
             )
             | (ListOrder::Priority, Some(ListPosition::Priority(..)))
     );

@@ -9,6 +9,7 @@ use super::ApiError;
 use super::extract::{Admin, Auth};
 use super::{Page, PageQuery, PublicId, id_string, no_content, utc};
 use crate::conversations::ConversationError;
+use crate::db::types::Role;
 use crate::state::AppState;
 use crate::store::{self, labels::Label};
 
@@ -28,7 +29,7 @@ struct LabelView {
     id: i64,
     name: String,
     color: String,
-    /// How many conversations carry it (in lists).
+    /// How many conversations carry it (in admins' lists).
     #[serde(skip_serializing_if = "Option::is_none")]
     conversations: Option<i64>,
     created_at: DateTime<Utc>,
@@ -70,16 +71,18 @@ fn name(text: String) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::invalid("name", "a name is required"))
 }
 
+/// Counts are over every inbox, so only admins get them.
 async fn list(
     state: web::Data<AppState>,
-    _caller: Auth,
+    caller: Auth,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, after) = query.parse()?;
     let rows = store::labels::list(&mut state.db.reader().await?, after, limit).await?;
+    let admin = caller.agent.role == Role::Admin;
     let views = rows
         .into_iter()
-        .map(|(label, n)| LabelView::new(label, Some(n)))
+        .map(|(label, n)| LabelView::new(label, Some(n).filter(|_| admin)))
         .collect();
     Ok(HttpResponse::Ok().json(Page::new(views, limit, |l: &LabelView| l.id)))
 }
@@ -141,7 +144,10 @@ async fn delete(
     admin: Admin,
     id: web::Path<PublicId>,
 ) -> Result<HttpResponse, ApiError> {
-    store::labels::delete(&mut state.db.writer().await?, id.0, &admin.actor())
+    state
+        .hub
+        .conversations
+        .delete_label(&state.db, id.0, admin.actor())
         .await?
         .ok_or_else(|| ApiError::not_found("no label with that id"))?;
     Ok(no_content())

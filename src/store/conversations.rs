@@ -265,6 +265,9 @@ pub enum ListPosition {
     Activity(NaiveDateTime, i64),
     /// After (waiting_since, id) among waiting conversations, oldest first.
     Waiting(NaiveDateTime, i64),
+    /// After (last_activity_at, id) among the conversations nobody waits on, which the
+    /// waiting order lists after the waiting ones.
+    NotWaiting(NaiveDateTime, i64),
     /// After (last_activity_at, id) within the conversations of that priority.
     Priority(Priority, NaiveDateTime, i64),
 }
@@ -451,7 +454,7 @@ pub async fn list_page(
         }
         ListOrder::Waiting => {
             let mut rows = Vec::new();
-            if !matches!(from, Some(ListPosition::Activity(..))) {
+            if !matches!(from, Some(ListPosition::NotWaiting(..))) {
                 let after = match from {
                     Some(ListPosition::Waiting(at, id)) => Some((at, id)),
                     _ => None,
@@ -465,7 +468,7 @@ pub async fn list_page(
                 }
             }
             let before = match from {
-                Some(ListPosition::Activity(at, id)) => Some((at, id)),
+                Some(ListPosition::NotWaiting(at, id)) => Some((at, id)),
                 _ => None,
             };
             let rest_limit = limit - rows.len() as i64;
@@ -479,11 +482,10 @@ pub async fn list_page(
                 },
             )
             .await?;
-            let next = if rest.len() as i64 == rest_limit {
-                by_activity(&rest)
-            } else {
-                None
-            };
+            let next = rest
+                .last()
+                .filter(|_| rest.len() as i64 == rest_limit)
+                .map(|c| ListPosition::NotWaiting(c.last_activity_at, c.id));
             rows.extend(rest);
             Ok((rows, next))
         }
@@ -1149,17 +1151,29 @@ pub async fn change(
             ConversationChange::Status { status, snoozed_until } => {
                 let resolved_at = matches!(status, ConversationStatus::Resolved | ConversationStatus::Closed)
                     .then_some(at);
-                let updated = diesel::update(target)
-                    .set((
-                        conversations::status.eq(status),
-                        conversations::snoozed_until.eq(snoozed_until),
-                        conversations::resolved_at.eq(resolved_at),
-                        conversations::updated_at.eq(at),
-                    ))
-                    .returning(Conversation::as_returning())
-                    .get_result(c)
-                    .await
-                    .optional()?;
+                let changes = (
+                    conversations::status.eq(status),
+                    conversations::snoozed_until.eq(snoozed_until),
+                    conversations::resolved_at.eq(resolved_at),
+                    conversations::updated_at.eq(at),
+                );
+                // Nobody waits on a resolved or closed conversation (reopened by an agent, it
+                // waits again only when the customer writes).
+                let updated = if resolved_at.is_some() {
+                    diesel::update(target)
+                        .set((changes, conversations::waiting_since.eq(None::<NaiveDateTime>)))
+                        .returning(Conversation::as_returning())
+                        .get_result(c)
+                        .await
+                        .optional()?
+                } else {
+                    diesel::update(target)
+                        .set(changes)
+                        .returning(Conversation::as_returning())
+                        .get_result(c)
+                        .await
+                        .optional()?
+                };
                 (updated, "conversation.status", json!({"status": status, "snoozed_until": snoozed_until}))
             }
             ConversationChange::Priority(priority) => {

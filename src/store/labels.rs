@@ -66,6 +66,16 @@ pub async fn find(conn: &mut DbConn, id: i64) -> Result<Option<Label>, StoreErro
         .optional())?)
 }
 
+/// The conversations that carry a label, by id.
+pub async fn carriers(conn: &mut DbConn, label_id: i64) -> Result<Vec<i64>, StoreError> {
+    Ok(db_run!(conn, c => conversation_labels::table
+        .filter(conversation_labels::label_id.eq(label_id))
+        .order(conversation_labels::conversation_id)
+        .select(conversation_labels::conversation_id)
+        .load(c)
+        .await)?)
+}
+
 /// Creates a label ahead of its first use; `StoreError::Conflict` when the name exists.
 pub async fn create(
     conn: &mut DbConn,
@@ -114,8 +124,9 @@ pub async fn set_color(
     }).await)
 }
 
-/// Deletes a label and takes it off every conversation; the number of conversations that
-/// carried it, `None` when there is no such label.
+/// Deletes a label and takes it off every conversation still carrying it (callers take it
+/// off through the conversations first, so those changes are audited and published); the
+/// number of conversations it was taken off here, `None` when there is no such label.
 pub async fn delete(conn: &mut DbConn, id: i64, actor: &Actor) -> Result<Option<i64>, StoreError> {
     db_run!(conn, c => c.transaction::<_, StoreError, _>(async |c| {
         let Some(label) = labels::table

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::now;
-use crate::db::schema::saved_views;
+use crate::db::schema::{agents, saved_views};
 use crate::db::{DbConn, StoreError};
 use crate::db_run;
 
@@ -65,6 +65,12 @@ pub async fn create(
 ) -> Result<SavedView, ViewError> {
     let at = now();
     db_run!(conn, c => c.transaction::<_, ViewError, _>(async |c| {
+        // The agent's row locked (a no-op update) so two saves at once cannot both pass
+        // the count; SQLite's single writer serialises them anyway.
+        diesel::update(agents::table.find(agent_id))
+            .set(agents::id.eq(agents::id))
+            .execute(c)
+            .await?;
         let have: i64 = saved_views::table
             .filter(saved_views::agent_id.eq(agent_id))
             .count()

@@ -1,6 +1,6 @@
 // Helpers that the inbox and the admin pages both use (one copy, imported by both).
 
-import { api, session } from './core.js';
+import { api, h, session } from './core.js';
 
 export function isAdmin() { return !!(session.me && session.me.role === 'admin'); }
 
@@ -24,4 +24,17 @@ export function fetchAll(path, maxPages) {
     });
   }
   return step(null, 1);
+}
+
+// A placeholder in the shape of what is loading (grey bars, shimmering unless the system asks
+// for less motion): `shapes` are bar widths in %, one bar per line. Screen readers hear
+// `label` once (role=status), not the bars.
+export function skeleton(label, shapes, extraClass) {
+  return h('div', { class: 'skeleton' + (extraClass ? ' ' + extraClass : ''), role: 'status', 'data-testid': 'skeleton' },
+    h('span', { class: 'visually-hidden' }, label),
+    (shapes || [90, 70, 80]).map(function (w) {
+      var bar = h('span', { class: 'skeleton-bar', 'aria-hidden': 'true' });
+      bar.style.width = w + '%';
+      return bar;
+    }));
 }

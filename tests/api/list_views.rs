@@ -169,6 +169,18 @@ async fn priority_order_walks_urgent_to_none_newest_first_within_each() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"]["code"], "invalid_cursor");
+    // A newest-first cursor in the waiting order would skip the waiting ones.
+    let page = app.get_json(&admin, "/api/v1/conversations?limit=1").await;
+    let cursor = page["next_cursor"].as_str().unwrap_or_default().to_owned();
+    let (status, _) = call(
+        &app,
+        &admin,
+        Method::GET,
+        &format!("/api/v1/conversations?limit=1&sort=waiting&cursor={cursor}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
 #[actix_web::test]
@@ -233,7 +245,16 @@ async fn admins_colour_and_delete_labels_agents_read_them() {
     )
     .await;
 
-    let list = app.get_json(&ada_token, "/api/v1/labels").await;
+    // Agents read names and colours; only admins how many conversations (of every inbox)
+    // carry each.
+    let agents_list = app.get_json(&ada_token, "/api/v1/labels").await;
+    assert!(
+        agents_list["data"].as_array().is_some_and(
+            |all| all.len() == 2 && all.iter().all(|l| l.get("conversations").is_none())
+        ),
+        "{agents_list}"
+    );
+    let list = app.get_json(&admin, "/api/v1/labels").await;
     let by_name = |name: &str| -> Value {
         list["data"]
             .as_array()
@@ -281,6 +302,12 @@ async fn admins_colour_and_delete_labels_agents_read_them() {
     let shown = app.get_json(&admin, &conversation_path(&id)).await;
     assert_eq!(shown["labels"], json!(["refund"]), "{shown}");
     let actions = app.audit_actions(&admin, 50).await;
+    // Taken off as an agent's change is: audited on the conversation (and published).
+    assert_eq!(actions.first().map(String::as_str), Some("label.delete"));
+    assert_eq!(
+        actions.get(1).map(String::as_str),
+        Some("conversation.labels")
+    );
     for action in ["label.create", "label.update", "label.delete"] {
         assert!(
             actions.iter().any(|a| a == action),
@@ -433,4 +460,85 @@ async fn saved_views_are_checked_private_and_limited() {
     .await;
     let (status, _) = call(&app, &ada, Method::DELETE, &path, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Runs `sql` on the hub's database (either backend).
+async fn execute(app: &TestApp, sql: &str) {
+    use diesel_async::RunQueryDsl;
+    use switchboard::db::DbConn;
+    let conn = &mut app.state.db.writer().await.expect("writer");
+    let done = match conn {
+        DbConn::Sqlite(c) => diesel::sql_query(sql).execute(&mut **c).await,
+        DbConn::Postgres(c) => diesel::sql_query(sql).execute(&mut **c).await,
+    };
+    done.unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+#[actix_web::test]
+async fn the_migration_backfills_who_waits_as_the_hub_keeps_it() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let inbox = app.create_api_inbox(&admin, None).await;
+    let mut c = Vec::new();
+    for n in 0..5 {
+        let event = message_event(&format!("b-{n}"), &format!("cust-{n}"), "hello");
+        c.push(post_message(&app, &inbox, &event).await);
+    }
+    // c0 waits; c1 answered; c2 answered then wrote twice (waits since the first of those);
+    // c3 resolved unanswered (nobody waits, not even when an agent reopens it, until the
+    // customer writes); c4 answered, then an out-of-office reply (marked automatic below)
+    // that is no one waiting.
+    reply(&app, &admin, &c[1], false).await;
+    reply(&app, &admin, &c[2], false).await;
+    post_message(&app, &inbox, &message_event("b-2b", "cust-2", "one more")).await;
+    post_message(
+        &app,
+        &inbox,
+        &message_event("b-2c", "cust-2", "and another"),
+    )
+    .await;
+    change(&app, &admin, &c[3], "status", json!({"status": "resolved"})).await;
+    change(&app, &admin, &c[3], "status", json!({"status": "open"})).await;
+    assert_eq!(
+        waiting_since(&app, &admin, &c[3]).await,
+        Value::Null,
+        "an agent's reopen"
+    );
+    reply(&app, &admin, &c[4], false).await;
+    post_message(&app, &inbox, &message_event("b-4b", "cust-4", "I am away")).await;
+    let mut live = Vec::new();
+    for id in &c {
+        live.push(waiting_since(&app, &admin, id).await);
+    }
+    assert!(live[0].is_string() && live[2].is_string(), "{live:?}");
+    assert_eq!([&live[1], &live[3]], [&Value::Null, &Value::Null]);
+
+    // Down to before this migration (and those after it, if any), then up again.
+    for _ in 0..20 {
+        let reverted = app.state.db.revert_last_migration().await.expect("down");
+        if reverted.iter().any(|v| v == "20261207000005") {
+            break;
+        }
+    }
+    execute(
+        &app,
+        &format!(
+            "UPDATE messages SET details = '{{\"automatic\":\"auto-replied\"}}' \
+             WHERE external_id = 'b-4b' AND conversation_id = {}",
+            c[4]
+        ),
+    )
+    .await;
+    app.state.db.migrate().await.expect("up again");
+    let mut backfilled = Vec::new();
+    for id in &c {
+        backfilled.push(waiting_since(&app, &admin, id).await);
+    }
+    let mut expected = live.clone();
+    expected[4] = Value::Null;
+    // The backfill cannot see that c3 was resolved and reopened by an agent (that is in the
+    // audit trail, not in the messages): it finds an unanswered customer, waiting.
+    assert!(backfilled[3].is_string(), "{backfilled:?}");
+    expected[3] = backfilled[3].clone();
+    assert_eq!(backfilled, expected);
 }

@@ -29,6 +29,7 @@ mod fake_telegram;
 #[allow(dead_code)]
 #[path = "../../adapters/whatsapp/tests/fake_graph/mod.rs"]
 pub mod fake_graph;
+mod first_run_browser;
 mod fuzz;
 mod helpers;
 mod inbox_access;

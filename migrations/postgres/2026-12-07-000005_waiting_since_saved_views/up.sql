@@ -6,6 +6,8 @@ UPDATE conversations SET waiting_since = (
     SELECT MIN(m.created_at) FROM messages m
     WHERE m.conversation_id = conversations.id
       AND m.direction = 'inbound' AND m.sender_type = 'contact'
+      -- An out-of-office reply is no one waiting (kept in details as "automatic").
+      AND (m.details IS NULL OR m.details NOT LIKE '%"automatic":%')
       AND m.id > COALESCE((
           SELECT MAX(o.id) FROM messages o
           WHERE o.conversation_id = conversations.id

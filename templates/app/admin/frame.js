@@ -1,7 +1,7 @@
 // ---- Page frame and the admin sub-navigation ---------------------------------------------------
 
 import { clear, h } from '../core.js';
-import { isAdmin } from '../shared.js';
+import { isAdmin, skeleton } from '../shared.js';
 import { alertBox, link } from './ui.js';
 
 var SECTIONS = [
@@ -38,4 +38,4 @@ export function adminPage(main, title, intro) {
   return { heading: heading, alert: alert, body: body };
 }
 
-export function loading(el) { clear(el).appendChild(h('p', { class: 'muted', role: 'status' }, 'Loading…')); }
+export function loading(el) { clear(el).appendChild(skeleton('Loading…', [60, 90, 75, 85])); }

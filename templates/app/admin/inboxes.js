@@ -57,6 +57,9 @@ export function inboxesPage(main, focusForm) {
     var steps = stepsBox(type.value);
     if (steps) stepsHolder.appendChild(steps);
   }
+  // The first-run guide links here with the channel picked (/admin/inboxes/new?channel=widget).
+  var asked = focusForm ? new URLSearchParams(location.search).get('channel') : null;
+  if (asked && CHANNELS[asked]) type.value = asked;
   type.addEventListener('change', showType);
   showType();
   var create = h('button', { type: 'submit', class: 'primary', 'data-testid': 'inbox-create' }, 'Create inbox');
@@ -124,5 +127,6 @@ export function inboxesPage(main, focusForm) {
   });
 
   load(true);
-  if (focusForm) name.focus();
+  // After navigate() has moved focus to the page (it does so once the page is drawn).
+  if (focusForm) setTimeout(function () { if (alive(main)) name.focus(); }, 0);
 }

@@ -1,7 +1,7 @@
 // ---- Profile ---------------------------------------------------------------------------------
 
 import { api, clear, h, session, toast } from '../core.js';
-import { isAdmin } from '../shared.js';
+import { isAdmin, skeleton } from '../shared.js';
 import { fetchAll } from '../shared.js';
 import {
   alertBox, alive, busy, checkboxRow, clearError, enc, formRow, link, secretBox, showError, table, timeEl, yes
@@ -149,7 +149,7 @@ var KIND_LABELS = [
 // Email for unread notifications (kinds, quiet hours, time zone) and the watched inboxes.
 function notificationsSection(main) {
   var error = alertBox('notify-settings-error');
-  var body = h('div', { class: 'muted' }, 'Loading your notification settings…');
+  var body = h('div', {}, skeleton('Loading your notification settings…', [60, 80, 70]));
   var section = h('section', { class: 'card', 'aria-labelledby': 'profile-notifications', 'data-testid': 'notify-settings' },
     h('h2', { id: 'profile-notifications' }, 'Notifications'), error, body);
 

@@ -1,7 +1,7 @@
 // ---- Teams -----------------------------------------------------------------------------------
 
 import { api, clear, h, toast } from '../core.js';
-import { fetchAll } from '../shared.js';
+import { fetchAll, skeleton } from '../shared.js';
 import {
   alertBox, alive, busy, clearError, detailToggle, enc, formRow, showError, table, yes
 } from './ui.js';
@@ -24,7 +24,7 @@ export function teamsPage(main) {
     var tr = h('tr', { 'data-testid': 'team-row', 'data-id': team.id });
     var manage = detailToggle(tr, 3, 'Edit and members', function (cell) {
       cell.appendChild(renameForm(team));
-      var holder = h('div', {}, h('p', { class: 'muted', role: 'status' }, 'Loading members…'));
+      var holder = h('div', {}, skeleton('Loading members…', [60, 80]));
       cell.appendChild(holder);
       Promise.all([api('GET', '/api/v1/teams/' + enc(team.id) + '/members'), agents()]).then(function (r) {
         clear(holder).appendChild(membersSection({

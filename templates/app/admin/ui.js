@@ -1,7 +1,7 @@
 // ---- Small helpers of the admin pages ------------------------------------------------------
 
 import { fail, fmtTime, h, navigate, toast } from '../core.js';
-import { nextId } from '../shared.js';
+import { nextId, skeleton } from '../shared.js';
 
 export function enc(id) { return encodeURIComponent(String(id)); }
 export function alive(main) { return document.body.contains(main); }
@@ -152,8 +152,15 @@ export function snippetBox(labelText, text, testid, note) {
     note ? h('p', { class: 'muted note' }, note) : null);
 }
 
+// A table whose body shows placeholder rows until the page fills it (pages clear the body
+// before adding their rows).
 export function table(caption, headers) {
-  var tbody = h('tbody');
+  var tbody = h('tbody', {}, [0, 1, 2].map(function (n) {
+    return h('tr', { class: 'skeleton-row', 'aria-hidden': n ? 'true' : null },
+      headers.map(function (_, i) {
+        return h('td', {}, n === 0 && i === 0 ? skeleton('Loading…', [80]) : skeleton('', [i ? 60 : 80]));
+      }));
+  }));
   var t = h('table', { class: 'grid' },
     caption ? h('caption', { class: 'muted' }, caption) : null,
     h('thead', {}, h('tr', {}, headers.map(function (label) { return h('th', { scope: 'col' }, label); }))),

@@ -1,6 +1,7 @@
 // ---- Inboxes: a WhatsApp number (setup steps, connection check, token warning, templates) ----
 
 import { api, clear, h, toast } from '../core.js';
+import { skeleton } from '../shared.js';
 import { alertBox, badge, busy, clearError, copyButton, enc, showError, table, timeEl } from './ui.js';
 
 // Meta's quality rating of the number, as a badge kind.
@@ -112,7 +113,7 @@ export function templatesSection(inboxId) {
   var section = h('section', { class: 'card', 'aria-labelledby': 'wa-templates', 'data-testid': 'wa-templates' });
   var error = alertBox('wa-templates-error');
   var fetched = h('p', { class: 'muted small', 'data-testid': 'wa-templates-fetched' });
-  var body = h('div', { 'aria-live': 'polite' }, h('p', { class: 'muted', role: 'status' }, 'Loading…'));
+  var body = h('div', { 'aria-live': 'polite' }, skeleton('Loading templates…', [70, 90, 60]));
   var refresh = h('button', { type: 'button', 'data-testid': 'wa-templates-refresh' }, 'Refresh from Meta');
 
   function draw(res) {
@@ -124,6 +125,7 @@ export function templatesSection(inboxId) {
       return;
     }
     var t = table(null, ['Name', 'Language', 'Status', 'Category', 'Text']);
+    clear(t.tbody); // the rows are here already: no placeholders
     list.forEach(function (tpl) {
       var status = text(tpl.status);
       t.tbody.appendChild(h('tr', { 'data-testid': 'wa-template-row', 'data-name': text(tpl.name) },

@@ -8,6 +8,7 @@ import {
 } from './helpers.js';
 import { agentName, displayName } from './directories.js';
 import { applyConversation } from './list.js';
+import { skeleton } from '../shared.js';
 import { select } from './select.js';
 import { presenceNote } from './pane.js';
 
@@ -51,7 +52,7 @@ export function renderActions(C) {
   keepFocus(box, function () {
     clear(box);
     var c = C.data;
-    if (!c) { box.appendChild(h('p', { class: 'muted' }, 'Loading…')); return; }
+    if (!c) { box.appendChild(skeleton('Loading the conversation…', [50, 90, 90, 70])); return; }
     box.appendChild(h('h3', null, 'Conversation'));
     box.appendChild(h('p', { class: 'status-line' }, 'Status: ',
       h('strong', { class: 'status-text status-' + c.status, 'data-testid': 'status' }, statusLabel(c.status)),
@@ -182,7 +183,7 @@ export function renderContact(C) {
   var data = entry && entry.data;
   if (!data) {
     box.appendChild(h('h3', null, 'Contact'));
-    box.appendChild(h('p', { class: 'muted' }, c && !c.contact_id ? 'No contact.' : 'Loading…'));
+    box.appendChild(c && !c.contact_id ? h('p', { class: 'muted' }, 'No contact.') : skeleton('Loading the contact…', [70, 50, 80]));
     box.appendChild(h('ul', { class: 'identities', 'data-testid': 'identities', 'aria-label': 'Identities' }));
     box.appendChild(h('ol', { class: 'timeline', 'data-testid': 'timeline', 'aria-label': 'Conversations of this contact' }));
     return;

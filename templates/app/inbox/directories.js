@@ -16,6 +16,7 @@ export function loadInboxes(force) {
   if (S.inboxesPromise && !force) return S.inboxesPromise;
   S.inboxesPromise = pageAll('/api/v1/inboxes').then(function (list) {
     list.forEach(function (i) { S.inboxes[i.id] = i; });
+    S.inboxesLoaded = true;
     return list;
   }, function (e) { S.inboxesPromise = null; throw e; });
   return S.inboxesPromise;

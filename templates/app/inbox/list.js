@@ -1,8 +1,8 @@
 // ---- The conversation list --------------------------------------------------------------------
 
 import { api, clear, fail, h, session } from '../core.js';
-import { isAdmin } from '../shared.js';
-import { ALL_STATUSES, PAGE, S, V } from './state.js';
+import { isAdmin, skeleton } from '../shared.js';
+import { ALL_STATUSES, PAGE, S, V, defaultFilters } from './state.js';
 import {
   avatar, chanIcon, channelOf, idEq, labelChip, mounted, newestFirst, priorityLabel, slaBadge, slaLeft, statusLabel,
   timeEl, ts, waitingFor
@@ -13,6 +13,7 @@ import { select } from './select.js';
 import { renderHeader } from './pane.js';
 import { renderActions } from './details.js';
 import { renderBulkBar, selectBox } from './bulk.js';
+import { setAllFilters } from './views.js';
 
 export function filterKey() { return JSON.stringify(S.filters); }
 function listPath(cursor) {
@@ -116,9 +117,7 @@ export function renderList() {
   var active = document.activeElement;
   var focusedId = active && ul.contains(active) && active.dataset ? active.dataset.id : null;
   clear(ul);
-  if (!S.rows.length) {
-    ul.appendChild(h('li', { class: 'empty' }, S.pages ? 'No conversations match these filters.' : 'Loading…'));
-  }
+  if (!S.rows.length) emptyState().forEach(function (li) { ul.appendChild(li); });
   S.rows.sort(listOrder);
   S.rows.forEach(function (c) {
     ul.appendChild(h('li', { class: 'conv-item' + (S.selected[c.id] ? ' picked' : '') }, selectBox(c, convName(c)), rowEl(c)));
@@ -130,10 +129,45 @@ export function renderList() {
     if (again) again.focus();
   }
 }
+// What an empty list says: placeholders while the first page loads; with no inbox, how to get
+// one; with filters, how to clear them; else that new conversations land here.
+function emptyState() {
+  if (!S.pages) {
+    return [0, 1, 2, 3, 4].map(function (n) {
+      return h('li', { class: 'loading', 'aria-hidden': n ? 'true' : null },
+        n ? skeleton('', [100, 60, 85, 40], 'row-skeleton')
+          : skeleton('Loading conversations…', [100, 60, 85, 40], 'row-skeleton'));
+    });
+  }
+  var box = h('li', { class: 'empty empty-state', 'data-testid': 'list-empty' });
+  if (S.inboxesLoaded && !Object.keys(S.inboxes).length) {
+    box.appendChild(h('p', { class: 'empty-title' }, isAdmin() ? 'No inboxes yet.' : 'You are not in any inbox yet.'));
+    box.appendChild(h('p', { class: 'muted' }, isAdmin()
+      ? 'Create one to start receiving conversations: the steps are on the right.'
+      : 'An admin adds you to inboxes; their conversations then show here.'));
+    return [box];
+  }
+  var filtered = filterKey() !== JSON.stringify(Object.assign(defaultFilters(), { sort: S.filters.sort }));
+  if (filtered) {
+    box.appendChild(h('p', {}, 'No conversations match these filters.'));
+    box.appendChild(h('button', {
+      type: 'button', 'data-testid': 'clear-filters',
+      onclick: function () {
+        setAllFilters(Object.assign(defaultFilters(), { sort: S.filters.sort }));
+        refreshList(true);
+      }
+    }, 'Clear filters'));
+  } else {
+    box.appendChild(h('p', {}, 'No open conversations.'));
+    box.appendChild(h('p', { class: 'muted' }, 'New conversations show here the moment a customer writes.'));
+  }
+  return [box];
+}
+
 // The rows in the order the server lists them (so live changes land where a reload would put
 // them): SLA due time under "Breaching soon", else the chosen sort.
 export function listOrder(a, b) {
-  if (S.filters.sla) return soonestDue(a, b);
+  if (bySlaDue()) return soonestDue(a, b);
   if (S.filters.sort === 'waiting') {
     var x = waitingKey(a), y = waitingKey(b);
     if (x !== null && y !== null) return (x - y) || (Number(a.id) - Number(b.id));
@@ -148,7 +182,8 @@ export function listOrder(a, b) {
 var PRIORITY_RANK = { urgent: 4, high: 3, medium: 2, low: 1, none: 0 };
 var WAITING_STATUSES = { open: true, pending: true, snoozed: true };
 function waitingKey(c) { return c.waiting_since && WAITING_STATUSES[c.status] ? ts(c.waiting_since) : null; }
-// "Breaching soon" lists the least time left first.
+// "Breaching soon" and the SLA sort list the least time left first.
+function bySlaDue() { return !!S.filters.sla || S.filters.sort === 'sla_due'; }
 function soonestDue(a, b) {
   var x = slaLeft(a.sla), y = slaLeft(b.sla);
   if (x === null || x === undefined) return 1;
@@ -245,7 +280,7 @@ export function mergeConv(base, c) {
 }
 function matchesFilters(c, strict) {
   var f = S.filters;
-  var statuses = f.status === 'all' ? ALL_STATUSES.split(',') : [f.status || 'open'];
+  var statuses = (f.status === 'all' ? ALL_STATUSES : f.status || 'open').split(',');
   if (statuses.indexOf(c.status) < 0) return false;
   if (f.inbox && !idEq(c.inbox_id, f.inbox)) return false;
   if (f.team && !idEq(c.team_id, f.team)) return false;
@@ -280,7 +315,7 @@ export function applyConversation(c) {
   }
   S.rows.sort(listOrder);
   if (c.contact_id) fetchContact(c.contact_id);
-  if (S.filters.sla) scheduleRefresh(); // only the server knows who is at risk
+  if (bySlaDue()) scheduleRefresh(); // only the server knows who is at risk
   renderListSoon();
 }
 
@@ -293,7 +328,7 @@ export function applySla(id, sla) {
   }
   var i = rowIndex(id);
   if (i >= 0) S.rows[i] = Object.assign({}, S.rows[i], { sla: sla });
-  if (S.filters.sla) scheduleRefresh();
+  if (bySlaDue()) scheduleRefresh();
   renderListSoon();
 }
 

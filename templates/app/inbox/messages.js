@@ -1,6 +1,7 @@
 // ---- Messages -----------------------------------------------------------------------------------
 
 import { api, clear, fail, fmtTime, h, session } from '../core.js';
+import { skeleton } from '../shared.js';
 import { PAGE, RANK, TICKS, V } from './state.js';
 import { chanIcon, channelOf, current, fmtSize, idEq, receiptsOf, timeEl } from './helpers.js';
 import { agentName, convName } from './directories.js';
@@ -359,7 +360,7 @@ function editsEl(C, m) {
     ontoggle: function () {
       if (!details.open || loaded) return;
       loaded = true;
-      list.appendChild(h('li', { class: 'muted' }, 'Loading…'));
+      list.appendChild(h('li', {}, skeleton('Loading earlier texts…', [80, 60])));
       api('GET', '/api/v1/conversations/' + encodeURIComponent(C.id) + '/messages/' + encodeURIComponent(m.id) + '/edits')
         .then(function (r) {
           clear(list);

@@ -20,10 +20,13 @@ export function render(main, params) {
   registerEvents();
   renderList();
   refreshList(S.key !== filterKey());
-  loadInboxes().then(function () {
+  // None known yet (or none before): ask again, an admin may just have created the first.
+  loadInboxes(!Object.keys(S.inboxes).length).then(function () {
     if (!mounted()) return;
     fillInboxSelect();
     renderListSoon();
+    // With no inbox at all, the empty pane becomes the first-run guide.
+    if (!V.conv) showNoConversation();
   }, fail);
   loadAllAgents().then(renderListSoon);
   loadTeams().then(function () { if (mounted()) { fillTeamSelect(); renderListSoon(); } });
@@ -76,7 +79,7 @@ function buildView(main) {
   }, ['open', 'pending', 'snoozed', 'resolved'].map(function (s) {
     return h('option', { value: s }, statusLabel(s));
   }), h('option', { value: 'all' }, 'All statuses'));
-  view.statusSelect.value = S.filters.status || 'open';
+  fillStatusSelect(view);
   view.prioritySelect = h('select', {
     id: 'filter-priority', 'data-testid': 'filter-priority', 'aria-label': 'Priority',
     onchange: function () { setFilter('priority', view.prioritySelect.value); }
@@ -106,9 +109,9 @@ function buildView(main) {
   // Every control shows the filters (after a view set them all at once).
   view.syncFilters = function () {
     if (view.search.value !== S.filters.q) view.search.value = S.filters.q;
-    view.inboxSelect.value = S.filters.inbox;
-    view.teamSelect.value = S.filters.team;
-    view.statusSelect.value = S.filters.status || 'open';
+    fillInboxSelect(view);
+    fillTeamSelect(view);
+    fillStatusSelect(view);
     view.prioritySelect.value = S.filters.priority;
     view.slaSelect.value = S.filters.sla || '';
     view.sortSelect.value = S.filters.sort || 'newest';
@@ -166,6 +169,19 @@ function buildView(main) {
   fillInboxSelect(view);
   fillTeamSelect(view);
   return view;
+}
+
+// The statuses a view may hold beyond the picker's own (an API-made "open,pending").
+function fillStatusSelect(view) {
+  var sel = view.statusSelect;
+  var want = S.filters.status || 'open';
+  var extra = sel.querySelector('option[data-extra]');
+  if (extra) sel.removeChild(extra);
+  var known = Array.prototype.some.call(sel.options, function (o) { return o.value === want; });
+  if (!known) {
+    sel.appendChild(h('option', { value: want, 'data-extra': 'true' }, want.split(',').map(statusLabel).join(', ')));
+  }
+  sel.value = want;
 }
 
 function fillTeamSelect(view) {

@@ -1,6 +1,7 @@
 // ---- The conversation pane ----------------------------------------------------------------------
 
 import { clear, h, session } from '../core.js';
+import { skeleton } from '../shared.js';
 import { S, V } from './state.js';
 import {
   chanIcon, chanLabel, channelOf, current, idEq, inboxName, mounted, phone, priorityLabel,
@@ -83,7 +84,7 @@ export function renderHeader(C) {
     onclick: backToList
   }, '←'));
   V.header.appendChild(h('div', { class: 'conv-title' },
-    h('h2', { id: 'conv-title' }, c ? convName(c) : 'Loading…'),
+    h('h2', { id: 'conv-title' }, c ? convName(c) : skeleton('Loading the conversation…', [40])),
     c && c.subject && c.subject !== convName(c)
       ? h('p', { class: 'conv-subject', 'data-testid': 'conv-subject' }, c.subject) : null,
     c ? h('p', { class: 'conv-sub' },

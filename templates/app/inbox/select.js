@@ -15,6 +15,7 @@ import { loadActivity, markRead, renderMessages, scrollToBottom, storeMessage } 
 import { sendTyping } from './composer.js';
 import { renderActions, renderContact } from './details.js';
 import { renderWindow } from './window.js';
+import { welcomePane } from './welcome.js';
 
 export function select(id, focusRow) {
   if (!V) return;
@@ -51,6 +52,12 @@ export function showNoConversation() {
   document.title = 'Inbox · Switchboard';
   clear(V.convPane);
   clear(V.sidePane);
+  var noInbox = S.inboxesLoaded && !Object.keys(S.inboxes).length;
+  V.root.classList.toggle('no-inbox', noInbox);
+  if (noInbox) {
+    V.convPane.appendChild(welcomePane());
+    return;
+  }
   V.convPane.appendChild(h('div', { class: 'empty conv-empty' },
     h('p', null, 'Select a conversation from the list.'),
     h('p', { class: 'muted' }, 'Press ', h('kbd', null, '?'), ' for keyboard shortcuts.')));

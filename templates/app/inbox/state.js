@@ -11,7 +11,7 @@ export var CHANNELS = {
 };
 export var STATUS_LABELS = { open: 'Open', pending: 'Pending', snoozed: 'Snoozed', resolved: 'Resolved', closed: 'Closed' };
 export var ALL_STATUSES = 'open,pending,snoozed,resolved,closed';
-export var SORTS = [['newest', 'Newest'], ['waiting', 'Waiting longest'], ['priority', 'Priority']];
+export var SORTS = [['newest', 'Newest'], ['waiting', 'Waiting longest'], ['priority', 'Priority'], ['sla_due', 'SLA due soonest']];
 export var PRIORITIES = [['none', 'No priority'], ['low', 'Low'], ['medium', 'Medium'], ['high', 'High'], ['urgent', 'Urgent']];
 export var TICKS = {
   queued: ['⏱', 'Queued'], sent: ['✓', 'Sent'], delivered: ['✓✓', 'Delivered'],
@@ -30,7 +30,7 @@ export var SHORTCUTS = [
 export var S = {
   filters: loadFilters(),
   rows: [], cursor: null, pages: 0, key: null,
-  inboxes: {}, inboxesPromise: null,
+  inboxes: {}, inboxesPromise: null, inboxesLoaded: false,
   agents: {}, members: {}, allAgents: null,
   teams: null, teamList: [],
   labels: null, labelColors: {}, // label name → #rrggbb (admin-managed; GET /api/v1/labels)
@@ -45,8 +45,12 @@ export var S = {
 export var V = null;
 export function setView(view) { V = view; }
 
+// The list's filters when nothing is chosen.
+export function defaultFilters() {
+  return { assignee: 'all', inbox: '', team: '', status: 'open', priority: '', label: '', q: '', sla: '', sort: 'newest' };
+}
 function loadFilters() {
-  var f = { assignee: 'all', inbox: '', team: '', status: 'open', priority: '', label: '', q: '', sla: '', sort: 'newest' };
+  var f = defaultFilters();
   try {
     var saved = JSON.parse(sessionStorage.getItem('sb.inbox.filters') || 'null');
     if (saved && typeof saved === 'object') {

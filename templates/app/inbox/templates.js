@@ -4,7 +4,7 @@
 // {{name}}, and URL buttons' {{1}}), see the text as the customer will read it, send.
 
 import { api, clear, h, toast } from '../core.js';
-import { nextId } from '../shared.js';
+import { nextId, skeleton } from '../shared.js';
 import { S, V } from './state.js';
 import { current } from './helpers.js';
 import { messagePreview } from './list.js';
@@ -149,7 +149,7 @@ function drawPicker(C, focus) {
     box.appendChild(h('p', { class: 'error', role: 'alert' }, P.error));
     return;
   }
-  if (!P.list) { box.appendChild(h('p', { class: 'muted', role: 'status' }, 'Loading templates…')); return; }
+  if (!P.list) { box.appendChild(skeleton('Loading templates…', [70, 90, 60])); return; }
   if (!P.list.length) {
     box.appendChild(h('p', { class: 'muted', 'data-testid': 'template-none' },
       'This inbox has no approved templates. An admin can refresh them from Meta on the inbox\'s page.'));

@@ -24,13 +24,14 @@ function toApi(f) {
 
 // A view's filters → the inbox's (what the view leaves out is reset).
 function fromApi(v) {
-  var statuses = (v.status || 'open').split(',');
+  // A set of statuses the status picker has no entry for (an API-made view) stays as it is.
+  var all = ALL_STATUSES.split(',').every(function (s) { return (v.status || '').split(',').indexOf(s) >= 0; });
   return {
     assignee: v.assignee === 'me' ? 'mine' : v.assignee === 'unassigned' ? 'unassigned' : 'all',
     inbox: v.inbox_id || '', team: v.team_id || '',
-    status: statuses.length > 1 ? 'all' : statuses[0],
+    status: all ? 'all' : v.status || 'open',
     priority: v.priority || '', label: v.label || '', q: v.q || '', sla: v.sla || '',
-    sort: v.sort && v.sort !== 'sla_due' ? v.sort : 'newest'
+    sort: v.sort || 'newest'
   };
 }
 
