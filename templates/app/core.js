@@ -205,8 +205,12 @@ export function navigate(path, replace) {
 export var navExtras = [];
 
 function nav() {
-  var link = function (href, label, key) {
-    var current = location.pathname === href || (href !== '/' && location.pathname.indexOf(href) === 0);
+  // `within`: the path prefixes the tab stands for (Admin: every admin page; Inbox: every
+  // conversation too).
+  var link = function (href, label, key, within) {
+    var path = location.pathname;
+    var current = path === href || (href !== '/' && path.indexOf(href) === 0) ||
+      (within || []).some(function (prefix) { return path === prefix || path.indexOf(prefix + '/') === 0; });
     return h('a', {
       href: href, 'aria-current': current ? 'page' : null, 'aria-keyshortcuts': key || null,
       onclick: function (e) {
@@ -218,8 +222,8 @@ function nav() {
   var admin = session.me && session.me.role === 'admin';
   return h('nav', { class: 'topnav', 'aria-label': 'Main' },
     h('span', { class: 'brand' }, 'Switchboard'),
-    link('/', 'Inbox'),
-    admin ? link('/admin/inboxes', 'Admin') : null,
+    link('/', 'Inbox', null, ['/conversations']),
+    admin ? link('/admin/inboxes', 'Admin', null, ['/admin']) : null,
     h('span', { class: 'spacer' }),
     h('span', { class: 'socket-state', 'data-testid': 'socket-state', 'aria-live': 'polite' }),
     navExtras.map(function (build) { return build(); }),

@@ -177,7 +177,8 @@ async fn an_admin_creates_an_email_inbox_and_an_agent_reads_an_html_mail_safely(
         "return document.querySelector('[data-testid=inbox-error]').textContent;",
     )
     .await;
-    assert!(refusal.starts_with("settings.smtp: "), "{refusal}");
+    // In plain words: the section's name, not the API's field path.
+    assert!(refusal.starts_with("SMTP server: "), "{refusal}");
     assert_eq!(
         text(
             &chrome,

@@ -2,6 +2,7 @@
 //! one test binary to keep link time down. They run on SQLite, or on PostgreSQL when
 //! `SWITCHBOARD_TEST_DATABASE_URL` is set (see helpers.rs).
 
+mod admin_polish_browser;
 mod agent_status;
 mod agent_status_browser;
 mod agents;

@@ -32,7 +32,9 @@ async fn set_up_on_the_admin_page(chrome: &Chrome, app: &TestApp) {
         .wait_until(
             "the time zone refused",
             "const e = document.querySelector('[data-testid=hours-error]'); \
-             return !!e && e.textContent.includes('time_zone');",
+             const zone = document.querySelector('[data-testid=hours-time-zone]'); \
+             return !!e && e.textContent.startsWith('Time zone: ') \
+               && !!zone.parentNode.querySelector('[data-testid=field-error]');",
         )
         .await;
     chrome.screenshot("sla-admin-refused").await;

@@ -3,7 +3,7 @@
 import { api, clear, h, on, session, toast } from '../core.js';
 import { fetchAll } from '../shared.js';
 import {
-  alertBox, alive, badge, busy, clearError, detailToggle, enc, formRow, secretBox, select,
+  alertBox, alive, badge, busy, clearError, detailToggle, enc, foldable, formRow, secretBox, select, showOnce,
   showError, table, yes
 } from './ui.js';
 import { adminPage } from './frame.js';
@@ -143,7 +143,6 @@ export function agentsPage(main) {
   var capacity = h('input', { type: 'number', id: 'agent-capacity', min: '0', max: '10000', step: '1', inputmode: 'numeric', 'data-testid': 'agent-capacity', 'data-field': 'capacity' });
   var create = h('button', { type: 'submit', class: 'primary', 'data-testid': 'agent-create' }, 'Create agent');
   var error = alertBox('agent-error');
-  var result = h('div', { 'aria-live': 'polite' });
   var form = h('form', { novalidate: true, 'aria-labelledby': 'agent-new-title' },
     formRow('Name', name), formRow('Email', email), formRow('Role', role),
     formRow('Capacity', capacity, 'Most open conversations assigned at once. Empty: no limit.'),
@@ -159,8 +158,9 @@ export function agentsPage(main) {
     if (cap.value !== null) body.capacity = cap.value;
     busy(create, function () { return api('POST', '/api/v1/agents', body); }).then(function (agent) {
       name.value = ''; email.value = ''; capacity.value = ''; role.value = 'agent';
-      clear(result).appendChild(h('div', { class: 'card created', 'data-testid': 'agent-created' },
-        h('p', {}, agent.name + ' (' + agent.email + ') can now sign in.'),
+      folding.fold();
+      showOnce(p, h('div', { class: 'card created', 'data-testid': 'agent-created', 'aria-live': 'polite' },
+        h('h2', {}, agent.name + ' (' + agent.email + ') can now sign in'),
         agent.password
           ? secretBox('Their password', agent.password, 'agent-password',
             'Shown only once: give it to them securely. They can change it on their profile page.')
@@ -169,13 +169,15 @@ export function agentsPage(main) {
       load();
     }, function (err) { showError(error, err, form); });
   });
+  var folding = foldable(form, 'Create another agent', 'agent-another');
   var section = h('section', { class: 'card', id: 'new-agent' },
     h('h2', { id: 'agent-new-title' }, 'New agent'),
     h('p', { class: 'muted' }, 'A password is generated and shown once.'),
-    form, result);
+    form, folding.button);
   p.body.appendChild(section);
   newButton.addEventListener('click', function () {
     if (section.scrollIntoView) section.scrollIntoView({ block: 'start' });
+    folding.open();
     name.focus();
   });
 

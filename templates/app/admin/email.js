@@ -66,7 +66,8 @@ export function serverFieldset(field, current, editing) {
   var fields = h('div', { class: 'server-settings', 'data-testid': 'settings-' + kind }, rows);
   var error = h('p', {
     class: 'error server-error', id: prefix + 'error', 'data-testid': prefix + 'error',
-    'data-error-for': dataField, 'data-error-match': '^the ' + NAMES[kind] + ' server'
+    'data-error-for': dataField, 'data-error-match': '^the ' + NAMES[kind] + ' server',
+    'data-field-name': NAMES[kind] + ' server'
   });
 
   // IMAP is optional: without it mail arrives from an MTA by webhook.

@@ -2,7 +2,7 @@
 
 import { api, clear, h } from '../core.js';
 import {
-  alertBox, alive, badge, busy, clearError, enc, formRow, link, select, showError, table
+  alertBox, alive, badge, busy, clearError, enc, foldable, formRow, link, select, showError, showOnce, table
 } from './ui.js';
 import { adminPage } from './frame.js';
 import { CHANNELS, channelLabel, connectionBox, settingsFieldset, stepsBox } from './channels.js';
@@ -64,19 +64,21 @@ export function inboxesPage(main, focusForm) {
   showType();
   var create = h('button', { type: 'submit', class: 'primary', 'data-testid': 'inbox-create' }, 'Create inbox');
   var error = alertBox('inbox-error');
-  var result = h('div', { class: 'inbox-result', 'aria-live': 'polite' });
   var form = h('form', { novalidate: true, 'aria-labelledby': 'inbox-new-title' },
+    stepsHolder,
     formRow('Name', name, 'What agents see, e.g. "Shop support".'),
     formRow('Channel type', type),
     settingsHolder,
     error,
     h('div', { class: 'form-row' }, create));
+  var folding = foldable(form, 'Create another inbox', 'inbox-another');
   var section = h('section', { class: 'card', id: 'new-inbox' },
-    h('h2', { id: 'inbox-new-title' }, 'New inbox'), stepsHolder, form, result);
+    h('h2', { id: 'inbox-new-title' }, 'New inbox'), form, folding.button);
   p.body.appendChild(section);
 
   newButton.addEventListener('click', function () {
     if (section.scrollIntoView) section.scrollIntoView({ block: 'start' });
+    folding.open();
     name.focus();
   });
 
@@ -115,13 +117,12 @@ export function inboxesPage(main, focusForm) {
       if (!alive(main)) return;
       name.value = '';
       showType();
-      clear(result).appendChild(h('div', { class: 'card created', 'data-testid': 'inbox-created', 'data-id': inbox.id },
-        h('h3', { tabindex: '-1' }, 'Inbox "' + inbox.name + '" created'),
+      folding.fold();
+      showOnce(p, h('div', { class: 'card created', 'data-testid': 'inbox-created', 'data-id': inbox.id, 'aria-live': 'polite' },
+        h('h2', {}, 'Inbox "' + inbox.name + '" created'),
         connectionBox(inbox, true),
         stepsBox(inbox.channel_type, inbox),
         h('p', {}, link('/admin/inboxes/' + enc(inbox.id), 'Open the inbox to add members and change settings'))));
-      var heading = result.querySelector('h3');
-      if (heading) heading.focus();
       load(true);
     }, function (err) { showError(error, err, form); });
   });

@@ -4,7 +4,7 @@
 
 import { api, clear, h, toast } from '../core.js';
 import { fetchAll } from '../shared.js';
-import { alertBox, alive, busy, clearError, formRow, showError, table, yes } from './ui.js';
+import { alertBox, alive, busy, clearError, foldable, formRow, showError, table, yes } from './ui.js';
 import { adminPage } from './frame.js';
 
 // /admin/labels
@@ -76,11 +76,13 @@ export function labelsPage(main) {
     busy(create, function () { return api('POST', '/api/v1/labels', { name: name.value.trim(), color: colour.value }); })
       .then(function (label) {
         name.value = '';
+        folding.fold();
         toast('Label "' + label.name + '" created.');
         load();
       }, function (err) { showError(error, err, form); });
   });
-  p.body.appendChild(h('section', { class: 'card', id: 'new-label' }, h('h2', { id: 'label-new-title' }, 'New label'), form));
+  var folding = foldable(form, 'Create another label', 'label-another');
+  p.body.appendChild(h('section', { class: 'card', id: 'new-label' }, h('h2', { id: 'label-new-title' }, 'New label'), form, folding.button));
 
   load();
 }

@@ -4,7 +4,7 @@ import { api, clear, h, session, toast } from '../core.js';
 import { isAdmin, skeleton } from '../shared.js';
 import { fetchAll } from '../shared.js';
 import {
-  alertBox, alive, busy, checkboxRow, clearError, enc, formRow, link, secretBox, showError, table, timeEl, yes
+  alertBox, alive, busy, checkboxRow, clearError, enc, formRow, link, secretBox, showError, showOnce, table, timeEl, yes
 } from './ui.js';
 
 // /profile: the signed-in agent's account, password and API tokens.
@@ -110,6 +110,7 @@ function tokensSection(main) {
   var name = h('input', { type: 'text', id: 'token-name', maxlength: '100', required: true, 'data-testid': 'token-name', 'data-field': 'name', autocomplete: 'off' });
   var create = h('button', { type: 'submit', class: 'primary', 'data-testid': 'token-create' }, 'Create token');
   var error = alertBox('token-error');
+  // A new token shows at the top of the section, before the list.
   var result = h('div', { class: 'token-result', 'aria-live': 'polite' });
   var form = h('form', { novalidate: true, 'aria-label': 'New API token' },
     formRow('Token name', name, 'What the token is for, e.g. "Reporting script".'),
@@ -122,9 +123,9 @@ function tokensSection(main) {
     busy(create, function () { return api('POST', '/api/v1/me/tokens', { name: name.value.trim() }); })
       .then(function (tok) {
         name.value = '';
-        clear(result).appendChild(secretBox('Your new token "' + tok.name + '"', tok.token, 'token-value',
+        showOnce({ body: result }, h('div', { class: 'card created' }, secretBox('Your new token "' + tok.name + '"', tok.token, 'token-value',
           'Copy it now: it is shown only once. Send it as "Authorization: Bearer <token>". ' +
-          'If you lose it, revoke it and create another.'));
+          'If you lose it, revoke it and create another.')));
         load();
       }, function (err) { showError(error, err, form); });
   });
@@ -133,8 +134,8 @@ function tokensSection(main) {
   return h('section', { class: 'card', 'aria-labelledby': 'profile-tokens' },
     h('h2', { id: 'profile-tokens' }, 'Personal API tokens'),
     h('p', { class: 'muted' }, 'Scripts use tokens instead of your password. A token acts as you, with your role. At most 50 per agent.'),
-    listError, holder,
-    h('h3', {}, 'New token'), form, result);
+    result, listError, holder,
+    h('h3', {}, 'New token'), form);
 }
 
 var KIND_LABELS = [

@@ -3,7 +3,7 @@
 import { api, clear, h, toast } from '../core.js';
 import { fetchAll, skeleton } from '../shared.js';
 import {
-  alertBox, alive, busy, clearError, detailToggle, enc, formRow, showError, table, yes
+  alertBox, alive, busy, clearError, detailToggle, enc, foldable, formRow, showError, table, yes
 } from './ui.js';
 import { adminPage } from './frame.js';
 import { membersSection } from './members.js';
@@ -100,12 +100,14 @@ export function teamsPage(main) {
     if (description.value.trim()) body.description = description.value.trim();
     busy(create, function () { return api('POST', '/api/v1/teams', body); }).then(function (team) {
       name.value = ''; description.value = '';
+      folding.fold();
       toast('Team "' + team.name + '" created.');
       load();
     }, function (err) { showError(error, err, form); });
   });
+  var folding = foldable(form, 'Create another team', 'team-another');
   p.body.appendChild(h('section', { class: 'card', id: 'new-team' },
-    h('h2', { id: 'team-new-title' }, 'New team'), form));
+    h('h2', { id: 'team-new-title' }, 'New team'), form, folding.button));
 
   load();
 }

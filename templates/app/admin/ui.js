@@ -35,35 +35,72 @@ export function alertBox(testid) {
 }
 
 // Shows an API error in `box`; a 422 names its field ("settings.callback_url: ..."), which
-// is then marked invalid and focused when the form has a control with that data-field (or,
-// for "settings.smtp", the first control under it). A section of the form with an error line
-// of its own (`data-error-for`: the field; `data-error-match`: a pattern for answers that name
-// no field, like a 503 "the SMTP server cannot be reached") repeats the message next to it.
+// is then marked invalid, focused and given the reason right under it when the form has a
+// control with that data-field (or, for "settings.smtp", the first control under it). The
+// box says it in plain words: the field's label, not its API path ("Callback URL: must be
+// https"). A section of the form with an error line of its own (`data-error-for`: the field;
+// `data-field-name`: what to call it; `data-error-match`: a pattern for answers that name no
+// field, like a 503 "the SMTP server cannot be reached") repeats the message next to it.
 export function showError(box, error, form) {
   var message = error && error.message ? error.message : String(error);
-  if (box) box.textContent = message; else fail(error);
-  if (!form) return;
-  clearMarks(form);
   var m = /^([A-Za-z_][\w.[\]]*): /.exec(message);
   var field = (error && error.field) || (m ? m[1] : null);
   var text = m ? message.slice(m[0].length) : message;
-  each(form.querySelectorAll('[data-error-for]'), function (line) {
-    var mine = line.getAttribute('data-error-for');
-    var match = line.getAttribute('data-error-match');
-    var hit = field ? field === mine || field.indexOf(mine + '.') === 0
-      : !!match && new RegExp(match, 'i').test(text);
-    if (hit) line.textContent = text.charAt(0).toUpperCase() + text.slice(1);
-  });
-  if (field && error && error.status === 422) {
-    var target = form.querySelector('[data-field="' + field + '"]') ||
-      form.querySelector('[data-field^="' + field + '."]');
-    if (target) { target.setAttribute('aria-invalid', 'true'); target.focus(); }
+  var sentence = text.charAt(0).toUpperCase() + text.slice(1);
+  if (form) clearMarks(form);
+  var section = null;
+  var target = null;
+  if (form) {
+    each(form.querySelectorAll('[data-error-for]'), function (line) {
+      var mine = line.getAttribute('data-error-for');
+      var match = line.getAttribute('data-error-match');
+      var hit = field ? field === mine || field.indexOf(mine + '.') === 0
+        : !!match && new RegExp(match, 'i').test(text);
+      if (hit) { line.textContent = sentence; section = section || line; }
+    });
+    if (field) {
+      target = form.querySelector('[data-field="' + field + '"]') ||
+        form.querySelector('[data-field^="' + field + '."]');
+    }
   }
+  var name = field ? plainName(field, section, target) : null;
+  var shown = name ? name + ': ' + text : message;
+  if (box) box.textContent = shown; else fail(error);
+  if (!target || !error || error.status !== 422) return;
+  target.setAttribute('aria-invalid', 'true');
+  if (!section) {
+    // The reason right under the field, read with it (aria-describedby).
+    var line = h('p', { class: 'error field-error', id: nextId('fe'), 'data-testid': 'field-error' }, sentence);
+    var row = target.closest('.form-row') || target.parentNode;
+    row.appendChild(line);
+    var described = target.getAttribute('aria-describedby');
+    target.setAttribute('data-described', described || '');
+    target.setAttribute('aria-describedby', (described ? described + ' ' : '') + line.id);
+  }
+  target.focus();
+}
+
+// What a person calls a field: its section's name, its label, or its last path word.
+function plainName(field, section, target) {
+  if (section && section.getAttribute('data-field-name')) return section.getAttribute('data-field-name');
+  var label = target && target.id ? document.querySelector('label[for="' + target.id + '"]') : null;
+  if (label && target.getAttribute('data-field') === field) return label.textContent.trim();
+  if (target && target.getAttribute('aria-label') && target.getAttribute('data-field') === field) {
+    return target.getAttribute('aria-label');
+  }
+  var last = field.replace(/\[\d+\]$/, '').split('.').pop().replace(/_/g, ' ');
+  return last.charAt(0).toUpperCase() + last.slice(1);
 }
 
 function clearMarks(form) {
   each(form.querySelectorAll('[aria-invalid]'), function (el) { el.removeAttribute('aria-invalid'); });
   each(form.querySelectorAll('[data-error-for]'), function (line) { line.textContent = ''; });
+  each(form.querySelectorAll('.field-error'), function (line) { line.parentNode.removeChild(line); });
+  each(form.querySelectorAll('[data-described]'), function (el) {
+    var before = el.getAttribute('data-described');
+    if (before) el.setAttribute('aria-describedby', before); else el.removeAttribute('aria-describedby');
+    el.removeAttribute('data-described');
+  });
 }
 
 export function clearError(box, form) {
@@ -139,6 +176,35 @@ export function secretBox(labelText, value, testid, note) {
     note ? h('p', { class: 'muted note' }, note) : null);
 }
 
+// What a create answers once (an inbox's secret, a password, a token) goes to the top of the
+// page, scrolled to and focused, so it is read and copied before anything else; the previous
+// one, if any, makes way.
+export function showOnce(page, card) {
+  var before = page.body.querySelector('.shown-once');
+  if (before) before.parentNode.removeChild(before);
+  card.classList.add('shown-once');
+  page.body.insertBefore(card, page.body.firstChild);
+  var heading = card.querySelector('h2, h3, .label');
+  var target = heading || card;
+  target.setAttribute('tabindex', '-1');
+  if (card.scrollIntoView) card.scrollIntoView({ block: 'start' });
+  target.focus();
+}
+
+// A create form that folds away after a create behind a "Create another …" button (which
+// opens it again, focused); `fold()` after the create, `open()` from a "New …" button.
+export function foldable(form, label, testid) {
+  var again = h('button', { type: 'button', 'data-testid': testid, hidden: true }, label);
+  function open() {
+    form.hidden = false;
+    again.hidden = true;
+    var first = form.querySelector('input:not([type=hidden]), select, textarea');
+    if (first) first.focus();
+  }
+  again.addEventListener('click', open);
+  return { button: again, open: open, fold: function () { form.hidden = true; again.hidden = false; } };
+}
+
 // A <pre> block to copy (the widget's embed snippet).
 export function snippetBox(labelText, text, testid, note) {
   var pre = h('pre', { class: 'secret snippet', 'data-testid': testid, tabindex: '0' });
@@ -165,7 +231,9 @@ export function table(caption, headers) {
     caption ? h('caption', { class: 'muted' }, caption) : null,
     h('thead', {}, h('tr', {}, headers.map(function (label) { return h('th', { scope: 'col' }, label); }))),
     tbody);
-  return { table: t, tbody: tbody };
+  // The table scrolls inside its card when it is wider (long URLs, many columns), instead of
+  // pushing the card and the page sideways.
+  return { table: h('div', { class: 'table-wrap' }, t), tbody: tbody };
 }
 
 export function timeEl(iso) {

@@ -164,7 +164,10 @@ function buildView(main) {
   view.convPane = h('section', { class: 'pane conv-pane', 'aria-label': 'Conversation' });
   view.sideId = nextId('side');
   view.sidePane = h('aside', { id: view.sideId, class: 'pane side-pane', 'aria-label': 'Conversation details' });
-  view.root = h('div', { class: 'inbox' + (S.sideHidden ? ' side-hidden' : '') }, view.listPane, view.convPane, view.sidePane);
+  // Screen readers hear each new message here once (who, where, what), wherever focus is.
+  view.announcer = h('div', { class: 'visually-hidden', role: 'status', 'aria-live': 'polite', 'data-testid': 'announcer' });
+  view.root = h('div', { class: 'inbox' + (S.sideHidden ? ' side-hidden' : '') },
+    view.listPane, view.convPane, view.sidePane, view.announcer);
   main.appendChild(view.root);
   fillInboxSelect(view);
   fillTeamSelect(view);

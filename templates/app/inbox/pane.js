@@ -22,10 +22,9 @@ export function buildConversation(C, draftText) {
     type: 'button', class: 'load-earlier', 'data-testid': 'load-earlier', hidden: true,
     onclick: function () { loadEarlier(C); }
   }, 'Load earlier messages');
-  V.messageList = h('div', {
-    class: 'message-list', 'data-testid': 'message-list', role: 'log', 'aria-live': 'polite',
-    'aria-relevant': 'additions', 'aria-label': 'Messages'
-  });
+  // Not a live region itself: the list is redrawn on changes, which would read it all out
+  // again; the inbox's announcer (page.js) says each new message once.
+  V.messageList = h('div', { class: 'message-list', 'data-testid': 'message-list', role: 'group', 'aria-label': 'Messages' });
   V.stream = h('div', { class: 'stream', tabindex: '0', 'aria-label': 'Message history' }, V.earlierBtn, V.messageList);
   V.typingEl = h('p', { class: 'typing', 'data-testid': 'typing', 'aria-live': 'polite' });
   V.convPane.appendChild(V.header);

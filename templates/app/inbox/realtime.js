@@ -3,7 +3,7 @@
 import { on, session } from '../core.js';
 import { S, V } from './state.js';
 import { idEq, mounted, ts } from './helpers.js';
-import { agentName, loadInboxes, membersOf, rememberAgent } from './directories.js';
+import { agentName, convName, loadInboxes, membersOf, rememberAgent } from './directories.js';
 import { setViewing, viewingId } from './viewing.js';
 import { fillInboxSelect } from './page.js';
 import {
@@ -54,9 +54,23 @@ export function registerEvents() {
   on('hello', function () { if (viewingId) setViewing(viewingId, true); });
 }
 
+// Says a new message out loud (the announcer is a polite live region): emptied first, so
+// the same words twice are read twice.
+var announceTimer = null;
+function announce(m, open) {
+  if (m.private || m.automatic || (m.sender_type === 'agent' && idEq(m.sender_id, session.me && session.me.id))) return;
+  var i = rowIndex(m.conversation_id);
+  var who = m.direction === 'inbound' ? (i >= 0 ? convName(S.rows[i]) : 'a customer') : agentName(m.sender_id);
+  var words = 'New message from ' + who + (open ? '' : ' in another conversation') + ': ' + messagePreview(m);
+  V.announcer.textContent = '';
+  clearTimeout(announceTimer);
+  announceTimer = setTimeout(function () { if (mounted()) V.announcer.textContent = words; }, 100);
+}
+
 function onMessage(m, created) {
   if (!mounted()) return;
   var C = V.conv && idEq(V.conv.id, m.conversation_id) ? V.conv : null;
+  if (created) announce(m, !!C);
   if (C) {
     C.events[m.id] = (C.events[m.id] || 0) + 1;
     var before = C.msgs[m.id];

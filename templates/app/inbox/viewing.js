@@ -26,6 +26,7 @@ window.addEventListener('popstate', function () { setTimeout(afterRoute, 0); });
 export function updateNavCurrent() {
   var link = document.querySelector('nav.topnav a[href="/"]');
   if (!link) return;
-  if (location.pathname === '/') link.setAttribute('aria-current', 'page');
+  // The Inbox tab stays active while a conversation is open in it.
+  if (location.pathname === '/' || location.pathname.indexOf('/conversations/') === 0) link.setAttribute('aria-current', 'page');
   else link.removeAttribute('aria-current');
 }
