@@ -299,6 +299,50 @@
     return true;
   }
 
+  // ---------------------------------------------------------------- Where the visitor is
+  // The pages of this browser session (sessionStorage: gone with the tab), the latest 20, and
+  // the current one: agents see them beside the conversation (`context` frame).
+  const PAGES = skey('pages');
+  const clip = (text, n) => String(text || '').slice(0, n);
+  function notePage() {
+    let pages = [];
+    try {
+      pages = JSON.parse(W.sessionStorage.getItem(PAGES) || '[]');
+      if (!Array.isArray(pages)) pages = [];
+    } catch {
+      pages = [];
+    }
+    const here = clip(location.href, 500);
+    if (!pages.length || pages[pages.length - 1].url !== here) {
+      pages.push({ url: here, title: clip(D.title, 200), at: new Date().toISOString() });
+    }
+    pages = pages.slice(-20);
+    try {
+      W.sessionStorage.setItem(PAGES, JSON.stringify(pages));
+    } catch {
+      /* private mode: this page only */
+    }
+    return pages;
+  }
+  let visited = [];
+  function contextFrame() {
+    let zone = null;
+    try {
+      zone = Intl.DateTimeFormat().resolvedOptions().timeZone || null;
+    } catch {
+      zone = null;
+    }
+    return {
+      type: 'context', url: clip(location.href, 2000), title: clip(D.title, 300),
+      referrer: clip(D.referrer, 2000) || null, time_zone: zone, language: navigator.language || null,
+      pages: visited
+    };
+  }
+  function pageChanged() {
+    visited = notePage();
+    send(contextFrame());
+  }
+
   // ---------------------------------------------------------------- WebSocket
   function send(frame) {
     if (!ws || !isReady || ws.readyState !== 1) return false;
@@ -415,6 +459,8 @@
         backoff = 500;
         if (typeof f.agents_online === 'boolean') cfg.agents_online = f.agents_online;
         setConn();
+        // Where the visitor is first, so their messages carry it.
+        send(contextFrame());
         // (Re)send the whole offline queue, oldest first; client_id makes resending idempotent.
         for (const e of readOutbox()) send({ type: 'message', client_id: e.client_id, content: e.content });
         receipts();
@@ -705,7 +751,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
   font-weight:700;background:rgba(255,255,255,.25);border:1px solid rgba(0,0,0,.1)}
 .who{flex:1;min-width:0}
 .title{font-weight:700;font-size:15px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
-.sub{font-size:12.5px;opacity:.9}
+.sub{font-size:12.5px}
 .dot{display:inline-block;width:8px;height:8px;border-radius:50%;background:#2ea043;margin-right:5px;border:1px solid #fff}
 .x{border:0;background:none;color:inherit;padding:6px;border-radius:6px}
 .conn{font-size:12.5px;text-align:center;padding:4px;background:#fff4d6;color:#5c4400}
@@ -714,7 +760,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
   overflow-wrap:anywhere}
 .msg.visitor{align-self:flex-end;background:var(--c);color:var(--fg);border-color:transparent}
 .msg.system{align-self:center;background:none;border:0;color:#5f6672;font-size:12.5px;font-style:italic;text-align:center}
-.msg[data-state=pending]{opacity:.7}
+.msg[data-state=pending]{border-style:dashed;border-color:var(--fg)}
 .msg[data-state=failed]{background:#fdecea;color:#8c1d18;border-color:#f5c2bd}
 .author{font-size:12px;font-weight:600;color:#5f6672;margin-bottom:2px}
 .text{white-space:pre-wrap}
@@ -722,7 +768,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 .att{display:block;margin-top:6px}
 .att svg{display:inline;width:15px;height:15px;vertical-align:-3px}
 .att img{display:block;max-width:100%;height:auto;max-height:220px;border-radius:8px;background:#0001}
-.meta{font-size:11px;opacity:.75;text-align:right;margin-top:3px}
+.meta{font-size:11px;text-align:right;margin-top:3px}
 .typing{font-size:12.5px;color:#5f6672;padding:2px 14px 4px;background:#f6f7f9;font-style:italic}
 .err{font-size:13px;color:#8c1d18;background:#fdecea;padding:6px 12px}
 .composer{display:flex;align-items:flex-end;gap:4px;padding:8px;border-top:1px solid #e2e5ea;background:#fff}
@@ -1072,6 +1118,10 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     if (!D.body) await new Promise((ok) => D.addEventListener('DOMContentLoaded', ok));
     build();
 
+    visited = notePage();
+    // A single-page site moves between pages without loading this script again.
+    W.addEventListener('popstate', guard(pageChanged));
+    W.addEventListener('hashchange', guard(pageChanged));
     W.addEventListener('online', guard(reconnectNow));
     W.addEventListener('offline', guard(setConn));
     D.addEventListener('visibilitychange', guard(() => visible() && (reconnectNow(), receipts())));

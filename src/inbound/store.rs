@@ -590,7 +590,8 @@ macro_rules! resolve_contact {
                 // Only fields the channel sent are updated, and only when they changed.
                 let differs =
                     |new: &Option<String>, old: &Option<String>| new.is_some() && new != old;
-                if differs(&p.name, &name)
+                let given = given_name(p, &name);
+                if differs(&given, &name)
                     || differs(&p.email, &email)
                     || differs(&p.phone, &phone)
                     || differs(&p.language, &language)
@@ -598,7 +599,7 @@ macro_rules! resolve_contact {
                 {
                     diesel::update(contacts::table.find(id))
                         .set((
-                            contacts::name.eq(p.name.clone().or(name)),
+                            contacts::name.eq(given.or(name)),
                             contacts::email.eq(p.email.clone().or(email)),
                             contacts::phone.eq(p.phone.clone().or(phone)),
                             contacts::language.eq(p.language.clone().or(language)),
@@ -613,7 +614,7 @@ macro_rules! resolve_contact {
             None => {
                 let id: i64 = diesel::insert_into(contacts::table)
                     .values((
-                        contacts::name.eq(&p.name),
+                        contacts::name.eq(given_name(p, &None)),
                         contacts::email.eq(&p.email),
                         contacts::phone.eq(&p.phone),
                         contacts::language.eq(&p.language),
@@ -811,7 +812,7 @@ mod blocking {
 
     use super::{
         ConversationStart, LAST_INBOUND_STEP, NewConversation, Outcome, Source, changed_details,
-        details_json, naive,
+        details_json, given_name, naive,
     };
     use crate::db::StoreError;
     use crate::db::schema::attachments;
@@ -908,6 +909,14 @@ fn details_json(details: &serde_json::Map<String, serde_json::Value>) -> String 
 }
 
 /// The new profile text when the channel sent details that differ from the stored ones.
+/// The name a message gives its contact: the channel's, else (while the contact has none)
+/// the channel's fallback for nameless people.
+fn given_name(p: &ContactProfile, stored: &Option<String>) -> Option<String> {
+    p.name
+        .clone()
+        .or_else(|| stored.is_none().then(|| p.fallback_name.clone()).flatten())
+}
+
 fn changed_details(
     details: &serde_json::Map<String, serde_json::Value>,
     stored: &str,

@@ -622,11 +622,17 @@ async fn socket(
             }
         }
     })?;
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(512).collect());
     let session = crate::channels::widget::session::VisitorSession::new(
         state.clone(),
         entry,
         config,
         ip,
+        user_agent,
         slot,
     );
     actix_web_actors::ws::start(session, &req, stream)

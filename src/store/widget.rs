@@ -254,3 +254,28 @@ pub async fn identify(
         Ok(Some(contact_id))
     }).await)
 }
+
+/// Keeps where a web visitor is (their identity's `profile`, see
+/// `switchboard_widget::VisitorContext`); the contact's id when the visitor has one (one who
+/// has not written yet has none: their context goes with their first message).
+pub async fn save_visitor_context(
+    conn: &mut DbConn,
+    inbox_id: i64,
+    identifier: &str,
+    profile: &str,
+) -> Result<Option<i64>, StoreError> {
+    let at = now();
+    Ok(db_run!(conn, c => diesel::update(
+        contact_identities::table
+            .filter(contact_identities::inbox_id.eq(inbox_id))
+            .filter(contact_identities::identifier.eq(identifier)),
+    )
+    .set((
+        contact_identities::profile.eq(profile),
+        contact_identities::updated_at.eq(at),
+    ))
+    .returning(contact_identities::contact_id)
+    .get_result(c)
+    .await
+    .optional())?)
+}

@@ -34,6 +34,23 @@ fn find(names: &[&str]) -> String {
     );
 }
 
+/// axe-core's script, from the npm package `.ci/run` installs under `target/axe/` (loaded into
+/// pages only by tests; the hub never serves it).
+fn axe_source() -> &'static str {
+    static SOURCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SOURCE.get_or_init(|| {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target/axe/node_modules/axe-core/axe.min.js");
+        std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; install it with `mkdir -p target/axe && cd target/axe && \
+                 npm install axe-core@4.14.1` (.ci/run does)",
+                path.display()
+            )
+        })
+    })
+}
+
 /// A browser session; the driver process ends with it.
 pub struct Chrome {
     pub client: fantoccini::Client,
@@ -102,6 +119,43 @@ impl Chrome {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("timed out waiting for {what}");
+    }
+
+    /// Presses Tab as a person does (WebDriver key actions, so the browser moves the focus
+    /// and shows it as for a keyboard user).
+    pub async fn press_tab(&self) {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let tab = '\u{E004}';
+        let keys = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: tab })
+            .then(KeyAction::Up { value: tab });
+        self.client.perform_actions(keys).await.expect("press Tab");
+    }
+
+    /// Runs axe-core (WCAG 2.1 A and AA rules) on the page as it is and returns each
+    /// violation as a line: the rule, its impact, and the first elements that break it.
+    pub async fn axe(&self) -> Vec<String> {
+        let loaded = self.js("return typeof window.axe === 'object';").await;
+        if loaded != Value::Bool(true) {
+            self.js(&format!("{}\nreturn true;", axe_source())).await;
+        }
+        let found = self
+            .js(
+                "return axe.run(document, { runOnly: { type: 'tag', values: \
+                   ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] }, resultTypes: ['violations'] }) \
+                 .then(r => r.violations.map(v => v.id + ' (' + v.impact + '): ' + v.help + ' at ' + \
+                   v.nodes.slice(0, 4).map(n => n.target.join(' ') + ' [' + \
+                   (n.failureSummary || '').replace(/\\s+/g, ' ') + ']').join('; ')));",
+            )
+            .await;
+        found
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .map(|v| v.as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_else(|| panic!("axe answered {found}"))
     }
 
     /// Saves a PNG of the viewport as `target/test-artifacts/<name>.png`.

@@ -105,7 +105,7 @@ async fn rows_show_labels_team_and_avatar_sorts_filters_and_views_work() {
                     "const r = {row}; if (!r) return false; \
                      const dot = r.querySelector('[data-label=vip] .label-dot'); \
                      const team = r.querySelector('[data-testid=row-team]'); \
-                     const avatar = r.querySelector('.avatar'); \
+                     const avatar = r.querySelector('.initials'); \
                      return !!dot && getComputedStyle(dot).backgroundColor === 'rgb(207, 34, 46)' \
                        && !!team && team.textContent === 'Billing' && !!avatar && avatar.textContent === 'A';"
                 ),

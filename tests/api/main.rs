@@ -2,6 +2,7 @@
 //! one test binary to keep link time down. They run on SQLite, or on PostgreSQL when
 //! `SWITCHBOARD_TEST_DATABASE_URL` is set (see helpers.rs).
 
+mod a11y_browser;
 mod admin_polish_browser;
 mod agent_status;
 mod agent_status_browser;
@@ -58,6 +59,7 @@ mod teams;
 mod telegram;
 mod tokens;
 mod viewers;
+mod visitor_browser;
 mod whatsapp;
 mod whatsapp_browser;
 mod widget;

@@ -110,6 +110,10 @@ async fn new_visitor(app: &TestApp, widget: &Widget) -> String {
 }
 
 /// A visitor's socket after `hello`: the `ready` frame and what followed it.
+/// The browser the test visitors' sockets say they are.
+const FIREFOX_ON_LINUX: &str =
+    "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+
 pub struct VisitorSocket {
     stream: tokio_tungstenite::WebSocketStream<
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
@@ -127,6 +131,9 @@ impl VisitorSocket {
         request
             .headers_mut()
             .insert("Origin", SITE.parse().expect("origin"));
+        request
+            .headers_mut()
+            .insert("User-Agent", FIREFOX_ON_LINUX.parse().expect("user agent"));
         let (stream, _) = tokio_tungstenite::connect_async(request)
             .await
             .expect("visitor socket connects");
@@ -880,6 +887,9 @@ async fn silent_sockets_are_closed_and_sockets_per_address_are_capped() {
         request
             .headers_mut()
             .insert("Origin", SITE.parse().expect("origin"));
+        request
+            .headers_mut()
+            .insert("User-Agent", FIREFOX_ON_LINUX.parse().expect("user agent"));
         tokio_tungstenite::connect_async(request)
     };
     let (mut silent, _) = connect().await.expect("first socket");
@@ -927,4 +937,97 @@ async fn a_visitor_message_with_a_nul_character_is_stored_with_a_replacement() {
     let mut socket = VisitorSocket::open(&app, &widget.key, &visitor, None).await;
     let ack = socket.say("c-nul-0001", "hel\u{0}lo").await;
     assert_eq!(ack["message"]["content"], "hel\u{FFFD}lo", "{ack}");
+}
+
+/// The contact of the widget inbox's only conversation, as agents see it.
+async fn only_contact(app: &TestApp, widget: &Widget) -> Value {
+    let list = app
+        .get_json(
+            &widget.admin,
+            &format!("/api/v1/conversations?inbox_id={}", widget.id),
+        )
+        .await;
+    let contact_id = list["data"][0]["contact_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a conversation in {list}"))
+        .to_owned();
+    app.get_json(&widget.admin, &format!("/api/v1/contacts/{contact_id}"))
+        .await["contact"]
+        .clone()
+}
+
+fn visitor_of(contact: &Value) -> Value {
+    contact["identities"][0]["profile"]["visitor"].clone()
+}
+
+#[actix_web::test]
+async fn agents_see_where_a_visitor_is_and_a_name_that_stays() {
+    let app = spawn_app().await;
+    let widget = create_widget(&app, json!({"allowed_origins": [SITE]})).await;
+    let token = new_visitor(&app, &widget).await;
+    let mut socket = VisitorSocket::open(&app, &widget.key, &token, None).await;
+    let visitor_id = socket.ready["visitor_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    socket
+        .send(json!({"type": "context", "url": "https://shop.example/cart?step=2",
+            "title": "Your cart", "referrer": "https://search.example/?q=shoes",
+            "time_zone": "Europe/Berlin", "language": "de-DE",
+            "pages": [{"url": "https://shop.example/", "title": "Shop", "at": "2026-12-07T10:00:00Z"},
+                      {"url": "https://shop.example/cart?step=2", "title": "Your cart"}]}))
+        .await;
+    socket.say("c-context-01", "Is shipping free?").await;
+
+    // The first message carries where they are; nameless, they get a generated name.
+    let contact = only_contact(&app, &widget).await;
+    let name = switchboard_widget::visitor_name(&visitor_id);
+    assert_eq!(contact["name"], name.as_str(), "{contact}");
+    let visitor = visitor_of(&contact);
+    assert_eq!(
+        visitor["page_url"], "https://shop.example/cart?step=2",
+        "{contact}"
+    );
+    assert_eq!(visitor["page_title"], "Your cart");
+    assert_eq!(visitor["referrer"], "https://search.example/?q=shoes");
+    assert_eq!(visitor["browser"], "Firefox 133");
+    assert_eq!(visitor["os"], "Linux");
+    assert_eq!(visitor["time_zone"], "Europe/Berlin");
+    assert_eq!(visitor["language"], "de-DE");
+    assert_eq!(visitor["pages"].as_array().map(Vec::len), Some(2));
+
+    // The next page (a new socket, as a page load opens one): agents hear it live.
+    let mut agent = app.websocket(&widget.admin, None).await;
+    let mut next_page = VisitorSocket::open(&app, &widget.key, &token, None).await;
+    next_page
+        .send(
+            json!({"type": "context", "url": "https://shop.example/checkout", "title": "Checkout",
+            "pages": [{"url": "https://shop.example/"}, {"url": "https://shop.example/cart?step=2"},
+                      {"url": "https://shop.example/checkout", "title": "Checkout"}]}),
+        )
+        .await;
+    let event = agent.next_of("contact.updated").await;
+    assert_eq!(event["data"]["contact_id"], contact["id"]);
+    let contact = only_contact(&app, &widget).await;
+    assert_eq!(
+        visitor_of(&contact)["page_url"],
+        "https://shop.example/checkout"
+    );
+    assert_eq!(
+        visitor_of(&contact)["pages"].as_array().map(Vec::len),
+        Some(3)
+    );
+
+    // A name they give wins, and later messages do not bring the generated one back.
+    let named = identify(&app, &widget.key, &token, json!({"name": "Ann"})).await;
+    assert_eq!(named.status(), StatusCode::OK);
+    let mut again = VisitorSocket::open(&app, &widget.key, &token, None).await;
+    again.say("c-context-02", "Thanks!").await;
+    assert_eq!(only_contact(&app, &widget).await["name"], "Ann");
+
+    // Odd context is cut or dropped, never a reason to refuse the socket.
+    again
+        .send(json!({"type": "context", "url": 42, "title": "t".repeat(5000), "pages": "none"}))
+        .await;
+    again.say("c-context-03", "Still here").await;
 }

@@ -49,7 +49,7 @@ async fn visitor_messages(app: &TestApp, widget: &Widget) -> Vec<String> {
 }
 
 /// Types into the composer and presses Enter, as a visitor does.
-async fn type_and_send(chrome: &Chrome, text: &str) {
+pub(crate) async fn type_and_send(chrome: &Chrome, text: &str) {
     let script = format!(
         "{ROOT} const box = root.querySelector('[data-testid=composer]'); box.focus(); \
          box.value = {text}; box.dispatchEvent(new Event('input', {{bubbles: true}})); \
@@ -79,7 +79,7 @@ async fn bubbles(chrome: &Chrome) -> Vec<(String, String, String)> {
         .collect()
 }
 
-async fn open_widget(chrome: &Chrome) {
+pub(crate) async fn open_widget(chrome: &Chrome) {
     chrome
         .wait_until(
             "the widget to load",

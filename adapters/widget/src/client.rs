@@ -15,7 +15,7 @@ pub const MIN_CLIENT_ID_CHARS: usize = 8;
 /// Longest accepted `client_id`: fits a UUID with a prefix, and keeps the external id indexable.
 pub const MAX_CLIENT_ID_CHARS: usize = 64;
 
-const FRAME_TYPES: &str = "hello, message, typing, delivered or read";
+const FRAME_TYPES: &str = "hello, message, typing, delivered, read or context";
 
 /// Size limits for client frames; the inbox's widget configuration sets `max_message_chars`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +74,8 @@ pub enum ClientFrame {
         /// Highest seq seen.
         up_to: i64,
     },
+    /// Where the visitor is (sent on every page): shown to agents beside the conversation.
+    Context(crate::visitor::VisitorContext),
 }
 
 /// Why a client frame was refused; [`FrameError::to_frame`] gives the `error` frame to answer.
@@ -222,6 +224,10 @@ pub fn parse_client_frame(text: &str, limits: &Limits) -> Result<ClientFrame, Fr
                 ClientFrame::Delivered { up_to }
             })
         }
+        // Read tolerantly: a page's odd title or a long URL is cut, not refused.
+        "context" => Ok(ClientFrame::Context(
+            crate::visitor::VisitorContext::from_fields(&fields),
+        )),
         other => Err(invalid(
             "type",
             format!("unknown frame type {other:?} (expected {FRAME_TYPES})"),
@@ -597,19 +603,19 @@ mod tests {
     fn unknown_missing_or_mistyped_type() {
         assert_eq!(
             invalid_message(r#"{"type":"bye"}"#),
-            "type: unknown frame type \"bye\" (expected hello, message, typing, delivered or read)"
+            "type: unknown frame type \"bye\" (expected hello, message, typing, delivered, read or context)"
         );
         assert_eq!(
             invalid_message(r#"{"type":"Message","client_id":"c-12345678","content":"hi"}"#),
-            "type: unknown frame type \"Message\" (expected hello, message, typing, delivered or read)"
+            "type: unknown frame type \"Message\" (expected hello, message, typing, delivered, read or context)"
         );
         assert_eq!(
             invalid_message(r#"{"on":true}"#),
-            "type: is required (hello, message, typing, delivered or read)"
+            "type: is required (hello, message, typing, delivered, read or context)"
         );
         assert_eq!(
             invalid_message(r#"{"type":3}"#),
-            "type: must be a string (hello, message, typing, delivered or read)"
+            "type: must be a string (hello, message, typing, delivered, read or context)"
         );
     }
 
@@ -646,7 +652,7 @@ mod tests {
         for text in ["[]", "null", "\"hello\"", "42"] {
             assert_eq!(
                 invalid_message(text),
-                "frame: must be a JSON object with a \"type\" (hello, message, typing, delivered or read)",
+                "frame: must be a JSON object with a \"type\" (hello, message, typing, delivered, read or context)",
                 "{text}"
             );
         }

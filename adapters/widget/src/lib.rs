@@ -16,6 +16,7 @@ mod client;
 mod identity;
 mod server;
 mod snippet;
+mod visitor;
 
 pub use client::{
     ClientFrame, FrameError, Limits, MAX_CLIENT_ID_CHARS, MIN_CLIENT_ID_CHARS, check_content,
@@ -27,6 +28,10 @@ pub use identity::{
 };
 pub use server::{AttachmentFrame, ErrorCode, MessageFrame, Receipt, Sender, ServerFrame, render};
 pub use snippet::snippet;
+pub use visitor::{
+    MAX_PAGES, MAX_TITLE_CHARS, MAX_URL_CHARS, PageVisit, VisitorContext, browser_and_os,
+    visitor_name,
+};
 
 use switchboard_channel::Capabilities;
 

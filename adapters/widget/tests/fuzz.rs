@@ -107,6 +107,20 @@ fn check_frame(text: &str, limits: &Limits) {
                 ClientFrame::Delivered { up_to } | ClientFrame::Read { up_to } => {
                     assert!(*up_to >= 0, "negative up_to");
                 }
+                ClientFrame::Context(context) => {
+                    assert!(context.pages.len() <= switchboard_widget::MAX_PAGES);
+                    let long = |t: &Option<String>, max| {
+                        t.as_ref().is_some_and(|t| t.chars().count() > max)
+                    };
+                    assert!(
+                        !long(&context.url, switchboard_widget::MAX_URL_CHARS),
+                        "url"
+                    );
+                    assert!(
+                        !long(&context.title, switchboard_widget::MAX_TITLE_CHARS),
+                        "title"
+                    );
+                }
             }
             let again = serde_json::to_string(&frame).expect("a frame serializes");
             let relaxed = Limits {

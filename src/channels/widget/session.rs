@@ -45,6 +45,8 @@ const HISTORY: i64 = 50;
 const MAX_RESUME: i64 = 500;
 /// Typing frames relayed to agents at most this often.
 const TYPING_EVERY: Duration = Duration::from_secs(1);
+/// A visitor's page is written at most this often per socket.
+const CONTEXT_EVERY: Duration = Duration::from_secs(2);
 /// How long visitors' download links stay valid.
 const URL_TTL: Duration = Duration::from_secs(3600);
 
@@ -76,6 +78,12 @@ pub(crate) struct VisitorSession {
     frames: governor::DefaultDirectRateLimiter,
     agents_online: bool,
     agent_names: HashMap<i64, String>,
+    /// The socket's `User-Agent` (browser and system for agents), cut to 512 characters.
+    user_agent: Option<String>,
+    /// Where the visitor is (from `context` frames), kept on their identity and sent with
+    /// their messages.
+    context: Option<serde_json::Map<String, serde_json::Value>>,
+    context_saved_at: Option<Instant>,
     /// This socket's share of the visitor sockets, given back when the session ends.
     _slot: SocketSlot,
 }
@@ -86,6 +94,7 @@ impl VisitorSession {
         entry: Arc<ChannelEntry>,
         config: Arc<WidgetConfig>,
         ip: String,
+        user_agent: Option<String>,
         slot: SocketSlot,
     ) -> Self {
         Self {
@@ -111,6 +120,9 @@ impl VisitorSession {
             ),
             agents_online: false,
             agent_names: HashMap::new(),
+            user_agent,
+            context: None,
+            context_saved_at: None,
             _slot: slot,
         }
     }
@@ -304,7 +316,12 @@ impl VisitorSession {
         }
         let event = InboundEvent::Message(InboundMessage {
             external_id: switchboard_widget::client_external_id(&visitor.id, &client_id),
-            sender: ContactProfile::new(switchboard_widget::visitor_identifier(&visitor.id)),
+            // Where they are, and a generated name while they have given none.
+            sender: ContactProfile {
+                details: self.context.clone().unwrap_or_default(),
+                fallback_name: Some(switchboard_widget::visitor_name(&visitor.id)),
+                ..ContactProfile::new(switchboard_widget::visitor_identifier(&visitor.id))
+            },
             content,
             attachments: Vec::new(),
             reply_to_external_id: None,
@@ -435,6 +452,54 @@ impl VisitorSession {
                 );
             }
         });
+    }
+
+    /// A page of the visitor's: remembered for their next message and, when they have a
+    /// contact already, kept on it now and told to agents (at most once in 2 s per socket;
+    /// the latest context always goes with the next message).
+    fn context(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        context: switchboard_widget::VisitorContext,
+    ) {
+        let Some(visitor) = &self.visitor else {
+            return;
+        };
+        let profile = context.to_profile(self.user_agent.as_deref());
+        let json = serde_json::Value::Object(profile.clone()).to_string();
+        self.context = Some(profile);
+        let now = Instant::now();
+        if self
+            .context_saved_at
+            .is_some_and(|at| now - at < CONTEXT_EVERY)
+        {
+            return;
+        }
+        self.context_saved_at = Some(now);
+        let state = self.state.clone();
+        let inbox_id = self.config.inbox_id;
+        let identifier = switchboard_widget::visitor_identifier(&visitor.id);
+        let work = async move {
+            let conn = &mut state.db.writer().await?;
+            let contact =
+                crate::store::widget::save_visitor_context(conn, inbox_id, &identifier, &json)
+                    .await?;
+            if let Some(contact_id) = contact {
+                state.hub.events.publish(
+                    Scope::Inbox(inbox_id),
+                    &Event::ContactUpdated { contact_id },
+                );
+            }
+            Ok::<_, crate::db::StoreError>(())
+        };
+        ctx.spawn(
+            async move {
+                if let Err(error) = crate::actors::detached(work).await.and_then(|done| done) {
+                    tracing::warn!(%error, "cannot keep a visitor's page");
+                }
+            }
+            .into_actor(self),
+        );
     }
 
     fn typing(&mut self, on: bool) {
@@ -682,6 +747,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for VisitorSession {
                 self.receipt(ctx, up_to, DeliveryStatus::Delivered);
             }
             (ClientFrame::Read { up_to }, true) => self.receipt(ctx, up_to, DeliveryStatus::Read),
+            (ClientFrame::Context(context), true) => self.context(ctx, context),
         }
     }
 }

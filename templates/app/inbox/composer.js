@@ -17,7 +17,9 @@ export function buildComposer(C, draftText) {
   var hintId = nextId('hint');
   V.composer = h('textarea', {
     class: 'composer-input', 'data-testid': 'composer', rows: '3', 'aria-describedby': hintId,
-    'aria-autocomplete': 'list', 'aria-controls': listId, 'aria-expanded': 'false',
+    // A textbox with suggestions (ARIA 1.2 allows no aria-expanded on a textbox): the list's
+    // own visibility says whether it is open.
+    'aria-autocomplete': 'list', 'aria-controls': listId,
     'aria-keyshortcuts': 'r n'
   });
   V.composer.value = draftText;
@@ -356,7 +358,6 @@ function renderCanned(C) {
     if (active) V.composer.setAttribute('aria-activedescendant', id);
   });
   list.hidden = false;
-  V.composer.setAttribute('aria-expanded', 'true');
   var activeEl = list.querySelector('.active');
   if (activeEl && activeEl.scrollIntoView) activeEl.scrollIntoView({ block: 'nearest' });
 }
@@ -370,7 +371,6 @@ function closeCanned(C) {
   if (!V || !V.cannedList) return;
   V.cannedList.hidden = true;
   clear(V.cannedList);
-  V.composer.setAttribute('aria-expanded', 'false');
   V.composer.removeAttribute('aria-activedescendant');
 }
 

@@ -199,8 +199,10 @@ export function renderContact(C) {
 
   box.appendChild(h('h4', null, 'Identities'));
   var ids = h('ul', { class: 'identities', 'data-testid': 'identities', 'aria-label': 'Identities' });
+  var visitors = [];
   (contact.identities || []).forEach(function (i) {
     var profile = i.profile && typeof i.profile === 'object' ? i.profile : {};
+    if (profile.visitor && typeof profile.visitor === 'object') visitors.push(profile.visitor);
     var details = Object.keys(profile).filter(function (k) {
       return typeof profile[k] === 'string' || typeof profile[k] === 'number';
     }).map(function (k) { return k.replace(/_/g, ' ') + ': ' + profile[k]; });
@@ -215,6 +217,7 @@ export function renderContact(C) {
   });
   if (!ids.firstChild) ids.appendChild(h('li', { class: 'muted' }, 'None in your inboxes.'));
   box.appendChild(ids);
+  visitors.forEach(function (v) { box.appendChild(visitorEl(v)); });
 
   box.appendChild(h('h4', null, 'Conversations'));
   var timeline = h('ol', { class: 'timeline', 'data-testid': 'timeline', 'aria-label': 'Conversations of this contact' });
@@ -236,6 +239,43 @@ export function renderContact(C) {
   });
   if (!timeline.firstChild) timeline.appendChild(h('li', { class: 'muted' }, 'No conversations.'));
   box.appendChild(timeline);
+}
+
+// A link to a page of the visitor's site: http(s) only, text as text, opened apart.
+function pageLink(url, title) {
+  var text = title || url;
+  if (!/^https?:\/\//i.test(url || '')) return h('span', null, text || '');
+  return h('a', { href: url, target: '_blank', rel: 'noopener noreferrer nofollow', title: url }, text);
+}
+
+// Where a web visitor is and how they came (their widget's `context`), for the agent.
+function visitorEl(v) {
+  var rows = [];
+  var row = function (label, value, testid) {
+    if (value === null || value === undefined || value === '') return;
+    rows.push(h('dt', null, label), h('dd', { 'data-testid': testid }, value));
+  };
+  row('Page', v.page_url ? pageLink(v.page_url, v.page_title) : null, 'visitor-page');
+  row('Came from', v.referrer ? pageLink(v.referrer) : null, 'visitor-referrer');
+  var browser = [v.browser, v.os].filter(Boolean).join(' on ');
+  row('Browser', browser, 'visitor-browser');
+  var zone = v.time_zone;
+  if (zone) {
+    try {
+      zone += ' (their time ' + new Date().toLocaleTimeString([], { timeZone: v.time_zone, hour: '2-digit', minute: '2-digit' }) + ')';
+    } catch (e) { /* a zone this browser does not know: the name alone */ }
+  }
+  row('Time zone', zone, 'visitor-time-zone');
+  row('Language', v.language, 'visitor-language');
+  var pages = Array.isArray(v.pages) ? v.pages.slice(-10).reverse() : [];
+  return h('section', { class: 'visitor', 'data-testid': 'visitor', 'aria-label': 'Web visitor' },
+    h('h4', null, 'Web visitor'),
+    h('dl', { class: 'facts small' }, rows),
+    pages.length ? h('details', { class: 'visitor-pages' },
+      h('summary', null, 'Pages this visit (' + (v.pages.length) + ')'),
+      h('ol', { 'data-testid': 'visitor-pages' }, pages.map(function (p) {
+        return h('li', null, pageLink(p.url, p.title), p.at ? [' ', timeEl(p.at, 'muted')] : null);
+      }))) : null);
 }
 
 function initials(name) {

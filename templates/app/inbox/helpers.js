@@ -59,7 +59,7 @@ export function avatar(name, extraClass) {
   var hash = 0;
   var text = String(name || '');
   for (var i = 0; i < text.length; i++) hash = (hash * 31 + text.charCodeAt(i)) >>> 0;
-  var el = h('span', { class: 'avatar' + (extraClass ? ' ' + extraClass : ''), 'aria-hidden': 'true' }, initials(name));
+  var el = h('span', { class: 'initials' + (extraClass ? ' ' + extraClass : ''), 'aria-hidden': 'true' }, initials(name));
   el.style.backgroundColor = AVATAR_COLORS[hash % AVATAR_COLORS.length];
   return el;
 }

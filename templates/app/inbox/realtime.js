@@ -3,7 +3,7 @@
 import { on, session } from '../core.js';
 import { S, V } from './state.js';
 import { idEq, mounted, ts } from './helpers.js';
-import { agentName, convName, loadInboxes, membersOf, rememberAgent } from './directories.js';
+import { agentName, convName, fetchContact, loadInboxes, membersOf, rememberAgent } from './directories.js';
 import { setViewing, viewingId } from './viewing.js';
 import { fillInboxSelect } from './page.js';
 import {
@@ -26,6 +26,10 @@ export function registerEvents() {
   on('message.updated', function (d) { if (d && d.message) onMessage(d.message, false); });
   on('conversation.sla', function (d) { if (d && d.conversation_id) applySla(d.conversation_id, d.sla || null); });
   on('typing', onTyping);
+  // A web visitor moved to another page: their card shows it (for a contact on screen).
+  on('contact.updated', function (d) {
+    if (d && d.contact_id && S.contacts[d.contact_id]) fetchContact(d.contact_id, true);
+  });
   on('contact.reachability', function (d) {
     // A customer blocked (or unblocked) the channel: the contact card says so.
     var entry = d && S.contacts[d.contact_id];
