@@ -304,6 +304,17 @@
   // the current one: agents see them beside the conversation (`context` frame).
   const PAGES = skey('pages');
   const clip = (text, n) => String(text || '').slice(0, n);
+  // Addresses without their query and fragment: those can hold what only the visitor may
+  // see (a reset token, an email, `#access_token`), and agents need the page, not its state.
+  function pageAddress(href) {
+    if (!href) return '';
+    try {
+      const u = new URL(href);
+      return u.protocol === 'http:' || u.protocol === 'https:' ? u.origin + u.pathname : '';
+    } catch {
+      return '';
+    }
+  }
   function notePage() {
     let pages = [];
     try {
@@ -312,7 +323,7 @@
     } catch {
       pages = [];
     }
-    const here = clip(location.href, 500);
+    const here = clip(pageAddress(location.href), 500);
     if (!pages.length || pages[pages.length - 1].url !== here) {
       pages.push({ url: here, title: clip(D.title, 200), at: new Date().toISOString() });
     }
@@ -333,8 +344,8 @@
       zone = null;
     }
     return {
-      type: 'context', url: clip(location.href, 2000), title: clip(D.title, 300),
-      referrer: clip(D.referrer, 2000) || null, time_zone: zone, language: navigator.language || null,
+      type: 'context', url: clip(pageAddress(location.href), 2000), title: clip(D.title, 300),
+      referrer: clip(pageAddress(D.referrer), 2000) || null, time_zone: zone, language: navigator.language || null,
       pages: visited
     };
   }
@@ -1122,6 +1133,13 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     // A single-page site moves between pages without loading this script again.
     W.addEventListener('popstate', guard(pageChanged));
     W.addEventListener('hashchange', guard(pageChanged));
+    // history.pushState tells nobody: look at the address every 2 s (cheap, and the host
+    // page's own history functions stay untouched).
+    let lastAddress = pageAddress(location.href);
+    setInterval(guard(() => {
+      const now = pageAddress(location.href);
+      if (now !== lastAddress) { lastAddress = now; pageChanged(); }
+    }), 2000);
     W.addEventListener('online', guard(reconnectNow));
     W.addEventListener('offline', guard(setConn));
     D.addEventListener('visibilitychange', guard(() => visible() && (reconnectNow(), receipts())));

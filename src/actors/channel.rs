@@ -516,7 +516,6 @@ async fn drain(
                         language: None,
                         avatar_url: None,
                         details: serde_json::Map::new(),
-                        fallback_name: None,
                     },
                     reply_to_external_id: job.reply_to_external_id.clone(),
                     thread_id: job.thread_id.clone(),

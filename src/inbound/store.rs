@@ -590,8 +590,7 @@ macro_rules! resolve_contact {
                 // Only fields the channel sent are updated, and only when they changed.
                 let differs =
                     |new: &Option<String>, old: &Option<String>| new.is_some() && new != old;
-                let given = given_name(p, &name);
-                if differs(&given, &name)
+                if differs(&p.name, &name)
                     || differs(&p.email, &email)
                     || differs(&p.phone, &phone)
                     || differs(&p.language, &language)
@@ -599,7 +598,7 @@ macro_rules! resolve_contact {
                 {
                     diesel::update(contacts::table.find(id))
                         .set((
-                            contacts::name.eq(given.or(name)),
+                            contacts::name.eq(p.name.clone().or(name)),
                             contacts::email.eq(p.email.clone().or(email)),
                             contacts::phone.eq(p.phone.clone().or(phone)),
                             contacts::language.eq(p.language.clone().or(language)),
@@ -614,7 +613,7 @@ macro_rules! resolve_contact {
             None => {
                 let id: i64 = diesel::insert_into(contacts::table)
                     .values((
-                        contacts::name.eq(given_name(p, &None)),
+                        contacts::name.eq(&p.name),
                         contacts::email.eq(&p.email),
                         contacts::phone.eq(&p.phone),
                         contacts::language.eq(&p.language),
@@ -812,7 +811,7 @@ mod blocking {
 
     use super::{
         ConversationStart, LAST_INBOUND_STEP, NewConversation, Outcome, Source, changed_details,
-        details_json, given_name, naive,
+        details_json, naive,
     };
     use crate::db::StoreError;
     use crate::db::schema::attachments;
@@ -909,14 +908,6 @@ fn details_json(details: &serde_json::Map<String, serde_json::Value>) -> String 
 }
 
 /// The new profile text when the channel sent details that differ from the stored ones.
-/// The name a message gives its contact: the channel's, else (while the contact has none)
-/// the channel's fallback for nameless people.
-fn given_name(p: &ContactProfile, stored: &Option<String>) -> Option<String> {
-    p.name
-        .clone()
-        .or_else(|| stored.is_none().then(|| p.fallback_name.clone()).flatten())
-}
-
 fn changed_details(
     details: &serde_json::Map<String, serde_json::Value>,
     stored: &str,

@@ -56,14 +56,14 @@ pub enum Event {
     ConversationCreated { conversation: ConversationView },
     #[serde(rename = "conversation.updated")]
     ConversationUpdated { conversation: ConversationView },
-    /// A contact blocked or unblocked the inbox's channel (a Telegram bot): the inbox shows
-    /// it, and replies fail at once while blocked.
     /// What agents see of a contact changed (a web visitor moved to another page).
     #[serde(rename = "contact.updated")]
     ContactUpdated {
         #[serde(serialize_with = "crate::views::id_string")]
         contact_id: i64,
     },
+    /// A contact blocked or unblocked the inbox's channel (a Telegram bot): the inbox shows
+    /// it, and replies fail at once while blocked.
     #[serde(rename = "contact.reachability")]
     Reachability {
         #[serde(serialize_with = "crate::views::id_string")]

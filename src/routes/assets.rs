@@ -123,7 +123,7 @@ pub(crate) use template;
 
 /// Every file of the web app, by its name under `/assets/` (its path under `templates/app/`,
 /// so the modules' relative imports resolve to names of this table).
-static ASSETS: [(&str, File); 45] = [
+static ASSETS: [(&str, File); 46] = [
     ("app.css", template!("app/app.css", CSS)),
     ("favicon.svg", template!("app/favicon.svg", SVG)),
     ("login.js", template!("app/login.js", JS)),
@@ -154,6 +154,10 @@ static ASSETS: [(&str, File); 45] = [
     ("inbox/mail.js", template!("app/inbox/mail.js", JS)),
     ("inbox/views.js", template!("app/inbox/views.js", JS)),
     ("inbox/welcome.js", template!("app/inbox/welcome.js", JS)),
+    (
+        "inbox/variables.js",
+        template!("app/inbox/variables.js", JS),
+    ),
     (
         "inbox/templates.js",
         template!("app/inbox/templates.js", JS),

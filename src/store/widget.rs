@@ -256,8 +256,9 @@ pub async fn identify(
 }
 
 /// Keeps where a web visitor is (their identity's `profile`, see
-/// `switchboard_widget::VisitorContext`); the contact's id when the visitor has one (one who
-/// has not written yet has none: their context goes with their first message).
+/// `switchboard_widget::VisitorContext`); the contact's id when that changed something (a
+/// visitor who has not written yet has no identity: their context goes with their first
+/// message; the same page again writes nothing).
 pub async fn save_visitor_context(
     conn: &mut DbConn,
     inbox_id: i64,
@@ -268,7 +269,8 @@ pub async fn save_visitor_context(
     Ok(db_run!(conn, c => diesel::update(
         contact_identities::table
             .filter(contact_identities::inbox_id.eq(inbox_id))
-            .filter(contact_identities::identifier.eq(identifier)),
+            .filter(contact_identities::identifier.eq(identifier))
+            .filter(contact_identities::profile.ne(profile)),
     )
     .set((
         contact_identities::profile.eq(profile),

@@ -16,6 +16,7 @@ mod canned;
 mod channels;
 mod chrome;
 mod cli;
+mod composer_browser;
 mod contacts;
 // The email adapter's real-server harnesses (dovecot, aiosmtpd), shared with its own tests.
 mod conversation_changes;

@@ -58,7 +58,15 @@ async fn the_agent_sees_where_the_visitor_is_and_the_same_name_after_a_reload() 
         open_widget(&visitor).await;
         type_and_send(&visitor, "Do these run small?").await;
         let (conversation, contact) = the_conversation(&app, &widget).await;
-        let generated = contact["name"].as_str().unwrap_or_default().to_owned();
+        assert_eq!(
+            contact["name"],
+            Value::Null,
+            "no name of their own: {contact}"
+        );
+        let generated = contact["identities"][0]["profile"]["visitor"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         assert_eq!(
             generated.split(' ').count(),
             2,
@@ -122,7 +130,7 @@ async fn the_agent_sees_where_the_visitor_is_and_the_same_name_after_a_reload() 
         type_and_send(&visitor, "Ordering now").await;
         let (_, again) = the_conversation(&app, &widget).await;
         assert_eq!(
-            again["name"],
+            again["identities"][0]["profile"]["visitor"]["name"],
             generated.as_str(),
             "the same name after a reload"
         );

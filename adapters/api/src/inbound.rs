@@ -307,7 +307,6 @@ fn contact(event: &Object, path: &str) -> Result<ContactProfile, InboundError> {
         language: optional_text(contact, &contact_path, "language", MAX_TEXT_CHARS)?,
         avatar_url: optional_url(contact, &contact_path, "avatar_url")?,
         details: serde_json::Map::new(),
-        fallback_name: None,
     })
 }
 
@@ -586,7 +585,6 @@ mod tests {
                     language: None,
                     avatar_url: None,
                     details: serde_json::Map::new(),
-                    fallback_name: None,
                 },
                 content: "Hello".into(),
                 attachments: Vec::new(),

@@ -383,7 +383,6 @@ mod tests {
                 language: Some("de".into()),
                 avatar_url: None,
                 details: serde_json::Map::new(),
-                fallback_name: None,
             },
             reply_to_external_id: Some("m-1".into()),
             thread_id: None,

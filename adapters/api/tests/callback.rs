@@ -139,7 +139,6 @@ fn message() -> OutboundMessage {
             language: None,
             avatar_url: None,
             details: serde_json::Map::new(),
-            fallback_name: None,
         },
         reply_to_external_id: Some("m-1".into()),
         thread_id: None,

@@ -53,10 +53,6 @@ pub struct ContactProfile {
     /// kept on the contact's identity and shown in the inbox.
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub details: serde_json::Map<String, serde_json::Value>,
-    /// A name to show while the person has given none (a generated "Blue Falcon" for an
-    /// anonymous web visitor): used only while the contact has no name, never over one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fallback_name: Option<String>,
 }
 
 impl ContactProfile {

@@ -129,6 +129,15 @@ pub const MAX_URL_CHARS: usize = 2048;
 /// Longest title kept, in characters.
 pub const MAX_TITLE_CHARS: usize = 300;
 
+/// An address without its query and fragment (they can hold what only the visitor may see: a
+/// reset token, an email, `#access_token`); agents need the page, not its state.
+fn page_address(url: String) -> String {
+    match url.find(['?', '#']) {
+        Some(at) => url[..at].to_owned(),
+        None => url,
+    }
+}
+
 /// A string field of `fields`, trimmed and cut to `max` characters; absent, empty or not a
 /// string reads as none (a visitor's odd page is not a reason to refuse the frame).
 fn text(fields: &Map<String, Value>, name: &str, max: usize) -> Option<String> {
@@ -147,7 +156,7 @@ impl VisitorContext {
                     .filter_map(Value::as_object)
                     .filter_map(|page| {
                         Some(PageVisit {
-                            url: text(page, "url", MAX_URL_CHARS)?,
+                            url: text(page, "url", MAX_URL_CHARS).map(page_address)?,
                             title: text(page, "title", MAX_TITLE_CHARS),
                             at: text(page, "at", 40),
                         })
@@ -159,9 +168,9 @@ impl VisitorContext {
             pages.drain(..pages.len() - MAX_PAGES);
         }
         Self {
-            url: text(fields, "url", MAX_URL_CHARS),
+            url: text(fields, "url", MAX_URL_CHARS).map(page_address),
             title: text(fields, "title", MAX_TITLE_CHARS),
-            referrer: text(fields, "referrer", MAX_URL_CHARS),
+            referrer: text(fields, "referrer", MAX_URL_CHARS).map(page_address),
             time_zone: text(fields, "time_zone", 64),
             language: text(fields, "language", 35),
             pages,
@@ -169,11 +178,13 @@ impl VisitorContext {
     }
 
     /// What the hub keeps on the visitor's identity (`profile.visitor`), with the browser
-    /// and system read from the socket's `User-Agent`.
-    pub fn to_profile(&self, user_agent: Option<&str>) -> Map<String, Value> {
+    /// and system read from the socket's `User-Agent` and the visitor's generated `name`
+    /// (shown while their contact has no name of its own; never stored as one, so canned
+    /// responses, merges and search only see names people gave).
+    pub fn to_profile(&self, user_agent: Option<&str>, name: &str) -> Map<String, Value> {
         let (browser, os) = user_agent.map(browser_and_os).unwrap_or_default();
         let mut visitor = json!({
-            "page_url": self.url, "page_title": self.title, "referrer": self.referrer,
+            "name": name, "page_url": self.url, "page_title": self.title, "referrer": self.referrer,
             "time_zone": self.time_zone, "language": self.language,
             "browser": browser, "os": os, "pages": self.pages,
         });
@@ -243,7 +254,7 @@ mod tests {
     #[test]
     fn context_frames_are_read_tolerantly() {
         let fields = json!({
-            "url": " https://shop.example/cart ", "title": "x".repeat(400), "referrer": 42,
+            "url": " https://shop.example/cart?token=s3cret#x ", "title": "x".repeat(400), "referrer": 42,
             "time_zone": "Europe/Berlin", "language": "",
             "pages": (0..25).map(|n| json!({"url": format!("https://shop.example/{n}")}))
                 .chain([json!({"title": "no url"}), json!("junk")])
@@ -261,11 +272,13 @@ mod tests {
             context.pages[0].url, "https://shop.example/5",
             "the latest 20 kept"
         );
-        let profile = VisitorContext::default()
-            .to_profile(Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"));
+        let profile = VisitorContext::default().to_profile(
+            Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"),
+            "Blue Falcon",
+        );
         assert_eq!(
             profile["visitor"],
-            json!({"browser": "Firefox 133", "os": "Linux", "pages": []})
+            json!({"name": "Blue Falcon", "browser": "Firefox 133", "os": "Linux", "pages": []})
         );
     }
 }

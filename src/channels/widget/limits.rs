@@ -13,6 +13,9 @@ pub(crate) struct VisitorLimits {
     per_ip: DefaultKeyedRateLimiter<String>,
     sessions_per_ip: DefaultKeyedRateLimiter<String>,
     identify_per_ip: DefaultKeyedRateLimiter<String>,
+    /// Pages written to visitors' identities (`context` frames), per client address: 30 a
+    /// minute, whatever number of sockets the address holds.
+    context_per_ip: DefaultKeyedRateLimiter<String>,
 }
 
 impl Default for VisitorLimits {
@@ -24,6 +27,7 @@ impl Default for VisitorLimits {
             sessions_per_ip: RateLimiter::keyed(Quota::per_minute(n(30)).allow_burst(n(30))),
             // Identify verifies an HMAC and writes the contact: as dear as a new session.
             identify_per_ip: RateLimiter::keyed(Quota::per_minute(n(30)).allow_burst(n(30))),
+            context_per_ip: RateLimiter::keyed(Quota::per_minute(n(30)).allow_burst(n(10))),
         }
     }
 }
@@ -48,12 +52,20 @@ impl VisitorLimits {
         self.identify_per_ip.check_key(&address_key(ip)).is_ok()
     }
 
+    /// Whether this address may have a visitor's page written once more now (a page not
+    /// written waits in its socket and goes with the next write or message).
+    pub(crate) fn context(&self, ip: &str) -> bool {
+        self.tidy();
+        self.context_per_ip.check_key(&address_key(ip)).is_ok()
+    }
+
     fn tidy(&self) {
         if self.per_visitor.len() > 100_000 || self.per_ip.len() > 100_000 {
             self.per_visitor.retain_recent();
             self.per_ip.retain_recent();
             self.sessions_per_ip.retain_recent();
             self.identify_per_ip.retain_recent();
+            self.context_per_ip.retain_recent();
         }
     }
 }

@@ -84,6 +84,8 @@ pub(crate) struct VisitorSession {
     /// their messages.
     context: Option<serde_json::Map<String, serde_json::Value>>,
     context_saved_at: Option<Instant>,
+    /// A page arrived inside the 2 s window: written when it ends.
+    context_pending: bool,
     /// This socket's share of the visitor sockets, given back when the session ends.
     _slot: SocketSlot,
 }
@@ -123,6 +125,7 @@ impl VisitorSession {
             user_agent,
             context: None,
             context_saved_at: None,
+            context_pending: false,
             _slot: slot,
         }
     }
@@ -316,10 +319,10 @@ impl VisitorSession {
         }
         let event = InboundEvent::Message(InboundMessage {
             external_id: switchboard_widget::client_external_id(&visitor.id, &client_id),
-            // Where they are, and a generated name while they have given none.
+            // Where they are (with their generated name), once the page said it; none leaves
+            // what is stored as it is.
             sender: ContactProfile {
                 details: self.context.clone().unwrap_or_default(),
-                fallback_name: Some(switchboard_widget::visitor_name(&visitor.id)),
                 ..ContactProfile::new(switchboard_widget::visitor_identifier(&visitor.id))
             },
             content,
@@ -455,8 +458,9 @@ impl VisitorSession {
     }
 
     /// A page of the visitor's: remembered for their next message and, when they have a
-    /// contact already, kept on it now and told to agents (at most once in 2 s per socket;
-    /// the latest context always goes with the next message).
+    /// contact already, kept on it now and told to agents. At most one write in 2 s per
+    /// socket (a later page waits for the window's end, so the latest is never lost) and 30
+    /// a minute per client address, whatever number of sockets it opens.
     fn context(
         &mut self,
         ctx: &mut ws::WebsocketContext<Self>,
@@ -465,26 +469,42 @@ impl VisitorSession {
         let Some(visitor) = &self.visitor else {
             return;
         };
-        let profile = context.to_profile(self.user_agent.as_deref());
-        let json = serde_json::Value::Object(profile.clone()).to_string();
-        self.context = Some(profile);
+        let name = switchboard_widget::visitor_name(&visitor.id);
+        self.context = Some(context.to_profile(self.user_agent.as_deref(), &name));
         let now = Instant::now();
-        if self
-            .context_saved_at
-            .is_some_and(|at| now - at < CONTEXT_EVERY)
-        {
+        match self.context_saved_at.map(|at| now - at) {
+            Some(since) if since < CONTEXT_EVERY => {
+                if !self.context_pending {
+                    self.context_pending = true;
+                    ctx.run_later(CONTEXT_EVERY - since, |this, ctx| {
+                        this.context_pending = false;
+                        this.save_context(ctx);
+                    });
+                }
+            }
+            _ => self.save_context(ctx),
+        }
+    }
+
+    /// Writes the latest page to the visitor's identity (see [`Self::context`]).
+    fn save_context(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        let (Some(visitor), Some(profile)) = (&self.visitor, &self.context) else {
+            return;
+        };
+        if !self.state.hub.widget_limits.context(&self.ip) {
             return;
         }
-        self.context_saved_at = Some(now);
+        self.context_saved_at = Some(Instant::now());
+        let json = serde_json::Value::Object(profile.clone()).to_string();
         let state = self.state.clone();
         let inbox_id = self.config.inbox_id;
         let identifier = switchboard_widget::visitor_identifier(&visitor.id);
         let work = async move {
             let conn = &mut state.db.writer().await?;
-            let contact =
+            let changed =
                 crate::store::widget::save_visitor_context(conn, inbox_id, &identifier, &json)
                     .await?;
-            if let Some(contact_id) = contact {
+            if let Some(contact_id) = changed {
                 state.hub.events.publish(
                     Scope::Inbox(inbox_id),
                     &Event::ContactUpdated { contact_id },

@@ -22,7 +22,7 @@ use switchboard_channel::{ContactProfile, InboundEvent, InboundMessage};
 
 use super::{
     ConversationStart, LAST_INBOUND_STEP, NewConversation, Outcome, Source, changed_details,
-    details_json, given_name, naive,
+    details_json, naive,
 };
 use crate::db::StoreError;
 use crate::db::schema::{contact_identities, contacts, conversations};
@@ -161,7 +161,7 @@ impl KnownContact {
     fn unchanged_by(&self, p: &ContactProfile) -> bool {
         let differs = |new: &Option<String>, old: &Option<String>| new.is_some() && new != old;
         changed_details(&p.details, &self.profile).is_none()
-            && !(differs(&given_name(p, &self.name), &self.name)
+            && !(differs(&p.name, &self.name)
                 || differs(&p.email, &self.email)
                 || differs(&p.phone, &self.phone)
                 || differs(&p.language, &self.language)

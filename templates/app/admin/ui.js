@@ -43,6 +43,8 @@ export function alertBox(testid) {
 // field, like a 503 "the SMTP server cannot be reached") repeats the message next to it.
 export function showError(box, error, form) {
   var message = error && error.message ? error.message : String(error);
+  // Said at once, before anything below can go wrong.
+  if (box) box.textContent = message;
   var m = /^([A-Za-z_][\w.[\]]*): /.exec(message);
   var field = (error && error.field) || (m ? m[1] : null);
   var text = m ? message.slice(m[0].length) : message;
@@ -54,18 +56,21 @@ export function showError(box, error, form) {
     each(form.querySelectorAll('[data-error-for]'), function (line) {
       var mine = line.getAttribute('data-error-for');
       var match = line.getAttribute('data-error-match');
-      var hit = field ? field === mine || field.indexOf(mine + '.') === 0
-        : !!match && new RegExp(match, 'i').test(text);
+      var hit = false;
+      try {
+        hit = field ? field === mine || field.indexOf(mine + '.') === 0
+          : !!match && new RegExp(match, 'i').test(text);
+      } catch (e) { hit = false; }
       if (hit) { line.textContent = sentence; section = section || line; }
     });
     if (field) {
-      target = form.querySelector('[data-field="' + field + '"]') ||
-        form.querySelector('[data-field^="' + field + '."]');
+      var quoted = window.CSS && CSS.escape ? CSS.escape(field) : field.replace(/["\\]/g, '');
+      target = form.querySelector('[data-field="' + quoted + '"]') ||
+        form.querySelector('[data-field^="' + quoted + '."]');
     }
   }
   var name = field ? plainName(field, section, target) : null;
-  var shown = name ? name + ': ' + text : message;
-  if (box) box.textContent = shown; else fail(error);
+  if (box) box.textContent = name ? name + ': ' + text : message; else fail(error);
   if (!target || !error || error.status !== 422) return;
   target.setAttribute('aria-invalid', 'true');
   if (!section) {
@@ -202,7 +207,16 @@ export function foldable(form, label, testid) {
     if (first) first.focus();
   }
   again.addEventListener('click', open);
-  return { button: again, open: open, fold: function () { form.hidden = true; again.hidden = false; } };
+  return {
+    button: again, open: open,
+    fold: function () {
+      // Focus stays on the page: on the button that opens the form again.
+      var hadFocus = form.contains(document.activeElement);
+      form.hidden = true;
+      again.hidden = false;
+      if (hadFocus) again.focus();
+    }
+  };
 }
 
 // A <pre> block to copy (the widget's embed snippet).

@@ -10,6 +10,21 @@ import { renderMailTo } from './mail.js';
 import { capabilitiesOf, closeWindow, renderWindow, windowClosed } from './window.js';
 import { closePicker, openPicker } from './templates.js';
 import { membersOf } from './directories.js';
+import { fillVariables, unfilled } from './variables.js';
+
+// The emoji the picker offers: the ones support answers use, with names for screen readers.
+var EMOJI = [
+  ['😊', 'smiling face'], ['😀', 'grinning face'], ['😂', 'tears of joy'], ['🙂', 'slightly smiling face'],
+  ['😉', 'winking face'], ['😍', 'heart eyes'], ['🤔', 'thinking face'], ['😅', 'sweat smile'],
+  ['😢', 'crying face'], ['😮', 'surprised face'], ['🙏', 'folded hands'], ['👍', 'thumbs up'],
+  ['👎', 'thumbs down'], ['👋', 'waving hand'], ['👏', 'clapping hands'], ['🙌', 'raised hands'],
+  ['💪', 'flexed biceps'], ['🤝', 'handshake'], ['✅', 'check mark'], ['❌', 'cross mark'],
+  ['⚠️', 'warning'], ['❗', 'exclamation mark'], ['❓', 'question mark'], ['💡', 'light bulb'],
+  ['🎉', 'party popper'], ['🚀', 'rocket'], ['⭐', 'star'], ['🔥', 'fire'],
+  ['❤️', 'red heart'], ['💙', 'blue heart'], ['📦', 'package'], ['🚚', 'delivery truck'],
+  ['📧', 'email'], ['📞', 'telephone'], ['🔗', 'link'], ['📎', 'paperclip'],
+  ['⏰', 'alarm clock'], ['📅', 'calendar'], ['💳', 'credit card'], ['🔒', 'lock']
+];
 
 export function buildComposer(C, draftText) {
   var listId = nextId('canned');
@@ -41,6 +56,32 @@ export function buildComposer(C, draftText) {
     onchange: function () { upload(C, V.fileInput); }
   });
   V.uploadsEl = h('ul', { class: 'uploads', 'aria-label': 'Files to send' });
+  // The message a reply quotes (set from a message's "Quote" button).
+  V.quoteEl = h('div', { class: 'composer-quote', 'data-testid': 'composer-quote', hidden: true });
+  var emojiId = nextId('emoji');
+  V.emojiBtn = h('button', {
+    type: 'button', class: 'emoji-btn', 'data-testid': 'emoji-open', 'aria-label': 'Insert an emoji',
+    'aria-expanded': 'false', 'aria-controls': emojiId,
+    onclick: function () { toggleEmoji(!V.emojiEl.hidden ? false : true); }
+  }, h('span', { 'aria-hidden': 'true' }, '😊'));
+  V.emojiEl = h('div', {
+    id: emojiId, class: 'emoji-picker', role: 'group', 'aria-label': 'Emoji', 'data-testid': 'emoji-picker', hidden: true,
+    onkeydown: function (e) {
+      var buttons = Array.prototype.slice.call(V.emojiEl.querySelectorAll('button'));
+      var at = buttons.indexOf(document.activeElement);
+      var step = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: 8, ArrowUp: -8 }[e.key];
+      if (e.key === 'Escape') { e.preventDefault(); e.stopPropagation(); toggleEmoji(false); V.emojiBtn.focus(); }
+      else if (step && at >= 0) {
+        e.preventDefault();
+        buttons[Math.max(0, Math.min(buttons.length - 1, at + step))].focus();
+      }
+    }
+  }, EMOJI.map(function (e) {
+    return h('button', {
+      type: 'button', class: 'emoji', 'aria-label': e[1], title: e[1], 'data-emoji': e[0],
+      onclick: function () { insertText(C, e[0]); toggleEmoji(false); }
+    }, e[0]);
+  }));
   // Channels with a reply window and templates (WhatsApp): the time left, the picker, and
   // what replaces the text box once the window closed.
   V.windowEl = h('span', { class: 'reply-window', 'data-testid': 'reply-window', hidden: true });
@@ -79,11 +120,14 @@ export function buildComposer(C, draftText) {
   V.cannedList,
   V.pickerEl,
   V.closedNote,
+  V.quoteEl,
   V.composer,
+  V.emojiEl,
   V.uploadsEl,
   h('div', { class: 'composer-actions' },
     h('label', { class: 'button attach-label', for: fileId },
       h('span', { 'aria-hidden': 'true' }, '📎'), ' Attach', V.fileInput),
+    V.emojiBtn,
     h('span', { id: hintId, class: 'hint muted' }, 'Enter sends · Shift+Enter new line · / for canned responses · @ mentions (notes)'),
     V.sendBtn));
 
@@ -99,8 +143,52 @@ export function buildComposer(C, draftText) {
   });
   setMode(C, C.mode, false);
   renderUploads(C);
+  renderQuote(C);
   renderWindow(C);
   return V.form;
+}
+
+// Inserts `text` at the caret (replacing a selection), as typing would.
+function insertText(C, text) {
+  var ta = V.composer;
+  var start = ta.selectionStart, end = ta.selectionEnd;
+  ta.value = ta.value.slice(0, start) + text + ta.value.slice(end);
+  ta.setSelectionRange(start + text.length, start + text.length);
+  ta.focus();
+  saveDraft(C);
+}
+
+function toggleEmoji(open) {
+  V.emojiEl.hidden = !open;
+  V.emojiBtn.setAttribute('aria-expanded', String(open));
+  if (open) {
+    var first = V.emojiEl.querySelector('button');
+    if (first) first.focus();
+  }
+}
+
+// Quote-reply: the reply will answer `m` (reply_to_id), shown above the text until sent or
+// cancelled.
+export function startQuote(C, m) {
+  if (!current(C) || !m) return;
+  C.replyTo = m;
+  renderQuote(C);
+  V.composer.focus();
+}
+
+function renderQuote(C) {
+  var box = V.quoteEl;
+  clear(box);
+  var m = C.replyTo;
+  box.hidden = !m;
+  if (!m) return;
+  var text = (m.content || (m.attachments && m.attachments.length ? '[File]' : '')).replace(/\s+/g, ' ');
+  box.appendChild(h('span', { class: 'quote-label' }, 'Replying to'));
+  box.appendChild(h('span', { class: 'quote-text' }, text.length > 120 ? text.slice(0, 120) + '…' : text));
+  box.appendChild(h('button', {
+    type: 'button', class: 'link chip-x', 'data-testid': 'quote-cancel', 'aria-label': 'Do not quote this message',
+    onclick: function () { C.replyTo = null; renderQuote(C); V.composer.focus(); }
+  }, '✕'));
 }
 
 // Shows what the composer can send now: text, or (window closed) templates only; the
@@ -198,6 +286,7 @@ function send(C) {
   closeCanned(C);
   var body = { content: content, private: C.mode === 'note' };
   if (C.uploads.length) body.attachment_ids = C.uploads.map(function (a) { return a.id; });
+  if (C.replyTo) body.reply_to_id = C.replyTo.id;
   C.sending = true;
   V.sendBtn.disabled = true;
   var wasTyping = C.sentTypingAt && Date.now() - C.sentTypingAt < 10000;
@@ -206,6 +295,8 @@ function send(C) {
     if (!current(C)) { delete S.drafts[C.id]; return; }
     V.composer.value = '';
     C.uploads = [];
+    C.replyTo = null;
+    renderQuote(C);
     renderUploads(C);
     delete S.drafts[C.id];
     if (m && m.id) {
@@ -353,13 +444,21 @@ function renderCanned(C) {
       'data-testid': 'canned-option', 'data-code': item.short_code, 'aria-selected': String(active),
       onmousedown: function (e) { e.preventDefault(); },
       onclick: function () { pickCanned(C, item); }
-    }, h('strong', null, '/' + item.short_code), ' ',
-    h('span', { class: 'canned-text' }, item.content.length > 120 ? item.content.slice(0, 120) + '…' : item.content)));
+    }, h('strong', null, '/' + item.short_code), ' ', cannedPreview(C, item.content)));
     if (active) V.composer.setAttribute('aria-activedescendant', id);
   });
   list.hidden = false;
   var activeEl = list.querySelector('.active');
   if (activeEl && activeEl.scrollIntoView) activeEl.scrollIntoView({ block: 'nearest' });
+}
+
+// A canned response as it will be inserted (variables filled), and what it cannot fill.
+function cannedPreview(C, content) {
+  var text = fillVariables(content, C);
+  var missing = unfilled(content, C);
+  return h('span', { class: 'canned-text', 'data-testid': 'canned-preview' },
+    text.length > 120 ? text.slice(0, 120) + '…' : text,
+    missing.length ? h('span', { class: 'canned-missing muted' }, ' (empty here: ' + missing.join(', ') + ')') : null);
 }
 
 function closeCanned(C) {
@@ -384,7 +483,7 @@ function pickCanned(C, item) {
   var before = ta.value.slice(0, ta.selectionStart);
   var m = item.mention ? MENTION.exec(before) : /(^|\s)\/([A-Za-z0-9_-]+)$/.exec(before);
   if (m) { start = before.length - m[2].length - 1; end = ta.selectionStart; }
-  var text = item.mention ? '@' + item.handle + ' ' : item.content;
+  var text = item.mention ? '@' + item.handle + ' ' : fillVariables(item.content, C);
   ta.value = ta.value.slice(0, start) + text + ta.value.slice(end);
   var caret = start + text.length;
   ta.setSelectionRange(caret, caret);

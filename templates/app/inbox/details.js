@@ -1,6 +1,6 @@
 // ---- The side panel -----------------------------------------------------------------------------
 
-import { api, clear, fail, fmtTime, h, session } from '../core.js';
+import { api, clear, fail, fmtTime, h, session, toast } from '../core.js';
 import { PRIORITIES, S, V } from './state.js';
 import {
   chanIcon, chanLabel, channelOf, current, idEq, inboxName, keepFocus, newestFirst, statusLabel,
@@ -42,6 +42,12 @@ function snoozeUntil(choice) {
   return d;
 }
 
+// A date as a datetime-local input reads it: the browser's local time, to the minute.
+function localInput(d) {
+  var pad = function (n) { return String(n).padStart(2, '0'); };
+  return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + 'T' + pad(d.getHours()) + ':' + pad(d.getMinutes());
+}
+
 function labeled(text, control) {
   return h('div', { class: 'form-row' }, h('label', { for: control.id }, text), control);
 }
@@ -78,17 +84,34 @@ export function renderActions(C) {
     if (resolvable) {
       var snoozeSel = h('select', { id: 'act-snooze-for', 'aria-label': 'Snooze for', 'data-testid': 'snooze-for' },
         h('option', { value: '1h' }, '1 hour'), h('option', { value: '4h' }, '4 hours'),
-        h('option', { value: 'tomorrow' }, 'Tomorrow 9:00'), h('option', { value: 'week' }, 'Next Monday 9:00'));
+        h('option', { value: 'tomorrow' }, 'Tomorrow 9:00'), h('option', { value: 'week' }, 'Next Monday 9:00'),
+        h('option', { value: 'custom' }, 'Pick a date and time…'));
       snoozeSel.value = S.snoozeChoice || '4h';
-      snoozeSel.addEventListener('change', function () { S.snoozeChoice = snoozeSel.value; });
+      // A date and time of the agent's choosing (their browser's zone), shown for "Pick…".
+      var snoozeAt = h('input', {
+        type: 'datetime-local', id: 'act-snooze-at', 'data-testid': 'snooze-at', 'aria-label': 'Snooze until',
+        min: localInput(new Date(Date.now() + 60e3)), hidden: snoozeSel.value !== 'custom'
+      });
+      snoozeAt.value = S.snoozeAt || localInput(snoozeUntil('tomorrow'));
+      snoozeAt.addEventListener('change', function () { S.snoozeAt = snoozeAt.value; });
+      snoozeSel.addEventListener('change', function () {
+        S.snoozeChoice = snoozeSel.value;
+        snoozeAt.hidden = snoozeSel.value !== 'custom';
+        if (!snoozeAt.hidden) snoozeAt.focus();
+      });
       var snoozeBtn = h('button', {
         type: 'button', id: 'act-snooze', 'data-testid': 'snooze',
         onclick: function () {
-          changeConversation(C, '/status', 'POST',
-            { status: 'snoozed', snoozed_until: snoozeUntil(snoozeSel.value).toISOString() }, snoozeBtn);
+          var until = snoozeSel.value === 'custom' ? new Date(snoozeAt.value) : snoozeUntil(snoozeSel.value);
+          if (isNaN(until.getTime()) || until.getTime() <= Date.now()) {
+            toast('Pick a date and time in the future to snooze until.', 'error');
+            snoozeAt.focus();
+            return;
+          }
+          changeConversation(C, '/status', 'POST', { status: 'snoozed', snoozed_until: until.toISOString() }, snoozeBtn);
         }
       }, 'Snooze');
-      box.appendChild(h('div', { class: 'snooze-row' }, snoozeSel, snoozeBtn));
+      box.appendChild(h('div', { class: 'snooze-row' }, snoozeSel, snoozeAt, snoozeBtn));
     }
 
     // Assignee: me, unassigned, or an agent who can see the inbox.

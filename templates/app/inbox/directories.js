@@ -127,6 +127,11 @@ export function displayName(c) {
   if (c.email) return c.email;
   if (c.phone) return c.phone;
   var ids = c.identities || [];
+  // A web visitor who gave no name: the name the hub made up for them ("Blue Falcon").
+  for (var v = 0; v < ids.length; v++) {
+    var visitor = ids[v].profile && ids[v].profile.visitor;
+    if (visitor && typeof visitor.name === 'string' && visitor.name) return visitor.name;
+  }
   for (var i = 0; i < ids.length; i++) {
     var p = ids[i].profile || {};
     if (p.username) return '@' + p.username;

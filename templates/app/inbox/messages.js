@@ -7,6 +7,7 @@ import { chanIcon, channelOf, current, fmtSize, idEq, receiptsOf, timeEl } from 
 import { agentName, convName } from './directories.js';
 import { setRowUnread } from './list.js';
 import { automaticBadge, mailAddressees, mailExtras, mailName, renderMailTo } from './mail.js';
+import { startQuote } from './composer.js';
 
 // Keeps a message, never moving its delivery status backwards (events and REST answers
 // may arrive in any order); a retry moves a failed reply back to queued.
@@ -251,6 +252,12 @@ function messageEl(C, m) {
   if (Array.isArray(m.reactions) && m.reactions.length) el.appendChild(reactionsEl(m.reactions));
   var foot = h('footer', { class: 'msg-foot' });
   if (direction === 'outbound' && !note && m.status) foot.appendChild(tickEl(m, receiptsOf(inboxId)));
+  if (!note) {
+    foot.appendChild(h('button', {
+      type: 'button', class: 'link small quote-btn', 'data-testid': 'quote-reply',
+      'aria-label': 'Quote this message in a reply', onclick: function () { startQuote(C, m); }
+    }, 'Quote'));
+  }
   if (m.status === 'failed') {
     foot.appendChild(h('span', { class: 'failure' },
       'Not delivered' + (m.error && m.error.reason ? ': ' + m.error.reason : '')));
