@@ -130,12 +130,15 @@ pub const MAX_URL_CHARS: usize = 2048;
 pub const MAX_TITLE_CHARS: usize = 300;
 
 /// An address without its query and fragment (they can hold what only the visitor may see: a
-/// reset token, an email, `#access_token`); agents need the page, not its state.
-fn page_address(url: String) -> String {
-    match url.find(['?', '#']) {
-        Some(at) => url[..at].to_owned(),
-        None => url,
+/// reset token, an email, `#access_token`); agents need the page, not its state. Nothing left
+/// (`#top`, `?q=1`) reads as no address, so a frame read twice reads the same.
+fn page_address(url: String) -> Option<String> {
+    let page = match url.find(['?', '#']) {
+        Some(at) => &url[..at],
+        None => &url,
     }
+    .trim();
+    (!page.is_empty()).then(|| page.to_owned())
 }
 
 /// A string field of `fields`, trimmed and cut to `max` characters; absent, empty or not a
@@ -156,7 +159,7 @@ impl VisitorContext {
                     .filter_map(Value::as_object)
                     .filter_map(|page| {
                         Some(PageVisit {
-                            url: text(page, "url", MAX_URL_CHARS).map(page_address)?,
+                            url: text(page, "url", MAX_URL_CHARS).and_then(page_address)?,
                             title: text(page, "title", MAX_TITLE_CHARS),
                             at: text(page, "at", 40),
                         })
@@ -168,9 +171,9 @@ impl VisitorContext {
             pages.drain(..pages.len() - MAX_PAGES);
         }
         Self {
-            url: text(fields, "url", MAX_URL_CHARS).map(page_address),
+            url: text(fields, "url", MAX_URL_CHARS).and_then(page_address),
             title: text(fields, "title", MAX_TITLE_CHARS),
-            referrer: text(fields, "referrer", MAX_URL_CHARS).map(page_address),
+            referrer: text(fields, "referrer", MAX_URL_CHARS).and_then(page_address),
             time_zone: text(fields, "time_zone", 64),
             language: text(fields, "language", 35),
             pages,
@@ -254,10 +257,10 @@ mod tests {
     #[test]
     fn context_frames_are_read_tolerantly() {
         let fields = json!({
-            "url": " https://shop.example/cart?token=s3cret#x ", "title": "x".repeat(400), "referrer": 42,
+            "url": " https://shop.example/cart?token=s3cret#x ", "title": "x".repeat(400), "referrer": "#top",
             "time_zone": "Europe/Berlin", "language": "",
             "pages": (0..25).map(|n| json!({"url": format!("https://shop.example/{n}")}))
-                .chain([json!({"title": "no url"}), json!("junk")])
+                .chain([json!({"title": "no url"}), json!({"url": "?q=1"}), json!("junk")])
                 .collect::<Vec<_>>(),
         });
         let Value::Object(fields) = fields else {
