@@ -245,6 +245,14 @@ pub(crate) struct ContactView {
     pub avatar_url: Option<String>,
     pub attributes: serde_json::Value,
     pub identities: Option<Vec<IdentityView>>,
+    /// In lists: the channels they wrote on, their conversations and latest activity (over
+    /// the inboxes the caller sees).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<ChannelType>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversations_count: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_activity_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -261,6 +269,9 @@ impl From<&Contact> for ContactView {
             attributes: serde_json::from_str(&c.attributes)
                 .unwrap_or_else(|_| serde_json::json!({})),
             identities: None,
+            channels: None,
+            conversations_count: None,
+            last_activity_at: None,
             created_at: utc(c.created_at),
             updated_at: utc(c.updated_at),
         }

@@ -174,6 +174,8 @@
   let wsSeq = 0; // highest seq of a `message` frame (or ready.last_seq) = where a reconnect resumes
   let gotReady = false; // false → next hello asks for the recent history (last_seq null)
   let convId = null; // conversation of the last `ready` (wsSeq counts in it)
+  let resolved = false; // support resolved the conversation: ended, with "start a new conversation"
+  let starting = false; // a new_conversation frame is on its way
   let epoch = 0; // bumped when this tab changes visitor (reset, another tab's new session)
   let sessionP = null; // the session request in flight
   let readUpTo = 0; // an agent read the visitor's messages up to this seq
@@ -237,6 +239,7 @@
     wsSeq = readUpTo = sentDelivered = sentRead = 0;
     gotReady = false;
     convId = null;
+    resolved = starting = false;
     render();
   }
 
@@ -458,12 +461,16 @@
         // Another conversation than the one wsSeq counts in (a new one started, or identify moved
         // the visitor): its seqs start over and the hub sends its recent history next. The
         // greeting and this browser's pending bubbles stay.
+        // None now where there was one: the visitor started a new conversation (the old one
+        // was closed); the next message opens it.
         const cid = f.conversation_id == null ? null : String(f.conversation_id);
-        if (cid != null && cid !== convId) {
+        if (cid !== convId && (cid != null || convId != null)) {
           msgs.clear();
           wsSeq = readUpTo = sentDelivered = sentRead = 0;
           convId = cid;
+          resolved = false;
         }
+        starting = false;
         if (f.last_seq > wsSeq) wsSeq = f.last_seq;
         isReady = true;
         gotReady = true;
@@ -499,6 +506,16 @@
       case 'presence':
         cfg.agents_online = !!f.agents_online;
         render();
+        break;
+      case 'conversation':
+        // The hub sends the state of the socket's conversation; the first one of a visitor
+        // who had none yet (their first message started it) is adopted.
+        if (convId == null || String(f.conversation_id) === convId) {
+          convId = String(f.conversation_id);
+          resolved = !!f.resolved;
+          starting = false;
+          render();
+        }
         break;
       case 'error':
         onServerError(f);
@@ -790,6 +807,10 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 .send:disabled{opacity:.4;cursor:default}
 .count{font-size:11.5px;color:#5f6672;text-align:right;padding:0 12px 6px;background:#fff}
 .count.over{color:#b3261e;font-weight:600}
+.ended{padding:12px 16px;border-top:1px solid #e2e5ea;background:#f6f8fa;display:grid;gap:8px;text-align:center;font-size:13.5px;color:#1d2128}
+.ended p{margin:0}
+.ended button{border:0;border-radius:8px;padding:9px;background:var(--c);color:var(--fg);font-weight:600;cursor:pointer}
+.ended button:disabled{opacity:.7;cursor:default}
 .pre{padding:14px 16px;border-top:1px solid #e2e5ea;background:#fff;display:grid;gap:8px}
 .pre p{margin:0;font-weight:600}
 .pre label{display:grid;gap:3px;font-size:13px}
@@ -826,6 +847,13 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     e.list = h('div', { class: 'list', 'data-testid': 'messages', role: 'log', 'aria-live': 'polite', 'aria-label': 'Messages', tabindex: '0' });
     e.typing = h('div', { class: 'typing', 'data-testid': 'typing', 'aria-live': 'polite', hidden: true });
     e.error = h('div', { class: 'err', 'data-testid': 'error', role: 'alert', hidden: true });
+    e.restart = h('button', { type: 'button', 'data-testid': 'new-conversation', text: 'Start a new conversation', onclick: () => {
+      if (starting || !send({ type: 'new_conversation' })) return;
+      starting = true;
+      render();
+    } });
+    e.ended = h('div', { class: 'ended', 'data-testid': 'resolved', role: 'status', hidden: true },
+      h('p', { text: 'This conversation has been resolved. Thank you for reaching out!' }), e.restart);
 
     // Pre-chat form: only the fields not "off"; we validate ourselves (novalidate) for clear messages.
     const field = (name, type, mode) =>
@@ -874,6 +902,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       e.list,
       e.typing,
       e.error,
+      e.ended,
       e.prechat,
       e.composer,
       e.count
@@ -1086,7 +1115,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     els.away.hidden = on;
     const pre = needPrechat();
     els.prechat.hidden = !pre;
-    els.composer.hidden = pre;
+    els.ended.hidden = !resolved;
+    els.restart.disabled = starting;
+    els.composer.hidden = pre || resolved;
     const seen = seenSeq();
     let unread = 0;
     for (const m of msgs.values()) if (m.from !== 'visitor' && m.from !== 'system' && m.seq > seen) unread++;

@@ -445,6 +445,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    contact_notes (id) {
+        id -> BigInt,
+        contact_id -> BigInt,
+        author_id -> Nullable<BigInt>,
+        body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    contact_attributes (id) {
+        id -> BigInt,
+        key -> Text,
+        label -> Text,
+        kind -> Text,
+        options -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(contact_notes -> contacts (contact_id));
 diesel::joinable!(saved_views -> agents (agent_id));
 diesel::joinable!(inbox_schedules -> business_schedules (schedule_id));
 diesel::joinable!(inbox_watchers -> agents (agent_id));
@@ -485,6 +507,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     inbox_watchers,
     notification_settings,
     saved_views,
+    contact_notes,
+    contact_attributes,
 );
 
 diesel::table! {

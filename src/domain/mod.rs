@@ -1,12 +1,14 @@
 //! Domain newtypes that parse at the boundary: once a value has one of these types it is
 //! known to be valid, so handlers and storage never re-check it.
 
+pub mod attributes;
 mod ids;
 
 use std::fmt;
 
 use serde::Serialize;
 
+pub use attributes::AttributeKind;
 pub use ids::{AgentId, ContactId, ConversationId, InboxId, MessageId, PublicId};
 
 /// A normalised (trimmed, lower-cased) email address.

@@ -250,6 +250,18 @@ impl EventHub {
     pub fn publish(&self, scope: Scope, event: &Event) {
         match event {
             Event::Presence { .. } => self.visitors.presence_changed(),
+            // Visitors see their conversation end (resolved or closed) and open again.
+            Event::ConversationUpdated { conversation }
+            | Event::ConversationCreated { conversation } => self.visitors.to_conversation(
+                conversation.id,
+                visitors::VisitorEvent::Conversation {
+                    conversation_id: conversation.id,
+                    resolved: matches!(
+                        conversation.status,
+                        ConversationStatus::Resolved | ConversationStatus::Closed
+                    ),
+                },
+            ),
             Event::Typing {
                 conversation_id,
                 sender_type: "agent",

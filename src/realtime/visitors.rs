@@ -23,6 +23,11 @@ pub enum VisitorEvent {
     Read { up_to: i64 },
     /// Whether an agent of the inbox is online now.
     Presence { agents_online: bool },
+    /// The conversation was resolved or closed (`true`), or is open again.
+    Conversation {
+        conversation_id: i64,
+        resolved: bool,
+    },
     /// The visitor's conversation or contact changed (identify joined another contact):
     /// the socket closes so the browser reconnects and loads the right conversation.
     Resume,

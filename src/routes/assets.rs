@@ -123,7 +123,7 @@ pub(crate) use template;
 
 /// Every file of the web app, by its name under `/assets/` (its path under `templates/app/`,
 /// so the modules' relative imports resolve to names of this table).
-static ASSETS: [(&str, File); 46] = [
+static ASSETS: [(&str, File); 50] = [
     ("app.css", template!("app/app.css", CSS)),
     ("favicon.svg", template!("app/favicon.svg", SVG)),
     ("login.js", template!("app/login.js", JS)),
@@ -177,6 +177,16 @@ static ASSETS: [(&str, File); 46] = [
     ("admin/agents.js", template!("app/admin/agents.js", JS)),
     ("admin/teams.js", template!("app/admin/teams.js", JS)),
     ("admin/labels.js", template!("app/admin/labels.js", JS)),
+    (
+        "admin/attributes.js",
+        template!("app/admin/attributes.js", JS),
+    ),
+    ("contacts/index.js", template!("app/contacts/index.js", JS)),
+    ("contacts/list.js", template!("app/contacts/list.js", JS)),
+    (
+        "contacts/contact.js",
+        template!("app/contacts/contact.js", JS),
+    ),
     ("admin/canned.js", template!("app/admin/canned.js", JS)),
     ("admin/audit.js", template!("app/admin/audit.js", JS)),
     ("admin/sla.js", template!("app/admin/sla.js", JS)),

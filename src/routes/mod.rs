@@ -11,6 +11,7 @@ mod attachments;
 mod audit;
 mod auth;
 mod canned;
+mod contact_attributes;
 mod contacts;
 mod conversations;
 pub(crate) mod error;
@@ -101,6 +102,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
             .configure(agents::configure)
             .configure(teams::configure)
             .configure(labels::configure)
+            .configure(contact_attributes::configure)
             .configure(views::configure)
             .configure(canned::configure)
             .configure(audit::configure)

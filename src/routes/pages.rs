@@ -13,6 +13,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/login", web::get().to(login))
         .route("/conversations/{id}", web::get().to(app))
         .route("/profile", web::get().to(app))
+        .route("/contacts", web::get().to(app))
+        .route("/contacts/{id}", web::get().to(app))
         .route("/admin/canned", web::get().to(app))
         .route("/admin", web::get().to(app))
         .route("/admin/{page}", web::get().to(admin))

@@ -51,6 +51,34 @@ pub async fn visitor_conversation(
     })
 }
 
+/// What the widget shows of a conversation besides its messages: whether it is resolved (or
+/// closed), and how far agents have read it (the highest seq any agent read), so the visitor's
+/// read ticks are right after a reload too.
+pub async fn conversation_state(
+    conn: &mut DbConn,
+    conversation_id: i64,
+) -> Result<(bool, i64), StoreError> {
+    use crate::db::schema::conversation_participants;
+    db_run!(conn, c => {
+        let status: Option<ConversationStatus> = conversations::table
+            .find(conversation_id)
+            .select(conversations::status)
+            .first(c)
+            .await
+            .optional()?;
+        let read: Option<i64> = conversation_participants::table
+            .filter(conversation_participants::conversation_id.eq(conversation_id))
+            .select(diesel::dsl::max(conversation_participants::last_read_seq))
+            .first(c)
+            .await?;
+        let resolved = matches!(
+            status,
+            Some(ConversationStatus::Resolved | ConversationStatus::Closed)
+        );
+        Ok::<_, StoreError>((resolved, read.unwrap_or(0)))
+    })
+}
+
 /// Messages a visitor may see (no private notes, nothing internal), oldest first: those
 /// after `after` (up to `limit`), or the latest `limit` when `after` is `None`.
 pub async fn visible_messages(

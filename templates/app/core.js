@@ -223,6 +223,7 @@ function nav() {
   return h('nav', { class: 'topnav', 'aria-label': 'Main' },
     h('span', { class: 'brand' }, 'Switchboard'),
     link('/', 'Inbox', null, ['/conversations']),
+    link('/contacts', 'Contacts'),
     admin ? link('/admin/inboxes', 'Admin', null, ['/admin']) : null,
     h('span', { class: 'spacer' }),
     h('span', { class: 'socket-state', 'data-testid': 'socket-state', 'aria-live': 'polite' }),

@@ -11,7 +11,7 @@ use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, message_event, spawn_app};
 use crate::inbox_browser::{shown, sign_in, visit};
 
 /// Fails with every violation axe found on the page, named.
-async fn no_violations(chrome: &Chrome, page: &str) {
+pub(crate) async fn no_violations(chrome: &Chrome, page: &str) {
     let found = chrome.axe().await;
     assert!(
         found.is_empty(),

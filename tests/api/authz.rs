@@ -838,6 +838,7 @@ struct World {
     notification: String,
     label: String,
     view: String,
+    attribute: String,
     login_email: String,
     login_password: String,
     counter: Cell<usize>,
@@ -938,6 +939,7 @@ impl World {
             notification: String::new(),
             label: String::new(),
             view: String::new(),
+            attribute: String::new(),
             login_email: "login@example.com".to_owned(),
             login_password,
             counter: Cell::new(0),
@@ -953,6 +955,7 @@ impl World {
         world.notification = world.admin_notification().await;
         world.label = world.fresh_label().await;
         world.view = world.fresh_view().await;
+        world.attribute = world.fresh_attribute().await;
         (world.telegram, world.unreadable) = world.telegram_with_unreadable().await;
         world.widget_key = world.widget().await;
         world
@@ -1186,6 +1189,32 @@ impl World {
         )
     }
 
+    async fn fresh_attribute(&self) -> String {
+        let n = self.next();
+        let attribute = self
+            .admin_call(
+                Method::POST,
+                "/api/v1/contact-attributes",
+                Some(json!({"key": format!("spare_{n}"), "label": format!("Spare {n}"), "kind": "text"})),
+                201,
+            )
+            .await;
+        id_of(&attribute)
+    }
+
+    /// A note by the admin on contact A (so the member, not its author, may not delete it).
+    async fn fresh_note(&self) -> String {
+        let note = self
+            .admin_call(
+                Method::POST,
+                &format!("/api/v1/contacts/{}/notes", self.contact),
+                Some(json!({"body": "spare note"})),
+                201,
+            )
+            .await;
+        id_of(&note)
+    }
+
     async fn fresh_label(&self) -> String {
         let n = self.next();
         let label = self
@@ -1325,6 +1354,15 @@ impl World {
             ("DELETE", "/api/v1/labels/{id}") => {
                 Some(format!("/api/v1/labels/{}", self.fresh_label().await))
             }
+            ("DELETE", "/api/v1/contact-attributes/{id}") => Some(format!(
+                "/api/v1/contact-attributes/{}",
+                self.fresh_attribute().await
+            )),
+            ("DELETE", "/api/v1/contacts/{id}/notes/{note_id}") => Some(format!(
+                "/api/v1/contacts/{}/notes/{}",
+                self.contact,
+                self.fresh_note().await
+            )),
             ("DELETE", "/api/v1/me/views/{id}") => {
                 Some(format!("/api/v1/me/views/{}", self.fresh_view().await))
             }
@@ -1420,6 +1458,7 @@ impl World {
                 ("teams", "id") => &self.team,
                 ("labels", "id") => &self.label,
                 ("views", "id") => &self.view,
+                ("contact-attributes", "id") => &self.attribute,
                 ("business-hours", "id") => &self.schedule,
                 ("sla-policies", "id") => &self.policy,
                 ("notifications", "id") => &self.notification,
@@ -1455,6 +1494,11 @@ impl World {
             ("PATCH", "/api/v1/teams/{id}") => json!({"description": "checked"}),
             ("POST", "/api/v1/labels") => json!({"name": format!("label {n}")}),
             ("PATCH", "/api/v1/labels/{id}") => json!({"color": "#2da44e"}),
+            ("POST", "/api/v1/contact-attributes") => {
+                json!({"key": format!("attr_{n}"), "label": format!("Attr {n}"), "kind": "number"})
+            }
+            ("PATCH", "/api/v1/contact-attributes/{id}") => json!({"label": "Relabelled"}),
+            ("POST", "/api/v1/contacts/{id}/notes") => json!({"body": format!("note {n}")}),
             ("POST", "/api/v1/me/views") => {
                 json!({"name": format!("View {n}"), "filters": {"sort": "waiting"}})
             }

@@ -400,6 +400,12 @@ async fn a_visitor_chats_live_and_resumes_without_gaps_or_duplicates() {
         second["message"]["id"].clone(),
     ];
     while let Some(frame) = socket.next_within(Duration::from_millis(300)).await {
+        // The conversation's state follows the history (open: the widget shows its composer).
+        if frame["type"] == "conversation" {
+            assert_eq!(frame["conversation_id"], conversation_id, "{frame}");
+            assert_eq!(frame["resolved"], false, "{frame}");
+            continue;
+        }
         assert_eq!(frame["type"], "message", "{frame}");
         assert!(known.contains(&frame["message"]["id"]), "{frame}");
         assert_eq!(frame["message"]["status"], "sent", "{frame}");
@@ -410,6 +416,9 @@ async fn a_visitor_chats_live_and_resumes_without_gaps_or_duplicates() {
     let mut contents = Vec::new();
     let mut ids = Vec::new();
     while let Some(frame) = fresh.next_within(Duration::from_millis(300)).await {
+        if frame["type"] != "message" {
+            continue; // the conversation's state, the agents' read position
+        }
         if ids.contains(&frame["message"]["id"]) {
             continue; // a status change of one already shown
         }
@@ -784,6 +793,9 @@ async fn doors_refuse_missing_or_null_origins_forged_tokens_and_a_second_identit
     let hash = |id: &str| switchboard_widget::identifier_hash(widget.secret.as_bytes(), id);
     let mut socket = VisitorSocket::open(&app, &widget.key, &token, None).await;
     socket.say("c-shared-0001", "I am user A").await;
+    // Its first message started a conversation: the widget is told which, and that it is open.
+    let started = socket.next_of("conversation").await;
+    assert_eq!(started["resolved"], false, "{started}");
     let as_a = identify(
         &app,
         &widget.key,

@@ -15,7 +15,7 @@ pub const MIN_CLIENT_ID_CHARS: usize = 8;
 /// Longest accepted `client_id`: fits a UUID with a prefix, and keeps the external id indexable.
 pub const MAX_CLIENT_ID_CHARS: usize = 64;
 
-const FRAME_TYPES: &str = "hello, message, typing, delivered, read or context";
+const FRAME_TYPES: &str = "hello, message, typing, delivered, read, context or new_conversation";
 
 /// Size limits for client frames; the inbox's widget configuration sets `max_message_chars`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +76,10 @@ pub enum ClientFrame {
     },
     /// Where the visitor is (sent on every page): shown to agents beside the conversation.
     Context(crate::visitor::VisitorContext),
+    /// The visitor leaves their resolved conversation for a new one (the hub closes it; their
+    /// next message starts another).
+    #[serde(rename = "new_conversation")]
+    NewConversation,
 }
 
 /// Why a client frame was refused; [`FrameError::to_frame`] gives the `error` frame to answer.
@@ -224,6 +228,10 @@ pub fn parse_client_frame(text: &str, limits: &Limits) -> Result<ClientFrame, Fr
                 ClientFrame::Delivered { up_to }
             })
         }
+        "new_conversation" => {
+            only_fields(&fields, kind, &[])?;
+            Ok(ClientFrame::NewConversation)
+        }
         // Read tolerantly: a page's odd title or a long URL is cut, not refused.
         "context" => Ok(ClientFrame::Context(
             crate::visitor::VisitorContext::from_fields(&fields),
@@ -284,8 +292,13 @@ fn only_fields(
         Some(extra) => Err(invalid(
             extra,
             format!(
-                "unknown field in a {kind} frame (allowed: type, {})",
-                allowed.join(", ")
+                "unknown field in a {kind} frame (allowed: {})",
+                ["type"]
+                    .iter()
+                    .chain(allowed)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )),
         None => Ok(()),
@@ -318,6 +331,24 @@ mod tests {
             Err(FrameError::Invalid(message)) => message,
             other => panic!("expected Invalid for {text}, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn new_conversation_has_no_fields() {
+        assert_eq!(
+            parse(r#"{"type":"new_conversation"}"#),
+            Ok(ClientFrame::NewConversation)
+        );
+        assert_eq!(
+            invalid_message(r#"{"type":"new_conversation","conversation_id":"3"}"#),
+            "conversation_id: unknown field in a new_conversation frame (allowed: type)"
+        );
+        assert_eq!(
+            serde_json::to_string(&ClientFrame::NewConversation)
+                .ok()
+                .as_deref(),
+            Some(r#"{"type":"new_conversation"}"#)
+        );
     }
 
     #[test]
@@ -603,19 +634,19 @@ mod tests {
     fn unknown_missing_or_mistyped_type() {
         assert_eq!(
             invalid_message(r#"{"type":"bye"}"#),
-            "type: unknown frame type \"bye\" (expected hello, message, typing, delivered, read or context)"
+            "type: unknown frame type \"bye\" (expected hello, message, typing, delivered, read, context or new_conversation)"
         );
         assert_eq!(
             invalid_message(r#"{"type":"Message","client_id":"c-12345678","content":"hi"}"#),
-            "type: unknown frame type \"Message\" (expected hello, message, typing, delivered, read or context)"
+            "type: unknown frame type \"Message\" (expected hello, message, typing, delivered, read, context or new_conversation)"
         );
         assert_eq!(
             invalid_message(r#"{"on":true}"#),
-            "type: is required (hello, message, typing, delivered, read or context)"
+            "type: is required (hello, message, typing, delivered, read, context or new_conversation)"
         );
         assert_eq!(
             invalid_message(r#"{"type":3}"#),
-            "type: must be a string (hello, message, typing, delivered, read or context)"
+            "type: must be a string (hello, message, typing, delivered, read, context or new_conversation)"
         );
     }
 
@@ -652,7 +683,7 @@ mod tests {
         for text in ["[]", "null", "\"hello\"", "42"] {
             assert_eq!(
                 invalid_message(text),
-                "frame: must be a JSON object with a \"type\" (hello, message, typing, delivered, read or context)",
+                "frame: must be a JSON object with a \"type\" (hello, message, typing, delivered, read, context or new_conversation)",
                 "{text}"
             );
         }

@@ -143,6 +143,14 @@ pub enum ServerFrame {
         /// Whether an agent is available.
         agents_online: bool,
     },
+    /// The state of the visitor's conversation: sent after `ready` (and its history) and when
+    /// it changes. A resolved conversation shows as ended, with "start a new conversation".
+    Conversation {
+        /// The conversation.
+        conversation_id: String,
+        /// Whether support marked it resolved (or closed it).
+        resolved: bool,
+    },
     /// Something was refused; `code` says what the widget should do.
     Error {
         /// What went wrong.
@@ -377,6 +385,13 @@ mod tests {
                 agents_online: true,
             },
             json!({"type": "presence", "agents_online": true}),
+        );
+        check(
+            ServerFrame::Conversation {
+                conversation_id: "12".into(),
+                resolved: true,
+            },
+            json!({"type": "conversation", "conversation_id": "12", "resolved": true}),
         );
     }
 

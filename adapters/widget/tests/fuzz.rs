@@ -103,7 +103,7 @@ fn check_frame(text: &str, limits: &Limits) {
                     assert!(!content.is_empty(), "empty content");
                     assert!(content.chars().count() <= limits.max_message_chars);
                 }
-                ClientFrame::Typing { .. } => {}
+                ClientFrame::Typing { .. } | ClientFrame::NewConversation => {}
                 ClientFrame::Delivered { up_to } | ClientFrame::Read { up_to } => {
                     assert!(*up_to >= 0, "negative up_to");
                 }

@@ -67,6 +67,8 @@ pub(crate) struct VisitorSession {
     visitor: Option<Visitor>,
     conversation_id: Option<i64>,
     contact_id: Option<i64>,
+    /// Whether the visitor was last told their conversation is resolved (`None`: not told).
+    resolved: Option<bool>,
     /// Highest seq of a stored message sent on this socket.
     last_seq: i64,
     last_heard: Instant,
@@ -108,6 +110,7 @@ impl VisitorSession {
             visitor: None,
             conversation_id: None,
             contact_id: None,
+            resolved: None,
             last_seq: 0,
             last_heard: Instant::now(),
             typing_at: None,
@@ -255,6 +258,10 @@ impl VisitorSession {
                 (Some(_), None) => false,
             };
             let mut after = if same { last_seq } else { None };
+            let (resolved, read_up_to) = match conversation_id {
+                Some(id) => crate::store::widget::conversation_state(conn, id).await?,
+                None => (false, 0),
+            };
             let history = match conversation_id {
                 Some(id) => {
                     let limit = if after.is_some() { MAX_RESUME } else { HISTORY };
@@ -270,17 +277,26 @@ impl VisitorSession {
                 }
                 None => Vec::new(),
             };
-            Ok::<_, crate::db::StoreError>((contact_id, conversation_id, history, online, after))
+            let shown = (resolved, read_up_to);
+            Ok::<_, crate::db::StoreError>((
+                contact_id,
+                conversation_id,
+                history,
+                online,
+                after,
+                shown,
+            ))
         };
         ctx.wait(load.into_actor(self).map(move |loaded, this, ctx| {
-            let (contact_id, conversation_id, history, online, after) = match loaded {
-                Ok(loaded) => loaded,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot load a visitor's conversation");
-                    this.close_to_retry(ctx);
-                    return;
-                }
-            };
+            let (contact_id, conversation_id, history, online, after, (resolved, read_up_to)) =
+                match loaded {
+                    Ok(loaded) => loaded,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot load a visitor's conversation");
+                        this.close_to_retry(ctx);
+                        return;
+                    }
+                };
             this.contact_id = contact_id;
             this.conversation_id = conversation_id;
             this.agents_online = online;
@@ -295,8 +311,80 @@ impl VisitorSession {
                 };
                 this.send(ctx, &ready);
                 this.send_new(ctx, &history);
+                if let Some(id) = this.conversation_id {
+                    this.resolved = Some(resolved);
+                    let frame = ServerFrame::Conversation {
+                        conversation_id: id.to_string(),
+                        resolved,
+                    };
+                    this.send(ctx, &frame);
+                }
+                if read_up_to > 0 {
+                    let frame = ServerFrame::Status {
+                        up_to: read_up_to,
+                        status: Receipt::Read,
+                    };
+                    this.send(ctx, &frame);
+                }
             });
         }));
+    }
+
+    /// The visitor leaves their resolved conversation for a new one: it is closed (so their
+    /// next message starts another, whatever the inbox's reopen setting) and every tab of the
+    /// visitor reconnects to an empty conversation. An open conversation stays as it is (an
+    /// agent reopened it meanwhile): the visitor is told it is open.
+    fn new_conversation(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        let (Some(visitor), Some(id)) = (&self.visitor, self.conversation_id) else {
+            return;
+        };
+        let state = self.state.clone();
+        let key = visitor.key.clone();
+        let close = async move {
+            let (resolved, _) =
+                crate::store::widget::conversation_state(&mut state.db.reader().await?, id).await?;
+            if !resolved {
+                return Ok::<_, crate::conversations::ConversationError>(false);
+            }
+            state
+                .hub
+                .conversations
+                .set_status(
+                    crate::domain::ConversationId(id),
+                    crate::db::types::ConversationStatus::Closed,
+                    None,
+                    crate::store::Actor::system(),
+                )
+                .await?;
+            Ok(true)
+        };
+        ctx.wait(
+            close
+                .into_actor(self)
+                .map(move |closed, this, ctx| match closed {
+                    Ok(true) => {
+                        // Every tab (this one too) loads the visitor's conversation again: none now.
+                        this.state
+                            .hub
+                            .events
+                            .visitors
+                            .to_visitor(&key, VisitorEvent::Resume);
+                        this.close_to_retry(ctx);
+                    }
+                    Ok(false) => {
+                        this.resolved = Some(false);
+                        let frame = ServerFrame::Conversation {
+                            conversation_id: id.to_string(),
+                            resolved: false,
+                        };
+                        this.send(ctx, &frame);
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot close a visitor's resolved conversation");
+                        this.close_to_retry(ctx);
+                    }
+                }),
+        );
     }
 
     fn message(
@@ -440,6 +528,15 @@ impl VisitorSession {
             };
             this.send_new(ctx, std::slice::from_ref(&message));
             this.send(ctx, &frame);
+            if before.is_none() {
+                // The browser learns the conversation it now shows (its state follows).
+                this.resolved = Some(false);
+                let frame = ServerFrame::Conversation {
+                    conversation_id: message.conversation_id.to_string(),
+                    resolved: false,
+                };
+                this.send(ctx, &frame);
+            }
             if before.is_none()
                 && let Some(visitor) = &this.visitor
             {
@@ -768,6 +865,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for VisitorSession {
             }
             (ClientFrame::Read { up_to }, true) => self.receipt(ctx, up_to, DeliveryStatus::Read),
             (ClientFrame::Context(context), true) => self.context(ctx, context),
+            (ClientFrame::NewConversation, true) => self.new_conversation(ctx),
         }
     }
 }
@@ -813,6 +911,23 @@ impl StreamHandler<VisitorEvent> for VisitorSession {
                 if agents_online != self.agents_online {
                     self.agents_online = agents_online;
                     self.send(ctx, &ServerFrame::Presence { agents_online });
+                }
+            }
+            VisitorEvent::Conversation {
+                conversation_id,
+                resolved,
+            } => {
+                // Another tab's first message may have started it: this socket shows it too.
+                if self.conversation_id.is_none_or(|id| id == conversation_id)
+                    && (self.conversation_id.is_none() || self.resolved != Some(resolved))
+                {
+                    self.conversation_id = Some(conversation_id);
+                    self.resolved = Some(resolved);
+                    let frame = ServerFrame::Conversation {
+                        conversation_id: conversation_id.to_string(),
+                        resolved,
+                    };
+                    self.send(ctx, &frame);
                 }
             }
             VisitorEvent::Resume => self.close_to_retry(ctx),

@@ -9,6 +9,7 @@ var SECTIONS = [
   ['/admin/agents', 'Agents', true],
   ['/admin/teams', 'Teams', true],
   ['/admin/labels', 'Labels', true],
+  ['/admin/attributes', 'Contact attributes', true],
   ['/admin/sla', 'Service levels', true],
   ['/admin/canned', 'Canned responses', false],
   ['/admin/audit', 'Audit log', true]

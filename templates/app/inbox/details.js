@@ -1,6 +1,6 @@
 // ---- The side panel -----------------------------------------------------------------------------
 
-import { api, clear, fail, fmtTime, h, session, toast } from '../core.js';
+import { api, clear, fail, fmtTime, h, navigate, session, toast } from '../core.js';
 import { PRIORITIES, S, V } from './state.js';
 import {
   chanIcon, chanLabel, channelOf, current, idEq, inboxName, keepFocus, newestFirst, statusLabel,
@@ -218,7 +218,15 @@ export function renderContact(C) {
     h('div', null, h('h3', null, name),
       contact.email ? h('p', { class: 'muted' }, contact.email) : null,
       contact.phone ? h('p', { class: 'muted' }, contact.phone) : null,
-      contact.language ? h('p', { class: 'muted' }, 'Language: ' + contact.language) : null)));
+      contact.language ? h('p', { class: 'muted' }, 'Language: ' + contact.language) : null,
+      h('a', {
+        href: '/contacts/' + encodeURIComponent(contact.id), class: 'small', 'data-testid': 'open-contact',
+        onclick: function (e) {
+          if (e.ctrlKey || e.metaKey || e.shiftKey || e.altKey || e.button) return;
+          e.preventDefault();
+          navigate('/contacts/' + encodeURIComponent(contact.id));
+        }
+      }, 'Contact page: notes, attributes, edit'))));
 
   box.appendChild(h('h4', null, 'Identities'));
   var ids = h('ul', { class: 'identities', 'data-testid': 'identities', 'aria-label': 'Identities' });

@@ -1,0 +1,2 @@
+DROP TABLE contact_attributes;
+DROP TABLE contact_notes;
