@@ -153,6 +153,8 @@
       if ((res.status !== 429 && res.status !== 503) || (auth && ep !== epoch)) return r;
       // A storage quota stands until the day's uploads age out: shown to the visitor, not retried.
       if (errCode(r) === 'storage_quota_exceeded') return r;
+      // So does the transcript's hourly limit: the visitor is told, nothing is retried.
+      if (path === 'transcript') return r;
       // Cross-origin, the header is only readable when the hub exposes it (Access-Control-Expose-Headers).
       const ra = res.headers.get('Retry-After');
       let secs = ra == null || ra === '' ? 5 : +ra;
@@ -525,6 +527,11 @@
 
   function onServerError(f) {
     const cid = f.client_id;
+    // A refusal about no message (a new_conversation limited, say): the button works again.
+    if (!cid && starting) {
+      starting = false;
+      render();
+    }
     if (f.code === 'unauthorized') {
       // Token no longer valid: drop it (unless another tab already replaced it) and start over.
       if (store.get('token') === token) store.set('token', null);
@@ -696,6 +703,7 @@
     attach:
       'M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6h-1.5z',
     send: 'M2.01 21 23 12 2.01 3 2 10l15 2-15 2z',
+    mail: 'M20 4H4a2 2 0 0 0-2 2v12a2 2 0 0 0 2 2h16a2 2 0 0 0 2-2V6a2 2 0 0 0-2-2zm0 4-8 5-8-5V6l8 5 8-5v2z',
   };
   function icon(name) {
     const s = D.createElementNS(SVG, 'svg');
@@ -807,6 +815,12 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 .send:disabled{opacity:.4;cursor:default}
 .count{font-size:11.5px;color:#5f6672;text-align:right;padding:0 12px 6px;background:#fff}
 .count.over{color:#b3261e;font-weight:600}
+.pre .row{display:flex;gap:8px}
+.pre .row button{flex:1}
+.pre button.plain{background:#e9ecf1;color:#1d2128}
+.pre .note{margin:0;font-size:13px;font-weight:400;color:#1d2128}
+.pre .note:empty{display:none}
+.x[hidden]{display:none}
 .ended{padding:12px 16px;border-top:1px solid #e2e5ea;background:#f6f8fa;display:grid;gap:8px;text-align:center;font-size:13.5px;color:#1d2128}
 .ended p{margin:0}
 .ended button{border:0;border-radius:8px;padding:9px;background:var(--c);color:var(--fg);font-weight:600;cursor:pointer}
@@ -852,6 +866,20 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       starting = true;
       render();
     } });
+    // "Email me this conversation" (when the inbox offers it and there is a conversation).
+    e.mailBtn = h('button', { type: 'button', class: 'x', 'data-testid': 'transcript', 'aria-label': 'Email me this conversation',
+      title: 'Email me this conversation', 'aria-expanded': 'false', hidden: true, onclick: () => toggleTranscript() }, icon('mail'));
+    e.mailTo = h('input', { type: 'email', name: 'email', autocomplete: 'email', 'data-testid': 'transcript-email' });
+    e.mailNote = h('p', { class: 'note', 'data-testid': 'transcript-note', role: 'status' });
+    e.mailForm = h(
+      'form',
+      { class: 'pre', 'data-testid': 'transcript-form', novalidate: true, hidden: true, onsubmit: submitTranscript },
+      h('label', {}, 'Email me this conversation', e.mailTo),
+      h('div', { class: 'row' },
+        h('button', { type: 'submit', 'data-testid': 'transcript-send', text: 'Send' }),
+        h('button', { type: 'button', class: 'plain', text: 'Cancel', onclick: () => toggleTranscript(false) })),
+      e.mailNote
+    );
     e.ended = h('div', { class: 'ended', 'data-testid': 'resolved', role: 'status', hidden: true },
       h('p', { text: 'This conversation has been resolved. Thank you for reaching out!' }), e.restart);
 
@@ -896,12 +924,14 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         { class: 'head' },
         avatarUrl ? h('img', { class: 'avatar', src: avatarUrl, alt: '', onerror: (ev) => ev.target.replaceWith(initial) }) : initial,
         h('div', { class: 'who' }, h('div', { class: 'title', text: title }), h('div', { class: 'sub' }, e.online, e.away)),
+        e.mailBtn,
         h('button', { type: 'button', class: 'x', 'data-testid': 'close', 'aria-label': 'Close chat', onclick: () => close(true) }, icon('close'))
       ),
       e.conn,
       e.list,
       e.typing,
       e.error,
+      e.mailForm,
       e.ended,
       e.prechat,
       e.composer,
@@ -988,6 +1018,40 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     els.error.hidden = true;
     render();
     els.input.focus();
+  }
+
+  // ---------------------------------------------------------------- transcript
+  function toggleTranscript(on) {
+    const show = on === undefined ? els.mailForm.hidden : on;
+    els.mailForm.hidden = !show;
+    els.mailBtn.setAttribute('aria-expanded', show ? 'true' : 'false');
+    if (!show) return els.mailBtn.focus();
+    els.mailNote.textContent = '';
+    if (!els.mailTo.value) els.mailTo.value = store.get('transcript_email') || '';
+    els.mailTo.focus();
+  }
+
+  async function submitTranscript(ev) {
+    ev.preventDefault();
+    const email = els.mailTo.value.trim();
+    els.mailTo.removeAttribute('aria-invalid');
+    if (!EMAIL.test(email)) {
+      els.mailTo.setAttribute('aria-invalid', 'true');
+      els.mailNote.textContent = 'Please enter a valid email address.';
+      return els.mailTo.focus();
+    }
+    const btn = els.mailForm.querySelector('[data-testid=transcript-send]');
+    btn.disabled = true;
+    els.mailNote.textContent = 'Sending…';
+    const r = await http('POST', 'transcript', { email }, true).catch(() => null);
+    btn.disabled = false;
+    if (!r || !r.ok) {
+      els.mailNote.textContent =
+        r && r.status === 429 ? 'You asked for several copies already; please try again in an hour.' : errMsg(r, 'The email could not be sent; please try again.');
+      return;
+    }
+    store.set('transcript_email', email);
+    els.mailNote.textContent = 'Sent to ' + email + '.';
   }
 
   // Pre-chat form before the first message, unless all fields are off or it was done already.
@@ -1116,6 +1180,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     const pre = needPrechat();
     els.prechat.hidden = !pre;
     els.ended.hidden = !resolved;
+    els.mailBtn.hidden = !cfg.transcript || (!convId && !msgs.size);
     els.restart.disabled = starting;
     els.composer.hidden = pre || resolved;
     const seen = seenSeq();

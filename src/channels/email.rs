@@ -366,6 +366,31 @@ fn text(object: &Value, key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// How mail goes out as an email inbox outside its conversations (the widget's transcripts):
+/// its SMTP sender and its address and name. `Err` says why it cannot (no SMTP server).
+pub(crate) fn sender_of(
+    inbox: &Inbox,
+) -> Result<
+    (
+        switchboard_email::smtp::SmtpSender,
+        switchboard_email::Mailbox,
+    ),
+    String,
+> {
+    let settings = email_settings(inbox)?;
+    let smtp = settings
+        .smtp
+        .ok_or("the email inbox has no SMTP server to send with")?;
+    let sender = switchboard_email::smtp::SmtpSender::new(smtp)?;
+    Ok((
+        sender,
+        switchboard_email::Mailbox {
+            address: settings.address,
+            name: settings.display_name,
+        },
+    ))
+}
+
 /// A stored email inbox read for its channel.
 fn email_settings(inbox: &Inbox) -> Result<EmailSettings, String> {
     let settings = inbox.settings_json();

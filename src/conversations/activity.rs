@@ -13,12 +13,13 @@ use crate::store::audit::AuditEntry;
 use crate::store::conversations::Conversation;
 
 /// The audited changes shown as activity lines.
-const ACTIONS: [&str; 5] = [
+const ACTIONS: [&str; 6] = [
     "conversation.assign",
     "conversation.team",
     "conversation.status",
     "conversation.priority",
     "conversation.labels",
+    "conversation.transcript",
 ];
 /// Most lines answered (the newest).
 const LIMIT: i64 = 500;
@@ -149,6 +150,11 @@ fn line(entry: &AuditEntry, names: &Names) -> Option<String> {
         "conversation.status" => match details.get("status")?.as_str()? {
             "resolved" => format!("{who} resolved this"),
             "open" => format!("{who} reopened this"),
+            "closed"
+                if details.get("reason").and_then(Value::as_str) == Some("customer_restarted") =>
+            {
+                "Closed: the customer started a new conversation".to_owned()
+            }
             "closed" => format!("{who} closed this"),
             "pending" => format!("{who} set this to pending"),
             "snoozed" => {
@@ -179,6 +185,10 @@ fn line(entry: &AuditEntry, names: &Names) -> Option<String> {
                 format!("{who} set the labels: {}", labels.join(", "))
             }
         }
+        "conversation.transcript" => format!(
+            "The customer had the transcript emailed to {}",
+            details.get("email")?.as_str()?
+        ),
         _ => return None,
     };
     Some(text)
@@ -234,6 +244,22 @@ mod tests {
             (
                 entry("conversation.team", ada, json!({"team_id": "5"})),
                 "Ada handed this to Billing",
+            ),
+            (
+                entry(
+                    "conversation.status",
+                    (ActorType::System, None),
+                    json!({"status": "closed", "reason": "customer_restarted"}),
+                ),
+                "Closed: the customer started a new conversation",
+            ),
+            (
+                entry(
+                    "conversation.transcript",
+                    (ActorType::System, None),
+                    json!({"email": "ann@example.com"}),
+                ),
+                "The customer had the transcript emailed to ann@example.com",
             ),
             (
                 entry("conversation.status", ada, json!({"status": "resolved"})),

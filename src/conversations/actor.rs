@@ -549,7 +549,7 @@ async fn execute(
                 ConversationChange::Assign {
                     only_if_unassigned: true,
                     ..
-                }
+                } | ConversationChange::CloseResolved
             );
             match conv::change(conn, id, &change, &actor).await? {
                 Some(conversation) => Ok(Output::Conversation(conversation)),

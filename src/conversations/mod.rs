@@ -137,6 +137,18 @@ impl Conversations {
             .await
     }
 
+    /// Closes a resolved conversation for a widget visitor who starts a new one;
+    /// `ConversationError::Lost` when it is not resolved (any more).
+    pub(crate) async fn close_resolved(
+        &self,
+        id: ConversationId,
+        actor: AuditActor,
+    ) -> Result<Conversation, ConversationError> {
+        let change = ConversationChange::CloseResolved;
+        self.conversation(id, Command::Change { change, actor })
+            .await
+    }
+
     pub(crate) async fn set_priority(
         &self,
         id: ConversationId,

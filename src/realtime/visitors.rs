@@ -110,6 +110,20 @@ impl Visitors {
         }
     }
 
+    /// The visitor has no conversation any more (they started afresh): events of the old one
+    /// stop reaching their tabs.
+    pub fn unbind(&self, visitor: &VisitorKey) {
+        let mut inner = self.lock();
+        if let Some(old) = inner.conversation_of.remove(visitor)
+            && let Some(set) = inner.visitors_of.get_mut(&old)
+        {
+            set.remove(visitor);
+            if set.is_empty() {
+                inner.visitors_of.remove(&old);
+            }
+        }
+    }
+
     /// The visitor's conversation is `conversation_id` from now on (all their tabs).
     pub fn bind(&self, visitor: &VisitorKey, conversation_id: i64) {
         let mut inner = self.lock();

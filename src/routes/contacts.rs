@@ -264,7 +264,7 @@ async fn checked_attributes(
         })?;
     }
     let text = serde_json::Value::Object(fields).to_string();
-    if text.len() > 16_384 {
+    if text.len() > contacts::MAX_ATTRIBUTES_BYTES {
         return Err(ApiError::invalid(
             "attributes",
             "must be an object of at most 16 KiB",

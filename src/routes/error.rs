@@ -95,6 +95,11 @@ impl ApiError {
         }
     }
 
+    /// A server the hub depends on (a mail server) refused or could not be reached: 502.
+    pub(crate) fn upstream(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, code, message)
+    }
+
     pub(crate) fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }

@@ -35,6 +35,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .route("/api/config", web::get().to(config))
             .route("/api/session", web::post().to(session))
             .route("/api/identify", web::post().to(identify))
+            .route("/api/transcript", web::post().to(transcript))
             .route("/api/messages", web::post().to(message))
             .route(
                 "/api/{path:.*}",
@@ -143,6 +144,7 @@ async fn config(
             "away_message": config.away_message,
             "agents_online": online,
             "verification": config.verification,
+            "transcript": config.transcript_inbox_id.is_some(),
             "max_message_chars": switchboard_widget::Limits::default().max_message_chars,
             "max_file_bytes": state.hub.files.limits().max_file_bytes,
         })))
@@ -318,6 +320,56 @@ async fn identify(
     answer(&req, result)
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TranscriptBody {
+    email: String,
+}
+
+/// Mails the visitor's conversation to the address they give ("Email me this conversation").
+async fn transcript(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<KeyQuery>,
+    body: web::Json<TranscriptBody>,
+) -> HttpResponse {
+    use crate::channels::widget::transcript::{self, TranscriptError};
+    let result = async {
+        let (_, config) = widget(&state, &req, &query.key)?;
+        let visitor_id = visitor(&state, &req, &config)?;
+        let email = crate::domain::EmailAddress::parse(&body.email)
+            .map_err(|r| ApiError::invalid("email", r))?;
+        let ip = client_ip(&state, &req);
+        transcript::send(&state, &config, &visitor_id, email.as_str(), Some(ip))
+            .await
+            .map_err(|error| match error {
+                TranscriptError::Unavailable(reason) => {
+                    tracing::warn!(inbox_id = config.inbox_id, %reason, "widget transcript unavailable");
+                    ApiError::conflict(
+                        "transcript_unavailable",
+                        "this chat does not send transcripts by email",
+                    )
+                }
+                TranscriptError::RateLimited => ApiError::rate_limited(600),
+                TranscriptError::NoConversation => ApiError::conflict(
+                    "no_conversation",
+                    "there is no conversation to send yet; write a message first",
+                ),
+                TranscriptError::Failed(reason) => {
+                    tracing::warn!(inbox_id = config.inbox_id, %reason, "widget transcript not sent");
+                    ApiError::upstream(
+                        "transcript_failed",
+                        "the transcript could not be sent just now; try again in a few minutes",
+                    )
+                }
+                TranscriptError::Store(error) => error.into(),
+            })?;
+        Ok(HttpResponse::Ok().json(json!({"sent": true, "email": email.as_str()})))
+    }
+    .await;
+    answer(&req, result)
+}
+
 /// A visitor message with files (multipart: `client_id`, `content`, `file` parts).
 async fn message(
     state: web::Data<AppState>,
@@ -410,6 +462,13 @@ async fn receive_message(
     let visitor_key = (config.inbox_id, visitor_id.clone());
     let visitors = &state.hub.events.visitors;
     visitors.bind(&visitor_key, message.conversation_id);
+    visitors.to_visitor(
+        &visitor_key,
+        VisitorEvent::Conversation {
+            conversation_id: message.conversation_id,
+            resolved: false,
+        },
+    );
     // Open tabs of this visitor show it too (the first message of a new conversation was
     // published before any of them was bound to it).
     visitors.to_visitor(

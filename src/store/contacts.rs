@@ -188,7 +188,9 @@ pub async fn update(
     }).await)
 }
 
-/// The target's attributes with the source's keys it lacks (the kept contact's values win).
+/// The target's attributes with the source's keys it lacks (the kept contact's values win);
+/// the target's alone when both together would pass the 16 KiB a contact's attributes may
+/// hold (the contact must stay editable).
 fn merged_attributes(target: &str, source: &str) -> String {
     let read = |text: &str| match serde_json::from_str(text) {
         Ok(serde_json::Value::Object(fields)) => fields,
@@ -198,8 +200,16 @@ fn merged_attributes(target: &str, source: &str) -> String {
     for (key, value) in read(source) {
         fields.entry(key).or_insert(value);
     }
-    serde_json::Value::Object(fields).to_string()
+    let merged = serde_json::Value::Object(fields).to_string();
+    if merged.len() > MAX_ATTRIBUTES_BYTES {
+        target.to_owned()
+    } else {
+        merged
+    }
 }
+
+/// Largest JSON text of a contact's attributes.
+pub const MAX_ATTRIBUTES_BYTES: usize = 16_384;
 
 /// Merges `source` into `target`: identities, conversations and notes move, empty profile
 /// fields and missing attributes are filled from the source, the source is deleted. Returns

@@ -1086,6 +1086,9 @@ pub enum ConversationChange {
     Priority(Priority),
     /// Replaces the labels; unknown label names are created.
     Labels(Vec<String>),
+    /// Closes the conversation only while it is resolved (a widget visitor who starts a new
+    /// one); loses quietly when an agent reopened it meanwhile.
+    CloseResolved,
 }
 
 /// Applies a change in one audited transaction; `Ok(None)` when the conversation does not
@@ -1175,6 +1178,23 @@ pub async fn change(
                         .optional()?
                 };
                 (updated, "conversation.status", json!({"status": status, "snoozed_until": snoozed_until}))
+            }
+            ConversationChange::CloseResolved => {
+                let updated = diesel::update(target.filter(conversations::status.eq(ConversationStatus::Resolved)))
+                    .set((
+                        conversations::status.eq(ConversationStatus::Closed),
+                        conversations::snoozed_until.eq(None::<NaiveDateTime>),
+                        conversations::updated_at.eq(at),
+                    ))
+                    .returning(Conversation::as_returning())
+                    .get_result(c)
+                    .await
+                    .optional()?;
+                let details = json!({
+                    "status": ConversationStatus::Closed, "snoozed_until": null,
+                    "reason": "customer_restarted",
+                });
+                (updated, "conversation.status", details)
             }
             ConversationChange::Priority(priority) => {
                 let updated = diesel::update(target)

@@ -19,8 +19,8 @@ use crate::db::types::{
 use crate::db::{DbConn, StoreError};
 use crate::{audit, db_run};
 
-/// The visitor's contact and latest open-or-resolved conversation in the inbox, if they ever
-/// wrote.
+/// The visitor's contact and their newest conversation in the inbox unless it is closed, if
+/// they ever wrote.
 pub async fn visitor_conversation(
     conn: &mut DbConn,
     inbox_id: i64,
@@ -37,16 +37,20 @@ pub async fn visitor_conversation(
         let Some(contact_id) = contact else {
             return Ok(None);
         };
-        let conversation: Option<i64> = conversations::table
+        // The newest one; closed (the visitor started afresh, or support closed it) is none,
+        // so an older resolved conversation never comes back.
+        let newest: Option<(i64, ConversationStatus)> = conversations::table
             .filter(conversations::inbox_id.eq(inbox_id))
             .filter(conversations::contact_id.eq(contact_id))
             .filter(conversations::kind.eq(ConversationKind::Support))
-            .filter(conversations::status.ne(ConversationStatus::Closed))
             .order(conversations::id.desc())
-            .select(conversations::id)
+            .select((conversations::id, conversations::status))
             .first(c)
             .await
             .optional()?;
+        let conversation = newest
+            .filter(|(_, status)| *status != ConversationStatus::Closed)
+            .map(|(id, _)| id);
         Ok(Some((contact_id, conversation)))
     })
 }

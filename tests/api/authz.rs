@@ -1540,6 +1540,7 @@ impl World {
             ("PATCH", "/api/v1/contacts/{id}") => json!({"name": "Ann"}),
             ("POST", "/widget/api/session") => json!({"token": null}),
             ("POST", "/widget/api/identify") => json!({"name": "Ann"}),
+            ("POST", "/widget/api/transcript") => json!({"email": "ann@example.com"}),
             // Unsigned: the signature is what these routes check.
             ("POST", "/webhooks/{channel_type}/{inbox_id}") => {
                 message_event(&format!("unsigned-{n}"), "intruder", "let me in")

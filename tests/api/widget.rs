@@ -1045,3 +1045,254 @@ async fn agents_see_where_a_visitor_is_and_a_name_that_stays() {
         .await;
     again.say("c-context-03", "Still here").await;
 }
+
+/// "Email me this conversation": offered only when the widget names an email inbox; the
+/// visitor's conversation as they saw it (no private notes) goes out through that inbox's SMTP
+/// server, recorded on the conversation; bad addresses, no conversation, another inbox kind and
+/// a fourth request in the hour are refused with nothing sent.
+#[actix_web::test]
+async fn a_visitor_has_the_transcript_emailed_through_the_chosen_email_inbox() {
+    use crate::smtp_sink::SmtpSink;
+    let app = spawn_app().await;
+    let sink = SmtpSink::start(
+        &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/venv/bin/python3"),
+    );
+    let widget = widget(&app).await;
+    let admin = &widget.admin;
+    let mail = app
+        .api(
+            admin,
+            Method::POST,
+            "/api/v1/inboxes",
+            Some(
+                json!({"name": "Mail", "channel_type": "email", "settings": {
+                "address": "support@acme.example", "display_name": "Acme Support",
+                "smtp": {"host": "127.0.0.1", "port": sink.port(), "tls": "none",
+                         "username": sink.user(), "password": sink.password()}}}),
+            ),
+        )
+        .await;
+    assert_eq!(mail.status(), StatusCode::CREATED);
+    let mail: Value = mail.json().await.expect("inbox");
+    let mail_id = mail["id"].as_str().expect("id").to_owned();
+    let settings = format!("/api/v1/inboxes/{}", widget.id);
+    let config_path = format!("/widget/api/config?key={}", widget.key);
+    let path = format!("/widget/api/transcript?key={}", widget.key);
+    let token = new_visitor(&app, &widget).await;
+    let ask = async |email: &str| {
+        visitor_call(
+            &app,
+            Method::POST,
+            &path,
+            SITE,
+            Some(&token),
+            Some(json!({"email": email})),
+        )
+        .await
+    };
+
+    // Not offered until the admin picks an inbox.
+    let config: Value = visitor_call(&app, Method::GET, &config_path, SITE, None, None)
+        .await
+        .json()
+        .await
+        .expect("config");
+    assert_eq!(config["transcript"], false);
+    assert_error(
+        ask("ann@example.com").await,
+        StatusCode::CONFLICT,
+        "transcript_unavailable",
+    )
+    .await;
+    for bad in [json!("12x"), json!(7), json!("0")] {
+        let response = app
+            .api(
+                admin,
+                Method::PATCH,
+                &settings,
+                Some(json!({"settings": {"transcript_inbox_id": bad}})),
+            )
+            .await;
+        assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input").await;
+    }
+    // An inbox that is not an email inbox cannot send.
+    let response = app
+        .api(
+            admin,
+            Method::PATCH,
+            &settings,
+            Some(json!({"settings": {"transcript_inbox_id": widget.id}})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_error(
+        ask("ann@example.com").await,
+        StatusCode::CONFLICT,
+        "transcript_unavailable",
+    )
+    .await;
+    let response = app
+        .api(
+            admin,
+            Method::PATCH,
+            &settings,
+            Some(json!({"settings": {"transcript_inbox_id": mail_id}})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let config: Value = visitor_call(&app, Method::GET, &config_path, SITE, None, None)
+        .await
+        .json()
+        .await
+        .expect("config");
+    assert_eq!(config["transcript"], true);
+
+    // Nothing to send before the first message; a bad address is refused.
+    assert_error(
+        ask("ann@example.com").await,
+        StatusCode::CONFLICT,
+        "no_conversation",
+    )
+    .await;
+    assert_error(
+        ask("not an address").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_input",
+    )
+    .await;
+    let response = visitor_call(
+        &app,
+        Method::POST,
+        &path,
+        SITE,
+        None,
+        Some(json!({"email": "a@b.example"})),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    let mut socket = VisitorSocket::open(&app, &widget.key, &token, None).await;
+    socket.say("c-transcript-1", "Where is my order?").await;
+    let conversation = app
+        .get_json(
+            admin,
+            &format!("/api/v1/conversations?inbox_id={}", widget.id),
+        )
+        .await["data"][0]["id"]
+        .as_str()
+        .expect("conversation")
+        .to_owned();
+    reply(&app, admin, &conversation, "It ships today.").await;
+    let note = app
+        .api(
+            admin,
+            Method::POST,
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            Some(json!({"content": "internal: VIP customer", "private": true})),
+        )
+        .await;
+    assert_eq!(note.status(), StatusCode::CREATED);
+
+    let response = ask(" Ann@Example.com ").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.expect("answer");
+    assert_eq!(body, json!({"sent": true, "email": "ann@example.com"}));
+    let got = sink.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].recipients, ["ann@example.com"]);
+    assert_eq!(got[0].from, "support@acme.example");
+    let parsed = switchboard_email::inbound::parse(
+        &got[0].raw,
+        &switchboard_email::inbound::ParseOptions::default(),
+    );
+    assert_eq!(parsed.subject, "Your conversation with Website");
+    let text = parsed.full_text;
+    assert!(text.contains("You · "), "{text}");
+    assert!(text.contains("Where is my order?"), "{text}");
+    assert!(text.contains("It ships today."), "{text}");
+    assert!(
+        !text.contains("VIP"),
+        "no private note in a transcript: {text}"
+    );
+    // Recorded on the conversation.
+    let activity = app
+        .get_json(
+            admin,
+            &format!("/api/v1/conversations/{conversation}/activity"),
+        )
+        .await;
+    assert!(
+        activity
+            .to_string()
+            .contains("The customer had the transcript emailed to ann@example.com"),
+        "{activity}"
+    );
+
+    // Three an hour per visitor.
+    for _ in 0..2 {
+        assert_eq!(ask("ann@example.com").await.status(), StatusCode::OK);
+    }
+    let limited = ask("ann@example.com").await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    sink.wait_for(3, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sink.messages().len(), 3, "nothing sent for the refused one");
+}
+
+/// `new_conversation` closes the visitor's conversation only while it is resolved (the socket
+/// then reconnects to none, and the thread says why); on an open one nothing changes and the
+/// visitor is told it is open.
+#[actix_web::test]
+async fn a_visitor_leaves_a_resolved_conversation_but_never_an_open_one() {
+    let app = spawn_app().await;
+    let widget = widget(&app).await;
+    let admin = &widget.admin;
+    let token = new_visitor(&app, &widget).await;
+    let mut socket = VisitorSocket::open(&app, &widget.key, &token, None).await;
+    socket.say("c-restart-01", "Hello").await;
+    let started = socket.next_of("conversation").await;
+    assert_eq!(started["resolved"], false);
+    let conversation = started["conversation_id"].as_str().expect("id").to_owned();
+    let path = format!("/api/v1/conversations/{conversation}");
+
+    // Open: refused quietly, the conversation stays open.
+    socket.send(json!({"type": "new_conversation"})).await;
+    let answer = socket.next_of("conversation").await;
+    assert_eq!(answer["resolved"], false, "{answer}");
+    assert_eq!(app.get_json(admin, &path).await["status"], "open");
+
+    // Resolved: the visitor hears it live, then leaves it.
+    let resolved = app
+        .api(
+            admin,
+            Method::POST,
+            &format!("{path}/status"),
+            Some(json!({"status": "resolved"})),
+        )
+        .await;
+    assert_eq!(resolved.status(), StatusCode::OK);
+    let ended = socket.next_of("conversation").await;
+    assert_eq!(ended["resolved"], true, "{ended}");
+    socket.send(json!({"type": "new_conversation"})).await;
+    while socket.next_within(Duration::from_secs(5)).await.is_some() {}
+    assert_eq!(app.get_json(admin, &path).await["status"], "closed");
+    let activity = app.get_json(admin, &format!("{path}/activity")).await;
+    assert!(
+        activity
+            .to_string()
+            .contains("Closed: the customer started a new conversation"),
+        "{activity}"
+    );
+    // The reconnect finds no conversation; the next message starts another.
+    let mut again = VisitorSocket::open(&app, &widget.key, &token, None).await;
+    assert_eq!(
+        again.ready["conversation_id"],
+        Value::Null,
+        "{}",
+        again.ready
+    );
+    again.say("c-restart-02", "A new question").await;
+    let fresh = again.next_of("conversation").await;
+    assert_ne!(fresh["conversation_id"], conversation.as_str());
+    assert_eq!(fresh["resolved"], false);
+}

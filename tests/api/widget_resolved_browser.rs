@@ -1,7 +1,9 @@
 //! The visitor's side of a conversation's life in headless Chromium (issue #18 item 8): read
 //! ticks that survive a reload, a resolved conversation shown as ended with "Start a new
-//! conversation" (which closes it and starts afresh), and a reopened one shown open again
-//! (desktop and phone width).
+//! conversation" (which closes it and starts afresh), a reopened one shown open again, and the
+//! conversation mailed to the visitor on request (desktop and phone width).
+
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -10,6 +12,7 @@ use crate::a11y_browser::no_violations;
 use crate::chrome::{Chrome, Site};
 use crate::conversation_helpers::call_ok;
 use crate::helpers::{eventually, spawn_app};
+use crate::smtp_sink::SmtpSink;
 use crate::widget::create_widget;
 use crate::widget_browser::{open_widget, type_and_send};
 
@@ -65,6 +68,34 @@ async fn a_resolved_conversation_ends_in_the_widget_and_a_new_one_starts() {
     .await;
     site.set_page(page(&widget.embed));
     let list_path = format!("/api/v1/conversations?inbox_id={}", widget.id);
+    // Transcripts go out through an email inbox's SMTP server (a real one, aiosmtpd).
+    let sink = SmtpSink::start(
+        &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/venv/bin/python3"),
+    );
+    let mail = call_ok(
+        &app,
+        &widget.admin,
+        Method::POST,
+        "/api/v1/inboxes",
+        Some(
+            json!({"name": "Mail", "channel_type": "email", "settings": {
+            "address": "support@acme.example",
+            "smtp": {"host": "127.0.0.1", "port": sink.port(), "tls": "none",
+                     "username": sink.user(), "password": sink.password()}}}),
+        ),
+        StatusCode::CREATED,
+    )
+    .await;
+    call_ok(
+        &app,
+        &widget.admin,
+        Method::PATCH,
+        &format!("/api/v1/inboxes/{}", widget.id),
+        Some(json!({"settings": {"transcript_inbox_id": mail["id"]}})),
+        StatusCode::OK,
+    )
+    .await;
+    let mut mailed = 0;
 
     for (width, height, device) in [(1280, 900, "desktop"), (390, 844, "phone")] {
         let chrome = Chrome::start(width, height).await;
@@ -104,6 +135,38 @@ async fn a_resolved_conversation_ends_in_the_widget_and_a_new_one_starts() {
         open_widget(&chrome).await;
         chrome
             .wait_until("the read tick after a reload", &read_tick)
+            .await;
+
+        // "Email me this conversation": the visitor's address, then a note that it went out.
+        let ask = format!(
+            "{ROOT} root.querySelector('[data-testid=transcript]').click(); \
+             const i = root.querySelector('[data-testid=transcript-email]'); i.value = 'ann.{device}@example.com'; \
+             root.querySelector('[data-testid=transcript-send]').click(); return true;"
+        );
+        chrome
+            .wait_until(
+                "the transcript button",
+                &format!("{ROOT} const b = root.querySelector('[data-testid=transcript]'); return !!b && !b.hidden;"),
+            )
+            .await;
+        chrome.js(&ask).await;
+        chrome
+            .wait_until(
+                "the transcript sent",
+                &format!(
+                    "{ROOT} return root.querySelector('[data-testid=transcript-note]').textContent \
+                     === 'Sent to ann.{device}@example.com.';"
+                ),
+            )
+            .await;
+        mailed += 1;
+        let got = sink.wait_for(mailed, Duration::from_secs(10)).await;
+        assert_eq!(
+            got.last().map(|m| m.recipients.clone()),
+            Some(vec![format!("ann.{device}@example.com")])
+        );
+        chrome
+            .screenshot(&format!("widget-transcript-{device}"))
             .await;
 
         // Resolved: the widget says so, instead of the composer; a reload keeps it so.

@@ -16,6 +16,10 @@ pub(crate) struct VisitorLimits {
     /// Pages written to visitors' identities (`context` frames), per client address: 30 a
     /// minute, whatever number of sockets the address holds.
     context_per_ip: DefaultKeyedRateLimiter<String>,
+    /// Transcripts mailed, per visitor (3 an hour) and per client address (10 an hour): each
+    /// one is a mail to an address the visitor typed.
+    transcripts_per_visitor: DefaultKeyedRateLimiter<String>,
+    transcripts_per_ip: DefaultKeyedRateLimiter<String>,
 }
 
 impl Default for VisitorLimits {
@@ -28,6 +32,8 @@ impl Default for VisitorLimits {
             // Identify verifies an HMAC and writes the contact: as dear as a new session.
             identify_per_ip: RateLimiter::keyed(Quota::per_minute(n(30)).allow_burst(n(30))),
             context_per_ip: RateLimiter::keyed(Quota::per_minute(n(30)).allow_burst(n(10))),
+            transcripts_per_visitor: RateLimiter::keyed(Quota::per_hour(n(3))),
+            transcripts_per_ip: RateLimiter::keyed(Quota::per_hour(n(10))),
         }
     }
 }
@@ -59,6 +65,15 @@ impl VisitorLimits {
         self.context_per_ip.check_key(&address_key(ip)).is_ok()
     }
 
+    /// Whether this visitor and address may have one more transcript mailed now.
+    pub(crate) fn transcript(&self, visitor_id: &str, ip: &str) -> bool {
+        self.tidy();
+        self.transcripts_per_visitor
+            .check_key(&visitor_id.to_owned())
+            .is_ok()
+            && self.transcripts_per_ip.check_key(&address_key(ip)).is_ok()
+    }
+
     fn tidy(&self) {
         if self.per_visitor.len() > 100_000 || self.per_ip.len() > 100_000 {
             self.per_visitor.retain_recent();
@@ -66,6 +81,8 @@ impl VisitorLimits {
             self.sessions_per_ip.retain_recent();
             self.identify_per_ip.retain_recent();
             self.context_per_ip.retain_recent();
+            self.transcripts_per_visitor.retain_recent();
+            self.transcripts_per_ip.retain_recent();
         }
     }
 }

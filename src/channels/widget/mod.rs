@@ -9,6 +9,7 @@
 pub(crate) mod limits;
 pub(crate) mod quota;
 pub(crate) mod session;
+pub(crate) mod transcript;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -136,10 +137,12 @@ pub(crate) struct WidgetConfig {
     pub(crate) verification: Ask,
     /// The HMAC key for `identifier_hash` (the inbox secret).
     pub(crate) secret: String,
+    /// The email inbox that mails visitors their transcript on request (`None`: not offered).
+    pub(crate) transcript_inbox_id: Option<i64>,
 }
 
 /// Setting keys of widget inboxes admins may send.
-const SETTING_KEYS: [&str; 10] = [
+const SETTING_KEYS: [&str; 11] = [
     "allowed_origins",
     "title",
     "greeting",
@@ -150,6 +153,7 @@ const SETTING_KEYS: [&str; 10] = [
     "prechat_email",
     "away_message",
     "verification",
+    "transcript_inbox_id",
 ];
 
 /// Checks one widget setting as an admin sent it.
@@ -215,6 +219,18 @@ fn check_setting(key: &str, value: &Value) -> Result<(), SettingsError> {
                 if !matches!(url.scheme(), "https" | "http") {
                     return Err(SettingsError::new(&field, "must be an http(s) URL"));
                 }
+            }
+        }
+        "transcript_inbox_id" => {
+            let ok = value.is_null()
+                || value
+                    .as_str()
+                    .is_some_and(|id| id.parse::<i64>().is_ok_and(|n| n > 0));
+            if !ok {
+                return Err(SettingsError::new(
+                    &field,
+                    "must be the id of an email inbox, or null to offer no transcripts",
+                ));
             }
         }
         "prechat_name" | "prechat_email" | "verification" => {
@@ -289,6 +305,7 @@ impl WidgetConfig {
                 .to_owned(),
             verification: ask("verification", Ask::Optional),
             secret: inbox.secret("secret").ok_or("the inbox has no secret")?,
+            transcript_inbox_id: text("transcript_inbox_id").and_then(|id| id.parse().ok()),
         })
     }
 

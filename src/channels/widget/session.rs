@@ -25,7 +25,7 @@ use super::WidgetConfig;
 use super::limits::SocketSlot;
 use crate::actors::delivery::VisitorReceipt;
 use crate::channels::ChannelEntry;
-use crate::db::types::{DeliveryStatus, SenderType};
+use crate::db::types::{ConversationStatus, DeliveryStatus, SenderType};
 use crate::files::Variant;
 use crate::inbound::{InboundError, Outcome};
 use crate::realtime::visitors::{VisitorEvent, VisitorKey};
@@ -247,8 +247,10 @@ impl VisitorSession {
             };
             // Bound before the history is read: a message stored meanwhile arrives live
             // (and is skipped by seq when the read had it).
-            if let Some(id) = conversation_id {
-                state.hub.events.visitors.bind(&bind_key, id);
+            match conversation_id {
+                Some(id) => state.hub.events.visitors.bind(&bind_key, id),
+                // A closed conversation's events no longer concern the visitor.
+                None => state.hub.events.visitors.unbind(&bind_key),
             }
             // A resume point counts in the conversation the browser had; another one now
             // (a new conversation, an identify that joined another contact) starts over.
@@ -340,35 +342,42 @@ impl VisitorSession {
         };
         let state = self.state.clone();
         let key = visitor.key.clone();
+        let ip = self.ip.clone();
         let close = async move {
-            let (resolved, _) =
-                crate::store::widget::conversation_state(&mut state.db.reader().await?, id).await?;
-            if !resolved {
-                return Ok::<_, crate::conversations::ConversationError>(false);
-            }
-            state
+            use crate::conversations::ConversationError;
+            let actor = crate::store::Actor {
+                ip: Some(ip),
+                ..crate::store::Actor::system()
+            };
+            // Only while resolved, checked in the same statement: an agent who reopened it
+            // meanwhile wins; one already closed (another tab, an agent) is left as it is.
+            match state
                 .hub
                 .conversations
-                .set_status(
-                    crate::domain::ConversationId(id),
-                    crate::db::types::ConversationStatus::Closed,
-                    None,
-                    crate::store::Actor::system(),
-                )
-                .await?;
-            Ok(true)
+                .close_resolved(crate::domain::ConversationId(id), actor)
+                .await
+            {
+                Ok(_) => Ok(true),
+                Err(ConversationError::Lost) => {
+                    let conn = &mut state.db.reader().await?;
+                    let closed = crate::store::conversations::find(conn, id)
+                        .await?
+                        .is_some_and(|c| c.status == ConversationStatus::Closed);
+                    Ok::<_, ConversationError>(closed)
+                }
+                Err(error) => Err(error),
+            }
         };
         ctx.wait(
             close
                 .into_actor(self)
                 .map(move |closed, this, ctx| match closed {
                     Ok(true) => {
-                        // Every tab (this one too) loads the visitor's conversation again: none now.
-                        this.state
-                            .hub
-                            .events
-                            .visitors
-                            .to_visitor(&key, VisitorEvent::Resume);
+                        // Every tab (this one too) loads the visitor's conversation again:
+                        // none now.
+                        let visitors = &this.state.hub.events.visitors;
+                        visitors.unbind(&key);
+                        visitors.to_visitor(&key, VisitorEvent::Resume);
                         this.close_to_retry(ctx);
                     }
                     Ok(false) => {
@@ -543,6 +552,13 @@ impl VisitorSession {
                 // The visitor's other tabs learn the conversation and its first message.
                 let visitors = &this.state.hub.events.visitors;
                 visitors.bind(&visitor.key, message.conversation_id);
+                visitors.to_visitor(
+                    &visitor.key,
+                    VisitorEvent::Conversation {
+                        conversation_id: message.conversation_id,
+                        resolved: false,
+                    },
+                );
                 visitors.to_visitor(
                     &visitor.key,
                     VisitorEvent::Message {
@@ -917,10 +933,12 @@ impl StreamHandler<VisitorEvent> for VisitorSession {
                 conversation_id,
                 resolved,
             } => {
-                // Another tab's first message may have started it: this socket shows it too.
-                if self.conversation_id.is_none_or(|id| id == conversation_id)
-                    && (self.conversation_id.is_none() || self.resolved != Some(resolved))
-                {
+                // Another tab's first message may have started it (open): this socket shows it
+                // too. An ended one it never had is not adopted.
+                let adopt = self.conversation_id.is_none() && !resolved;
+                let changed = self.conversation_id == Some(conversation_id)
+                    && self.resolved != Some(resolved);
+                if adopt || changed {
                     self.conversation_id = Some(conversation_id);
                     self.resolved = Some(resolved);
                     let frame = ServerFrame::Conversation {

@@ -1,6 +1,7 @@
 // ---- Inboxes: each channel type's settings form and connection facts ---------------------
 
 import { h } from '../core.js';
+import { fetchAll } from '../shared.js';
 import { checkboxRow, copyButton, formRow, secretBox, select, snippetBox } from './ui.js';
 import { mtaSnippets, serverFieldset } from './email.js';
 import { whatsappSteps } from './whatsapp.js';
@@ -115,7 +116,9 @@ export var CHANNELS = {
         hint: 'Shown while no agent of this inbox is online.' },
       { key: 'verification', label: 'Identity verification', kind: 'select', options: [
         ['off', 'Off'], ['optional', 'Optional: verify when the site sends a hash'], ['required', 'Required: refuse identify without a valid hash']],
-        fallback: 'optional', hint: 'identifier_hash = hex HMAC-SHA256(inbox secret, identifier), computed on your server.' }
+        fallback: 'optional', hint: 'identifier_hash = hex HMAC-SHA256(inbox secret, identifier), computed on your server.' },
+      { key: 'transcript_inbox_id', label: 'Email transcripts', kind: 'email-inbox',
+        hint: 'Visitors may have their conversation mailed to them, sent from this email inbox (3 an hour each). Off: not offered.' }
     ],
     steps: [
       'Add your website\'s origin (like https://shop.example) to the allowed origins; pages of other origins get no widget.',
@@ -163,7 +166,21 @@ export function settingsFieldset(type, current) {
       if (f.advanced) { advanced.push(server.el); return null; }
       return server.el;
     }
-    if (f.kind === 'select') {
+    if (f.kind === 'email-inbox') {
+      // The email inboxes, listed once they load; the current choice stays until then.
+      var chosen = cur[f.key] === undefined || cur[f.key] === null ? '' : String(cur[f.key]);
+      el = select(attrs, [['', 'Off']].concat(chosen ? [[chosen, 'Inbox ' + chosen]] : []), chosen);
+      var box = el;
+      fetchAll('/api/v1/inboxes', 5).then(function (list) {
+        var keep = box.value;
+        while (box.options.length > 1) box.remove(1);
+        list.filter(function (i) { return i.channel_type === 'email'; }).forEach(function (i) {
+          box.appendChild(h('option', { value: String(i.id) }, i.name + (i.enabled === false ? ' (switched off)' : '')));
+        });
+        box.value = keep;
+        if (box.value !== keep) box.value = '';
+      }, function () { /* the choice made stays; saving still works */ });
+    } else if (f.kind === 'select') {
       var opts = f.options;
       var value = cur[f.key] !== undefined && cur[f.key] !== null ? String(cur[f.key]) : (f.fallback || '');
       if (editing) opts = opts.filter(function (o) { return o[0] !== '' || !cur[f.key]; });
@@ -232,6 +249,11 @@ export function settingsFieldset(type, current) {
       if (c.server) {
         if (!editing) { if (value) out[f.key] = value; return; }
         if (c.server.changed(value)) out[f.key] = value;
+        return;
+      }
+      if (f.kind === 'email-inbox') {
+        var had = before === undefined || before === null ? '' : String(before);
+        if (value !== had) out[f.key] = value === '' ? null : value;
         return;
       }
       if (!editing) {

@@ -276,7 +276,11 @@ export function contactPage(main, params) {
         if (!list.firstChild) list.appendChild(h('li', { class: 'muted' }, 'No conversations in your inboxes.'));
         cursor = res.next_cursor || null;
         more.hidden = !cursor;
-      }, function (err) { if (alive(main)) { clear(list); showError(error, err); } });
+      }, function (err) {
+        if (!alive(main)) return;
+        if (!cursor) clear(list); // a failed "Show more" keeps what is shown
+        showError(error, err);
+      });
     }
     more.addEventListener('click', function () { busy(more, load); });
     load();
@@ -293,7 +297,12 @@ export function contactPage(main, params) {
     var phoneEl = field('phone', 'Phone', 'tel', 50);
     var langEl = field('language', 'Language', 'text', 35);
     var values = contact.attributes && typeof contact.attributes === 'object' ? contact.attributes : {};
-    var controls = definitions.map(function (d) { return { d: d, c: attributeControl(d, values[d.key]) }; });
+    // Each control's first reading: a key whose control was not touched keeps its stored
+    // value, even one the control cannot show (a choice since removed, a number as text).
+    var controls = definitions.map(function (d) {
+      var c = attributeControl(d, values[d.key]);
+      return { d: d, c: c, first: JSON.stringify(c.read()) };
+    });
     var error = alertBox('contact-error');
     var save = h('button', { type: 'submit', class: 'primary', 'data-testid': 'contact-save' }, 'Save');
     var cancel = h('button', { type: 'button', onclick: close }, 'Cancel');
@@ -310,12 +319,19 @@ export function contactPage(main, params) {
       e.preventDefault();
       clearError(error, form);
       var attributes = Object.assign({}, values);
-      controls.forEach(function (x) { attributes[x.d.key] = x.c.read(); });
+      var changed = false;
+      controls.forEach(function (x) {
+        var now = x.c.read();
+        if (JSON.stringify(now) === x.first) return;
+        attributes[x.d.key] = now;
+        changed = true;
+      });
       var body = {
         name: nameEl.value.trim() || null, email: emailEl.value.trim() || null,
-        phone: phoneEl.value.trim() || null, language: langEl.value.trim() || null,
-        attributes: attributes
+        phone: phoneEl.value.trim() || null, language: langEl.value.trim() || null
       };
+      // Attributes only when one changed (what others wrote meanwhile is not sent back).
+      if (changed) body.attributes = attributes;
       busy(save, function () { return api('PATCH', '/api/v1/contacts/' + encodeURIComponent(id), body); })
         .then(function () { toast('Contact saved.'); reload(); }, function (err) { showError(error, err, form); });
     });
