@@ -123,6 +123,10 @@ impl Hub {
         escalation.do_send(crate::sla::Attach {
             conversations: conversations.clone(),
         });
+        actix_web::rt::spawn(crate::channels::widget::watch_surveys(
+            events.clone(),
+            db.clone(),
+        ));
         actix_web::rt::spawn(crate::channels::widget::watch_presence(
             events.clone(),
             presence.clone(),

@@ -192,6 +192,9 @@ pub struct ConversationView {
     /// carry it as `conversation.sla`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sla: Option<crate::sla::SlaBadge>,
+    /// The customer's latest satisfaction answer (lists and detail; `None` elsewhere).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csat: Option<CsatView>,
 }
 
 /// A conversation's latest message, shortened for lists.
@@ -229,6 +232,28 @@ impl From<&Conversation> for ConversationView {
             contact_name: None,
             last_message: None,
             sla: None,
+            csat: None,
+        }
+    }
+}
+
+/// A satisfaction answer as agents see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CsatView {
+    /// 1 to 5 (thumbs: 1 down, 5 up).
+    pub rating: i64,
+    pub scale: String,
+    pub comment: Option<String>,
+    pub answered_at: Option<DateTime<Utc>>,
+}
+
+impl From<&crate::store::csat::Survey> for CsatView {
+    fn from(s: &crate::store::csat::Survey) -> Self {
+        Self {
+            rating: s.rating.unwrap_or_default(),
+            scale: s.scale.clone(),
+            comment: s.comment.clone(),
+            answered_at: s.answered_at.map(utc),
         }
     }
 }

@@ -177,6 +177,9 @@
   let gotReady = false; // false → next hello asks for the recent history (last_seq null)
   let convId = null; // conversation of the last `ready` (wsSeq counts in it)
   let resolved = false; // support resolved the conversation: ended, with "start a new conversation"
+  let survey = null; // the satisfaction survey asked (a `csat` frame), answered or not
+  let csatPick = 0; // the rating picked and not sent yet
+  let csatEditing = false; // an answered survey opened again to change the answer
   let starting = false; // a new_conversation frame is on its way
   let epoch = 0; // bumped when this tab changes visitor (reset, another tab's new session)
   let sessionP = null; // the session request in flight
@@ -242,6 +245,7 @@
     gotReady = false;
     convId = null;
     resolved = starting = false;
+    survey = null;
     render();
   }
 
@@ -471,6 +475,7 @@
           wsSeq = readUpTo = sentDelivered = sentRead = 0;
           convId = cid;
           resolved = false;
+          survey = null;
         }
         starting = false;
         if (f.last_seq > wsSeq) wsSeq = f.last_seq;
@@ -507,6 +512,13 @@
         break;
       case 'presence':
         cfg.agents_online = !!f.agents_online;
+        render();
+        break;
+      case 'csat':
+        // Asked, or answered (here or in another tab): the answer shows as thanks.
+        if (!survey || survey.survey_id !== f.survey_id || f.rating != null) csatEditing = false;
+        survey = f;
+        csatPick = 0;
         render();
         break;
       case 'conversation':
@@ -821,6 +833,18 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 .pre .note{margin:0;font-size:13px;font-weight:400;color:#1d2128}
 .pre .note:empty{display:none}
 .x[hidden]{display:none}
+.csat{padding:12px 16px;border-top:1px solid #e2e5ea;background:#fff;display:grid;gap:8px;font-size:13.5px;color:#1d2128}
+.csat .q{margin:0;font-weight:600}
+.csat form{display:grid;gap:8px}
+.csat .scale{display:flex;gap:6px}
+.csat .rate{flex:1;border:1px solid #c9ced6;border-radius:8px;background:#fff;color:#1d2128;padding:8px 0;font-size:15px;cursor:pointer}
+.csat .rate[aria-pressed=true]{background:var(--c);color:var(--fg);border-color:var(--c)}
+.csat textarea{border:1px solid #c9ced6;border-radius:8px;padding:8px 10px;font:inherit;resize:vertical}
+.csat button[type=submit]{border:0;border-radius:8px;padding:9px;background:var(--c);color:var(--fg);font-weight:600}
+.csat button[type=submit]:disabled{opacity:.6}
+.csat .thanks{display:grid;gap:6px}
+.csat .thanks p{margin:0}
+.csat button.plain{border:0;border-radius:8px;padding:7px;background:#e9ecf1;color:#1d2128}
 .ended{padding:12px 16px;border-top:1px solid #e2e5ea;background:#f6f8fa;display:grid;gap:8px;text-align:center;font-size:13.5px;color:#1d2128}
 .ended p{margin:0}
 .ended button{border:0;border-radius:8px;padding:9px;background:var(--c);color:var(--fg);font-weight:600;cursor:pointer}
@@ -880,6 +904,20 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         h('button', { type: 'button', class: 'plain', text: 'Cancel', onclick: () => toggleTranscript(false) })),
       e.mailNote
     );
+    // The satisfaction survey: a rating (five buttons or two thumbs), words if they like.
+    e.csatQ = h('p', { class: 'q', id: 'sb-csat-q' });
+    e.csatScale = h('div', { class: 'scale', role: 'group', 'aria-labelledby': 'sb-csat-q' });
+    e.csatText = h('textarea', { rows: '2', maxlength: '1000', 'data-testid': 'csat-comment', 'aria-label': 'Tell us more (optional)', placeholder: 'Tell us more (optional)' });
+    e.csatSend = h('button', { type: 'submit', 'data-testid': 'csat-send', text: 'Send', disabled: true });
+    e.csatForm = h('form', { novalidate: true, onsubmit: submitCsat }, e.csatScale, e.csatText, e.csatSend);
+    e.csatThanks = h('div', { class: 'thanks', 'data-testid': 'csat-thanks' },
+      h('p', { 'data-testid': 'csat-answer' }),
+      h('button', { type: 'button', class: 'plain', 'data-testid': 'csat-change', text: 'Change my answer', onclick: () => {
+        csatEditing = true;
+        csatPick = 0;
+        render();
+      } }));
+    e.csat = h('div', { class: 'csat', 'data-testid': 'csat', hidden: true }, e.csatQ, e.csatForm, e.csatThanks);
     e.ended = h('div', { class: 'ended', 'data-testid': 'resolved', role: 'status', hidden: true },
       h('p', { text: 'This conversation has been resolved. Thank you for reaching out!' }), e.restart);
 
@@ -932,6 +970,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       e.typing,
       e.error,
       e.mailForm,
+      e.csat,
       e.ended,
       e.prechat,
       e.composer,
@@ -1018,6 +1057,46 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     els.error.hidden = true;
     render();
     els.input.focus();
+  }
+
+  // ---------------------------------------------------------------- satisfaction survey
+  const FIVE = ['Very unhappy', 'Unhappy', 'Neutral', 'Happy', 'Very happy'];
+  function renderCsat() {
+    const e = els;
+    // Only while the conversation is ended: a reopened one is not asked about.
+    e.csat.hidden = !survey || !resolved;
+    if (e.csat.hidden) return;
+    const answered = survey.rating != null && !csatEditing;
+    e.csatQ.textContent = answered ? 'Thank you for your feedback!' : String(survey.question || '');
+    e.csatForm.hidden = answered;
+    e.csatThanks.hidden = !answered;
+    if (answered) {
+      const r = survey.rating;
+      const said = survey.scale === 'thumbs' ? (r >= 5 ? 'You gave a thumbs up' : 'You gave a thumbs down') : 'You rated ' + r + ' of 5 (' + FIVE[r - 1] + ')';
+      e.csatThanks.firstChild.textContent = said + (survey.comment ? ': “' + survey.comment + '”' : '.');
+      return;
+    }
+    const choices = survey.scale === 'thumbs' ? [[1, '👎', 'Thumbs down'], [5, '👍', 'Thumbs up']] : FIVE.map((w, i) => [i + 1, String(i + 1), (i + 1) + ' of 5: ' + w]);
+    const key = survey.survey_id + ':' + survey.scale + ':' + csatPick;
+    if (e.csatScale.dataset.key !== key) {
+      e.csatScale.dataset.key = key;
+      e.csatScale.replaceChildren(...choices.map(([value, text, label]) => h('button', {
+        type: 'button', class: 'rate', 'data-testid': 'csat-rate', 'data-rating': String(value),
+        'aria-label': label, 'aria-pressed': csatPick === value ? 'true' : 'false', text,
+        onclick: () => { csatPick = value; render(); },
+      })));
+    }
+    e.csatSend.disabled = !csatPick || !isReady;
+  }
+
+  function submitCsat(ev) {
+    ev.preventDefault();
+    if (!survey || !csatPick) return;
+    const comment = els.csatText.value.trim();
+    if (send({ type: 'csat', survey_id: survey.survey_id, rating: csatPick, comment: comment || null })) {
+      els.csatSend.disabled = true;
+      els.csatText.value = '';
+    } else showError('Not connected; please try again in a moment.');
   }
 
   // ---------------------------------------------------------------- transcript
@@ -1179,6 +1258,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     els.away.hidden = on;
     const pre = needPrechat();
     els.prechat.hidden = !pre;
+    renderCsat();
     els.ended.hidden = !resolved;
     els.mailBtn.hidden = !cfg.transcript || (!convId && !msgs.size);
     els.restart.disabled = starting;

@@ -103,6 +103,16 @@ fn check_settings(
                     "must be true or false",
                 ));
             }
+        } else if crate::domain::csat::SETTING_KEYS.contains(&key.as_str()) {
+            // Surveys are asked in the widget so far (issue #19 brings the other channels).
+            if kind.channel_type() != crate::db::types::ChannelType::Widget {
+                return Err(SettingsError::new(
+                    format!("settings.{key}"),
+                    "satisfaction surveys are asked in web chat (widget) inboxes only so far",
+                ));
+            }
+            crate::domain::csat::CsatSettings::check(key, value)
+                .map_err(|reason| SettingsError::new(format!("settings.{key}"), reason))?;
         } else if kind.setting_keys().contains(&key.as_str()) {
             kind.check_setting(key, value)?;
         } else {

@@ -13,13 +13,14 @@ use crate::store::audit::AuditEntry;
 use crate::store::conversations::Conversation;
 
 /// The audited changes shown as activity lines.
-const ACTIONS: [&str; 6] = [
+const ACTIONS: [&str; 7] = [
     "conversation.assign",
     "conversation.team",
     "conversation.status",
     "conversation.priority",
     "conversation.labels",
     "conversation.transcript",
+    "conversation.csat",
 ];
 /// Most lines answered (the newest).
 const LIMIT: i64 = 500;
@@ -185,6 +186,28 @@ fn line(entry: &AuditEntry, names: &Names) -> Option<String> {
                 format!("{who} set the labels: {}", labels.join(", "))
             }
         }
+        "conversation.csat" => {
+            let rating = details.get("rating")?.as_i64()?;
+            let said = match details.get("scale").and_then(Value::as_str) {
+                Some("thumbs") if rating >= 5 => "gave this a thumbs up".to_owned(),
+                Some("thumbs") => "gave this a thumbs down".to_owned(),
+                _ => format!("rated this {rating} of 5"),
+            };
+            let changed = details.get("changed").and_then(Value::as_bool) == Some(true);
+            let comment = details
+                .get("comment")
+                .and_then(Value::as_str)
+                .map(|c| format!(": \u{201c}{c}\u{201d}"))
+                .unwrap_or_default();
+            format!(
+                "The customer {}{said}{comment}",
+                if changed {
+                    "changed their answer and "
+                } else {
+                    ""
+                }
+            )
+        }
         "conversation.transcript" => format!(
             "The customer had the transcript emailed to {}",
             details.get("email")?.as_str()?
@@ -252,6 +275,22 @@ mod tests {
                     json!({"status": "closed", "reason": "customer_restarted"}),
                 ),
                 "Closed: the customer started a new conversation",
+            ),
+            (
+                entry(
+                    "conversation.csat",
+                    (ActorType::System, None),
+                    json!({"rating": 4, "scale": "five", "comment": "Quick", "changed": false}),
+                ),
+                "The customer rated this 4 of 5: \u{201c}Quick\u{201d}",
+            ),
+            (
+                entry(
+                    "conversation.csat",
+                    (ActorType::System, None),
+                    json!({"rating": 1, "scale": "thumbs", "comment": null, "changed": true}),
+                ),
+                "The customer changed their answer and gave this a thumbs down",
             ),
             (
                 entry(

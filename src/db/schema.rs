@@ -466,6 +466,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    csat_surveys (id) {
+        id -> BigInt,
+        conversation_id -> BigInt,
+        inbox_id -> BigInt,
+        resolved_at -> Timestamp,
+        due_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+        question -> Text,
+        scale -> Text,
+        rating -> Nullable<BigInt>,
+        comment -> Nullable<Text>,
+        answered_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(csat_surveys -> conversations (conversation_id));
 diesel::joinable!(contact_notes -> contacts (contact_id));
 diesel::joinable!(saved_views -> agents (agent_id));
 diesel::joinable!(inbox_schedules -> business_schedules (schedule_id));
@@ -509,6 +526,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     saved_views,
     contact_notes,
     contact_attributes,
+    csat_surveys,
 );
 
 diesel::table! {

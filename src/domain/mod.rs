@@ -2,6 +2,7 @@
 //! known to be valid, so handlers and storage never re-check it.
 
 pub mod attributes;
+pub mod csat;
 mod ids;
 
 use std::fmt;

@@ -23,6 +23,10 @@ pub enum VisitorEvent {
     Read { up_to: i64 },
     /// Whether an agent of the inbox is online now.
     Presence { agents_online: bool },
+    /// A satisfaction survey of the conversation was asked or answered.
+    Csat {
+        survey: Arc<crate::store::csat::Survey>,
+    },
     /// The conversation was resolved or closed (`true`), or is open again.
     Conversation {
         conversation_id: i64,

@@ -106,6 +106,7 @@ async fn with_details(
         .collect();
     let mut last = conv::last_messages(conn, &latest).await?;
     let clocks = crate::store::sla::active_clocks(conn, &ids).await?;
+    let mut answers = crate::store::csat::latest_answers(conn, &ids).await?;
     Ok(conversations
         .iter()
         .map(|c| {
@@ -125,6 +126,9 @@ async fn with_details(
                 .cloned()
                 .collect();
             view.sla = state.hub.sla.badge(c.inbox_id, &mine);
+            view.csat = answers
+                .remove(&c.id)
+                .map(|s| crate::views::CsatView::from(&s));
             view
         })
         .collect())

@@ -1177,6 +1177,39 @@ pub async fn change(
                         .await
                         .optional()?
                 };
+                // Resolving asks the customer how it went, when the inbox surveys (once per
+                // resolution: a resolve time has one survey).
+                if let Some(conv) = updated.as_ref().filter(|_| *status == ConversationStatus::Resolved)
+                    && conv.kind == ConversationKind::Support
+                    && let Some(inbox_id) = conv.inbox_id
+                {
+                    let settings: Option<String> = crate::db::schema::inboxes::table
+                        .find(inbox_id)
+                        .select(crate::db::schema::inboxes::settings)
+                        .first(c)
+                        .await
+                        .optional()?;
+                    let settings = match settings.as_deref().map(serde_json::from_str) {
+                        Some(Ok(serde_json::Value::Object(map))) => map,
+                        _ => serde_json::Map::new(),
+                    };
+                    let csat = crate::domain::csat::CsatSettings::read(&settings);
+                    if csat.enabled {
+                        use crate::db::schema::csat_surveys as cs;
+                        diesel::insert_into(cs::table)
+                            .values((
+                                cs::conversation_id.eq(conversation_id),
+                                cs::inbox_id.eq(inbox_id),
+                                cs::resolved_at.eq(at),
+                                cs::due_at.eq(at + chrono::TimeDelta::seconds(csat.delay_secs)),
+                                cs::question.eq(&csat.question),
+                                cs::scale.eq(csat.scale.as_str()),
+                            ))
+                            .on_conflict_do_nothing()
+                            .execute(c)
+                            .await?;
+                    }
+                }
                 (updated, "conversation.status", json!({"status": status, "snoozed_until": snoozed_until}))
             }
             ConversationChange::CloseResolved => {

@@ -11,6 +11,7 @@ pub mod canned;
 pub mod contact_attributes;
 pub mod contacts;
 pub mod conversations;
+pub mod csat;
 pub mod cursors;
 pub mod delivery;
 pub mod inboxes;

@@ -1296,3 +1296,122 @@ async fn a_visitor_leaves_a_resolved_conversation_but_never_an_open_one() {
     assert_ne!(fresh["conversation_id"], conversation.as_str());
     assert_eq!(fresh["resolved"], false);
 }
+
+/// Satisfaction surveys in the widget (issue #19, the widget's part): settings checked (widget
+/// inboxes only so far), a survey per resolution handed to the visitor's socket, answered and
+/// changed, refused off its scale or for a survey that is not theirs, shown on the conversation
+/// (its `csat` and an activity line) and again after a reconnect.
+#[actix_web::test]
+async fn a_resolved_conversation_asks_the_visitor_how_it_went() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    // Only widget inboxes ask, so far; bad values are named.
+    let api_inbox = app
+        .api(
+            &admin,
+            Method::POST,
+            "/api/v1/inboxes",
+            Some(json!({"name": "Api", "channel_type": "api", "settings": {"csat_enabled": true}})),
+        )
+        .await;
+    assert_error(api_inbox, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input").await;
+    let widget = create_widget(
+        &app,
+        json!({"allowed_origins": [SITE], "csat_enabled": true, "csat_question": "Happy with us?"}),
+    )
+    .await;
+    let settings = format!("/api/v1/inboxes/{}", widget.id);
+    for bad in [
+        json!({"csat_scale": "stars"}),
+        json!({"csat_delay_secs": 86_401}),
+        json!({"csat_enabled": "yes"}),
+    ] {
+        let response = app
+            .api(
+                &admin,
+                Method::PATCH,
+                &settings,
+                Some(json!({ "settings": bad })),
+            )
+            .await;
+        assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input").await;
+    }
+
+    let token = new_visitor(&app, &widget).await;
+    let mut socket = VisitorSocket::open(&app, &widget.key, &token, None).await;
+    socket.say("c-csat-0001", "My parcel is lost").await;
+    let conversation = socket.next_of("conversation").await["conversation_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let path = format!("/api/v1/conversations/{conversation}");
+    let set_status = async |status: &str| {
+        let response = app
+            .api(
+                &admin,
+                Method::POST,
+                &format!("{path}/status"),
+                Some(json!({ "status": status })),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "{status}");
+    };
+    set_status("resolved").await;
+    let asked = socket.next_of("csat").await;
+    assert_eq!(asked["question"], "Happy with us?", "{asked}");
+    assert_eq!(asked["scale"], "five");
+    assert_eq!(asked["rating"], Value::Null);
+    let survey = asked["survey_id"].as_str().expect("survey").to_owned();
+
+    // Answers: one off the scale's range and one for another survey are refused.
+    socket
+        .send(json!({"type": "csat", "survey_id": survey, "rating": 7}))
+        .await;
+    assert_eq!(socket.next_of("error").await["code"], "invalid_frame");
+    socket
+        .send(json!({"type": "csat", "survey_id": "999999", "rating": 3}))
+        .await;
+    assert_eq!(socket.next_of("error").await["message"], "no such survey");
+    socket
+        .send(json!({"type": "csat", "survey_id": survey, "rating": 4, "comment": " Quick and kind "}))
+        .await;
+    let answered = socket.next_of("csat").await;
+    assert_eq!(answered["rating"], 4, "{answered}");
+    assert_eq!(answered["comment"], "Quick and kind");
+    let shown = app.get_json(&admin, &path).await;
+    assert_eq!(shown["csat"]["rating"], 4, "{shown}");
+    assert_eq!(shown["csat"]["comment"], "Quick and kind");
+    // Changed within the week: the latest answer counts, the thread says both.
+    socket
+        .send(json!({"type": "csat", "survey_id": survey, "rating": 2}))
+        .await;
+    assert_eq!(socket.next_of("csat").await["rating"], 2);
+    assert_eq!(app.get_json(&admin, &path).await["csat"]["rating"], 2);
+    let activity = app
+        .get_json(&admin, &format!("{path}/activity"))
+        .await
+        .to_string();
+    assert!(
+        activity.contains("The customer rated this 4 of 5"),
+        "{activity}"
+    );
+    assert!(
+        activity.contains("The customer changed their answer and rated this 2 of 5"),
+        "{activity}"
+    );
+
+    // A reconnect shows the survey with the answer so far.
+    let mut again = VisitorSocket::open(&app, &widget.key, &token, None).await;
+    let restored = again.next_of("csat").await;
+    assert_eq!(
+        (restored["survey_id"].as_str(), &restored["rating"]),
+        (Some(survey.as_str()), &json!(2))
+    );
+
+    // Reopened and resolved again: a new survey for the new resolution.
+    set_status("open").await;
+    set_status("resolved").await;
+    let second = again.next_of("csat").await;
+    assert_ne!(second["survey_id"], survey.as_str(), "{second}");
+    assert_eq!(second["rating"], Value::Null);
+}

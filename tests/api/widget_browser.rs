@@ -79,6 +79,23 @@ async fn bubbles(chrome: &Chrome) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// A plain shop page embedding the widget (with `lang`, so axe judges only the widget).
+pub(crate) fn shop_page(embed: &str) -> String {
+    format!(
+        "<!doctype html><html lang=en><head><meta charset=utf-8><title>Acme shop</title>\
+         <meta name=viewport content='width=device-width, initial-scale=1'></head>\
+         <body><h1>Acme shop</h1>{embed}</body></html>"
+    )
+}
+
+/// A browser of `width`×`height` on the shop at `origin`, its widget open and connected.
+pub(crate) async fn open_shop(origin: &str, width: u32, height: u32) -> Chrome {
+    let chrome = Chrome::start(width, height).await;
+    chrome.client.goto(origin).await.expect("open the shop");
+    open_widget(&chrome).await;
+    chrome
+}
+
 pub(crate) async fn open_widget(chrome: &Chrome) {
     chrome
         .wait_until(

@@ -9,22 +9,14 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::a11y_browser::no_violations;
-use crate::chrome::{Chrome, Site};
+use crate::chrome::Site;
 use crate::conversation_helpers::call_ok;
 use crate::helpers::{eventually, spawn_app};
 use crate::smtp_sink::SmtpSink;
 use crate::widget::create_widget;
-use crate::widget_browser::{open_widget, type_and_send};
+use crate::widget_browser::{open_shop, open_widget, shop_page, type_and_send};
 
 const ROOT: &str = "const root = document.getElementById('switchboard-widget')?.shadowRoot;";
-
-fn page(embed: &str) -> String {
-    format!(
-        "<!doctype html><html lang=en><head><meta charset=utf-8><title>Acme shop</title>\
-         <meta name=viewport content='width=device-width, initial-scale=1'></head>\
-         <body><h1>Acme shop</h1>{embed}</body></html>"
-    )
-}
 
 /// Whether the "resolved" notice is shown (and the composer hidden with it).
 fn resolved_shown(on: bool) -> String {
@@ -66,7 +58,7 @@ async fn a_resolved_conversation_ends_in_the_widget_and_a_new_one_starts() {
         json!({"allowed_origins": [site.origin], "title": "Acme support", "greeting": "Hi! Ask us anything."}),
     )
     .await;
-    site.set_page(page(&widget.embed));
+    site.set_page(shop_page(&widget.embed));
     let list_path = format!("/api/v1/conversations?inbox_id={}", widget.id);
     // Transcripts go out through an email inbox's SMTP server (a real one, aiosmtpd).
     let sink = SmtpSink::start(
@@ -98,13 +90,7 @@ async fn a_resolved_conversation_ends_in_the_widget_and_a_new_one_starts() {
     let mut mailed = 0;
 
     for (width, height, device) in [(1280, 900, "desktop"), (390, 844, "phone")] {
-        let chrome = Chrome::start(width, height).await;
-        chrome
-            .client
-            .goto(&site.origin)
-            .await
-            .expect("open the shop");
-        open_widget(&chrome).await;
+        let chrome = open_shop(&site.origin, width, height).await;
         let question = format!("Where is my order? ({device})");
         type_and_send(&chrome, &question).await;
         let listed = eventually(&app, &widget.admin, &list_path, |l| {

@@ -15,7 +15,8 @@ pub const MIN_CLIENT_ID_CHARS: usize = 8;
 /// Longest accepted `client_id`: fits a UUID with a prefix, and keeps the external id indexable.
 pub const MAX_CLIENT_ID_CHARS: usize = 64;
 
-const FRAME_TYPES: &str = "hello, message, typing, delivered, read, context or new_conversation";
+const FRAME_TYPES: &str =
+    "hello, message, typing, delivered, read, context, new_conversation or csat";
 
 /// Size limits for client frames; the inbox's widget configuration sets `max_message_chars`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +81,20 @@ pub enum ClientFrame {
     /// next message starts another).
     #[serde(rename = "new_conversation")]
     NewConversation,
+    /// The visitor's answer to a satisfaction survey (`csat` frame from the hub).
+    Csat {
+        /// The survey answered.
+        survey_id: String,
+        /// 1 to 5 (thumbs: 1 down, 5 up).
+        rating: i64,
+        /// What they added in words, trimmed; `None` when empty.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+    },
 }
+
+/// Longest survey comment, in characters.
+pub const MAX_CSAT_COMMENT_CHARS: usize = 1_000;
 
 /// Why a client frame was refused; [`FrameError::to_frame`] gives the `error` frame to answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -228,6 +242,37 @@ pub fn parse_client_frame(text: &str, limits: &Limits) -> Result<ClientFrame, Fr
                 ClientFrame::Delivered { up_to }
             })
         }
+        "csat" => {
+            only_fields(&fields, kind, &["survey_id", "rating", "comment"])?;
+            let survey_id = string(&fields, "survey_id")?;
+            if survey_id.is_empty() || survey_id.len() > 20 {
+                return Err(invalid("survey_id", "must be a survey id string"));
+            }
+            let rating = fields
+                .get("rating")
+                .and_then(Value::as_i64)
+                .filter(|r| (1..=5).contains(r))
+                .ok_or_else(|| invalid("rating", "must be a whole number from 1 to 5"))?;
+            let comment = match fields.get("comment") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(text)) => {
+                    let text = text.trim();
+                    if text.chars().count() > MAX_CSAT_COMMENT_CHARS {
+                        return Err(invalid(
+                            "comment",
+                            format!("must be at most {MAX_CSAT_COMMENT_CHARS} characters"),
+                        ));
+                    }
+                    (!text.is_empty()).then(|| text.to_owned())
+                }
+                Some(_) => return Err(invalid("comment", "must be text or null")),
+            };
+            Ok(ClientFrame::Csat {
+                survey_id,
+                rating,
+                comment,
+            })
+        }
         "new_conversation" => {
             only_fields(&fields, kind, &[])?;
             Ok(ClientFrame::NewConversation)
@@ -330,6 +375,50 @@ mod tests {
         match parse(text) {
             Err(FrameError::Invalid(message)) => message,
             other => panic!("expected Invalid for {text}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn csat_answers_are_a_rating_and_maybe_words() {
+        assert_eq!(
+            parse(r#"{"type":"csat","survey_id":"4","rating":5,"comment":"  Great help "}"#),
+            Ok(ClientFrame::Csat {
+                survey_id: "4".into(),
+                rating: 5,
+                comment: Some("Great help".into())
+            })
+        );
+        assert_eq!(
+            parse(r#"{"type":"csat","survey_id":"4","rating":1,"comment":"  "}"#),
+            Ok(ClientFrame::Csat {
+                survey_id: "4".into(),
+                rating: 1,
+                comment: None
+            })
+        );
+        for (text, message) in [
+            (
+                r#"{"type":"csat","survey_id":"4","rating":6}"#,
+                "rating: must be a whole number from 1 to 5",
+            ),
+            (
+                r#"{"type":"csat","survey_id":"4","rating":2.5}"#,
+                "rating: must be a whole number from 1 to 5",
+            ),
+            (
+                r#"{"type":"csat","survey_id":"4"}"#,
+                "rating: must be a whole number from 1 to 5",
+            ),
+            (
+                r#"{"type":"csat","survey_id":4,"rating":3}"#,
+                "survey_id: must be a string",
+            ),
+            (
+                r#"{"type":"csat","survey_id":"4","rating":3,"comment":7}"#,
+                "comment: must be text or null",
+            ),
+        ] {
+            assert_eq!(invalid_message(text), message, "{text}");
         }
     }
 
@@ -634,19 +723,19 @@ mod tests {
     fn unknown_missing_or_mistyped_type() {
         assert_eq!(
             invalid_message(r#"{"type":"bye"}"#),
-            "type: unknown frame type \"bye\" (expected hello, message, typing, delivered, read, context or new_conversation)"
+            "type: unknown frame type \"bye\" (expected hello, message, typing, delivered, read, context, new_conversation or csat)"
         );
         assert_eq!(
             invalid_message(r#"{"type":"Message","client_id":"c-12345678","content":"hi"}"#),
-            "type: unknown frame type \"Message\" (expected hello, message, typing, delivered, read, context or new_conversation)"
+            "type: unknown frame type \"Message\" (expected hello, message, typing, delivered, read, context, new_conversation or csat)"
         );
         assert_eq!(
             invalid_message(r#"{"on":true}"#),
-            "type: is required (hello, message, typing, delivered, read, context or new_conversation)"
+            "type: is required (hello, message, typing, delivered, read, context, new_conversation or csat)"
         );
         assert_eq!(
             invalid_message(r#"{"type":3}"#),
-            "type: must be a string (hello, message, typing, delivered, read, context or new_conversation)"
+            "type: must be a string (hello, message, typing, delivered, read, context, new_conversation or csat)"
         );
     }
 
@@ -683,7 +772,7 @@ mod tests {
         for text in ["[]", "null", "\"hello\"", "42"] {
             assert_eq!(
                 invalid_message(text),
-                "frame: must be a JSON object with a \"type\" (hello, message, typing, delivered, read, context or new_conversation)",
+                "frame: must be a JSON object with a \"type\" (hello, message, typing, delivered, read, context, new_conversation or csat)",
                 "{text}"
             );
         }

@@ -19,8 +19,8 @@ mod snippet;
 mod visitor;
 
 pub use client::{
-    ClientFrame, FrameError, Limits, MAX_CLIENT_ID_CHARS, MIN_CLIENT_ID_CHARS, check_content,
-    is_valid_client_id, parse_client_frame,
+    ClientFrame, FrameError, Limits, MAX_CLIENT_ID_CHARS, MAX_CSAT_COMMENT_CHARS,
+    MIN_CLIENT_ID_CHARS, check_content, is_valid_client_id, parse_client_frame,
 };
 pub use identity::{
     TokenError, VisitorToken, client_external_id, identifier_hash, new_visitor_id,

@@ -143,6 +143,21 @@ pub enum ServerFrame {
         /// Whether an agent is available.
         agents_online: bool,
     },
+    /// A satisfaction survey after the conversation was resolved (after `ready` while it may
+    /// be answered, and when it is asked); `rating` is set once answered (a changed answer
+    /// comes back the same way).
+    Csat {
+        /// The survey, named in the answer.
+        survey_id: String,
+        /// What the inbox asks.
+        question: String,
+        /// `five` (1 to 5) or `thumbs` (1 down, 5 up).
+        scale: String,
+        /// The visitor's answer so far.
+        rating: Option<i64>,
+        /// Their words with it.
+        comment: Option<String>,
+    },
     /// The state of the visitor's conversation: sent after `ready` (and its history) and when
     /// it changes. A resolved conversation shows as ended, with "start a new conversation".
     Conversation {

@@ -104,6 +104,21 @@ fn check_frame(text: &str, limits: &Limits) {
                     assert!(content.chars().count() <= limits.max_message_chars);
                 }
                 ClientFrame::Typing { .. } | ClientFrame::NewConversation => {}
+                ClientFrame::Csat {
+                    survey_id,
+                    rating,
+                    comment,
+                } => {
+                    assert!(!survey_id.is_empty() && survey_id.len() <= 20);
+                    assert!((1..=5).contains(rating), "rating {rating}");
+                    if let Some(comment) = comment {
+                        assert_eq!(comment, comment.trim(), "comment is trimmed");
+                        assert!(!comment.is_empty());
+                        assert!(
+                            comment.chars().count() <= switchboard_widget::MAX_CSAT_COMMENT_CHARS
+                        );
+                    }
+                }
                 ClientFrame::Delivered { up_to } | ClientFrame::Read { up_to } => {
                     assert!(*up_to >= 0, "negative up_to");
                 }

@@ -264,6 +264,13 @@ impl VisitorSession {
                 Some(id) => crate::store::widget::conversation_state(conn, id).await?,
                 None => (false, 0),
             };
+            // A survey asked and still open to an answer comes with the conversation.
+            let survey = match conversation_id {
+                Some(id) => crate::store::csat::latest_sent(conn, id)
+                    .await?
+                    .filter(|s| s.open_at(crate::store::now())),
+                None => None,
+            };
             let history = match conversation_id {
                 Some(id) => {
                     let limit = if after.is_some() { MAX_RESUME } else { HISTORY };
@@ -279,7 +286,7 @@ impl VisitorSession {
                 }
                 None => Vec::new(),
             };
-            let shown = (resolved, read_up_to);
+            let shown = (resolved, read_up_to, survey);
             Ok::<_, crate::db::StoreError>((
                 contact_id,
                 conversation_id,
@@ -290,15 +297,21 @@ impl VisitorSession {
             ))
         };
         ctx.wait(load.into_actor(self).map(move |loaded, this, ctx| {
-            let (contact_id, conversation_id, history, online, after, (resolved, read_up_to)) =
-                match loaded {
-                    Ok(loaded) => loaded,
-                    Err(error) => {
-                        tracing::warn!(%error, "cannot load a visitor's conversation");
-                        this.close_to_retry(ctx);
-                        return;
-                    }
-                };
+            let (
+                contact_id,
+                conversation_id,
+                history,
+                online,
+                after,
+                (resolved, read_up_to, survey),
+            ) = match loaded {
+                Ok(loaded) => loaded,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot load a visitor's conversation");
+                    this.close_to_retry(ctx);
+                    return;
+                }
+            };
             this.contact_id = contact_id;
             this.conversation_id = conversation_id;
             this.agents_online = online;
@@ -327,6 +340,9 @@ impl VisitorSession {
                         status: Receipt::Read,
                     };
                     this.send(ctx, &frame);
+                }
+                if let Some(survey) = &survey {
+                    this.send(ctx, &csat_frame(survey));
                 }
             });
         }));
@@ -390,6 +406,81 @@ impl VisitorSession {
                     }
                     Err(error) => {
                         tracing::warn!(%error, "cannot close a visitor's resolved conversation");
+                        this.close_to_retry(ctx);
+                    }
+                }),
+        );
+    }
+
+    /// The visitor answers a survey of their conversation (or changes their answer within the
+    /// week): checked against its scale, stored, audited, and shown in every tab.
+    fn csat(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        survey_id: &str,
+        rating: i64,
+        comment: Option<String>,
+    ) {
+        let (Some(visitor), Some(conversation_id)) = (&self.visitor, self.conversation_id) else {
+            self.refuse(ctx, ErrorCode::InvalidFrame, "there is no survey to answer");
+            return;
+        };
+        let Ok(survey_id) = survey_id.parse::<i64>() else {
+            self.refuse(ctx, ErrorCode::InvalidFrame, "no such survey");
+            return;
+        };
+        let state = self.state.clone();
+        let key = visitor.key.clone();
+        let ip = self.ip.clone();
+        let store = async move {
+            let conn = &mut state.db.reader().await?;
+            let Some(survey) = crate::store::csat::find(conn, conversation_id, survey_id).await?
+            else {
+                return Ok(Err("no such survey"));
+            };
+            let scale = crate::domain::csat::CsatScale::parse(&survey.scale)
+                .unwrap_or(crate::domain::csat::CsatScale::Five);
+            if !scale.accepts(rating) {
+                return Ok(Err("that rating is not on this survey's scale"));
+            }
+            let actor = crate::store::Actor {
+                ip: Some(ip),
+                ..crate::store::Actor::system()
+            };
+            let answered = crate::store::csat::answer(
+                &mut state.db.writer().await?,
+                conversation_id,
+                survey_id,
+                rating,
+                comment.as_deref(),
+                crate::store::now(),
+                &actor,
+            )
+            .await?;
+            Ok::<_, crate::db::StoreError>(match answered {
+                Ok(survey) => Ok(survey),
+                Err(crate::store::csat::AnswerRefusal::Unknown) => Err("no such survey"),
+                Err(crate::store::csat::AnswerRefusal::Closed) => {
+                    Err("this survey was asked more than a week ago and is closed")
+                }
+            })
+        };
+        ctx.wait(
+            store
+                .into_actor(self)
+                .map(move |stored, this, ctx| match stored {
+                    Ok(Ok(survey)) => {
+                        // Every tab of the visitor shows the answer (this one too).
+                        this.state.hub.events.visitors.to_visitor(
+                            &key,
+                            VisitorEvent::Csat {
+                                survey: Arc::new(survey),
+                            },
+                        );
+                    }
+                    Ok(Err(reason)) => this.refuse(ctx, ErrorCode::InvalidFrame, reason),
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot store a survey answer");
                         this.close_to_retry(ctx);
                     }
                 }),
@@ -702,6 +793,17 @@ impl VisitorSession {
 
 /// The frame a visitor sees for a stored message: their own messages carry the
 /// `client_id` they were sent with, replies their agent's name, files signed links.
+/// The `csat` frame of a survey (asked, or answered so far).
+fn csat_frame(survey: &crate::store::csat::Survey) -> ServerFrame {
+    ServerFrame::Csat {
+        survey_id: survey.id.to_string(),
+        question: survey.question.clone(),
+        scale: survey.scale.clone(),
+        rating: survey.rating,
+        comment: survey.comment.clone(),
+    }
+}
+
 fn frame_for(
     state: &AppState,
     visitor_id: &str,
@@ -882,6 +984,14 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for VisitorSession {
             (ClientFrame::Read { up_to }, true) => self.receipt(ctx, up_to, DeliveryStatus::Read),
             (ClientFrame::Context(context), true) => self.context(ctx, context),
             (ClientFrame::NewConversation, true) => self.new_conversation(ctx),
+            (
+                ClientFrame::Csat {
+                    survey_id,
+                    rating,
+                    comment,
+                },
+                true,
+            ) => self.csat(ctx, &survey_id, rating, comment),
         }
     }
 }
@@ -927,6 +1037,11 @@ impl StreamHandler<VisitorEvent> for VisitorSession {
                 if agents_online != self.agents_online {
                     self.agents_online = agents_online;
                     self.send(ctx, &ServerFrame::Presence { agents_online });
+                }
+            }
+            VisitorEvent::Csat { survey } => {
+                if self.conversation_id == Some(survey.conversation_id) {
+                    self.send(ctx, &csat_frame(&survey));
                 }
             }
             VisitorEvent::Conversation {

@@ -118,7 +118,13 @@ export var CHANNELS = {
         ['off', 'Off'], ['optional', 'Optional: verify when the site sends a hash'], ['required', 'Required: refuse identify without a valid hash']],
         fallback: 'optional', hint: 'identifier_hash = hex HMAC-SHA256(inbox secret, identifier), computed on your server.' },
       { key: 'transcript_inbox_id', label: 'Email transcripts', kind: 'email-inbox',
-        hint: 'Visitors may have their conversation mailed to them, sent from this email inbox (3 an hour each). Off: not offered.' }
+        hint: 'Visitors may have their conversation mailed to them, sent from this email inbox (3 an hour each). Off: not offered.' },
+      { key: 'csat_enabled', label: 'Ask for a satisfaction rating when a conversation is resolved', kind: 'checkbox', fallback: false,
+        hint: 'The widget asks the visitor; the answer shows in the conversation. They may change it within a week.' },
+      { key: 'csat_question', label: 'Survey question', kind: 'text', maxlength: 200, placeholder: 'How satisfied are you with the help you got?' },
+      { key: 'csat_scale', label: 'Survey answers', kind: 'select', options: [['five', '1 to 5'], ['thumbs', 'Thumbs up or down']], fallback: 'five' },
+      { key: 'csat_delay_secs', label: 'Ask after (seconds)', kind: 'number', placeholder: '0',
+        hint: 'How long after resolving the survey is asked, up to a day (86400).' }
     ],
     steps: [
       'Add your website\'s origin (like https://shop.example) to the allowed origins; pages of other origins get no widget.',
@@ -199,7 +205,8 @@ export function settingsFieldset(type, current) {
       var v = cur[f.key];
       el.value = Array.isArray(v) ? v.join('\n') : (v === undefined || v === null ? '' : String(v));
     } else {
-      attrs.type = f.kind === 'url' ? 'url' : 'text';
+      attrs.type = f.kind === 'url' ? 'url' : (f.kind === 'number' ? 'number' : 'text');
+      if (f.kind === 'number') { attrs.min = '0'; attrs.step = '1'; attrs.inputmode = 'numeric'; }
       attrs.autocomplete = 'off';
       attrs.spellcheck = 'false';
       if (f.maxlength) attrs.maxlength = String(f.maxlength);
@@ -249,6 +256,11 @@ export function settingsFieldset(type, current) {
       if (c.server) {
         if (!editing) { if (value) out[f.key] = value; return; }
         if (c.server.changed(value)) out[f.key] = value;
+        return;
+      }
+      if (f.kind === 'number') {
+        var wasNumber = before === undefined || before === null ? '' : String(before);
+        if (value !== '' && value !== wasNumber) out[f.key] = Number(value);
         return;
       }
       if (f.kind === 'email-inbox') {

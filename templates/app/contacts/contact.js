@@ -262,7 +262,9 @@ export function contactPage(main, params) {
         h('span', { class: 'conv-line' }, chanIcon(chan), ' ',
           h('strong', null, c.subject || ('Conversation #' + c.id)), ' ',
           h('span', { class: 'badge status-' + c.status }, statusLabel(c.status)), ' ',
-          h('span', { class: 'muted small' }, inbox ? inbox.name : '')),
+          h('span', { class: 'muted small' }, inbox ? inbox.name : ''),
+          c.csat ? [' ', h('span', { class: 'badge', 'data-testid': 'csat-badge', title: c.csat.comment || null },
+            c.csat.scale === 'thumbs' ? (c.csat.rating >= 5 ? '👍 Happy' : '👎 Unhappy') : '★ ' + c.csat.rating + '/5')] : null),
         preview ? h('span', { class: 'muted small conv-preview' }, preview) : null),
         h('span', { class: 'muted small' }, timeEl(c.last_activity_at)));
     }
