@@ -180,6 +180,8 @@
   let survey = null; // the satisfaction survey asked (a `csat` frame), answered or not
   let csatPick = 0; // the rating picked and not sent yet
   let csatEditing = false; // an answered survey opened again to change the answer
+  let csatSending = false; // an answer is on its way (until the hub's `csat` or `error` frame)
+  let csatFor = null; // the survey the form was last filled for
   let starting = false; // a new_conversation frame is on its way
   let epoch = 0; // bumped when this tab changes visitor (reset, another tab's new session)
   let sessionP = null; // the session request in flight
@@ -478,6 +480,8 @@
           survey = null;
         }
         starting = false;
+        survey = null; // the open one, if any, follows `ready`
+        csatSending = false;
         if (f.last_seq > wsSeq) wsSeq = f.last_seq;
         isReady = true;
         gotReady = true;
@@ -516,7 +520,16 @@
         break;
       case 'csat':
         // Asked, or answered (here or in another tab): the answer shows as thanks.
-        if (!survey || survey.survey_id !== f.survey_id || f.rating != null) csatEditing = false;
+        if (csatFor !== f.survey_id) {
+          // Another survey (not the same one again after a reconnect): a fresh form.
+          if (els) els.csatText.value = '';
+          csatEditing = false;
+          csatFor = f.survey_id;
+        }
+        if (f.rating != null) csatEditing = false;
+        if (csatSending && els) els.csatText.value = '';
+        csatSending = false;
+        if (els) els.csatNote.textContent = '';
         survey = f;
         csatPick = 0;
         render();
@@ -527,6 +540,7 @@
         if (convId == null || String(f.conversation_id) === convId) {
           convId = String(f.conversation_id);
           resolved = !!f.resolved;
+          if (!resolved) survey = null; // reopened: that resolution's survey is over
           starting = false;
           render();
         }
@@ -539,9 +553,11 @@
 
   function onServerError(f) {
     const cid = f.client_id;
-    // A refusal about no message (a new_conversation limited, say): the button works again.
-    if (!cid && starting) {
-      starting = false;
+    // A refusal about no message (a new_conversation or a survey answer): its button works
+    // again and a refused answer says why where it was given.
+    if (!cid && (starting || csatSending)) {
+      if (csatSending && els) els.csatNote.textContent = f.message || 'Your answer was not taken.';
+      starting = csatSending = false;
       render();
     }
     if (f.code === 'unauthorized') {
@@ -842,6 +858,8 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 .csat textarea{border:1px solid #c9ced6;border-radius:8px;padding:8px 10px;font:inherit;resize:vertical}
 .csat button[type=submit]{border:0;border-radius:8px;padding:9px;background:var(--c);color:var(--fg);font-weight:600}
 .csat button[type=submit]:disabled{opacity:.6}
+.csat .note{margin:0;font-size:13px;color:#8c1d18}
+.csat .note:empty{display:none}
 .csat .thanks{display:grid;gap:6px}
 .csat .thanks p{margin:0}
 .csat button.plain{border:0;border-radius:8px;padding:7px;background:#e9ecf1;color:#1d2128}
@@ -909,12 +927,14 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     e.csatScale = h('div', { class: 'scale', role: 'group', 'aria-labelledby': 'sb-csat-q' });
     e.csatText = h('textarea', { rows: '2', maxlength: '1000', 'data-testid': 'csat-comment', 'aria-label': 'Tell us more (optional)', placeholder: 'Tell us more (optional)' });
     e.csatSend = h('button', { type: 'submit', 'data-testid': 'csat-send', text: 'Send', disabled: true });
-    e.csatForm = h('form', { novalidate: true, onsubmit: submitCsat }, e.csatScale, e.csatText, e.csatSend);
+    e.csatNote = h('p', { class: 'note', role: 'status', 'data-testid': 'csat-note' });
+    e.csatForm = h('form', { novalidate: true, onsubmit: submitCsat }, e.csatScale, e.csatText, e.csatSend, e.csatNote);
     e.csatThanks = h('div', { class: 'thanks', 'data-testid': 'csat-thanks' },
       h('p', { 'data-testid': 'csat-answer' }),
       h('button', { type: 'button', class: 'plain', 'data-testid': 'csat-change', text: 'Change my answer', onclick: () => {
         csatEditing = true;
-        csatPick = 0;
+        csatPick = survey ? survey.rating || 0 : 0;
+        els.csatText.value = (survey && survey.comment) || '';
         render();
       } }));
     e.csat = h('div', { class: 'csat', 'data-testid': 'csat', hidden: true }, e.csatQ, e.csatForm, e.csatThanks);
@@ -1077,26 +1097,31 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       return;
     }
     const choices = survey.scale === 'thumbs' ? [[1, '👎', 'Thumbs down'], [5, '👍', 'Thumbs up']] : FIVE.map((w, i) => [i + 1, String(i + 1), (i + 1) + ' of 5: ' + w]);
-    const key = survey.survey_id + ':' + survey.scale + ':' + csatPick;
+    // The buttons are made once per survey (a pick only presses one, so focus stays).
+    const key = survey.survey_id + ':' + survey.scale;
     if (e.csatScale.dataset.key !== key) {
       e.csatScale.dataset.key = key;
       e.csatScale.replaceChildren(...choices.map(([value, text, label]) => h('button', {
         type: 'button', class: 'rate', 'data-testid': 'csat-rate', 'data-rating': String(value),
-        'aria-label': label, 'aria-pressed': csatPick === value ? 'true' : 'false', text,
+        'aria-label': label, 'aria-pressed': 'false', text,
         onclick: () => { csatPick = value; render(); },
       })));
     }
-    e.csatSend.disabled = !csatPick || !isReady;
+    for (const b of e.csatScale.children) b.setAttribute('aria-pressed', String(+b.dataset.rating === csatPick));
+    e.csatSend.disabled = !csatPick || !isReady || csatSending;
   }
 
   function submitCsat(ev) {
     ev.preventDefault();
     if (!survey || !csatPick) return;
+    if (csatSending) return;
     const comment = els.csatText.value.trim();
+    els.csatNote.textContent = '';
+    // The words stay in the box until the hub takes the answer (a refusal keeps them).
     if (send({ type: 'csat', survey_id: survey.survey_id, rating: csatPick, comment: comment || null })) {
-      els.csatSend.disabled = true;
-      els.csatText.value = '';
-    } else showError('Not connected; please try again in a moment.');
+      csatSending = true;
+      render();
+    } else els.csatNote.textContent = 'Not connected; please try again in a moment.';
   }
 
   // ---------------------------------------------------------------- transcript

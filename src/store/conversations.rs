@@ -1152,6 +1152,16 @@ pub async fn change(
                 }
             }
             ConversationChange::Status { status, snoozed_until } => {
+                // Resolving what is already resolved (a repeated or bulk resolve) is no new
+                // resolution: the customer is not asked again.
+                let was_resolved = *status == ConversationStatus::Resolved
+                    && conversations::table
+                        .find(conversation_id)
+                        .select(conversations::status)
+                        .first::<ConversationStatus>(c)
+                        .await
+                        .optional()?
+                        == Some(ConversationStatus::Resolved);
                 let resolved_at = matches!(status, ConversationStatus::Resolved | ConversationStatus::Closed)
                     .then_some(at);
                 let changes = (
@@ -1179,7 +1189,9 @@ pub async fn change(
                 };
                 // Resolving asks the customer how it went, when the inbox surveys (once per
                 // resolution: a resolve time has one survey).
-                if let Some(conv) = updated.as_ref().filter(|_| *status == ConversationStatus::Resolved)
+                if let Some(conv) = updated
+                    .as_ref()
+                    .filter(|_| *status == ConversationStatus::Resolved && !was_resolved)
                     && conv.kind == ConversationKind::Support
                     && let Some(inbox_id) = conv.inbox_id
                 {

@@ -10,8 +10,10 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde_json::json;
 
 use super::{Actor, AuditEvent};
-use crate::db::schema::csat_surveys;
+use crate::db::schema::{conversations, csat_surveys};
+use crate::db::types::ConversationStatus;
 use crate::db::{DbConn, StoreError};
+use crate::domain::csat::CsatScale;
 use crate::{audit, db_run};
 
 /// How long after it was asked an answer may still change.
@@ -64,16 +66,37 @@ pub async fn claim_due(
     limit: i64,
 ) -> Result<Vec<Survey>, StoreError> {
     db_run!(conn, c => {
-        let due: Vec<i64> = csat_surveys::table
+        let due: Vec<(i64, NaiveDateTime, ConversationStatus, Option<NaiveDateTime>)> = csat_surveys::table
+            .inner_join(conversations::table)
             .filter(csat_surveys::sent_at.is_null())
             .filter(csat_surveys::due_at.le(now))
             .order(csat_surveys::due_at)
             .limit(limit)
-            .select(csat_surveys::id)
+            .select((
+                csat_surveys::id,
+                csat_surveys::resolved_at,
+                conversations::status,
+                conversations::resolved_at,
+            ))
             .load(c)
             .await?;
-        let mut claimed = Vec::with_capacity(due.len());
-        for id in due {
+        // A conversation reopened (or resolved again) before its survey came due: that
+        // resolution is not asked about; its survey goes.
+        let (current, stale): (Vec<_>, Vec<_>) = due.into_iter().partition(|(_, at, status, resolved)| {
+            *status == ConversationStatus::Resolved && *resolved == Some(*at)
+        });
+        let stale: Vec<i64> = stale.into_iter().map(|(id, ..)| id).collect();
+        if !stale.is_empty() {
+            diesel::delete(
+                csat_surveys::table
+                    .filter(csat_surveys::id.eq_any(&stale))
+                    .filter(csat_surveys::sent_at.is_null()),
+            )
+            .execute(c)
+            .await?;
+        }
+        let mut claimed = Vec::with_capacity(current.len());
+        for (id, ..) in current {
             let survey = diesel::update(
                 csat_surveys::table
                     .find(id)
@@ -90,19 +113,25 @@ pub async fn claim_due(
     })
 }
 
-/// The newest survey of a conversation that has been sent.
-pub async fn latest_sent(
+/// The survey the visitor may answer now: asked about the conversation's current resolution
+/// (it is resolved, at that time), and asked less than [`ANSWER_WINDOW`] ago.
+pub async fn open_survey(
     conn: &mut DbConn,
     conversation_id: i64,
+    now: NaiveDateTime,
 ) -> Result<Option<Survey>, StoreError> {
-    Ok(db_run!(conn, c => csat_surveys::table
+    let found: Option<Survey> = db_run!(conn, c => csat_surveys::table
+        .inner_join(conversations::table)
         .filter(csat_surveys::conversation_id.eq(conversation_id))
         .filter(csat_surveys::sent_at.is_not_null())
+        .filter(conversations::status.eq(ConversationStatus::Resolved))
+        .filter(conversations::resolved_at.eq(csat_surveys::resolved_at.nullable()))
         .order(csat_surveys::id.desc())
         .select(Survey::as_select())
         .first(c)
         .await
-        .optional())?)
+        .optional())?;
+    Ok(found.filter(|s| s.open_at(now)))
 }
 
 /// One survey of a conversation.
@@ -142,9 +171,12 @@ pub enum AnswerRefusal {
     Unknown,
     /// Asked more than [`ANSWER_WINDOW`] ago.
     Closed,
+    /// Not an answer on the survey's scale (thumbs take 1 or 5).
+    OffScale,
 }
 
-/// Records (or changes) the customer's answer and audits it on the conversation.
+/// Records (or changes) the customer's answer, checked against the survey's scale and window,
+/// and audits it on the conversation.
 pub async fn answer(
     conn: &mut DbConn,
     conversation_id: i64,
@@ -170,6 +202,13 @@ pub async fn answer(
         }
         if !survey.open_at(now) {
             return Ok(Err(AnswerRefusal::Closed));
+        }
+        if !CsatScale::parse(&survey.scale).unwrap_or(CsatScale::Five).accepts(rating) {
+            return Ok(Err(AnswerRefusal::OffScale));
+        }
+        // The same answer again changes nothing (and adds no line to the thread).
+        if survey.rating == Some(rating) && survey.comment.as_deref() == comment {
+            return Ok(Ok(survey));
         }
         let saved = diesel::update(csat_surveys::table.find(survey_id))
             .set((

@@ -110,14 +110,17 @@ async fn a_visitor_rates_the_help_and_the_agent_reads_it() {
                 ),
             )
             .await;
-        // A change of mind: 2, no words.
-        chrome
+        // A change of mind (the form keeps the words given): 2, without them.
+        let changed = chrome
             .js(&in_widget(
                 "root.querySelector('[data-testid=csat-change]').click(); \
+                 const t = root.querySelector('[data-testid=csat-comment]'); \
+                 if (t.value !== 'Fast, thanks') return false; t.value = ''; \
                  root.querySelector('[data-testid=csat-rate][data-rating=\"2\"]').click(); \
                  root.querySelector('[data-testid=csat-send]').click(); return true;",
             ))
             .await;
+        assert_eq!(changed, json!(true), "the form held the earlier words");
         chrome
             .wait_until(
                 "the changed answer",

@@ -1408,10 +1408,114 @@ async fn a_resolved_conversation_asks_the_visitor_how_it_went() {
         (Some(survey.as_str()), &json!(2))
     );
 
-    // Reopened and resolved again: a new survey for the new resolution.
+    // Resolving what is resolved is no new resolution: nobody is asked again.
+    set_status("resolved").await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    while let Some(frame) = again.next_within(Duration::from_millis(300)).await {
+        assert_ne!(frame["type"], "csat", "asked again: {frame}");
+    }
+
+    // Another visitor's survey is not this visitor's to answer.
+    let other = new_visitor(&app, &widget).await;
+    let mut theirs = VisitorSocket::open(&app, &widget.key, &other, None).await;
+    theirs.say("c-csat-0002", "Me too").await;
+    let their_conversation = theirs.next_of("conversation").await["conversation_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let response = app
+        .api(
+            &admin,
+            Method::POST,
+            &format!("/api/v1/conversations/{their_conversation}/status"),
+            Some(json!({"status": "resolved"})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let their_survey = theirs.next_of("csat").await["survey_id"].clone();
+    again
+        .send(json!({"type": "csat", "survey_id": their_survey, "rating": 1}))
+        .await;
+    assert_eq!(again.next_of("error").await["message"], "no such survey");
+
+    // Thumbs from the next resolution on: 3 is off the scale.
+    let response = app
+        .api(
+            &admin,
+            Method::PATCH,
+            &settings,
+            Some(json!({"settings": {"csat_scale": "thumbs"}})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
     set_status("open").await;
     set_status("resolved").await;
     let second = again.next_of("csat").await;
     assert_ne!(second["survey_id"], survey.as_str(), "{second}");
     assert_eq!(second["rating"], Value::Null);
+    assert_eq!(second["scale"], "thumbs");
+    again
+        .send(json!({"type": "csat", "survey_id": second["survey_id"], "rating": 3}))
+        .await;
+    assert_eq!(
+        again.next_of("error").await["message"],
+        "that rating is not on this survey's scale"
+    );
+    again
+        .send(json!({"type": "csat", "survey_id": second["survey_id"], "rating": 5}))
+        .await;
+    assert_eq!(again.next_of("csat").await["rating"], 5);
+    let activity = app
+        .get_json(&admin, &format!("{path}/activity"))
+        .await
+        .to_string();
+    assert!(activity.contains("gave this a thumbs up"), "{activity}");
+}
+
+/// A survey asked after a delay: one for a conversation reopened before it came due is never
+/// asked (the next resolution's is), and a visitor who connects afterwards still gets it.
+#[actix_web::test]
+async fn a_delayed_survey_asks_only_about_the_current_resolution() {
+    let app = spawn_app().await;
+    let widget = create_widget(
+        &app,
+        json!({"allowed_origins": [SITE], "csat_enabled": true, "csat_delay_secs": 3}),
+    )
+    .await;
+    let admin = &widget.admin;
+    let token = new_visitor(&app, &widget).await;
+    let mut socket = VisitorSocket::open(&app, &widget.key, &token, None).await;
+    socket.say("c-delay-0001", "Help").await;
+    let conversation = socket.next_of("conversation").await["conversation_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let status = format!("/api/v1/conversations/{conversation}/status");
+    for s in ["resolved", "open", "resolved"] {
+        let response = app
+            .api(admin, Method::POST, &status, Some(json!({ "status": s })))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "{s}");
+    }
+    drop(socket);
+    // Due in 3 s, handed out within 2 s after; then a new page load finds it.
+    tokio::time::sleep(Duration::from_millis(5_500)).await;
+    let mut later = VisitorSocket::open(&app, &widget.key, &token, None).await;
+    let asked = later.next_of("csat").await;
+    let mut seen = vec![asked["survey_id"].clone()];
+    while let Some(frame) = later.next_within(Duration::from_millis(500)).await {
+        if frame["type"] == "csat" {
+            seen.push(frame["survey_id"].clone());
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        1,
+        "one survey, for the current resolution: {seen:?}"
+    );
+    // Answering it works (it is the current resolution's).
+    later
+        .send(json!({"type": "csat", "survey_id": asked["survey_id"], "rating": 3}))
+        .await;
+    assert_eq!(later.next_of("csat").await["rating"], 3);
 }

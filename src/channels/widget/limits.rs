@@ -20,6 +20,10 @@ pub(crate) struct VisitorLimits {
     /// one is a mail to an address the visitor typed.
     transcripts_per_visitor: DefaultKeyedRateLimiter<String>,
     transcripts_per_ip: DefaultKeyedRateLimiter<String>,
+    /// Survey answers (a change of mind included), per visitor (10 a minute, 30 an hour in
+    /// all) and per address (60 an hour): each is a write and a line in the thread.
+    csat_per_visitor: DefaultKeyedRateLimiter<String>,
+    csat_per_ip: DefaultKeyedRateLimiter<String>,
 }
 
 impl Default for VisitorLimits {
@@ -34,6 +38,8 @@ impl Default for VisitorLimits {
             context_per_ip: RateLimiter::keyed(Quota::per_minute(n(30)).allow_burst(n(10))),
             transcripts_per_visitor: RateLimiter::keyed(Quota::per_hour(n(3))),
             transcripts_per_ip: RateLimiter::keyed(Quota::per_hour(n(10))),
+            csat_per_visitor: RateLimiter::keyed(Quota::per_hour(n(30)).allow_burst(n(10))),
+            csat_per_ip: RateLimiter::keyed(Quota::per_hour(n(60)).allow_burst(n(20))),
         }
     }
 }
@@ -74,6 +80,15 @@ impl VisitorLimits {
             && self.transcripts_per_ip.check_key(&address_key(ip)).is_ok()
     }
 
+    /// Whether this visitor and address may answer a survey once more now.
+    pub(crate) fn csat(&self, visitor_id: &str, ip: &str) -> bool {
+        self.tidy();
+        self.csat_per_visitor
+            .check_key(&visitor_id.to_owned())
+            .is_ok()
+            && self.csat_per_ip.check_key(&address_key(ip)).is_ok()
+    }
+
     fn tidy(&self) {
         if self.per_visitor.len() > 100_000 || self.per_ip.len() > 100_000 {
             self.per_visitor.retain_recent();
@@ -83,6 +98,8 @@ impl VisitorLimits {
             self.context_per_ip.retain_recent();
             self.transcripts_per_visitor.retain_recent();
             self.transcripts_per_ip.retain_recent();
+            self.csat_per_visitor.retain_recent();
+            self.csat_per_ip.retain_recent();
         }
     }
 }

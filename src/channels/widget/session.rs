@@ -266,9 +266,7 @@ impl VisitorSession {
             };
             // A survey asked and still open to an answer comes with the conversation.
             let survey = match conversation_id {
-                Some(id) => crate::store::csat::latest_sent(conn, id)
-                    .await?
-                    .filter(|s| s.open_at(crate::store::now())),
+                Some(id) => crate::store::csat::open_survey(conn, id, crate::store::now()).await?,
                 None => None,
             };
             let history = match conversation_id {
@@ -429,24 +427,23 @@ impl VisitorSession {
             self.refuse(ctx, ErrorCode::InvalidFrame, "no such survey");
             return;
         };
+        if !self.state.hub.widget_limits.csat(&visitor.id, &self.ip) {
+            self.refuse(
+                ctx,
+                ErrorCode::RateLimited,
+                "too many answers; wait a moment and try again",
+            );
+            return;
+        }
         let state = self.state.clone();
         let key = visitor.key.clone();
         let ip = self.ip.clone();
-        let store = async move {
-            let conn = &mut state.db.reader().await?;
-            let Some(survey) = crate::store::csat::find(conn, conversation_id, survey_id).await?
-            else {
-                return Ok(Err("no such survey"));
-            };
-            let scale = crate::domain::csat::CsatScale::parse(&survey.scale)
-                .unwrap_or(crate::domain::csat::CsatScale::Five);
-            if !scale.accepts(rating) {
-                return Ok(Err("that rating is not on this survey's scale"));
-            }
+        let work = async move {
             let actor = crate::store::Actor {
                 ip: Some(ip),
                 ..crate::store::Actor::system()
             };
+            // One connection, the writer: the answer is checked and stored in its transaction.
             let answered = crate::store::csat::answer(
                 &mut state.db.writer().await?,
                 conversation_id,
@@ -457,14 +454,24 @@ impl VisitorSession {
                 &actor,
             )
             .await?;
-            Ok::<_, crate::db::StoreError>(match answered {
-                Ok(survey) => Ok(survey),
-                Err(crate::store::csat::AnswerRefusal::Unknown) => Err("no such survey"),
-                Err(crate::store::csat::AnswerRefusal::Closed) => {
-                    Err("this survey was asked more than a week ago and is closed")
+            if answered.is_ok() {
+                // Agents see the answer at once (the thread's activity follows the update).
+                let conn = &mut state.db.reader().await?;
+                if let Some(conversation) =
+                    crate::store::conversations::find(conn, conversation_id).await?
+                {
+                    state.hub.events.conversation(&conversation, false);
                 }
-            })
+            }
+            use crate::store::csat::AnswerRefusal;
+            Ok::<_, crate::db::StoreError>(answered.map_err(|refusal| match refusal {
+                AnswerRefusal::Unknown => "no such survey",
+                AnswerRefusal::Closed => "this survey was asked more than a week ago and is closed",
+                AnswerRefusal::OffScale => "that rating is not on this survey's scale",
+            }))
         };
+        // Detached: a visitor who leaves mid-write does not cut the transaction off.
+        let store = async move { crate::actors::detached(work).await.and_then(|done| done) };
         ctx.wait(
             store
                 .into_actor(self)
@@ -791,8 +798,6 @@ impl VisitorSession {
     }
 }
 
-/// The frame a visitor sees for a stored message: their own messages carry the
-/// `client_id` they were sent with, replies their agent's name, files signed links.
 /// The `csat` frame of a survey (asked, or answered so far).
 fn csat_frame(survey: &crate::store::csat::Survey) -> ServerFrame {
     ServerFrame::Csat {
@@ -804,6 +809,8 @@ fn csat_frame(survey: &crate::store::csat::Survey) -> ServerFrame {
     }
 }
 
+/// The frame a visitor sees for a stored message: their own messages carry the
+/// `client_id` they were sent with, replies their agent's name, files signed links.
 fn frame_for(
     state: &AppState,
     visitor_id: &str,

@@ -260,7 +260,9 @@ export function settingsFieldset(type, current) {
       }
       if (f.kind === 'number') {
         var wasNumber = before === undefined || before === null ? '' : String(before);
-        if (value !== '' && value !== wasNumber) out[f.key] = Number(value);
+        // Emptied: back to 0 (the placeholder says so).
+        if (value === '' && wasNumber !== '' && wasNumber !== '0') out[f.key] = 0;
+        else if (value !== '' && value !== wasNumber) out[f.key] = Number(value);
         return;
       }
       if (f.kind === 'email-inbox') {
