@@ -54,8 +54,6 @@ pub struct CsatSettings {
 pub const DEFAULT_QUESTION: &str = "How satisfied are you with the help you got?";
 /// Longest question, in characters.
 pub const MAX_QUESTION_CHARS: usize = 200;
-/// Longest comment, in characters.
-pub const MAX_COMMENT_CHARS: usize = 1_000;
 /// Longest delay, in seconds (a day).
 pub const MAX_DELAY_SECS: i64 = 86_400;
 /// The setting keys, common to every channel type that asks.

@@ -134,21 +134,6 @@ pub async fn open_survey(
     Ok(found.filter(|s| s.open_at(now)))
 }
 
-/// One survey of a conversation.
-pub async fn find(
-    conn: &mut DbConn,
-    conversation_id: i64,
-    survey_id: i64,
-) -> Result<Option<Survey>, StoreError> {
-    Ok(db_run!(conn, c => csat_surveys::table
-        .find(survey_id)
-        .filter(csat_surveys::conversation_id.eq(conversation_id))
-        .select(Survey::as_select())
-        .first(c)
-        .await
-        .optional())?)
-}
-
 /// The newest answered survey of each conversation in `ids`.
 pub async fn latest_answers(
     conn: &mut DbConn,
