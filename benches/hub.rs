@@ -26,7 +26,9 @@
 //! m) email (issue #15): raw MIME mails posted to an email inbox's webhook as an MTA's pipe
 //!    does, durable mails/s and the answer time per mail (see email_phase.rs);
 //! s) SLA (issue #16): many open conversations with running SLA clocks, then a restart:
-//!    the time to reload the timers and the supervisor's memory (see sla_phase.rs).
+//!    the time to reload the timers and the supervisor's memory (see sla_phase.rs);
+//! r) reports (issue #19): 1,000,000 messages in 100,000 conversations written into the
+//!    database, the rollups rebuilt, and every report's answer time (see reports_phase.rs).
 //!
 //! More options: `--help`. Server settings can be changed with `--server-env KEY=VALUE`
 //! (e.g. `SWITCHBOARD_INBOUND_BATCH_WAIT_MS=0`) to compare configurations.
@@ -48,6 +50,8 @@ use tokio::task::JoinSet;
 
 #[path = "email_phase.rs"]
 mod email_phase;
+#[path = "reports_phase.rs"]
+mod reports_phase;
 #[path = "sla_phase.rs"]
 mod sla_phase;
 #[path = "whatsapp_phase.rs"]
@@ -104,6 +108,7 @@ struct Options {
     wa_concurrency: usize,
     mail_concurrency: usize,
     sla_conversations: u64,
+    report_conversations: u64,
     phases: String,
     pg_url: String,
     server_env: Vec<(String, String)>,
@@ -128,7 +133,8 @@ cargo bench --bench hub -- [options]
   --wa-concurrency C               WhatsApp webhooks in flight in phase x (default 64)
   --mail-concurrency C             raw MIME mails in flight in phase m (default 64)
   --sla-conversations N            open conversations with SLA clocks in phase s (default 100000)
-  --phases abcxmws                 which phases to run (default abcxmws)
+  --report-conversations N         conversations of 10 messages seeded in phase r (default 100000)
+  --phases abcxmwrs                which phases to run (default abcxmwrs)
   --pg-url URL                     PostgreSQL admin URL (default postgres://postgres@127.0.0.1:5432/postgres)
   --server-env KEY=VALUE           extra environment for the hub (repeatable)
   --server-log PREFIX              keep the hub's log as PREFIX-<backend>.log
@@ -150,8 +156,9 @@ fn parse_options() -> Result<Options, String> {
         round_trips: 200,
         wa_concurrency: 64,
         mail_concurrency: 64,
-        phases: "abcxmws".into(),
+        phases: "abcxmwrs".into(),
         sla_conversations: 100_000,
+        report_conversations: 100_000,
         pg_url: DEFAULT_PG_URL.into(),
         server_env: Vec::new(),
         server_log: None,
@@ -193,6 +200,9 @@ fn parse_options() -> Result<Options, String> {
             "--wa-concurrency" => o.wa_concurrency = number(&arg, args.next())?,
             "--mail-concurrency" => o.mail_concurrency = number(&arg, args.next())?,
             "--sla-conversations" => o.sla_conversations = number(&arg, args.next())?,
+            "--report-conversations" => {
+                o.report_conversations = number::<u64>(&arg, args.next())?.max(10)
+            }
             "--phases" => o.phases = args.next().ok_or("--phases needs a value")?,
             "--pg-url" => o.pg_url = args.next().ok_or("--pg-url needs a value")?,
             "--server-env" => {
@@ -1601,6 +1611,7 @@ struct Report {
     whatsapp: Vec<whatsapp_phase::WhatsAppResult>,
     email: Option<email_phase::MailResult>,
     sla: Option<sla_phase::SlaResult>,
+    reports: Option<reports_phase::ReportsResult>,
     rss_after: Vec<(&'static str, u64)>,
     peak_rss_kb: u64,
     final_rss_kb: u64,
@@ -1719,6 +1730,7 @@ async fn run_backend(
         whatsapp: Vec::new(),
         email: None,
         sla: None,
+        reports: None,
         rss_after: Vec::new(),
         peak_rss_kb: 0,
         final_rss_kb: 0,
@@ -1871,6 +1883,23 @@ async fn run_backend(
         report
             .rss_after
             .push(("w", server.memory_kb("VmRSS").unwrap_or(0)));
+    }
+    if options.phases.contains('r') {
+        println!(
+            "r) reports: {} conversations of 10 messages written into the database, rollups rebuilt, every report asked ...",
+            options.report_conversations
+        );
+        let _ = std::io::stdout().flush();
+        wait_for_quiet(server_pid, options.quiet_wait, ticks).await;
+        let store = match &database {
+            Some(db) => reports_phase::Store::Postgres(db.url.clone()),
+            None => reports_phase::Store::Sqlite(data_dir.path().join("switchboard.db")),
+        };
+        report.reports = Some(reports_phase::run(&hub, store, options.report_conversations).await?);
+        check_alive(&mut server, "phase r")?;
+        report
+            .rss_after
+            .push(("r", server.memory_kb("VmRSS").unwrap_or(0)));
     }
     if options.phases.contains('s') {
         println!(
@@ -2269,6 +2298,38 @@ impl Report {
                     problems
                 },
             );
+        }
+        if let Some(r) = &self.reports {
+            let slowest = r.slowest().as_secs_f64() * 1e3;
+            t.row(
+                "r) reports over a seeded history",
+                format!(
+                    "{} messages in {} conversations written in {:.1} s; rollups rebuilt in {:.1} s ({} rows); \
+                     slowest report answer {:.0} ms",
+                    grouped(r.messages as f64),
+                    grouped(r.conversations as f64),
+                    r.seed.as_secs_f64(),
+                    r.rebuild.as_secs_f64(),
+                    grouped(r.rollup_rows as f64),
+                    slowest,
+                ),
+                format!(
+                    "each <= {:.0} ms: {}",
+                    reports_phase::TARGET_QUERY_MS,
+                    verdict(slowest <= reports_phase::TARGET_QUERY_MS)
+                ),
+            );
+            for (name, median, max) in &r.queries {
+                let max_ms = max.as_secs_f64() * 1e3;
+                t.row(
+                    format!("   r) {name}"),
+                    format!(
+                        "median {:.1} ms, slowest of 5 {max_ms:.1} ms",
+                        median.as_secs_f64() * 1e3
+                    ),
+                    verdict(max_ms <= reports_phase::TARGET_QUERY_MS).to_owned(),
+                );
+            }
         }
         if let Some(s) = &self.sla {
             t.row(

@@ -40,6 +40,24 @@ pub struct Settings {
     pub notifications: NotificationSettings,
     pub storage: StorageSettings,
     pub attachments: AttachmentSettings,
+    pub reports: ReportSettings,
+}
+
+/// Who besides admins reads reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentReports {
+    /// Agents read their own figures only (the default).
+    Own,
+    /// Agents read every report, as admins do.
+    All,
+    /// Only admins read reports.
+    None,
+}
+
+/// The reports' settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportSettings {
+    pub agents: AgentReports,
 }
 
 /// Where attachment bytes are kept.
@@ -457,6 +475,7 @@ const ENV_OVERRIDES: &[(&str, &str, Kind)] = &[
     ),
     ("SWITCHBOARD_LOG_LEVEL", "log.level", Kind::Text),
     ("SWITCHBOARD_LOG_FORMAT", "log.format", Kind::Text),
+    ("SWITCHBOARD_REPORTS_AGENTS", "reports.agents", Kind::Text),
     ("SWITCHBOARD_SECRET_KEY", "auth.secret_key", Kind::Text),
     (
         "SWITCHBOARD_SESSION_TTL_HOURS",
@@ -702,6 +721,13 @@ struct RawSettings {
     storage: RawStorage,
     attachments: RawAttachments,
     notifications: RawNotifications,
+    reports: RawReports,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReports {
+    agents: String,
 }
 
 #[derive(Deserialize)]
@@ -1198,6 +1224,19 @@ impl RawSettings {
         let storage = self.storage.validate(&data_dir)?;
         let attachments = self.attachments.validate()?;
         let notifications = self.notifications.validate(&server.public_url)?;
+        let reports = ReportSettings {
+            agents: match self.reports.agents.trim() {
+                "own" => AgentReports::Own,
+                "all" => AgentReports::All,
+                "none" => AgentReports::None,
+                other => {
+                    return Err(invalid(
+                        "reports.agents",
+                        format!("{other:?} is not \"own\", \"all\" or \"none\""),
+                    ));
+                }
+            },
+        };
         Ok(Settings {
             data_dir,
             server,
@@ -1211,6 +1250,7 @@ impl RawSettings {
             storage,
             attachments,
             notifications,
+            reports,
         })
     }
 }

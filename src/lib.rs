@@ -22,6 +22,7 @@ mod media;
 mod metrics;
 mod notify;
 pub mod realtime;
+pub mod reports;
 mod routes;
 mod secrets;
 pub mod sla;

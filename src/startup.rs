@@ -148,6 +148,7 @@ impl Application {
                 settings.auth.login_attempts_per_account,
             ),
             hash_gate: HashGate::default(),
+            reports: crate::reports::Refresher::default(),
             metrics,
             db,
             secret,
@@ -219,6 +220,11 @@ impl Application {
             for round in 0u64.. {
                 tick.tick().await;
                 state.login_limiter.shrink();
+                // Reports stay current without a reader waiting (the first round fills in
+                // what happened before this version, or since the last run).
+                if let Err(error) = state.reports.ensure_fresh(&state.db).await {
+                    tracing::warn!(%error, "report rollups not refreshed");
+                }
                 if round % 10 == 0 {
                     match state.db.writer().await {
                         Ok(mut conn) => {

@@ -26,4 +26,6 @@ pub struct AppState {
     pub(crate) metrics: Metrics,
     /// The running actors (channels, conversations, routing, delivery, realtime).
     pub hub: crate::hub::Hub,
+    /// Keeps the report rollups current.
+    pub reports: crate::reports::Refresher,
 }

@@ -150,6 +150,9 @@ fn line(entry: &AuditEntry, names: &Names) -> Option<String> {
         },
         "conversation.status" => match details.get("status")?.as_str()? {
             "resolved" => format!("{who} resolved this"),
+            "open" if details.get("reason").and_then(Value::as_str) == Some("customer_wrote") => {
+                "Reopened: the customer wrote again".to_owned()
+            }
             "open" => format!("{who} reopened this"),
             "closed"
                 if details.get("reason").and_then(Value::as_str) == Some("customer_restarted") =>

@@ -482,6 +482,62 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    report_rollups (dim, bucket_start, dim_id) {
+        dim -> Text,
+        dim_id -> BigInt,
+        bucket_start -> Timestamp,
+        messages_in -> BigInt,
+        messages_out -> BigInt,
+        opened -> BigInt,
+        reopened -> BigInt,
+        resolved -> BigInt,
+        first_responses -> BigInt,
+        first_response_secs -> BigInt,
+        resolution_secs -> BigInt,
+        replies -> BigInt,
+        csat_sent -> BigInt,
+        csat_answers -> BigInt,
+        csat_satisfied -> BigInt,
+        csat_rated -> BigInt,
+        csat_rating_sum -> BigInt,
+        sla_met -> BigInt,
+        sla_breached -> BigInt,
+    }
+}
+
+diesel::table! {
+    report_daily (dim, day, dim_id) {
+        dim -> Text,
+        dim_id -> BigInt,
+        day -> Timestamp,
+        messages_in -> BigInt,
+        messages_out -> BigInt,
+        opened -> BigInt,
+        reopened -> BigInt,
+        resolved -> BigInt,
+        first_responses -> BigInt,
+        first_response_secs -> BigInt,
+        resolution_secs -> BigInt,
+        replies -> BigInt,
+        csat_sent -> BigInt,
+        csat_answers -> BigInt,
+        csat_satisfied -> BigInt,
+        csat_rated -> BigInt,
+        csat_rating_sum -> BigInt,
+        sla_met -> BigInt,
+        sla_breached -> BigInt,
+    }
+}
+
+diesel::table! {
+    report_state (id) {
+        id -> BigInt,
+        covered_until -> Timestamp,
+        refreshed_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(csat_surveys -> conversations (conversation_id));
 diesel::joinable!(contact_notes -> contacts (contact_id));
 diesel::joinable!(saved_views -> agents (agent_id));
@@ -527,6 +583,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     contact_notes,
     contact_attributes,
     csat_surveys,
+    report_rollups,
+    report_daily,
+    report_state,
 );
 
 diesel::table! {

@@ -141,6 +141,16 @@ impl<'a> NewConversation<'a> {
 /// How stale `contact_identities.last_inbound_at` may get before a message refreshes it.
 const LAST_INBOUND_STEP: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
+/// The audit entry of a customer's message reopening a resolved conversation: the thread
+/// says so and reports start a new resolution cycle at it.
+pub(crate) fn reopened_by_customer(conversation_id: i64) -> crate::store::audit::NewAuditRow {
+    crate::store::audit::AuditEvent::new("conversation.status", "conversation", conversation_id)
+        .with_details(
+            serde_json::json!({"status": ConversationStatus::Open, "reason": "customer_wrote"}),
+        )
+        .row(&crate::store::audit::Actor::system())
+}
+
 /// The body of one inbound transaction, written once per backend connection type.
 macro_rules! ingest_body {
     ([$($aw:tt)*] $c:expr, $source:expr, $events:expr, $media:expr) => {{
@@ -371,6 +381,11 @@ macro_rules! ingest_message {
                 );
                 let target = conversations::table.find(conversation_id);
                 if matches!(start, Some(ConversationStart::Reopened)) {
+                    // Reports count the reopen and start a new resolution cycle here.
+                    diesel::insert_into(crate::db::schema::audit_log::table)
+                        .values(crate::inbound::store::reopened_by_customer(conversation_id))
+                        .execute(c)
+                        $($aw)*?;
                     // A resolved conversation's customer starts waiting anew.
                     diesel::update(target)
                         .set((woken, conversations::waiting_since.eq(Some(at))))

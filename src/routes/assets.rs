@@ -123,7 +123,7 @@ pub(crate) use template;
 
 /// Every file of the web app, by its name under `/assets/` (its path under `templates/app/`,
 /// so the modules' relative imports resolve to names of this table).
-static ASSETS: [(&str, File); 50] = [
+static ASSETS: [(&str, File); 52] = [
     ("app.css", template!("app/app.css", CSS)),
     ("favicon.svg", template!("app/favicon.svg", SVG)),
     ("login.js", template!("app/login.js", JS)),
@@ -192,6 +192,8 @@ static ASSETS: [(&str, File); 50] = [
     ("admin/sla.js", template!("app/admin/sla.js", JS)),
     ("admin/whatsapp.js", template!("app/admin/whatsapp.js", JS)),
     ("admin/email.js", template!("app/admin/email.js", JS)),
+    ("reports/index.js", template!("app/reports/index.js", JS)),
+    ("reports/chart.js", template!("app/reports/chart.js", JS)),
 ];
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {

@@ -23,14 +23,20 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/me/tokens/{id}", web::delete().to(delete_token));
 }
 
-/// The caller, and for a browser session the CSRF token its mutations must send.
+/// The caller, for a browser session the CSRF token its mutations must send, and which
+/// reports they read (`all`, `own` or `none`: the web app shows the Reports tab by it).
 async fn me(state: web::Data<AppState>, caller: Auth) -> HttpResponse {
+    let reports = match (caller.agent.role, state.settings.reports.agents) {
+        (crate::db::types::Role::Admin, _) | (_, crate::config::AgentReports::All) => "all",
+        (_, crate::config::AgentReports::Own) => "own",
+        (_, crate::config::AgentReports::None) => "none",
+    };
     let csrf = match &caller.method {
         AuthMethod::Session { token, .. } => Some(extract::csrf_token(&state, token)),
         AuthMethod::Token { .. } => None,
     };
     let agent = AgentView::from(&caller.agent).live(&state.hub.presence);
-    HttpResponse::Ok().json(json!({"agent": agent, "csrf_token": csrf}))
+    HttpResponse::Ok().json(json!({"agent": agent, "csrf_token": csrf, "reports": reports}))
 }
 
 #[derive(Deserialize)]

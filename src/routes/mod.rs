@@ -22,6 +22,7 @@ mod me;
 mod notifications;
 mod ops;
 mod pages;
+mod reports;
 mod sla;
 mod teams;
 mod views;
@@ -112,6 +113,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
             .configure(conversations::configure)
             .configure(attachments::configure)
             .configure(contacts::configure)
+            .configure(reports::configure)
             .configure(ws::configure)
             .default_service(web::to(api_not_found)),
     )

@@ -15,6 +15,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/profile", web::get().to(app))
         .route("/contacts", web::get().to(app))
         .route("/contacts/{id}", web::get().to(app))
+        .route("/reports", web::get().to(app))
         .route("/admin/canned", web::get().to(app))
         .route("/admin", web::get().to(app))
         .route("/admin/{page}", web::get().to(admin))

@@ -5,7 +5,7 @@
 
 // The signed-in agent ({id, name, email, role, ...}) and the CSRF token, once start() knows
 // them. One object, shared by every module that imports it.
-export var session = { me: null, csrf: null };
+export var session = { me: null, csrf: null, reports: 'none' };
 
 // ---- DOM ---------------------------------------------------------------------------------
 
@@ -224,6 +224,7 @@ function nav() {
     h('span', { class: 'brand' }, 'Switchboard'),
     link('/', 'Inbox', null, ['/conversations']),
     link('/contacts', 'Contacts'),
+    session.reports !== 'none' ? link('/reports', 'Reports') : null,
     admin ? link('/admin/inboxes', 'Admin', null, ['/admin']) : null,
     h('span', { class: 'spacer' }),
     h('span', { class: 'socket-state', 'data-testid': 'socket-state', 'aria-live': 'polite' }),
@@ -281,6 +282,7 @@ export function start() {
   api('GET', '/api/v1/me').then(function (me) {
     session.me = me.agent;
     session.csrf = me.csrf_token;
+    session.reports = me.reports || 'none';
     on('socket', function (state) {
       var el = document.querySelector('[data-testid=socket-state]');
       if (el) el.textContent = state === 'connected' ? '' : 'Reconnecting…';

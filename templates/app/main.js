@@ -5,6 +5,7 @@
 import { start } from './core.js';
 import './inbox/index.js';
 import './contacts/index.js';
+import './reports/index.js';
 import './admin/index.js';
 import './bell.js';
 import './status.js';

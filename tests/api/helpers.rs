@@ -721,3 +721,16 @@ pub async fn eventually(
     }
     panic!("GET {path} never matched; last answer {last}");
 }
+
+/// Runs `sql` on the hub's database (either backend): for seeding rows the API cannot write
+/// (old times, another conversation kind).
+pub async fn run_sql(app: &TestApp, sql: &str) {
+    use diesel_async::RunQueryDsl;
+    use switchboard::db::DbConn;
+    let conn = &mut app.state.db.writer().await.expect("writer");
+    let done = match conn {
+        DbConn::Sqlite(c) => diesel::sql_query(sql).execute(&mut **c).await,
+        DbConn::Postgres(c) => diesel::sql_query(sql).execute(&mut **c).await,
+    };
+    done.unwrap_or_else(|e| panic!("{sql}: {e}"));
+}

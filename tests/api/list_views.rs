@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use crate::conversation_helpers::{
     agent, call, call_ok, change, conversation_path, ids, post_message,
 };
+use crate::helpers::run_sql as execute;
 use crate::helpers::{TestApp, message_event, spawn_app};
 
 /// Every id of a sorted list, page by page (`limit` per page), failing on a repeat.
@@ -460,18 +461,6 @@ async fn saved_views_are_checked_private_and_limited() {
     .await;
     let (status, _) = call(&app, &ada, Method::DELETE, &path, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-}
-
-/// Runs `sql` on the hub's database (either backend).
-async fn execute(app: &TestApp, sql: &str) {
-    use diesel_async::RunQueryDsl;
-    use switchboard::db::DbConn;
-    let conn = &mut app.state.db.writer().await.expect("writer");
-    let done = match conn {
-        DbConn::Sqlite(c) => diesel::sql_query(sql).execute(&mut **c).await,
-        DbConn::Postgres(c) => diesel::sql_query(sql).execute(&mut **c).await,
-    };
-    done.unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 #[actix_web::test]

@@ -51,6 +51,8 @@ mod pages;
 mod perf_browser;
 mod quotas;
 mod realtime;
+mod reports;
+mod reports_browser;
 mod router;
 mod s3;
 mod sla;

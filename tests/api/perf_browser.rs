@@ -99,6 +99,10 @@ async fn ten_thousand_conversations_and_a_long_one_stay_quick() {
         let direct_ms = chrome
             .js(&when_shown("[data-testid=message]", 50, "0"))
             .await;
+        // The list beside the thread loads on its own (after the thread, on a busy machine).
+        chrome
+            .wait_until("the list beside the thread", &shown("conversation-row"))
+            .await;
         let shown_messages = chrome
             .js("return document.querySelectorAll('[data-testid=message]').length;")
             .await;

@@ -65,9 +65,10 @@ async fn live_columns(database: &Database) -> BTreeMap<(String, String), (String
                 "boolean" => "Bool",
                 "timestamp without time zone" => "Timestamp",
                 "text"
-                    if ["_at", "_until", "_since"]
+                    if ["_at", "_until", "_since", "_start"]
                         .iter()
-                        .any(|end| c.name.ends_with(end)) =>
+                        .any(|end| c.name.ends_with(end))
+                        || c.name == "day" =>
                 {
                     "Timestamp"
                 }

@@ -366,6 +366,18 @@ async fn ingest_plain_pg(
             }
         }
     }
+    // Reports count each reopen and start a new resolution cycle at it.
+    let reopens: Vec<_> = started
+        .iter()
+        .filter(|(_, start)| matches!(start, ConversationStart::Reopened))
+        .map(|(id, _)| super::reopened_by_customer(*id))
+        .collect();
+    if !reopens.is_empty() {
+        diesel::insert_into(crate::db::schema::audit_log::table)
+            .values(&reopens)
+            .execute(c)
+            .await?;
+    }
     let conversation_of = |item: &Item<'_>| -> i64 {
         let contact_id = contact_of[&(
             item.source.inbox_id,

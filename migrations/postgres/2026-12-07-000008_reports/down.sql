@@ -1,0 +1,11 @@
+DROP INDEX sla_clocks_breached;
+DROP INDEX sla_clocks_met;
+DROP INDEX csat_surveys_answered;
+DROP INDEX csat_surveys_sent;
+DROP INDEX csat_surveys_resolved;
+DROP INDEX conversations_first_response;
+DROP INDEX conversations_created;
+DROP INDEX messages_created;
+DROP TABLE report_state;
+DROP TABLE report_daily;
+DROP TABLE report_rollups;
