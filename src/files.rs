@@ -629,6 +629,12 @@ impl Files {
         format!("{}{path}", self.public_base)
     }
 
+    /// Signs the public rating pages of satisfaction surveys, under the same key and public
+    /// URL as the files' links.
+    pub(crate) fn survey_pages(&self) -> crate::conversations::surveys::PageLinks {
+        crate::conversations::surveys::PageLinks::new(self.secret.clone(), &self.public_base)
+    }
+
     /// A signed download path valid until `expires` (Unix seconds).
     pub fn signed_path_until(&self, id: i64, variant: Variant, expires: u64) -> (String, u64) {
         let signature = hex::encode(

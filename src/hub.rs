@@ -92,6 +92,7 @@ impl Hub {
             writer,
             delivery.clone(),
             updates.clone(),
+            events.clone(),
         );
         let supervisor = channel::ChannelSupervisor::new(
             db.clone(),
@@ -123,9 +124,10 @@ impl Hub {
         escalation.do_send(crate::sla::Attach {
             conversations: conversations.clone(),
         });
-        actix_web::rt::spawn(crate::channels::widget::watch_surveys(
+        actix_web::rt::spawn(crate::conversations::surveys::hand_out(
             events.clone(),
             db.clone(),
+            supervisor.clone(),
         ));
         actix_web::rt::spawn(crate::channels::widget::watch_presence(
             events.clone(),

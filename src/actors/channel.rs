@@ -407,6 +407,19 @@ fn outbound_attachments(
         .collect()
 }
 
+/// The satisfaction survey a message puts to the customer, with its rating pages signed now.
+fn survey_request(
+    files: &Files,
+    message: &crate::store::conversations::Message,
+) -> Option<switchboard_channel::SurveyRequest> {
+    let mut survey =
+        crate::store::conversations::MessageDetails::parse(message.details.as_deref()).survey?;
+    if let Ok(id) = survey.survey_id.parse::<i64>() {
+        survey.links = files.survey_pages().links(id, survey.scale);
+    }
+    Some(survey)
+}
+
 /// Loads the content of a reply's files for channels that upload them (Telegram): a file
 /// that cannot be read now is a transient failure, retried like a provider outage.
 async fn attach_data(
@@ -524,6 +537,7 @@ async fn drain(
                     )
                     .template,
                     mail_thread: None,
+                    survey: survey_request(&files, &job.message),
                 };
                 let mut message = message;
                 let threaded = if entry.adapter.capabilities().threads_by_reference {

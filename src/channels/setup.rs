@@ -104,11 +104,13 @@ fn check_settings(
                 ));
             }
         } else if crate::domain::csat::SETTING_KEYS.contains(&key.as_str()) {
-            // Surveys are asked in the widget so far (issue #19 brings the other channels).
-            if kind.channel_type() != crate::db::types::ChannelType::Widget {
+            if kind.capabilities().surveys == switchboard_channel::SurveyDelivery::None {
                 return Err(SettingsError::new(
                     format!("settings.{key}"),
-                    "satisfaction surveys are asked in web chat (widget) inboxes only so far",
+                    format!(
+                        "{} inboxes cannot ask satisfaction surveys",
+                        kind.channel_type()
+                    ),
                 ));
             }
             crate::domain::csat::CsatSettings::check(key, value)

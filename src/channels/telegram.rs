@@ -94,9 +94,16 @@ impl ChannelKind for TelegramKind {
 
     fn needs_connect(&self, current: &Inbox, next: &Inbox) -> bool {
         let (before, after) = (current.settings_json(), next.settings_json());
+        // Switching surveys on registers the webhook again: a bot connected before this
+        // version asked Telegram for no `callback_query` updates, and the taps on a survey's
+        // buttons would be dropped at Telegram.
+        let surveys_on = |settings: &serde_json::Value| {
+            settings.get("csat_enabled") == Some(&serde_json::Value::Bool(true))
+        };
         ["mode", "api_url"]
             .iter()
             .any(|key| before.get(*key) != after.get(*key))
+            || (surveys_on(&after) && !surveys_on(&before))
     }
 
     fn account_changed(&self, current: &Inbox, next: &Inbox) -> bool {

@@ -7,6 +7,7 @@
 pub(crate) mod activity;
 mod actor;
 pub(crate) mod rules;
+pub(crate) mod surveys;
 
 use actix::Addr;
 use chrono::Utc;

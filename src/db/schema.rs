@@ -479,6 +479,7 @@ diesel::table! {
         rating -> Nullable<BigInt>,
         comment -> Nullable<Text>,
         answered_at -> Nullable<Timestamp>,
+        given_at -> Nullable<Timestamp>,
     }
 }
 

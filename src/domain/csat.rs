@@ -5,40 +5,9 @@
 
 use serde_json::{Map, Value};
 
-/// How the customer answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CsatScale {
-    /// 1 (very unhappy) to 5 (very happy).
-    Five,
-    /// Thumbs down (stored as 1) or up (stored as 5), so averages mix with the five-point scale.
-    Thumbs,
-}
-
-impl CsatScale {
-    /// The stored and API name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Five => "five",
-            Self::Thumbs => "thumbs",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "five" => Some(Self::Five),
-            "thumbs" => Some(Self::Thumbs),
-            _ => None,
-        }
-    }
-
-    /// Whether `rating` is an answer on this scale.
-    pub fn accepts(self, rating: i64) -> bool {
-        match self {
-            Self::Five => (1..=5).contains(&rating),
-            Self::Thumbs => rating == 1 || rating == 5,
-        }
-    }
-}
+/// How the customer answers: 1 to 5, or thumbs (stored as 1 and 5, so averages mix). The
+/// channels' contract defines it, since every channel renders its choices.
+pub use switchboard_channel::SurveyScale as CsatScale;
 
 /// An inbox's survey settings.
 #[derive(Debug, Clone, PartialEq, Eq)]

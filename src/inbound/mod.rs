@@ -29,7 +29,7 @@ mod writer;
 use std::sync::Arc;
 
 use actix::Addr;
-use switchboard_channel::{InboundEvent, InboundMessage, StatusUpdate};
+use switchboard_channel::{InboundEvent, InboundMessage, StatusUpdate, SurveyAnswer};
 
 use crate::metrics::ChannelUpdates;
 use crate::store::unreadable;
@@ -42,6 +42,7 @@ use crate::actors::delivery::{ApplyStatuses, DeliveryTracker};
 use crate::channels::ChannelEntry;
 use crate::db::Database;
 use crate::files::{Files, StagedFiles};
+use crate::realtime::EventHub;
 
 /// Handle to the door, cheap to clone.
 #[derive(Clone)]
@@ -51,6 +52,8 @@ pub(crate) struct Inbound {
     writer: InboundWriter,
     delivery: Addr<DeliveryTracker>,
     updates: ChannelUpdates,
+    /// Agents hear about survey answers (the door takes those itself).
+    events: Arc<EventHub>,
 }
 
 impl Inbound {
@@ -60,6 +63,7 @@ impl Inbound {
         writer: InboundWriter,
         delivery: Addr<DeliveryTracker>,
         updates: ChannelUpdates,
+        events: Arc<EventHub>,
     ) -> Self {
         Self {
             db,
@@ -67,6 +71,7 @@ impl Inbound {
             writer,
             delivery,
             updates,
+            events,
         }
     }
 
@@ -103,6 +108,10 @@ impl Inbound {
                     );
                     outcomes.push((index, Outcome::Unreadable { id, reason }));
                 }
+                // Rare and small: answered here, one at a time, not in the group commit.
+                InboundEvent::SurveyAnswer(answer) => {
+                    outcomes.push((index, self.survey_answer(entry, answer).await?));
+                }
                 other => others.push((index, other)),
             }
         }
@@ -134,6 +143,111 @@ impl Inbound {
             self.updates.count(channel, outcome.counted_as());
         }
         Ok(outcomes.into_iter().map(|(_, outcome)| outcome).collect())
+    }
+
+    /// Takes a customer's answer to a survey asked on this channel, if the survey is theirs
+    /// and still open, and tells them (on channels that confirm) whether it was taken.
+    async fn survey_answer(
+        &self,
+        entry: &ChannelEntry,
+        answer: SurveyAnswer,
+    ) -> Result<Outcome, InboundError> {
+        // Detached: the polling loop that brought a tap may be cut off (a reconfigured
+        // inbox), and a store call must never be.
+        let db = self.db.clone();
+        let inbox_id = entry.inbox_id;
+        let given = answer.clone();
+        let stored = crate::actors::detached(async move {
+            let Some(survey_id) = given.survey_id.parse::<i64>().ok() else {
+                return Ok(Err(crate::store::csat::AnswerRefusal::Unknown));
+            };
+            let conversation_id = {
+                let conn = &mut db.reader().await?;
+                crate::store::csat::owned_by(conn, survey_id, inbox_id, &given.sender.identifier)
+                    .await?
+            };
+            let Some(conversation_id) = conversation_id else {
+                return Ok(Err(crate::store::csat::AnswerRefusal::Unknown));
+            };
+            let now = crate::store::now();
+            let answered = {
+                let conn = &mut db.writer().await?;
+                // A tap is the customer writing to the channel: WhatsApp's reply window
+                // opens again with it.
+                crate::store::contacts::saw_inbound(conn, inbox_id, &given.sender.identifier, now)
+                    .await?;
+                crate::store::csat::answer(
+                    conn,
+                    conversation_id,
+                    survey_id,
+                    given.rating,
+                    match given.comment.as_deref() {
+                        Some(text) => crate::store::csat::Comment::Given(Some(text)),
+                        None => crate::store::csat::Comment::Unchanged,
+                    },
+                    now,
+                    given.at.map(|at| at.naive_utc()),
+                    &crate::store::Actor::system(),
+                )
+                .await?
+            };
+            let Ok(survey) = answered else {
+                return Ok(answered.map(|survey| (survey, None)));
+            };
+            let conn = &mut db.reader().await?;
+            let conversation = crate::store::conversations::find(conn, conversation_id).await?;
+            Ok::<_, crate::db::StoreError>(Ok((survey, conversation)))
+        })
+        .await??;
+        let taken = stored.map(|(survey, conversation)| {
+            // Agents see the answer at once (the thread's activity follows the update).
+            if let Some(conversation) = &conversation {
+                self.events.conversation(conversation, false);
+            }
+            (survey.conversation_id, survey)
+        });
+        let (outcome, confirmation) = match taken {
+            Ok((conversation_id, survey)) => {
+                // Agents see the answer at once (the thread's activity follows the update).
+                let conn = &mut self.db.reader().await?;
+                if let Some(conversation) =
+                    crate::store::conversations::find(conn, conversation_id).await?
+                {
+                    self.events.conversation(&conversation, false);
+                }
+                let scale =
+                    crate::domain::csat::CsatScale::parse(&survey.scale).unwrap_or_default();
+                // What is stored: a late, older answer changed nothing.
+                let told = scale
+                    .choice(survey.rating.unwrap_or(answer.rating))
+                    .map(|c| format!("Thank you! You answered: {} {}", c.emoji, c.label))
+                    .unwrap_or_else(|| "Thank you for your answer!".to_owned());
+                (Outcome::SurveyAnswered { conversation_id }, told)
+            }
+            Err(refusal) => {
+                tracing::info!(
+                    inbox_id = entry.inbox_id,
+                    survey_id = %answer.survey_id,
+                    reason = refusal.describe(),
+                    "survey answer not taken"
+                );
+                let reason = refusal.describe();
+                (
+                    Outcome::SurveyRefused { reason },
+                    format!("Sorry, your answer was not taken: {reason}."),
+                )
+            }
+        };
+        if let Some(handle) = answer.confirm {
+            // Best effort, in the background: the provider's answer must not wait for it.
+            let adapter = entry.adapter.clone();
+            actix_web::rt::spawn(async move {
+                if let Err(error) = adapter.confirm_answer(&handle, &confirmation).await {
+                    tracing::info!(%error, "cannot confirm a survey answer to the customer");
+                }
+            });
+        }
+        Ok(outcome)
     }
 
     /// Reads a kept unreadable update again with the inbox's current parser and stores what

@@ -126,6 +126,11 @@ pub(super) fn event(event: &mut InboundEvent) {
             text(&mut change.old_identifier);
             text(&mut change.new_identifier);
         }
+        InboundEvent::SurveyAnswer(answer) => {
+            profile(&mut answer.sender);
+            text(&mut answer.survey_id);
+            optional(&mut answer.comment);
+        }
         InboundEvent::Skipped { reason } | InboundEvent::Unreadable { reason, .. } => text(reason),
     }
 }

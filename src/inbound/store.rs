@@ -73,13 +73,20 @@ pub(crate) enum Outcome {
         contact_id: i64,
         on: bool,
     },
+    /// The customer answered (or changed their answer to) a satisfaction survey.
+    SurveyAnswered { conversation_id: i64 },
+    /// A survey answer that was not taken, and why (not this customer's survey, closed, off
+    /// the scale).
+    SurveyRefused { reason: &'static str },
 }
 
 impl Outcome {
     /// How the update is counted in `switchboard_channel_updates_total`.
     pub(crate) fn counted_as(&self) -> UpdateOutcome {
         match self {
-            Self::Ignored { .. } | Self::Skipped { .. } => UpdateOutcome::ignored,
+            Self::Ignored { .. } | Self::Skipped { .. } | Self::SurveyRefused { .. } => {
+                UpdateOutcome::ignored
+            }
             Self::Unreadable { .. } => UpdateOutcome::unreadable,
             Self::Created { .. }
             | Self::Duplicate { .. }
@@ -88,7 +95,8 @@ impl Outcome {
             | Self::Typing { .. }
             | Self::Reachability { .. }
             | Self::Reacted { .. }
-            | Self::IdentityMoved { .. } => UpdateOutcome::stored,
+            | Self::IdentityMoved { .. }
+            | Self::SurveyAnswered { .. } => UpdateOutcome::stored,
         }
     }
 }
@@ -227,6 +235,10 @@ macro_rules! ingest_body {
                 // The door handles these before the writer; one here is a bug, not data.
                 InboundEvent::Skipped { .. } | InboundEvent::Unreadable { .. } => Outcome::Ignored {
                     reason: "a skipped or unreadable update reached the inbound writer",
+                },
+                // The door answers surveys itself; one here is a bug, not data.
+                InboundEvent::SurveyAnswer(_) => Outcome::Ignored {
+                    reason: "a survey answer reached the inbound writer",
                 },
                 // The door sends statuses to the DeliveryTracker; one here is a bug, not data.
                 InboundEvent::Status(_) => Outcome::Ignored {

@@ -89,6 +89,7 @@ impl InboundWriter {
                 Some(InboundEvent::Reachability(r)) => r.sender.identifier.as_str(),
                 Some(InboundEvent::Reaction(r)) => r.sender.identifier.as_str(),
                 Some(InboundEvent::IdentityChange(change)) => change.old_identifier.as_str(),
+                Some(InboundEvent::SurveyAnswer(answer)) => answer.sender.identifier.as_str(),
                 Some(
                     InboundEvent::Status(_)
                     | InboundEvent::Skipped { .. }
@@ -365,7 +366,10 @@ fn fan_out(after: &AfterCommit, inbox_id: i64, outcomes: &[Outcome]) {
             Outcome::Duplicate { .. }
             | Outcome::Status(_)
             | Outcome::Skipped { .. }
-            | Outcome::Unreadable { .. } => {}
+            | Outcome::Unreadable { .. }
+            // The door answers surveys and publishes them itself.
+            | Outcome::SurveyAnswered { .. }
+            | Outcome::SurveyRefused { .. } => {}
         }
     }
     if !intents.is_empty()

@@ -520,6 +520,8 @@ async fn load_facts(
             .filter(messages::created_at.ge(a))
             .filter(messages::created_at.lt(b))
             .filter(messages::direction.ne(Direction::Internal))
+            // A survey is the hub asking, not a message of the conversation.
+            .filter(messages::content_type.ne(crate::store::conversations::SURVEY_CONTENT_TYPE))
             .select((
                 messages::conversation_id,
                 messages::created_at,

@@ -24,6 +24,7 @@ mod ops;
 mod pages;
 mod reports;
 mod sla;
+mod surveys;
 mod teams;
 mod views;
 mod webhooks;
@@ -88,6 +89,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
     .configure(assets::configure)
     .configure(webhooks::configure)
     .configure(widget::configure)
+    .configure(surveys::configure)
     .configure(attachments::configure_downloads)
     .service(
         web::scope("/api/v1")

@@ -27,7 +27,11 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
     img-src 'self' data: blob: https:; connect-src 'self' ws: wss:; frame-ancestors 'none'; \
     base-uri 'none'; form-action 'self'";
 
-fn html(status: actix_web::http::StatusCode, body: &'static str) -> HttpResponse {
+/// An HTML page with the app's security headers (no framing, no caching, same-origin only).
+pub(super) fn html(
+    status: actix_web::http::StatusCode,
+    body: impl actix_web::body::MessageBody + 'static,
+) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header(("Content-Security-Policy", CSP))

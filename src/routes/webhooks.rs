@@ -262,6 +262,18 @@ pub(super) fn outcome_view(outcome: &Outcome) -> Stored {
             status: Some(if *blocked { "blocked" } else { "unblocked" }),
             ..blank("reachability")
         },
+        Outcome::SurveyAnswered {
+            conversation_id, ..
+        } => Stored {
+            conversation_id: Some(conversation_id.to_string()),
+            status: Some("answered"),
+            ..blank("csat")
+        },
+        Outcome::SurveyRefused { reason } => Stored {
+            status: Some("refused"),
+            reason: Some((*reason).to_owned()),
+            ..blank("csat")
+        },
     }
 }
 

@@ -458,6 +458,30 @@ pub async fn last_inbound_at(
     Ok(last.flatten())
 }
 
+/// Records that the customer `identifier` wrote to the inbox at `at` without a message (a tap
+/// on a survey's button), so a channel's reply window counts from it as the provider's does.
+pub async fn saw_inbound(
+    conn: &mut DbConn,
+    inbox_id: i64,
+    identifier: &str,
+    at: NaiveDateTime,
+) -> Result<(), StoreError> {
+    db_run!(conn, c => diesel::update(
+        contact_identities::table
+            .filter(contact_identities::inbox_id.eq(inbox_id))
+            .filter(contact_identities::identifier.eq(identifier))
+            .filter(
+                contact_identities::last_inbound_at
+                    .is_null()
+                    .or(contact_identities::last_inbound_at.lt(at)),
+            ),
+    )
+    .set(contact_identities::last_inbound_at.eq(at))
+    .execute(c)
+    .await)?;
+    Ok(())
+}
+
 /// Marks the reply window of a customer closed because the provider said so (WhatsApp error
 /// 131047), whatever the hub's own clock thought: the inbox then offers templates only.
 pub async fn close_reply_window(

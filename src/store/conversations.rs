@@ -154,6 +154,10 @@ pub struct MessageDetails {
     /// never answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub automatic: Option<String>,
+    /// The satisfaction survey this message puts to the customer (its links are signed
+    /// afresh at each send).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub survey: Option<switchboard_channel::SurveyRequest>,
 }
 
 /// One reaction on a message.
@@ -1061,6 +1065,74 @@ pub async fn store_activity(
             .get_result(c)
             .await?;
         Ok(Some(message))
+    })
+}
+
+/// The `content_type` of a satisfaction survey put to the customer as a message: the thread
+/// labels it, reports do not count it as an agent's message.
+pub const SURVEY_CONTENT_TYPE: &str = "survey";
+
+/// Stores a satisfaction survey as the hub's own outgoing message (the question, with the
+/// survey in its details) and queues it in the outbox, in the caller's transaction. Like an
+/// activity line it takes the next sequence number without moving the conversation up the
+/// list or answering the customer's wait. `None` when the conversation is gone.
+pub async fn store_survey_message(
+    conn: &mut DbConn,
+    conversation_id: i64,
+    survey: &switchboard_channel::SurveyRequest,
+) -> Result<Option<(Message, Conversation)>, StoreError> {
+    let at = now();
+    let details = MessageDetails {
+        survey: Some(survey.clone()),
+        ..MessageDetails::default()
+    }
+    .to_stored();
+    db_run!(conn, c => {
+        let Some(conversation) = diesel::update(conversations::table.find(conversation_id))
+            .set((
+                conversations::last_seq.eq(conversations::last_seq + 1),
+                conversations::updated_at.eq(at),
+            ))
+            .returning(Conversation::as_returning())
+            .get_result(c)
+            .await
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let Some(inbox_id) = conversation.inbox_id else {
+            return Ok(None);
+        };
+        let message = diesel::insert_into(messages::table)
+            .values((
+                messages::conversation_id.eq(conversation_id),
+                messages::inbox_id.eq(inbox_id),
+                messages::seq.eq(conversation.last_seq),
+                messages::direction.eq(Direction::Outbound),
+                messages::sender_type.eq(SenderType::Bot),
+                messages::content.eq(&survey.question),
+                messages::content_type.eq(SURVEY_CONTENT_TYPE),
+                messages::private.eq(false),
+                messages::delivery_status.eq(Some(DeliveryStatus::Queued)),
+                messages::details.eq(&details),
+                messages::created_at.eq(at),
+            ))
+            .returning(Message::as_returning())
+            .get_result(c)
+            .await?;
+        diesel::insert_into(outbox::table)
+            .values((
+                outbox::message_id.eq(message.id),
+                outbox::inbox_id.eq(inbox_id),
+                outbox::state.eq(OutboxState::Pending),
+                outbox::attempts.eq(0),
+                outbox::next_attempt_at.eq(at),
+                outbox::created_at.eq(at),
+                outbox::updated_at.eq(at),
+            ))
+            .execute(c)
+            .await?;
+        Ok(Some((message, conversation)))
     })
 }
 

@@ -890,3 +890,112 @@ async fn a_reply_carries_its_files_as_mime_attachments() {
         "text and HTML: {text}"
     );
 }
+
+/// Satisfaction surveys by email (issue #19): resolving mails the question in the
+/// conversation's thread (a reply to its subject, marked automatic so out-of-office replies
+/// stay quiet) with a link per answer to the hub's signed rating page; the customer's click
+/// opens the page with that answer chosen, and sending it records the answer.
+#[actix_web::test]
+async fn a_resolved_mail_conversation_links_to_the_rating_page() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let sink = SmtpSink::start(&python());
+    let inbox = create_inbox(
+        &app,
+        &admin,
+        json!({"address": ADDRESS, "reply_domain": REPLY_DOMAIN, "smtp": smtp_settings(&sink),
+               "csat_enabled": true, "csat_scale": "thumbs", "csat_question": "Did we solve it?"}),
+    )
+    .await;
+    let stored = deliver(
+        &app,
+        &inbox,
+        &mail(
+            "Ann Example <ann@example.com>",
+            "Printer jammed",
+            "jam1@example.com",
+            "",
+            "It jams on every page.",
+        ),
+    )
+    .await;
+    let conversation = stored["conversation_id"].as_str().expect("id").to_owned();
+    let path = format!("/api/v1/conversations/{conversation}");
+    let resolved = app
+        .api(
+            &admin,
+            Method::POST,
+            &format!("{path}/status"),
+            Some(json!({"status": "resolved"})),
+        )
+        .await;
+    assert_eq!(resolved.status(), StatusCode::OK);
+
+    let sent = sink.wait_for(1, Duration::from_secs(15)).await;
+    let raw = &sent[0].raw;
+    assert_eq!(
+        header(raw, "Subject").as_deref(),
+        Some(format!("Re: Printer jammed [#{conversation}]").as_str())
+    );
+    assert_eq!(
+        header(raw, "In-Reply-To").as_deref(),
+        Some("<jam1@example.com>")
+    );
+    assert_eq!(
+        header(raw, "Auto-Submitted").as_deref(),
+        Some("auto-replied")
+    );
+    let mail = switchboard_email::parse(raw, &switchboard_email::ParseOptions::default());
+    assert!(
+        mail.full_text.starts_with("Did we solve it?"),
+        "{}",
+        mail.full_text
+    );
+    let down = mail
+        .full_text
+        .lines()
+        .find_map(|line| line.strip_prefix("👎 Not really: "))
+        .expect("a link per answer")
+        .trim()
+        .to_owned();
+    assert!(down.ends_with("?rating=1"), "{down}");
+    assert!(
+        mail.full_text.contains("👍 Yes, thanks: "),
+        "{}",
+        mail.full_text
+    );
+    let html = mail.html.unwrap_or_default();
+    assert!(html.contains("Not really"), "{html}");
+
+    // The customer clicks "Not really": the page opens with it chosen, nothing recorded yet.
+    let opened = app.client.get(&down).send().await.expect("page");
+    assert_eq!(opened.status(), StatusCode::OK);
+    let page = opened.text().await.expect("html");
+    assert!(page.contains("Did we solve it?"), "{page}");
+    assert!(
+        page.contains("value=\"1\" data-testid=\"survey-rating-1\" required checked"),
+        "{page}"
+    );
+    assert_eq!(app.get_json(&admin, &path).await["csat"], Value::Null);
+    let form = down.split('?').next().expect("page path").to_owned();
+    let taken = app
+        .client
+        .post(&form)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("rating=1&comment=Still+jams")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(taken.status(), StatusCode::OK);
+    let shown = app.get_json(&admin, &path).await;
+    assert_eq!(shown["csat"]["rating"], 1, "{shown}");
+    assert_eq!(shown["csat"]["comment"], "Still jams", "{shown}");
+    let activity = app
+        .get_json(&admin, &format!("{path}/activity"))
+        .await
+        .to_string();
+    assert!(
+        activity.contains("The customer gave this a thumbs down: \u{201c}Still jams\u{201d}"),
+        "{activity}"
+    );
+}

@@ -46,15 +46,15 @@ pub(crate) fn shown(testid: &str) -> String {
     )
 }
 
+/// Clicks the element, waiting for it to exist: a list that redraws (a live update landing
+/// between a wait and the click) replaces its rows for a moment.
 pub(crate) async fn click(chrome: &Chrome, selector: &str) {
     let script = format!(
         "const e = document.querySelector({selector:?}); if (!e) return false; e.click(); return true;"
     );
-    assert_eq!(
-        chrome.js(&script).await,
-        Value::Bool(true),
-        "nothing to click at {selector}"
-    );
+    chrome
+        .wait_until(&format!("something to click at {selector}"), &script)
+        .await;
 }
 
 /// Types into the composer and sends with Enter.

@@ -19,6 +19,7 @@ mod cli;
 mod composer_browser;
 mod contacts;
 mod contacts_browser;
+mod csat;
 mod csat_browser;
 // The email adapter's real-server harnesses (dovecot, aiosmtpd), shared with its own tests.
 mod conversation_changes;

@@ -1596,3 +1596,149 @@ async fn polled_unreadable_updates_are_kept_too() {
     assert_eq!(updates_counted(&app, "unreadable").await, 1);
     assert!(updates_counted(&app, "stored").await >= 1);
 }
+
+/// A tap on an inline-keyboard button, as Telegram posts it (`callback_query`), from `user` in
+/// their private chat.
+fn tap(update_id: i64, user: i64, data: &str) -> Value {
+    json!({
+        "update_id": update_id,
+        "callback_query": {
+            "id": format!("4382bfdwdsb323b2d{update_id}"),
+            "from": {"id": user, "is_bot": false, "first_name": "Ann"},
+            "message": {
+                "message_id": 1001,
+                "from": {"id": 123456789, "is_bot": true, "first_name": "Support"},
+                "chat": {"id": user, "type": "private", "first_name": "Ann"},
+                "date": 1_764_230_500,
+                "text": "Did we help?"
+            },
+            "chat_instance": "-7123456789012345678",
+            "data": data
+        }
+    })
+}
+
+/// Satisfaction surveys on Telegram (issue #19): resolving asks with an inline keyboard once
+/// (a message in the thread, delivered like a reply); a tap is taken from the survey's own
+/// customer only, confirmed on the button (answerCallbackQuery) and shown on the
+/// conversation; a stranger's tap, a rating off the scale and another button are not taken.
+#[actix_web::test]
+async fn a_resolved_chat_asks_with_buttons_and_takes_the_customers_tap() {
+    let app = hub().await;
+    let fake = FakeBotApi::start(TOKEN).await;
+    let bot = webhook_bot(&app, &fake).await;
+    // Switching surveys on registers the webhook again, now asking for taps too (a bot
+    // connected by an earlier version asked Telegram for none).
+    let patched = app
+        .api(
+            &bot.admin,
+            Method::PATCH,
+            &format!("/api/v1/inboxes/{}", bot.id),
+            Some(
+                json!({"settings": {"csat_enabled": true, "csat_scale": "thumbs",
+                                     "csat_question": "Did we help?"}}),
+            ),
+        )
+        .await;
+    assert_eq!(patched.status(), StatusCode::OK);
+    let hooked = fake.wait_for("setWebhook", 2).await;
+    let allowed = hooked[1].json_field("allowed_updates").expect("allowed");
+    assert!(
+        allowed
+            .as_array()
+            .is_some_and(|a| a.contains(&json!("callback_query"))),
+        "{allowed}"
+    );
+    deliver_ok(&app, &bot, &text_update(1, 500, "My order is late")).await;
+    let (conversation, _) = the_conversation(&app, &bot).await;
+    let resolved = app
+        .api(
+            &bot.admin,
+            Method::POST,
+            &format!("/api/v1/conversations/{conversation}/status"),
+            Some(json!({"status": "resolved"})),
+        )
+        .await;
+    assert_eq!(resolved.status(), StatusCode::OK);
+
+    let sent = fake.wait_for("sendMessage", 1).await;
+    assert_eq!(sent[0].field("text").as_deref(), Some("Did we help?"));
+    assert_eq!(sent[0].field("chat_id"), Some(USER.to_string()));
+    let keyboard = sent[0].json_field("reply_markup").expect("a keyboard");
+    let buttons = keyboard["inline_keyboard"][0].clone();
+    assert_eq!(buttons[0]["text"], "👍 Yes, thanks", "{keyboard}");
+    assert_eq!(buttons[1]["text"], "👎 Not really", "{keyboard}");
+    let up = buttons[0]["callback_data"]
+        .as_str()
+        .expect("data")
+        .to_owned();
+    let survey = up
+        .strip_prefix("csat:")
+        .and_then(|rest| rest.strip_suffix(":5"))
+        .expect("csat:{survey}:5")
+        .to_owned();
+    assert_eq!(buttons[1]["callback_data"], format!("csat:{survey}:1"));
+    // The thread shows the survey as the hub's message, sent like a reply.
+    let asked = eventually(
+        &app,
+        &bot.admin,
+        &format!("/api/v1/conversations/{conversation}/messages"),
+        |page| {
+            page["data"].as_array().is_some_and(|list| {
+                list.iter()
+                    .any(|m| m["content_type"] == "survey" && m["status"] == "sent")
+            })
+        },
+    )
+    .await;
+    let shown = asked["data"]
+        .as_array()
+        .and_then(|list| list.iter().find(|m| m["content_type"] == "survey"))
+        .cloned()
+        .expect("the survey message");
+    assert_eq!(shown["sender_type"], "bot", "{shown}");
+    assert_eq!(shown["survey"]["scale"], "thumbs", "{shown}");
+    assert_eq!(shown["survey"]["survey_id"], survey.as_str(), "{shown}");
+
+    // Someone else's tap on a forwarded keyboard, a rating off the thumbs and a button of
+    // something else are not taken; the first two are told why on the button.
+    let stranger = deliver_ok(&app, &bot, &tap(2, 2_222_222, &up)).await;
+    assert_eq!(stranger["stored"][0]["type"], "csat", "{stranger}");
+    assert_eq!(stranger["stored"][0]["status"], "refused", "{stranger}");
+    let off_scale = deliver_ok(&app, &bot, &tap(3, USER, &format!("csat:{survey}:3"))).await;
+    assert_eq!(
+        off_scale["stored"][0]["reason"], "that rating is not on this survey's scale",
+        "{off_scale}"
+    );
+    let other = deliver_ok(&app, &bot, &tap(4, USER, "yes")).await;
+    assert_eq!(other["stored"][0]["status"], "ignored", "{other}");
+    let answers = fake.wait_for("answerCallbackQuery", 2).await;
+    assert!(
+        answers.iter().all(|c| c
+            .field("text")
+            .is_some_and(|t| t.starts_with("Sorry, your answer was not taken"))),
+        "{:?}",
+        answers.iter().map(|c| &c.body).collect::<Vec<_>>()
+    );
+    let path = format!("/api/v1/conversations/{conversation}");
+    assert_eq!(app.get_json(&bot.admin, &path).await["csat"], Value::Null);
+
+    // The customer taps thumbs up: taken, confirmed, shown.
+    let taken = deliver_ok(&app, &bot, &tap(5, USER, &up)).await;
+    assert_eq!(taken["stored"][0]["status"], "answered", "{taken}");
+    assert_eq!(taken["stored"][0]["conversation_id"], conversation.as_str());
+    let answers = fake.wait_for("answerCallbackQuery", 3).await;
+    let confirmed = answers
+        .iter()
+        .find(|c| c.field("callback_query_id").as_deref() == Some("4382bfdwdsb323b2d5"))
+        .expect("the tap is answered");
+    assert_eq!(
+        confirmed.field("text").as_deref(),
+        Some("Thank you! You answered: 👍 Yes, thanks")
+    );
+    let rated = app.get_json(&bot.admin, &path).await;
+    assert_eq!(rated["csat"]["rating"], 5, "{rated}");
+    assert_eq!(rated["csat"]["scale"], "thumbs", "{rated}");
+    // The tap is an answer, not a message: the conversation stays resolved.
+    assert_eq!(rated["status"], "resolved", "{rated}");
+}

@@ -816,3 +816,125 @@ async fn one_callback_url_serves_every_number_of_the_app() {
         ["to the second number", "to the second number"]
     );
 }
+
+/// The customer picks a row of the survey's list (`interactive.list_reply`), as Meta posts it.
+fn list_reply(id: &str, row: &str, title: &str, sent_at: i64) -> Value {
+    json!({
+        "context": {"from": "15550100199", "id": "wamid.SURVEY"},
+        "from": CUSTOMER, "id": id, "timestamp": sent_at.to_string(), "type": "interactive",
+        "interactive": {"type": "list_reply", "list_reply": {"id": row, "title": title}}
+    })
+}
+
+/// Satisfaction surveys on WhatsApp (issue #19): resolving sends an interactive list (1 to 5)
+/// within the 24-hour window; the customer's pick is an answer, not a message (the
+/// conversation stays resolved); a pick delivered late never overwrites a newer one; once
+/// the window has closed the survey is not sent and the thread says why.
+#[actix_web::test]
+async fn a_resolved_conversation_asks_with_a_list_within_the_window() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let fake = FakeGraph::start().await;
+    let inbox = create_inbox(&app, &admin, &fake).await;
+    let patched = app
+        .api(
+            &admin,
+            Method::PATCH,
+            &format!("/api/v1/inboxes/{}", inbox.id),
+            Some(json!({"settings": {"csat_enabled": true}})),
+        )
+        .await;
+    assert_eq!(patched.status(), StatusCode::OK);
+    let answer = inbox
+        .post(
+            &app,
+            &messages(vec![text("wamid.CSAT0", "Where is my parcel?")]),
+        )
+        .await;
+    let conversation = conversation_of(&app, &admin, &answer).await;
+    let status = async |status: &str| {
+        let response = app
+            .api(
+                &admin,
+                Method::POST,
+                &format!("/api/v1/conversations/{conversation}/status"),
+                Some(json!({ "status": status })),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "{status}");
+    };
+    status("resolved").await;
+    wait_until("the survey was sent", || async {
+        !fake.messages().is_empty()
+    })
+    .await;
+    let body = &fake.messages()[0];
+    assert_eq!(body["to"], CUSTOMER);
+    assert_eq!(body["type"], "interactive", "{body}");
+    assert_eq!(body["interactive"]["type"], "list", "{body}");
+    assert_eq!(
+        body["interactive"]["body"]["text"],
+        "How satisfied are you with the help you got?"
+    );
+    let rows = body["interactive"]["action"]["sections"][0]["rows"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(rows.len(), 5, "{body}");
+    let best = rows[0]["id"].as_str().expect("row id").to_owned();
+    let survey = best
+        .strip_prefix("csat:")
+        .and_then(|rest| rest.strip_suffix(":5"))
+        .expect("csat:{survey}:5")
+        .to_owned();
+
+    // The customer picks "Dissatisfied", then changes to "Satisfied"; the first pick
+    // redelivered afterwards changes nothing.
+    let now = chrono::Utc::now().timestamp();
+    let first = list_reply(
+        "wamid.CSAT1",
+        &format!("csat:{survey}:2"),
+        "🙁 Dissatisfied",
+        now - 60,
+    );
+    let taken = inbox.post(&app, &messages(vec![first.clone()])).await;
+    assert_eq!(taken["stored"][0]["type"], "csat", "{taken}");
+    assert_eq!(taken["stored"][0]["status"], "answered", "{taken}");
+    let second = list_reply(
+        "wamid.CSAT2",
+        &format!("csat:{survey}:4"),
+        "🙂 Satisfied",
+        now,
+    );
+    inbox.post(&app, &messages(vec![second])).await;
+    inbox.post(&app, &messages(vec![first])).await;
+    let path = format!("/api/v1/conversations/{conversation}");
+    let shown = app.get_json(&admin, &path).await;
+    assert_eq!(shown["csat"]["rating"], 4, "{shown}");
+    assert_eq!(
+        shown["status"], "resolved",
+        "an answer is not a message: {shown}"
+    );
+    // Only the survey message is in the thread besides the customer's question.
+    let listed = thread(&app, &admin, &conversation).await;
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(listed[1]["content_type"], "survey", "{listed:?}");
+
+    // Reopened and resolved again a day later: the window is closed, no survey goes out.
+    status("open").await;
+    crate::helpers::run_sql(
+        &app,
+        "UPDATE contact_identities SET last_inbound_at = '2020-01-01 00:00:00'",
+    )
+    .await;
+    status("resolved").await;
+    let noted = crate::helpers::eventually(
+        &app,
+        &admin,
+        &format!("/api/v1/conversations/{conversation}/messages"),
+        |page| page.to_string().contains("No satisfaction survey was sent"),
+    )
+    .await;
+    assert!(noted.to_string().contains("reply window"), "{noted}");
+    assert_eq!(fake.messages().len(), 1, "nothing more sent to Meta");
+}

@@ -1297,21 +1297,22 @@ async fn a_visitor_leaves_a_resolved_conversation_but_never_an_open_one() {
     assert_eq!(fresh["resolved"], false);
 }
 
-/// Satisfaction surveys in the widget (issue #19, the widget's part): settings checked (widget
-/// inboxes only so far), a survey per resolution handed to the visitor's socket, answered and
+/// Satisfaction surveys in the widget (issue #19, the widget's part): settings checked, a survey per resolution handed to the visitor's socket, answered and
 /// changed, refused off its scale or for a survey that is not theirs, shown on the conversation
 /// (its `csat` and an activity line) and again after a reconnect.
 #[actix_web::test]
 async fn a_resolved_conversation_asks_the_visitor_how_it_went() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    // Only widget inboxes ask, so far; bad values are named.
+    // Every channel type may ask (each its own way); bad values are named.
     let api_inbox = app
         .api(
             &admin,
             Method::POST,
             "/api/v1/inboxes",
-            Some(json!({"name": "Api", "channel_type": "api", "settings": {"csat_enabled": true}})),
+            Some(
+                json!({"name": "Api", "channel_type": "api", "settings": {"csat_scale": "stars"}}),
+            ),
         )
         .await;
     assert_error(api_inbox, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input").await;

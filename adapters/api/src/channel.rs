@@ -31,6 +31,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     reactions: false,
     marks_read: false,
     threads_by_reference: false,
+    surveys: switchboard_channel::SurveyDelivery::Message,
 };
 
 /// One API inbox's settings, as an admin configures them.
@@ -316,6 +317,7 @@ mod tests {
                 typing: true,
                 edits: true,
                 media: true,
+                surveys: switchboard_channel::SurveyDelivery::Message,
                 ..Capabilities::default()
             }
         );

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use switchboard_channel::{
     AttachmentRef, ContactProfile, DeliveryState, InboundError, InboundEvent, InboundMessage,
-    MessageEdit, ProviderError, StatusUpdate, Typing,
+    MessageEdit, ProviderError, StatusUpdate, SurveyAnswer, Typing,
 };
 
 /// Most events accepted in one `{"events": [...]}` body; keeps one request's transaction small.
@@ -31,12 +31,16 @@ const MAX_URL_CHARS: usize = 2048;
 /// Reason recorded when an integrator reports `failed` without saying why.
 const NO_REASON: &str = "failed (no reason given)";
 
-const EVENT_TYPES: &str = "message, edit, typing or status";
+const EVENT_TYPES: &str = "message, edit, typing, status or csat";
+
+/// Longest survey comment accepted, in characters.
+pub const MAX_COMMENT_CHARS: usize = 2_000;
 
 type Object = Map<String, Value>;
 
 /// Parses the body of `POST /webhooks/api/{inbox_id}`: one event object, or `{"events": [...]}`
-/// with 1 to [`MAX_BATCH`] events of type `message`, `edit`, `typing` or `status`.
+/// with 1 to [`MAX_BATCH`] events of type `message`, `edit`, `typing`, `status` or `csat`
+/// (a customer's answer to a survey the hub asked for with a `csat_request` callback).
 ///
 /// Error locations are relative to the body: `external_id` for a single event,
 /// `events[3].external_id` inside a batch. The same external id may appear twice in a batch; the
@@ -126,6 +130,7 @@ fn parse_event(value: &Value, path: &str) -> Result<InboundEvent, InboundError> 
         "edit" => parse_edit(event, path).map(InboundEvent::Edit),
         "typing" => parse_typing(event, path).map(InboundEvent::Typing),
         "status" => parse_status_object(value, event, path).map(InboundEvent::Status),
+        "csat" => parse_csat(event, path).map(InboundEvent::SurveyAnswer),
         other => Err(malformed(
             &type_path,
             format!(
@@ -156,6 +161,71 @@ fn parse_message(event: &Object, path: &str) -> Result<InboundMessage, InboundEr
         provider_at: timestamp(event, path)?,
         author: None,
         ..InboundMessage::default()
+    })
+}
+
+/// `{"type": "csat", "contact": {...}, "survey_id": "12", "rating": 4, "comment": "..."}`:
+/// the rating is 1 to 5 here; the hub checks it against the survey's own scale (thumbs take
+/// 1 and 5) and that the survey was put to this contact.
+fn parse_csat(event: &Object, path: &str) -> Result<SurveyAnswer, InboundError> {
+    let sender = contact(event, path)?;
+    let survey_path = join(path, "survey_id");
+    let survey_id = match field(event, "survey_id") {
+        None => return Err(malformed(&survey_path, "is required")),
+        Some(Value::String(id)) => id.trim().to_owned(),
+        Some(Value::Number(id)) => id.to_string(),
+        Some(_) => return Err(malformed(&survey_path, "must be a string")),
+    };
+    if survey_id.is_empty()
+        || survey_id.len() > 20
+        || !survey_id.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(malformed(
+            &survey_path,
+            "must be the survey_id of a csat_request",
+        ));
+    }
+    let rating_path = join(path, "rating");
+    let rating = match field(event, "rating") {
+        None => return Err(malformed(&rating_path, "is required")),
+        Some(value) => value
+            .as_i64()
+            .filter(|r| (1..=5).contains(r))
+            .ok_or_else(|| {
+                malformed(
+                    &rating_path,
+                    "must be a whole number from 1 to 5 (thumbs: 5 up, 1 down)",
+                )
+            })?,
+    };
+    // Several lines are fine in a comment; other control characters are not text.
+    let comment = optional_str(event, path, "comment")?.and_then(non_blank);
+    if let Some(comment) = comment {
+        let chars = comment.chars().count();
+        if chars > MAX_COMMENT_CHARS {
+            return Err(malformed(
+                &join(path, "comment"),
+                format!("must be at most {MAX_COMMENT_CHARS} characters (got {chars})"),
+            ));
+        }
+        if comment
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+        {
+            return Err(malformed(
+                &join(path, "comment"),
+                "must not contain control characters besides line breaks and tabs",
+            ));
+        }
+    }
+    let comment = comment.map(str::to_owned);
+    Ok(SurveyAnswer {
+        sender,
+        survey_id,
+        rating,
+        comment,
+        confirm: None,
+        at: timestamp(event, path)?,
     })
 }
 
@@ -635,6 +705,63 @@ mod tests {
     }
 
     #[test]
+    fn csat_answers_name_their_survey_and_rating() {
+        let body = r#"{"type":"csat","contact":{"identifier":"cust-42"},"survey_id":"17","rating":4,"comment":"  Quick,\nthanks  ","timestamp":"2026-11-23T10:00:00Z"}"#;
+        assert_eq!(
+            events(body),
+            vec![InboundEvent::SurveyAnswer(SurveyAnswer {
+                sender: ContactProfile::new("cust-42"),
+                survey_id: "17".into(),
+                rating: 4,
+                comment: Some("Quick,\nthanks".into()),
+                confirm: None,
+                at: Some(at(10, 0)),
+            })]
+        );
+        // A number for the id is read too; a blank comment is none.
+        let body = r#"{"type":"csat","contact":{"identifier":"cust-42"},"survey_id":17,"rating":1,"comment":" "}"#;
+        match events(body).as_slice() {
+            [InboundEvent::SurveyAnswer(answer)] => {
+                assert_eq!((answer.survey_id.as_str(), answer.rating), ("17", 1));
+                assert_eq!(answer.comment, None);
+            }
+            other => panic!("expected one answer, got {other:?}"),
+        }
+        for (body, expected) in [
+            (
+                r#"{"type":"csat","contact":{"identifier":"c"},"rating":3}"#,
+                "survey_id: is required",
+            ),
+            (
+                r#"{"type":"csat","contact":{"identifier":"c"},"survey_id":"x1","rating":3}"#,
+                "survey_id: must be the survey_id of a csat_request",
+            ),
+            (
+                r#"{"type":"csat","contact":{"identifier":"c"},"survey_id":"1","rating":6}"#,
+                "rating: must be a whole number from 1 to 5 (thumbs: 5 up, 1 down)",
+            ),
+            (
+                r#"{"type":"csat","contact":{"identifier":"c"},"survey_id":"1","rating":"4"}"#,
+                "rating: must be a whole number from 1 to 5 (thumbs: 5 up, 1 down)",
+            ),
+            (
+                r#"{"type":"csat","survey_id":"1","rating":4}"#,
+                "contact: is required",
+            ),
+            (
+                r#"{"type":"csat","contact":{"identifier":"c"},"survey_id":"1","rating":4,"comment":"a\u0007"}"#,
+                "comment: must not contain control characters besides line breaks and tabs",
+            ),
+        ] {
+            assert_eq!(
+                malformed_message(parse_events(body.as_bytes())),
+                expected,
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
     fn attachment_only_message_has_empty_content() {
         let body = r#"{"type":"message","external_id":"m-2","contact":{"identifier":"cust-42"},"attachments":[{"url":"https://files.example.com/a.png"}]}"#;
         let message = single_message(body);
@@ -754,10 +881,10 @@ mod tests {
             ("\"message\"".into(), "body: must be a JSON object: one event, or {\"events\": [...]}".into()),
             (r#"{"events":{}}"#.into(), "events: must be an array of events".into()),
             (r#"{"events":[1]}"#.into(), "events[0]: must be a JSON object".into()),
-            (r#"{"external_id":"m-1"}"#.into(), "type: is required (one of message, edit, typing or status)".into()),
+            (r#"{"external_id":"m-1"}"#.into(), "type: is required (one of message, edit, typing, status or csat)".into()),
             (r#"{"type":7}"#.into(), "type: must be a string".into()),
-            (r#"{"events":[{"type":"foo"}]}"#.into(), "events[0].type: unknown event type \"foo\" (expected message, edit, typing or status)".into()),
-            (r#"{"type":"foo"}"#.into(), "type: unknown event type \"foo\" (expected message, edit, typing or status)".into()),
+            (r#"{"events":[{"type":"foo"}]}"#.into(), "events[0].type: unknown event type \"foo\" (expected message, edit, typing, status or csat)".into()),
+            (r#"{"type":"foo"}"#.into(), "type: unknown event type \"foo\" (expected message, edit, typing, status or csat)".into()),
             (
                 r#"{"events":[{"type":"typing","contact":{"identifier":"c"}},{"type":"message","external_id":" ","contact":{"identifier":"c"},"content":"x"}]}"#.into(),
                 "events[1].external_id: must not be empty".into(),

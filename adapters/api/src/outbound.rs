@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use switchboard_channel::{ChannelError, OutboundMessage, SendReceipt, parse_retry_after};
+use switchboard_channel::{
+    ChannelError, OutboundMessage, SendReceipt, SurveyRequest, parse_retry_after,
+};
 
 use crate::inbound::MAX_ID_CHARS;
 
@@ -17,7 +19,11 @@ const MAX_DETAIL_CHARS: usize = 200;
 /// Renders the callback body for an agent's reply:
 /// `{"message": {"id", "conversation_id", "content", "private", "attachments", "contact", "reply_to"}}`.
 /// The `id` is stable across retries so the integrator can dedupe redeliveries.
+/// A satisfaction survey renders as [`render_csat_request`] instead.
 pub fn render_outbound(message: &OutboundMessage) -> Vec<u8> {
+    if let Some(survey) = &message.survey {
+        return render_csat_request(message, survey);
+    }
     let attachments: Vec<Value> = message
         .attachments
         .iter()
@@ -49,6 +55,45 @@ pub fn render_outbound(message: &OutboundMessage) -> Vec<u8> {
                 "phone": recipient.phone,
             },
             "reply_to": message.reply_to_external_id,
+        }
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Renders the callback body that asks the integrator to put a satisfaction survey to the
+/// contact: `{"csat_request": {"id", "survey_id", "conversation_id", "question", "scale",
+/// "choices": [{"rating", "label"}], "links": [{"rating", "url"}], "contact"}}`. The answer
+/// comes back as a `csat` event naming `survey_id`; `links` are the hub's own signed rating
+/// pages, for integrators that would rather send a link.
+pub fn render_csat_request(message: &OutboundMessage, survey: &SurveyRequest) -> Vec<u8> {
+    let choices: Vec<Value> = survey
+        .scale
+        .choices()
+        .iter()
+        .map(|choice| json!({"rating": choice.rating, "label": choice.label}))
+        .collect();
+    let links: Vec<Value> = survey
+        .links
+        .iter()
+        .map(|link| json!({"rating": link.rating, "url": link.url}))
+        .collect();
+    let recipient = &message.recipient;
+    json!({
+        "csat_request": {
+            "id": message.message_id,
+            "survey_id": survey.survey_id,
+            "conversation_id": message.conversation_id,
+            "question": message.content,
+            "scale": survey.scale.as_str(),
+            "choices": choices,
+            "links": links,
+            "contact": {
+                "identifier": recipient.identifier,
+                "name": recipient.name,
+                "email": recipient.email,
+                "phone": recipient.phone,
+            },
         }
     })
     .to_string()
@@ -360,6 +405,7 @@ mod tests {
     fn render_outbound_shape() {
         let message = OutboundMessage {
             mail_thread: None,
+            survey: None,
             message_id: "msg-17".into(),
             conversation_id: "conv-3".into(),
             content: "Hi Ann, your order shipped.".into(),
@@ -414,9 +460,50 @@ mod tests {
     }
 
     #[test]
+    fn a_survey_renders_as_a_csat_request() {
+        let message = OutboundMessage {
+            mail_thread: None,
+            survey: Some(SurveyRequest {
+                survey_id: "17".into(),
+                question: "Happy?".into(),
+                scale: switchboard_channel::SurveyScale::Thumbs,
+                links: vec![switchboard_channel::SurveyLink {
+                    rating: 5,
+                    url: "https://hub.example.com/csat/17.sig?rating=5".into(),
+                }],
+            }),
+            message_id: "msg-19".into(),
+            conversation_id: "conv-3".into(),
+            content: "Happy?".into(),
+            private: false,
+            attachments: Vec::new(),
+            recipient: ContactProfile::new("cust-42"),
+            reply_to_external_id: None,
+            thread_id: None,
+            template: None,
+        };
+        let rendered: Value =
+            serde_json::from_slice(&render_outbound(&message)).expect("rendered JSON");
+        assert_eq!(
+            rendered,
+            json!({"csat_request": {
+                "id": "msg-19",
+                "survey_id": "17",
+                "conversation_id": "conv-3",
+                "question": "Happy?",
+                "scale": "thumbs",
+                "choices": [{"rating": 5, "label": "Yes, thanks"}, {"rating": 1, "label": "Not really"}],
+                "links": [{"rating": 5, "url": "https://hub.example.com/csat/17.sig?rating=5"}],
+                "contact": {"identifier": "cust-42", "name": null, "email": null, "phone": null}
+            }})
+        );
+    }
+
+    #[test]
     fn render_outbound_without_reply_or_attachments() {
         let message = OutboundMessage {
             mail_thread: None,
+            survey: None,
             message_id: "msg-18".into(),
             conversation_id: "conv-3".into(),
             content: "internal".into(),

@@ -116,6 +116,7 @@ fn channel_to(addr: SocketAddr, timeout: Duration) -> ApiChannel {
 fn message() -> OutboundMessage {
     OutboundMessage {
         mail_thread: None,
+        survey: None,
         message_id: "msg-17".into(),
         conversation_id: "conv-3".into(),
         content: "Your parcel is on its way 📦".into(),

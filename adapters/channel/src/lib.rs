@@ -18,10 +18,14 @@ use serde::{Deserialize, Serialize};
 
 mod json;
 mod parts;
+mod survey;
 mod text;
 
 pub use json::{json_int, json_type};
 pub use parts::{Progress, delivered_note};
+pub use survey::{
+    SurveyAnswer, SurveyChoice, SurveyLink, SurveyRequest, SurveyScale, choice_id, parse_choice_id,
+};
 pub use text::{error_chain, split_text};
 
 /// Longest wait the hub will honour from a provider's `Retry-After`, so a buggy or hostile value
@@ -386,6 +390,9 @@ pub enum InboundEvent {
     Reaction(Reaction),
     /// The customer's id on the channel changed.
     IdentityChange(IdentityChange),
+    /// The customer answered a satisfaction survey.
+    #[serde(rename = "survey_answer")]
+    SurveyAnswer(SurveyAnswer),
     /// A provider update the hub does not handle on purpose (a group chat on an inbox that
     /// ignores groups, a service message); counted and logged, nothing stored.
     Skipped {
@@ -461,6 +468,11 @@ pub struct OutboundMessage {
     /// ([`Capabilities::threads_by_reference`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mail_thread: Option<MailThread>,
+    /// Put this satisfaction survey to the customer (`content` holds its question): buttons
+    /// where the channel has them, links to the rating page in a mail, a `csat_request` for
+    /// an integration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub survey: Option<SurveyRequest>,
 }
 
 /// What a mail reply needs of its conversation to thread in the customer's mail client.
@@ -663,6 +675,22 @@ pub struct Capabilities {
     /// Threads by reference, not one chat per contact (email): inbound messages carry
     /// [`InboundMessage::thread`] and replies get [`OutboundMessage::mail_thread`].
     pub threads_by_reference: bool,
+    /// How satisfaction surveys reach the customer.
+    pub surveys: SurveyDelivery,
+}
+
+/// How a channel puts satisfaction surveys to customers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SurveyDelivery {
+    /// It cannot: inboxes of this type do not ask.
+    #[default]
+    None,
+    /// As a message through [`Channel::send`] with [`OutboundMessage::survey`] set, so the
+    /// outbox retries it and its delivery is tracked like a reply's.
+    Message,
+    /// The channel shows surveys itself (the web widget asks over its socket).
+    Live,
 }
 
 /// An inbound webhook request, stripped to what an adapter needs to verify and parse it, so
@@ -773,6 +801,18 @@ pub trait Channel: Send + Sync {
     fn accounts_in(&self, request: &InboundRequest<'_>) -> Vec<String> {
         let _ = request;
         Vec::new()
+    }
+
+    /// Tells the customer their survey answer was taken, or why not (Telegram shows `text`
+    /// on the button they pressed; `handle` is [`SurveyAnswer::confirm`]). Best effort; the
+    /// default does nothing, for channels where the answer needs no confirmation.
+    fn confirm_answer<'a>(
+        &'a self,
+        handle: &'a str,
+        text: &'a str,
+    ) -> BoxFuture<'a, Result<(), ChannelError>> {
+        let _ = (handle, text);
+        Box::pin(async { Ok(()) })
     }
 
     /// Parses an update kept as unreadable again (no signature check: it was verified when

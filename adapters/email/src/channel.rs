@@ -21,7 +21,8 @@ use switchboard_channel::{
 use crate::imap::{ImapPoller, ImapSettings, MailError};
 use crate::inbound::{Classification, Mailbox, ParseOptions, ParsedMail, parse};
 use crate::outbound::{
-    OutgoingAttachment, ReplyMail, message_id, plus_address, render_reply, verify_message_id,
+    MailLink, OutgoingAttachment, ReplyMail, message_id, plus_address, render_reply,
+    verify_message_id,
 };
 use crate::smtp::{SendError, SmtpSender, SmtpSettings};
 
@@ -368,10 +369,30 @@ impl EmailChannel {
                 &self.domain,
             ),
             attachments,
-            automatic: false,
+            // The hub asked on its own: the customer's out-of-office must not answer it.
+            automatic: message.survey.is_some(),
             date: None,
+            links: survey_links(message.survey.as_ref()),
         })
     }
+}
+
+/// A survey's answers as buttons: the hub's signed rating page per answer.
+fn survey_links(survey: Option<&switchboard_channel::SurveyRequest>) -> Vec<MailLink> {
+    let Some(survey) = survey else {
+        return Vec::new();
+    };
+    survey
+        .links
+        .iter()
+        .filter_map(|link| {
+            let choice = survey.scale.choice(link.rating)?;
+            Some(MailLink {
+                label: format!("{} {}", choice.emoji, choice.label),
+                url: link.url.clone(),
+            })
+        })
+        .collect()
 }
 
 /// Adds `value` unless it is there already, keeping the order keys were found in.
@@ -747,6 +768,7 @@ mod tests {
                 references: vec!["first@example.com".into(), "c1@example.com".into()],
                 cc: vec!["Bob <bob@example.com>".into()],
             }),
+            survey: None,
         };
         let reply = channel.reply_mail(&outbound).expect("reply");
         assert_eq!(

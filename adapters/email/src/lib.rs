@@ -33,7 +33,7 @@ pub use inbound::{
     Attachment, Classification, Mailbox, ParseOptions, ParsedMail, PlusToken, parse,
 };
 pub use outbound::{
-    OutgoingAttachment, RenderError, ReplyMail, message_id, plus_address, render_reply,
+    MailLink, OutgoingAttachment, RenderError, ReplyMail, message_id, plus_address, render_reply,
     verify_message_id,
 };
 
@@ -52,6 +52,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     reactions: false,
     marks_read: false,
     threads_by_reference: true,
+    surveys: switchboard_channel::SurveyDelivery::Message,
 };
 
 /// How a connection to a mail server is protected (IMAP and SMTP alike).

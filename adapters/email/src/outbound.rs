@@ -44,6 +44,15 @@ pub struct OutgoingAttachment {
     pub data: Vec<u8>,
 }
 
+/// A link offered as a button under the text (a satisfaction survey's answers).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MailLink {
+    /// What the button says.
+    pub label: String,
+    /// Where it goes (absolute http or https).
+    pub url: String,
+}
+
 /// Everything a reply needs; the hub fills it from the conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ReplyMail {
@@ -77,6 +86,9 @@ pub struct ReplyMail {
     pub automatic: bool,
     /// The Date header; `None` for now.
     pub date: Option<DateTime<Utc>>,
+    /// Buttons under the text (a survey's answers): links in the HTML part, one line each
+    /// (label and URL) in the plain text.
+    pub links: Vec<MailLink>,
 }
 
 /// Why a reply could not be rendered; each names what to fix.
@@ -231,6 +243,33 @@ pub fn text_to_html(text: &str) -> String {
     html
 }
 
+/// The plain and HTML bodies of `text` followed by `links`: a line per link in the plain
+/// text (every client shows a bare URL), a row of buttons in the HTML.
+fn with_links(text: &str, links: &[MailLink]) -> (String, String) {
+    let html = text_to_html(text);
+    if links.is_empty() {
+        return (text.to_owned(), html);
+    }
+    let mut plain = text.trim_end().to_owned();
+    plain.push_str("\n\n");
+    let mut buttons = String::from("<p>");
+    for link in links {
+        plain.push_str(&format!("{}: {}\n", link.label, link.url));
+        buttons.push_str(&format!(
+            "<a href=\"{}\" style=\"display:inline-block;margin:4px 6px 4px 0;padding:8px 14px;\
+             border:1px solid #c7ccd6;border-radius:6px;color:#1f2937;text-decoration:none\">{}</a>\n",
+            crate::html::escape(&link.url),
+            crate::html::escape(&link.label)
+        ));
+    }
+    buttons.push_str("</p>\n</body></html>\n");
+    let html = match html.strip_suffix("</body></html>\n") {
+        Some(head) => format!("{head}{buttons}"),
+        None => html,
+    };
+    (plain, html)
+}
+
 /// Renders the reply as a complete RFC 5322 message, ready for SMTP.
 pub fn render_reply(reply: &ReplyMail) -> Result<Vec<u8>, RenderError> {
     if reply.to.is_empty() && reply.cc.is_empty() {
@@ -303,7 +342,8 @@ pub fn render_reply(reply: &ReplyMail) -> Result<Vec<u8>, RenderError> {
         None => builder.date_now(),
     };
 
-    let body = MultiPart::alternative_plain_html(reply.text.clone(), text_to_html(&reply.text));
+    let (text, html) = with_links(&reply.text, &reply.links);
+    let body = MultiPart::alternative_plain_html(text, html);
     let message = if reply.attachments.is_empty() {
         builder.multipart(body)
     } else {
@@ -371,7 +411,53 @@ mod tests {
             }],
             automatic: false,
             date: Utc.with_ymd_and_hms(2024, 3, 5, 9, 41, 0).single(),
+            links: Vec::new(),
         }
+    }
+
+    #[test]
+    fn links_follow_the_text_as_lines_and_buttons() {
+        let links = [
+            MailLink {
+                label: "😀 Very satisfied".into(),
+                url: "https://hub.example/csat/7.ab?rating=5".into(),
+            },
+            MailLink {
+                label: "<b>".into(),
+                url: "https://hub.example/csat/7.ab?rating=1&x=\"".into(),
+            },
+        ];
+        let (plain, html) = with_links("How did we do?\n", &links);
+        assert_eq!(
+            plain,
+            "How did we do?\n\n😀 Very satisfied: https://hub.example/csat/7.ab?rating=5\n\
+             <b>: https://hub.example/csat/7.ab?rating=1&x=\"\n"
+        );
+        assert!(html.contains("<p>How did we do?</p>"), "{html}");
+        assert!(
+            html.contains("<a href=\"https://hub.example/csat/7.ab?rating=5\" style="),
+            "{html}"
+        );
+        assert!(html.contains(">😀 Very satisfied</a>"), "{html}");
+        assert!(
+            html.contains("href=\"https://hub.example/csat/7.ab?rating=1&amp;x=&quot;\""),
+            "{html}"
+        );
+        assert!(html.contains(">&lt;b&gt;</a>"), "{html}");
+        assert!(html.ends_with("</p>\n</body></html>\n"), "{html}");
+        // Without links, the bodies are the text's own.
+        assert_eq!(with_links("Hi", &[]), ("Hi".to_owned(), text_to_html("Hi")));
+        let mut mail = reply();
+        mail.links = links.to_vec();
+        let raw = render_reply(&mail).expect("renders");
+        let parsed = parse_inner(&raw, &ParseOptions::default());
+        assert!(
+            parsed
+                .full_text
+                .contains("😀 Very satisfied: https://hub.example/csat/7.ab?rating=5"),
+            "{}",
+            parsed.full_text
+        );
     }
 
     #[test]

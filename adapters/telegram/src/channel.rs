@@ -5,6 +5,10 @@
 //! keep that safe: a chat gets one reply at a time ([`ChatLocks`]), so pieces of two replies
 //! never interleave, and each part that went out is remembered ([`Progress`]), so a retry after
 //! a failure half-way sends only what is missing instead of repeating the first pieces.
+//!
+//! A satisfaction survey ([`OutboundMessage::survey`]) is one `sendMessage` with an inline
+//! keyboard; the customer's tap comes back as a `callback_query` ([`inbound`] reads it), and
+//! [`Channel::confirm_answer`] answers that query so the button shows the answer was taken.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -22,12 +26,14 @@ use switchboard_channel::{
 };
 use teloxide::net::Download;
 use teloxide::payloads::{
-    GetFile, GetMe, GetUpdates, SendDocument, SendMessage, SendPhoto, SetWebhookSetters,
+    AnswerCallbackQuery, GetFile, GetMe, GetUpdates, SendDocument, SendMessage, SendPhoto,
+    SetWebhookSetters,
 };
 use teloxide::prelude::Requester;
 use teloxide::requests::{JsonRequest, MultipartRequest};
 use teloxide::types::{
-    AllowedUpdate, ChatId, FileId, InputFile, MessageId, ParseMode, ReplyParameters, ThreadId,
+    AllowedUpdate, CallbackQueryId, ChatId, FileId, InputFile, MessageId, ParseMode, ReplyMarkup,
+    ReplyParameters, ThreadId,
 };
 use teloxide::{Bot, RequestError};
 use url::Url;
@@ -43,11 +49,13 @@ pub const SECRET_HEADER: &str = "X-Telegram-Bot-Api-Secret-Token";
 pub const DEFAULT_API_URL: &str = "https://api.telegram.org";
 
 /// The update kinds the hub asks for; everything else would only be skipped.
-/// `my_chat_member` tells when a customer blocks (or unblocks) the bot.
-const ALLOWED_UPDATES: [AllowedUpdate; 3] = [
+/// `my_chat_member` tells when a customer blocks (or unblocks) the bot; `callback_query`
+/// brings the taps on a survey's buttons.
+const ALLOWED_UPDATES: [AllowedUpdate; 4] = [
     AllowedUpdate::Message,
     AllowedUpdate::EditedMessage,
     AllowedUpdate::MyChatMember,
+    AllowedUpdate::CallbackQuery,
 ];
 
 /// What a Telegram bot can do. The hub reads this one declaration.
@@ -66,6 +74,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     reactions: false,
     marks_read: false,
     threads_by_reference: false,
+    surveys: switchboard_channel::SurveyDelivery::Message,
 };
 
 /// How one inbox talks to its bot.
@@ -389,11 +398,24 @@ impl TelegramChannel {
         text: &str,
         reply: Option<&ReplyParameters>,
     ) -> Result<i32, ChannelError> {
+        self.send_html(target, outbound::escape_html(text), reply, None)
+            .await
+    }
+
+    /// One `sendMessage` of already escaped text, with buttons when `markup` is given.
+    async fn send_html(
+        &self,
+        target: &Target,
+        html: String,
+        reply: Option<&ReplyParameters>,
+        markup: Option<ReplyMarkup>,
+    ) -> Result<i32, ChannelError> {
         self.limits.until_ready(target.chat_id).await;
-        let mut payload = SendMessage::new(ChatId(target.chat_id), outbound::escape_html(text));
+        let mut payload = SendMessage::new(ChatId(target.chat_id), html);
         payload.parse_mode = Some(ParseMode::Html);
         payload.reply_parameters = reply.cloned();
         payload.message_thread_id = target.thread;
+        payload.reply_markup = markup;
         let sent = JsonRequest::new(self.bot.clone(), Lenient::<_, SentMessage>::new(payload))
             .await
             .map_err(|e| describe(&e))?;
@@ -461,6 +483,12 @@ impl TelegramChannel {
             chat_id,
             thread: thread.map(|id| ThreadId(MessageId(id))),
         };
+        // Checked before waiting for the chat: a survey Telegram could not take fails at once.
+        let survey = message
+            .survey
+            .as_ref()
+            .map(|survey| outbound::survey_message(&message.content, survey))
+            .transpose()?;
         // Before anything else awaits, so replies to one chat take their turns in the order
         // the outbox started them.
         let _turn = self.chats.turn(chat_id).await;
@@ -470,6 +498,16 @@ impl TelegramChannel {
             .and_then(outbound::parse_external_id)
             .filter(|(chat, _)| *chat == chat_id)
             .map(|(_, id)| ReplyParameters::new(MessageId(id)).allow_sending_without_reply());
+        if let Some((question, keyboard)) = survey {
+            // One message, nothing to resume: the question with its buttons (in the topic
+            // the customer wrote in). Files of a survey message are not sent.
+            let id = self
+                .send_html(&target, question, reply.as_ref(), Some(keyboard.into()))
+                .await?;
+            return Ok(SendReceipt {
+                external_id: Some(inbound::external_id(chat_id, i64::from(id))),
+            });
+        }
         let parts = parts(message);
         let total = parts.len();
         let job = message.message_id.as_str();
@@ -612,6 +650,31 @@ impl Channel for TelegramChannel {
         message: &'a OutboundMessage,
     ) -> BoxFuture<'a, Result<SendReceipt, ChannelError>> {
         Box::pin(self.deliver(message))
+    }
+
+    /// `answerCallbackQuery`: Telegram shows `text` on the button the customer pressed (and
+    /// stops its spinner). `handle` is the callback query id the answer came with.
+    fn confirm_answer<'a>(
+        &'a self,
+        handle: &'a str,
+        text: &'a str,
+    ) -> BoxFuture<'a, Result<(), ChannelError>> {
+        Box::pin(async move {
+            if handle.is_empty() {
+                return Err(ChannelError::Permanent {
+                    code: None,
+                    reason: "no callback query id to answer".to_owned(),
+                });
+            }
+            let mut payload = AnswerCallbackQuery::new(CallbackQueryId(handle.to_owned()));
+            let text = outbound::callback_answer_text(text);
+            payload.text = (!text.is_empty()).then(|| text.to_owned());
+            // The answer is `true`; read leniently, only success matters.
+            JsonRequest::new(self.bot.clone(), Lenient::<_, Value>::new(payload))
+                .await
+                .map(|_| ())
+                .map_err(|e| describe(&e))
+        })
     }
 
     fn open_media<'a>(
@@ -805,6 +868,7 @@ mod tests {
     fn outbound_message(content: &str, files: usize) -> OutboundMessage {
         OutboundMessage {
             mail_thread: None,
+            survey: None,
             message_id: "1".into(),
             conversation_id: "1".into(),
             content: content.into(),
@@ -858,6 +922,166 @@ mod tests {
             Part::File { caption: None, .. }
         ));
         assert!(parts(&outbound_message("  ", 0)).is_empty());
+    }
+
+    /// A Bot API double on a local port: answers each call with `result` and hands back what
+    /// was called (method and JSON body), one connection per call.
+    fn fake_bot_api(
+        result: Value,
+        calls: usize,
+    ) -> (Url, std::thread::JoinHandle<Vec<(String, Value)>>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a local port");
+        let url = Url::parse(&format!(
+            "http://{}/",
+            listener.local_addr().expect("an address")
+        ))
+        .expect("url");
+        let server = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for _ in 0..calls {
+                let (stream, _) = listener.accept().expect("a call");
+                let mut reader = BufReader::new(stream);
+                let mut request_line = String::new();
+                reader.read_line(&mut request_line).expect("request line");
+                let mut length = 0;
+                loop {
+                    let mut header = String::new();
+                    reader.read_line(&mut header).expect("header");
+                    if header.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((name, value)) = header.split_once(':')
+                        && name.eq_ignore_ascii_case("content-length")
+                    {
+                        length = value.trim().parse().expect("a length");
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).expect("body");
+                let method = request_line
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|path| path.rsplit('/').next())
+                    .unwrap_or_default()
+                    .to_owned();
+                seen.push((method, serde_json::from_slice(&body).expect("a JSON body")));
+                let answer = serde_json::json!({"ok": true, "result": result}).to_string();
+                let mut stream = reader.into_inner();
+                write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{answer}",
+                    answer.len()
+                )
+                .expect("answer");
+            }
+            seen
+        });
+        (url, server)
+    }
+
+    fn channel_at(url: Url) -> TelegramChannel {
+        let mut s = settings("123456:AAE");
+        s.api_url = Some(url);
+        TelegramChannel::new(s).expect("channel")
+    }
+
+    /// What setWebhook and getUpdates ask Telegram for: survey taps among them.
+    #[test]
+    fn allowed_updates_include_survey_taps() {
+        assert_eq!(
+            serde_json::to_value(ALLOWED_UPDATES).expect("serializes"),
+            serde_json::json!([
+                "message",
+                "edited_message",
+                "my_chat_member",
+                "callback_query"
+            ])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_survey_is_one_message_with_its_keyboard_in_the_topic() {
+        let (url, server) = fake_bot_api(
+            serde_json::json!({"message_id": 77, "chat": {"id": -1_001_234_567_890_i64},
+                "date": 1_718_009_000}),
+            1,
+        );
+        let channel = channel_at(url);
+        let mut message = outbound_message("Wie war <unser> Service?", 1);
+        message.recipient.identifier = "-1001234567890".into();
+        message.thread_id = Some("90".into());
+        message.survey = Some(switchboard_channel::SurveyRequest {
+            survey_id: "42".into(),
+            question: "Wie war unser Service?".into(),
+            scale: switchboard_channel::SurveyScale::Thumbs,
+            links: Vec::new(),
+        });
+        let receipt = channel.send(&message).await.expect("sent");
+        assert_eq!(receipt.external_id.as_deref(), Some("-1001234567890:77"));
+        let calls = server.join().expect("the fake ran");
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        let (method, body) = &calls[0];
+        assert_eq!(method, "SendMessage");
+        assert_eq!(body["chat_id"], -1_001_234_567_890_i64);
+        assert_eq!(body["message_thread_id"], 90);
+        assert_eq!(body["parse_mode"], "HTML");
+        assert_eq!(body["text"], "Wie war &lt;unser&gt; Service?");
+        assert_eq!(
+            body["reply_markup"],
+            serde_json::json!({"inline_keyboard": [[
+                {"text": "👍 Yes, thanks", "callback_data": "csat:42:5"},
+                {"text": "👎 Not really", "callback_data": "csat:42:1"},
+            ]]})
+        );
+    }
+
+    #[tokio::test]
+    async fn a_survey_telegram_could_not_take_fails_before_any_call() {
+        let channel = channel_at(Url::parse("http://127.0.0.1:1/").expect("url"));
+        let mut message = outbound_message("How did we do?", 0);
+        message.recipient.identifier = "123456789".into();
+        message.survey = Some(switchboard_channel::SurveyRequest {
+            survey_id: "not-a-number".into(),
+            ..Default::default()
+        });
+        assert!(matches!(
+            channel.send(&message).await,
+            Err(ChannelError::Permanent { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn confirming_an_answer_answers_the_callback_query() {
+        let (url, server) = fake_bot_api(Value::Bool(true), 2);
+        let channel = channel_at(url);
+        channel
+            .confirm_answer("4382bfdwdsb323b2d9", "Danke für Ihre Bewertung!")
+            .await
+            .expect("answered");
+        let long = "ü".repeat(250);
+        channel
+            .confirm_answer("4382bfdwdsb323b2e1", &long)
+            .await
+            .expect("answered");
+        let calls = server.join().expect("the fake ran");
+        assert_eq!(
+            calls,
+            [
+                (
+                    "AnswerCallbackQuery".to_owned(),
+                    serde_json::json!({"callback_query_id": "4382bfdwdsb323b2d9",
+                        "text": "Danke für Ihre Bewertung!"})
+                ),
+                (
+                    "AnswerCallbackQuery".to_owned(),
+                    serde_json::json!({"callback_query_id": "4382bfdwdsb323b2e1",
+                        "text": "ü".repeat(200)})
+                ),
+            ]
+        );
+        assert!(channel.confirm_answer("", "Danke").await.is_err());
     }
 
     #[tokio::test]

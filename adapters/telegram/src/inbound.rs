@@ -1,9 +1,10 @@
 //! Bot API `Update`s in, normalized [`InboundEvent`]s out.
 //!
 //! Pure functions only: the webhook handler and the getUpdates poller both hand us one update
-//! as JSON and get back exactly one event: a message, an edit, a block/unblock, or a
-//! [`InboundEvent::Skipped`] / [`InboundEvent::Unreadable`] with the reason, which the hub
-//! counts (and keeps, when unreadable) so nothing is lost silently.
+//! as JSON and get back exactly one event: a message, an edit, a block/unblock, a survey
+//! answer (a `callback_query` from a survey button, see [`switchboard_channel::choice_id`]),
+//! or a [`InboundEvent::Skipped`] / [`InboundEvent::Unreadable`] with the reason, which the
+//! hub counts (and keeps, when unreadable) so nothing is lost silently.
 //!
 //! The updates are read from `serde_json::Value`, not from teloxide's strict types: Bot API
 //! versions, self-hosted Bot API servers and other tools send bodies without fields teloxide
@@ -21,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use switchboard_channel::{
     AttachmentRef, ContactProfile, Forward, InboundError, InboundEvent, InboundMessage,
-    MessageEdit, Quote, Reachability, json_int, json_type,
+    MessageEdit, Quote, Reachability, SurveyAnswer, json_int, json_type, parse_choice_id,
 };
 
 /// Largest file a bot may fetch with getFile (the Bot API refuses bigger ones), so larger files
@@ -187,6 +188,7 @@ fn update_event(
             Ok(InboundEvent::Edit(edit))
         }
         "my_chat_member" => membership_event(payload).map(InboundEvent::Reachability),
+        "callback_query" => survey_answer(payload, options).map(InboundEvent::SurveyAnswer),
         other => Err(Problem::Skip(format!(
             "`{other}` updates are not handled by this inbox"
         ))),
@@ -221,16 +223,8 @@ struct Located<'a> {
 }
 
 fn locate<'a>(kind: &str, payload: &'a Value) -> Result<Located<'a>, Problem> {
-    let object = payload.as_object().ok_or_else(|| {
-        Problem::Unreadable(format!(
-            "`{kind}` is {}, not a message object",
-            json_type(payload)
-        ))
-    })?;
-    let chat = field_object(object, "chat")
-        .ok_or_else(|| Problem::Unreadable(format!("`{kind}` has no `chat` object")))?;
-    let chat_id = field_int(chat, "id")
-        .ok_or_else(|| Problem::Unreadable(format!("`{kind}.chat` has no readable `id`")))?;
+    let object = message_object(kind, payload)?;
+    let (chat, chat_id) = locate_chat(kind, object)?;
     let message_id = field_int(object, "message_id")
         .ok_or_else(|| Problem::Unreadable(format!("`{kind}` has no readable `message_id`")))?;
     Ok(Located {
@@ -239,6 +233,27 @@ fn locate<'a>(kind: &str, payload: &'a Value) -> Result<Located<'a>, Problem> {
         chat_id,
         message_id,
     })
+}
+
+fn message_object<'a>(kind: &str, payload: &'a Value) -> Result<&'a Map<String, Value>, Problem> {
+    payload.as_object().ok_or_else(|| {
+        Problem::Unreadable(format!(
+            "`{kind}` is {}, not a message object",
+            json_type(payload)
+        ))
+    })
+}
+
+/// A message's chat and its id.
+fn locate_chat<'a>(
+    kind: &str,
+    object: &'a Map<String, Value>,
+) -> Result<(&'a Map<String, Value>, i64), Problem> {
+    let chat = field_object(object, "chat")
+        .ok_or_else(|| Problem::Unreadable(format!("`{kind}` has no `chat` object")))?;
+    let chat_id = field_int(chat, "id")
+        .ok_or_else(|| Problem::Unreadable(format!("`{kind}.chat` has no readable `id`")))?;
+    Ok((chat, chat_id))
 }
 
 /// What kind of chat this is; older or third-party servers may leave `type` out, and then
@@ -265,7 +280,27 @@ fn resolve_sender(located: &Located<'_>, options: &ParseOptions) -> Result<Sende
         chat_id,
         ..
     } = located;
-    match chat_type(chat, *chat_id) {
+    let contact = chat_contact(chat, *chat_id, field_object(object, "from"), options)?;
+    let (author, author_id) = match chat_type(chat, *chat_id) {
+        "group" | "supergroup" => group_author(object),
+        _ => (None, None),
+    };
+    Ok(Sender {
+        contact,
+        author,
+        author_id,
+    })
+}
+
+/// The contact a chat's messages (and survey answers) belong to: the group itself in groups
+/// (when the inbox takes groups), else the person; `user` is who wrote or tapped, when known.
+fn chat_contact(
+    chat: &Map<String, Value>,
+    chat_id: i64,
+    user: Option<&Map<String, Value>>,
+    options: &ParseOptions,
+) -> Result<ContactProfile, Problem> {
+    match chat_type(chat, chat_id) {
         "channel" => Err(Problem::Skip(
             "channel chats are not handled by this inbox".to_owned(),
         )),
@@ -281,29 +316,16 @@ fn resolve_sender(located: &Located<'_>, options: &ParseOptions) -> Result<Sende
             if let Some(title) = &title {
                 details.insert("title".to_owned(), Value::from(title.as_str()));
             }
-            let contact = ContactProfile {
+            Ok(ContactProfile {
                 identifier: chat_id.to_string(),
                 name: title,
                 details,
                 ..ContactProfile::default()
-            };
-            let (author, author_id) = group_author(object);
-            Ok(Sender {
-                contact,
-                author,
-                author_id,
             })
         }
         // Private chats, and chat types newer than this parser: in a private chat the chat is
         // the person, so a missing `from` still names them.
-        _ => {
-            let user = field_object(object, "from").unwrap_or(chat);
-            Ok(Sender {
-                contact: user_profile(user, *chat_id),
-                author: None,
-                author_id: None,
-            })
-        }
+        _ => Ok(user_profile(user.unwrap_or(chat), chat_id)),
     }
 }
 
@@ -468,6 +490,68 @@ fn membership_event(payload: &Value) -> Result<Reachability, Problem> {
         sender: user_profile(user, chat_id),
         blocked,
         at: field_time(object, "date"),
+    })
+}
+
+/// A `callback_query` from a survey button (its `data` made by
+/// [`switchboard_channel::choice_id`]): the answer, from the contact a message in the same
+/// chat would come from. Only `id`, `from`, `data` and the message's chat are needed; other
+/// buttons' queries are skipped.
+fn survey_answer(payload: &Value, options: &ParseOptions) -> Result<SurveyAnswer, Problem> {
+    let object = payload.as_object().ok_or_else(|| {
+        Problem::Unreadable(format!(
+            "`callback_query` is {}, not an object",
+            json_type(payload)
+        ))
+    })?;
+    let Some(data) = field_str(object, "data") else {
+        return Err(Problem::Skip(
+            "a `callback_query` without `data` (a game button) is not handled by this inbox"
+                .to_owned(),
+        ));
+    };
+    let Some((survey_id, rating)) = parse_choice_id(data) else {
+        return Err(Problem::Skip(
+            "a `callback_query` whose data is not a survey answer is not handled by this inbox"
+                .to_owned(),
+        ));
+    };
+    // Telegram sends the id as a string; a number is read too.
+    let id = field_str(object, "id")
+        .map(str::to_owned)
+        .or_else(|| field_int(object, "id").map(|id| id.to_string()))
+        .ok_or_else(|| {
+            Problem::Unreadable("survey answer: `callback_query` has no `id`".to_owned())
+        })?;
+    let user = field_object(object, "from").ok_or_else(|| {
+        Problem::Unreadable("survey answer: `callback_query` has no `from` object".to_owned())
+    })?;
+    let Some(message) = object.get("message") else {
+        return Err(if object.contains_key("inline_message_id") {
+            Problem::Skip(
+                "survey answer on an inline-mode message: it has no chat to match a \
+                 conversation"
+                    .to_owned(),
+            )
+        } else {
+            Problem::Unreadable(
+                "survey answer: `callback_query` has neither `message` nor `inline_message_id`"
+                    .to_owned(),
+            )
+        });
+    };
+    // A message too old for the bot to see (`InaccessibleMessage`) still names its chat.
+    let message = message_object("callback_query.message", message)?;
+    let (chat, chat_id) = locate_chat("callback_query.message", message)?;
+    let sender = chat_contact(chat, chat_id, Some(user), options)?;
+    Ok(SurveyAnswer {
+        sender,
+        survey_id,
+        rating,
+        comment: None,
+        confirm: Some(id),
+        // `message.date` is when the survey was sent; Telegram gives no time for the tap.
+        at: None,
     })
 }
 
@@ -1090,6 +1174,10 @@ mod tests {
             "forward_origin" => include_str!("../tests/fixtures/forward_origin.json"),
             "external_reply" => include_str!("../tests/fixtures/external_reply.json"),
             "forum_topic" => include_str!("../tests/fixtures/forum_topic.json"),
+            "survey_answer" => include_str!("../tests/fixtures/survey_answer.json"),
+            "survey_answer_minimal" => {
+                include_str!("../tests/fixtures/survey_answer_minimal.json")
+            }
             other => panic!("no fixture {other}"),
         }
     }
@@ -1726,18 +1814,229 @@ mod tests {
 
     #[test]
     fn other_update_kinds_are_skipped_with_their_name() {
-        for (name, kind) in [
-            ("callback_query", "callback_query"),
-            ("channel_post", "channel_post"),
-        ] {
-            let parsed = parse(name);
-            assert_eq!(parsed.events.len(), 1, "{name}");
-            assert_eq!(
-                parsed.skipped(),
-                Some(format!("`{kind}` updates are not handled by this inbox").as_str()),
-                "{name}"
-            );
+        let parsed = parse("channel_post");
+        assert_eq!(parsed.events.len(), 1);
+        assert_eq!(
+            parsed.skipped(),
+            Some("`channel_post` updates are not handled by this inbox")
+        );
+    }
+
+    fn only_answer(parsed: &ParsedUpdate) -> &SurveyAnswer {
+        match parsed.events.as_slice() {
+            [InboundEvent::SurveyAnswer(answer)] => answer,
+            other => panic!("expected a survey answer, got {other:?}"),
         }
+    }
+
+    /// Puts the callback query of a survey tap into a group chat (by the message's chat).
+    fn survey_in_group(value: &mut Value) {
+        value["callback_query"]["message"]["chat"] = serde_json::json!({
+            "id": -4_012_345_678_i64, "title": "Kunden GmbH × Partner AG", "type": "group",
+        });
+    }
+
+    #[test]
+    fn survey_tap_in_a_private_chat_is_an_answer() {
+        let parsed = parse("survey_answer");
+        assert_eq!(parsed.update_id, Some(873_451_050));
+        assert!(parsed.unread_parts.is_empty());
+        let answer = only_answer(&parsed);
+        assert_eq!(answer.survey_id, "42");
+        assert_eq!(answer.rating, 4);
+        assert_eq!(answer.confirm.as_deref(), Some("4382bfdwdsb323b2d9"));
+        assert_eq!(answer.comment, None);
+        // `message.date` is when the survey went out, not when it was answered.
+        assert_eq!(answer.at, None);
+        // The same contact as a message Anna writes in that chat.
+        assert_eq!(answer.sender, only_message(&parse("text")).sender);
+        assert_eq!(answer.sender.identifier, "123456789");
+    }
+
+    /// `from.last_name`, `from.username`, `message.from` and `chat_instance` left out.
+    #[test]
+    fn survey_tap_without_optional_fields_is_an_answer() {
+        let parsed = parse("survey_answer_minimal");
+        let answer = only_answer(&parsed);
+        assert_eq!(answer.survey_id, "43");
+        assert_eq!(answer.rating, 1);
+        assert_eq!(answer.confirm.as_deref(), Some("4382bfdwdsb323b2e1"));
+        assert_eq!(answer.at, None);
+        let sender = &answer.sender;
+        assert_eq!(sender.identifier, "223456789");
+        assert_eq!(sender.name.as_deref(), Some("Jonas"));
+        assert_eq!(sender.language, None);
+        assert_eq!(
+            Value::Object(sender.details.clone()),
+            serde_json::json!({"first_name": "Jonas"})
+        );
+
+        // A survey message too old for the bot to see comes as an `InaccessibleMessage`
+        // (chat, message id, date 0): its chat is all the answer needs.
+        let parsed = parse_modified("survey_answer", &ParseOptions::default(), |value| {
+            value["callback_query"]["message"] = serde_json::json!({
+                "chat": {"id": 123_456_789, "type": "private"}, "message_id": 1390, "date": 0,
+            });
+        });
+        let answer = only_answer(&parsed);
+        assert_eq!(answer.sender.identifier, "123456789");
+        assert_eq!(answer.sender.name.as_deref(), Some("Anna Schmidt"));
+        assert_eq!(answer.rating, 4);
+
+        // Even a chat without `type` (a positive id is a person) and a numeric query id.
+        let parsed = parse_modified("survey_answer_minimal", &ParseOptions::default(), |value| {
+            let query = &mut value["callback_query"];
+            query["id"] = Value::from(987_654_321_u64);
+            query["message"]["chat"] = serde_json::json!({"id": 223_456_789});
+        });
+        let answer = only_answer(&parsed);
+        assert_eq!(answer.sender.identifier, "223456789");
+        assert_eq!(answer.confirm.as_deref(), Some("987654321"));
+    }
+
+    #[test]
+    fn survey_tap_in_a_group_follows_the_group_policy() {
+        let ignored = parse_modified("survey_answer", &ParseOptions::default(), survey_in_group);
+        assert_eq!(
+            ignored.skipped(),
+            Some("group chats are ignored by this inbox")
+        );
+
+        let parsed = parse_modified("survey_answer", &groups(), survey_in_group);
+        let answer = only_answer(&parsed);
+        // The group is the contact, as for the group's messages; any member may answer.
+        assert_eq!(
+            answer.sender,
+            only_message(&parse_with("group_text", &groups())).sender
+        );
+        assert_eq!(answer.sender.identifier, "-4012345678");
+        assert_eq!(answer.rating, 4);
+
+        let parsed = parse_modified("survey_answer", &groups(), |value| {
+            value["callback_query"]["message"]["chat"] = serde_json::json!({"id": -1_001_234_567_890_i64, "title": "News", "type": "channel"});
+        });
+        assert_eq!(
+            parsed.skipped(),
+            Some("channel chats are not handled by this inbox")
+        );
+    }
+
+    #[test]
+    fn survey_tap_on_an_inline_message_is_skipped() {
+        let parsed = parse_modified("survey_answer", &ParseOptions::default(), |value| {
+            let query = value["callback_query"]
+                .as_object_mut()
+                .expect("callback_query is an object");
+            query.remove("message");
+            query.insert("inline_message_id".into(), Value::from("BAAAAKmaEGx8nFv"));
+        });
+        assert_eq!(
+            parsed.skipped(),
+            Some("survey answer on an inline-mode message: it has no chat to match a conversation")
+        );
+    }
+
+    #[test]
+    fn other_callback_queries_are_skipped() {
+        let parsed = parse("callback_query");
+        assert_eq!(parsed.events.len(), 1);
+        assert_eq!(
+            parsed.skipped(),
+            Some(
+                "a `callback_query` whose data is not a survey answer is not handled by this \
+                 inbox"
+            )
+        );
+        for data in ["csat:42:9", "csat:abc:5", "csat:42", ""] {
+            let parsed = parse_modified("survey_answer", &ParseOptions::default(), |value| {
+                value["callback_query"]["data"] = Value::from(data);
+            });
+            assert!(parsed.skipped().is_some(), "{data:?}: {parsed:?}");
+        }
+        let parsed = parse_modified("callback_query", &ParseOptions::default(), |value| {
+            let query = value["callback_query"]
+                .as_object_mut()
+                .expect("callback_query is an object");
+            query.remove("data");
+            query.insert("game_short_name".into(), Value::from("snake"));
+        });
+        assert_eq!(
+            parsed.skipped(),
+            Some("a `callback_query` without `data` (a game button) is not handled by this inbox")
+        );
+        // Not ours: a broken query of another button is skipped, not kept for replay.
+        let parsed = parse_modified("callback_query", &ParseOptions::default(), |value| {
+            value["callback_query"]
+                .as_object_mut()
+                .expect("callback_query is an object")
+                .remove("from");
+        });
+        assert!(parsed.skipped().is_some(), "{parsed:?}");
+    }
+
+    #[test]
+    fn broken_survey_taps_are_kept_as_unreadable() {
+        type Change = fn(&mut Map<String, Value>);
+        let cases: [(&str, Change); 6] = [
+            ("survey answer: `callback_query` has no `id`", |query| {
+                query.remove("id");
+            }),
+            ("survey answer: `callback_query` has no `id`", |query| {
+                query.insert("id".into(), Value::from(""));
+            }),
+            (
+                "survey answer: `callback_query` has no `from` object",
+                |query| {
+                    query.remove("from");
+                },
+            ),
+            (
+                "survey answer: `callback_query` has neither `message` nor `inline_message_id`",
+                |query| {
+                    query.remove("message");
+                },
+            ),
+            ("`callback_query.message` has no `chat` object", |query| {
+                query["message"]
+                    .as_object_mut()
+                    .expect("message is an object")
+                    .remove("chat");
+            }),
+            (
+                "`callback_query.message.chat` has no readable `id`",
+                |query| {
+                    query["message"]["chat"]
+                        .as_object_mut()
+                        .expect("chat is an object")
+                        .remove("id");
+                },
+            ),
+        ];
+        for (expected, change) in cases {
+            let parsed = parse_modified("survey_answer", &ParseOptions::default(), |value| {
+                change(
+                    value["callback_query"]
+                        .as_object_mut()
+                        .expect("callback_query is an object"),
+                );
+            });
+            let [InboundEvent::Unreadable { reason, raw }] = parsed.events.as_slice() else {
+                panic!("{expected}: expected an unreadable update, got {parsed:?}");
+            };
+            assert_eq!(reason, expected);
+            assert_eq!(raw["update_id"], Value::from(873_451_050));
+        }
+        let parsed = parse_modified("survey_answer", &ParseOptions::default(), |value| {
+            value["callback_query"] = Value::from("csat:42:4");
+        });
+        assert_eq!(
+            parsed.unreadable(),
+            Some("`callback_query` is a string, not an object")
+        );
+        let parsed = parse_modified("survey_answer", &ParseOptions::default(), |value| {
+            value["callback_query"]["message"] = Value::Null;
+        });
+        assert!(parsed.unreadable().is_some(), "{parsed:?}");
     }
 
     #[test]
@@ -1891,6 +2190,8 @@ mod tests {
             "edited",
             "group_text",
             "callback_query",
+            "survey_answer",
+            "survey_answer_minimal",
             "unknown_kind",
         ] {
             let update: Value = serde_json::from_str(fixture(name)).expect("JSON");

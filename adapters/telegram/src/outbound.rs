@@ -2,10 +2,16 @@
 //!
 //! The channel actor escapes the agent's text (split to [`MAX_TEXT_UTF16`] by the shared
 //! [`switchboard_channel::split_text`]), picks `sendPhoto` or `sendDocument` for each file,
-//! addresses the chat from the contact identifier, and maps teloxide's errors to retry-or-fail
-//! with the functions here, so all of it is testable without a network.
+//! addresses the chat from the contact identifier, builds a satisfaction survey's question and
+//! inline keyboard ([`survey_message`]), trims the text that confirms an answer
+//! ([`callback_answer_text`]), and maps teloxide's errors to retry-or-fail with the functions
+//! here, so all of it is testable without a network.
 
-use switchboard_channel::{ChannelError, MAX_RETRY_AFTER, error_chain};
+use switchboard_channel::{
+    ChannelError, MAX_RETRY_AFTER, SurveyRequest, SurveyScale, choice_id, error_chain,
+    parse_choice_id,
+};
+use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 use teloxide::{ApiError, RequestError};
 
 use crate::inbound::external_id;
@@ -46,6 +52,82 @@ pub fn escape_html(text: &str) -> String {
 /// the Bot API limits are in those units, not bytes or chars.
 pub fn utf16_len(text: &str) -> usize {
     text.chars().map(char::len_utf16).sum()
+}
+
+/// Longest text `answerCallbackQuery` shows on the pressed button (the Bot API allows 0-200
+/// characters; counted here in UTF-16 units, which is never fewer than characters).
+pub const MAX_CALLBACK_ANSWER_UTF16: usize = 200;
+
+/// The inline keyboard under a survey's question, so the customer answers with one tap and the
+/// tap names the survey and rating ([`choice_id`]) without the channel keeping any state.
+///
+/// Best answer first, as [`SurveyScale::choices`] lists them; the five-point scale gets one
+/// button per row (its labels are too long to share a phone-wide row), thumbs share one row.
+pub fn survey_keyboard(survey: &SurveyRequest) -> InlineKeyboardMarkup {
+    let buttons = survey.scale.choices().iter().map(|choice| {
+        InlineKeyboardButton::callback(
+            format!("{} {}", choice.emoji, choice.label),
+            choice_id(&survey.survey_id, choice.rating),
+        )
+    });
+    match survey.scale {
+        SurveyScale::Five => InlineKeyboardMarkup::new(buttons.map(|button| [button])),
+        SurveyScale::Thumbs => InlineKeyboardMarkup::new([buttons]),
+    }
+}
+
+/// A survey as one `sendMessage`: the question, HTML-escaped like every text, and its
+/// keyboard ([`survey_keyboard`]).
+///
+/// `content` is the question (as [`switchboard_channel::OutboundMessage::survey`] says);
+/// a blank `content` falls back to [`SurveyRequest::question`]. Refused permanently, before
+/// anything is sent, when there is no question, when it is longer than one Telegram message,
+/// or when the survey id would not read back from the buttons (a tap that could never be
+/// taken as an answer).
+pub fn survey_message(
+    content: &str,
+    survey: &SurveyRequest,
+) -> Result<(String, InlineKeyboardMarkup), ChannelError> {
+    let refuse = |reason: String| ChannelError::Permanent { code: None, reason };
+    let question = if content.trim().is_empty() {
+        survey.question.as_str()
+    } else {
+        content
+    };
+    if question.trim().is_empty() {
+        return Err(refuse("the survey has no question to ask".to_owned()));
+    }
+    let length = utf16_len(question);
+    if length > MAX_TEXT_UTF16 {
+        return Err(refuse(format!(
+            "the survey question is {length} UTF-16 units long; a Telegram message holds at \
+             most {MAX_TEXT_UTF16}"
+        )));
+    }
+    let reads_back = survey.scale.choices().iter().all(|choice| {
+        parse_choice_id(&choice_id(&survey.survey_id, choice.rating))
+            == Some((survey.survey_id.clone(), choice.rating))
+    });
+    if !reads_back {
+        return Err(refuse(format!(
+            "survey id {:?} cannot be carried on a Telegram button",
+            survey.survey_id
+        )));
+    }
+    Ok((escape_html(question), survey_keyboard(survey)))
+}
+
+/// The text `answerCallbackQuery` shows: at most [`MAX_CALLBACK_ANSWER_UTF16`], cut on a
+/// character boundary, because Telegram refuses the whole answer when the text is longer.
+pub fn callback_answer_text(text: &str) -> &str {
+    let mut units = 0;
+    for (index, ch) in text.char_indices() {
+        units += ch.len_utf16();
+        if units > MAX_CALLBACK_ANSWER_UTF16 {
+            return &text[..index];
+        }
+    }
+    text
 }
 
 /// Reads an external id made by [`crate::inbound::external_id`] back into chat id and
@@ -344,6 +426,121 @@ mod tests {
         assert_eq!(utf16_len("😀"), 2);
         assert_eq!(utf16_len("👍🏽"), 4);
         assert_eq!(utf16_len("a😀b"), "a😀b".encode_utf16().count());
+    }
+
+    fn survey(scale: SurveyScale) -> SurveyRequest {
+        SurveyRequest {
+            survey_id: "42".into(),
+            question: "How did we do?".into(),
+            scale,
+            links: Vec::new(),
+        }
+    }
+
+    /// The keyboard as Telegram receives it in `reply_markup`.
+    #[test]
+    fn five_point_keyboard_has_one_button_per_row_best_first() {
+        let keyboard =
+            serde_json::to_value(survey_keyboard(&survey(SurveyScale::Five))).expect("serializes");
+        assert_eq!(
+            keyboard,
+            serde_json::json!({"inline_keyboard": [
+                [{"text": "😀 Very satisfied", "callback_data": "csat:42:5"}],
+                [{"text": "🙂 Satisfied", "callback_data": "csat:42:4"}],
+                [{"text": "😐 Neutral", "callback_data": "csat:42:3"}],
+                [{"text": "🙁 Dissatisfied", "callback_data": "csat:42:2"}],
+                [{"text": "😞 Very dissatisfied", "callback_data": "csat:42:1"}],
+            ]})
+        );
+    }
+
+    #[test]
+    fn thumbs_keyboard_is_one_row() {
+        let keyboard = serde_json::to_value(survey_keyboard(&survey(SurveyScale::Thumbs)))
+            .expect("serializes");
+        assert_eq!(
+            keyboard,
+            serde_json::json!({"inline_keyboard": [[
+                {"text": "👍 Yes, thanks", "callback_data": "csat:42:5"},
+                {"text": "👎 Not really", "callback_data": "csat:42:1"},
+            ]]})
+        );
+    }
+
+    /// Every button's data reads back as its survey and rating, within Telegram's 64 bytes.
+    #[test]
+    fn survey_buttons_read_back() {
+        for scale in [SurveyScale::Five, SurveyScale::Thumbs] {
+            let mut request = survey(scale);
+            request.survey_id = u64::MAX.to_string();
+            let keyboard = survey_keyboard(&request);
+            let buttons: Vec<_> = keyboard.inline_keyboard.iter().flatten().collect();
+            assert_eq!(buttons.len(), scale.choices().len());
+            for (button, choice) in buttons.into_iter().zip(scale.choices()) {
+                let teloxide::types::InlineKeyboardButtonKind::CallbackData(data) = &button.kind
+                else {
+                    panic!("not a callback button: {button:?}");
+                };
+                assert!(data.len() <= 64, "{data}");
+                assert_eq!(
+                    parse_choice_id(data),
+                    Some((request.survey_id.clone(), choice.rating))
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn survey_message_escapes_the_question() {
+        let request = survey(SurveyScale::Thumbs);
+        let (text, keyboard) =
+            survey_message("War <b>alles</b> gut & schnell?", &request).expect("a survey");
+        assert_eq!(text, "War &lt;b&gt;alles&lt;/b&gt; gut &amp; schnell?");
+        assert_eq!(keyboard, survey_keyboard(&request));
+        // A blank content asks the survey's own question.
+        let (text, _) = survey_message("  ", &request).expect("a survey");
+        assert_eq!(text, "How did we do?");
+    }
+
+    #[test]
+    fn survey_message_refuses_what_telegram_could_not_take() {
+        let mut request = survey(SurveyScale::Five);
+        request.question = String::new();
+        let refused =
+            |content: &str, request: &SurveyRequest| match survey_message(content, request) {
+                Err(ChannelError::Permanent { code: None, reason }) => reason,
+                other => panic!("{content:?}: expected a permanent refusal, got {other:?}"),
+            };
+        assert_eq!(refused("", &request), "the survey has no question to ask");
+        assert!(refused(&"?".repeat(MAX_TEXT_UTF16 + 1), &request).contains("4097"));
+        assert!(survey_message(&"?".repeat(MAX_TEXT_UTF16), &request).is_ok());
+        for id in ["", "abc", "123456789012345678901", "4:2"] {
+            request.survey_id = id.into();
+            assert_eq!(
+                refused("How did we do?", &request),
+                format!("survey id {id:?} cannot be carried on a Telegram button")
+            );
+        }
+    }
+
+    #[test]
+    fn callback_answer_text_is_cut_on_a_character_boundary() {
+        assert_eq!(callback_answer_text(""), "");
+        assert_eq!(callback_answer_text("Danke!"), "Danke!");
+        let exact = "a".repeat(MAX_CALLBACK_ANSWER_UTF16);
+        assert_eq!(callback_answer_text(&exact), exact);
+        let long = "a".repeat(MAX_CALLBACK_ANSWER_UTF16 + 5);
+        assert_eq!(callback_answer_text(&long), exact);
+        // 😀 is two UTF-16 units: the one that would end at 201 is left out whole.
+        let emoji = format!("{}😀😀", "a".repeat(MAX_CALLBACK_ANSWER_UTF16 - 3));
+        let cut = callback_answer_text(&emoji);
+        assert_eq!(
+            cut,
+            format!("{}😀", "a".repeat(MAX_CALLBACK_ANSWER_UTF16 - 3))
+        );
+        assert_eq!(utf16_len(cut), MAX_CALLBACK_ANSWER_UTF16 - 1);
+        let umlauts = "ü".repeat(300);
+        assert_eq!(callback_answer_text(&umlauts).chars().count(), 200);
     }
 
     #[test]

@@ -33,8 +33,9 @@ const REGRESSIONS: &str = concat!(
     "/tests/proptest-regressions/fuzz.txt"
 );
 
-/// Strings the parser dispatches on, kept when only texts are fuzzed.
-const KEEP: &[&str] = &["type", "status"];
+/// Strings the parser dispatches on, kept when only texts are fuzzed (`data`: a survey
+/// button's, so the answer's other fields are fuzzed too).
+const KEEP: &[&str] = &["type", "status", "data"];
 
 /// Update kinds and message fields the parser looks at, beyond those the corpus uses.
 const EXTRA_KEYS: &[&str] = &[
@@ -44,6 +45,10 @@ const EXTRA_KEYS: &[&str] = &[
     "channel_post",
     "my_chat_member",
     "callback_query",
+    "data",
+    "inline_message_id",
+    "chat_instance",
+    "game_short_name",
     "chat",
     "id",
     "type",
@@ -218,6 +223,19 @@ fn check_parsed(parsed: &ParsedUpdate, update: &Value, options: &ParseOptions) {
                 .parse()
                 .expect("the contact is a chat id");
             assert_eq!(reachability.sender.identifier, chat.to_string());
+        }
+        InboundEvent::SurveyAnswer(answer) => {
+            assert!(update.get("callback_query").is_some(), "answers are taps");
+            let chat: i64 = answer
+                .sender
+                .identifier
+                .parse()
+                .expect("the contact is a chat id");
+            assert_eq!(answer.sender.identifier, chat.to_string());
+            assert!((1..=5).contains(&answer.rating), "{answer:?}");
+            assert!(!answer.survey_id.is_empty());
+            assert!(answer.confirm.as_deref().is_some_and(|id| !id.is_empty()));
+            assert_eq!(answer.at, None);
         }
         InboundEvent::Skipped { reason } => assert!(!reason.is_empty()),
         InboundEvent::Unreadable { reason, raw } => {

@@ -7,10 +7,11 @@
 //! message every 6 seconds after a burst, *not* waited for: the send fails as transient with
 //! the wait, so the outbox moves on to other customers).
 //!
-//! One reply can take several Graph calls (a long text in pieces, then its files, each
-//! uploaded first). A customer gets one reply at a time (`RecipientLocks`), so pieces of two
-//! replies never interleave, and each part that went out is remembered (`Progress`), so a
-//! retry after a failure half-way sends only what is missing.
+//! One reply can take several Graph calls (a long text in pieces, or a satisfaction survey as
+//! one interactive message in place of the text, then its files, each uploaded first). A
+//! customer gets one reply at a time (`RecipientLocks`), so pieces of two replies never
+//! interleave, and each part that went out is remembered (`Progress`), so a retry after a
+//! failure half-way sends only what is missing.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -30,8 +31,8 @@ use sha2::{Digest, Sha256};
 use switchboard_channel::{
     AttachmentRef, BoxFuture, Capabilities, Channel, ChannelError, Handshake, InboundError,
     InboundEvent, InboundRequest, MediaDownload, MessageTemplate, OutboundAttachment,
-    OutboundMessage, Progress, SendReceipt, TemplateMessage, delivered_note, error_chain,
-    parse_retry_after, split_text,
+    OutboundMessage, Progress, SendReceipt, SurveyRequest, TemplateMessage, delivered_note,
+    error_chain, parse_retry_after, split_text,
 };
 use url::Url;
 
@@ -56,6 +57,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     reactions: true,
     marks_read: true,
     threads_by_reference: false,
+    // Asked as an interactive message (reply buttons or a list), answered by a tap.
+    surveys: switchboard_channel::SurveyDelivery::Message,
 };
 
 /// One WhatsApp inbox's settings as the hub stores them.
@@ -230,9 +233,14 @@ impl Drop for Turn<'_> {
 }
 
 /// One part of a reply: a piece of its text, one of its files (with the text as caption when
-/// it fits), or an approved template.
+/// it fits), an approved template, or a satisfaction survey (asked with its buttons in place
+/// of the text).
 enum Part<'a> {
     Text(String),
+    Survey {
+        survey: &'a SurveyRequest,
+        question: &'a str,
+    },
     Media {
         file: &'a OutboundAttachment,
         data: Bytes,
@@ -242,11 +250,15 @@ enum Part<'a> {
     Template(&'a TemplateMessage),
 }
 
-/// The parts of a reply, in sending order: a template alone; else text pieces first, then
-/// files. Fails before anything is sent when a file cannot go (not loaded, over 100 MB).
+/// The parts of a reply, in sending order: a template alone; else the survey (whose question
+/// is the content) or the text pieces first, then files. Fails before anything is sent when a
+/// file cannot go (not loaded, over 100 MB) or a survey's answers could not come back.
 fn parts(message: &OutboundMessage) -> Result<Vec<Part<'_>>, ChannelError> {
     if let Some(template) = &message.template {
         return Ok(vec![Part::Template(template)]);
+    }
+    if let Some(survey) = &message.survey {
+        outbound::check_survey(survey, &message.content)?;
     }
     let mut files = Vec::new();
     for file in &message.attachments {
@@ -266,11 +278,17 @@ fn parts(message: &OutboundMessage) -> Result<Vec<Part<'_>>, ChannelError> {
     }
     let text = message.content.as_str();
     let captionable = files.iter().filter(|(_, _, k)| k.takes_caption()).count();
-    let as_caption = !text.trim().is_empty()
+    let as_caption = message.survey.is_none()
+        && !text.trim().is_empty()
         && captionable == 1
         && text.chars().count() <= outbound::MAX_CAPTION_CHARS;
     let mut parts: Vec<Part<'_>> = Vec::new();
-    if !as_caption {
+    if let Some(survey) = &message.survey {
+        parts.push(Part::Survey {
+            survey,
+            question: text,
+        });
+    } else if !as_caption {
         parts.extend(
             split_text(text, outbound::MAX_TEXT_CHARS, |_| 1)
                 .into_iter()
@@ -722,6 +740,9 @@ impl WhatsAppChannel {
         }
         let body = match part {
             Part::Text(piece) => outbound::text_message(to, piece, reply_to),
+            Part::Survey { survey, question } => {
+                outbound::survey_message(to, survey, question, reply_to)
+            }
             Part::Media {
                 file,
                 data,
@@ -743,6 +764,7 @@ impl WhatsAppChannel {
         self.limits.number.until_ready().await;
         let what = match part {
             Part::Text(_) => "sending a text",
+            Part::Survey { .. } => "sending a survey",
             Part::Media { .. } => "sending a file",
             Part::Template(_) => "sending a template",
         };
@@ -1124,6 +1146,7 @@ mod tests {
     fn message(content: &str, files: &[(&str, usize)]) -> OutboundMessage {
         OutboundMessage {
             mail_thread: None,
+            survey: None,
             message_id: "1".into(),
             conversation_id: "1".into(),
             content: content.into(),
@@ -1155,6 +1178,9 @@ mod tests {
             .iter()
             .map(|part| match part {
                 Part::Text(text) => format!("text:{}", text.chars().count()),
+                Part::Survey { survey, question } => {
+                    format!("survey:{}:{question}", survey.scale.as_str())
+                }
                 Part::Media { kind, caption, .. } => {
                     format!("{}:{}", kind.as_str(), caption.unwrap_or("-"))
                 }
@@ -1198,6 +1224,38 @@ mod tests {
             shape(&parts(&template).expect("parts")),
             ["template:hello_world"]
         );
+    }
+
+    #[test]
+    fn a_survey_goes_in_place_of_the_text() {
+        let survey = switchboard_channel::SurveyRequest {
+            survey_id: "42".into(),
+            question: "How did we do?".into(),
+            scale: switchboard_channel::SurveyScale::Five,
+            links: Vec::new(),
+        };
+        let mut asked = message("How did we do?", &[]);
+        asked.survey = Some(survey.clone());
+        assert_eq!(
+            shape(&parts(&asked).expect("parts")),
+            ["survey:five:How did we do?"]
+        );
+        // A file never takes the question as its caption.
+        let mut with_file = message("How did we do?", &[("image/jpeg", 10)]);
+        with_file.survey = Some(survey.clone());
+        assert_eq!(
+            shape(&parts(&with_file).expect("parts")),
+            ["survey:five:How did we do?", "image:-"]
+        );
+        let mut odd = message("How did we do?", &[("image/jpeg", 10)]);
+        odd.survey = Some(switchboard_channel::SurveyRequest {
+            survey_id: "not-digits".into(),
+            ..survey
+        });
+        assert!(matches!(
+            parts(&odd),
+            Err(ChannelError::Permanent { code: Some(code), .. }) if code == "bad_survey_id"
+        ));
     }
 
     #[test]

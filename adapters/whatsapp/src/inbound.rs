@@ -11,8 +11,11 @@
 //!   [`InboundError::UnknownAccount`].
 //! - Everything inside yields an event, in document order: a message (with a visible note for
 //!   every part that could not be shown), a status, a reaction, an identity change, a
-//!   [`InboundEvent::Skipped`] with the reason, or an [`InboundEvent::Unreadable`] whose `raw`
-//!   is a minimal envelope holding just that item, so [`parse_value`] can replay it later.
+//!   satisfaction survey's answer (a tapped reply button or list row whose id is a
+//!   [`switchboard_channel::choice_id`]; any other interactive reply is a message with its
+//!   title), a [`InboundEvent::Skipped`] with the reason, or an [`InboundEvent::Unreadable`]
+//!   whose `raw` is a minimal envelope holding just that item, so [`parse_value`] can replay it
+//!   later.
 //! - Key order is never assumed, and every optional field may be missing, empty or of another
 //!   JSON type than documented (timestamps as numbers, prices as strings).
 //!
@@ -26,7 +29,8 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use switchboard_channel::{
     AttachmentRef, ContactProfile, DeliveryState, Forward, Handshake, IdentityChange, InboundError,
-    InboundEvent, InboundMessage, ProviderError, Reaction, StatusUpdate, json_int, json_type,
+    InboundEvent, InboundMessage, ProviderError, Reaction, StatusUpdate, SurveyAnswer, json_int,
+    json_type, parse_choice_id,
 };
 
 /// The header Meta signs every webhook body with: `sha256=` + hex HMAC-SHA256(app secret).
@@ -409,6 +413,22 @@ impl Parser<'_> {
                     .collect(),
             )
         };
+        // A tap on one of our survey's buttons is the answer, not a message: it needs a
+        // sender but nothing else (no id, name or time), so nothing optional can lose it.
+        if let Some((survey_id, rating)) = survey_choice(message)
+            && message.get("group_id").and_then(text_of).is_none()
+            && let Some(sender) = profile(&ids, contact)
+        {
+            self.events.push(InboundEvent::SurveyAnswer(SurveyAnswer {
+                sender,
+                survey_id,
+                rating,
+                comment: None,
+                confirm: None,
+                at: field_time(message, "timestamp"),
+            }));
+            return;
+        }
         let Some(external_id) = message.get("id").and_then(text_of) else {
             self.unreadable(
                 "a message has no id (`id`), so it cannot be stored".to_owned(),
@@ -1229,6 +1249,26 @@ fn shared_contacts(rendered: &mut Rendered, payload: Option<&Value>) {
     rendered.keep("contacts", payload);
 }
 
+/// The survey and rating a message answers: an interactive reply (a reply button or a list
+/// row) whose id is a [`switchboard_channel::choice_id`]. Any other message, or a reply to
+/// another button, is `None` and read as a message. Without `interactive.type` the reply is
+/// whichever of `button_reply` and `list_reply` is there.
+fn survey_choice(message: &Object) -> Option<(String, i64)> {
+    if message_type(message) != "interactive" {
+        return None;
+    }
+    let interactive = message.get("interactive")?.as_object()?;
+    let reply = match field_str(interactive, "type") {
+        Some(kind @ ("button_reply" | "list_reply")) => interactive.get(kind),
+        Some(_) => None,
+        None => interactive
+            .get("button_reply")
+            .or_else(|| interactive.get("list_reply")),
+    }?;
+    let id = reply.as_object()?.get("id").and_then(text_of)?;
+    parse_choice_id(&id)
+}
+
 /// A tap on a reply button or list row, or a completed form (Flow, address message).
 fn interactive(rendered: &mut Rendered, payload: Option<&Value>) {
     let Some((payload, object)) = payload.and_then(|p| Some((p, p.as_object()?))) else {
@@ -1589,6 +1629,12 @@ mod tests {
             }
             "interactive_list_reply" => {
                 include_str!("../tests/fixtures/inbound/interactive_list_reply.json")
+            }
+            "interactive_button_reply_survey" => {
+                include_str!("../tests/fixtures/inbound/interactive_button_reply_survey.json")
+            }
+            "interactive_list_reply_survey" => {
+                include_str!("../tests/fixtures/inbound/interactive_list_reply_survey.json")
             }
             "interactive_nfm_reply" => {
                 include_str!("../tests/fixtures/inbound/interactive_nfm_reply.json")
@@ -2407,6 +2453,197 @@ mod tests {
         assert_eq!(
             parse("interactive_list_reply"),
             vec![InboundEvent::Message(expected)]
+        );
+    }
+
+    // ---- survey answers ----------------------------------------------------------------
+
+    fn answer(survey_id: &str, rating: i64, sender: ContactProfile, seconds: i64) -> InboundEvent {
+        InboundEvent::SurveyAnswer(SurveyAnswer {
+            sender,
+            survey_id: survey_id.to_owned(),
+            rating,
+            comment: None,
+            confirm: None,
+            at: at(seconds),
+        })
+    }
+
+    fn pablo() -> ContactProfile {
+        person("16505551234", Some("Pablo Morales"))
+    }
+
+    #[test]
+    fn a_survey_button_tap_is_an_answer() {
+        assert_eq!(
+            parse("interactive_button_reply_survey"),
+            vec![answer("42", 5, pablo(), 1_714_510_003)]
+        );
+    }
+
+    #[test]
+    fn a_survey_list_row_is_an_answer() {
+        assert_eq!(
+            parse("interactive_list_reply_survey"),
+            vec![answer("42", 4, pablo(), 1_712_595_443)]
+        );
+    }
+
+    #[test]
+    fn a_survey_answer_survives_missing_optional_fields() {
+        // No contacts (so no name), no timestamp, no message id, no title, no type.
+        for fixture in [
+            "interactive_button_reply_survey",
+            "interactive_list_reply_survey",
+        ] {
+            let parsed = parse_modified(fixture, |value| {
+                value["entry"][0]["changes"][0]["value"]
+                    .as_object_mut()
+                    .expect("value")
+                    .remove("contacts");
+                let message = first_message(value);
+                for key in ["timestamp", "id", "context", "type"] {
+                    message.remove(key);
+                }
+                let interactive = message
+                    .get_mut("interactive")
+                    .and_then(Value::as_object_mut)
+                    .expect("interactive");
+                interactive.remove("type");
+                for reply in interactive.values_mut() {
+                    reply.as_object_mut().expect("reply").remove("title");
+                }
+            });
+            let rating = if fixture.contains("button") { 5 } else { 4 };
+            assert_eq!(
+                parsed,
+                vec![InboundEvent::SurveyAnswer(SurveyAnswer {
+                    sender: person("16505551234", None),
+                    survey_id: "42".to_owned(),
+                    rating,
+                    comment: None,
+                    confirm: None,
+                    at: None,
+                })],
+                "{fixture}"
+            );
+        }
+        // A numeric timestamp and a `+` before the number read as usual.
+        let parsed = parse_modified("interactive_button_reply_survey", |value| {
+            let message = first_message(value);
+            message.insert("timestamp".to_owned(), json!(1_714_510_003));
+            message.insert("from".to_owned(), json!("+16505551234"));
+        });
+        assert_eq!(parsed, vec![answer("42", 5, pablo(), 1_714_510_003)]);
+    }
+
+    #[test]
+    fn other_interactive_replies_stay_messages() {
+        // Ids that are not a survey's choice, or a choice id under another reply type.
+        for id in ["csat:42:6", "csat:abc:5", "CSAT:42:5", "csat:42", "yes"] {
+            let parsed = parse_modified("interactive_button_reply_survey", |value| {
+                first_message(value)["interactive"]["button_reply"]["id"] = Value::from(id);
+            });
+            assert_eq!(only_message(parsed).content, "👍 Yes, thanks", "{id}");
+        }
+        let parsed = parse_modified("interactive_button_reply_survey", |value| {
+            first_message(value)["interactive"]["type"] = Value::from("nfm_reply");
+        });
+        assert!(matches!(parsed.as_slice(), [InboundEvent::Message(_)]));
+        // The template quick-reply button (`type: button`) is a message even with such a payload.
+        let parsed = parse_modified("button", |value| {
+            first_message(value)["button"]["payload"] = Value::from("csat:42:5");
+        });
+        assert!(matches!(parsed.as_slice(), [InboundEvent::Message(_)]));
+        // The documented non-survey replies are unchanged.
+        assert!(matches!(
+            parse("interactive_button_reply").as_slice(),
+            [InboundEvent::Message(_)]
+        ));
+        assert!(matches!(
+            parse("interactive_list_reply").as_slice(),
+            [InboundEvent::Message(_)]
+        ));
+    }
+
+    #[test]
+    fn a_survey_answer_without_sender_or_in_a_group_is_not_taken() {
+        let parsed = parse_modified("interactive_button_reply_survey", |value| {
+            value["entry"][0]["changes"][0]["value"]
+                .as_object_mut()
+                .expect("value")
+                .remove("contacts");
+            first_message(value).remove("from");
+        });
+        assert!(
+            matches!(parsed.as_slice(), [InboundEvent::Unreadable { reason, .. }]
+                if reason.contains("has no sender")),
+            "{parsed:?}"
+        );
+        let parsed = parse_modified("interactive_button_reply_survey", |value| {
+            first_message(value).insert("group_id".to_owned(), Value::from("G1"));
+        });
+        assert!(
+            matches!(parsed.as_slice(), [InboundEvent::Skipped { .. }]),
+            "{parsed:?}"
+        );
+    }
+
+    #[test]
+    fn a_survey_answer_keeps_its_place_in_a_batch() {
+        let parsed = parse_modified("batch", |value| {
+            let tap = json!({
+                "from": "16505550000",
+                "id": "wamid.BATCH.SURVEY",
+                "timestamp": "1750300002",
+                "type": "interactive",
+                "interactive": {
+                    "type": "list_reply",
+                    "list_reply": { "id": "csat:77:2", "title": "🙁 Dissatisfied" }
+                }
+            });
+            value["entry"][0]["changes"][0]["value"]["messages"]
+                .as_array_mut()
+                .expect("messages")
+                .insert(1, tap);
+        });
+        let kinds: Vec<String> = parsed
+            .iter()
+            .map(|event| match event {
+                InboundEvent::Message(m) => format!("message {}", m.external_id),
+                InboundEvent::SurveyAnswer(a) => {
+                    format!(
+                        "answer {}:{} from {}",
+                        a.survey_id, a.rating, a.sender.identifier
+                    )
+                }
+                InboundEvent::Status(s) => format!("status {}", s.external_id),
+                InboundEvent::Skipped { .. } => "skipped".to_owned(),
+                InboundEvent::Reaction(r) => format!("reaction {}", r.external_id),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "message wamid.BATCH.1",
+                "answer 77:2 from 16505550000",
+                "message wamid.BATCH.2",
+                "message wamid.BATCH.3",
+                "status wamid.OUT.1",
+                "status wamid.OUT.2",
+                "skipped",
+                "reaction wamid.BATCH.4",
+            ]
+        );
+        assert_eq!(
+            parsed[1],
+            answer(
+                "77",
+                2,
+                person("16505550000", Some("Pablo Morales")),
+                1_750_300_002
+            )
         );
     }
 

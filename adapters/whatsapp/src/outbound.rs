@@ -1,5 +1,7 @@
-//! Pure rules for sending through the Cloud API: message JSON, text limits (the splitting itself
-//! is the shared [`switchboard_channel::split_text`]), media kinds, Graph error classification.
+//! Pure rules for sending through the Cloud API: message JSON (text, media, templates, read
+//! receipts, satisfaction surveys as interactive reply buttons or lists), text limits (the
+//! splitting itself is the shared [`switchboard_channel::split_text`]), media kinds, Graph error
+//! classification.
 //!
 //! [`crate::channel`] builds every request body and reads every failure with the functions
 //! here, so all of it is testable without a network.
@@ -7,7 +9,10 @@
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
-use switchboard_channel::{ChannelError, TemplateMessage, TemplateParameter};
+use switchboard_channel::{
+    ChannelError, SurveyChoice, SurveyRequest, SurveyScale, TemplateMessage, TemplateParameter,
+    choice_id, parse_choice_id,
+};
 
 /// Longest text body the Cloud API accepts, in characters; longer replies are split with
 /// [`switchboard_channel::split_text`], counting each character as 1.
@@ -16,6 +21,27 @@ pub const MAX_TEXT_CHARS: usize = 4096;
 /// Longest media caption the Cloud API accepts, in characters; a longer text goes in its own
 /// message.
 pub const MAX_CAPTION_CHARS: usize = 1024;
+
+/// Longest body of an interactive message, in characters: reply buttons take 1024 (lists take
+/// 4096, but a survey's question is kept to the smaller limit for both scales, so it reads the
+/// same whichever way it is asked).
+pub const MAX_INTERACTIVE_BODY_CHARS: usize = 1024;
+
+/// Longest reply button title Meta accepts.
+const MAX_BUTTON_TITLE_CHARS: usize = 20;
+/// Longest reply button id Meta accepts.
+const MAX_BUTTON_ID_CHARS: usize = 256;
+/// Longest label of the button that opens a list.
+const MAX_LIST_BUTTON_CHARS: usize = 20;
+/// Longest list section title and list row title.
+const MAX_LIST_TITLE_CHARS: usize = 24;
+/// Longest list row id Meta accepts.
+const MAX_ROW_ID_CHARS: usize = 200;
+
+/// The label of the button that opens a five-point survey's list.
+const SURVEY_LIST_BUTTON: &str = "Choose a rating";
+/// The title of a five-point survey's one list section.
+const SURVEY_SECTION_TITLE: &str = "Your rating";
 
 /// Largest image Meta delivers as an image (5 MB, counted in decimal megabytes so a file near
 /// the limit goes as a document rather than failing).
@@ -210,6 +236,135 @@ pub fn template_message(to: &str, template: &TemplateMessage) -> Value {
         body.insert("components".into(), Value::Array(components));
     }
     message.insert("template".into(), Value::Object(body));
+    Value::Object(message)
+}
+
+/// `text` cut to at most `max` characters, ending in `…` when cut, so Meta takes it instead of
+/// refusing the whole message. Cuts fall between characters (never inside one), and spaces or a
+/// joiner left dangling before the `…` are dropped.
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    let kept = cut
+        .trim_end_matches(|c: char| c.is_whitespace() || c == '\u{200d}')
+        .len();
+    cut.truncate(kept);
+    cut.push('…');
+    cut
+}
+
+/// What a survey message asks: the message's content (its question), else the survey's own
+/// question, cut to [`MAX_INTERACTIVE_BODY_CHARS`].
+fn survey_body(survey: &SurveyRequest, body: &str) -> String {
+    let question = if body.trim().is_empty() {
+        survey.question.as_str()
+    } else {
+        body
+    };
+    shorten(question, MAX_INTERACTIVE_BODY_CHARS)
+}
+
+/// Checks, before anything is sent, that a survey can go as an interactive message whose
+/// answers come back as answers: it has a question, and each choice's id fits a button and a
+/// list row and reads back (through [`parse_choice_id`]) as this survey and rating. An id
+/// that would not read back would turn the customer's tap into a plain message.
+pub fn check_survey(survey: &SurveyRequest, body: &str) -> Result<(), ChannelError> {
+    if survey_body(survey, body).trim().is_empty() {
+        return Err(ChannelError::Permanent {
+            code: Some("survey_without_question".into()),
+            reason: format!(
+                "survey {} has no question to ask (WhatsApp refuses an interactive message \
+                 without a body)",
+                survey.survey_id
+            ),
+        });
+    }
+    for choice in survey.scale.choices() {
+        let id = choice_id(&survey.survey_id, choice.rating);
+        let fits = id.chars().count() <= MAX_BUTTON_ID_CHARS.min(MAX_ROW_ID_CHARS);
+        let reads_back = parse_choice_id(&id).is_some_and(|(survey_id, rating)| {
+            survey_id == survey.survey_id && rating == choice.rating
+        });
+        if !fits || !reads_back {
+            return Err(ChannelError::Permanent {
+                code: Some("bad_survey_id".into()),
+                reason: format!(
+                    "survey id {:?} cannot be carried by a WhatsApp button: the answer would not \
+                     come back as an answer",
+                    survey.survey_id
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A satisfaction survey to `to` as an interactive message whose buttons carry
+/// [`choice_id`]s, so the customer's tap comes back as the answer: two reply buttons for
+/// [`SurveyScale::Thumbs`], a list of five rows (best first) for [`SurveyScale::Five`], which
+/// has more answers than the three buttons Meta allows. `body` is the message's content (the
+/// question; the survey's own question when blank), cut to [`MAX_INTERACTIVE_BODY_CHARS`];
+/// titles are cut to Meta's limits. Quotes the customer's message `reply_to` when given.
+pub fn survey_message(
+    to: &str,
+    survey: &SurveyRequest,
+    body: &str,
+    reply_to: Option<&str>,
+) -> Value {
+    let title = |choice: &SurveyChoice, max: usize| {
+        shorten(&format!("{} {}", choice.emoji, choice.label), max)
+    };
+    let choices = survey.scale.choices();
+    let interactive = match survey.scale {
+        SurveyScale::Thumbs => {
+            let buttons: Vec<Value> = choices
+                .iter()
+                .map(|choice| {
+                    json!({
+                        "type": "reply",
+                        "reply": {
+                            "id": choice_id(&survey.survey_id, choice.rating),
+                            "title": title(choice, MAX_BUTTON_TITLE_CHARS),
+                        },
+                    })
+                })
+                .collect();
+            json!({
+                "type": "button",
+                "body": { "text": survey_body(survey, body) },
+                "action": { "buttons": buttons },
+            })
+        }
+        SurveyScale::Five => {
+            let rows: Vec<Value> = choices
+                .iter()
+                .map(|choice| {
+                    json!({
+                        "id": choice_id(&survey.survey_id, choice.rating),
+                        "title": title(choice, MAX_LIST_TITLE_CHARS),
+                    })
+                })
+                .collect();
+            json!({
+                "type": "list",
+                "body": { "text": survey_body(survey, body) },
+                "action": {
+                    "button": shorten(SURVEY_LIST_BUTTON, MAX_LIST_BUTTON_CHARS),
+                    "sections": [{
+                        "title": shorten(SURVEY_SECTION_TITLE, MAX_LIST_TITLE_CHARS),
+                        "rows": rows,
+                    }],
+                },
+            })
+        }
+    };
+    let mut message = envelope(to, "interactive", reply_to);
+    message.insert("interactive".into(), interactive);
     Value::Object(message)
 }
 
@@ -587,6 +742,158 @@ mod tests {
             template_message("1", &bare)["template"],
             json!({ "name": "hello_world", "language": { "code": "en_US" } })
         );
+    }
+
+    fn survey(scale: SurveyScale) -> SurveyRequest {
+        SurveyRequest {
+            survey_id: "42".into(),
+            question: "How did we do?".into(),
+            scale,
+            links: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn thumbs_survey_is_two_reply_buttons() {
+        assert_eq!(
+            survey_message(
+                "16505551234",
+                &survey(SurveyScale::Thumbs),
+                "Did we solve your problem?",
+                None
+            ),
+            json!({
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": "16505551234",
+                "type": "interactive",
+                "interactive": {
+                    "type": "button",
+                    "body": { "text": "Did we solve your problem?" },
+                    "action": {
+                        "buttons": [
+                            { "type": "reply", "reply": { "id": "csat:42:5", "title": "👍 Yes, thanks" } },
+                            { "type": "reply", "reply": { "id": "csat:42:1", "title": "👎 Not really" } },
+                        ],
+                    },
+                },
+            })
+        );
+    }
+
+    #[test]
+    fn five_point_survey_is_a_list_best_first() {
+        assert_eq!(
+            survey_message(
+                "16505551234",
+                &survey(SurveyScale::Five),
+                "How satisfied are you with our help?",
+                Some("wamid.X")
+            ),
+            json!({
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": "16505551234",
+                "type": "interactive",
+                "context": { "message_id": "wamid.X" },
+                "interactive": {
+                    "type": "list",
+                    "body": { "text": "How satisfied are you with our help?" },
+                    "action": {
+                        "button": "Choose a rating",
+                        "sections": [{
+                            "title": "Your rating",
+                            "rows": [
+                                { "id": "csat:42:5", "title": "😀 Very satisfied" },
+                                { "id": "csat:42:4", "title": "🙂 Satisfied" },
+                                { "id": "csat:42:3", "title": "😐 Neutral" },
+                                { "id": "csat:42:2", "title": "🙁 Dissatisfied" },
+                                { "id": "csat:42:1", "title": "😞 Very dissatisfied" },
+                            ],
+                        }],
+                    },
+                },
+            })
+        );
+    }
+
+    #[test]
+    fn survey_texts_fit_metas_limits() {
+        for scale in [SurveyScale::Five, SurveyScale::Thumbs] {
+            let message = survey_message("1", &survey(scale), "Q", None);
+            let action = &message["interactive"]["action"];
+            let titles: Vec<&Value> = match scale {
+                SurveyScale::Thumbs => action["buttons"]
+                    .as_array()
+                    .expect("buttons")
+                    .iter()
+                    .map(|b| &b["reply"]["title"])
+                    .collect(),
+                SurveyScale::Five => action["sections"][0]["rows"]
+                    .as_array()
+                    .expect("rows")
+                    .iter()
+                    .map(|r| &r["title"])
+                    .collect(),
+            };
+            let max = match scale {
+                SurveyScale::Thumbs => MAX_BUTTON_TITLE_CHARS,
+                SurveyScale::Five => MAX_LIST_TITLE_CHARS,
+            };
+            assert_eq!(titles.len(), scale.choices().len());
+            for title in titles {
+                let title = title.as_str().expect("a title");
+                assert!(title.chars().count() <= max, "{title}");
+                assert!(!title.ends_with('…'), "{title} was cut");
+            }
+        }
+        // A long question is cut between characters, ending in `…`.
+        let long = format!("{}😀 and more", "é".repeat(1022));
+        let message = survey_message("1", &survey(SurveyScale::Thumbs), &long, None);
+        let body = message["interactive"]["body"]["text"]
+            .as_str()
+            .expect("body");
+        assert_eq!(body.chars().count(), MAX_INTERACTIVE_BODY_CHARS);
+        assert_eq!(body, format!("{}😀…", "é".repeat(1022)));
+        let exact = "x".repeat(MAX_INTERACTIVE_BODY_CHARS);
+        let message = survey_message("1", &survey(SurveyScale::Five), &exact, None);
+        assert_eq!(message["interactive"]["body"]["text"], exact.as_str());
+        // A blank content asks the survey's own question.
+        let message = survey_message("1", &survey(SurveyScale::Five), "  ", None);
+        assert_eq!(message["interactive"]["body"]["text"], "How did we do?");
+    }
+
+    #[test]
+    fn shorten_cuts_between_characters() {
+        assert_eq!(shorten("Choose a rating", 20), "Choose a rating");
+        assert_eq!(shorten("abcdef", 4), "abc…");
+        assert_eq!(shorten("ab cdef", 4), "ab…");
+        assert_eq!(shorten("a👩\u{200d}💻x", 4), "a👩…");
+        assert_eq!(shorten("👍👍👍", 2), "👍…");
+        assert_eq!(shorten("abc", 0), "");
+    }
+
+    #[test]
+    fn surveys_whose_answers_would_not_come_back_are_refused() {
+        assert_eq!(check_survey(&survey(SurveyScale::Five), "Q"), Ok(()));
+        assert_eq!(check_survey(&survey(SurveyScale::Thumbs), ""), Ok(()));
+        for bad in ["", "abc", "4:2", &"9".repeat(300)] {
+            let mut odd = survey(SurveyScale::Thumbs);
+            odd.survey_id = bad.to_owned();
+            assert!(
+                matches!(
+                    check_survey(&odd, "Q"),
+                    Err(ChannelError::Permanent { code: Some(code), .. }) if code == "bad_survey_id"
+                ),
+                "{bad}"
+            );
+        }
+        let mut silent = survey(SurveyScale::Five);
+        silent.question = " ".into();
+        assert!(matches!(
+            check_survey(&silent, ""),
+            Err(ChannelError::Permanent { code: Some(code), .. }) if code == "survey_without_question"
+        ));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use switchboard_channel::{
     AttachmentRef, Channel, ChannelError, ContactProfile, OutboundAttachment, OutboundMessage,
-    TemplateButtonValue, TemplateMessage, TemplateParameter,
+    SurveyRequest, SurveyScale, TemplateButtonValue, TemplateMessage, TemplateParameter,
 };
 use switchboard_whatsapp::{WhatsAppChannel, WhatsAppSettings};
 use url::Url;
@@ -41,6 +41,7 @@ fn channel(fake: &FakeGraph) -> WhatsAppChannel {
 fn message(id: &str, content: &str) -> OutboundMessage {
     OutboundMessage {
         mail_thread: None,
+        survey: None,
         message_id: id.into(),
         conversation_id: "c1".into(),
         content: content.into(),
@@ -342,6 +343,102 @@ async fn a_template_goes_out_instead_of_the_text() {
             },
         })]
     );
+}
+
+#[tokio::test]
+async fn a_survey_goes_out_as_an_interactive_message_instead_of_the_text() {
+    let fake = FakeGraph::start().await;
+    let channel = channel(&fake);
+    let mut thumbs = message("m1", "Did we solve your problem?");
+    thumbs.survey = Some(SurveyRequest {
+        survey_id: "42".into(),
+        question: "Did we solve your problem?".into(),
+        scale: SurveyScale::Thumbs,
+        links: Vec::new(),
+    });
+    let receipt = channel.send(&thumbs).await.expect("sent");
+    assert_eq!(receipt.external_id.as_deref(), Some("wamid.TEST1"));
+    let mut five = message("m2", "How satisfied are you with our help?");
+    five.survey = Some(SurveyRequest {
+        survey_id: "43".into(),
+        question: "How satisfied are you with our help?".into(),
+        scale: SurveyScale::Five,
+        links: Vec::new(),
+    });
+    five.reply_to_external_id = Some("wamid.CUSTOMER1".into());
+    let receipt = channel.send(&five).await.expect("sent");
+    assert_eq!(receipt.external_id.as_deref(), Some("wamid.TEST2"));
+    assert_eq!(
+        fake.messages(),
+        vec![
+            json!({
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": CUSTOMER,
+                "type": "interactive",
+                "interactive": {
+                    "type": "button",
+                    "body": { "text": "Did we solve your problem?" },
+                    "action": { "buttons": [
+                        { "type": "reply", "reply": { "id": "csat:42:5", "title": "👍 Yes, thanks" } },
+                        { "type": "reply", "reply": { "id": "csat:42:1", "title": "👎 Not really" } },
+                    ] },
+                },
+            }),
+            json!({
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": CUSTOMER,
+                "type": "interactive",
+                "context": { "message_id": "wamid.CUSTOMER1" },
+                "interactive": {
+                    "type": "list",
+                    "body": { "text": "How satisfied are you with our help?" },
+                    "action": {
+                        "button": "Choose a rating",
+                        "sections": [{ "title": "Your rating", "rows": [
+                            { "id": "csat:43:5", "title": "😀 Very satisfied" },
+                            { "id": "csat:43:4", "title": "🙂 Satisfied" },
+                            { "id": "csat:43:3", "title": "😐 Neutral" },
+                            { "id": "csat:43:2", "title": "🙁 Dissatisfied" },
+                            { "id": "csat:43:1", "title": "😞 Very dissatisfied" },
+                        ] }],
+                    },
+                },
+            }),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_refused_survey_is_classified_like_any_send() {
+    let fake = FakeGraph::start().await;
+    fake.script(
+        Route::Messages,
+        Some(Answer::graph_error(
+            400,
+            131047,
+            "(#131047) Re-engagement message",
+            "Message failed to send because more than 24 hours have passed since the customer last replied to this number.",
+        )),
+    );
+    let mut asked = message("m1", "How did we do?");
+    asked.survey = Some(SurveyRequest {
+        survey_id: "42".into(),
+        question: "How did we do?".into(),
+        scale: SurveyScale::Five,
+        links: Vec::new(),
+    });
+    let (code, _) = permanent(channel(&fake).send(&asked).await.expect_err("refused"));
+    assert_eq!(code, "131047");
+    // A survey whose answers could not come back is refused before anything is sent.
+    let fake = FakeGraph::start().await;
+    if let Some(survey) = asked.survey.as_mut() {
+        survey.survey_id = "not-a-number".into();
+    }
+    let (code, _) = permanent(channel(&fake).send(&asked).await.expect_err("refused"));
+    assert_eq!(code, "bad_survey_id");
+    assert!(fake.requests().is_empty());
 }
 
 #[tokio::test]

@@ -125,7 +125,7 @@ const EXTRA_KEYS: &[&str] = &[
 fn corpus() -> Vec<(String, Value)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/inbound");
     let corpus = load_corpus(&dir);
-    assert!(corpus.len() >= 37, "the WhatsApp corpus lost files");
+    assert!(corpus.len() >= 39, "the WhatsApp corpus lost files");
     corpus
 }
 
@@ -188,9 +188,10 @@ fn assert_text(text: &str, what: &str) {
     assert_eq!(text, text.trim(), "{what} is not trimmed");
 }
 
-/// What the parser promises the hub: every stored thing has its ids and sender, a failed
-/// status its reason, an identity change is followed by the message under the new identity,
-/// and an unreadable item's `raw` replays (as a complete envelope for this number).
+/// What the parser promises the hub: every stored thing has its ids and sender, a survey
+/// answer a survey id and rating a button could carry, a failed status its reason, an
+/// identity change is followed by the message under the new identity, and an unreadable
+/// item's `raw` replays (as a complete envelope for this number).
 fn check_events(events: &[InboundEvent], number: &str) {
     for (index, event) in events.iter().enumerate() {
         match event {
@@ -236,6 +237,18 @@ fn check_events(events: &[InboundEvent], number: &str) {
                     }
                     other => panic!("an identity change without its notice: {other:?}"),
                 }
+            }
+            InboundEvent::SurveyAnswer(answer) => {
+                assert!(!answer.sender.identifier.trim().is_empty(), "no sender");
+                assert_eq!(
+                    switchboard_channel::parse_choice_id(&switchboard_channel::choice_id(
+                        &answer.survey_id,
+                        answer.rating
+                    )),
+                    Some((answer.survey_id.clone(), answer.rating)),
+                    "an answer no survey button could carry"
+                );
+                assert!(answer.comment.is_none() && answer.confirm.is_none());
             }
             InboundEvent::Skipped { reason } => assert!(!reason.is_empty()),
             InboundEvent::Unreadable { reason, raw } => {

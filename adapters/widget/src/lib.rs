@@ -51,4 +51,5 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     // Visitors see their messages read as soon as an agent opens the conversation.
     marks_read: true,
     threads_by_reference: false,
+    surveys: switchboard_channel::SurveyDelivery::Live,
 };

@@ -351,36 +351,6 @@ async fn inbox_online(
     Ok(members.iter().any(|id| online.contains(id)))
 }
 
-/// Hands out satisfaction surveys as they come due (every 2 s): each reaches the open sockets
-/// of its conversation's visitor now; a visitor away gets it with their next `ready`.
-pub(crate) async fn watch_surveys(events: Arc<crate::realtime::EventHub>, db: crate::db::Database) {
-    loop {
-        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-        let now = crate::store::now();
-        let due = async {
-            if !crate::store::csat::any_due(&mut db.reader().await?, now).await? {
-                return Ok(Vec::new());
-            }
-            crate::store::csat::claim_due(&mut db.writer().await?, now, 500).await
-        };
-        match due.await {
-            Ok(surveys) => {
-                for survey in surveys {
-                    events.visitors.to_conversation(
-                        survey.conversation_id,
-                        VisitorEvent::Csat {
-                            survey: Arc::new(survey),
-                        },
-                    );
-                }
-            }
-            Err::<_, crate::db::StoreError>(error) => {
-                tracing::warn!(%error, "cannot hand out due satisfaction surveys");
-            }
-        }
-    }
-}
-
 /// Tells visitor sockets when their inbox gets or loses an online agent, or opens or
 /// closes by its business hours: one check per inbox with open sockets after each burst of
 /// presence changes (not one per socket), and once a minute for the hours; only changes

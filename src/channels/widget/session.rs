@@ -449,8 +449,9 @@ impl VisitorSession {
                 conversation_id,
                 survey_id,
                 rating,
-                comment.as_deref(),
+                crate::store::csat::Comment::Given(comment.as_deref()),
                 crate::store::now(),
+                None,
                 &actor,
             )
             .await?;
@@ -463,12 +464,7 @@ impl VisitorSession {
                     state.hub.events.conversation(&conversation, false);
                 }
             }
-            use crate::store::csat::AnswerRefusal;
-            Ok::<_, crate::db::StoreError>(answered.map_err(|refusal| match refusal {
-                AnswerRefusal::Unknown => "no such survey",
-                AnswerRefusal::Closed => "this survey was asked more than a week ago and is closed",
-                AnswerRefusal::OffScale => "that rating is not on this survey's scale",
-            }))
+            Ok::<_, crate::db::StoreError>(answered.map_err(|refusal| refusal.describe()))
         };
         // Detached: a visitor who leaves mid-write does not cut the transaction off.
         let store = async move { crate::actors::detached(work).await.and_then(|done| done) };

@@ -118,13 +118,7 @@ export var CHANNELS = {
         ['off', 'Off'], ['optional', 'Optional: verify when the site sends a hash'], ['required', 'Required: refuse identify without a valid hash']],
         fallback: 'optional', hint: 'identifier_hash = hex HMAC-SHA256(inbox secret, identifier), computed on your server.' },
       { key: 'transcript_inbox_id', label: 'Email transcripts', kind: 'email-inbox',
-        hint: 'Visitors may have their conversation mailed to them, sent from this email inbox (3 an hour each). Off: not offered.' },
-      { key: 'csat_enabled', label: 'Ask for a satisfaction rating when a conversation is resolved', kind: 'checkbox', fallback: false,
-        hint: 'The widget asks the visitor; the answer shows in the conversation. They may change it within a week.' },
-      { key: 'csat_question', label: 'Survey question', kind: 'text', maxlength: 200, placeholder: 'How satisfied are you with the help you got?' },
-      { key: 'csat_scale', label: 'Survey answers', kind: 'select', options: [['five', '1 to 5'], ['thumbs', 'Thumbs up or down']], fallback: 'five' },
-      { key: 'csat_delay_secs', label: 'Ask after (seconds)', kind: 'number', placeholder: '0',
-        hint: 'How long after resolving the survey is asked, up to a day (86400).' }
+        hint: 'Visitors may have their conversation mailed to them, sent from this email inbox (3 an hour each). Off: not offered.' }
     ],
     steps: [
       'Add your website\'s origin (like https://shop.example) to the allowed origins; pages of other origins get no widget.',
@@ -136,7 +130,13 @@ export var CHANNELS = {
 };
 var COMMON_FIELDS = [
   { key: 'reopen_resolved', label: 'A new message reopens a resolved conversation', kind: 'checkbox', fallback: true,
-    hint: 'Unchecked: a customer writing after a conversation was resolved starts a new one.' }
+    hint: 'Unchecked: a customer writing after a conversation was resolved starts a new one.' },
+  { key: 'csat_enabled', label: 'Ask for a satisfaction rating when a conversation is resolved', kind: 'checkbox', fallback: false,
+    hint: 'The customer is asked on their channel (chat buttons in the widget, Telegram and WhatsApp; links to a rating page by email; a csat_request callback for the API channel). The answer shows in the conversation; they may change it within a week.' },
+  { key: 'csat_question', label: 'Survey question', kind: 'text', maxlength: 200, placeholder: 'How satisfied are you with the help you got?' },
+  { key: 'csat_scale', label: 'Survey answers', kind: 'select', options: [['five', '1 to 5'], ['thumbs', 'Thumbs up or down']], fallback: 'five' },
+  { key: 'csat_delay_secs', label: 'Ask after (seconds)', kind: 'number', placeholder: '0',
+    hint: 'How long after resolving the survey is asked, up to a day (86400). WhatsApp delivers it only within 24 hours of the customer\'s last message.' }
 ];
 
 export function channelLabel(type) { return CHANNELS[type] ? CHANNELS[type].short : type; }

@@ -223,6 +223,10 @@ function messageEl(C, m) {
       class: 'badge template-badge', 'data-testid': 'template-badge', title: 'Template ' + String(m.template.name)
     }, 'Template') : null,
     automaticBadge(m),
+    m.survey ? h('span', {
+      class: 'badge survey-badge', 'data-testid': 'survey-badge',
+      title: m.survey.scale === 'thumbs' ? 'Answers: thumbs up or down' : 'Answers: 1 to 5'
+    }, 'Satisfaction survey') : null,
     m.edited_at ? editsEl(C, m) : null));
   var addressees = mailAddressees(m);
   if (addressees) el.appendChild(addressees);
@@ -252,7 +256,7 @@ function messageEl(C, m) {
   if (Array.isArray(m.reactions) && m.reactions.length) el.appendChild(reactionsEl(m.reactions));
   var foot = h('footer', { class: 'msg-foot' });
   if (direction === 'outbound' && !note && m.status) foot.appendChild(tickEl(m, receiptsOf(inboxId)));
-  if (!note) {
+  if (!note && !m.survey) {
     foot.appendChild(h('button', {
       type: 'button', class: 'link small quote-btn', 'data-testid': 'quote-reply',
       'aria-label': 'Quote this message in a reply', onclick: function () { startQuote(C, m); }

@@ -1,0 +1,1 @@
+ALTER TABLE csat_surveys DROP COLUMN given_at;
