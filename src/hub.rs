@@ -45,6 +45,8 @@ pub struct Hub {
     pub(crate) visitor_sockets: Arc<SocketSlots>,
     /// Widget visitors' daily upload quotas, with the uploads in flight.
     pub(crate) widget_quotas: Arc<UploadQuotas>,
+    /// Exactly-one jobs across nodes (an inbox's polling).
+    pub(crate) leases: Arc<crate::db::leases::Leases>,
 }
 
 impl Hub {
@@ -94,6 +96,7 @@ impl Hub {
             updates.clone(),
             events.clone(),
         );
+        let leases = crate::db::leases::Leases::new(&db);
         let supervisor = channel::ChannelSupervisor::new(
             db.clone(),
             settings.clone(),
@@ -101,6 +104,7 @@ impl Hub {
             delivery.clone(),
             files.clone(),
             inbound.clone(),
+            leases.clone(),
         )
         .start();
         let conversations = Conversations::new(
@@ -168,6 +172,7 @@ impl Hub {
                 settings.realtime.max_visitor_sockets,
             )),
             widget_quotas: Arc::new(UploadQuotas::new(&settings.attachments)),
+            leases,
         })
     }
 }
@@ -187,5 +192,7 @@ impl Hub {
         if let Some(mailer) = &self.mailer {
             let _ = mailer.send(crate::notify::StopMailer).await;
         }
+        // Other nodes take this node's jobs over at their next try.
+        self.leases.release_all().await;
     }
 }

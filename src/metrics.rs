@@ -136,8 +136,14 @@ impl Metrics {
         statements: &Counter,
         sla: &crate::sla::SlaMetrics,
         mail: &crate::notify::MailerMetrics,
+        leases_held: &Gauge,
     ) -> Self {
         let mut registry = Registry::with_prefix("switchboard");
+        registry.register(
+            "leases_held",
+            "Exactly-one jobs (an inbox's polling) this node runs now; on PostgreSQL the others wait for a node's lease to end",
+            leases_held.clone(),
+        );
         registry.register(
             "sla_synced",
             "Conversations whose SLA clocks the escalation supervisor wrote",

@@ -140,6 +140,7 @@ impl Application {
             db.statements(),
             &hub.sla.metrics,
             &hub.mailer_metrics,
+            hub.leases.held(),
         );
         let state = web::Data::new(AppState {
             hub,

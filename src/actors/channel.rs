@@ -20,6 +20,7 @@ use switchboard_channel::{ContactProfile, OutboundMessage};
 use super::delivery::{DeliveryTracker, SendOutcome};
 use crate::channels::{ChannelEntry, Channels, build_entry};
 use crate::config::Settings;
+use crate::db::leases::Leases;
 use crate::db::{Database, StoreError};
 use crate::files::{Files, Variant};
 use crate::inbound::Inbound;
@@ -43,6 +44,7 @@ pub(crate) struct ChannelSupervisor {
     delivery: Addr<DeliveryTracker>,
     files: Arc<Files>,
     inbound: Inbound,
+    leases: Arc<Leases>,
     actors: HashMap<i64, Addr<ChannelActor>>,
     /// Consecutive failures per inbox, for the restart backoff.
     failures: HashMap<i64, u32>,
@@ -56,6 +58,7 @@ impl ChannelSupervisor {
         delivery: Addr<DeliveryTracker>,
         files: Arc<Files>,
         inbound: Inbound,
+        leases: Arc<Leases>,
     ) -> Self {
         Self {
             db,
@@ -64,6 +67,7 @@ impl ChannelSupervisor {
             delivery,
             files,
             inbound,
+            leases,
             actors: HashMap::new(),
             failures: HashMap::new(),
         }
@@ -183,6 +187,7 @@ impl Handler<Configure> for ChannelSupervisor {
                             delivery: self.delivery.clone(),
                             files: self.files.clone(),
                             inbound: self.inbound.clone(),
+                            leases: self.leases.clone(),
                             polling: None,
                             supervisor: ctx.address(),
                             policy: self.settings.outbound.clone(),
@@ -243,6 +248,8 @@ pub(crate) struct ChannelActor {
     files: Arc<Files>,
     /// Where polled updates are stored.
     inbound: Inbound,
+    /// Polling runs on one node at a time: the one holding the inbox's lease.
+    leases: Arc<Leases>,
     /// The running polling loop, for channels that poll.
     polling: Option<SpawnHandle>,
     supervisor: Addr<ChannelSupervisor>,
@@ -297,6 +304,7 @@ impl ChannelActor {
         };
         let span = tracing::info_span!("poll_updates", inbox_id = self.entry.inbox_id);
         let work = crate::inbound::poll(
+            self.leases.clone(),
             poller,
             self.entry.clone(),
             self.db.clone(),

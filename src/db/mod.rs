@@ -31,6 +31,7 @@
 //! spawned task. Do not put a timeout or `select!` around a store
 //! call; bound the work inside it instead.
 
+pub(crate) mod leases;
 pub mod schema;
 pub mod types;
 

@@ -35,7 +35,7 @@ use crate::metrics::ChannelUpdates;
 use crate::store::unreadable;
 
 pub(crate) use self::error::InboundError;
-pub(crate) use self::polling::run as poll;
+pub(crate) use self::polling::run_leased as poll;
 pub(crate) use self::store::{Outcome, Source};
 pub(crate) use self::writer::InboundWriter;
 use crate::actors::delivery::{ApplyStatuses, DeliveryTracker};

@@ -15,18 +15,35 @@ use switchboard_channel::{ChannelError, InboundEvent, Poller};
 use super::Inbound;
 use crate::channels::ChannelEntry;
 use crate::db::Database;
+use crate::db::leases::Leases;
 use crate::store::cursors;
 
 /// Longest pause after repeated failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
-/// Polls until the future is dropped (the actor stopped or was reconfigured).
-pub(crate) async fn run(
+/// Polls while this node holds the inbox's polling lease, until the future is dropped (the
+/// actor stopped or was reconfigured). One node polls a bot or a mailbox (Telegram refuses a
+/// second getUpdates; two IMAP pollers would fetch every mail twice); when the holder dies,
+/// another node takes the lease and goes on from the saved cursor.
+pub(crate) async fn run_leased(
+    leases: Arc<Leases>,
     poller: Arc<dyn Poller>,
     entry: Arc<ChannelEntry>,
     db: Database,
     inbound: Inbound,
 ) {
+    let key = format!("poll:{}", entry.inbox_id);
+    loop {
+        let lease = leases.hold(&key).await;
+        tokio::select! {
+            () = run(poller.clone(), entry.clone(), db.clone(), inbound.clone()) => {}
+            () = leases.lost(&lease) => {}
+        }
+    }
+}
+
+/// Polls until the future is dropped.
+async fn run(poller: Arc<dyn Poller>, entry: Arc<ChannelEntry>, db: Database, inbound: Inbound) {
     let mut failures: u32 = 0;
     let mut cursor = loop {
         match load_cursor(&db, entry.inbox_id).await {

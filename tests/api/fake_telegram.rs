@@ -158,6 +158,10 @@ struct Inner {
     /// Messages the fake knows by (chat id, message id): those it sent and those in pushed
     /// updates (for `reply_to_message`, edits and deletes).
     messages: HashMap<(i64, i64), Value>,
+    /// `getUpdates` calls being answered now, and the most there were at once (Telegram
+    /// serves one at a time: a second one ends the first with 409 Conflict).
+    polls: usize,
+    most_polls: usize,
 }
 
 #[derive(Default)]
@@ -196,6 +200,8 @@ impl FakeBotApi {
                 next_message_id: FIRST_MESSAGE_ID,
                 next_file: 1,
                 messages: HashMap::new(),
+                polls: 0,
+                most_polls: 0,
             }),
             pushed: tokio::sync::Notify::new(),
         });
@@ -304,6 +310,11 @@ impl FakeBotApi {
     }
 
     /// Queues an update for `getUpdates` (it must carry `update_id`) and wakes long polls.
+    /// The most `getUpdates` calls that were in flight at once.
+    pub fn most_polls_at_once(&self) -> usize {
+        self.state.lock().most_polls
+    }
+
     pub fn push_update(&self, update: Value) {
         assert!(
             update.get("update_id").and_then(Value::as_i64).is_some(),
@@ -689,6 +700,20 @@ fn webhook_info(inner: &Inner) -> Value {
 /// `getUpdates`: confirms updates below `offset`, returns up to `limit` from the queue,
 /// long-polling up to `timeout` seconds (at most [`MAX_LONG_POLL`]) while it is empty.
 async fn get_updates(state: &State, call: &Call) -> Answer {
+    /// Counts this call as in flight until it is answered.
+    struct InFlight<'a>(&'a State);
+    impl Drop for InFlight<'_> {
+        fn drop(&mut self) {
+            let mut inner = self.0.lock();
+            inner.polls = inner.polls.saturating_sub(1);
+        }
+    }
+    let _in_flight = {
+        let mut inner = state.lock();
+        inner.polls += 1;
+        inner.most_polls = inner.most_polls.max(inner.polls);
+        InFlight(state)
+    };
     let number = |name: &str| call.field(name).and_then(|v| v.trim().parse::<f64>().ok());
     let offset = number("offset").unwrap_or(0.0) as i64;
     let limit = number("limit").unwrap_or(100.0).clamp(1.0, 100.0) as usize;

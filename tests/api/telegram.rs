@@ -1742,3 +1742,105 @@ async fn a_resolved_chat_asks_with_buttons_and_takes_the_customers_tap() {
     // The tap is an answer, not a message: the conversation stays resolved.
     assert_eq!(rated["status"], "resolved", "{rated}");
 }
+
+/// How many leases (exactly-one jobs) a node holds, from its `/metrics`.
+async fn leases_held(app: &TestApp) -> i64 {
+    app.metrics_text()
+        .await
+        .lines()
+        .find_map(|line| line.strip_prefix("switchboard_leases_held "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no switchboard_leases_held in /metrics"))
+}
+
+/// Waits (up to 15 s) until the nodes hold `n` leases between them; answers each one's.
+async fn until_leases(nodes: &[&TestApp], n: i64) -> Vec<i64> {
+    let mut held = Vec::new();
+    for _ in 0..150 {
+        held.clear();
+        for node in nodes {
+            held.push(leases_held(node).await);
+        }
+        if held.iter().sum::<i64>() == n {
+            return held;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the nodes hold {held:?} leases, expected {n} in all");
+}
+
+/// Two nodes on one PostgreSQL database run one polling bot (issue #20, item 4): only the
+/// node holding the inbox's lease polls (Telegram serves one getUpdates at a time); when the
+/// holder's database session dies (as when its node is killed) or its node stops, the other
+/// node takes the polling over within seconds and goes on from the saved offset: every
+/// update stored once. On SQLite there is one node by design.
+#[actix_web::test]
+async fn with_two_nodes_one_polls_and_the_other_takes_over() {
+    let app = hub().await;
+    if !app.db.is_postgres() {
+        return;
+    }
+    let fake = FakeBotApi::start(TOKEN).await;
+    let bot = create_inbox(&app, &fake, json!({"mode": "polling"})).await;
+    let other = app.second_node().await;
+    let stored = async |count: usize| {
+        eventually(
+            &app,
+            &bot.admin,
+            &format!("/api/v1/conversations?inbox_id={}", bot.id),
+            |list| {
+                list["data"][0]["last_seq"]
+                    .as_u64()
+                    .is_some_and(|seq| seq as usize == count)
+            },
+        )
+        .await;
+    };
+    fake.push_update(text_update(1, 500, "first"));
+    stored(1).await;
+    // Both nodes have had time to try (a try every 2 s): one holds the lease.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    until_leases(&[&app, &other], 1).await;
+    assert_eq!(fake.most_polls_at_once(), 1, "two nodes polled at once");
+
+    // The holder's lease session is cut (its node died): polling goes on, from one node.
+    crate::helpers::run_sql(
+        &app,
+        &format!(
+            "SELECT pg_terminate_backend(l.pid) FROM pg_locks l WHERE l.locktype = 'advisory' \
+             AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = \
+             hashtextextended('poll:{}', 0)",
+            bot.id
+        ),
+    )
+    .await;
+    fake.push_update(text_update(2, 501, "second"));
+    stored(2).await;
+    until_leases(&[&app, &other], 1).await;
+
+    // The holder stops: the other node takes over and stores what comes next, once.
+    let held_now = until_leases(&[&app, &other], 1).await;
+    let (stopping, staying) = if held_now[0] == 1 {
+        (&app, &other)
+    } else {
+        (&other, &app)
+    };
+    stopping.handle.stop(true).await;
+    stopping.state.hub.shutdown().await;
+    until_leases(&[staying], 1).await;
+    fake.push_update(text_update(3, 502, "third"));
+    eventually(
+        staying,
+        &bot.admin,
+        &format!("/api/v1/conversations?inbox_id={}", bot.id),
+        |list| list["data"][0]["last_seq"] == 3,
+    )
+    .await;
+    let (_, messages) = the_conversation(staying, &bot).await;
+    let texts: Vec<&str> = messages
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    assert_eq!(texts, ["first", "second", "third"], "each update once");
+    assert_eq!(fake.most_polls_at_once(), 1, "two nodes polled at once");
+}
