@@ -1,7 +1,8 @@
 //! A satisfaction survey in headless Chromium (issue #19, the widget's part): an admin switches
 //! it on in the widget inbox's form, an agent resolves the visitor's conversation, the widget
 //! asks, the visitor picks a rating and adds words, changes their mind, and the agent reads the
-//! answer on the contact page (desktop and phone width).
+//! answer on the contact page (desktop and phone width). And the public rating page that mail
+//! links to.
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -155,4 +156,76 @@ async fn a_visitor_rates_the_help_and_the_agent_reads_it() {
             .await;
         agent.close().await;
     }
+}
+
+/// The public rating page in headless Chromium at phone width (where mail links are opened
+/// most): the link from the survey opens the page with its answer chosen, axe finds nothing,
+/// the customer picks another answer, adds words and sends; the conversation shows it.
+#[actix_web::test]
+async fn a_customer_answers_on_the_rating_page() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let callback = crate::helpers::CallbackServer::start().await;
+    let inbox = app.create_api_inbox(&admin, Some(&callback.url)).await;
+    let patched = app
+        .api(
+            &admin,
+            Method::PATCH,
+            &format!("/api/v1/inboxes/{}", inbox.id),
+            Some(json!({"settings": {"csat_enabled": true, "csat_question": "How did we do?"}})),
+        )
+        .await;
+    assert_eq!(patched.status(), StatusCode::OK);
+    let stored = app
+        .inbound(&inbox, "m-1", "cust-42", "Where is my parcel?")
+        .await;
+    let conversation = stored["stored"][0]["conversation_id"]
+        .as_str()
+        .expect("conversation")
+        .to_owned();
+    let path = format!("/api/v1/conversations/{conversation}");
+    call_ok(
+        &app,
+        &admin,
+        Method::POST,
+        &format!("{path}/status"),
+        Some(json!({"status": "resolved"})),
+        StatusCode::OK,
+    )
+    .await;
+    let received = callback.wait_for(1).await;
+    let link = received[0].body["csat_request"]["links"][0]["url"]
+        .as_str()
+        .expect("a link")
+        .to_owned();
+
+    let chrome = Chrome::start(390, 844).await;
+    chrome.client.goto(&link).await.expect("open the page");
+    chrome
+        .wait_until(
+            "the question",
+            "return document.querySelector('[data-testid=survey-question]')?.textContent === 'How did we do?';",
+        )
+        .await;
+    assert_eq!(
+        chrome
+            .js("return document.querySelector('[data-testid=survey-rating-5]').checked;")
+            .await,
+        json!(true),
+        "the link's answer is chosen"
+    );
+    no_violations(&chrome, "the rating page").await;
+    click(&chrome, "[data-testid=survey-rating-2]").await;
+    fill(&chrome, "survey-comment", "It took three days").await;
+    click(&chrome, "[data-testid=survey-send]").await;
+    chrome
+        .wait_until(
+            "the thanks",
+            "return document.querySelector('[data-testid=survey-thanks]')?.textContent.includes('Dissatisfied') === true;",
+        )
+        .await;
+    no_violations(&chrome, "the thanks page").await;
+    let shown = eventually(&app, &admin, &path, |c| c["csat"]["rating"] == 2).await;
+    assert_eq!(shown["csat"]["comment"], "It took three days", "{shown}");
+    chrome.close().await;
 }
