@@ -268,8 +268,6 @@ async fn timeseries(
     caller: Auth,
     query: web::Query<ReportQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let range = query.range()?;
-    let csv = query.csv()?;
     let interval_name = query.interval.as_deref().unwrap_or("day");
     let interval = Interval::parse(interval_name).ok_or_else(|| {
         ApiError::invalid(
@@ -277,7 +275,8 @@ async fn timeseries(
             format!("{interval_name:?} is not \"hour\", \"day\" or \"week\""),
         )
     })?;
-    if interval == Interval::Hour && range.days() > query::MAX_HOURLY_DAYS {
+    // Checked before anything is read or refreshed.
+    if interval == Interval::Hour && query.range()?.days() > query::MAX_HOURLY_DAYS {
         return Err(ApiError::invalid(
             "interval",
             format!(
@@ -286,8 +285,7 @@ async fn timeseries(
             ),
         ));
     }
-    let scope = scope(&state, &caller, &query).await?;
-    state.reports.ensure_fresh(&state.db).await?;
+    let (range, csv, scope) = prepare(&state, &caller, &query).await?;
     let buckets = query::by_bucket(
         &mut state.db.reader().await?,
         &scope,

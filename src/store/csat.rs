@@ -37,6 +37,8 @@ pub struct Survey {
     pub rating: Option<i64>,
     pub comment: Option<String>,
     pub answered_at: Option<NaiveDateTime>,
+    /// When the customer gave the stored answer by their channel's clock (see [`answer`]).
+    pub given_at: Option<NaiveDateTime>,
 }
 
 impl Survey {
@@ -421,15 +423,10 @@ pub async fn answer(
             Comment::Unchanged => survey.comment.clone(),
             Comment::Given(text) => text.map(str::to_owned),
         };
-        let earlier: Option<NaiveDateTime> = csat_surveys::table
-            .find(survey_id)
-            .select(csat_surveys::given_at)
-            .first(c)
-            .await?;
         // The same answer again changes nothing (and adds no line to the thread), nor does
         // one given before the stored answer and delivered late.
         if (survey.rating == Some(rating) && survey.comment == comment)
-            || earlier.is_some_and(|earlier| earlier > given)
+            || survey.given_at.is_some_and(|earlier| earlier > given)
         {
             return Ok(Ok(survey));
         }
