@@ -41,6 +41,20 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub attachments: AttachmentSettings,
     pub reports: ReportSettings,
+    /// Several nodes on one database (`None`: a single node, no NATS at run time).
+    pub cluster: Option<ClusterSettings>,
+}
+
+/// How the nodes of one hub share realtime events, presence and viewers: through a NATS
+/// server with JetStream, whose stream numbers every event once for all nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// `nats://host:4222` (several comma-separated servers of one NATS cluster are fine).
+    pub nats_url: String,
+    /// Names the JetStream stream and the subjects; every node of one hub uses the same.
+    pub name: String,
+    /// This node's name in logs and presence (unique per running process).
+    pub node: String,
 }
 
 /// Who besides admins reads reports.
@@ -570,6 +584,13 @@ const ENV_OVERRIDES: &[(&str, &str, Kind)] = &[
         "realtime.max_visitor_sockets",
         Kind::Integer,
     ),
+    (
+        "SWITCHBOARD_CLUSTER_NATS_URL",
+        "cluster.nats_url",
+        Kind::Text,
+    ),
+    ("SWITCHBOARD_CLUSTER_NAME", "cluster.name", Kind::Text),
+    ("SWITCHBOARD_CLUSTER_NODE", "cluster.node", Kind::Text),
     ("SWITCHBOARD_STORAGE_BACKEND", "storage.backend", Kind::Text),
     (
         "SWITCHBOARD_STORAGE_S3_ENDPOINT",
@@ -722,6 +743,60 @@ struct RawSettings {
     attachments: RawAttachments,
     notifications: RawNotifications,
     reports: RawReports,
+    cluster: RawCluster,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    nats_url: String,
+    name: String,
+    node: String,
+}
+
+impl RawCluster {
+    fn validate(&self) -> Result<Option<ClusterSettings>, ConfigError> {
+        let nats_url = self.nats_url.trim();
+        if nats_url.is_empty() {
+            return Ok(None);
+        }
+        for server in nats_url.split(',') {
+            let parsed = Url::parse(server.trim())
+                .map_err(|e| invalid("cluster.nats_url", format!("{server:?}: {e}")))?;
+            if !matches!(parsed.scheme(), "nats" | "tls") || parsed.host_str().is_none() {
+                return Err(invalid(
+                    "cluster.nats_url",
+                    format!("{server:?} is not nats://host:port"),
+                ));
+            }
+        }
+        let name = self.name.trim();
+        let valid_name = |n: &str| {
+            !n.is_empty()
+                && n.len() <= 64
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        };
+        if !valid_name(name) {
+            return Err(invalid(
+                "cluster.name",
+                "1 to 64 letters, digits, '-' or '_' (it names a JetStream stream)",
+            ));
+        }
+        let node = match self.node.trim() {
+            "" => format!(
+                "{}-{}",
+                std::env::var("HOSTNAME").unwrap_or_else(|_| "node".into()),
+                hex::encode(crate::auth::random_bytes::<4>())
+            ),
+            node => node.to_owned(),
+        };
+        Ok(Some(ClusterSettings {
+            nats_url: nats_url.to_owned(),
+            name: name.to_owned(),
+            node,
+        }))
+    }
 }
 
 #[derive(Deserialize)]
@@ -1237,7 +1312,9 @@ impl RawSettings {
                 }
             },
         };
+        let cluster = self.cluster.validate()?;
         Ok(Settings {
+            cluster,
             data_dir,
             server,
             database,

@@ -47,6 +47,9 @@ pub struct Hub {
     pub(crate) widget_quotas: Arc<UploadQuotas>,
     /// Exactly-one jobs across nodes (an inbox's polling).
     pub(crate) leases: Arc<crate::db::leases::Leases>,
+    /// Whether this node runs the hub's shared housekeeping (with several nodes, the
+    /// holder of the `housekeeping` lease).
+    pub(crate) housekeeper: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Hub {
@@ -57,16 +60,37 @@ impl Hub {
         settings: Arc<Settings>,
         files: Arc<crate::files::Files>,
         updates: &crate::metrics::ChannelUpdates,
+        cluster: Option<crate::realtime::cluster::Joined>,
     ) -> Result<Self, crate::db::StoreError> {
-        let events = Arc::new(EventHub::new(
+        let (replay, buffer) = (
             settings.realtime.replay_events,
             settings.realtime.client_buffer,
-        ));
+        );
+        let events = Arc::new(match &cluster {
+            Some(joined) => EventHub::clustered(replay, buffer, joined),
+            None => EventHub::new(replay, buffer),
+        });
         let presence = Arc::new(presence::Presence::new(events.clone()));
+        let notices = cluster.map(|joined| {
+            let local = Arc::new(presence::NodeState {
+                presence: presence.clone(),
+            });
+            joined.run(events.clone(), local, presence.clone())
+        });
+        let leases = crate::db::leases::Leases::new(&db);
+        // With several nodes, one fires SLA clocks and keeps house at a time (leases); a
+        // single node does both itself.
+        let leader = |key| match &events.link() {
+            Some(_) => leases.follow(key),
+            None => Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        };
+        let sla_leader = leader("sla");
+        let housekeeper = leader("housekeeping");
         let sla = Arc::new(crate::sla::Sla::new(Arc::default()));
         events.watch_sla(sla.clone());
         let escalation =
-            crate::sla::Escalation::new(db.clone(), sla.clone(), events.clone()).start();
+            crate::sla::Escalation::new(db.clone(), sla.clone(), events.clone(), sla_leader)
+                .start();
         let channels = Channels::default();
         let delivery = delivery::DeliveryTracker::new(db.clone(), events.clone()).start();
         let router = router::Router::new(db.clone(), presence.clone()).start();
@@ -96,7 +120,6 @@ impl Hub {
             updates.clone(),
             events.clone(),
         );
-        let leases = crate::db::leases::Leases::new(&db);
         let supervisor = channel::ChannelSupervisor::new(
             db.clone(),
             settings.clone(),
@@ -139,6 +162,16 @@ impl Hub {
             sla.clone(),
             db.clone(),
         ));
+        if let Some(notices) = notices {
+            actix_web::rt::spawn(follow_notices(
+                notices,
+                db.clone(),
+                events.clone(),
+                supervisor.clone(),
+                escalation.clone(),
+                router.clone(),
+            ));
+        }
         // Awaited, so every enabled inbox answers its webhooks before the server accepts
         // the first request (a retried webhook must never get 404 during a restart).
         let enabled = {
@@ -173,7 +206,59 @@ impl Hub {
             )),
             widget_quotas: Arc::new(UploadQuotas::new(&settings.attachments)),
             leases,
+            housekeeper,
         })
+    }
+}
+
+/// Acts on what an admin changed through another node: this node's channel actors, open
+/// sockets' inboxes and SLA policies follow.
+async fn follow_notices(
+    mut notices: tokio::sync::mpsc::Receiver<crate::realtime::cluster::Notice>,
+    db: Database,
+    events: Arc<EventHub>,
+    supervisor: Addr<channel::ChannelSupervisor>,
+    escalation: Addr<crate::sla::Escalation>,
+    router: Addr<router::Router>,
+) {
+    use crate::realtime::cluster::Notice;
+    while let Some(notice) = notices.recv().await {
+        let span = tracing::debug_span!("cluster_notice", ?notice);
+        let outcome: Result<(), crate::db::StoreError> = tracing::Instrument::instrument(
+            async {
+                match notice {
+                    Notice::Inbox(id) => {
+                        let found =
+                            crate::store::inboxes::find(&mut db.reader().await?, id).await?;
+                        match found {
+                            Some(inbox) => {
+                                let _ = supervisor.send(channel::Configure(inbox)).await;
+                            }
+                            None => {
+                                let _ = supervisor.send(channel::Remove(id)).await;
+                            }
+                        }
+                    }
+                    Notice::Memberships(agent_id) => {
+                        let ids =
+                            crate::store::inboxes::ids_of_member(&mut db.reader().await?, agent_id)
+                                .await?;
+                        events.set_inboxes(agent_id, &ids.into_iter().collect());
+                        let _ = router.try_send(router::AgentAvailable { agent_id });
+                    }
+                    Notice::Sla => {
+                        let _ = escalation.try_send(crate::sla::Reload);
+                    }
+                }
+                Ok(())
+            },
+            span,
+        )
+        .await;
+        if let Err(error) = outcome {
+            // The periodic passes and the next start reread everything anyway.
+            tracing::warn!(%error, "cannot follow another node's change");
+        }
     }
 }
 
@@ -194,5 +279,9 @@ impl Hub {
         }
         // Other nodes take this node's jobs over at their next try.
         self.leases.release_all().await;
+        // And forget its agents and viewers now rather than after the expiry.
+        if let Some(link) = self.events.link() {
+            link.leave().await;
+        }
     }
 }

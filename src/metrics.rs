@@ -128,20 +128,27 @@ pub(crate) enum LoginOutcome {
 impl Metrics {
     /// The metrics, counting provider updates into `updates`, uploads' refusals into
     /// `uploads` and the database's statements into `statements` (all made before the hub
-    /// starts).
+    /// starts), with the running hub's own counters.
     pub(crate) fn new(
         backend: &'static str,
         updates: &ChannelUpdates,
         uploads: &UploadMetrics,
         statements: &Counter,
-        sla: &crate::sla::SlaMetrics,
-        mail: &crate::notify::MailerMetrics,
-        leases_held: &Gauge,
+        hub: &crate::hub::Hub,
     ) -> Self {
+        let (sla, mail, leases_held) = (&hub.sla.metrics, &hub.mailer_metrics, hub.leases.held());
+        let cluster_lost = hub.events.link().map(|link| &link.lost);
         let mut registry = Registry::with_prefix("switchboard");
+        if let Some(lost) = cluster_lost {
+            registry.register(
+                "cluster_events_lost",
+                "Realtime events this node could not hand to the cluster's stream (NATS unreachable for long); clients that missed them reload",
+                lost.clone(),
+            );
+        }
         registry.register(
             "leases_held",
-            "Exactly-one jobs (an inbox's polling) this node runs now; on PostgreSQL the others wait for a node's lease to end",
+            "Exactly-one jobs this node runs now, by job (poll: an inbox's polling; sla and housekeeping with several nodes); the other nodes wait for a node's lease to end",
             leases_held.clone(),
         );
         registry.register(

@@ -66,6 +66,13 @@ pub enum StartupError {
     FirstAdmin(String),
     #[error("attachment storage: {0} (check the [storage] settings)")]
     Storage(String),
+    #[error(transparent)]
+    Cluster(#[from] crate::realtime::cluster::ClusterError),
+    #[error(
+        "several nodes (SWITCHBOARD_CLUSTER_NATS_URL) share one PostgreSQL database; \
+         set SWITCHBOARD_DATABASE_URL to postgres://…"
+    )]
+    ClusterNeedsPostgres,
 }
 
 /// A built hub, bound to its port, ready to run.
@@ -127,21 +134,26 @@ impl Application {
             .map_err(|e| StartupError::Storage(e.to_string()))?;
         let updates = crate::metrics::ChannelUpdates::default();
         let uploads = files.upload_metrics().clone();
-        let hub = crate::hub::Hub::start(db.clone(), settings.clone(), Arc::new(files), &updates)
-            .await
-            .map_err(|source| StartupError::Database {
-                url: settings.database.url.to_string(),
-                source,
-            })?;
-        let metrics = Metrics::new(
-            db.backend_name(),
+        let cluster = match &settings.cluster {
+            Some(cluster) if db.backend_name() == "postgres" => Some(
+                crate::realtime::cluster::join(cluster, settings.realtime.replay_events).await?,
+            ),
+            Some(_) => return Err(StartupError::ClusterNeedsPostgres),
+            None => None,
+        };
+        let hub = crate::hub::Hub::start(
+            db.clone(),
+            settings.clone(),
+            Arc::new(files),
             &updates,
-            &uploads,
-            db.statements(),
-            &hub.sla.metrics,
-            &hub.mailer_metrics,
-            hub.leases.held(),
-        );
+            cluster,
+        )
+        .await
+        .map_err(|source| StartupError::Database {
+            url: settings.database.url.to_string(),
+            source,
+        })?;
+        let metrics = Metrics::new(db.backend_name(), &updates, &uploads, db.statements(), &hub);
         let state = web::Data::new(AppState {
             hub,
             login_limiter: LoginLimiter::new(
@@ -221,6 +233,14 @@ impl Application {
             for round in 0u64.. {
                 tick.tick().await;
                 state.login_limiter.shrink();
+                // What follows works on the shared database: one node at a time.
+                if !state
+                    .hub
+                    .housekeeper
+                    .load(std::sync::atomic::Ordering::Acquire)
+                {
+                    continue;
+                }
                 // Reports stay current without a reader waiting (the first round fills in
                 // what happened before this version, or since the last run).
                 if let Err(error) = state.reports.ensure_fresh(&state.db).await {

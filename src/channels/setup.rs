@@ -369,6 +369,10 @@ pub(crate) async fn delete(state: &AppState, id: InboxId, actor: &Actor) -> Resu
     match inboxes::delete(&mut state.db.writer().await?, id.get(), actor).await {
         Ok(()) => {
             let _ = state.hub.supervisor.send(Remove(id.get())).await;
+            state
+                .hub
+                .events
+                .tell_nodes(crate::realtime::cluster::Notice::Inbox(id.get()));
             if let Some(inbox) = found
                 && let Some(kind) = kind(inbox.channel_type)
             {
@@ -387,6 +391,10 @@ async fn configure(state: &AppState, inbox: &Inbox) {
     if let Err(error) = state.hub.supervisor.send(Configure(inbox.clone())).await {
         tracing::warn!(%error, inbox_id = inbox.id, "channel supervisor unavailable");
     }
+    state
+        .hub
+        .events
+        .tell_nodes(crate::realtime::cluster::Notice::Inbox(inbox.id));
 }
 
 /// The settings as admins read them: credentials masked by their channel's home.

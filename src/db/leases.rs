@@ -12,10 +12,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 
 use super::{Database, StoreError};
@@ -37,8 +40,23 @@ const GRACE: Duration = Duration::from_secs(3);
 pub(crate) struct Leases {
     /// `None` on SQLite: one node, every lease granted.
     pg: Option<PgLeases>,
-    /// Leases held now, for `/metrics` (`switchboard_leases_held`).
-    held: Gauge,
+    /// Leases held now per job (`poll`, `sla`, `housekeeping`), for `/metrics`
+    /// (`switchboard_leases_held{job}`).
+    held: Family<JobLabel, Gauge>,
+}
+
+/// The job of a lease: its key up to the first `:` (`poll:12` → `poll`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct JobLabel {
+    job: String,
+}
+
+impl JobLabel {
+    fn of(key: &str) -> Self {
+        Self {
+            job: key.split(':').next().unwrap_or(key).to_owned(),
+        }
+    }
 }
 
 struct PgLeases {
@@ -81,7 +99,10 @@ pub(crate) struct Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.leases.held.dec();
+        self.leases
+            .held
+            .get_or_create(&JobLabel::of(&self.key))
+            .dec();
         if self.leases.pg.is_none() {
             return;
         }
@@ -107,12 +128,12 @@ impl Leases {
         };
         Arc::new(Self {
             pg,
-            held: Gauge::default(),
+            held: Family::default(),
         })
     }
 
     /// Leases this node holds now (shared with the metrics registry).
-    pub(crate) fn held(&self) -> &Gauge {
+    pub(crate) fn held(&self) -> &Family<JobLabel, Gauge> {
         &self.held
     }
 
@@ -123,7 +144,7 @@ impl Leases {
             match self.try_take(key).await {
                 Ok(Some((generation, fresh))) => {
                     // Held from here: dropped during the grace period, it is let go.
-                    self.held.inc();
+                    self.held.get_or_create(&JobLabel::of(key)).inc();
                     let lease = Lease {
                         leases: self.clone(),
                         key: key.to_owned(),
@@ -247,6 +268,25 @@ impl Leases {
 
     /// Lets every lease go at once (a node shutting down), so other nodes take the jobs over
     /// at their next try instead of waiting for this process to end.
+    /// A flag that is true while this node holds `key` (a job that runs on one node, checked
+    /// before each round: the SLA supervisor's firing, housekeeping). A task keeps taking the
+    /// lease again after a loss.
+    pub(crate) fn follow(self: &Arc<Self>, key: &'static str) -> Arc<AtomicBool> {
+        let flag = Arc::new(AtomicBool::new(self.pg.is_none()));
+        if self.pg.is_some() {
+            let (leases, held) = (self.clone(), flag.clone());
+            tokio::spawn(async move {
+                loop {
+                    let lease = leases.hold(key).await;
+                    held.store(true, Ordering::Release);
+                    leases.lost(&lease).await;
+                    held.store(false, Ordering::Release);
+                }
+            });
+        }
+        flag
+    }
+
     pub(crate) async fn release_all(&self) {
         if let Some(pg) = &self.pg {
             pg.session.lock().await.reset();

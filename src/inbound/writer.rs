@@ -173,17 +173,75 @@ async fn run(
         }
         let span = tracing::debug_span!("inbound_batch", jobs = batch.len(), events = size);
         let results = tracing::Instrument::instrument(write(&db, &batch), span).await;
+        let mut answers = Vec::with_capacity(batch.len());
+        let mut duplicates = Vec::new();
         for (job, result) in batch.into_iter().zip(results) {
             if let Ok(outcomes) = &result {
                 fan_out(&after, job.source.inbox_id, outcomes);
+                duplicates.extend(outcomes.iter().filter_map(|o| match o {
+                    Outcome::Duplicate { message_id } => Some(*message_id),
+                    _ => None,
+                }));
             }
             tracing::trace!(
                 wait_us = job.queued_at.elapsed().as_micros() as u64,
                 "inbound job stored"
             );
-            // The handler may have gone (client hung up); the events are stored anyway.
-            let _ = job.done.send(result);
+            answers.push((job.done, result));
         }
+        let answer = |answers: Vec<(oneshot::Sender<_>, _)>| {
+            for (done, result) in answers {
+                // The handler may have gone (client hung up); the events are stored anyway.
+                let _ = done.send(result);
+            }
+        };
+        match after.events.published() {
+            // Several nodes: the provider hears back once the events are in the cluster's
+            // stream, so agents anywhere see what was acknowledged even if this node dies
+            // now. The next batch does not wait for it.
+            Some(published) => {
+                let (db, events) = (db.clone(), after.events.clone());
+                tokio::spawn(async move {
+                    match events.published().filter(|_| !duplicates.is_empty()) {
+                        Some(_) => {
+                            republish(&db, &events, &duplicates).await;
+                            if let Some(republished) = events.published() {
+                                republished.await;
+                            }
+                        }
+                        None => published.await,
+                    }
+                    answer(answers);
+                });
+            }
+            None => answer(answers),
+        }
+    }
+}
+
+/// Publishes the creation of messages a provider delivered again (see
+/// [`EventHub::republish`]); a message that cannot be read now is left to clients' reloads.
+async fn republish(db: &Database, events: &EventHub, message_ids: &[i64]) {
+    let found = async {
+        let conn = &mut db.reader().await?;
+        let mut found = Vec::with_capacity(message_ids.len());
+        for id in message_ids {
+            if let Some(message) = crate::store::conversations::find_message(conn, *id).await?
+                && let Some(conversation) =
+                    crate::store::conversations::find(conn, message.conversation_id).await?
+            {
+                found.push((message, conversation));
+            }
+        }
+        Ok::<_, StoreError>(found)
+    };
+    match found.await {
+        Ok(found) => {
+            for (message, conversation) in &found {
+                events.republish(message, conversation);
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot publish redelivered messages again"),
     }
 }
 

@@ -12,6 +12,7 @@
 //! Delivery never waits: each subscriber has a bounded buffer, and one that falls too far
 //! behind is dropped from the stream and told to resync instead of slowing the others.
 
+pub(crate) mod cluster;
 pub(crate) mod visitors;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -145,6 +146,9 @@ struct Subscriber {
     /// stays (with its inboxes kept current) until the connection resubscribes or closes.
     tx: Option<mpsc::Sender<Arc<Envelope>>>,
     lagged: Arc<AtomicBool>,
+    /// Events up to this seq were already delivered by another node (a client that resumed
+    /// here a little ahead of this node's copy of the stream).
+    seen_through: u64,
 }
 
 impl Subscriber {
@@ -176,26 +180,68 @@ pub struct EventHub {
     inner: Mutex<Inner>,
     /// Told of every conversation change, to keep SLA clocks in step.
     sla: std::sync::OnceLock<Arc<crate::sla::Sla>>,
+    /// With several nodes: events go through the cluster's stream, which numbers them.
+    link: Option<Arc<cluster::Link>>,
 }
 
 impl EventHub {
     /// `log_capacity` events are kept for resume; each subscriber buffers `buffer`.
     pub fn new(log_capacity: usize, buffer: usize) -> Self {
         let epoch = hex::encode(crate::auth::random_bytes::<8>());
+        Self::with(log_capacity, buffer, epoch, 0, None)
+    }
+
+    /// A node's stream fed by the cluster's: sequence numbers and epoch are the stream's.
+    pub(crate) fn clustered(log_capacity: usize, buffer: usize, joined: &cluster::Joined) -> Self {
+        Self::with(
+            log_capacity,
+            buffer,
+            joined.epoch.clone(),
+            joined.floor,
+            Some(joined.link.clone()),
+        )
+    }
+
+    fn with(
+        log_capacity: usize,
+        buffer: usize,
+        epoch: String,
+        floor: u64,
+        link: Option<Arc<cluster::Link>>,
+    ) -> Self {
         Self {
-            visitors: visitors::Visitors::default(),
+            visitors: visitors::Visitors::new(link.clone()),
             viewers: Viewers::default(),
             epoch,
             log_capacity: log_capacity.max(1),
             buffer: buffer.max(1),
             inner: Mutex::new(Inner {
-                last_seq: 0,
+                last_seq: floor,
                 log: VecDeque::new(),
                 subscribers: HashMap::new(),
                 next_subscriber: 1,
             }),
             sla: std::sync::OnceLock::new(),
+            link,
         }
+    }
+
+    /// The cluster link, when this node is one of several.
+    pub(crate) fn link(&self) -> Option<&Arc<cluster::Link>> {
+        self.link.as_ref()
+    }
+
+    /// Tells the other nodes to reload what an admin changed (nothing on a single node).
+    pub(crate) fn tell_nodes(&self, notice: cluster::Notice) {
+        if let Some(link) = &self.link {
+            link.send_notice(notice);
+        }
+    }
+
+    /// Resolves once every event published so far is on its way to all nodes (at once on
+    /// a single node, where delivery happens inside `publish`).
+    pub(crate) fn published(&self) -> Option<impl Future<Output = ()> + use<>> {
+        self.link.as_ref().map(|link| link.taken())
     }
 
     /// Lets the SLA bookkeeping hear of every committed conversation change.
@@ -248,6 +294,12 @@ impl EventHub {
 
     /// Numbers, logs and delivers one event. Never waits for a subscriber.
     pub fn publish(&self, scope: Scope, event: &Event) {
+        self.publish_keyed(scope, event, None);
+    }
+
+    /// [`publish`](Self::publish), with a key under which the cluster's stream keeps the
+    /// event once.
+    fn publish_keyed(&self, scope: Scope, event: &Event, key: Option<String>) {
         match event {
             Event::Presence { .. } => self.visitors.presence_changed(),
             // Visitors see their conversation end (resolved or closed) and open again.
@@ -283,11 +335,53 @@ impl EventHub {
                 return;
             }
         };
-        // `{"type":..,"data":..}` → `{"seq":N,"type":..,"data":..}`
-        let rest = body.strip_prefix('{').unwrap_or(&body);
+        if let Some(link) = &self.link {
+            // Numbered by the cluster's stream, delivered when it comes back (from_stream).
+            link.send_agent(scope, &body, key);
+            return;
+        }
         let mut inner = self.lock();
-        inner.last_seq += 1;
-        let seq = inner.last_seq;
+        let seq = inner.last_seq + 1;
+        self.append(&mut inner, seq, scope, &body);
+    }
+
+    /// An event read from the cluster's stream at `seq`: this node's sockets get it.
+    pub(crate) fn take_from_stream(&self, seq: u64, payload: &[u8]) {
+        match cluster::decode(payload) {
+            Some(cluster::Incoming::Agent { scope, body }) => {
+                if let Some(link) = &self.link
+                    && (body.starts_with("{\"type\":\"presence\"")
+                        || body.starts_with("{\"type\":\"viewers\""))
+                {
+                    link.note_announced(scope, body);
+                    if body.starts_with("{\"type\":\"presence\"") {
+                        self.visitors.presence_changed();
+                    }
+                }
+                let mut inner = self.lock();
+                if seq <= inner.last_seq {
+                    return;
+                }
+                self.append(&mut inner, seq, scope, body);
+            }
+            Some(cluster::Incoming::Visitor(wire)) => self.visitors.deliver(wire),
+            Some(cluster::Incoming::Notice(body)) => {
+                if let Some(link) = &self.link {
+                    link.take_notice(body);
+                }
+            }
+            None => tracing::warn!(
+                seq,
+                "an unreadable event in the cluster's stream was skipped"
+            ),
+        }
+    }
+
+    /// Logs an event at `seq` and hands it to every subscriber that sees it.
+    fn append(&self, inner: &mut Inner, seq: u64, scope: Scope, body: &str) {
+        // `{"type":..,"data":..}` → `{"seq":N,"type":..,"data":..}`
+        let rest = body.strip_prefix('{').unwrap_or(body);
+        inner.last_seq = seq;
         let envelope = Arc::new(Envelope {
             seq,
             scope,
@@ -298,7 +392,10 @@ impl EventHub {
             inner.log.pop_front();
         }
         inner.subscribers.retain(|_, s| {
-            let Some(tx) = s.tx.as_ref().filter(|_| s.sees(scope)) else {
+            let Some(tx) =
+                s.tx.as_ref()
+                    .filter(|_| seq > s.seen_through && s.sees(scope))
+            else {
                 return true;
             };
             match tx.try_send(envelope.clone()) {
@@ -330,15 +427,29 @@ impl EventHub {
             inboxes,
             tx: Some(tx),
             lagged: lagged.clone(),
+            seen_through: 0,
         };
+        let mut subscriber = subscriber;
         let mut inner = self.lock();
         let oldest = inner.log.front().map_or(inner.last_seq + 1, |e| e.seq);
+        let mut seq_now = inner.last_seq;
         let (start, backlog) = match resume {
             None => (Start::Fresh, Vec::new()),
             Some((epoch, _)) if epoch != self.epoch => (
                 Start::Resync("the hub restarted since this sequence number"),
                 Vec::new(),
             ),
+            // Another node delivered up to `seq` and this node's copy of the cluster's
+            // stream is a little behind: what comes after it follows live.
+            Some((_, seq))
+                if self.link.is_some()
+                    && seq > inner.last_seq
+                    && seq - inner.last_seq <= self.log_capacity as u64 =>
+            {
+                subscriber.seen_through = seq;
+                seq_now = seq;
+                (Start::Resumed, Vec::new())
+            }
             Some((_, seq)) if seq > inner.last_seq => (
                 Start::Resync("this sequence number was never sent"),
                 Vec::new(),
@@ -363,7 +474,7 @@ impl EventHub {
         Subscription {
             id,
             start,
-            seq: inner.last_seq,
+            seq: seq_now,
             backlog,
             events,
             lagged,
@@ -381,6 +492,7 @@ impl EventHub {
         let subscriber = inner.subscribers.get_mut(&id)?;
         subscriber.tx = Some(tx);
         subscriber.lagged = lagged.clone();
+        subscriber.seen_through = 0;
         Some(Subscription {
             id,
             start: Start::Resync("this connection fell too far behind"),
@@ -454,8 +566,32 @@ impl EventHub {
         } else {
             Event::MessageUpdated { message: view }
         };
-        self.publish(Scope::Inbox(inbox_id), &event);
+        let key = created.then(|| format!("mc-{}", message.id));
+        self.publish_keyed(Scope::Inbox(inbox_id), &event, key);
         self.visitors.message(message, created);
+    }
+
+    /// Publishes a stored message's creation again, for a provider's retry of a webhook
+    /// whose first delivery this or another node stored: if that node died between its
+    /// commit and its publish, agents and visitors would never hear of the message. With
+    /// several nodes the stream keeps each creation once (its key), so nobody sees it twice
+    /// when the first publish did happen; on a single node the first one always did.
+    pub(crate) fn republish(
+        &self,
+        message: &crate::store::conversations::Message,
+        conversation: &crate::store::conversations::Conversation,
+    ) {
+        let Some(inbox_id) = message.inbox_id.filter(|_| self.link.is_some()) else {
+            return;
+        };
+        self.message(message, true);
+        self.publish_keyed(
+            Scope::Inbox(inbox_id),
+            &Event::ConversationUpdated {
+                conversation: ConversationView::from(conversation),
+            },
+            Some(format!("cu-{}", message.id)),
+        );
     }
 }
 
@@ -524,6 +660,30 @@ impl Viewers {
                 (c, i, agents.iter().map(|a| a.id).collect(), agents)
             })
             .collect()
+    }
+}
+
+impl Viewers {
+    /// This node's sockets' open conversations: (agent, name, conversation, inbox).
+    pub(crate) fn local(&self) -> Vec<(i64, String, i64, i64)> {
+        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.values().cloned().collect()
+    }
+
+    /// Every node's viewers by conversation: (inbox, agents by id, each once).
+    pub(crate) fn all(&self, nodes: &cluster::Nodes) -> HashMap<i64, (i64, Vec<ViewerView>)> {
+        let mut all: HashMap<i64, (i64, Vec<ViewerView>)> = HashMap::new();
+        for (agent, name, conversation, inbox) in self.local().into_iter().chain(nodes.viewing()) {
+            all.entry(conversation)
+                .or_insert((inbox, Vec::new()))
+                .1
+                .push(ViewerView { id: agent, name });
+        }
+        for (_, agents) in all.values_mut() {
+            agents.sort_by_key(|a| a.id);
+            agents.dedup_by_key(|a| a.id);
+        }
+        all
     }
 }
 

@@ -9,8 +9,9 @@ use tokio::sync::mpsc;
 
 use crate::store::conversations::Message;
 
-/// What reaches a visitor's socket from the rest of the hub.
-#[derive(Debug, Clone)]
+/// What reaches a visitor's socket from the rest of the hub (through the cluster's stream
+/// when the visitor's socket is on another node).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum VisitorEvent {
     /// A message of the visitor's conversation was stored (`created`) or changed.
     Message {
@@ -63,12 +64,22 @@ pub struct Visitors {
     inner: Mutex<Inner>,
     /// Woken when agents' presence changes (the widget's presence watcher waits on it).
     pub presence: tokio::sync::Notify,
+    /// With several nodes, events for visitors go through the cluster's stream: the
+    /// visitor's sockets may be on any node.
+    link: Option<Arc<super::cluster::Link>>,
 }
 
 /// Events buffered per visitor socket.
 pub(crate) const SESSION_BUFFER: usize = 64;
 
 impl Visitors {
+    pub(crate) fn new(link: Option<Arc<super::cluster::Link>>) -> Self {
+        Self {
+            link,
+            ..Self::default()
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -152,8 +163,50 @@ impl Visitors {
             .insert(visitor.clone());
     }
 
-    /// Hands an event to every socket of the visitor.
+    /// Hands an event to every socket of the visitor, on whichever node.
     pub fn to_visitor(&self, visitor: &VisitorKey, event: VisitorEvent) {
+        match &self.link {
+            Some(link) => link.send_visitor(
+                &super::cluster::VisitorWire::Visitor(visitor.0, visitor.1.clone(), event),
+                None,
+            ),
+            None => self.deliver_to_visitor(visitor, event),
+        }
+    }
+
+    /// Hands an event to every visitor socket of a conversation, on whichever node.
+    pub fn to_conversation(&self, conversation_id: i64, event: VisitorEvent) {
+        self.to_conversation_keyed(conversation_id, event, None);
+    }
+
+    fn to_conversation_keyed(
+        &self,
+        conversation_id: i64,
+        event: VisitorEvent,
+        key: Option<String>,
+    ) {
+        match &self.link {
+            Some(link) => link.send_visitor(
+                &super::cluster::VisitorWire::Conversation(conversation_id, event),
+                key,
+            ),
+            None => self.deliver_to_conversation(conversation_id, event),
+        }
+    }
+
+    /// A visitors' event from the cluster's stream: this node's sockets get it.
+    pub(crate) fn deliver(&self, wire: super::cluster::VisitorWire) {
+        match wire {
+            super::cluster::VisitorWire::Conversation(conversation_id, event) => {
+                self.deliver_to_conversation(conversation_id, event);
+            }
+            super::cluster::VisitorWire::Visitor(inbox_id, visitor, event) => {
+                self.deliver_to_visitor(&(inbox_id, visitor), event);
+            }
+        }
+    }
+
+    fn deliver_to_visitor(&self, visitor: &VisitorKey, event: VisitorEvent) {
         let mut inner = self.lock();
         let ids: Vec<u64> = inner
             .by_visitor
@@ -163,8 +216,7 @@ impl Visitors {
         deliver(&mut inner, &ids, &event);
     }
 
-    /// Hands an event to every visitor socket of a conversation.
-    pub fn to_conversation(&self, conversation_id: i64, event: VisitorEvent) {
+    fn deliver_to_conversation(&self, conversation_id: i64, event: VisitorEvent) {
         let mut inner = self.lock();
         let Some(visitors) = inner.visitors_of.get(&conversation_id) else {
             return;
@@ -187,7 +239,10 @@ impl Visitors {
             message: Arc::new(message.clone()),
             created,
         };
-        self.to_conversation(message.conversation_id, event);
+        // A message's creation goes out once however often it is published (see
+        // `EventHub::republish`).
+        let key = created.then(|| format!("vm-{}", message.id));
+        self.to_conversation_keyed(message.conversation_id, event, key);
     }
 
     /// Agents' presence changed: the widget's presence watcher re-checks the inboxes with sockets.
@@ -204,7 +259,8 @@ impl Visitors {
             .collect()
     }
 
-    /// Hands an event to every visitor socket of an inbox.
+    /// Hands an event to every visitor socket of an inbox on this node (each node's presence
+    /// watcher tells its own sockets).
     pub fn to_inbox(&self, inbox_id: i64, event: VisitorEvent) {
         let mut inner = self.lock();
         let ids: Vec<u64> = inner

@@ -430,6 +430,10 @@ async fn refresh_visibility(state: &AppState, agent_id: i64) -> Result<(), ApiEr
         .hub
         .events
         .set_inboxes(agent_id, &ids.into_iter().collect());
+    state
+        .hub
+        .events
+        .tell_nodes(crate::realtime::cluster::Notice::Memberships(agent_id));
     let _ = state
         .hub
         .router

@@ -133,9 +133,26 @@ pub(crate) async fn run_to_completion(
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
     use tracing::Instrument;
-    actix_web::rt::spawn(next.call(req).instrument(tracing::Span::current()))
+    // With several nodes, a change is answered once its events are on the cluster's
+    // stream: a client that hears "done" and then sees this node die still gets every
+    // event of the change from another node.
+    let events = (!matches!(
+        *req.method(),
+        actix_web::http::Method::GET | actix_web::http::Method::HEAD
+    ))
+    .then(|| req.app_data::<web::Data<crate::state::AppState>>())
+    .flatten()
+    .map(|state| state.hub.events.clone())
+    .filter(|events| events.link().is_some());
+    let response = actix_web::rt::spawn(next.call(req).instrument(tracing::Span::current()))
         .await
-        .map_err(|e| ApiError::internal(format!("request task failed: {e}")))?
+        .map_err(|e| ApiError::internal(format!("request task failed: {e}")))??;
+    if let Some(published) = events.and_then(|events| events.published())
+        && response.status().is_success()
+    {
+        published.await;
+    }
+    Ok(response)
 }
 
 /// Middleware: counts and times each request by route pattern and logs it.

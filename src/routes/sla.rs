@@ -68,6 +68,10 @@ fn overlay(mut base: Value, patch: Value) -> Result<Value, ApiError> {
 }
 
 fn tell_supervisor(state: &AppState) {
+    state
+        .hub
+        .events
+        .tell_nodes(crate::realtime::cluster::Notice::Sla);
     if let Err(error) = state.hub.escalation.try_send(crate::sla::Reload) {
         // Its periodic pass rereads everything within half a minute.
         tracing::warn!(%error, "escalation supervisor busy");

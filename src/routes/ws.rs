@@ -240,9 +240,15 @@ enum ClientFrame {
 
 /// Records what a socket views and tells the inboxes concerned who views what now.
 fn publish_viewers(hub: &Hub, socket: u64, agent: (i64, &str), viewing: Option<(i64, i64)>) {
-    for (conversation_id, inbox_id, agent_ids, agents) in
-        hub.events.viewers.set(socket, agent, viewing)
-    {
+    let changes = hub.events.viewers.set(socket, agent, viewing);
+    if let Some(link) = hub.events.link() {
+        // With several nodes the cluster's keeper publishes viewers for all of them.
+        if !changes.is_empty() {
+            link.changed.notify_one();
+        }
+        return;
+    }
+    for (conversation_id, inbox_id, agent_ids, agents) in changes {
         hub.events.publish(
             crate::realtime::Scope::Inbox(inbox_id),
             &crate::realtime::Event::Viewers {

@@ -34,6 +34,11 @@ pub(crate) struct Escalation {
     sla: Arc<Sla>,
     events: Arc<EventHub>,
     conversations: Option<Conversations>,
+    /// Whether this node fires due clocks and walks all conversations (with several nodes,
+    /// the holder of the `sla` lease; a single node always). Every node syncs what it touched.
+    leader: Arc<std::sync::atomic::AtomicBool>,
+    /// The leader flag at the last tick: a node that just became leader makes a full pass.
+    was_leader: bool,
     busy: bool,
     /// Until the first pass after start has run (its time is the timers' reload time).
     first: bool,
@@ -61,11 +66,18 @@ impl Pass {
 }
 
 impl Escalation {
-    pub(crate) fn new(db: Database, sla: Arc<Sla>, events: Arc<EventHub>) -> Self {
+    pub(crate) fn new(
+        db: Database,
+        sla: Arc<Sla>,
+        events: Arc<EventHub>,
+        leader: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Self {
         Self {
             db,
             sla,
             events,
+            was_leader: leader.load(std::sync::atomic::Ordering::Acquire),
+            leader,
             conversations: None,
             busy: false,
             first: true,
@@ -86,6 +98,18 @@ impl Actor for Escalation {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(256);
         ctx.run_interval(TICK, |this, ctx| {
+            let leader = this.leader.load(std::sync::atomic::Ordering::Acquire);
+            if leader && !this.was_leader {
+                // Another node's clocks are this node's now: a full pass fires what is due.
+                tracing::info!("this node fires SLA clocks now");
+                ctx.notify(Run(Pass {
+                    reload: true,
+                    full: true,
+                    fire: true,
+                    resync_all: false,
+                }));
+            }
+            this.was_leader = leader;
             if !this.busy && this.sla.has_touched() {
                 ctx.notify(Run(Pass::default()));
             }
@@ -178,12 +202,18 @@ impl Handler<Run> for Escalation {
             fire = pass.fire
         );
         let (db, sla, events) = (self.db.clone(), self.sla.clone(), self.events.clone());
+        let leader = self.leader.load(std::sync::atomic::Ordering::Acquire);
+        let pass = Pass {
+            full: pass.full && leader,
+            fire: pass.fire && leader,
+            ..pass
+        };
         let addr = ctx.address();
         let first = std::mem::take(&mut self.first);
         actix_web::rt::spawn(async move {
             use tracing::Instrument;
             let began = std::time::Instant::now();
-            let next = match run_pass(&db, &sla, &events, &conversations, pass)
+            let next = match run_pass(&db, &sla, &events, &conversations, pass, leader)
                 .instrument(span)
                 .await
             {
@@ -254,6 +284,7 @@ async fn run_pass(
     events: &EventHub,
     conversations: &Conversations,
     pass: Pass,
+    leader: bool,
 ) -> Result<Option<NaiveDateTime>, StoreError> {
     if pass.reload {
         let conn = &mut db.reader().await?;
@@ -292,8 +323,11 @@ async fn run_pass(
             after = last;
         }
     }
-    if pass.fire || !touched.is_empty() || pass.full {
+    if leader && (pass.fire || !touched.is_empty() || pass.full) {
         fire_due(db, sla, conversations, &config).await?;
+    }
+    if !leader {
+        return Ok(None);
     }
     let conn = &mut db.reader().await?;
     store::next_fire(conn).await

@@ -84,8 +84,17 @@ impl Conversation {
     }
 }
 
-/// A stored message.
-#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, PartialEq)]
+/// A stored message (serialized only between nodes, for visitors' sockets).
+#[derive(
+    Debug,
+    Clone,
+    Queryable,
+    QueryableByName,
+    Selectable,
+    PartialEq,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[diesel(table_name = messages)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct Message {

@@ -19,7 +19,7 @@ use crate::{audit, db_run};
 /// How long after it was asked an answer may still change.
 pub const ANSWER_WINDOW: chrono::TimeDelta = chrono::TimeDelta::days(7);
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize, serde::Deserialize)]
 #[diesel(table_name = csat_surveys)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct Survey {

@@ -461,27 +461,40 @@ impl TestApp {
 
     /// Opens the agent websocket with a token, optionally resuming after `(epoch, seq)`.
     pub async fn websocket(&self, token: &str, resume: Option<(&str, u64)>) -> AgentSocket {
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let mut url = format!("{}/api/v1/ws", self.address.replacen("http", "ws", 1));
-        if let Some((epoch, seq)) = resume {
-            url.push_str(&format!("?epoch={epoch}&since={seq}"));
-        }
-        let mut request = url.into_client_request().expect("ws request");
-        request.headers_mut().insert(
-            "Authorization",
-            format!("Bearer {token}").parse().expect("header"),
-        );
-        let (stream, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("websocket connects");
-        let mut socket = AgentSocket {
-            stream,
-            hello: Value::Null,
-        };
-        socket.hello = socket.next().await;
-        assert_eq!(socket.hello["type"], "hello", "first frame is hello");
-        socket
+        agent_socket(&self.address, token, resume).await
     }
+}
+
+/// Opens an agent websocket on the hub at `address` (any node of a cluster).
+pub async fn agent_socket(address: &str, token: &str, resume: Option<(&str, u64)>) -> AgentSocket {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut url = format!("{}/api/v1/ws", address.replacen("http", "ws", 1));
+    if let Some((epoch, seq)) = resume {
+        url.push_str(&format!("?epoch={epoch}&since={seq}"));
+    }
+    let mut request = url.into_client_request().expect("ws request");
+    request.headers_mut().insert(
+        "Authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    let (stream, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket connects");
+    let mut socket = AgentSocket {
+        stream,
+        hello: Value::Null,
+    };
+    socket.hello = socket.next().await;
+    assert_eq!(socket.hello["type"], "hello", "first frame is hello");
+    socket
+}
+
+/// What a socket gave within a wait.
+#[derive(Debug)]
+pub enum Polled {
+    Frame(Value),
+    Quiet,
+    Closed,
 }
 
 /// A message event as an integration posts it.
@@ -527,6 +540,23 @@ impl AgentSocket {
                 }
                 Message::Close(_) => return None,
                 _ => continue,
+            }
+        }
+    }
+
+    /// The next JSON frame, telling a quiet socket (nothing within `wait`) from a closed one.
+    pub async fn poll(&mut self, wait: std::time::Duration) -> Polled {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Err(_) => return Polled::Quiet,
+                Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return Polled::Closed,
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    return Polled::Frame(serde_json::from_str(&text).expect("JSON frame"));
+                }
+                Ok(Some(Ok(_))) => continue,
             }
         }
     }

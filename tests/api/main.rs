@@ -16,6 +16,8 @@ mod canned;
 mod channels;
 mod chrome;
 mod cli;
+mod cluster;
+mod cluster_processes;
 mod composer_browser;
 mod contacts;
 mod contacts_browser;

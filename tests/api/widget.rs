@@ -87,7 +87,7 @@ async fn identify(app: &TestApp, key: &str, token: &str, body: Value) -> reqwest
     .await
 }
 
-async fn new_visitor(app: &TestApp, widget: &Widget) -> String {
+pub async fn new_visitor(app: &TestApp, widget: &Widget) -> String {
     let response = visitor_call(
         app,
         Method::POST,
@@ -123,10 +123,12 @@ pub struct VisitorSocket {
 
 impl VisitorSocket {
     pub async fn open(app: &TestApp, key: &str, token: &str, last_seq: Option<i64>) -> Self {
-        let url = format!(
-            "{}/widget/ws?key={key}",
-            app.address.replacen("http", "ws", 1)
-        );
+        Self::open_at(&app.address, key, token, last_seq).await
+    }
+
+    /// Opens a visitor's socket on the hub at `address` (any node of a cluster).
+    pub async fn open_at(address: &str, key: &str, token: &str, last_seq: Option<i64>) -> Self {
+        let url = format!("{}/widget/ws?key={key}", address.replacen("http", "ws", 1));
         let mut request = url.into_client_request().expect("ws request");
         request
             .headers_mut()
@@ -171,6 +173,23 @@ impl VisitorSocket {
                 Frame::Text(text) => return serde_json::from_str(&text).ok(),
                 Frame::Close(_) => return None,
                 _ => {}
+            }
+        }
+    }
+
+    /// The next frame, telling a quiet socket (nothing within `wait`) from a closed one.
+    pub async fn poll(&mut self, wait: Duration) -> crate::helpers::Polled {
+        use crate::helpers::Polled;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Err(_) => return Polled::Quiet,
+                Ok(None | Some(Err(_)) | Some(Ok(Frame::Close(_)))) => return Polled::Closed,
+                Ok(Some(Ok(Frame::Text(text)))) => match serde_json::from_str(&text) {
+                    Ok(value) => return Polled::Frame(value),
+                    Err(_) => return Polled::Closed,
+                },
+                Ok(Some(Ok(_))) => continue,
             }
         }
     }
