@@ -28,7 +28,10 @@
 //! s) SLA (issue #16): many open conversations with running SLA clocks, then a restart:
 //!    the time to reload the timers and the supervisor's memory (see sla_phase.rs);
 //! r) reports (issue #19): 1,000,000 messages in 100,000 conversations written into the
-//!    database, the rollups rebuilt, and every report's answer time (see reports_phase.rs).
+//!    database, the rollups rebuilt, and every report's answer time (see reports_phase.rs);
+//! n) nodes (issue #20, PostgreSQL only, run only when asked: `--phases n`): hubs of 1, 2
+//!    and 3 processes on one database and one NATS server, aggregate inbound msg/s and the
+//!    webhook -> websocket latency across nodes (see nodes_phase.rs).
 //!
 //! More options: `--help`. Server settings can be changed with `--server-env KEY=VALUE`
 //! (e.g. `SWITCHBOARD_INBOUND_BATCH_WAIT_MS=0`) to compare configurations.
@@ -50,6 +53,8 @@ use tokio::task::JoinSet;
 
 #[path = "email_phase.rs"]
 mod email_phase;
+#[path = "nodes_phase.rs"]
+mod nodes_phase;
 #[path = "reports_phase.rs"]
 mod reports_phase;
 #[path = "sla_phase.rs"]
@@ -62,6 +67,7 @@ mod widget_phase;
 const ADMIN_EMAIL: &str = "bench@example.com";
 const ADMIN_PASSWORD: &str = "bench correct horse battery staple";
 const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
 
 /// Issue #14: batched WhatsApp webhooks on SQLite, durable messages per second.
 const TARGET_WHATSAPP_BATCHED: u64 = 5_000;
@@ -111,6 +117,8 @@ struct Options {
     report_conversations: u64,
     phases: String,
     pg_url: String,
+    /// NATS (with JetStream) for phase n's clusters.
+    nats_url: String,
     server_env: Vec<(String, String)>,
     server_log: Option<PathBuf>,
     /// Another build of the hub to measure (an older commit, side by side).
@@ -134,8 +142,10 @@ cargo bench --bench hub -- [options]
   --mail-concurrency C             raw MIME mails in flight in phase m (default 64)
   --sla-conversations N            open conversations with SLA clocks in phase s (default 100000)
   --report-conversations N         conversations of 10 messages seeded in phase r (default 100000)
-  --phases abcxmwrs                which phases to run (default abcxmwrs)
+  --phases abcxmwrsn               which phases to run (default abcxmwrs; n, hubs of 1-3 nodes,
+                                   runs on PostgreSQL only and only when asked)
   --pg-url URL                     PostgreSQL admin URL (default postgres://postgres@127.0.0.1:5432/postgres)
+  --nats-url URL                   NATS server with JetStream for phase n (default nats://127.0.0.1:4222)
   --server-env KEY=VALUE           extra environment for the hub (repeatable)
   --server-log PREFIX              keep the hub's log as PREFIX-<backend>.log
   --server-binary PATH             measure this switchboard binary instead (an older build)
@@ -160,6 +170,7 @@ fn parse_options() -> Result<Options, String> {
         sla_conversations: 100_000,
         report_conversations: 100_000,
         pg_url: DEFAULT_PG_URL.into(),
+        nats_url: DEFAULT_NATS_URL.into(),
         server_env: Vec::new(),
         server_log: None,
         server_binary: None,
@@ -205,6 +216,7 @@ fn parse_options() -> Result<Options, String> {
             }
             "--phases" => o.phases = args.next().ok_or("--phases needs a value")?,
             "--pg-url" => o.pg_url = args.next().ok_or("--pg-url needs a value")?,
+            "--nats-url" => o.nats_url = args.next().ok_or("--nats-url needs a value")?,
             "--server-env" => {
                 let kv = args.next().ok_or("--server-env needs KEY=VALUE")?;
                 let (k, v) = kv
@@ -292,17 +304,32 @@ async fn run(options: Options) -> bool {
     };
     let mut all_ok = true;
     let mut reports = Vec::new();
+    // Phase n starts hubs of its own: the single hub runs only for the other phases.
+    let single_hub = options.phases.chars().any(|c| c != 'n');
     for backend in options.backends.clone() {
         println!("\n=== {} ===", backend.name());
-        callback.reset();
-        match run_backend(backend, &options, &binary, &callback).await {
-            Ok(report) => {
-                report.print(&options);
-                reports.push(report);
+        if single_hub {
+            callback.reset();
+            match run_backend(backend, &options, &binary, &callback).await {
+                Ok(report) => {
+                    report.print(&options);
+                    reports.push(report);
+                }
+                Err(e) => {
+                    all_ok = false;
+                    eprintln!("{} run failed: {e}", backend.name());
+                }
             }
-            Err(e) => {
-                all_ok = false;
-                eprintln!("{} run failed: {e}", backend.name());
+        }
+        if options.phases.contains('n') {
+            if backend == Backend::Postgres {
+                callback.reset();
+                if let Err(e) = nodes_phase::run(&options, &binary, &callback).await {
+                    all_ok = false;
+                    eprintln!("phase n failed: {e}");
+                }
+            } else {
+                println!("n) skipped: several nodes share a PostgreSQL database, not SQLite");
             }
         }
     }
@@ -459,14 +486,31 @@ fn postgres_ticks() -> u64 {
         .sum()
 }
 
-/// Waits (up to `limit`) until processes other than the hub, this benchmark and
-/// PostgreSQL use less than a quarter of one core, so other work on a shared machine does
-/// not end up in the figures. Returns the load that was left.
-async fn wait_for_quiet(server_pid: u32, limit: Duration, ticks_per_second: f64) -> f64 {
+/// CPU ticks of the NATS server (`nats-server`, which carries a cluster's events).
+fn nats_ticks() -> u64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "nats-server")
+        })
+        .filter_map(|pid| cpu_ticks(&pid))
+        .sum()
+}
+
+/// Waits (up to `limit`) until processes other than the hub's, this benchmark,
+/// PostgreSQL and NATS use less than a quarter of one core, so other work on a shared
+/// machine does not end up in the figures. Returns the load that was left.
+async fn wait_for_quiet(server_pids: &[u32], limit: Duration, ticks_per_second: f64) -> f64 {
     let start = Instant::now();
     let mut told = false;
     loop {
-        let meter = CpuMeter::start(server_pid);
+        let meter = CpuMeter::start(server_pids);
         tokio::time::sleep(Duration::from_secs(1)).await;
         let other = meter.stop(ticks_per_second).other;
         if other < 25.0 || start.elapsed() >= limit {
@@ -489,13 +533,15 @@ async fn wait_for_quiet(server_pid: u32, limit: Duration, ticks_per_second: f64)
     }
 }
 
-/// CPU used over a phase by the hub, this process, PostgreSQL and the whole machine.
+/// CPU used over a phase by the hub (all its processes), this process, PostgreSQL, NATS
+/// and the whole machine.
 struct CpuMeter {
-    server_pid: String,
+    server_pids: Vec<String>,
     start: Instant,
     server: u64,
     client: u64,
     postgres: u64,
+    nats: u64,
     machine: u64,
 }
 
@@ -505,44 +551,59 @@ struct CpuUse {
     server: f64,
     client: f64,
     postgres: f64,
+    /// The NATS server (busy only in cluster mode).
+    nats: f64,
     /// Everything else running on the machine (other users' builds, ...).
     other: f64,
 }
 
 impl CpuUse {
     fn describe(&self) -> String {
+        let nats = if self.nats >= 0.5 {
+            format!(" | nats {:.0}%", self.nats)
+        } else {
+            String::new()
+        };
         format!(
-            "hub {:.0}% | bench {:.0}% | postgres {:.0}% | other {:.0}%",
+            "hub {:.0}% | bench {:.0}% | postgres {:.0}%{nats} | other {:.0}%",
             self.server, self.client, self.postgres, self.other
         )
     }
 }
 
 impl CpuMeter {
-    fn start(server_pid: u32) -> Self {
-        let server_pid = server_pid.to_string();
+    fn start(server_pids: &[u32]) -> Self {
+        let server_pids: Vec<String> = server_pids.iter().map(u32::to_string).collect();
         Self {
-            server: cpu_ticks(&server_pid).unwrap_or(0),
+            server: Self::server_ticks(&server_pids),
             client: cpu_ticks("self").unwrap_or(0),
             postgres: postgres_ticks(),
+            nats: nats_ticks(),
             machine: machine_busy_ticks().unwrap_or(0),
-            server_pid,
+            server_pids,
             start: Instant::now(),
         }
+    }
+
+    /// Ticks of the hub's processes together (one that exited counts 0 from then on).
+    fn server_ticks(pids: &[String]) -> u64 {
+        pids.iter().filter_map(|pid| cpu_ticks(pid)).sum()
     }
 
     fn stop(&self, ticks_per_second: f64) -> CpuUse {
         let elapsed = self.start.elapsed().as_secs_f64().max(1e-9);
         let percent = |ticks: u64| ticks as f64 / ticks_per_second / elapsed * 100.0;
-        let server = percent(cpu_ticks(&self.server_pid).unwrap_or(self.server) - self.server);
+        let server = percent(Self::server_ticks(&self.server_pids).saturating_sub(self.server));
         let client = percent(cpu_ticks("self").unwrap_or(self.client) - self.client);
         let postgres = percent(postgres_ticks().saturating_sub(self.postgres));
+        let nats = percent(nats_ticks().saturating_sub(self.nats));
         let machine = percent(machine_busy_ticks().unwrap_or(self.machine) - self.machine);
         CpuUse {
             server,
             client,
             postgres,
-            other: (machine - server - client - postgres).max(0.0),
+            nats,
+            other: (machine - server - client - postgres - nats).max(0.0),
         }
     }
 }
@@ -878,6 +939,23 @@ struct SocketStats {
     b_arrivals: Option<Vec<AtomicU64>>,
 }
 
+impl SocketStats {
+    /// A socket's counters; with `arrivals`, it records when each of that many `B.<n>` came.
+    fn new(base: Instant, arrivals: Option<usize>) -> Self {
+        Self {
+            base,
+            created_a: AtomicU64::new(0),
+            created_b: AtomicU64::new(0),
+            created_c: AtomicU64::new(0),
+            created_replies: AtomicU64::new(0),
+            other_events: AtomicU64::new(0),
+            resyncs: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            b_arrivals: arrivals.map(|n| (0..n).map(|_| AtomicU64::new(0)).collect()),
+        }
+    }
+}
+
 async fn open_socket(
     base_url: &str,
     token: &str,
@@ -1090,12 +1168,12 @@ async fn post_message(
         .await;
     let response = match response {
         Ok(r) => r,
-        Err(e) => return Posted::Failed(e.to_string()),
+        Err(e) => return Posted::Failed(error_chain(&e)),
     };
     let status = response.status().as_u16();
     let text = match response.text().await {
         Ok(t) => t,
-        Err(e) => return Posted::Failed(e.to_string()),
+        Err(e) => return Posted::Failed(error_chain(&e)),
     };
     if status != 200 {
         return Posted::Refused(status, text);
@@ -1113,6 +1191,17 @@ async fn post_message(
         })
         .flatten();
     Posted::Stored { conversation_id }
+}
+
+/// An error with its causes ("error sending request" alone does not say what happened).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let _ = write!(text, ": {cause}");
+        source = cause.source();
+    }
+    text
 }
 
 /// Counts of answers, plus the first problem of each kind.
@@ -1199,16 +1288,18 @@ async fn db_statements(hub: &Hub) -> Option<u64> {
         .ok()
 }
 
-/// a) closed loop: `concurrency` workers post single-message webhooks for `duration`.
+/// a) closed loop: `concurrency` workers post single-message webhooks for `duration`,
+/// round-robin to `urls` (one per node of a hub; phase n has several).
 async fn phase_inbound(
     hub: &Hub,
+    urls: &[String],
     options: &Options,
     sockets: &[Arc<SocketStats>],
-    server_pid: u32,
+    server_pids: &[u32],
     ticks: f64,
     nonce: &str,
 ) -> InboundResult {
-    let meter = CpuMeter::start(server_pid);
+    let meter = CpuMeter::start(server_pids);
     let start = Instant::now();
     let deadline = start + options.duration;
     let buckets: Arc<Vec<AtomicU64>> = Arc::new(
@@ -1217,10 +1308,11 @@ async fn phase_inbound(
             .collect(),
     );
     let next = Arc::new(AtomicU64::new(0));
+    let urls: Arc<Vec<String>> = Arc::new(urls.to_vec());
     let mut workers = JoinSet::new();
     for _ in 0..options.concurrency {
         let client = hub.client.clone();
-        let url = hub.webhook_url.clone();
+        let urls = urls.clone();
         let secret = hub.secret.clone();
         let next = next.clone();
         let buckets = buckets.clone();
@@ -1233,7 +1325,7 @@ async fn phase_inbound(
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 let posted = post_message(
                     &client,
-                    &url,
+                    &urls[n as usize % urls.len()],
                     &secret,
                     &format!("a-{nonce}-{n}"),
                     &format!("bench-{}", n % contacts),
@@ -1321,12 +1413,14 @@ struct LatencyResult {
 }
 
 /// b) open loop at `rate`: each send is scheduled at start + n/rate, whatever the
-/// answers do; latency is from the POST start to `message.created` on socket 0.
+/// answers do, round-robin to `urls`; latency is from the POST start to `message.created`
+/// on `socket` (socket 0, or in phase n the socket on another node).
 async fn phase_latency(
     hub: &Hub,
+    urls: &[String],
     options: &Options,
     socket: &Arc<SocketStats>,
-    server_pid: u32,
+    server_pids: &[u32],
     ticks: f64,
     nonce: &str,
 ) -> LatencyResult {
@@ -1334,7 +1428,7 @@ async fn phase_latency(
     let base = socket.base;
     let nanos = move || base.elapsed().as_nanos() as u64 + 1;
     let sent_at: Arc<Vec<AtomicU64>> = Arc::new((0..total).map(|_| AtomicU64::new(0)).collect());
-    let meter = CpuMeter::start(server_pid);
+    let meter = CpuMeter::start(server_pids);
     let start = Instant::now();
     let period = Duration::from_secs(1).as_secs_f64() / options.rate as f64;
     let mut tasks = JoinSet::new();
@@ -1348,7 +1442,7 @@ async fn phase_latency(
         }
         lags.push(Instant::now().saturating_duration_since(due));
         let client = hub.client.clone();
-        let url = hub.webhook_url.clone();
+        let url = urls[n % urls.len()].clone();
         let secret = hub.secret.clone();
         let sent_at = sent_at.clone();
         let identifier = format!("bench-{}", n as u64 % options.contacts);
@@ -1527,7 +1621,7 @@ async fn phase_outbound(
 
     // Replies, closed loop.
     let before = callback.received();
-    let meter = CpuMeter::start(server_pid);
+    let meter = CpuMeter::start(&[server_pid]);
     let start = Instant::now();
     let deadline = start + options.duration;
     let next = Arc::new(AtomicU64::new(0));
@@ -1637,49 +1731,13 @@ async fn run_backend(
         Backend::Sqlite => None,
         Backend::Postgres => Some(PgDatabase::create(&options.pg_url)?),
     };
-    let port = free_port()?;
-    let mut env: Vec<(String, String)> = vec![
-        (
-            "SWITCHBOARD_DATA_DIR".into(),
-            data_dir.path().display().to_string(),
-        ),
-        ("SWITCHBOARD_LISTEN".into(), format!("127.0.0.1:{port}")),
-        ("SWITCHBOARD_ADMIN_EMAIL".into(), ADMIN_EMAIL.into()),
-        ("SWITCHBOARD_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
-        ("SWITCHBOARD_LOG_LEVEL".into(), "warn".into()),
-        // Stopping at the end (or on Ctrl-C) need not wait 30 s for open websockets.
-        ("SWITCHBOARD_SHUTDOWN_TIMEOUT_SECS".into(), "2".into()),
-        (
-            "SWITCHBOARD_OUTBOUND_CONCURRENCY".into(),
-            OUTBOUND_CONCURRENCY.into(),
-        ),
-        (
-            "SWITCHBOARD_OUTBOUND_RATE_PER_SECOND".into(),
-            OUTBOUND_RATE.into(),
-        ),
-        // Phase w gives each visitor its own address (X-Forwarded-For), as on the web.
-        ("SWITCHBOARD_TRUST_PROXY_HEADERS".into(), "true".into()),
-        // Phase w measures memory per idle socket up to the open-file limit; a real hub keeps
-        // a fifth of that limit for webhooks and agents.
-        (
-            "SWITCHBOARD_REALTIME_MAX_VISITOR_SOCKETS".into(),
-            "19990".into(),
-        ),
-    ];
+    let mut extra = Vec::new();
     if let Some(db) = &database {
-        env.push(("SWITCHBOARD_DATABASE_URL".into(), db.url.clone()));
+        extra.push(("SWITCHBOARD_DATABASE_URL".into(), db.url.clone()));
         println!("PostgreSQL database: {}", db.name);
     }
-    for (k, v) in &options.server_env {
-        env.retain(|(key, _)| key != k);
-        env.push((k.clone(), v.clone()));
-    }
-    let shown: Vec<String> = env
-        .iter()
-        .filter(|(k, _)| !k.contains("PASSWORD") && k != "SWITCHBOARD_DATA_DIR")
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    println!("hub environment: {}", shown.join(" "));
+    let env = hub_env(data_dir.path(), free_port()?, extra, options);
+    print_env(&env);
     let mut server = Server::start(binary, &env, data_dir.path())?;
     let ready_after = server.wait_ready(&load_client()).await?;
     // Idle memory once start-up work in the background (the login decoy hash) is done.
@@ -1702,17 +1760,7 @@ async fn run_backend(
     let mut socket_tasks = JoinSet::new();
     let mut sockets = Vec::new();
     for i in 0..options.sockets {
-        let stats = Arc::new(SocketStats {
-            base,
-            created_a: AtomicU64::new(0),
-            created_b: AtomicU64::new(0),
-            created_c: AtomicU64::new(0),
-            created_replies: AtomicU64::new(0),
-            other_events: AtomicU64::new(0),
-            resyncs: AtomicU64::new(0),
-            closed: AtomicBool::new(false),
-            b_arrivals: (i == 0).then(|| (0..b_total).map(|_| AtomicU64::new(0)).collect()),
-        });
+        let stats = Arc::new(SocketStats::new(base, (i == 0).then_some(b_total)));
         open_socket(&server.base, &hub.token, stats.clone(), &mut socket_tasks).await?;
         sockets.push(stats);
     }
@@ -1757,9 +1805,18 @@ async fn run_backend(
             options.concurrency
         );
         let _ = std::io::stdout().flush();
-        wait_for_quiet(server_pid, options.quiet_wait, ticks).await;
+        wait_for_quiet(&[server_pid], options.quiet_wait, ticks).await;
         let statements_before = db_statements(&hub).await;
-        let mut inbound = phase_inbound(&hub, options, &sockets, server_pid, ticks, &nonce).await;
+        let mut inbound = phase_inbound(
+            &hub,
+            std::slice::from_ref(&hub.webhook_url),
+            options,
+            &sockets,
+            &[server_pid],
+            ticks,
+            &nonce,
+        )
+        .await;
         if let (Some(before), Some(after)) = (statements_before, db_statements(&hub).await) {
             inbound.statements = Some(after.saturating_sub(before));
         }
@@ -1776,9 +1833,19 @@ async fn run_backend(
             options.duration.as_secs()
         );
         let _ = std::io::stdout().flush();
-        wait_for_quiet(server_pid, options.quiet_wait, ticks).await;
-        report.latency =
-            Some(phase_latency(&hub, options, &sockets[0], server_pid, ticks, &nonce).await);
+        wait_for_quiet(&[server_pid], options.quiet_wait, ticks).await;
+        report.latency = Some(
+            phase_latency(
+                &hub,
+                std::slice::from_ref(&hub.webhook_url),
+                options,
+                &sockets[0],
+                &[server_pid],
+                ticks,
+                &nonce,
+            )
+            .await,
+        );
         check_alive(&mut server, "phase b")?;
         report
             .rss_after
@@ -1792,7 +1859,7 @@ async fn run_backend(
             options.reply_concurrency
         );
         let _ = std::io::stdout().flush();
-        wait_for_quiet(server_pid, options.quiet_wait, ticks).await;
+        wait_for_quiet(&[server_pid], options.quiet_wait, ticks).await;
         report.outbound = Some(
             phase_outbound(
                 &hub,
@@ -1817,7 +1884,7 @@ async fn run_backend(
             options.wa_concurrency
         );
         let _ = std::io::stdout().flush();
-        wait_for_quiet(server_pid, options.quiet_wait, ticks).await;
+        wait_for_quiet(&[server_pid], options.quiet_wait, ticks).await;
         let graph_url = callback.url.replace("/callback", "/graph/");
         report.whatsapp = whatsapp_phase::run(
             &hub.client,
@@ -1842,7 +1909,7 @@ async fn run_backend(
             options.mail_concurrency
         );
         let _ = std::io::stdout().flush();
-        wait_for_quiet(server_pid, options.quiet_wait, ticks).await;
+        wait_for_quiet(&[server_pid], options.quiet_wait, ticks).await;
         report.email = Some(
             email_phase::run(
                 &hub.client,
@@ -1866,7 +1933,7 @@ async fn run_backend(
             options.widget_sockets, options.round_trips
         );
         let _ = std::io::stdout().flush();
-        wait_for_quiet(server_pid, options.quiet_wait, ticks).await;
+        wait_for_quiet(&[server_pid], options.quiet_wait, ticks).await;
         let pid = server_pid.to_string();
         report.widget = Some(
             widget_phase::run(
@@ -1890,7 +1957,7 @@ async fn run_backend(
             options.report_conversations
         );
         let _ = std::io::stdout().flush();
-        wait_for_quiet(server_pid, options.quiet_wait, ticks).await;
+        wait_for_quiet(&[server_pid], options.quiet_wait, ticks).await;
         let store = match &database {
             Some(db) => reports_phase::Store::Postgres(db.url.clone()),
             None => reports_phase::Store::Sqlite(data_dir.path().join("switchboard.db")),
@@ -1907,7 +1974,7 @@ async fn run_backend(
             options.sla_conversations, options.concurrency
         );
         let _ = std::io::stdout().flush();
-        wait_for_quiet(server_pid, options.quiet_wait, ticks).await;
+        wait_for_quiet(&[server_pid], options.quiet_wait, ticks).await;
         let pid = server_pid.to_string();
         let mut sla = sla_phase::seed(
             &hub,
@@ -1968,6 +2035,62 @@ async fn run_backend(
     }
     drop(database);
     Ok(report)
+}
+
+/// The environment of one hub process: its data dir and port, then `extra` (database,
+/// cluster), then `--server-env`.
+fn hub_env(
+    data_dir: &Path,
+    port: u16,
+    extra: Vec<(String, String)>,
+    options: &Options,
+) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        (
+            "SWITCHBOARD_DATA_DIR".into(),
+            data_dir.display().to_string(),
+        ),
+        ("SWITCHBOARD_LISTEN".into(), format!("127.0.0.1:{port}")),
+        ("SWITCHBOARD_ADMIN_EMAIL".into(), ADMIN_EMAIL.into()),
+        ("SWITCHBOARD_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
+        ("SWITCHBOARD_LOG_LEVEL".into(), "warn".into()),
+        // Stopping at the end (or on Ctrl-C) need not wait 30 s for open websockets.
+        ("SWITCHBOARD_SHUTDOWN_TIMEOUT_SECS".into(), "2".into()),
+        (
+            "SWITCHBOARD_OUTBOUND_CONCURRENCY".into(),
+            OUTBOUND_CONCURRENCY.into(),
+        ),
+        (
+            "SWITCHBOARD_OUTBOUND_RATE_PER_SECOND".into(),
+            OUTBOUND_RATE.into(),
+        ),
+        // Phase w gives each visitor its own address (X-Forwarded-For), as on the web.
+        ("SWITCHBOARD_TRUST_PROXY_HEADERS".into(), "true".into()),
+        // Phase w measures memory per idle socket up to the open-file limit; a real hub keeps
+        // a fifth of that limit for webhooks and agents.
+        (
+            "SWITCHBOARD_REALTIME_MAX_VISITOR_SOCKETS".into(),
+            "19990".into(),
+        ),
+    ];
+    env.extend(extra);
+    for (k, v) in &options.server_env {
+        env.retain(|(key, _)| key != k);
+        env.push((k.clone(), v.clone()));
+    }
+    env
+}
+
+/// Prints a hub's environment (without the password, the secret key and the data dir).
+fn print_env(env: &[(String, String)]) {
+    let shown: Vec<String> = env
+        .iter()
+        .filter(|(k, _)| {
+            !k.contains("PASSWORD") && !k.contains("SECRET") && k != "SWITCHBOARD_DATA_DIR"
+        })
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    println!("hub environment: {}", shown.join(" "));
 }
 
 // ---------------------------------------------------------------------------------------

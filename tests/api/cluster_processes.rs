@@ -594,7 +594,26 @@ async fn three_nodes_lose_nothing_when_one_is_killed_mid_load() {
         visitors.push((conversation_id, seen));
     }
     let ada_socket = agent_socket(&addresses[victim], &ada_token, None).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ada_last = |seen: &Seen| {
+        seen.frames
+            .iter()
+            .filter(|f| f["type"] == "presence" && f["data"]["agent_id"] == ada_id)
+            .filter_map(|f| f["data"]["status"].as_str().map(str::to_owned))
+            .next_back()
+    };
+    // Every agent client sees Ada come online (through the keeper, whichever node it is).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !agents
+        .iter()
+        .all(|seen| ada_last(&seen.lock().unwrap()).as_deref() == Some("online"))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Ada's presence did not reach every node within 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
     // Every client follows from here: what is stored from now on must reach each once.
     let baseline: i64 = column(
         &db.url,
@@ -739,13 +758,6 @@ async fn three_nodes_lose_nothing_when_one_is_killed_mid_load() {
     .await
     .into_iter()
     .collect();
-    let ada_last = |seen: &Seen| {
-        seen.frames
-            .iter()
-            .filter(|f| f["type"] == "presence" && f["data"]["agent_id"] == ada_id)
-            .filter_map(|f| f["data"]["status"].as_str().map(str::to_owned))
-            .next_back()
-    };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let ada_gone = agents
