@@ -471,23 +471,16 @@ fn machine_busy_ticks() -> Option<u64> {
 
 /// CPU ticks of every `postgres` process (the hub's PostgreSQL backends run there).
 fn postgres_ticks() -> u64 {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|c| c.trim() == "postgres")
-        })
-        .filter_map(|pid| cpu_ticks(&pid))
-        .sum()
+    ticks_of_command("postgres")
 }
 
 /// CPU ticks of the NATS server (`nats-server`, which carries a cluster's events).
 fn nats_ticks() -> u64 {
+    ticks_of_command("nats-server")
+}
+
+/// CPU ticks of every process whose command name is `command`.
+fn ticks_of_command(command: &str) -> u64 {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0;
     };
@@ -496,8 +489,7 @@ fn nats_ticks() -> u64 {
         .filter_map(|e| e.file_name().into_string().ok())
         .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
         .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|c| c.trim() == "nats-server")
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == command)
         })
         .filter_map(|pid| cpu_ticks(&pid))
         .sum()
