@@ -202,14 +202,14 @@ async fn run(
             Some(published) => {
                 let (db, events) = (db.clone(), after.events.clone());
                 tokio::spawn(async move {
-                    match events.published().filter(|_| !duplicates.is_empty()) {
-                        Some(_) => {
-                            republish(&db, &events, &duplicates).await;
-                            if let Some(republished) = events.published() {
-                                republished.await;
-                            }
+                    if duplicates.is_empty() {
+                        published.await;
+                    } else {
+                        // Wait for the republished creations too, not only the batch's events.
+                        republish(&db, &events, &duplicates).await;
+                        if let Some(republished) = events.published() {
+                            republished.await;
                         }
-                        None => published.await,
                     }
                     answer(answers);
                 });
